@@ -1,0 +1,176 @@
+//! The plan: what the dispatcher decided to do for one spawn-bg resume.
+//!
+//! `transport = spawn-bg` and `action = resume` are implied by the type; only the
+//! fields that vary are stored, and they are validated once, on construction.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::garden_id::GardenId;
+
+/// When the spawn-bg watcher may release the lock. There is one rule today; the type
+/// exists so a plan says it explicitly, as the TypeScript dispatcher's plans do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReleaseWhen {
+    /// On the first of: the control socket is connectable, or the child exited.
+    #[default]
+    SocketAliveOrChildExited,
+}
+
+impl ReleaseWhen {
+    /// The wire name, `socket-alive-or-child-exited`.
+    pub fn as_str(self) -> &'static str {
+        "socket-alive-or-child-exited"
+    }
+}
+
+/// Why a plan was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// The socket path must be absolute: it is inspected exactly as given, never
+    /// re-derived, so a relative path would depend on whoever's cwd.
+    #[error("expected socket path {path:?} is not absolute")]
+    RelativeSocketPath {
+        /// The rejected path.
+        path: PathBuf,
+    },
+    /// A requested cwd must be absolute for the same reason.
+    #[error("cwd {path:?} is not absolute")]
+    RelativeCwd {
+        /// The rejected path.
+        path: PathBuf,
+    },
+}
+
+/// A validated spawn-bg resume plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpawnBgPlan {
+    target_garden_id: GardenId,
+    session_id: GardenId,
+    cwd: Option<PathBuf>,
+    prompt: String,
+    launch_args: Vec<String>,
+    expected_socket_path: PathBuf,
+    observe_timeout: Duration,
+    release_when: ReleaseWhen,
+}
+
+impl SpawnBgPlan {
+    /// Builds a plan resuming `target` (its session id is the same gid), with no
+    /// launch args and no cwd override.
+    pub fn new(
+        target: GardenId,
+        prompt: impl Into<String>,
+        expected_socket_path: impl Into<PathBuf>,
+        observe_timeout: Duration,
+    ) -> Result<Self, PlanError> {
+        let expected_socket_path = expected_socket_path.into();
+        if !expected_socket_path.is_absolute() {
+            return Err(PlanError::RelativeSocketPath {
+                path: expected_socket_path,
+            });
+        }
+        Ok(Self {
+            session_id: target.clone(),
+            target_garden_id: target,
+            cwd: None,
+            prompt: prompt.into(),
+            launch_args: Vec::new(),
+            expected_socket_path,
+            observe_timeout,
+            release_when: ReleaseWhen::SocketAliveOrChildExited,
+        })
+    }
+
+    /// Sets the args passed verbatim after `--entwurf-control` (e.g. `--approve`).
+    pub fn with_launch_args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.launch_args = args.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Requires the child to run in `cwd`. Production spawn refuses a saved session whose
+    /// header names another directory, rather than resuming it in the wrong place.
+    pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Result<Self, PlanError> {
+        let cwd = cwd.into();
+        if !cwd.is_absolute() {
+            return Err(PlanError::RelativeCwd { path: cwd });
+        }
+        self.cwd = Some(cwd);
+        Ok(self)
+    }
+
+    /// Sets the session id being resumed when it differs from the target.
+    pub fn with_session_id(mut self, session_id: GardenId) -> Self {
+        self.session_id = session_id;
+        self
+    }
+
+    /// The citizen this plan brings back.
+    pub fn target_garden_id(&self) -> &GardenId {
+        &self.target_garden_id
+    }
+    /// The session being resumed.
+    pub fn session_id(&self) -> &GardenId {
+        &self.session_id
+    }
+    /// The cwd the plan insists on, if any.
+    pub fn cwd(&self) -> Option<&Path> {
+        self.cwd.as_deref()
+    }
+    /// The prompt handed to the resumed session.
+    pub fn prompt(&self) -> &str {
+        &self.prompt
+    }
+    /// Extra args for the resident (`v2-control` variant only).
+    pub fn launch_args(&self) -> &[String] {
+        &self.launch_args
+    }
+    /// The exact path the watcher inspects and probes.
+    pub fn expected_socket_path(&self) -> &Path {
+        &self.expected_socket_path
+    }
+    /// How long to wait for an observation before escalating.
+    pub fn observe_timeout(&self) -> Duration {
+        self.observe_timeout
+    }
+    /// The release rule.
+    pub fn release_when(&self) -> ReleaseWhen {
+        self.release_when
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gid() -> GardenId {
+        GardenId::parse("20260613T000000-aaaaaa").expect("gid")
+    }
+
+    #[test]
+    fn relative_socket_path_is_refused() {
+        let err = SpawnBgPlan::new(gid(), "hi", "run/x.sock", Duration::from_secs(1)).unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::RelativeSocketPath {
+                path: "run/x.sock".into()
+            }
+        );
+        assert!(err.to_string().contains("not absolute"));
+    }
+
+    #[test]
+    fn builds_with_defaults() {
+        let plan = SpawnBgPlan::new(gid(), "hi", "/run/x.sock", Duration::from_secs(1))
+            .expect("plan")
+            .with_launch_args(["--approve"]);
+        assert_eq!(plan.session_id(), &gid());
+        assert_eq!(plan.launch_args(), ["--approve"]);
+        assert_eq!(plan.release_when().as_str(), "socket-alive-or-child-exited");
+        assert!(plan.clone().with_cwd("rel").is_err());
+        assert_eq!(
+            plan.with_cwd("/w").expect("cwd").cwd(),
+            Some(Path::new("/w"))
+        );
+    }
+}

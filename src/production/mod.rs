@@ -1,0 +1,3 @@
+//! Production dependencies. STUB.
+pub mod child;
+pub mod identity;

@@ -1,0 +1,125 @@
+//! The argv a resumed `pi` is started with.
+//!
+//! Two variants share one prefix and one suffix; only the middle differs. Keeping the
+//! builder pure lets the stand-in `pi` of the live gate check its own argv against it.
+
+/// Which kind of process is resumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeVariant {
+    /// A one-shot worker: extensions off, no control socket, launch args ignored.
+    Legacy,
+    /// A resident citizen: `--entwurf-control`, then the launch args verbatim.
+    V2Control,
+}
+
+/// Everything that goes into a resume argv, borrowed.
+#[derive(Debug, Clone, Copy)]
+pub struct ResumeArgs<'a> {
+    /// Which variant.
+    pub variant: ResumeVariant,
+    /// The session (garden id) being resumed.
+    pub session_id: &'a str,
+    /// Extension args, passed verbatim exactly once.
+    pub extension_args: &'a [String],
+    /// `--provider`, only when set.
+    pub provider: Option<&'a str>,
+    /// `--model`.
+    pub model: &'a str,
+    /// The prompt, always last.
+    pub prompt: &'a str,
+    /// Extra args for the `v2-control` variant (e.g. `--approve`).
+    pub launch_args: &'a [String],
+}
+
+/// Builds the argv (without the program name):
+/// `--mode json -p`, the variant's middle, extension args, `--session-id <gid>`,
+/// `[--provider <p>]`, `--model <m>`, prompt.
+pub fn build_resume_pi_args(a: &ResumeArgs<'_>) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["--mode".into(), "json".into(), "-p".into()];
+    match a.variant {
+        ResumeVariant::Legacy => argv.push("--no-extensions".into()),
+        ResumeVariant::V2Control => {
+            argv.push("--entwurf-control".into());
+            argv.extend(a.launch_args.iter().cloned());
+        }
+    }
+    argv.extend(a.extension_args.iter().cloned());
+    argv.extend(["--session-id".into(), a.session_id.to_owned()]);
+    if let Some(p) = a.provider {
+        argv.extend(["--provider".into(), p.to_owned()]);
+    }
+    argv.extend(["--model".into(), a.model.to_owned(), a.prompt.to_owned()]);
+    argv
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn v2_control_argv() {
+        let ext = s(&["-e", "/x/ext.ts"]);
+        let launch = s(&["--approve"]);
+        let argv = build_resume_pi_args(&ResumeArgs {
+            variant: ResumeVariant::V2Control,
+            session_id: "20260613T000000-aaaaaa",
+            extension_args: &ext,
+            provider: Some("anthropic"),
+            model: "claude",
+            prompt: "wake up",
+            launch_args: &launch,
+        });
+        assert_eq!(
+            argv,
+            s(&[
+                "--mode",
+                "json",
+                "-p",
+                "--entwurf-control",
+                "--approve",
+                "-e",
+                "/x/ext.ts",
+                "--session-id",
+                "20260613T000000-aaaaaa",
+                "--provider",
+                "anthropic",
+                "--model",
+                "claude",
+                "wake up"
+            ])
+        );
+    }
+
+    #[test]
+    fn legacy_argv_ignores_launch_args_and_omits_missing_provider() {
+        let launch = s(&["--approve"]);
+        let argv = build_resume_pi_args(&ResumeArgs {
+            variant: ResumeVariant::Legacy,
+            session_id: "20260613T000000-aaaaaa",
+            extension_args: &[],
+            provider: None,
+            model: "m",
+            prompt: "--looks-like-a-flag",
+            launch_args: &launch,
+        });
+        assert_eq!(
+            argv,
+            s(&[
+                "--mode",
+                "json",
+                "-p",
+                "--no-extensions",
+                "--session-id",
+                "20260613T000000-aaaaaa",
+                "--model",
+                "m",
+                "--looks-like-a-flag"
+            ])
+        );
+        assert!(!argv.contains(&"--entwurf-control".to_string()));
+    }
+}

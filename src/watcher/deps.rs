@@ -1,0 +1,96 @@
+//! What the watcher needs from the world, injected so that the whole order of events is
+//! testable without a process or a clock.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::lock::{LockClaim, ReleaseOutcome};
+use crate::plan::SpawnBgPlan;
+
+/// Errors crossing the dependency boundary. Each production dependency has its own typed
+/// error; the watcher only needs to report them, so it erases them here.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// How a child ended: a code when it exited, a signal number when a signal ended it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChildExit {
+    /// `exit(code)`.
+    pub code: Option<i32>,
+    /// Killed by this signal.
+    pub signal: Option<i32>,
+}
+
+impl std::fmt::Display for ChildExit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exit code {code}"),
+            (None, Some(sig)) => write!(f, "killed by signal {sig}"),
+            (None, None) => f.write_str("exit status unknown"),
+        }
+    }
+}
+
+/// The two signals of the escalation ladder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StopSignal {
+    /// SIGTERM: please stop.
+    Terminate,
+    /// SIGKILL: stop now.
+    Kill,
+}
+
+/// A spawned child as the watcher sees it.
+pub trait SpawnedChild {
+    /// Its pid, for outcomes and diagnostics.
+    fn pid(&self) -> u32;
+}
+
+/// The watcher's dependencies. Production wiring is
+/// [`ProductionDeps`](crate::production::ProductionDeps).
+///
+/// Cancellation: the `cancel` tokens handed to the watchers are cancelled on every
+/// return path, and their futures dropped; a fake can assert both.
+pub trait WatchDeps {
+    /// The child handle. Dropping it must not kill the child.
+    type Child: SpawnedChild;
+
+    /// Starts the child for `plan`; resolves once it really started.
+    fn spawn(&self, plan: &SpawnBgPlan) -> impl Future<Output = Result<Self::Child, BoxError>>;
+
+    /// Starts watching `path`; the future resolves once the socket is connectable and
+    /// fails for an address that can never become ours.
+    fn watch_socket(
+        &self,
+        path: &Path,
+        cancel: CancellationToken,
+    ) -> Result<impl Future<Output = Result<(), BoxError>>, BoxError>;
+
+    /// Starts watching the child's exit.
+    fn watch_exit(
+        &self,
+        child: &Self::Child,
+        cancel: CancellationToken,
+    ) -> Result<impl Future<Output = Result<ChildExit, BoxError>>, BoxError>;
+
+    /// A timer; dropping it cancels it.
+    fn timer(&self, duration: Duration) -> impl Future<Output = ()>;
+
+    /// Signals the child (its process group, in production).
+    fn signal(
+        &self,
+        child: &Self::Child,
+        signal: StopSignal,
+    ) -> impl Future<Output = Result<(), BoxError>>;
+
+    /// Releases the lock (default: [`crate::lock::release`]).
+    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError>;
+
+    /// How long the child may take to exit after SIGTERM.
+    fn term_grace(&self) -> Duration;
+
+    /// How long the child may take to exit after SIGKILL.
+    fn kill_grace(&self) -> Duration;
+}

@@ -1,0 +1,309 @@
+//! `execute_spawn_bg_resume`: spawn the resume child and release the dispatch lock on
+//! the first *observed* transition — socket alive, or child exited — exactly once.
+//!
+//! The whole call is one state machine over three phases (observe, term grace, kill
+//! grace). Each phase races the same two watchers, started once, against one timer. A
+//! timer firing never releases; it only moves to the next rung of the escalation ladder.
+
+mod deps;
+mod outcome;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::lock::{LockClaim, ReleaseOutcome};
+use crate::plan::SpawnBgPlan;
+use crate::release::{ReleaseEvent, ReleasePolicy, ReleaseState, policy_for_spawn_bg, reduce};
+
+pub use deps::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
+pub use outcome::{
+    Observation, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError, error_chain,
+};
+
+/// Runs one spawn-bg resume under `lock` (see the module docs and SPEC §7).
+///
+/// Bounded: returns within observe timeout + term grace + kill grace (plus the time the
+/// dependencies themselves take to spawn, signal and release).
+pub async fn execute_spawn_bg_resume<D: WatchDeps>(
+    plan: &SpawnBgPlan,
+    lock: Option<&LockClaim>,
+    deps: &D,
+) -> Result<SpawnBgOutcome<D::Child>, WatchError> {
+    // Checked before anything is spawned: a mis-paired lock is a programming error.
+    let policy = policy_for_spawn_bg(plan, lock)?;
+    let Some(claim) = lock else {
+        // policy_for_spawn_bg refuses a missing lock; this arm is unreachable in practice
+        // but keeps the function total without an unwrap.
+        return Err(WatchError::Policy(
+            crate::release::PolicyError::MissingLock {
+                target: plan.target_garden_id().to_string(),
+            },
+        ));
+    };
+    let mut releaser = Releaser {
+        policy,
+        state: ReleaseState::default(),
+        claim,
+        deps,
+    };
+
+    let child = match deps.spawn(plan).await {
+        Ok(child) => child,
+        Err(error) => {
+            let release = releaser.release(
+                ReleaseEvent::SpawnStartFailed {
+                    error: error_chain(&*error),
+                },
+                Observation::SpawnStartFailed,
+            )?;
+            return Ok(SpawnBgOutcome::SpawnStartFailed { error, release });
+        }
+    };
+    let pid = child.pid();
+    releaser.hold(ReleaseEvent::SpawnStarted { pid });
+
+    let (ended, notes) = {
+        // Cancelled on every way out of this block, so no watcher outlives the call.
+        let cancel = CancellationToken::new();
+        let _cancel_on_exit = cancel.clone().drop_guard();
+        watch(plan, deps, &child, &cancel).await
+    };
+    let retain = |reason| {
+        Ok(SpawnBgOutcome::LockRetained(Box::new(RetainedDiagnostic {
+            target: plan.target_garden_id().clone(),
+            pid,
+            expected_socket_path: plan.expected_socket_path().to_path_buf(),
+            lock_path: claim.lock_path().to_path_buf(),
+            observe_timeout: plan.observe_timeout(),
+            term_grace: deps.term_grace(),
+            kill_grace: deps.kill_grace(),
+            reason,
+            error: notes.summary(),
+        })))
+    };
+    match ended {
+        Ended::Observed(Seen::SocketAlive) => {
+            let release = releaser.release(ReleaseEvent::SocketAlive, Observation::SocketAlive)?;
+            Ok(SpawnBgOutcome::SocketAlive {
+                pid,
+                release,
+                resident: child,
+            })
+        }
+        Ended::Observed(Seen::Exited(exit)) => {
+            let event = ReleaseEvent::ChildExited {
+                code: exit.code,
+                signal: exit.signal,
+            };
+            let release = releaser.release(event, Observation::ChildExited(exit))?;
+            Ok(SpawnBgOutcome::ChildExited { pid, exit, release })
+        }
+        Ended::Retained(reason) => retain(reason),
+    }
+}
+
+/// Applies the reducer and performs the release it decides, at most once.
+struct Releaser<'a, D> {
+    policy: ReleasePolicy,
+    state: ReleaseState,
+    claim: &'a LockClaim,
+    deps: &'a D,
+}
+
+impl<D: WatchDeps> Releaser<'_, D> {
+    fn hold(&mut self, event: ReleaseEvent) {
+        let (state, _) = reduce(self.policy, self.state, &event);
+        self.state = state;
+    }
+
+    fn release(
+        &mut self,
+        event: ReleaseEvent,
+        observation: Observation,
+    ) -> Result<ReleaseOutcome, WatchError> {
+        let (state, decision) = reduce(self.policy, self.state, &event);
+        self.state = state;
+        if !decision.is_release() {
+            // Only reachable if a second observation were fed in; the lock is not ours
+            // to touch twice.
+            return Ok(ReleaseOutcome::NotOwned);
+        }
+        self.deps
+            .release(self.claim)
+            .map_err(|source| WatchError::ReleaseFailed {
+                observation,
+                lock_path: self.claim.lock_path().to_path_buf(),
+                source,
+            })
+    }
+}
+
+/// What the watchers saw.
+enum Seen {
+    SocketAlive,
+    Exited(ChildExit),
+}
+
+enum Ended {
+    Observed(Seen),
+    Retained(RetainReason),
+}
+
+/// Errors met on the way, kept for the diagnostic.
+#[derive(Default)]
+struct Notes {
+    watcher_failed: bool,
+    errors: Vec<String>,
+}
+
+impl Notes {
+    fn record(&mut self, what: &str, error: &(dyn std::error::Error + 'static)) {
+        self.errors.push(format!("{what}: {}", error_chain(error)));
+    }
+    fn summary(&self) -> Option<String> {
+        (!self.errors.is_empty()).then(|| self.errors.join("; "))
+    }
+}
+
+type Watcher<'a, T> = Option<Pin<Box<dyn Future<Output = Result<T, BoxError>> + 'a>>>;
+
+/// The two watchers; `None` once one has failed (or was dropped by the backstop).
+struct Watchers<'a> {
+    socket: Watcher<'a, ()>,
+    exit: Watcher<'a, ChildExit>,
+}
+
+enum Race {
+    Seen(Seen),
+    TimerFired,
+    WatcherFailed,
+}
+
+impl Watchers<'_> {
+    /// Polls both watchers and `timer` until one of them settles. A failed watcher is
+    /// disabled (never polled again) and the failure recorded.
+    async fn race(&mut self, timer: Pin<&mut impl Future<Output = ()>>, notes: &mut Notes) -> Race {
+        let socket = async {
+            match self.socket.as_mut() {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
+        let exit = async {
+            match self.exit.as_mut() {
+                Some(f) => f.await,
+                None => std::future::pending().await,
+            }
+        };
+        // Biased: when the exit and the socket settle in the same poll, report the exit —
+        // the more conservative observation (the resident is gone).
+        let result = tokio::select! {
+            biased;
+            exit = exit => Err(exit),
+            socket = socket => Ok(socket),
+            () = timer => return Race::TimerFired,
+        };
+        match result {
+            Err(Ok(exit)) => Race::Seen(Seen::Exited(exit)),
+            Ok(Ok(())) => Race::Seen(Seen::SocketAlive),
+            Err(Err(e)) => {
+                self.exit = None;
+                notes.watcher_failed = true;
+                notes.record("exit watcher", &*e);
+                Race::WatcherFailed
+            }
+            Ok(Err(e)) => {
+                self.socket = None;
+                notes.watcher_failed = true;
+                notes.record("socket watcher", &*e);
+                Race::WatcherFailed
+            }
+        }
+    }
+}
+
+/// Starts both watchers once and runs the phases. Returns how it ended and the notes
+/// for a diagnostic.
+async fn watch<'a, D: WatchDeps>(
+    plan: &'a SpawnBgPlan,
+    deps: &'a D,
+    child: &'a D::Child,
+    cancel: &CancellationToken,
+) -> (Ended, Notes) {
+    let mut notes = Notes::default();
+    let socket = match deps.watch_socket(plan.expected_socket_path(), cancel.child_token()) {
+        Ok(f) => f,
+        Err(e) => {
+            notes.record("starting socket watcher", &*e);
+            terminate_best_effort(deps, child, &mut notes).await;
+            return (Ended::Retained(RetainReason::ObserveFailed), notes);
+        }
+    };
+    let exit = match deps.watch_exit(child, cancel.child_token()) {
+        Ok(f) => f,
+        Err(e) => {
+            notes.record("starting exit watcher", &*e);
+            // The socket watcher is cancelled by our caller's drop guard on return.
+            terminate_best_effort(deps, child, &mut notes).await;
+            return (Ended::Retained(RetainReason::ObserveFailed), notes);
+        }
+    };
+    let mut watchers = Watchers {
+        socket: Some(Box::pin(socket)),
+        exit: Some(Box::pin(exit)),
+    };
+
+    // Phase 1: observe.
+    let timer = std::pin::pin!(deps.timer(plan.observe_timeout()));
+    match watchers.race(timer, &mut notes).await {
+        Race::Seen(seen) => return (Ended::Observed(seen), notes),
+        Race::TimerFired => {}
+        // Backstop: escalate exactly as for a timeout, but race only the exit — a socket
+        // path that failed (e.g. forged) must not release through the socket side.
+        Race::WatcherFailed => watchers.socket = None,
+    }
+
+    // Phases 2 and 3: SIGTERM then SIGKILL, each followed by its grace.
+    for (signal, grace) in [
+        (StopSignal::Terminate, deps.term_grace()),
+        (StopSignal::Kill, deps.kill_grace()),
+    ] {
+        if let Err(e) = deps.signal(child, signal).await {
+            notes.record(signal_name(signal), &*e);
+            if signal == StopSignal::Terminate {
+                // SIGTERM never went out: waiting its grace would only delay SIGKILL.
+                continue;
+            }
+        }
+        let mut timer = std::pin::pin!(deps.timer(grace));
+        loop {
+            match watchers.race(timer.as_mut(), &mut notes).await {
+                Race::Seen(seen) => return (Ended::Observed(seen), notes),
+                Race::TimerFired => break,
+                // Keep waiting out this grace on what is left: the exit may still come.
+                Race::WatcherFailed => watchers.socket = None,
+            }
+        }
+    }
+    let reason = if notes.watcher_failed {
+        RetainReason::ObserveFailed
+    } else {
+        RetainReason::KillUnconfirmed
+    };
+    (Ended::Retained(reason), notes)
+}
+
+async fn terminate_best_effort<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
+    if let Err(e) = deps.signal(child, StopSignal::Terminate).await {
+        notes.record("terminate (best effort)", &*e);
+    }
+}
+
+fn signal_name(signal: StopSignal) -> &'static str {
+    match signal {
+        StopSignal::Terminate => "terminate",
+        StopSignal::Kill => "kill",
+    }
+}

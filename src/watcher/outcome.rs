@@ -1,0 +1,185 @@
+//! What `execute_spawn_bg_resume` reports.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::garden_id::GardenId;
+use crate::lock::ReleaseOutcome;
+use crate::release::PolicyError;
+
+use super::deps::{BoxError, ChildExit};
+
+/// The end of one spawn-bg resume.
+#[derive(Debug)]
+pub enum SpawnBgOutcome<C> {
+    /// The child could not be started; the lock was released (nothing to watch).
+    SpawnStartFailed {
+        /// Why.
+        error: BoxError,
+        /// What the release found.
+        release: ReleaseOutcome,
+    },
+    /// The control socket became connectable; the lock was released and the resident
+    /// lives on. The handle is the caller's: dropping it does not kill the resident.
+    SocketAlive {
+        /// The resident's pid.
+        pid: u32,
+        /// What the release found.
+        release: ReleaseOutcome,
+        /// The resident.
+        resident: C,
+    },
+    /// The child exited (on its own or after our signals); the lock was released.
+    ChildExited {
+        /// Its pid.
+        pid: u32,
+        /// How it ended.
+        exit: ChildExit,
+        /// What the release found.
+        release: ReleaseOutcome,
+    },
+    /// Nothing was observed: the lock is kept, and the diagnostic says why.
+    LockRetained(Box<RetainedDiagnostic>),
+}
+
+impl<C> SpawnBgOutcome<C> {
+    /// True when the release step ran (exactly once); false when the lock is retained.
+    pub fn released(&self) -> bool {
+        !matches!(self, Self::LockRetained(_))
+    }
+
+    /// A short name: `spawn-start-failed`, `socket-alive`, `child-exited`, `lock-retained`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::SpawnStartFailed { .. } => "spawn-start-failed",
+            Self::SocketAlive { .. } => "socket-alive",
+            Self::ChildExited { .. } => "child-exited",
+            Self::LockRetained(_) => "lock-retained",
+        }
+    }
+}
+
+/// Why the lock was kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetainReason {
+    /// A watcher could not start, or failed and the backstop saw no exit.
+    ObserveFailed,
+    /// SIGKILL was sent (or tried) and still no exit was observed within the kill grace.
+    KillUnconfirmed,
+}
+
+impl RetainReason {
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ObserveFailed => "observe-failed",
+            Self::KillUnconfirmed => "kill-unconfirmed",
+        }
+    }
+}
+
+/// Everything a person needs to find the child and clear the lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetainedDiagnostic {
+    /// The citizen.
+    pub target: GardenId,
+    /// The child's pid.
+    pub pid: u32,
+    /// The socket path that was watched.
+    pub expected_socket_path: PathBuf,
+    /// The lock that is kept.
+    pub lock_path: PathBuf,
+    /// The configured observe timeout.
+    pub observe_timeout: Duration,
+    /// The configured SIGTERM grace.
+    pub term_grace: Duration,
+    /// The configured SIGKILL grace.
+    pub kill_grace: Duration,
+    /// Why.
+    pub reason: RetainReason,
+    /// The errors met on the way (watcher and signal failures), with their causes.
+    pub error: Option<String>,
+}
+
+impl fmt::Display for RetainedDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "lock retained ({}) for {}: pid {}, socket {:?}, lock {:?}, observe timeout {:?}, \
+             term grace {:?}, kill grace {:?}",
+            self.reason.as_str(),
+            self.target,
+            self.pid,
+            self.expected_socket_path,
+            self.lock_path,
+            self.observe_timeout,
+            self.term_grace,
+            self.kill_grace,
+        )?;
+        if let Some(e) = &self.error {
+            write!(f, "; error: {e}")?;
+        }
+        write!(
+            f,
+            "; check that pid {} is gone, then remove {:?} by hand",
+            self.pid, self.lock_path
+        )
+    }
+}
+
+/// Which observation a failed release followed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Observation {
+    /// The spawn failed.
+    SpawnStartFailed,
+    /// The socket became connectable.
+    SocketAlive,
+    /// The child exited.
+    ChildExited(ChildExit),
+}
+
+impl fmt::Display for Observation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::SpawnStartFailed => f.write_str("spawn start failed"),
+            Self::SocketAlive => f.write_str("socket alive"),
+            Self::ChildExited(e) => write!(f, "child exited ({e})"),
+        }
+    }
+}
+
+/// Errors of `execute_spawn_bg_resume`; outcomes (including a retained lock) are not
+/// errors.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The lock does not fit the plan; nothing was spawned.
+    #[error("lock does not fit the plan")]
+    Policy(#[from] PolicyError),
+    /// The observation happened but releasing the lock failed. The caller must not spawn
+    /// again; the lock needs a person.
+    #[error(
+        "releasing {lock_path:?} after {observation} failed: do not spawn again; remove the lock by hand"
+    )]
+    ReleaseFailed {
+        /// What was observed.
+        observation: Observation,
+        /// The lock.
+        lock_path: PathBuf,
+        /// Why the release failed.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// Renders an error with its chain of causes, `a: b: c`.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}
