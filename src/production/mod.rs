@@ -1,3 +1,290 @@
-//! Production dependencies. STUB.
+//! Production dependencies: the real spawner, socket waiter, exit watcher, timers,
+//! signals and lock release behind [`WatchDeps`].
+//!
+//! Every knob has a default and can be overridden, so tests and the live smoke drive
+//! exactly this wiring with their own directories, programs and graces.
+
 pub mod child;
 pub mod identity;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::garden_id::GardenId;
+use crate::lock::{self, LockClaim, LockIoError, ReleaseOutcome};
+use crate::plan::SpawnBgPlan;
+use crate::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
+use crate::socket::{WaitOptions, await_socket_alive};
+use crate::watcher::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
+
+use child::{ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child};
+use identity::{IdentityError, LaunchIdentity, resolve_launch_identity};
+
+/// Resolves who a session is launched as: `(agent dir, gid, extension args)`.
+pub type IdentityResolver =
+    Arc<dyn Fn(&Path, &GardenId, &[String]) -> Result<LaunchIdentity, IdentityError> + Send + Sync>;
+/// Starts a program (program + argv + cwd → process).
+pub type Spawner = Arc<dyn Fn(&SpawnRequest) -> Result<ChildHandle, SpawnError> + Send + Sync>;
+/// Releases a dispatch lock.
+pub type ReleaseFn = Arc<dyn Fn(&LockClaim) -> Result<ReleaseOutcome, LockIoError> + Send + Sync>;
+
+/// Where a resumed child's stderr goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StderrPolicy {
+    /// Appended to `<dir>/<gid>.stderr.log`; the resident outlives the dispatcher, so it
+    /// must never write into a pipe somebody has to drain.
+    LogDir(PathBuf),
+    /// A fixed target for every child.
+    Fixed(StderrTarget),
+}
+
+/// Options of the production wiring (SPEC §8).
+#[derive(Clone)]
+pub struct ProductionOptions {
+    /// Upper bound between socket probes when nothing wakes the waiter.
+    pub poll_interval: Duration,
+    /// How long one probe connect may take.
+    pub probe_timeout: Duration,
+    /// How long a child may take to exit after SIGTERM.
+    pub term_grace: Duration,
+    /// How long a child may take to exit after SIGKILL.
+    pub kill_grace: Duration,
+    /// Resolves the launch identity (default: the saved session header).
+    pub identity: IdentityResolver,
+    /// Starts the child (default: [`spawn_child`]).
+    pub spawner: Spawner,
+    /// Releases the lock (default: [`lock::release`]).
+    pub release: ReleaseFn,
+    /// Where control sockets live (`<dir>/<gid>.sock`).
+    pub control_dir: PathBuf,
+    /// Where dispatch locks live (`<dir>/<gid>.lock`).
+    pub lock_dir: PathBuf,
+    /// The agent dir holding `sessions/`.
+    pub agent_dir: PathBuf,
+    /// The `pi` program (default: `pi`, looked up on PATH).
+    pub pi_program: OsString,
+    /// Where the child's stderr goes.
+    pub stderr: StderrPolicy,
+    /// Extension args passed to every resumed session (default: none).
+    pub extension_args: Vec<String>,
+}
+
+impl std::fmt::Debug for ProductionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProductionOptions")
+            .field("poll_interval", &self.poll_interval)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("term_grace", &self.term_grace)
+            .field("kill_grace", &self.kill_grace)
+            .field("control_dir", &self.control_dir)
+            .field("lock_dir", &self.lock_dir)
+            .field("agent_dir", &self.agent_dir)
+            .field("pi_program", &self.pi_program)
+            .field("stderr", &self.stderr)
+            .field("extension_args", &self.extension_args)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why default options could not be formed.
+#[derive(Debug, thiserror::Error)]
+pub enum OptionsError {
+    /// `HOME` is unset or empty, so the default directories have no root.
+    #[error("HOME is not set: set it, or build ProductionOptions::with_home with explicit dirs")]
+    NoHome,
+}
+
+impl ProductionOptions {
+    /// Defaults rooted at `home`: `~/.pi/entwurf-control`, `~/.pi/entwurf-v2-locks`,
+    /// `~/.pi/entwurf-v2-logs`, agent dir `agent_dir` or `~/.pi/agent`.
+    pub fn with_home(home: &Path, agent_dir: Option<PathBuf>) -> Self {
+        let pi = home.join(".pi");
+        Self {
+            poll_interval: Duration::from_millis(150),
+            probe_timeout: Duration::from_millis(300),
+            term_grace: Duration::from_secs(5),
+            kill_grace: Duration::from_secs(1),
+            identity: Arc::new(resolve_launch_identity),
+            spawner: Arc::new(spawn_child),
+            release: Arc::new(lock::release),
+            control_dir: pi.join("entwurf-control"),
+            lock_dir: pi.join("entwurf-v2-locks"),
+            agent_dir: agent_dir.unwrap_or_else(|| pi.join("agent")),
+            pi_program: OsString::from("pi"),
+            stderr: StderrPolicy::LogDir(pi.join("entwurf-v2-logs")),
+            extension_args: Vec::new(),
+        }
+    }
+
+    /// Defaults from the environment: `HOME`, and `PI_CODING_AGENT_DIR` if set.
+    pub fn from_env() -> Result<Self, OptionsError> {
+        let home = std::env::var_os("HOME")
+            .filter(|h| !h.is_empty())
+            .ok_or(OptionsError::NoHome)?;
+        let agent_dir = std::env::var_os("PI_CODING_AGENT_DIR")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from);
+        Ok(Self::with_home(Path::new(&home), agent_dir))
+    }
+
+    /// The control socket of `gid`.
+    pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
+        self.control_dir.join(format!("{gid}.sock"))
+    }
+
+    /// The dispatch lock of `gid`.
+    pub fn lock_path(&self, gid: &GardenId) -> PathBuf {
+        lock::lock_path(&self.lock_dir, gid)
+    }
+
+    fn stderr_for(&self, gid: &GardenId) -> StderrTarget {
+        match &self.stderr {
+            StderrPolicy::LogDir(dir) => {
+                StderrTarget::AppendTo(dir.join(format!("{gid}.stderr.log")))
+            }
+            StderrPolicy::Fixed(target) => target.clone(),
+        }
+    }
+}
+
+/// Why production spawn failed (→ the watcher's `SpawnStartFailed`).
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeSpawnError {
+    /// The launch identity could not be resolved.
+    #[error("resolving launch identity")]
+    Identity(#[from] IdentityError),
+    /// The plan insists on a cwd the saved session does not have.
+    #[error("plan cwd {plan:?} differs from the saved session's cwd {session:?}")]
+    CwdMismatch {
+        /// The plan's cwd.
+        plan: PathBuf,
+        /// The session header's cwd.
+        session: PathBuf,
+    },
+    /// The program could not be started.
+    #[error("starting the resume child")]
+    Spawn(#[from] SpawnError),
+}
+
+/// The exit watcher was cancelled (the watch ended another way).
+#[derive(Debug, thiserror::Error)]
+#[error("exit watch of pid {pid} cancelled")]
+pub struct ExitWatchCancelled {
+    /// The child.
+    pub pid: u32,
+}
+
+impl SpawnedChild for ChildHandle {
+    fn pid(&self) -> u32 {
+        ChildHandle::pid(self)
+    }
+}
+
+/// The production [`WatchDeps`].
+#[derive(Debug, Clone)]
+pub struct ProductionDeps {
+    options: ProductionOptions,
+}
+
+impl ProductionDeps {
+    /// Wires `options`.
+    pub fn new(options: ProductionOptions) -> Self {
+        Self { options }
+    }
+
+    /// The options in force.
+    pub fn options(&self) -> &ProductionOptions {
+        &self.options
+    }
+
+    /// Resolves the identity and builds the spawn request for `plan` (no side effects).
+    pub fn resume_request(&self, plan: &SpawnBgPlan) -> Result<SpawnRequest, ResumeSpawnError> {
+        let o = &self.options;
+        let identity = (o.identity)(&o.agent_dir, plan.session_id(), &o.extension_args)?;
+        if let Some(cwd) = plan.cwd() {
+            if cwd != identity.cwd {
+                return Err(ResumeSpawnError::CwdMismatch {
+                    plan: cwd.to_path_buf(),
+                    session: identity.cwd,
+                });
+            }
+        }
+        let args = build_resume_pi_args(&ResumeArgs {
+            variant: ResumeVariant::V2Control,
+            session_id: plan.session_id().as_str(),
+            extension_args: &identity.extension_args,
+            provider: identity.provider.as_deref(),
+            model: &identity.model,
+            prompt: plan.prompt(),
+            launch_args: plan.launch_args(),
+        });
+        Ok(SpawnRequest {
+            program: o.pi_program.clone(),
+            args: args.into_iter().map(OsString::from).collect(),
+            cwd: identity.cwd,
+            stderr: o.stderr_for(plan.target_garden_id()),
+        })
+    }
+}
+
+impl WatchDeps for ProductionDeps {
+    type Child = ChildHandle;
+
+    async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, BoxError> {
+        let request = self.resume_request(plan)?;
+        (self.options.spawner)(&request)
+            .map_err(|e| Box::new(ResumeSpawnError::Spawn(e)) as BoxError)
+    }
+
+    fn watch_socket(
+        &self,
+        path: &Path,
+        cancel: CancellationToken,
+    ) -> Result<impl Future<Output = Result<(), BoxError>>, BoxError> {
+        let options = WaitOptions {
+            poll_interval: self.options.poll_interval,
+            probe_timeout: self.options.probe_timeout,
+        };
+        let path = path.to_path_buf();
+        Ok(async move { Ok(await_socket_alive(&path, cancel, options).await?) })
+    }
+
+    fn watch_exit(
+        &self,
+        child: &ChildHandle,
+        cancel: CancellationToken,
+    ) -> Result<impl Future<Output = Result<ChildExit, BoxError>>, BoxError> {
+        let exit = child.exit();
+        let pid = child.pid();
+        Ok(async move {
+            tokio::select! {
+                exit = exit => Ok(exit?),
+                () = cancel.cancelled() => Err(Box::new(ExitWatchCancelled { pid }) as BoxError),
+            }
+        })
+    }
+
+    fn timer(&self, duration: Duration) -> impl Future<Output = ()> {
+        tokio::time::sleep(duration)
+    }
+
+    async fn signal(&self, child: &ChildHandle, signal: StopSignal) -> Result<(), BoxError> {
+        Ok(child.signal(signal).await?)
+    }
+
+    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+        Ok((self.options.release)(claim)?)
+    }
+
+    fn term_grace(&self) -> Duration {
+        self.options.term_grace
+    }
+
+    fn kill_grace(&self) -> Duration {
+        self.options.kill_grace
+    }
+}
