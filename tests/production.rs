@@ -1,0 +1,254 @@
+//! The watcher over the PRODUCTION dependencies against real OS objects: real children
+//! (`/bin/sh` stands in for `pi` via the spawner option), real unix sockets, real timers
+//! and real lock files in temp dirs.
+
+use std::ffi::OsString;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
+use entwurf_v2_spawn::production::child::{SpawnRequest, spawn_child};
+use entwurf_v2_spawn::production::identity::LaunchIdentity;
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, ResumeSpawnError};
+use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
+use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
+
+const GID: &str = "20260613T000000-cccccc";
+const DEADLINE: Duration = Duration::from_secs(10);
+
+struct World {
+    dir: tempfile::TempDir,
+    options: ProductionOptions,
+    releases: Arc<AtomicUsize>,
+}
+
+/// Production options rooted in a temp dir; the identity is fixed (the real resolver is
+/// covered by tests/identity.rs) and `script` replaces `pi` as an `sh -c` body.
+fn world(script: &'static str) -> World {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = ProductionOptions::with_home(dir.path(), None);
+    let cwd = dir.path().to_path_buf();
+    options.identity = Arc::new(move |_, _, ext: &[String]| {
+        Ok(LaunchIdentity {
+            cwd: cwd.clone(),
+            provider: Some("p".into()),
+            model: "m".into(),
+            extension_args: ext.to_vec(),
+        })
+    });
+    options.spawner = Arc::new(move |req: &SpawnRequest| {
+        let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "stand-in-pi".into()];
+        args.extend(req.args.iter().cloned());
+        spawn_child(&SpawnRequest {
+            program: "/bin/sh".into(),
+            args,
+            ..req.clone()
+        })
+    });
+    let releases = Arc::new(AtomicUsize::new(0));
+    let counted = releases.clone();
+    options.release = Arc::new(move |claim| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        lock::release(claim)
+    });
+    options.term_grace = Duration::from_millis(300);
+    options.kill_grace = Duration::from_millis(500);
+    std::fs::create_dir_all(&options.control_dir).expect("control dir");
+    World {
+        dir,
+        options,
+        releases,
+    }
+}
+
+fn plan(w: &World, timeout: Duration) -> SpawnBgPlan {
+    let gid = GardenId::parse(GID).expect("gid");
+    SpawnBgPlan::new(gid.clone(), "wake up", w.options.socket_path(&gid), timeout).expect("plan")
+}
+
+async fn resume(
+    w: &World,
+    timeout: Duration,
+) -> SpawnBgOutcome<entwurf_v2_spawn::production::child::ChildHandle> {
+    let gid = GardenId::parse(GID).expect("gid");
+    let claim = lock::acquire(&w.options.lock_dir, &gid).expect("acquire");
+    let deps = ProductionDeps::new(w.options.clone());
+    tokio::time::timeout(
+        DEADLINE,
+        execute_spawn_bg_resume(&plan(w, timeout), Some(&claim), &deps),
+    )
+    .await
+    .expect("bounded")
+    .expect("no watch error")
+}
+
+fn lock_file(w: &World) -> PathBuf {
+    lock::lock_path(&w.options.lock_dir, &GardenId::parse(GID).expect("gid"))
+}
+
+fn alive(pid: u32) -> bool {
+    // Only called while the child is unreaped (its supervisor reaps on exit), so the pid
+    // cannot have been reused.
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on() {
+    let w = world("sleep 30");
+    let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
+    let listener_path = path.clone();
+    let listener = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        UnixListener::bind(listener_path).expect("bind")
+    });
+    let outcome = resume(&w, Duration::from_secs(5)).await;
+    let _listener = listener.await.expect("join");
+    let SpawnBgOutcome::SocketAlive {
+        pid,
+        release,
+        resident,
+    } = outcome
+    else {
+        panic!("expected socket-alive, got {outcome:?}");
+    };
+    assert_eq!(release, ReleaseOutcome::Released);
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
+    assert!(!lock_file(&w).exists());
+    assert!(alive(pid), "the resident outlives the watch");
+    resident
+        .signal(entwurf_v2_spawn::watcher::StopSignal::Kill)
+        .await
+        .expect("cleanup");
+    let exit = tokio::time::timeout(DEADLINE, resident.exit())
+        .await
+        .expect("exit")
+        .expect("exit");
+    assert_eq!(
+        exit,
+        ChildExit {
+            code: None,
+            signal: Some(9)
+        }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_terminates_the_real_child_and_its_exit_releases_once() {
+    let w = world("exec sleep 30");
+    let started = std::time::Instant::now();
+    let outcome = resume(&w, Duration::from_millis(100)).await;
+    let SpawnBgOutcome::ChildExited { exit, release, .. } = outcome else {
+        panic!("expected child-exited, got {outcome:?}");
+    };
+    assert_eq!(exit.signal, Some(15));
+    assert_eq!(release, ReleaseOutcome::Released);
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
+    assert!(!lock_file(&w).exists());
+    assert!(started.elapsed() < Duration::from_millis(100) + w.options.term_grace);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
+    let w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let outcome = resume(&w, Duration::from_millis(100)).await;
+    let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
+        panic!("expected child-exited, got {outcome:?}");
+    };
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_early_exit_releases_with_its_code() {
+    let w = world("exit 3");
+    let outcome = resume(&w, Duration::from_secs(5)).await;
+    let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
+        panic!("expected child-exited, got {outcome:?}");
+    };
+    assert_eq!(
+        exit,
+        ChildExit {
+            code: Some(3),
+            signal: None
+        }
+    );
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_program_is_a_spawn_failure_that_releases_once() {
+    let mut w = world("true");
+    w.options.spawner = Arc::new(spawn_child);
+    w.options.pi_program = w.dir.path().join("no-such-pi").into();
+    let outcome = resume(&w, Duration::from_secs(5)).await;
+    let SpawnBgOutcome::SpawnStartFailed { error, release } = outcome else {
+        panic!("expected spawn-start-failed, got {outcome:?}");
+    };
+    assert!(
+        error.downcast_ref::<ResumeSpawnError>().is_some(),
+        "{error}"
+    );
+    assert_eq!(release, ReleaseOutcome::Released);
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
+    assert!(!lock_file(&w).exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_it() {
+    let w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
+    std::os::unix::fs::symlink("/nonexistent", &path).expect("symlink");
+    let outcome = resume(&w, Duration::from_secs(5)).await;
+    // The backstop terminates at once (no 5 s wait), escalates to SIGKILL, sees the exit.
+    let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
+        panic!("expected child-exited via the backstop, got {outcome:?}");
+    };
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
+    let mut w = world("true");
+    w.options.extension_args = vec!["-e".into(), "/x/ext.ts".into()];
+    let deps = ProductionDeps::new(w.options.clone());
+    let req = deps
+        .resume_request(&plan(&w, Duration::from_secs(1)).with_launch_args(["--approve"]))
+        .expect("request");
+    let args: Vec<String> = req
+        .args
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        args,
+        [
+            "--mode",
+            "json",
+            "-p",
+            "--entwurf-control",
+            "--approve",
+            "-e",
+            "/x/ext.ts",
+            "--session-id",
+            GID,
+            "--provider",
+            "p",
+            "--model",
+            "m",
+            "wake up"
+        ]
+    );
+    assert_eq!(req.cwd, w.dir.path());
+    let mismatched = plan(&w, Duration::from_secs(1))
+        .with_cwd("/elsewhere")
+        .expect("abs");
+    assert!(matches!(
+        deps.resume_request(&mismatched),
+        Err(ResumeSpawnError::CwdMismatch { .. })
+    ));
+}
