@@ -40,7 +40,7 @@ pub fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireErro
             // The holder released between our create and our read: one more try.
             match create(&path, &line)? {
                 Created::Ours => Ok(ours),
-                Created::Exists => Err(lost(&path, gid, Blocked::LostRace)?),
+                Created::Exists => Err(lost(&path, gid)),
             }
         }
         Existing::Unreadable { reason, mtime } => Err(AcquireError::Conflict(
@@ -104,13 +104,13 @@ fn reclaim(
     }
     match create(path, line)? {
         Created::Ours => Ok(ours),
-        Created::Exists => Err(lost(path, gid, Blocked::LostRace)?),
+        Created::Exists => Err(lost(path, gid)),
     }
     // `_marker` drops here, on every path above: the marker never outlives the attempt.
 }
 
 /// `None` when the holder is provably dead on this host (stale); otherwise why not.
-fn liveness<'a>(holder: &LockClaim, our_hostname: &str) -> Option<Blocked<'a>> {
+fn liveness(holder: &LockClaim, our_hostname: &str) -> Option<Blocked<'static>> {
     if holder.hostname() != our_hostname {
         return Some(Blocked::OtherHost);
     }
@@ -126,12 +126,13 @@ fn liveness<'a>(holder: &LockClaim, our_hostname: &str) -> Option<Blocked<'a>> {
     }
 }
 
-/// A conflict built from whatever holds the file after we lost a create race.
-fn lost(path: &Path, gid: &GardenId, why: Blocked<'_>) -> Result<AcquireError, AcquireError> {
-    let now = read(path, gid)?;
-    Ok(AcquireError::Conflict(conflict::from_existing(
-        path, now, why,
-    )))
+/// A conflict built from whatever holds the file after we lost a create race (or the
+/// I/O error that kept us from reading it).
+fn lost(path: &Path, gid: &GardenId) -> AcquireError {
+    match read(path, gid) {
+        Ok(now) => AcquireError::Conflict(conflict::from_existing(path, now, Blocked::LostRace)),
+        Err(io) => io,
+    }
 }
 
 /// Creates the lock dir (0700) if missing; an existing non-directory is an error that
