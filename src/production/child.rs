@@ -275,10 +275,9 @@ impl SpawnedChild for ChildHandle {
 /// its reactor). Returns only once the program really runs: a missing program or an exec
 /// failure is [`SpawnError::Exec`].
 pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
-    let runtime =
-        tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime {
-            program: req.program.clone(),
-        })?;
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime {
+        program: req.program.clone(),
+    })?;
     check_cwd(req)?;
     let stderr = match &req.stderr {
         StderrTarget::AppendTo(path) => Stdio::from(open_stderr_log(path)?),
