@@ -26,16 +26,17 @@
 //!   could be the second claimant that makes the id ambiguous.
 
 use std::fmt;
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::OFlag;
-use serde::Deserialize;
-use serde_json::Value;
-
 use crate::garden_id::GardenId;
+
+mod line;
+mod scan;
+
+use scan::{Scan, scan_file};
+
+pub use line::{ModelChangeLine, ProviderField, SessionHeader, SessionLine, parse_session_line};
 
 /// What a resumed session is launched with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -208,108 +209,6 @@ pub fn resolve_launch_identity(
     }
 }
 
-/// One line of a saved session, as far as identity is concerned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SessionLine {
-    /// `{"type":"session",…}`.
-    Header(SessionHeader),
-    /// `{"type":"model_change",…}`.
-    ModelChange(ModelChangeLine),
-    /// A JSON object of another type (or without a string `type`).
-    Other,
-    /// Not a JSON object at all (torn write, blank line, garbage).
-    Invalid,
-}
-
-/// The fields of a session header that identity needs. `None` = missing, `null` or not
-/// a string.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionHeader {
-    /// `id`.
-    pub id: Option<String>,
-    /// `cwd`, unvalidated.
-    pub cwd: Option<String>,
-}
-
-/// A `model_change` line. `None` = unusable (missing, not a string, or empty).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ModelChangeLine {
-    /// `provider`.
-    pub provider: ProviderField,
-    /// `modelId`.
-    pub model: Option<String>,
-}
-
-/// A `model_change` line's `provider`, which is optional.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderField {
-    /// Absent or `null`: launch without `--provider`.
-    Absent,
-    /// A non-empty string.
-    Named(String),
-    /// Present but not a non-empty string: the line is malformed.
-    Unusable,
-}
-
-impl ModelChangeLine {
-    /// The pair, if both fields are usable.
-    pub fn model_ref(&self) -> Option<ModelRef> {
-        let provider = match &self.provider {
-            ProviderField::Absent => None,
-            ProviderField::Named(p) => Some(p.clone()),
-            ProviderField::Unusable => return None,
-        };
-        Some(ModelRef {
-            provider,
-            model: self.model.clone()?,
-        })
-    }
-}
-
-/// Classifies one line of a session file. Total: never panics, whatever the input
-/// (fuzzed by a property test), because session files are written by another program and
-/// may be torn or corrupt.
-pub fn parse_session_line(line: &str) -> SessionLine {
-    // A struct would also deserialize from a JSON array; only objects are lines.
-    if !line.trim_start().starts_with('{') {
-        return SessionLine::Invalid;
-    }
-    let Ok(raw) = serde_json::from_str::<RawLine>(line) else {
-        return SessionLine::Invalid;
-    };
-    let text = |v: Option<Value>| match v {
-        Some(Value::String(s)) => Some(s),
-        _ => None,
-    };
-    match raw.kind.as_ref().and_then(Value::as_str) {
-        Some("session") => SessionLine::Header(SessionHeader {
-            id: text(raw.id),
-            cwd: text(raw.cwd),
-        }),
-        Some("model_change") => SessionLine::ModelChange(ModelChangeLine {
-            provider: match raw.provider {
-                None | Some(Value::Null) => ProviderField::Absent,
-                Some(Value::String(s)) if !s.is_empty() => ProviderField::Named(s),
-                Some(_) => ProviderField::Unusable,
-            },
-            model: text(raw.model_id).filter(|m| !m.is_empty()),
-        }),
-        _ => SessionLine::Other,
-    }
-}
-
-/// Only the fields identity reads; everything else is skipped without being stored.
-#[derive(Deserialize)]
-struct RawLine {
-    #[serde(rename = "type")]
-    kind: Option<Value>,
-    id: Option<Value>,
-    cwd: Option<Value>,
-    provider: Option<Value>,
-    #[serde(rename = "modelId")]
-    model_id: Option<Value>,
-}
-
 enum Candidate {
     Ours {
         path: PathBuf,
@@ -325,16 +224,6 @@ impl Candidate {
             Candidate::Ours { path, .. } | Candidate::Suspect(path) => path,
         }
     }
-}
-
-enum Scan {
-    NotOurs,
-    /// Mentions the gid where a header should be, but unparseably.
-    Suspect,
-    Ours {
-        cwd: Option<String>,
-        model: Result<ModelRef, IdentityError>,
-    },
 }
 
 fn header_cwd(path: &Path, cwd: Option<String>) -> Result<PathBuf, IdentityError> {
@@ -393,168 +282,6 @@ fn is_kind(path: &Path, kind: fn(&std::fs::Metadata) -> bool) -> Result<bool, Id
             path: path.to_path_buf(),
             source,
         }),
-    }
-}
-
-/// Reads `path` line by line: up to its first header when it is not ours, to the end
-/// when it is (for the model).
-fn scan_file(path: &Path, gid: &GardenId) -> Result<Scan, IdentityError> {
-    let io_error = |source| IdentityError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let Some(file) = open_regular(path).map_err(io_error)? else {
-        return Ok(Scan::NotOurs);
-    };
-    let mut lines = Lines::new(file);
-    let mut models = ModelTracker::new(path);
-
-    let cwd = loop {
-        let Some(line) = lines.next_line().map_err(io_error)? else {
-            return Ok(Scan::NotOurs);
-        };
-        let mentions_gid = || contains(line, gid.as_str().as_bytes());
-        match parse_bytes(line) {
-            SessionLine::Header(SessionHeader { id: Some(id), cwd }) => {
-                if id == gid.as_str() {
-                    break cwd;
-                }
-                return Ok(Scan::NotOurs);
-            }
-            // The first header, but its id is unusable: ours only if it mentions us, and
-            // then it cannot be verified.
-            SessionLine::Header(SessionHeader { id: None, .. }) => {
-                return Ok(if mentions_gid() {
-                    Scan::Suspect
-                } else {
-                    Scan::NotOurs
-                });
-            }
-            // Possibly a torn header: only a concern if it mentions us.
-            SessionLine::Invalid => {
-                if mentions_gid() {
-                    return Ok(Scan::Suspect);
-                }
-            }
-            SessionLine::ModelChange(change) => models.see(&change, lines.number),
-            SessionLine::Other => {}
-        }
-    };
-
-    while !models.settled() {
-        let Some(line) = lines.next_line().map_err(io_error)? else {
-            break;
-        };
-        if let SessionLine::ModelChange(change) = parse_bytes(line) {
-            models.see(&change, lines.number);
-        }
-    }
-    Ok(Scan::Ours {
-        cwd,
-        model: models.finish(),
-    })
-}
-
-/// Opens without blocking (a FIFO planted in the sessions dir must not hang us) and
-/// returns `None` for anything that is not a regular file.
-fn open_regular(path: &Path) -> io::Result<Option<File>> {
-    let file = OpenOptions::new()
-        .read(true)
-        .custom_flags(OFlag::O_NONBLOCK.bits())
-        .open(path)?;
-    Ok(file.metadata()?.is_file().then_some(file))
-}
-
-fn parse_bytes(line: &[u8]) -> SessionLine {
-    match std::str::from_utf8(line) {
-        Ok(text) => parse_session_line(text),
-        Err(_) => SessionLine::Invalid,
-    }
-}
-
-fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    !needle.is_empty() && haystack.windows(needle.len()).any(|w| w == needle)
-}
-
-/// Byte lines (so bad UTF-8 is a skipped line, not an I/O error), numbered from 1.
-struct Lines {
-    reader: BufReader<File>,
-    buf: Vec<u8>,
-    number: u64,
-}
-
-impl Lines {
-    fn new(file: File) -> Self {
-        Self {
-            reader: BufReader::new(file),
-            buf: Vec::new(),
-            number: 0,
-        }
-    }
-
-    fn next_line(&mut self) -> io::Result<Option<&[u8]>> {
-        self.buf.clear();
-        if self.reader.read_until(b'\n', &mut self.buf)? == 0 {
-            return Ok(None);
-        }
-        self.number += 1;
-        Ok(Some(&self.buf))
-    }
-}
-
-/// First model, drift and malformed lines, in file order.
-struct ModelTracker<'a> {
-    path: &'a Path,
-    first: Option<ModelRef>,
-    error: Option<IdentityError>,
-}
-
-impl<'a> ModelTracker<'a> {
-    fn new(path: &'a Path) -> Self {
-        Self {
-            path,
-            first: None,
-            error: None,
-        }
-    }
-
-    /// An error decides the outcome; nothing after it matters.
-    fn settled(&self) -> bool {
-        self.error.is_some()
-    }
-
-    fn see(&mut self, change: &ModelChangeLine, line: u64) {
-        if self.settled() {
-            return;
-        }
-        let Some(seen) = change.model_ref() else {
-            self.error = Some(IdentityError::MalformedModelChange {
-                path: self.path.to_path_buf(),
-                line,
-            });
-            return;
-        };
-        match &self.first {
-            None => self.first = Some(seen),
-            Some(first) if *first == seen => {}
-            Some(first) => {
-                self.error = Some(IdentityError::IdentityDrift {
-                    path: self.path.to_path_buf(),
-                    first: Box::new(first.clone()),
-                    later: Box::new(seen),
-                    line,
-                });
-            }
-        }
-    }
-
-    fn finish(self) -> Result<ModelRef, IdentityError> {
-        if let Some(error) = self.error {
-            return Err(error);
-        }
-        self.first.ok_or_else(|| IdentityError::NoModel {
-            path: self.path.to_path_buf(),
-        })
     }
 }
 
