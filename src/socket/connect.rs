@@ -48,19 +48,23 @@ async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Connected {
             after: timeout,
         })),
         Ok(Err(e)) => doubt("wait for connect", io_errno(&e)),
-        Ok(Ok(_ready)) => match getsockopt(sock.get_ref(), nix::sys::socket::sockopt::SocketError) {
-            Ok(0) => Connected::Probe(Probe::Alive),
-            Ok(raw) => match Errno::from_raw(raw) {
-                Errno::ENOENT => Connected::NotFound,
-                e => Connected::Probe(classify_connect_error(e)),
-            },
-            Err(e) => doubt("getsockopt(SO_ERROR)", e),
-        },
+        Ok(Ok(_ready)) => {
+            match getsockopt(sock.get_ref(), nix::sys::socket::sockopt::SocketError) {
+                Ok(0) => Connected::Probe(Probe::Alive),
+                Ok(raw) => match Errno::from_raw(raw) {
+                    Errno::ENOENT => Connected::NotFound,
+                    e => Connected::Probe(classify_connect_error(e)),
+                },
+                Err(e) => doubt("getsockopt(SO_ERROR)", e),
+            }
+        }
     }
 }
 
 fn doubt(op: &'static str, errno: Errno) -> Connected {
-    Connected::Probe(Probe::Indeterminate(ProbeDoubt::Os(OsError::new(op, errno))))
+    Connected::Probe(Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
+        op, errno,
+    ))))
 }
 
 /// The errno inside an `io::Error`, EIO when it carries none.
@@ -101,7 +105,12 @@ fn stream_socket() -> nix::Result<OwnedFd> {
 )))]
 fn stream_socket() -> nix::Result<OwnedFd> {
     use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
-    let sock = socket(AddressFamily::Unix, SockType::Stream, SockFlag::empty(), None)?;
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )?;
     fcntl(&sock, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
     fcntl(&sock, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
     Ok(sock)

@@ -357,3 +357,5 @@ fn register_fd<T: std::os::fd::AsRawFd>(
     tokio::io::unix::AsyncFd::with_interest(inner, interest)
 }
 
+#[cfg(test)]
+mod tests;

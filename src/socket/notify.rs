@@ -115,6 +115,11 @@ mod linux {
             }
         }
 
+        /// Whether the watch is in place right now.
+        pub(in crate::socket) fn is_armed(&self) -> bool {
+            self.wd.is_some()
+        }
+
         /// Resolves on the next change that may concern the socket path (or the end of
         /// the watch). Never resolves while no inotify instance exists. Cancel-safe:
         /// events are read and digested within a single poll.
@@ -131,7 +136,9 @@ mod linux {
                             return Wake::Lost;
                         }
                     };
-                    match ready.try_io(|fd| fd.get_ref().0.read_events().map_err(std::io::Error::from)) {
+                    match ready
+                        .try_io(|fd| fd.get_ref().0.read_events().map_err(std::io::Error::from))
+                    {
                         Ok(read) => read,
                         Err(_would_block) => continue,
                     }
@@ -205,6 +212,9 @@ mod portable {
             Self
         }
         pub(in crate::socket) fn arm(&mut self) -> bool {
+            false
+        }
+        pub(in crate::socket) fn is_armed(&self) -> bool {
             false
         }
         pub(in crate::socket) async fn changed(&mut self) -> super::Wake {

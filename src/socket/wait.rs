@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::notify::{DirWatch, Wake};
-use super::{AwaitSocketError, Verdict, WaitOptions, observe, verdict};
+use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict};
 
 /// Resolves once `path` accepts a connection; fails at once on a forged address
 /// ([`AwaitSocketError::Forged`]: nothing was ever connected to it), and with
@@ -19,7 +19,9 @@ use super::{AwaitSocketError, Verdict, WaitOptions, observe, verdict};
 /// that appears wakes the waiter within milliseconds. Because `bind()` creates the file
 /// (an event) but `listen()` comes later (no event), every look that does not find a
 /// live socket is followed by another after an exponential backoff — 1 ms, doubling,
-/// capped at `options.poll_interval`, reset by every inotify event. Without inotify (no
+/// capped at `options.poll_interval`, reset by every inotify event. While the directory
+/// is watched and nothing sits at the path, the waiter sleeps the full poll interval at
+/// once (only an event can change that). Without inotify (no
 /// parent directory yet, EMFILE, ENOSPC, non-Linux) the same backoff is the poll, and
 /// the watch is re-added on every round. Idle cost once the cap is reached: one
 /// inspection and at most one connect per poll interval.
@@ -66,6 +68,11 @@ pub async fn await_socket_alive(
             }
             Verdict::Wait => {}
         }
+        if watch.is_armed() && observation.inspection == Inspection::Absent {
+            // Nothing at the path and the directory is watched: only an event (create,
+            // move in) can change that, so there is no bind→listen gap to poll for.
+            backoff.saturate();
+        }
         let deadline = Instant::now() + backoff.next_delay();
         tokio::select! {
             biased;
@@ -105,6 +112,11 @@ impl Backoff {
         let delay = self.next.min(self.cap);
         self.next = delay.saturating_mul(2).min(self.cap);
         delay
+    }
+
+    /// Straight to the cap: nothing to look for until something wakes us.
+    pub(super) fn saturate(&mut self) {
+        self.next = self.cap;
     }
 
     /// Back to [`Self::MIN`]: something changed, a listener may be about to `listen()`.
