@@ -514,9 +514,13 @@ async fn a_directory_removed_and_recreated_is_watched_again() -> TestResult {
     std::fs::remove_dir(&control)?;
     tokio::time::sleep(Duration::from_millis(30)).await;
     std::fs::create_dir(&control)?;
-    // The re-armed watch is in place within the backoff (≤ a few tens of ms by now);
-    // give it that long, then prove the new directory is watched by inotify.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The removal woke the waiter and restarted its backoff (1 ms, doubling); one of
+    // its next looks re-adds the watch on the new directory. From then on nothing but an
+    // event can wake it before the 10 s poll. Had the watch not been re-added, the
+    // doubling looks would land near 1 s and 2 s after the removal — so a listener
+    // appearing at ~1.4 s and seen within milliseconds proves the new directory is
+    // watched.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
     assert!(!task.is_finished());
     let _listener = UnixListener::bind(&path)?;
     let listening_at = Instant::now();
@@ -535,7 +539,9 @@ async fn a_listener_appearing_later_is_seen_by_inotify_not_the_poll() -> TestRes
     let cancel = CancellationToken::new();
     let _cancel_on_exit = cancel.clone().drop_guard();
     let task = spawn_await(&path, &cancel, inotify_only());
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Far from any backoff probe (they land at 2^n - 1 ms: …, 511, 1023): without the
+    // inotify wake the next look would be ~300 ms after the listener appears.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(!task.is_finished());
     let _listener = UnixListener::bind(&path)?;
     let listening_at = Instant::now();

@@ -11,12 +11,16 @@
 //! 3. [`verdict`] turns an [`Observation`] into what a waiter should do ([`Verdict`]).
 //!
 //! [`await_socket_alive`] loops over the three, woken by inotify on the parent directory
-//! and bounded by a short exponential backoff (see [`wait`](self) docs on the function).
+//! and bounded by a short exponential backoff (details on the function).
 //!
 //! Rule of the module: *never say dead when unsure*. Only `ECONNREFUSED`/`ENOENT` from
 //! a connect is [`Probe::Dead`]; only `ENOENT` from the inspection is
 //! [`Inspection::Absent`]. Everything else that is not a clear answer is
 //! `Indeterminate`, which a waiter treats as "wait", never as "dead" or "alive".
+//! Two readings follow from it: on Linux an ENOENT from the connect through
+//! `/proc/self/fd/<n>` is indeterminate (the inode is held open, so it can only mean
+//! `/proc` is missing), and a datagram socket at the path (EPROTOTYPE) is indeterminate,
+//! not a conflict — the spec names only symlink, non-socket and foreign owner as forged.
 //!
 //! Runtime requirement: the async functions need a tokio runtime with IO and time
 //! enabled (`enable_all`), because the waiter registers an inotify descriptor with the
