@@ -21,6 +21,9 @@
 //! whether a lock holder's pid can be checked. A home directory shared across hosts with
 //! equal hostnames is out of scope.
 
+// Library code never panics on input; tests (their own crates) may.
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 pub mod garden_id;
 pub mod lock;
 pub mod plan;

@@ -2,7 +2,6 @@
 //!
 //! `/bin/sh` and `sleep` stand in for the resident. Every await is bounded, so a broken
 //! supervisor fails a test instead of hanging it.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::ffi::OsString;
 use std::future::Future;

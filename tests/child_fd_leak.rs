@@ -1,6 +1,5 @@
 //! No descriptor leaks in the parent across spawn/exit cycles. Its own test binary: tests
 //! within one binary run in parallel and would disturb the count.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};

@@ -1,5 +1,4 @@
 //! Launch identity from synthetic saved sessions in temp agent dirs.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use std::path::{Path, PathBuf};
 

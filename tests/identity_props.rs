@@ -1,6 +1,5 @@
 //! Property tests: the session line parser is total and faithful, and resolution never
 //! panics on arbitrary file contents.
-#![allow(clippy::unwrap_used, clippy::expect_used, reason = "tests")]
 
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::production::identity::{

@@ -1,10 +1,5 @@
 //! The dispatch lock against real files, real pids and real competing processes.
 
-#![expect(
-    clippy::expect_used,
-    reason = "test helpers fail loudly on setup errors; clippy.toml only covers #[test] bodies"
-)]
-
 use std::fs;
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{FileTypeExt, PermissionsExt, symlink};

@@ -2,11 +2,6 @@
 //! §3-shaped claim (and round-trips it byte for byte), and it rejects a claim with a
 //! missing, mistyped or malformed field.
 
-#![expect(
-    clippy::expect_used,
-    reason = "test helpers fail loudly on setup errors; clippy.toml only covers #[test] bodies"
-)]
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
