@@ -1,7 +1,12 @@
 //! The argv a resumed `pi` is started with.
 //!
 //! Two variants share one prefix and one suffix; only the middle differs. Keeping the
-//! builder pure lets the stand-in `pi` of the live gate check its own argv against it.
+//! builder pure lets the stand-in `pi` of the live gate check its own argv against it;
+//! [`parse_resume_pi_args`] is its inverse, for a `pi` that checks the argv it got.
+
+mod parse;
+
+pub use parse::{ParsedResumeArgs, RESERVED_FLAGS, ResumeArgvError, parse_resume_pi_args};
 
 /// Which kind of process is resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,5 +126,73 @@ mod tests {
             ])
         );
         assert!(!argv.contains(&"--entwurf-control".to_string()));
+    }
+
+    #[test]
+    fn the_inverse_takes_both_variants_apart() {
+        let ext = s(&["-e", "/x/ext.ts"]);
+        let launch = s(&["--approve"]);
+        for (variant, provider, prompt) in [
+            (ResumeVariant::V2Control, Some("anthropic"), "wake up"),
+            (ResumeVariant::Legacy, None, "--provider"),
+            (ResumeVariant::V2Control, None, ""),
+        ] {
+            let args = ResumeArgs {
+                variant,
+                session_id: "20260613T000000-aaaaaa",
+                extension_args: &ext,
+                provider,
+                model: "m",
+                prompt,
+                launch_args: &launch,
+            };
+            let argv = build_resume_pi_args(&args);
+            let parsed = parse_resume_pi_args(&argv).expect("parses");
+            assert_eq!(parsed, ParsedResumeArgs::expected(&args));
+            assert_eq!(parsed.to_argv(), argv);
+        }
+    }
+
+    #[test]
+    fn the_inverse_names_the_first_position_that_does_not_fit() {
+        let err = |v: &[&str]| parse_resume_pi_args(&s(v)).expect_err("refused");
+        assert_eq!(err(&[]).index, 0);
+        assert_eq!(err(&["--mode", "json", "-p", "--extensions"]).index, 3);
+        let short = err(&[
+            "--mode",
+            "json",
+            "-p",
+            "--no-extensions",
+            "--model",
+            "m",
+            "x",
+        ]);
+        assert_eq!((short.index, short.found), (7, None));
+        let twice = err(&[
+            "--mode",
+            "json",
+            "-p",
+            "--entwurf-control",
+            "--no-extensions",
+            "--session-id",
+            "g",
+            "--model",
+            "m",
+            "x",
+        ]);
+        assert_eq!(twice.index, 4);
+        assert!(twice.to_string().contains("\"--no-extensions\""), "{twice}");
+        let no_session = err(&[
+            "--mode",
+            "json",
+            "-p",
+            "--entwurf-control",
+            "-e",
+            "x",
+            "--model",
+            "m",
+            "x",
+        ]);
+        assert_eq!(no_session.index, 4);
     }
 }

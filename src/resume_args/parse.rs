@@ -1,0 +1,170 @@
+//! The inverse of [`build_resume_pi_args`](super::build_resume_pi_args): what a stand-in
+//! (or a real) `pi` uses to check the argv it was started with.
+//!
+//! The argv is read from both ends, because both ends are fixed: the prefix
+//! `--mode json -p` and the variant marker at the front; the prompt (always last, even
+//! when it looks like a flag), `--model <m>`, an optional `--provider <p>` and
+//! `--session-id <gid>` at the back. What lies between is the verbatim *passthrough*:
+//! for `v2-control` the launch args followed by the extension args, for `legacy` the
+//! extension args. The builder concatenates those two lists, so the inverse cannot split
+//! them without being told how many extension args there are; it hands back the
+//! concatenation, and [`ParsedResumeArgs::expected`] builds the same shape from a
+//! [`ResumeArgs`] for comparison.
+//!
+//! Strict where §9 is: every reserved flag (`--mode`, `-p`, `--no-extensions`,
+//! `--entwurf-control`, `--session-id`, `--provider`, `--model`) appears exactly once,
+//! where §9 puts it. A passthrough carrying one of them would make a real `pi` see it
+//! twice (or see the other variant's marker), so it is refused, naming the position.
+
+use super::{ResumeArgs, ResumeVariant};
+
+/// The flags §9 places itself; none may appear in the passthrough.
+pub const RESERVED_FLAGS: [&str; 7] = [
+    "--mode",
+    "-p",
+    "--no-extensions",
+    "--entwurf-control",
+    "--session-id",
+    "--provider",
+    "--model",
+];
+
+/// A resume argv taken apart. Equal to [`ParsedResumeArgs::expected`] of the
+/// [`ResumeArgs`] it was built from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParsedResumeArgs {
+    /// Which variant the marker names.
+    pub variant: ResumeVariant,
+    /// Between the marker and `--session-id`: launch args (v2-control only) followed by
+    /// the extension args, verbatim.
+    pub passthrough: Vec<String>,
+    /// The value of `--session-id` (not validated as a garden id here).
+    pub session_id: String,
+    /// The value of `--provider`, when present.
+    pub provider: Option<String>,
+    /// The value of `--model`.
+    pub model: String,
+    /// The last argument.
+    pub prompt: String,
+}
+
+impl ParsedResumeArgs {
+    /// What parsing `build_resume_pi_args(args)` gives back: the same fields, with the
+    /// launch args (dropped by the `legacy` variant) and the extension args joined.
+    pub fn expected(args: &ResumeArgs<'_>) -> Self {
+        let mut passthrough = Vec::new();
+        if args.variant == ResumeVariant::V2Control {
+            passthrough.extend(args.launch_args.iter().cloned());
+        }
+        passthrough.extend(args.extension_args.iter().cloned());
+        Self {
+            variant: args.variant,
+            passthrough,
+            session_id: args.session_id.to_owned(),
+            provider: args.provider.map(str::to_owned),
+            model: args.model.to_owned(),
+            prompt: args.prompt.to_owned(),
+        }
+    }
+
+    /// The argv these fields stand for (the builder's output for them).
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut argv: Vec<String> = vec!["--mode".into(), "json".into(), "-p".into()];
+        argv.push(marker(self.variant).into());
+        argv.extend(self.passthrough.iter().cloned());
+        argv.extend(["--session-id".into(), self.session_id.clone()]);
+        if let Some(p) = &self.provider {
+            argv.extend(["--provider".into(), p.clone()]);
+        }
+        argv.extend(["--model".into(), self.model.clone(), self.prompt.clone()]);
+        argv
+    }
+}
+
+/// Why an argv is not one §9 builds: the first position that does not fit.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("resume argv[{index}]: expected {expected}, found {}", found.as_deref().map_or_else(|| "the end of argv".to_owned(), |f| format!("{f:?}")))]
+pub struct ResumeArgvError {
+    /// 0-based position in the argv (without the program name).
+    pub index: usize,
+    /// What §9 puts there.
+    pub expected: &'static str,
+    /// What is there (`None`: the argv is too short).
+    pub found: Option<String>,
+}
+
+fn marker(variant: ResumeVariant) -> &'static str {
+    match variant {
+        ResumeVariant::Legacy => "--no-extensions",
+        ResumeVariant::V2Control => "--entwurf-control",
+    }
+}
+
+/// Parses an argv (without the program name) as §9 builds it. Total: never panics,
+/// whatever the argv. See the module docs for what is accepted.
+pub fn parse_resume_pi_args(argv: &[String]) -> Result<ParsedResumeArgs, ResumeArgvError> {
+    let at = |index: usize, expected: &'static str| ResumeArgvError {
+        index,
+        expected,
+        found: argv.get(index).cloned(),
+    };
+    let is = |index: usize, want: &str| argv.get(index).is_some_and(|a| a == want);
+
+    // Front: --mode json -p <marker>.
+    for (index, want) in [(0, "--mode"), (1, "json"), (2, "-p")] {
+        if !is(index, want) {
+            return Err(at(index, want));
+        }
+    }
+    let variant = match argv.get(3).map(String::as_str) {
+        Some("--no-extensions") => ResumeVariant::Legacy,
+        Some("--entwurf-control") => ResumeVariant::V2Control,
+        _ => return Err(at(3, "--no-extensions or --entwurf-control")),
+    };
+
+    // Back: [..., --session-id, <gid>, [--provider, <p>,] --model, <m>, <prompt>].
+    // The shortest argv is 4 + 5 = 9 elements; below that the back overlaps the front.
+    let len = argv.len();
+    if len < 9 {
+        return Err(at(
+            len.max(4),
+            "--session-id <gid> --model <model> <prompt>",
+        ));
+    }
+    let prompt = argv[len - 1].clone();
+    if !is(len - 3, "--model") {
+        return Err(at(len - 3, "--model (third from last)"));
+    }
+    let model = argv[len - 2].clone();
+    let (provider, session_flag) = if is(len - 5, "--provider") {
+        if len < 11 {
+            return Err(at(4, "--session-id <gid> before --provider"));
+        }
+        (Some(argv[len - 4].clone()), len - 7)
+    } else {
+        (None, len - 5)
+    };
+    if !is(session_flag, "--session-id") {
+        return Err(at(session_flag, "--session-id"));
+    }
+    let session_id = argv[session_flag + 1].clone();
+
+    let passthrough = &argv[4..session_flag];
+    if let Some(offset) = passthrough
+        .iter()
+        .position(|a| RESERVED_FLAGS.contains(&a.as_str()))
+    {
+        return Err(at(
+            4 + offset,
+            "a launch or extension arg (each flag of §9 appears exactly once)",
+        ));
+    }
+    Ok(ParsedResumeArgs {
+        variant,
+        passthrough: passthrough.to_vec(),
+        session_id,
+        provider,
+        model,
+        prompt,
+    })
+}
