@@ -1,0 +1,185 @@
+//! The kernel's own record of what the socket waiter does, via
+//! `strace -f -e trace=connect,openat`: every `connect()` it issues targets
+//! `/proc/self/fd/<n>` — never the socket path, never a symlink or its target — and a
+//! control directory that is gone costs a bounded number of looks, not a storm.
+//!
+//! The test re-executes this binary under strace, running the ignored helper below with
+//! `ENTWURF_STRACE_HELPER_DIR` set, then reads the trace. It needs `strace` (CI installs
+//! it); without it, it says so and skips.
+
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use entwurf_v2_spawn::socket::{
+    AddressConflict, AwaitSocketError, WaitOptions, await_socket_alive,
+};
+use tokio_util::sync::CancellationToken;
+
+const HELPER_ENV: &str = "ENTWURF_STRACE_HELPER_DIR";
+/// How long the helper keeps the control dir away while a waiter waits on it.
+const GONE: Duration = Duration::from_millis(1500);
+
+async fn bounded(
+    path: &Path,
+    cancel: CancellationToken,
+    options: WaitOptions,
+) -> Result<(), AwaitSocketError> {
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        await_socket_alive(path, cancel, options),
+    )
+    .await
+    .expect("the await settles within 5 s")
+}
+
+/// Not a test on its own: the traced process. Three scenarios, each on its own file
+/// name so the trace can be attributed.
+#[tokio::test]
+#[ignore = "helper process for every_connect_goes_through_proc_self_fd"]
+async fn strace_helper_process() {
+    let Some(dir) = std::env::var_os(HELPER_ENV).map(PathBuf::from) else {
+        eprintln!("strace_helper_process only runs under the strace test");
+        return;
+    };
+    let options = WaitOptions {
+        poll_interval: Duration::from_millis(20),
+        probe_timeout: Duration::from_millis(300),
+    };
+    // 1. A live socket: resolves (a connect that succeeds).
+    let live = dir.join("live-citizen.sock");
+    let _live = UnixListener::bind(&live).expect("bind live");
+    bounded(&live, CancellationToken::new(), options)
+        .await
+        .expect("live socket resolves");
+
+    // 2. A stale socket swapped for a symlink to a live decoy mid-wait: Forged.
+    let decoy = dir.join("decoy-target.sock");
+    let decoy_listener = UnixListener::bind(&decoy).expect("bind decoy");
+    let swapped = dir.join("swapped-citizen.sock");
+    drop(UnixListener::bind(&swapped).expect("bind stale"));
+    let waiter = {
+        let swapped = swapped.clone();
+        tokio::spawn(async move { bounded(&swapped, CancellationToken::new(), options).await })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let tmp = dir.join("swap.tmp");
+    std::os::unix::fs::symlink(&decoy, &tmp).expect("symlink");
+    std::fs::rename(&tmp, &swapped).expect("rename");
+    let result = waiter.await.expect("join");
+    assert!(
+        matches!(
+            result,
+            Err(AwaitSocketError::Forged {
+                conflict: AddressConflict::Symlink,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+    decoy_listener.set_nonblocking(true).expect("nonblocking");
+    assert!(decoy_listener.accept().is_err(), "the decoy was connected");
+
+    // 3. The control dir gone for GONE while a waiter (default options) waits.
+    let control = dir.join("control");
+    let gone = control.join("gone-citizen.sock");
+    let cancel = CancellationToken::new();
+    let waiter = {
+        let (gone, cancel) = (gone.clone(), cancel.clone());
+        tokio::spawn(async move { bounded(&gone, cancel, WaitOptions::default()).await })
+    };
+    tokio::time::sleep(GONE).await;
+    assert!(
+        !waiter.is_finished(),
+        "a missing dir must keep the waiter waiting"
+    );
+    cancel.cancel();
+    let result = waiter.await.expect("join");
+    assert!(
+        matches!(result, Err(AwaitSocketError::Cancelled { .. })),
+        "{result:?}"
+    );
+    println!("STRACE-HELPER-OK");
+}
+
+#[test]
+fn every_connect_goes_through_proc_self_fd() {
+    if Command::new("strace").arg("-V").output().is_err() {
+        eprintln!(
+            "skip every_connect_goes_through_proc_self_fd: strace is not installed \
+             (apt-get install strace; CI installs it)"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let trace = tmp.path().join("trace");
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    let started = Instant::now();
+    let out = Command::new("strace")
+        .args(["-f", "-qq", "-s", "256", "-e", "trace=connect,openat", "-o"])
+        .arg(&trace)
+        .arg(std::env::current_exe().expect("current exe"))
+        .args([
+            "--exact",
+            "strace_helper_process",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(HELPER_ENV, &work)
+        .output()
+        .expect("run strace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("PTRACE_TRACEME") {
+        eprintln!(
+            "skip every_connect_goes_through_proc_self_fd: ptrace not permitted here: {stderr}"
+        );
+        return;
+    }
+    assert!(
+        out.status.success() && stdout.contains("STRACE-HELPER-OK"),
+        "helper failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    eprintln!("traced in {:?}", started.elapsed());
+
+    let connects: Vec<&str> = text.lines().filter(|l| l.contains("connect(")).collect();
+    for line in &connects {
+        assert!(
+            line.contains("sun_path=\"/proc/self/fd/"),
+            "a connect that does not go through /proc/self/fd: {line}"
+        );
+    }
+    for name in [
+        "live-citizen.sock",
+        "swapped-citizen.sock",
+        "decoy-target.sock",
+    ] {
+        assert!(
+            !connects.iter().any(|l| l.contains(name)),
+            "a connect names {name} directly"
+        );
+    }
+    // The live probe succeeded and the stale one was refused, both through /proc.
+    assert!(connects.iter().any(|l| l.ends_with("= 0")), "{connects:#?}");
+    assert!(
+        connects.iter().any(|l| l.contains("ECONNREFUSED")),
+        "{connects:#?}"
+    );
+
+    let looks = text
+        .lines()
+        .filter(|l| l.contains("openat(") && l.contains("gone-citizen.sock"))
+        .count();
+    eprintln!(
+        "{} connects, all through /proc/self/fd; {looks} looks at the gone socket path in {GONE:?}",
+        connects.len()
+    );
+    // The backoff (1 ms doubling to the 150 ms cap) gives ~8 + 1500/150 ≈ 18 looks; a
+    // storm would give thousands.
+    assert!((3..=40).contains(&looks), "{looks} looks in {GONE:?}");
+}
