@@ -55,6 +55,7 @@ pub mod production;
 pub mod release;
 pub mod resume_args;
 pub mod socket;
+mod sys;
 pub mod watcher;
 
 pub use garden_id::GardenId;
