@@ -159,11 +159,22 @@ mod tests {
         assert!(GardenId::parse(id.as_str()).is_ok());
         let other = GardenId::generate(at).expect("generate");
         let late = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(LAST_SECOND_OF_9999);
-        assert!(GardenId::generate(late).expect("9999").as_str().starts_with("99991231T235959-"));
+        assert!(
+            GardenId::generate(late)
+                .expect("9999")
+                .as_str()
+                .starts_with("99991231T235959-")
+        );
         let too_late = late + std::time::Duration::from_secs(1);
-        assert!(matches!(GardenId::generate(too_late), Err(GenerateError::ClockPastYear9999)));
+        assert!(matches!(
+            GardenId::generate(too_late),
+            Err(GenerateError::ClockPastYear9999)
+        ));
         let early = SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(1);
-        assert!(matches!(GardenId::generate(early), Err(GenerateError::ClockBeforeEpoch)));
+        assert!(matches!(
+            GardenId::generate(early),
+            Err(GenerateError::ClockBeforeEpoch)
+        ));
         // 24 random bits: a collision here is a 1 in 16M event, not a flaky test worth fearing.
         assert_ne!(id, other);
     }

@@ -328,5 +328,8 @@ async fn an_enormous_poll_interval_waits_instead_of_overflowing_the_clock() {
     })
     .await
     .expect("settles");
-    assert!(matches!(result, Err(super::AwaitSocketError::Cancelled { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(super::AwaitSocketError::Cancelled { .. })),
+        "{result:?}"
+    );
 }
