@@ -118,6 +118,7 @@ impl World {
         SpawnBgPlan::new(gid(), PROMPT, self.options.socket_path(&gid()), timeout)
             .expect("plan")
             .with_launch_args(["--approve"])
+            .expect("launch args")
     }
 
     pub fn acquire(&self) -> LockClaim {
