@@ -187,7 +187,16 @@ pub fn parse_claim(
     if bytes.first() != Some(&b'{') || !bytes.ends_with(b"}\n") {
         return Err(UnreadableClaim::Framing);
     }
-    let wire: Wire = serde_json::from_slice(bytes).map_err(UnreadableClaim::Json)?;
+    // JSON is UTF-8 throughout. serde_json validates the strings it keeps but not the
+    // ones it skips, so a claim with invalid bytes in an unknown field would otherwise be
+    // accepted: check the whole line first (found by fuzzing).
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        UnreadableClaim::Json(serde::de::Error::custom(format_args!(
+            "not utf-8 at byte {}",
+            e.valid_up_to()
+        )))
+    })?;
+    let wire: Wire = serde_json::from_str(text).map_err(UnreadableClaim::Json)?;
     let garden_id =
         GardenId::parse(&wire.garden_id).map_err(|_| UnreadableClaim::InvalidGardenId {
             found: clip(&wire.garden_id),
@@ -289,6 +298,18 @@ mod tests {
 
     fn gid() -> GardenId {
         GardenId::parse("20260613T000000-aaaaaa").expect("gid")
+    }
+
+    #[test]
+    fn invalid_utf8_in_an_unknown_field_is_unreadable() {
+        // Found by the lock_claim fuzz target: serde_json skips unknown fields without
+        // validating their bytes.
+        let mut bytes = TS_LINE.as_bytes().to_vec();
+        let at = bytes.len() - 2;
+        bytes.splice(at..at, b",\"x\":\"\xc6:\"".iter().copied());
+        let err = parse_claim(&bytes, &gid(), Path::new("/l/x.lock")).expect_err("not utf-8");
+        assert!(matches!(err, UnreadableClaim::Json(_)), "{err:?}");
+        assert!(err.to_string().contains("invalid claim json"), "{err}");
     }
 
     fn path() -> PathBuf {
