@@ -703,3 +703,54 @@ fn a_relative_lock_dir_yields_a_claim_with_an_absolute_path() {
         entwurf_v2_spawn::lock::ReleaseOutcome::Released
     );
 }
+
+/// The soak: `ENTWURF_LOCK_SOAK_ROUNDS` rounds (default 1000) of 8 processes racing for
+/// one lock, alternating a free lock and a provably stale one; exactly one winner every
+/// round. Ignored by default (minutes, not seconds); `scripts/soak.sh` runs it:
+/// `ENTWURF_LOCK_SOAK_ROUNDS=1000 cargo test --release --test lock -- --ignored --exact racing_processes_soak --nocapture`.
+#[test]
+#[ignore = "soak: run by scripts/soak.sh"]
+fn racing_processes_soak() {
+    let rounds: usize = std::env::var("ENTWURF_LOCK_SOAK_ROUNDS")
+        .ok()
+        .map_or(1000, |r| {
+            r.parse().expect("ENTWURF_LOCK_SOAK_ROUNDS is a number")
+        });
+    let started = Instant::now();
+    let mut contended = 0;
+    for round in 0..rounds {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let locks = tmp.path().join("locks");
+        let path = lock_path(&locks, &gid());
+        if round % 2 == 1 {
+            fs::create_dir_all(&locks).expect("mkdir");
+            let stale = claim_line(&path, GID, dead_pid(), &our_hostname(), "0123456789abcdef");
+            fs::write(&path, stale).expect("write stale");
+        }
+        let results = race(tmp.path());
+        assert_one_winner(tmp.path(), &results);
+        assert!(!reclaim_marker_path(&path).exists(), "round {round}");
+        // Contended: at least one loser saw the lock mid-write or mid-reclaim, or lost the
+        // create race itself, rather than finding a finished claim.
+        if results.iter().any(|r| {
+            r.contains("unreadable")
+                || r.contains("reclaim in progress")
+                || r.contains("created it first")
+        }) {
+            contended += 1;
+        }
+        if (round + 1) % 100 == 0 {
+            eprintln!(
+                "lock soak: {} rounds, {:?}: {}",
+                round + 1,
+                started.elapsed(),
+                summary(&results)
+            );
+        }
+    }
+    eprintln!(
+        "lock soak: {rounds} rounds x {RACERS} processes, exactly one winner every round \
+         ({contended} rounds closely contended) in {:?}",
+        started.elapsed()
+    );
+}
