@@ -65,9 +65,18 @@ fn expect_io(
     }
 }
 
-/// Runs the helper for `fault` on `dir`, optionally as `nobody`.
+/// Runs the helper for `fault` on `dir`, optionally as `nobody` from a copy of this
+/// binary in `dir` (the build dir may not be searchable by `nobody`, e.g. in a private
+/// clone).
 fn helper(fault: &str, dir: &Path, as_nobody: bool) -> std::io::Result<Output> {
-    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    let mut exe = std::env::current_exe().expect("current exe");
+    if as_nobody {
+        let copy = dir.join("helper-bin");
+        fs::copy(&exe, &copy)?;
+        fs::set_permissions(&copy, fs::Permissions::from_mode(0o755))?;
+        exe = copy;
+    }
+    let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
         "lock_fault_helper",
@@ -154,11 +163,12 @@ fn a_read_only_lock_dir_is_a_clear_error_and_nothing_is_written_even_for_root() 
     if root {
         match helper("read-only", tmp.path(), true) {
             Ok(out) => assert_helper_ok(&out),
-            // The test binary lives where nobody may not read or search.
+            // A temp dir nobody cannot reach (e.g. a private TMPDIR).
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
                 eprintln!(
-                    "skip a_read_only_lock_dir_..._even_for_root: uid {NOBODY} cannot execute {}: {e}",
-                    std::env::current_exe().expect("exe").display()
+                    "skip a_read_only_lock_dir_..._even_for_root: uid {NOBODY} cannot execute \
+                     a copy of the test binary under {}: {e}",
+                    tmp.path().display()
                 );
                 return;
             }

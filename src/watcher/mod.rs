@@ -27,6 +27,13 @@ pub use outcome::{Observation, RetainReason, RetainedDiagnostic, SpawnBgOutcome,
 ///
 /// Bounded: returns within observe timeout + term grace + kill grace (plus the time the
 /// dependencies themselves take to spawn, signal and release).
+///
+/// Dropping the future (a caller's timeout, an aborted task) is a cancellation without an
+/// observation, so it releases nothing: the lock stays held and the caller, who still
+/// owns the claim, must release it. The watchers are dropped with it (no inotify watch,
+/// probe or timer survives). A child already spawned keeps running as the detached
+/// resident it was started as; with the production deps its supervisor only waits to
+/// reap it (`tests/faults_watch_drop.rs`).
 pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     plan: &SpawnBgPlan,
     lock: Option<&LockClaim>,
