@@ -176,6 +176,10 @@ pub struct RacerArgs {
     /// Appears when every racer is ready.
     #[arg(long)]
     pub go: PathBuf,
+    /// Appears when every racer has a result; until then a winner keeps running, so a
+    /// late racer meets a live holder rather than a dead one it may rightly reclaim.
+    #[arg(long)]
+    pub done: PathBuf,
 }
 
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //!   process group), `--listen PATH --listen-after-ms N` (bind a unix socket late),
 //!   `--ready FILE` (created once all of that is set up, holding the grandchild's pid).
 //! - **lock racer** (`__stand-in lock-racer`): waits for a start file, calls
-//!   `lock::acquire` once, exits 0 (won), 3 (conflict) or 4 (other error).
+//!   `lock::acquire` once, reports, holds until a done file appears, then exits 0 (won),
+//!   3 (conflict) or 4 (other error).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
 //!   against `build_resume_pi_args` with the fixture below, then binds
@@ -56,10 +57,10 @@ pub mod pi_fixture {
 
 /// Exit code of the stand-in `pi` when its argv is not what §9 builds.
 pub const PI_ARGV_MISMATCH: u8 = 2;
-/// Exit codes of the lock racer.
-pub const RACER_WON: i32 = 0;
-/// Conflict.
-pub const RACER_CONFLICT: i32 = 3;
+/// Exit code of a lock racer that acquired the lock.
+pub const RACER_WON: u8 = 0;
+/// Exit code of a lock racer that met a conflict.
+pub const RACER_CONFLICT: u8 = 3;
 
 /// Whether this process was started as the stand-in `pi`.
 pub fn is_pi() -> bool {
@@ -212,11 +213,24 @@ fn racer(a: &RacerArgs) -> ExitCode {
     }) {
         return fail("lock-racer", "no start signal within 5 s");
     }
-    match lock::acquire(&a.dir, &gid) {
-        Ok(_) => ExitCode::from(RACER_WON as u8),
-        Err(AcquireError::Conflict(_)) => ExitCode::from(RACER_CONFLICT as u8),
-        Err(e) => fail("lock-racer", &format!("{e:#}")),
+    let code = match lock::acquire(&a.dir, &gid) {
+        Ok(_) => RACER_WON,
+        Err(AcquireError::Conflict(_)) => RACER_CONFLICT,
+        Err(e) => return fail("lock-racer", &format!("{e:#}")),
+    };
+    let mut result = a.ready.as_os_str().to_owned();
+    result.push(".result");
+    if let Err(e) = write_ready(Path::new(&result), &code.to_string()) {
+        return fail("lock-racer", &e);
     }
+    // A winner that exited at once would leave a dead holder, which a slower racer may
+    // rightly reclaim: hold until every racer has its answer.
+    if !os::poll_until_blocking(Duration::from_secs(5), Duration::from_millis(1), || {
+        a.done.exists()
+    }) {
+        return fail("lock-racer", "no done signal within 5 s");
+    }
+    ExitCode::from(code)
 }
 
 /// The argv the stand-in `pi` expects for `gid`.

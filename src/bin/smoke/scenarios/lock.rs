@@ -348,11 +348,12 @@ fn corrupt(locks: &Path) -> Result<()> {
 }
 
 /// Every racer waits for a start file, then calls acquire once: exactly one may win.
+/// Winners hold until every racer has answered (see `stand_ins`).
 async fn race(env: &Env, dir: &Path) -> Result<()> {
     let race_dir = dir.join("race");
     std::fs::create_dir_all(&race_dir).context("race dir")?;
     let gid = gid(0x409)?;
-    let go = race_dir.join("go");
+    let (go, done) = (race_dir.join("go"), race_dir.join("done"));
     let mut racers: Vec<(Child, PathBuf)> = Vec::new();
     for i in 0..RACERS {
         let ready = race_dir.join(format!("ready-{i}"));
@@ -363,6 +364,8 @@ async fn race(env: &Env, dir: &Path) -> Result<()> {
             .arg(&ready)
             .arg("--go")
             .arg(&go)
+            .arg("--done")
+            .arg(&done)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -372,11 +375,19 @@ async fn race(env: &Env, dir: &Path) -> Result<()> {
         registry::register_group(child.id());
         racers.push((child, ready));
     }
-    let ready = os::poll_until(Duration::from_secs(3), Duration::from_millis(1), || {
+    let step = Duration::from_millis(1);
+    let ready = os::poll_until(Duration::from_secs(3), step, || {
         racers.iter().all(|(_, r)| r.exists())
     })
     .await;
     std::fs::write(&go, b"").context("starting the race")?;
+    let answered = os::poll_until(Duration::from_secs(5), step, || {
+        racers.iter().all(|(_, r)| result_file(r).exists())
+    })
+    .await;
+    // The lock is read while every winner still holds it.
+    let held = std::fs::read_to_string(lock::lock_path(&race_dir.join("locks"), &gid));
+    std::fs::write(&done, b"").context("ending the race")?;
     let mut codes: Vec<Option<i32>> = vec![None; racers.len()];
     os::poll_until(Duration::from_secs(5), Duration::from_millis(2), || {
         for ((child, _), code) in racers.iter_mut().zip(codes.iter_mut()) {
@@ -396,13 +407,18 @@ async fn race(env: &Env, dir: &Path) -> Result<()> {
         }
     }
     expect_that(ready, || "not every racer got ready".into())?;
+    expect_that(answered, || "not every racer answered".into())?;
+    let won = Some(i32::from(RACER_WON));
     let winners: Vec<usize> = codes
         .iter()
         .enumerate()
-        .filter(|(_, c)| **c == Some(RACER_WON))
+        .filter(|(_, c)| **c == won)
         .map(|(i, _)| i)
         .collect();
-    let losers = codes.iter().filter(|c| **c == Some(RACER_CONFLICT)).count();
+    let losers = codes
+        .iter()
+        .filter(|c| **c == Some(i32::from(RACER_CONFLICT)))
+        .count();
     expect_that(winners.len() == 1 && losers == RACERS - 1, || {
         format!(
             "exit codes {codes:?}: expected one {RACER_WON} (won) and {} × {RACER_CONFLICT} (conflict)",
@@ -410,15 +426,20 @@ async fn race(env: &Env, dir: &Path) -> Result<()> {
         )
     })?;
     let winner_pid = racers[winners[0]].0.id();
-    let text = std::fs::read_to_string(lock::lock_path(&race_dir.join("locks"), &gid))
-        .context("reading the won lock")?;
-    let v: serde_json::Value = serde_json::from_str(&text).context("the won lock is not JSON")?;
+    let v: serde_json::Value = serde_json::from_str(&held.context("reading the won lock")?)
+        .context("the won lock is not JSON")?;
     expect_that(v["pid"].as_u64() == Some(u64::from(winner_pid)), || {
         format!(
             "the lock names pid {}, the winner was {winner_pid}",
             v["pid"]
         )
     })
+}
+
+fn result_file(ready: &Path) -> PathBuf {
+    let mut name = ready.as_os_str().to_owned();
+    name.push(".result");
+    PathBuf::from(name)
 }
 
 fn eperm(locks: &Path) -> Result<()> {
