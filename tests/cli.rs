@@ -85,8 +85,12 @@ fn normalize(text: &str) -> String {
     text.lines()
         .map(|line| {
             let mut line = line.to_owned();
-            if line.ends_with(" ms)") {
-                if let Some(open) = line.rfind('(') {
+            if let Some(open) = line.rfind('(') {
+                let inner = &line[open + 1..];
+                let time = inner
+                    .strip_suffix(" ms)")
+                    .is_some_and(|t| t.parse::<f64>().is_ok());
+                if time {
                     line.replace_range(open.., "(<ms>)");
                 }
             }
