@@ -1,97 +1,296 @@
-//! Real child processes: spawn in a new session, supervise, signal the group. STUB.
+//! Real child processes: start the resume child in a new session, capture its exit from
+//! the moment it exists, and signal its process group without ever racing the reap.
+//!
+//! # Design
+//!
+//! [`spawn_child`] starts the program with [`std::process::Command`] (which returns only
+//! after `exec` succeeded), opens a pidfd for it at once and hands both to **one**
+//! supervisor task (see `supervisor.rs`). That task is the only code that signals the
+//! child and the only code that reaps it, so a signal can never reach a recycled pid:
+//! after the reap, signal requests are answered [`SignalDelivery::AlreadyExited`] and
+//! nothing is sent. The exit is published through a `watch` channel, so
+//! [`ChildHandle::exit`] and [`ChildHandle::try_exit`] see it no matter when they ask.
+//!
+//! Signals go to the process group (pgid == pid, because the child is a session
+//! leader). Once a terminate or kill has been requested, the supervisor sweeps the group
+//! with SIGKILL when it sees the leader exit — while the leader is still an unreaped
+//! zombie, which pins the group id so it cannot be reused — and only then reaps. A child
+//! that was never signalled is never swept: on the socket-alive path the resident and its
+//! helpers live on.
+//!
+//! Limits, stated once: a member that moved itself to another process group or session
+//! escapes the sweep, and so does one that gained privileges the dispatcher lacks (EPERM).
+//! Linux only (pidfd, `waitid(P_PIDFD)`).
+
+mod error;
+mod supervisor;
+
+pub use error::{ExitWatchError, SignalDelivery, SignalError, SpawnError};
 
 use std::ffi::OsString;
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::future::Future;
 use std::io;
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 
-use crate::watcher::{ChildExit, StopSignal};
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use rustix::process::{PidfdFlags, pidfd_open};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot, watch};
 
-/// Where the child's stderr goes.
+use crate::watcher::{ChildExit, SpawnedChild, StopSignal};
+
+use supervisor::{Published, Request, Supervisor};
+
+/// Where the child's stderr goes. Never a pipe: the resident outlives the dispatcher, and
+/// nobody would drain it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StderrTarget {
-    /// Appended to this file (created 0600 if missing).
+    /// Appended to this file (created 0600 if missing, its parent 0700 if missing), so
+    /// successive resumes keep one log.
     AppendTo(PathBuf),
-    /// Discarded.
+    /// Discarded (`/dev/null`).
     Null,
 }
 
-/// What to start.
+/// What to start: the program, its argv and where it runs.
 #[derive(Debug, Clone)]
 pub struct SpawnRequest {
-    /// The program (a path, or a name looked up on PATH).
+    /// The program: an absolute path, or a bare name looked up on `PATH`. (A relative
+    /// path with a slash is ambiguous once `cwd` differs from ours; avoid it.)
     pub program: OsString,
-    /// Its arguments.
+    /// Its arguments, without the program name.
     pub args: Vec<OsString>,
-    /// Its working directory.
+    /// Its working directory; must exist.
     pub cwd: PathBuf,
     /// Its stderr.
     pub stderr: StderrTarget,
 }
 
-/// Why a child could not be started.
-#[derive(Debug, thiserror::Error)]
-#[error("spawn {program:?}")]
-pub struct SpawnError {
-    /// The program.
-    pub program: OsString,
-    /// The OS error.
-    #[source]
-    pub source: io::Error,
-}
-
-/// Why a signal could not be delivered.
-#[derive(Debug, thiserror::Error)]
-#[error("signal {signal:?} to process group {pgid}")]
-pub struct SignalError {
-    /// Which signal.
-    pub signal: StopSignal,
-    /// The group.
-    pub pgid: u32,
-    /// The OS error.
-    #[source]
-    pub source: io::Error,
-}
-
-/// Why the exit could not be observed.
-#[derive(Debug, thiserror::Error)]
-#[error("watching exit of pid {pid}")]
-pub struct ExitWatchError {
-    /// The child.
-    pub pid: u32,
-    /// The OS error.
-    #[source]
-    pub source: io::Error,
-}
-
-/// A started child, supervised by one task that owns its reaping and its signals.
+/// A started child. Its supervisor task owns the reaping and the signals; this handle
+/// only asks. Dropping it does **not** kill the child: the supervisor then only waits to
+/// reap it when it exits (so a long-lived dispatcher keeps no zombie), and initiates no
+/// signal of its own (it still completes the group sweep of a terminate or kill that was
+/// already sent, see the module docs).
 #[derive(Debug)]
 pub struct ChildHandle {
     pid: u32,
+    requests: mpsc::Sender<Request>,
+    exit: watch::Receiver<Published>,
 }
 
 impl ChildHandle {
-    /// The child's pid (also its process group and session id).
+    /// The child's pid, which is also its process group and session id (it was started
+    /// with `setsid`).
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
-    /// Resolves with the exit, even if it happened before this was called.
+    /// Resolves with the exit, even if it happened before this was called. Can be called
+    /// any number of times; the future does not borrow the handle.
     pub fn exit(&self) -> impl Future<Output = Result<ChildExit, ExitWatchError>> + Send + 'static {
-        async { todo!() }
+        let mut exit = self.exit.clone();
+        let pid = self.pid;
+        async move {
+            match exit.wait_for(Option::is_some).await {
+                Ok(published) => match &*published {
+                    Some(result) => result.clone(),
+                    None => Err(ExitWatchError::SupervisorGone { pid }),
+                },
+                // The sender (the supervisor) went away without publishing.
+                Err(_) => Err(ExitWatchError::SupervisorGone { pid }),
+            }
+        }
     }
 
-    /// The exit, if it already happened.
+    /// The exit, if it was already observed (and the child reaped).
     pub fn try_exit(&self) -> Option<ChildExit> {
-        todo!()
+        self.exit
+            .borrow()
+            .as_ref()
+            .and_then(|result| result.as_ref().ok().copied())
     }
 
-    /// Sends `signal` to the child's process group, unless it was already reaped.
-    pub async fn signal(&self, _signal: StopSignal) -> Result<(), SignalError> {
-        todo!()
+    /// Sends `signal` to the child's process group, unless the child was already reaped
+    /// (then nothing is sent and this is still `Ok`: see [`SignalDelivery`]).
+    pub async fn signal(&self, signal: StopSignal) -> Result<(), SignalError> {
+        self.send_signal(signal).await.map(drop)
+    }
+
+    /// Like [`signal`](Self::signal), saying what actually happened.
+    pub async fn send_signal(&self, signal: StopSignal) -> Result<SignalDelivery, SignalError> {
+        let (ack, answer) = oneshot::channel();
+        if self.requests.send(Request { signal, ack }).await.is_ok() {
+            if let Ok(result) = answer.await {
+                return result;
+            }
+        }
+        // The supervisor is gone, or dropped our request while finishing. It finishes
+        // after publishing the exit, or when its runtime shuts down.
+        match &*self.exit.borrow() {
+            Some(Ok(_)) => Ok(SignalDelivery::AlreadyExited),
+            Some(Err(_)) | None => Err(SignalError::ExitUnknown {
+                signal,
+                pid: self.pid,
+            }),
+        }
     }
 }
 
-/// Starts `req` in a new session. Must be called inside a tokio runtime.
-pub fn spawn_child(_req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
-    todo!()
+impl SpawnedChild for ChildHandle {
+    fn pid(&self) -> u32 {
+        self.pid
+    }
+}
+
+/// Starts `req` in a new session (own process group, no controlling terminal) and
+/// starts supervising it.
+///
+/// Must be called inside a tokio runtime with IO enabled (the pidfd is registered with
+/// its reactor). Returns only once the program really runs: a missing program or an exec
+/// failure is [`SpawnError::Exec`].
+pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
+    let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime {
+        program: req.program.clone(),
+    })?;
+    check_cwd(req)?;
+    let stderr = match &req.stderr {
+        StderrTarget::AppendTo(path) => Stdio::from(open_stderr_log(path)?),
+        StderrTarget::Null => Stdio::null(),
+    };
+
+    let mut command = Command::new(&req.program);
+    command
+        .args(&req.args)
+        .current_dir(&req.cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr);
+    in_new_session(&mut command);
+    let mut child = command.spawn().map_err(|source| SpawnError::Exec {
+        program: req.program.clone(),
+        cwd: req.cwd.clone(),
+        source,
+    })?;
+    let pid = child.id();
+
+    let pidfd = match watch_pidfd(pid) {
+        Ok(pidfd) => pidfd,
+        Err(source) => {
+            kill_and_reap(&mut child);
+            return Err(SpawnError::ExitCapture {
+                program: req.program.clone(),
+                pid,
+                source,
+            });
+        }
+    };
+
+    let (requests_tx, requests_rx) = mpsc::channel(4);
+    let (exit_tx, exit_rx) = watch::channel(None);
+    let supervisor = Supervisor::new(child, pidfd, requests_rx, exit_tx);
+    runtime.spawn(supervisor.run());
+    Ok(ChildHandle {
+        pid,
+        requests: requests_tx,
+        exit: exit_rx,
+    })
+}
+
+/// Makes the child a session leader between `fork` and `exec`.
+#[expect(
+    unsafe_code,
+    reason = "pre_exec is the only way to run setsid in the child between fork and exec"
+)]
+fn in_new_session(command: &mut Command) {
+    // SAFETY: the closure runs in the forked child before exec, where only
+    // async-signal-safe work is allowed. setsid(2) is async-signal-safe (POSIX list), nix's
+    // wrapper is a bare syscall plus errno read, and `io::Error::from(Errno)` builds the
+    // OS-error representation without allocating. No lock is taken and nothing is
+    // allocated or freed.
+    unsafe {
+        command.pre_exec(|| nix::unistd::setsid().map(drop).map_err(io::Error::from));
+    }
+}
+
+/// Checked up front because std reports a failed `chdir` in the child exactly like a
+/// missing program; this way the error names the culprit. (A directory removed after the
+/// check still fails, as [`SpawnError::Exec`], which names the cwd too.)
+fn check_cwd(req: &SpawnRequest) -> Result<(), SpawnError> {
+    let cwd_error = |source| SpawnError::Cwd {
+        program: req.program.clone(),
+        cwd: req.cwd.clone(),
+        source,
+    };
+    let meta = std::fs::metadata(&req.cwd).map_err(cwd_error)?;
+    if meta.is_dir() {
+        Ok(())
+    } else {
+        Err(cwd_error(io::Error::from(Errno::ENOTDIR)))
+    }
+}
+
+/// Opens the stderr log for appending (0600), creating its parent (0700) if missing.
+fn open_stderr_log(path: &Path) -> Result<File, SpawnError> {
+    let log_error = |source| SpawnError::StderrLog {
+        path: path.to_path_buf(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !parent.is_dir() {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(parent)
+                .map_err(log_error)?;
+        }
+    }
+    OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(log_error)
+}
+
+/// Opens a non-blocking pidfd for the (unreaped, hence still ours) child and registers
+/// it with the runtime's reactor.
+///
+/// tokio 1.54 deprecated the safe `AsyncFd` constructors in favour of `unsafe` ones,
+/// because an arbitrary `AsRawFd` type may close or swap its descriptor while registered.
+/// An [`OwnedFd`](std::os::fd::OwnedFd) cannot: it owns its descriptor for its whole
+/// life, so the safe constructor is sound here, and the crate keeps its single `unsafe`.
+#[expect(
+    deprecated,
+    reason = "sound for OwnedFd; the replacement would be a second unsafe block"
+)]
+fn watch_pidfd(pid: u32) -> io::Result<AsyncFd<std::os::fd::OwnedFd>> {
+    let raw = i32::try_from(pid).map_err(io::Error::other)?;
+    let rpid = rustix::process::Pid::from_raw(raw)
+        .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
+    let pidfd = pidfd_open(rpid, PidfdFlags::NONBLOCK)?;
+    AsyncFd::with_interest(pidfd, Interest::READABLE)
+}
+
+/// The honest way out when the child runs but cannot be supervised: kill its whole group
+/// and reap it, so nothing leaks. The leader is unreaped here, so the pgid is still ours.
+/// Blocks briefly (until the SIGKILLed leader is reaped).
+fn kill_and_reap(child: &mut Child) {
+    match i32::try_from(child.id()) {
+        Ok(pgid) => {
+            // ESRCH cannot happen (the leader is at least a zombie); any error leaves
+            // `wait` below as the only thing left to do.
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+        }
+        Err(_) => {
+            let _ = child.kill();
+        }
+    }
+    let _ = child.wait();
 }

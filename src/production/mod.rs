@@ -19,7 +19,7 @@ use crate::lock::{self, LockClaim, LockIoError, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
 use crate::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
 use crate::socket::{WaitOptions, await_socket_alive};
-use crate::watcher::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
+use crate::watcher::{BoxError, ChildExit, StopSignal, WatchDeps};
 
 use child::{ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child};
 use identity::{IdentityError, LaunchIdentity, resolve_launch_identity};
@@ -176,12 +176,6 @@ pub enum ResumeSpawnError {
 pub struct ExitWatchCancelled {
     /// The child.
     pub pid: u32,
-}
-
-impl SpawnedChild for ChildHandle {
-    fn pid(&self) -> u32 {
-        ChildHandle::pid(self)
-    }
 }
 
 /// The production [`WatchDeps`].

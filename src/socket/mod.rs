@@ -1,9 +1,52 @@
-//! Control socket observation (SPEC §5): inspect, probe, verdict, await. STUB.
+//! Control socket observation (SPEC §5): inspect, probe, verdict, await.
+//!
+//! Three layers, each usable on its own:
+//!
+//! 1. [`inspect`] looks at the *exact* path without following a final symlink and says
+//!    what sits there ([`Inspection`]).
+//! 2. A probe connects to it ([`Probe`]). On Linux the probe connects through
+//!    `/proc/self/fd/<n>` of the very descriptor the inspection classified, so both see
+//!    the same inode (no lstat→connect window for a symlink swap) and paths longer than
+//!    the 108-byte `sun_path` limit still work. [`observe`] runs both layers together.
+//! 3. [`verdict`] turns an [`Observation`] into what a waiter should do ([`Verdict`]).
+//!
+//! [`await_socket_alive`] loops over the three, woken by inotify on the parent directory
+//! and bounded by a short exponential backoff (details on the function).
+//!
+//! Rule of the module: *never say dead when unsure*. Only `ECONNREFUSED`/`ENOENT` from
+//! a connect is [`Probe::Dead`]; only `ENOENT` from the inspection is
+//! [`Inspection::Absent`]. Everything else that is not a clear answer is
+//! `Indeterminate`, which a waiter treats as "wait", never as "dead" or "alive".
+//! Two readings follow from it: on Linux an ENOENT from the connect through
+//! `/proc/self/fd/<n>` is indeterminate (the inode is held open, so it can only mean
+//! `/proc` is missing), and a datagram socket at the path (EPROTOTYPE) is indeterminate,
+//! not a conflict — the spec names only symlink, non-socket and foreign owner as forged.
+//!
+//! Runtime requirement: the async functions need a tokio runtime with IO and time
+//! enabled (`enable_all`), because the waiter registers an inotify descriptor with the
+//! reactor and sleeps on tokio timers.
 
+mod connect;
+mod fallback;
+#[cfg(target_os = "linux")]
+mod linux;
+mod notify;
+mod wait;
+
+use std::fmt;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use nix::errno::Errno;
+use nix::sys::stat::{FileStat, SFlag};
+
+pub use wait::await_socket_alive;
+
+#[cfg(not(target_os = "linux"))]
+use fallback as platform;
+#[cfg(target_os = "linux")]
+use linux as platform;
 
 /// Why the address at the socket path can never become our citizen's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +60,142 @@ pub enum AddressConflict {
         /// Its owner.
         uid: u32,
     },
+}
+
+impl fmt::Display for AddressConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Symlink => f.write_str("a symlink sits at the path"),
+            Self::NotSocket => f.write_str("something that is not a socket sits at the path"),
+            Self::ForeignOwner { uid } => write!(f, "a socket owned by another uid ({uid})"),
+        }
+    }
+}
+
+/// An OS error kept by value, so inspections and probes stay `Clone` and comparable.
+///
+/// `op` says which call failed, because the same errno means different things for
+/// different calls (ENOENT from `open` is "absent", from a connect it is "dead").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OsError {
+    /// The call that failed, e.g. `"open"` or `"connect"`.
+    pub op: &'static str,
+    /// The raw errno.
+    pub errno: i32,
+}
+
+impl OsError {
+    /// Keeps `errno` from `op`.
+    pub fn new(op: &'static str, errno: Errno) -> Self {
+        Self {
+            op,
+            errno: errno as i32,
+        }
+    }
+
+    /// The portable kind of the error, for callers that match on [`io::ErrorKind`].
+    pub fn kind(&self) -> io::ErrorKind {
+        io::Error::from_raw_os_error(self.errno).kind()
+    }
+
+    /// The errno as nix knows it.
+    pub fn errno(&self) -> Errno {
+        Errno::from_raw(self.errno)
+    }
+}
+
+impl fmt::Display for OsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}",
+            self.op,
+            io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+impl std::error::Error for OsError {}
+
+/// Layer 1: what sits at the exact path, looked at without following a final symlink.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inspection {
+    /// Nothing (ENOENT, and only ENOENT).
+    Absent,
+    /// A socket file owned by our effective uid: worth probing.
+    SocketFile,
+    /// Something that can never become our socket.
+    AddressConflict(AddressConflict),
+    /// Could not tell (EACCES, ENOTDIR, ELOOP in a parent, anything else). Never taken
+    /// as "absent": a path we cannot look at may still hold a live socket.
+    Indeterminate(OsError),
+}
+
+/// Why a probe could not decide between alive and dead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProbeDoubt {
+    /// The connect did not finish within the probe timeout.
+    TimedOut {
+        /// The timeout that elapsed.
+        after: Duration,
+    },
+    /// EAGAIN: a listener exists but its accept backlog is full — busy, not dead.
+    BacklogFull,
+    /// The path does not fit `sun_path` (only where the `/proc/self/fd` route is
+    /// unavailable, i.e. not on Linux).
+    PathTooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// Any other OS error (EACCES, `/proc` unavailable, ...).
+    Os(OsError),
+}
+
+impl fmt::Display for ProbeDoubt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut { after } => write!(f, "connect timed out after {after:?}"),
+            Self::BacklogFull => f.write_str("accept backlog full (EAGAIN)"),
+            Self::PathTooLong { len } => write!(
+                f,
+                "path is {len} bytes, longer than sun_path allows ({} bytes)",
+                SUN_PATH_MAX
+            ),
+            Self::Os(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Layer 2: what a connect attempt says about liveness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Probe {
+    /// Connected: a listener accepted into its backlog.
+    Alive,
+    /// ECONNREFUSED or ENOENT: nobody listens there.
+    Dead(OsError),
+    /// Not sure (timeout, full backlog, EACCES, anything else). Never "dead".
+    Indeterminate(ProbeDoubt),
+}
+
+/// Layers 1 and 2 together: the probe runs only when the inspection found a socket
+/// file, and (on Linux) against the same inode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    /// What sits at the path.
+    pub inspection: Inspection,
+    /// The connect attempt; `Some` only when `inspection` is [`Inspection::SocketFile`].
+    pub probe: Option<Probe>,
+}
+
+/// Layer 3: what a waiter should do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The socket accepts connections.
+    Alive,
+    /// Not yet (absent, dead, or unsure): look again later.
+    Wait,
+    /// An address conflict: time cannot heal it, fail now.
+    Forged(AddressConflict),
 }
 
 /// Tuning for [`await_socket_alive`].
@@ -41,7 +220,7 @@ impl Default for WaitOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum AwaitSocketError {
     /// Forged address: time cannot heal it.
-    #[error("socket path {path:?} is forged ({conflict:?}); it was never connected")]
+    #[error("socket path {path:?} is forged ({conflict}); it was never connected")]
     Forged {
         /// The exact path.
         path: PathBuf,
@@ -54,14 +233,133 @@ pub enum AwaitSocketError {
         /// The exact path.
         path: PathBuf,
     },
+    /// The path does not fit `sun_path` and this platform has no `/proc/self/fd` route to
+    /// reach it (never returned on Linux). Waiting could never succeed, so fail now.
+    #[error(
+        "socket path {path:?} is {len} bytes, longer than sun_path allows ({max} bytes) on this platform"
+    )]
+    PathTooLong {
+        /// The exact path.
+        path: PathBuf,
+        /// Its length in bytes.
+        len: usize,
+        /// The platform's limit (without the terminating NUL).
+        max: usize,
+    },
 }
 
-/// Resolves once `path` accepts a connection; fails at once on a forged address, and on
-/// cancellation.
-pub async fn await_socket_alive(
-    path: &Path,
-    _cancel: CancellationToken,
-    _options: WaitOptions,
-) -> Result<(), AwaitSocketError> {
-    todo!("await_socket_alive {path:?}")
+/// Usable bytes in `sockaddr_un.sun_path` (108 on Linux, 104 on the BSDs), minus the NUL.
+pub const SUN_PATH_MAX: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+
+/// Layer 1 on its own: what sits at `path` (final symlink not followed).
+pub fn inspect(path: &Path) -> Inspection {
+    inspect_for_probe(path).0
 }
+
+/// Layer 1, keeping hold of a socket file for layer 2: the handle is `Some` exactly when
+/// the inspection is [`Inspection::SocketFile`].
+pub fn inspect_for_probe(path: &Path) -> (Inspection, Option<SocketFile>) {
+    let (inspection, held) = platform::inspect_held(path);
+    (inspection, held.map(SocketFile))
+}
+
+/// A socket file that [`inspect_for_probe`] classified, held so that the probe reaches
+/// the same inode (on Linux an `O_PATH` descriptor; elsewhere just the path). Dropping it
+/// closes the descriptor.
+#[derive(Debug)]
+pub struct SocketFile(platform::Held);
+
+impl SocketFile {
+    /// Layer 2: connects once (closing the connection at once) and says what that tells
+    /// about liveness. A connect still in progress after `timeout` is indeterminate.
+    pub async fn probe(&self, timeout: Duration) -> Probe {
+        self.0.probe(timeout).await
+    }
+}
+
+/// Layers 1 and 2: inspects `path` and, when a socket file sits there, probes the same
+/// inode by connecting (the connection is closed at once).
+pub async fn observe(path: &Path, probe_timeout: Duration) -> Observation {
+    let (inspection, file) = inspect_for_probe(path);
+    let probe = match file {
+        Some(file) => Some(file.probe(probe_timeout).await),
+        None => None,
+    };
+    Observation { inspection, probe }
+}
+
+/// Layer 3. Conflict → [`Verdict::Forged`]; a socket file that answered → `Alive`;
+/// anything else → `Wait`. A probe result next to a non-socket inspection (which
+/// [`observe`] never produces) is ignored: only the pair "socket file, connected" is
+/// alive.
+pub fn verdict(observation: &Observation) -> Verdict {
+    match (&observation.inspection, &observation.probe) {
+        (Inspection::AddressConflict(conflict), _) => Verdict::Forged(*conflict),
+        (Inspection::SocketFile, Some(Probe::Alive)) => Verdict::Alive,
+        _ => Verdict::Wait,
+    }
+}
+
+/// Classifies a failed look at the path: ENOENT is absent, the rest indeterminate.
+pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
+    match errno {
+        Errno::ENOENT => Inspection::Absent,
+        other => Inspection::Indeterminate(OsError::new(op, other)),
+    }
+}
+
+/// Classifies what `stat` says sits at the path, for a process whose effective uid is
+/// `euid`.
+pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
+    #[allow(clippy::useless_conversion)] // `mode_t` is u16 on some platforms.
+    let mode = u32::from(stat.st_mode);
+    classify_mode(mode, stat.st_uid, euid)
+}
+
+/// [`classify_stat`] on raw fields (`mode` as in `st_mode`), for tests and callers
+/// holding another stat type.
+pub fn classify_mode(mode: u32, owner: u32, euid: u32) -> Inspection {
+    let kind = mode & file_type_bits(SFlag::S_IFMT);
+    if kind == file_type_bits(SFlag::S_IFLNK) {
+        Inspection::AddressConflict(AddressConflict::Symlink)
+    } else if kind != file_type_bits(SFlag::S_IFSOCK) {
+        Inspection::AddressConflict(AddressConflict::NotSocket)
+    } else if owner != euid {
+        Inspection::AddressConflict(AddressConflict::ForeignOwner { uid: owner })
+    } else {
+        Inspection::SocketFile
+    }
+}
+
+#[allow(clippy::useless_conversion)] // `mode_t` is u16 on some platforms.
+fn file_type_bits(flag: SFlag) -> u32 {
+    u32::from(flag.bits())
+}
+
+/// Classifies a failed connect: ECONNREFUSED/ENOENT dead, EAGAIN a full backlog, the
+/// rest indeterminate.
+pub fn classify_connect_error(errno: Errno) -> Probe {
+    match errno {
+        Errno::ECONNREFUSED | Errno::ENOENT => Probe::Dead(OsError::new("connect", errno)),
+        Errno::EAGAIN => Probe::Indeterminate(ProbeDoubt::BacklogFull),
+        other => Probe::Indeterminate(ProbeDoubt::Os(OsError::new("connect", other))),
+    }
+}
+
+/// Registers an owned descriptor with the tokio reactor.
+///
+/// tokio 1.54 deprecated the safe constructor in favour of an `unsafe` one whose
+/// contract is: the raw fd stays open and the same for the life of the `AsyncFd`. This
+/// crate forbids `unsafe`, and every caller here hands over a type that *owns* its
+/// descriptor (an `OwnedFd`, or nix's `Inotify` wrapping one) and never swaps it, which
+/// is exactly that contract — so the deprecated safe form is used deliberately.
+fn register_fd<T: std::os::fd::AsRawFd>(
+    inner: T,
+    interest: tokio::io::Interest,
+) -> io::Result<tokio::io::unix::AsyncFd<T>> {
+    #[allow(deprecated)]
+    tokio::io::unix::AsyncFd::with_interest(inner, interest)
+}
+
+#[cfg(test)]
+mod tests;

@@ -117,11 +117,13 @@ impl FakeDeps {
     ) -> impl Future<Output = T> + 'static {
         let mut rx = self.signals_tx.subscribe();
         let start = Instant::now();
+        // Created before the first poll, so a watcher dropped unpolled still counts.
+        let flag = DropFlag {
+            record: dropped,
+            is_socket,
+        };
         async move {
-            let _flag = DropFlag {
-                record: dropped,
-                is_socket,
-            };
+            let _flag = flag;
             loop {
                 let sent = rx.borrow_and_update().clone();
                 let due = plan

@@ -1,0 +1,203 @@
+//! The one task per child that owns its reaping and its signals.
+//!
+//! Why one task: a pid is only safe to signal while the process is unreaped (after the
+//! reap, the number can be handed to a stranger). If the code that reaps is the code that
+//! signals, and both run sequentially in one loop, no signal can be sent after the reap.
+//!
+//! The loop races two things:
+//! - the pidfd becoming readable: the leader exited and is a zombie, *not yet reaped*
+//!   (confirmed with `waitid(P_PIDFD, WEXITED | WNOWAIT | WNOHANG)`). If a terminate or
+//!   kill was ever requested, the group is swept with SIGKILL now — the zombie leader
+//!   still pins the group id, so the sweep cannot reach a recycled group — then the
+//!   leader is reaped and its exit published;
+//! - signal requests from the handle, each answered over its own oneshot.
+//!
+//! When the handle is dropped, the request channel closes and the loop only waits to
+//! reap (no new signal is ever initiated; the sweep still completes a terminate or kill
+//! that the owner sent before dropping the handle, since "no member survives a kill" is
+//! part of that signal's contract). After publishing, the task answers any request that
+//! raced with the reap with [`SignalDelivery::AlreadyExited`] and ends.
+//!
+//! If the runtime shuts down first, the task is dropped without reaping (the child stays a
+//! zombie until the dispatcher exits); handles then report `SupervisorGone` /
+//! `ExitUnknown` rather than guessing.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
+use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use rustix::process::{WaitId, WaitIdOptions, waitid};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::{ExitWatchError, SignalDelivery, SignalError};
+use crate::watcher::{ChildExit, StopSignal};
+
+/// What the supervisor publishes: nothing yet, then the exit or why it is unknowable.
+pub(super) type Published = Option<Result<ChildExit, ExitWatchError>>;
+
+/// A signal request from the handle.
+#[derive(Debug)]
+pub(super) struct Request {
+    pub(super) signal: StopSignal,
+    pub(super) ack: oneshot::Sender<Result<SignalDelivery, SignalError>>,
+}
+
+/// The supervisor's state; [`run`](Self::run) consumes it.
+pub(super) struct Supervisor {
+    child: Child,
+    pid: u32,
+    pidfd: AsyncFd<OwnedFd>,
+    requests: mpsc::Receiver<Request>,
+    exit: watch::Sender<Published>,
+    /// A terminate or kill was requested: the group must be swept when the leader exits.
+    signalled: bool,
+}
+
+impl Supervisor {
+    pub(super) fn new(
+        child: Child,
+        pidfd: AsyncFd<OwnedFd>,
+        requests: mpsc::Receiver<Request>,
+        exit: watch::Sender<Published>,
+    ) -> Self {
+        let pid = child.id();
+        Self {
+            child,
+            pid,
+            pidfd,
+            requests,
+            exit,
+            signalled: false,
+        }
+    }
+
+    /// Supervises until the child is reaped (or its exit proves unobservable).
+    pub(super) async fn run(mut self) {
+        let mut handle_alive = true;
+        let outcome = loop {
+            tokio::select! {
+                // Exit first: once the leader is a zombie there is nothing to gain from
+                // delaying the sweep and the reap. (Signalling before it would be safe too:
+                // the zombie pins the group.)
+                biased;
+                ready = self.pidfd.readable() => {
+                    let mut guard = match ready {
+                        Ok(guard) => guard,
+                        Err(source) => break Err(self.wait_error(source)),
+                    };
+                    match exited_unreaped(self.pidfd.get_ref()) {
+                        Ok(true) => break self.sweep_and_reap(),
+                        // Spurious wake-up: forget the readiness and wait again.
+                        Ok(false) => guard.clear_ready(),
+                        Err(source) => break Err(self.wait_error(source)),
+                    }
+                }
+                request = self.requests.recv(), if handle_alive => match request {
+                    Some(Request { signal, ack }) => {
+                        let answer = self.deliver(signal);
+                        // The asker may have given up (its future dropped); nothing to do.
+                        let _ = ack.send(answer);
+                    }
+                    // Handle dropped: from now on only reap.
+                    None => handle_alive = false,
+                },
+            }
+        };
+        let exited_cleanly = outcome.is_ok();
+        self.exit.send_replace(Some(outcome));
+
+        // Requests that raced with the reap. Nothing is sent after the reap.
+        self.requests.close();
+        while let Ok(Request { signal, ack }) = self.requests.try_recv() {
+            let answer = if exited_cleanly {
+                Ok(SignalDelivery::AlreadyExited)
+            } else {
+                Err(SignalError::ExitUnknown {
+                    signal,
+                    pid: self.pid,
+                })
+            };
+            let _ = ack.send(answer);
+        }
+    }
+
+    /// Sends `signal` to the group. Safe: called only from the loop, i.e. before the reap.
+    fn deliver(&mut self, signal: StopSignal) -> Result<SignalDelivery, SignalError> {
+        // Recorded even if delivery fails: the caller wants the group gone, so the sweep
+        // at exit is attempted regardless.
+        self.signalled = true;
+        let sig = match signal {
+            StopSignal::Terminate => Signal::SIGTERM,
+            StopSignal::Kill => Signal::SIGKILL,
+        };
+        let pgid = self.pgid().map_err(|source| SignalError::Kill {
+            signal,
+            pgid: self.pid,
+            source,
+        })?;
+        match killpg(pgid, sig) {
+            Ok(()) => Ok(SignalDelivery::Sent),
+            Err(Errno::ESRCH) => Ok(SignalDelivery::NothingLeft),
+            Err(errno) => Err(SignalError::Kill {
+                signal,
+                pgid: self.pid,
+                source: errno.into(),
+            }),
+        }
+    }
+
+    /// The leader exited and is unreaped: sweep the group if it was ever signalled, then
+    /// reap and report.
+    fn sweep_and_reap(&mut self) -> Result<ChildExit, ExitWatchError> {
+        if self.signalled {
+            if let Ok(pgid) = self.pgid() {
+                // ESRCH: nobody left, fine. EPERM would mean a member gained privileges we
+                // lack; it cannot be killed by us either way. The leader's exit is real,
+                // so it is still reported.
+                let _ = killpg(pgid, Signal::SIGKILL);
+            }
+        }
+        match self.child.try_wait() {
+            Ok(Some(status)) => Ok(ChildExit {
+                code: status.code(),
+                signal: status.signal(),
+            }),
+            Ok(None) => Err(self.wait_error(io::Error::other(
+                "the pidfd reported an exit but the child is not reapable",
+            ))),
+            Err(source) => Err(self.wait_error(source)),
+        }
+    }
+
+    fn pgid(&self) -> io::Result<Pid> {
+        i32::try_from(self.pid)
+            .map(Pid::from_raw)
+            .map_err(io::Error::other)
+    }
+
+    fn wait_error(&self, source: io::Error) -> ExitWatchError {
+        ExitWatchError::Wait {
+            pid: self.pid,
+            source: Arc::new(source),
+        }
+    }
+}
+
+/// Whether the process behind `pidfd` has exited and is still waiting to be reaped.
+fn exited_unreaped(pidfd: &OwnedFd) -> io::Result<bool> {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+    loop {
+        match waitid(WaitId::PidFd(pidfd.as_fd()), options) {
+            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
+            Ok(None) => return Ok(false),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}

@@ -1,0 +1,117 @@
+//! One non-blocking unix stream connect, bounded by the probe timeout, shared by the
+//! Linux and the portable probe.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, getsockopt, socket};
+use tokio::io::Interest;
+
+use super::{OsError, Probe, ProbeDoubt, classify_connect_error, register_fd};
+
+/// How a raw connect ended, before the caller applies its own reading of ENOENT.
+pub(super) enum Connected {
+    /// A probe result (alive, or classified by [`classify_connect_error`]).
+    Probe(Probe),
+    /// The connect itself failed with ENOENT (what it means depends on the address).
+    NotFound,
+}
+
+/// Connects a fresh non-blocking stream socket to `addr` and closes it at once.
+///
+/// On Linux a unix connect never blocks (it answers 0, ECONNREFUSED or EAGAIN at once),
+/// but EINPROGRESS is still honoured: wait until writable for at most `timeout`, then
+/// read `SO_ERROR`.
+pub(super) async fn connect_once(addr: &UnixAddr, timeout: Duration) -> Connected {
+    let sock = match stream_socket() {
+        Ok(sock) => sock,
+        Err(e) => return doubt("socket", e),
+    };
+    match connect(sock.as_raw_fd(), addr) {
+        // Dropping `sock` closes the probe connection immediately.
+        Ok(()) => Connected::Probe(Probe::Alive),
+        Err(Errno::ENOENT) => Connected::NotFound,
+        Err(Errno::EINPROGRESS) => finish_in_progress(sock, timeout).await,
+        Err(e) => Connected::Probe(classify_connect_error(e)),
+    }
+}
+
+async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Connected {
+    let sock = match register_fd(sock, Interest::WRITABLE) {
+        Ok(sock) => sock,
+        Err(e) => return doubt("register probe socket", io_errno(&e)),
+    };
+    match tokio::time::timeout(timeout, sock.writable()).await {
+        Err(_elapsed) => Connected::Probe(Probe::Indeterminate(ProbeDoubt::TimedOut {
+            after: timeout,
+        })),
+        Ok(Err(e)) => doubt("wait for connect", io_errno(&e)),
+        Ok(Ok(_ready)) => {
+            match getsockopt(sock.get_ref(), nix::sys::socket::sockopt::SocketError) {
+                Ok(0) => Connected::Probe(Probe::Alive),
+                Ok(raw) => match Errno::from_raw(raw) {
+                    Errno::ENOENT => Connected::NotFound,
+                    e => Connected::Probe(classify_connect_error(e)),
+                },
+                Err(e) => doubt("getsockopt(SO_ERROR)", e),
+            }
+        }
+    }
+}
+
+fn doubt(op: &'static str, errno: Errno) -> Connected {
+    Connected::Probe(Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
+        op, errno,
+    ))))
+}
+
+/// The errno inside an `io::Error`, EIO when it carries none.
+pub(super) fn io_errno(e: &io::Error) -> Errno {
+    e.raw_os_error().map_or(Errno::EIO, Errno::from_raw)
+}
+
+/// A close-on-exec, non-blocking unix stream socket (atomically where the OS allows).
+#[cfg(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+))]
+fn stream_socket() -> nix::Result<OwnedFd> {
+    socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+}
+
+/// A close-on-exec, non-blocking unix stream socket (macOS has no atomic flags).
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "freebsd",
+    target_os = "dragonfly",
+    target_os = "netbsd",
+    target_os = "openbsd",
+    target_os = "illumos",
+    target_os = "solaris"
+)))]
+fn stream_socket() -> nix::Result<OwnedFd> {
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    let sock = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::empty(),
+        None,
+    )?;
+    fcntl(&sock, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    fcntl(&sock, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+    Ok(sock)
+}

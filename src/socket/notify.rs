@@ -1,0 +1,224 @@
+//! Wake-ups for the waiter: inotify on the socket's parent directory (Linux).
+//!
+//! The watch is best effort. When the directory does not exist yet, or inotify is out of
+//! instances (EMFILE) or watches (ENOSPC), [`DirWatch::arm`] says so and the waiter
+//! simply polls on its backoff, re-arming on every round; a directory removed and
+//! recreated is therefore watched again. Dropping a `DirWatch` closes the inotify
+//! descriptor (and with it every watch).
+
+#[cfg(target_os = "linux")]
+pub(super) use linux::DirWatch;
+#[cfg(not(target_os = "linux"))]
+pub(super) use portable::DirWatch;
+
+/// Why [`DirWatch::changed`] returned.
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Wake {
+    /// Something happened that may concern the socket path: look now.
+    Changed,
+    /// The inotify instance broke; it will be recreated on the next `arm`.
+    Lost,
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::ffi::OsString;
+    use std::os::fd::{AsFd, AsRawFd, RawFd};
+    use std::path::{Path, PathBuf};
+
+    use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, InotifyEvent, WatchDescriptor};
+    use tokio::io::Interest;
+    use tokio::io::unix::AsyncFd;
+
+    use super::Wake;
+    use crate::socket::register_fd;
+
+    /// nix's `Inotify` owns its descriptor but only offers `AsFd`; the reactor wants
+    /// `AsRawFd`.
+    #[derive(Debug)]
+    struct InotifyFd(Inotify);
+
+    impl AsRawFd for InotifyFd {
+        fn as_raw_fd(&self) -> RawFd {
+            self.0.as_fd().as_raw_fd()
+        }
+    }
+
+    /// Events on the parent directory that can change what sits at the socket path, or
+    /// that end the watch itself.
+    fn mask() -> AddWatchFlags {
+        AddWatchFlags::IN_CREATE
+            | AddWatchFlags::IN_MOVED_TO
+            | AddWatchFlags::IN_MOVED_FROM
+            | AddWatchFlags::IN_ATTRIB
+            | AddWatchFlags::IN_DELETE
+            | AddWatchFlags::IN_DELETE_SELF
+            | AddWatchFlags::IN_MOVE_SELF
+            | AddWatchFlags::IN_ONLYDIR
+    }
+
+    /// An inotify watch on the directory that holds the socket path.
+    #[derive(Debug)]
+    pub(in crate::socket) struct DirWatch {
+        dir: Option<PathBuf>,
+        name: Option<OsString>,
+        inotify: Option<AsyncFd<InotifyFd>>,
+        wd: Option<WatchDescriptor>,
+    }
+
+    impl DirWatch {
+        /// Prepares (does not yet arm) a watch for the parent of `path`.
+        pub(in crate::socket) fn new(path: &Path) -> Self {
+            let dir = path.parent().map(|p| {
+                if p.as_os_str().is_empty() {
+                    PathBuf::from(".")
+                } else {
+                    p.to_path_buf()
+                }
+            });
+            Self {
+                dir,
+                name: path.file_name().map(|n| n.to_os_string()),
+                inotify: None,
+                wd: None,
+            }
+        }
+
+        /// Makes sure the watch is in place; `false` means "poll instead" this round.
+        pub(in crate::socket) fn arm(&mut self) -> bool {
+            if self.wd.is_some() {
+                return true;
+            }
+            let Some(dir) = &self.dir else {
+                return false;
+            };
+            if self.inotify.is_none() {
+                let Ok(inotify) = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
+                else {
+                    return false;
+                };
+                let Ok(inotify) = register_fd(InotifyFd(inotify), Interest::READABLE) else {
+                    return false;
+                };
+                self.inotify = Some(inotify);
+            }
+            let Some(inotify) = &self.inotify else {
+                return false;
+            };
+            match inotify.get_ref().0.add_watch(dir.as_path(), mask()) {
+                Ok(wd) => {
+                    self.wd = Some(wd);
+                    true
+                }
+                Err(_) => false,
+            }
+        }
+
+        /// Whether the watch is in place right now.
+        pub(in crate::socket) fn is_armed(&self) -> bool {
+            self.wd.is_some()
+        }
+
+        /// Resolves on the next change that may concern the socket path (or the end of
+        /// the watch). Never resolves while no inotify instance exists. Cancel-safe:
+        /// events are read and digested within a single poll.
+        pub(in crate::socket) async fn changed(&mut self) -> Wake {
+            loop {
+                let read = {
+                    let Some(inotify) = &self.inotify else {
+                        return std::future::pending().await;
+                    };
+                    let mut ready = match inotify.readable().await {
+                        Ok(ready) => ready,
+                        Err(_) => {
+                            self.reset();
+                            return Wake::Lost;
+                        }
+                    };
+                    match ready
+                        .try_io(|fd| fd.get_ref().0.read_events().map_err(std::io::Error::from))
+                    {
+                        Ok(read) => read,
+                        Err(_would_block) => continue,
+                    }
+                };
+                match read {
+                    Ok(events) => {
+                        if self.digest(&events) {
+                            return Wake::Changed;
+                        }
+                    }
+                    Err(_) => {
+                        // A broken instance: start over with a fresh one next round.
+                        self.reset();
+                        return Wake::Lost;
+                    }
+                }
+            }
+        }
+
+        /// Applies `events`; `true` when one of them may concern the socket path.
+        fn digest(&mut self, events: &[InotifyEvent]) -> bool {
+            let mut relevant = false;
+            for event in events {
+                if event.mask.contains(AddWatchFlags::IN_Q_OVERFLOW) {
+                    relevant = true;
+                    continue;
+                }
+                if Some(event.wd) != self.wd {
+                    // Left over from a watch we already dropped (e.g. its IN_IGNORED).
+                    continue;
+                }
+                if event.mask.contains(AddWatchFlags::IN_IGNORED) {
+                    // The kernel removed the watch (directory deleted or unmounted).
+                    self.wd = None;
+                    relevant = true;
+                } else if event.mask.intersects(
+                    AddWatchFlags::IN_DELETE_SELF
+                        | AddWatchFlags::IN_MOVE_SELF
+                        | AddWatchFlags::IN_UNMOUNT,
+                ) {
+                    // The watched inode is no longer at our path: drop it and re-add on
+                    // the path next round.
+                    if let (Some(inotify), Some(wd)) = (&self.inotify, self.wd.take()) {
+                        let _ = inotify.get_ref().0.rm_watch(wd);
+                    }
+                    relevant = true;
+                } else if event.name.is_none() || event.name == self.name {
+                    relevant = true;
+                }
+            }
+            relevant
+        }
+
+        fn reset(&mut self) {
+            self.wd = None;
+            self.inotify = None;
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+mod portable {
+    use std::path::Path;
+
+    /// No change notification on this platform: the waiter polls on its backoff.
+    #[derive(Debug)]
+    pub(in crate::socket) struct DirWatch;
+
+    impl DirWatch {
+        pub(in crate::socket) fn new(_path: &Path) -> Self {
+            Self
+        }
+        pub(in crate::socket) fn arm(&mut self) -> bool {
+            false
+        }
+        pub(in crate::socket) fn is_armed(&self) -> bool {
+            false
+        }
+        pub(in crate::socket) async fn changed(&mut self) -> super::Wake {
+            std::future::pending().await
+        }
+    }
+}

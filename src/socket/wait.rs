@@ -1,0 +1,126 @@
+//! [`await_socket_alive`]: observe, and when the verdict is "wait", sleep until inotify
+//! or a short backoff says to look again.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::notify::{DirWatch, Wake};
+use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict};
+
+/// Resolves once `path` accepts a connection; fails at once on a forged address
+/// ([`AwaitSocketError::Forged`]: nothing was ever connected to it), and with
+/// [`AwaitSocketError::Cancelled`] as soon as `cancel` fires. It never gives up on its
+/// own: absent, dead and indeterminate all mean "wait".
+///
+/// Promptness: the socket's parent directory is watched with inotify, so a socket file
+/// that appears wakes the waiter within milliseconds. Because `bind()` creates the file
+/// (an event) but `listen()` comes later (no event), every look that does not find a
+/// live socket is followed by another after an exponential backoff — 1 ms, doubling,
+/// capped at `options.poll_interval`, reset by every inotify event. While the directory
+/// is watched and nothing sits at the path, the waiter sleeps the full poll interval at
+/// once (only an event can change that). Without inotify (no
+/// parent directory yet, EMFILE, ENOSPC, non-Linux) the same backoff is the poll, and
+/// the watch is re-added on every round. Idle cost once the cap is reached: one
+/// inspection and at most one connect per poll interval.
+///
+/// The future is `Send`; dropping it closes the inotify descriptor. It needs a tokio
+/// runtime with IO and time enabled.
+pub async fn await_socket_alive(
+    path: &Path,
+    cancel: CancellationToken,
+    options: WaitOptions,
+) -> Result<(), AwaitSocketError> {
+    let cancelled = || AwaitSocketError::Cancelled {
+        path: path.to_path_buf(),
+    };
+    #[cfg(not(target_os = "linux"))]
+    if let Some(len) = super::fallback::too_long(path) {
+        return Err(AwaitSocketError::PathTooLong {
+            path: path.to_path_buf(),
+            len,
+            max: super::SUN_PATH_MAX,
+        });
+    }
+
+    let mut watch = DirWatch::new(path);
+    let mut backoff = Backoff::new(options.poll_interval);
+    loop {
+        if cancel.is_cancelled() {
+            return Err(cancelled());
+        }
+        // Armed before looking, so a change right after the look still wakes us.
+        watch.arm();
+        let observation = tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(cancelled()),
+            observation = observe(path, options.probe_timeout) => observation,
+        };
+        match verdict(&observation) {
+            Verdict::Alive => return Ok(()),
+            Verdict::Forged(conflict) => {
+                return Err(AwaitSocketError::Forged {
+                    path: path.to_path_buf(),
+                    conflict,
+                });
+            }
+            Verdict::Wait => {}
+        }
+        if watch.is_armed() && observation.inspection == Inspection::Absent {
+            // Nothing at the path and the directory is watched: only an event (create,
+            // move in) can change that, so there is no bind→listen gap to poll for.
+            backoff.saturate();
+        }
+        let deadline = Instant::now() + backoff.next_delay();
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => return Err(cancelled()),
+            wake = watch.changed() => {
+                if wake == Wake::Changed {
+                    backoff.reset();
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => {}
+        }
+    }
+}
+
+/// Exponential backoff between looks: `MIN`, doubling, capped at the poll interval.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Backoff {
+    next: Duration,
+    cap: Duration,
+}
+
+impl Backoff {
+    /// The first delay after a reset.
+    pub(super) const MIN: Duration = Duration::from_millis(1);
+
+    /// A backoff capped at `poll_interval` (at least [`Self::MIN`], so a zero interval
+    /// cannot turn the waiter into a busy loop).
+    pub(super) fn new(poll_interval: Duration) -> Self {
+        Self {
+            next: Self::MIN,
+            cap: poll_interval.max(Self::MIN),
+        }
+    }
+
+    /// The delay to wait now; the one after it is twice as long, up to the cap.
+    pub(super) fn next_delay(&mut self) -> Duration {
+        let delay = self.next.min(self.cap);
+        self.next = delay.saturating_mul(2).min(self.cap);
+        delay
+    }
+
+    /// Straight to the cap: nothing to look for until something wakes us.
+    pub(super) fn saturate(&mut self) {
+        self.next = self.cap;
+    }
+
+    /// Back to [`Self::MIN`]: something changed, a listener may be about to `listen()`.
+    pub(super) fn reset(&mut self) {
+        self.next = Self::MIN.min(self.cap);
+    }
+}

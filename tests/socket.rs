@@ -1,0 +1,572 @@
+//! Socket observation (SPEC §5) against real OS objects: real unix sockets, symlinks,
+//! files and directories in temp dirs, a real tokio runtime and real timers.
+//!
+//! Every wait has a deadline (`tokio::time::timeout`), so no test can hang. Latency
+//! assertions are deliberately generous (tens of milliseconds) and use a poll interval of
+//! several seconds where they mean to prove that inotify, not polling, woke the waiter.
+
+use std::error::Error;
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::net::{UnixDatagram, UnixListener};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use entwurf_v2_spawn::socket::{
+    AddressConflict, AwaitSocketError, Inspection, Observation, Probe, ProbeDoubt, Verdict,
+    WaitOptions, await_socket_alive, inspect, inspect_for_probe, observe, verdict,
+};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
+};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+type TestResult = Result<(), Box<dyn Error>>;
+
+const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
+/// Upper bound for a detection or cancellation latency that should take milliseconds
+/// (measured: well under 10 ms; the margin absorbs a loaded CI machine).
+const PROMPT: Duration = Duration::from_millis(100);
+/// Deadline for an await that must settle without waiting at all (a forged path, an
+/// already cancelled token): anything but "wait forever" proves the point.
+const AT_ONCE: Duration = Duration::from_secs(1);
+/// Deadline for whole awaits, so a bug fails the test instead of hanging it.
+const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Options whose poll interval is far longer than any latency we assert: passing with
+/// them proves the wake came from inotify.
+fn inotify_only() -> WaitOptions {
+    WaitOptions {
+        poll_interval: Duration::from_secs(10),
+        probe_timeout: PROBE_TIMEOUT,
+    }
+}
+
+/// A socket bound at `path` but not yet listening (the bind→listen gap).
+fn bound_not_listening(path: &Path) -> Result<OwnedFd, Box<dyn Error>> {
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
+    Ok(fd)
+}
+
+/// Asserts that nothing ever connected to `listener`.
+fn assert_never_connected(listener: &UnixListener) -> TestResult {
+    listener.set_nonblocking(true)?;
+    match listener.accept() {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(()),
+        Err(e) => Err(format!("accept failed unexpectedly: {e}").into()),
+        Ok(_) => Err("the listener received a connection".into()),
+    }
+}
+
+/// Spawns an await on `path`, recording when it settled.
+fn spawn_await(
+    path: &Path,
+    cancel: &CancellationToken,
+    options: WaitOptions,
+) -> JoinHandle<(Result<(), AwaitSocketError>, Instant)> {
+    let path = path.to_path_buf();
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        let result = await_socket_alive(&path, cancel, options).await;
+        (result, Instant::now())
+    })
+}
+
+/// Waits (bounded) for a spawned await.
+async fn settle(
+    task: JoinHandle<(Result<(), AwaitSocketError>, Instant)>,
+) -> Result<(Result<(), AwaitSocketError>, Instant), Box<dyn Error>> {
+    Ok(tokio::time::timeout(DEADLINE, task).await??)
+}
+
+fn expect_forged(result: Result<(), AwaitSocketError>, path: &Path, want: AddressConflict) {
+    match result {
+        Err(AwaitSocketError::Forged {
+            path: got,
+            conflict,
+        }) => {
+            assert_eq!(got, path);
+            assert_eq!(conflict, want);
+        }
+        other => panic!("expected Forged({want:?}), got {other:?}"),
+    }
+}
+
+async fn forged_now(path: &Path) -> Result<(), AwaitSocketError> {
+    match tokio::time::timeout(
+        AT_ONCE,
+        await_socket_alive(path, CancellationToken::new(), WaitOptions::default()),
+    )
+    .await
+    {
+        Ok(result) => result,
+        Err(_) => panic!("a forged path must fail at once, not wait"),
+    }
+}
+
+#[tokio::test]
+async fn a_real_listener_is_alive_and_await_resolves_at_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let listener = UnixListener::bind(&path)?;
+
+    assert_eq!(inspect(&path), Inspection::SocketFile);
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(
+        observation,
+        Observation {
+            inspection: Inspection::SocketFile,
+            probe: Some(Probe::Alive),
+        }
+    );
+    assert_eq!(verdict(&observation), Verdict::Alive);
+
+    let started = Instant::now();
+    tokio::time::timeout(
+        AT_ONCE,
+        await_socket_alive(&path, CancellationToken::new(), WaitOptions::default()),
+    )
+    .await??;
+    eprintln!("live listener: await resolved in {:?}", started.elapsed());
+
+    // The probes really connected (and closed at once): their connections are queued.
+    listener.set_nonblocking(true)?;
+    assert!(
+        listener.accept().is_ok(),
+        "the probe never reached the listener"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_symlink_to_a_live_listener_is_forged_and_never_connected() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let target = dir.path().join("elsewhere.sock");
+    let listener = UnixListener::bind(&target)?;
+    let path = dir.path().join("citizen.sock");
+    std::os::unix::fs::symlink(&target, &path)?;
+
+    let expected = Inspection::AddressConflict(AddressConflict::Symlink);
+    assert_eq!(inspect(&path), expected);
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(observation.inspection, expected);
+    assert_eq!(observation.probe, None, "a symlink must not be probed");
+    assert_eq!(
+        verdict(&observation),
+        Verdict::Forged(AddressConflict::Symlink)
+    );
+
+    let result = forged_now(&path).await;
+    let text = match &result {
+        Err(e) => e.to_string(),
+        Ok(()) => String::new(),
+    };
+    expect_forged(result, &path, AddressConflict::Symlink);
+    assert!(
+        text.contains("citizen.sock") && text.contains("never connected"),
+        "{text}"
+    );
+    assert_never_connected(&listener)
+}
+
+#[tokio::test]
+async fn a_dangling_symlink_is_forged_too() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    std::os::unix::fs::symlink(dir.path().join("nowhere.sock"), &path)?;
+    assert_eq!(
+        inspect(&path),
+        Inspection::AddressConflict(AddressConflict::Symlink)
+    );
+    expect_forged(forged_now(&path).await, &path, AddressConflict::Symlink);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_regular_file_or_a_directory_is_forged_not_socket() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("file.sock");
+    std::fs::write(&file, b"not a socket")?;
+    let subdir = dir.path().join("dir.sock");
+    std::fs::create_dir(&subdir)?;
+
+    for path in [&file, &subdir] {
+        let observation = observe(path, PROBE_TIMEOUT).await;
+        assert_eq!(
+            observation.inspection,
+            Inspection::AddressConflict(AddressConflict::NotSocket),
+            "{path:?}"
+        );
+        assert_eq!(observation.probe, None);
+        expect_forged(forged_now(path).await, path, AddressConflict::NotSocket);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_absent_socket_waits_until_cancelled() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(observation.inspection, Inspection::Absent);
+    assert_eq!(observation.probe, None);
+    assert_eq!(verdict(&observation), Verdict::Wait);
+
+    let cancel = CancellationToken::new();
+    let task = spawn_await(&path, &cancel, WaitOptions::default());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!task.is_finished(), "an absent socket must keep waiting");
+    let cancelled_at = Instant::now();
+    cancel.cancel();
+    let (result, settled_at) = settle(task).await?;
+    match result {
+        Err(AwaitSocketError::Cancelled { path: got }) => assert_eq!(got, path),
+        other => panic!("expected Cancelled, got {other:?}"),
+    }
+    let took = settled_at.duration_since(cancelled_at);
+    eprintln!("absent: cancellation settled in {took:?}");
+    assert!(took < PROMPT, "cancellation took {took:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_already_cancelled_token_settles_at_once() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let cancel = CancellationToken::new();
+    cancel.cancel();
+    let result = tokio::time::timeout(
+        AT_ONCE,
+        await_socket_alive(&path, cancel, WaitOptions::default()),
+    )
+    .await?;
+    assert!(
+        matches!(result, Err(AwaitSocketError::Cancelled { .. })),
+        "{result:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    drop(UnixListener::bind(&path)?); // The file stays; nobody listens.
+
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(observation.inspection, Inspection::SocketFile);
+    match &observation.probe {
+        Some(Probe::Dead(e)) => assert_eq!(e.errno(), Errno::ECONNREFUSED),
+        other => panic!("expected Dead(ECONNREFUSED), got {other:?}"),
+    }
+    assert_eq!(verdict(&observation), Verdict::Wait);
+
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, inotify_only());
+    // Long enough for the backoff to have grown well past the latency we assert.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!task.is_finished(), "a stale socket must keep waiting");
+
+    std::fs::remove_file(&path)?;
+    let _listener = UnixListener::bind(&path)?; // bind + listen
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("stale → new listener: detected {latency:?} after listen");
+    assert!(latency < PROMPT, "detection took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_listener_that_binds_first_and_listens_later_is_seen() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, inotify_only());
+    tokio::time::sleep(Duration::from_millis(20)).await;
+
+    // bind() creates the file (an inotify event) …
+    let fd = bound_not_listening(&path)?;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(!task.is_finished(), "resolved before listen()");
+    // … listen() fires no event: only the backoff re-probe can see it.
+    listen(&fd, Backlog::new(16)?)?;
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("bind→30 ms→listen: detected {latency:?} after listen");
+    assert!(latency < PROMPT, "detection took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_full_backlog_is_indeterminate_never_dead() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let server = bound_not_listening(&path)?;
+    listen(&server, Backlog::new(0)?)?;
+
+    // Fill the accept queue with connections nobody accepts, until the kernel says EAGAIN.
+    let mut queued = Vec::new();
+    let mut full = false;
+    for _ in 0..64 {
+        let client = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+            None,
+        )?;
+        match connect(client.as_raw_fd(), &UnixAddr::new(&path)?) {
+            Ok(()) => queued.push(client),
+            Err(Errno::EAGAIN) => {
+                full = true;
+                break;
+            }
+            Err(e) => return Err(format!("filling the backlog: {e}").into()),
+        }
+    }
+    assert!(full, "the backlog never filled ({} queued)", queued.len());
+
+    let (inspection, file) = inspect_for_probe(&path);
+    assert_eq!(inspection, Inspection::SocketFile);
+    let Some(file) = file else {
+        return Err("no handle for a socket file".into());
+    };
+    assert_eq!(
+        file.probe(PROBE_TIMEOUT).await,
+        Probe::Indeterminate(ProbeDoubt::BacklogFull)
+    );
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(
+        observation.probe,
+        Some(Probe::Indeterminate(ProbeDoubt::BacklogFull))
+    );
+    assert_eq!(verdict(&observation), Verdict::Wait);
+
+    // The waiter keeps waiting (never dead, never alive) …
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let options = WaitOptions {
+        poll_interval: Duration::from_millis(20),
+        probe_timeout: PROBE_TIMEOUT,
+    };
+    let task = spawn_await(&path, &cancel, options);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(
+        !task.is_finished(),
+        "a full backlog must keep the waiter waiting"
+    );
+    // … and resolves once the listener makes room.
+    let listener = UnixListener::from(server);
+    let _accepted = listener.accept()?;
+    let (result, _) = settle(task).await?;
+    result?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_socket_path_longer_than_sun_path_is_reached() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let mut long_dir = dir.path().to_path_buf();
+    while long_dir.as_os_str().len() < 120 {
+        long_dir.push("a-rather-long-directory-name");
+    }
+    std::fs::create_dir_all(&long_dir)?;
+    let path = long_dir.join("20260613T000000-aaaaaa.sock");
+    assert!(path.as_os_str().len() > 108, "{path:?} is not long enough");
+
+    // bind(2) cannot take the long path; bind short, then move the socket file (a rename
+    // keeps the inode, and the listener stays reachable through it).
+    let short = dir.path().join("s.sock");
+    let listener = UnixListener::bind(&short)?;
+    std::fs::rename(&short, &path)?;
+
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(observation.inspection, Inspection::SocketFile);
+    assert_eq!(observation.probe, Some(Probe::Alive));
+    tokio::time::timeout(
+        AT_ONCE,
+        await_socket_alive(&path, CancellationToken::new(), WaitOptions::default()),
+    )
+    .await??;
+    listener.set_nonblocking(true)?;
+    assert!(
+        listener.accept().is_ok(),
+        "the probe never reached the listener"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_socket_owned_by_another_uid_is_forged_and_never_connected() -> TestResult {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skip a_socket_owned_by_another_uid_is_forged: chown to another uid needs root");
+        return Ok(());
+    }
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let listener = UnixListener::bind(&path)?;
+    std::os::unix::fs::chown(&path, Some(65534), None)?;
+
+    let conflict = AddressConflict::ForeignOwner { uid: 65534 };
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(
+        observation.inspection,
+        Inspection::AddressConflict(conflict)
+    );
+    assert_eq!(observation.probe, None);
+    expect_forged(forged_now(&path).await, &path, conflict);
+    assert_never_connected(&listener)
+}
+
+#[tokio::test]
+async fn a_parent_that_is_a_file_is_indeterminate_never_absent() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, b"")?;
+    let path = file.join("citizen.sock");
+
+    match inspect(&path) {
+        Inspection::Indeterminate(e) => assert_eq!(e.errno(), Errno::ENOTDIR),
+        other => panic!("expected Indeterminate(ENOTDIR), got {other:?}"),
+    }
+    assert_eq!(verdict(&observe(&path, PROBE_TIMEOUT).await), Verdict::Wait);
+    // Waits (not forged, not absent-and-done) until cancelled.
+    let cancel = CancellationToken::new();
+    let task = spawn_await(&path, &cancel, WaitOptions::default());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!task.is_finished());
+    cancel.cancel();
+    let (result, _) = settle(task).await?;
+    assert!(
+        matches!(result, Err(AwaitSocketError::Cancelled { .. })),
+        "{result:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_datagram_socket_at_the_path_is_indeterminate_not_dead() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let _datagram = UnixDatagram::bind(&path)?;
+    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(observation.inspection, Inspection::SocketFile);
+    match &observation.probe {
+        Some(Probe::Indeterminate(ProbeDoubt::Os(e))) => {
+            assert_eq!(e.errno(), Errno::EPROTOTYPE)
+        }
+        other => panic!("expected Indeterminate(EPROTOTYPE), got {other:?}"),
+    }
+    assert_eq!(verdict(&observation), Verdict::Wait);
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_that_does_not_exist_yet_is_waited_for() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let control = dir.path().join("control").join("nested");
+    let path = control.join("citizen.sock");
+    assert_eq!(inspect(&path), Inspection::Absent);
+
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, WaitOptions::default());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!task.is_finished());
+    std::fs::create_dir_all(&control)?;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _listener = UnixListener::bind(&path)?;
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("missing dir → created → listener: detected {latency:?} after listen");
+    // Polling fallback, bounded by the 150 ms poll interval (plus scheduling slack).
+    assert!(latency < Duration::from_millis(500), "took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_removed_and_recreated_is_watched_again() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let control = dir.path().join("control");
+    std::fs::create_dir(&control)?;
+    let path = control.join("citizen.sock");
+
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, inotify_only());
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    std::fs::remove_dir(&control)?;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    std::fs::create_dir(&control)?;
+    // The removal woke the waiter and restarted its backoff (1 ms, doubling); one of
+    // its next looks re-adds the watch on the new directory. From then on nothing but an
+    // event can wake it before the 10 s poll. Had the watch not been re-added, the
+    // doubling looks would land near 1 s and 2 s after the removal — so a listener
+    // appearing at ~1.4 s and seen within milliseconds proves the new directory is
+    // watched.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    assert!(!task.is_finished());
+    let _listener = UnixListener::bind(&path)?;
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("dir removed + recreated → listener: detected {latency:?} after listen");
+    assert!(latency < PROMPT, "took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_listener_appearing_later_is_seen_by_inotify_not_the_poll() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path: PathBuf = dir.path().join("citizen.sock");
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, inotify_only());
+    // Far from any backoff probe (they land at 2^n - 1 ms: …, 511, 1023): without the
+    // inotify wake the next look would be ~300 ms after the listener appears.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!task.is_finished());
+    let _listener = UnixListener::bind(&path)?;
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("absent → listener: detected {latency:?} after listen");
+    assert!(latency < PROMPT, "took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_on_one_path_all_resolve() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| spawn_await(&path, &cancel, WaitOptions::default()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let _listener = UnixListener::bind(&path)?;
+    for task in tasks {
+        let (result, _) = settle(task).await?;
+        result?;
+    }
+    Ok(())
+}
