@@ -63,6 +63,8 @@
 //! Every child is this binary re-executed (hidden `__stand-in` subcommand, or argv\[0\]
 //! `pi`): see `stand_ins`.
 
+#![warn(clippy::unwrap_used, clippy::expect_used)]
+
 mod catalog;
 mod cli;
 mod os;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Result, bail};
 
+use entwurf_v2_spawn::production::child::SignalDelivery;
 use entwurf_v2_spawn::watcher::StopSignal;
 
 use super::{
@@ -85,7 +86,10 @@ async fn spawned(env: &Env, dir: &Path) -> Result<Started> {
 async fn terminated(started: &Started) -> Result<()> {
     // Ready means SIGTERM is blocked and awaited, so the stand-in exits 0 on it.
     wait_ready(started).await?;
-    started.handle.signal(StopSignal::Terminate).await?;
+    let delivery = started.handle.send_signal(StopSignal::Terminate).await?;
+    expect_that(delivery == SignalDelivery::Sent, || {
+        format!("SIGTERM to a running child's group was not sent: {delivery:?}")
+    })?;
     let exit = bounded(EXIT_WITHIN, "the exit after SIGTERM", started.handle.exit()).await??;
     let sigterm = nix::sys::signal::Signal::SIGTERM as i32;
     expect_that(exit.code == Some(0) || exit.signal == Some(sigterm), || {

@@ -16,7 +16,7 @@ use nix::sys::socket::{
 use tokio_util::sync::CancellationToken;
 
 use entwurf_v2_spawn::socket::{
-    AddressConflict, AwaitSocketError, WaitOptions, await_socket_alive,
+    AddressConflict, AwaitSocketError, Inspection, Probe, WaitOptions, await_socket_alive, observe,
 };
 
 use super::{Env, Scratch, bounded, fail_setup};
@@ -138,6 +138,11 @@ async fn stale(dir: &Path) -> Result<()> {
     let path = dir.join("stale.sock");
     // Binding and dropping leaves the socket file behind with nobody listening.
     drop(bind_any_len(&path)?);
+    let seen = observe(&path, WAIT.probe_timeout).await;
+    expect_that(
+        seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),
+        || format!("a stale socket file observed as {seen:?}, not a dead socket file"),
+    )?;
     let mut waiter = pin!(await_alive(&path));
     if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
         bail!("returned {early:?} for a stale socket nobody listens on");
