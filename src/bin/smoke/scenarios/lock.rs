@@ -17,7 +17,7 @@ use serde::Serialize;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
-use super::{Env, Scratch, fail_setup, gid};
+use super::{Env, Scratch, fail_setup, gid, off_thread};
 use crate::catalog::{Check, RACERS};
 use crate::runner::{Runner, expect_that, skip};
 use crate::stand_ins::{RACER_CONFLICT, RACER_WON};
@@ -45,15 +45,20 @@ pub async fn run(runner: &Runner, env: &Env) {
     };
     let dir = scratch.path();
     let locks = dir.join("locks");
+    // The synchronous checks run on blocking threads: acquire fsyncs.
+    let blocking = |f: fn(&Env, &Path) -> Result<()>, at: &Path| {
+        let (env, at) = (env.clone(), at.to_path_buf());
+        off_thread(move || f(&env, &at))
+    };
     tokio::join!(
-        runner.check(Check::LockFormat, async { format(dir) }),
-        runner.check(Check::LockConflict, async { conflict(&locks) }),
-        runner.check(Check::LockNonceRelease, async { nonce_release(&locks) }),
-        runner.check(Check::LockDeadReclaim, async { dead_reclaim(env, &locks) }),
-        runner.check(Check::LockOtherHost, async { other_host(env, &locks) }),
-        runner.check(Check::LockCorrupt, async { corrupt(&locks) }),
+        runner.check(Check::LockFormat, blocking(format, dir)),
+        runner.check(Check::LockConflict, blocking(conflict, &locks)),
+        runner.check(Check::LockNonceRelease, blocking(nonce_release, &locks)),
+        runner.check(Check::LockDeadReclaim, blocking(dead_reclaim, &locks)),
+        runner.check(Check::LockOtherHost, blocking(other_host, &locks)),
+        runner.check(Check::LockCorrupt, blocking(corrupt, &locks)),
         runner.check(Check::LockRace, race(env, dir)),
-        runner.check(Check::LockEperm, async { eperm(&locks) }),
+        runner.check(Check::LockEperm, blocking(eperm, &locks)),
     );
 }
 
@@ -145,7 +150,7 @@ fn unchanged(path: &Path, bytes: &[u8]) -> Result<()> {
     })
 }
 
-fn format(dir: &Path) -> Result<()> {
+fn format(_env: &Env, dir: &Path) -> Result<()> {
     let lock_dir = dir.join("fresh-locks");
     let gid = gid(0x401)?;
     let claim = acquire(&lock_dir, &gid)?;
@@ -228,7 +233,7 @@ fn format(dir: &Path) -> Result<()> {
     })
 }
 
-fn conflict(locks: &Path) -> Result<()> {
+fn conflict(_env: &Env, locks: &Path) -> Result<()> {
     let gid = gid(0x402)?;
     let held = acquire(locks, &gid)?;
     let checked = (|| {
@@ -259,7 +264,7 @@ fn conflict(locks: &Path) -> Result<()> {
     checked
 }
 
-fn nonce_release(locks: &Path) -> Result<()> {
+fn nonce_release(_env: &Env, locks: &Path) -> Result<()> {
     let gid = gid(0x403)?;
     let first = acquire(locks, &gid)?;
     let release = |c: &LockClaim| lock::release(c).map_err(|e| anyhow!("release: {e:#}"));
@@ -319,7 +324,7 @@ fn other_host(env: &Env, locks: &Path) -> Result<()> {
     unchanged(&path, &bytes)
 }
 
-fn corrupt(locks: &Path) -> Result<()> {
+fn corrupt(_env: &Env, locks: &Path) -> Result<()> {
     std::fs::create_dir_all(locks).context("lock dir")?;
     let wrong = gid(0x4ff)?;
     let (_, wrong_gid_claim) = write_claim(
@@ -442,7 +447,7 @@ fn result_file(ready: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn eperm(locks: &Path) -> Result<()> {
+fn eperm(_env: &Env, locks: &Path) -> Result<()> {
     if nix::unistd::geteuid().is_root() {
         return Err(skip(
             "running as root: kill(1, 0) succeeds, so no EPERM holder exists; run as an ordinary user",

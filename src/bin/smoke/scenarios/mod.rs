@@ -21,6 +21,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 
 use entwurf_v2_spawn::GardenId;
+use entwurf_v2_spawn::lock::LockClaim;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, error_chain};
 
@@ -221,6 +222,26 @@ pub fn stderr_note(path: &Path) -> String {
         .rev()
         .collect();
     format!("; its stderr: {}", tail.replace('\n', " | "))
+}
+
+/// Runs blocking work off the runtime thread: lock files are fsynced (about 10 ms each on
+/// a real disk), and a blocked runtime thread would stretch every concurrent check's
+/// timers.
+pub async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| anyhow!("the check's blocking task failed: {e}"))?
+}
+
+/// `lock::acquire` off the runtime thread.
+pub async fn acquire_off_thread(lock_dir: PathBuf, gid: GardenId) -> Result<LockClaim> {
+    off_thread(move || {
+        entwurf_v2_spawn::lock::acquire(&lock_dir, &gid)
+            .map_err(|e| anyhow!("lock::acquire: {e:#}"))
+    })
+    .await
 }
 
 /// A fixed, valid garden id per check, so failures are reproducible by name.

@@ -23,7 +23,8 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_res
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::{
-    Env, Scratch, bounded, fail_setup, kill_child, spawn_registered, stderr_note, unexpected,
+    Env, Scratch, acquire_off_thread, bounded, fail_setup, kill_child, spawn_registered,
+    stderr_note, unexpected,
 };
 use crate::catalog::Check;
 use crate::os;
@@ -124,8 +125,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
         lock::release(claim)
     });
 
-    let claim =
-        lock::acquire(&options.lock_dir, &gid).map_err(|e| anyhow!("lock::acquire: {e:#}"))?;
+    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
     let socket = options.socket_path(&gid);
     let plan = SpawnBgPlan::new(gid.clone(), pi_fixture::PROMPT, socket.clone(), OBSERVE)?
         .with_launch_args(pi_fixture::LAUNCH_ARGS)

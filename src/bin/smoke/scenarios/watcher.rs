@@ -20,8 +20,8 @@ use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_s
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::{
-    Env, ResidentSpec, Scratch, bounded, fail_setup, gid, kill_child, resident_request,
-    spawn_registered, unexpected,
+    Env, ResidentSpec, Scratch, acquire_off_thread, bounded, fail_setup, gid, kill_child,
+    resident_request, spawn_registered, unexpected,
 };
 use crate::catalog::Check;
 use crate::os;
@@ -38,8 +38,8 @@ const CHECKS: [Check; 7] = [
 ];
 
 /// Short on purpose: the whole `all` run should stay well under a second.
-const OBSERVE: Duration = Duration::from_millis(100);
-const TERM_GRACE: Duration = Duration::from_millis(150);
+const OBSERVE: Duration = Duration::from_millis(80);
+const TERM_GRACE: Duration = Duration::from_millis(120);
 const KILL_GRACE: Duration = Duration::from_millis(500);
 /// An observe timeout no check should reach: a result well before it proves the
 /// watcher acted on an observation or a failure, not on its timer.
@@ -93,7 +93,7 @@ struct Facts {
     lock_path: PathBuf,
 }
 
-fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Result<World> {
+async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Result<World> {
     let gid = gid(n)?;
     let tag = format!("w{n:x}");
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
@@ -119,13 +119,19 @@ fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Result<Wo
     });
     if let Some(spec) = spec {
         let (request, ready, _) = resident_request(env, dir, &tag, &spec);
+        // Only where a signal could otherwise meet a stand-in that has not blocked
+        // SIGTERM yet and change what the check proves; the wait blocks the runtime
+        // thread for the stand-in's start-up.
+        let wait_ready = spec.ignore_term || spec.grandchild;
         options.spawner = Arc::new(move |_| {
             let handle = spawn_registered(&request)?;
             // Bounded; a stand-in that never gets ready fails its check with the reason
             // from its stderr log, not here.
-            os::poll_until_blocking(Duration::from_secs(3), Duration::from_millis(1), || {
-                ready.exists() || handle.try_exit().is_some()
-            });
+            if wait_ready {
+                os::poll_until_blocking(Duration::from_secs(3), Duration::from_millis(1), || {
+                    ready.exists() || handle.try_exit().is_some()
+                });
+            }
             Ok(handle)
         });
     } else {
@@ -137,8 +143,7 @@ fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Result<Wo
         counted.fetch_add(1, Ordering::SeqCst);
         lock::release(claim)
     });
-    let claim =
-        lock::acquire(&options.lock_dir, &gid).map_err(|e| anyhow!("lock::acquire: {e:#}"))?;
+    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
     Ok(World {
         options,
         releases,
@@ -202,7 +207,7 @@ fn exited(
 }
 
 async fn timeout(env: &Env, dir: &Path) -> Result<Facts> {
-    let w = world(env, dir, 0x300, Some(ResidentSpec::default()))?;
+    let w = world(env, dir, 0x300, Some(ResidentSpec::default())).await?;
     let (outcome, took) = execute(&w, OBSERVE).await?;
     let Some((exit, release, _)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited after the timeout").await);
@@ -217,7 +222,7 @@ async fn timeout(env: &Env, dir: &Path) -> Result<Facts> {
 }
 
 async fn missing_program(env: &Env, dir: &Path) -> Result<()> {
-    let w = world(env, dir, 0x303, None)?;
+    let w = world(env, dir, 0x303, None).await?;
     let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
     let SpawnBgOutcome::SpawnStartFailed { release, .. } = outcome else {
         return Err(unexpected(outcome, "spawn-start-failed").await);
@@ -230,7 +235,7 @@ async fn ignores_term(env: &Env, dir: &Path) -> Result<()> {
         ignore_term: true,
         ..ResidentSpec::default()
     };
-    let w = world(env, dir, 0x304, Some(spec))?;
+    let w = world(env, dir, 0x304, Some(spec)).await?;
     let (outcome, took) = execute(&w, OBSERVE).await?;
     let Some((exit, release, _)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited by SIGKILL").await);
@@ -250,7 +255,7 @@ async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
         ..ResidentSpec::default()
     };
     let n = 0x305;
-    let w = world(env, dir, n, Some(spec))?;
+    let w = world(env, dir, n, Some(spec)).await?;
     let (outcome, _) = execute(&w, OBSERVE).await?;
     let Some((_, release, pid)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited").await);
@@ -283,7 +288,7 @@ async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
         listen: Some((socket, 30)),
         ..ResidentSpec::default()
     };
-    let w = world(env, dir, n, Some(spec))?;
+    let w = world(env, dir, n, Some(spec)).await?;
     let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
     let SpawnBgOutcome::SocketAlive {
         pid,
@@ -317,7 +322,7 @@ async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
 
 async fn forged_backstop(env: &Env, dir: &Path) -> Result<()> {
     let n = 0x307;
-    let w = world(env, dir, n, Some(ResidentSpec::default()))?;
+    let w = world(env, dir, n, Some(ResidentSpec::default())).await?;
     std::fs::write(w.options.socket_path(&w.gid), b"forged").context("forging the socket path")?;
     let (outcome, took) = execute(&w, OBSERVE_LONG).await?;
     let Some((_, release, _)) = exited(&outcome) else {
