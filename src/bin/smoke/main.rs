@@ -81,7 +81,7 @@ use clap::Parser;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::catalog::Check;
-use crate::cli::{Cli, Command, RunOptions, Scenario};
+use crate::cli::{Cli, Command, Format, RunOptions, Scenario};
 use crate::output::Header;
 use crate::runner::{Injection, Runner};
 
@@ -106,6 +106,15 @@ fn main() -> ExitCode {
             registry::bail_out(1, "setup failed")
         }
     }
+}
+
+/// Ctrl-C or SIGTERM: a TAP consumer is told the stream ends early (`Bail out!`), then
+/// every started child group is killed and the temp dirs go.
+fn interrupted(format: Format, why: &str) -> ! {
+    if format == Format::Tap {
+        println!("Bail out! {why}");
+    }
+    registry::bail_out(130, why)
 }
 
 fn run(scenario: Option<Scenario>, options: &RunOptions) -> anyhow::Result<ExitCode> {
@@ -156,8 +165,8 @@ fn run(scenario: Option<Scenario>, options: &RunOptions) -> anyhow::Result<ExitC
         let start = Instant::now();
         tokio::select! {
             () = scenarios::run(&runner, &env) => {}
-            _ = interrupt.recv() => registry::bail_out(130, "interrupted (SIGINT)"),
-            _ = terminate.recv() => registry::bail_out(130, "terminated (SIGTERM)"),
+            _ = interrupt.recv() => interrupted(options.format, "interrupted (SIGINT)"),
+            _ = terminate.recv() => interrupted(options.format, "terminated (SIGTERM)"),
         }
         let wall = start.elapsed();
         let tally = runner.finish();

@@ -8,6 +8,7 @@
 pub mod child;
 pub mod hygiene;
 pub mod lock;
+mod lock_race;
 pub mod resume;
 pub mod socket;
 pub mod watcher;
