@@ -195,3 +195,25 @@ fn run_sh_gates_the_live_smoke_behind_live_1() {
     assert_eq!(help.status.code(), Some(0));
     assert!(String::from_utf8_lossy(&help.stdout).contains(BIN));
 }
+
+/// Socket paths under a long TMPDIR exceed the 108-byte `sun_path`: every check must
+/// still reach them (the library and the smoke both go through `/proc/self/fd`).
+#[test]
+fn a_long_tmpdir_still_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let long = tmp.path().join("x".repeat(100));
+    std::fs::create_dir(&long).unwrap();
+    let out = Command::cargo_bin(BIN)
+        .unwrap()
+        .env("TMPDIR", &long)
+        .timeout(Duration::from_secs(90))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert_eq!(
+        std::fs::read_dir(&long).unwrap().count(),
+        0,
+        "temp dirs left"
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::io;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -140,23 +140,30 @@ pub fn poll_until_blocking(
 /// `sun_path` holds 107 bytes plus the NUL on Linux.
 const SUN_PATH_MAX: usize = 107;
 
-/// Binds a listening unix socket at `path`, whatever its length: a path too long for
-/// `sun_path` is bound through `/proc/self/fd/<dir fd>/<name>`, which resolves to the
-/// same directory (the library connects the same way).
-pub fn bind_any_len(path: &Path) -> Result<UnixListener> {
+/// A path that fits `sun_path` and names the same file as `path`: `path` itself when it
+/// is short, else `/proc/self/fd/<dir fd>/<name>` through its directory, held open by
+/// the returned `File` (keep it alive while the alias is used). The library reaches long
+/// paths the same way.
+pub fn socket_alias(path: &Path) -> Result<(PathBuf, Option<std::fs::File>)> {
     if path.as_os_str().len() <= SUN_PATH_MAX {
-        return UnixListener::bind(path).with_context(|| format!("bind {}", path.display()));
+        return Ok((path.to_path_buf(), None));
     }
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         bail!("socket path {} has no parent or name", path.display());
     };
     let dir = std::fs::File::open(parent).with_context(|| format!("open {}", parent.display()))?;
-    let short = Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
-    if short.as_os_str().len() > SUN_PATH_MAX {
+    let alias = Path::new(&format!("/proc/self/fd/{}", dir.as_raw_fd())).join(name);
+    if alias.as_os_str().len() > SUN_PATH_MAX {
         bail!("socket name {name:?} is too long even through /proc/self/fd");
     }
-    UnixListener::bind(&short)
-        .with_context(|| format!("bind {} via {}", path.display(), short.display()))
+    Ok((alias, Some(dir)))
+}
+
+/// Binds a listening unix socket at `path`, whatever its length (see [`socket_alias`]).
+pub fn bind_any_len(path: &Path) -> Result<UnixListener> {
+    let (alias, _dir) = socket_alias(path)?;
+    UnixListener::bind(&alias)
+        .with_context(|| format!("bind {} (as {})", path.display(), alias.display()))
 }
 
 /// True for the "would block" family, which a non-blocking accept or connect returns

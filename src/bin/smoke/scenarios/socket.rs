@@ -21,7 +21,7 @@ use entwurf_v2_spawn::socket::{
 
 use super::{Env, Scratch, bounded, fail_setup};
 use crate::catalog::Check;
-use crate::os::{bind_any_len, had_connection};
+use crate::os::{bind_any_len, had_connection, socket_alias};
 use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
@@ -169,7 +169,9 @@ async fn stale(dir: &Path) -> Result<()> {
 /// backlog is drained.
 async fn backlog_full(dir: &Path) -> Result<()> {
     let path = dir.join("backlog.sock");
-    let addr = UnixAddr::new(&path).context("address")?;
+    // A long TMPDIR makes a path sun_path cannot hold; bind and connect via an alias.
+    let (alias, _dir) = socket_alias(&path)?;
+    let addr = UnixAddr::new(&alias).context("address")?;
     let fd = socket(
         AddressFamily::Unix,
         SockType::Stream,
