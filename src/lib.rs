@@ -29,7 +29,7 @@
 //!     let claim = lock::acquire(&options.lock_dir, &gid)?;
 //!     let socket = options.socket_path(&gid);
 //!     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?
-//!         .with_launch_args(["--approve"]);
+//!         .with_launch_args(["--approve"])?;
 //!     let deps = ProductionDeps::new(options);
 //!     match execute_spawn_bg_resume(&plan, Some(&claim), &deps).await? {
 //!         SpawnBgOutcome::SocketAlive { pid, .. } => println!("{gid} is resident as pid {pid}"),
@@ -55,7 +55,21 @@ pub mod production;
 pub mod release;
 pub mod resume_args;
 pub mod socket;
+mod sys;
 pub mod watcher;
 
 pub use garden_id::GardenId;
 pub use plan::SpawnBgPlan;
+
+/// Renders an error with its chain of causes, `a: b: c`, for diagnostics that must be
+/// read by a person without a debugger.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}

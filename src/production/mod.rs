@@ -229,7 +229,12 @@ impl WatchDeps for ProductionDeps {
     type Child = ChildHandle;
 
     async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, BoxError> {
-        let request = self.resume_request(plan)?;
+        // Identity resolution scans saved sessions: file I/O that must not stall the
+        // executor (and with it every timer of a current-thread runtime).
+        let (deps, owned_plan) = (self.clone(), plan.clone());
+        let request = tokio::task::spawn_blocking(move || deps.resume_request(&owned_plan))
+            .await
+            .map_err(|join| Box::new(join) as BoxError)??;
         (self.options.spawner)(&request)
             .map_err(|e| Box::new(ResumeSpawnError::Spawn(e)) as BoxError)
     }
