@@ -270,7 +270,12 @@ pub async fn unexpected(outcome: SpawnBgOutcome<ChildHandle>, wanted: &str) -> a
         SpawnBgOutcome::SpawnStartFailed { error, .. } => {
             format!("spawn-start-failed: {}", error_chain(&**error))
         }
-        SpawnBgOutcome::SocketAlive { pid, .. } => format!("socket-alive (pid {pid})"),
+        SpawnBgOutcome::SocketAlive {
+            pid, after_signal, ..
+        } => match after_signal {
+            Some(signal) => format!("socket-alive (pid {pid}) only after {signal}"),
+            None => format!("socket-alive (pid {pid})"),
+        },
         SpawnBgOutcome::ChildExited { exit, pid, .. } => {
             format!("child-exited ({exit}, pid {pid})")
         }

@@ -128,7 +128,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
     let socket = options.socket_path(&gid);
     let plan = SpawnBgPlan::new(gid.clone(), pi_fixture::PROMPT, socket.clone(), OBSERVE)?
-        .with_launch_args(pi_fixture::LAUNCH_ARGS)
+        .with_launch_args(pi_fixture::LAUNCH_ARGS)?
         .with_cwd(&work)?;
     let log = dir.join("logs").join(format!("{gid}.stderr.log"));
     let deps = ProductionDeps::new(options);
@@ -138,6 +138,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
             pid,
             release,
             resident,
+            after_signal: None,
         } => (pid, release, resident),
         other => {
             let e = unexpected(other, "socket-alive").await;

@@ -294,6 +294,7 @@ async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
         pid,
         release,
         resident,
+        after_signal: None,
     } = outcome
     else {
         return Err(unexpected(outcome, "socket-alive").await);
