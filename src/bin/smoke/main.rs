@@ -121,7 +121,7 @@ fn run(scenario: Option<Scenario>, options: &RunOptions) -> anyhow::Result<ExitC
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         // Before the descriptor baseline: the signal driver's own descriptors are part
         // of the runtime, not a leak.
         let mut interrupt = signal(SignalKind::interrupt())?;
@@ -187,5 +187,9 @@ fn run(scenario: Option<Scenario>, options: &RunOptions) -> anyhow::Result<ExitC
         } else {
             ExitCode::FAILURE
         })
-    })
+    });
+    // A check abandoned at its deadline may still sit in a blocking task; dropping the
+    // runtime would wait for it forever.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    result
 }

@@ -207,6 +207,11 @@ async fn backlog_full(dir: &Path) -> Result<()> {
             queued.len()
         )
     })?;
+    // The layer below the waiter: busy must read as indeterminate, never as dead.
+    let seen = observe(&path, WAIT.probe_timeout).await;
+    expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
+        format!("a full backlog observed as {seen:?}, not indeterminate")
+    })?;
     let mut waiter = pin!(await_alive(&path));
     if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
         bail!("returned {early:?} while the backlog was full (must keep waiting)");
