@@ -8,7 +8,7 @@
 # (a) passes when every run exits 0 with no failed check, its own hygiene checks (H1: no
 #     descriptor leaked, H2: no child left) pass every time, no process of the smoke
 #     binary (the stand-in residents are that binary re-executed) is left after any run,
-#     and no zombie is left behind. System-wide open file handles (/proc/sys/fs/file-nr)
+#     and no zombie of it is left behind. System-wide open file handles (/proc/sys/fs/file-nr)
 #     are printed before and after for the record; the machine is shared, so they are
 #     informational, not a gate.
 # (b) passes when every round has exactly one winner and seven conflicts, one lock file
@@ -36,7 +36,9 @@ smoke_processes() {
   echo "$n"
 }
 
-zombies() { ps -eo stat= | grep -c '^Z' || true; }
+# Zombies of the smoke or its stand-ins (comm is cut to 15 chars; the stand-in pi is
+# started as `pi`). Others' zombies on a shared machine are not counted.
+zombies() { ps -eo stat=,comm= | awk '$1 ~ /^Z/ && ($2 ~ /^smoke-entwurf/ || $2 == "pi")' | wc -l; }
 
 soak_smoke() {
   cargo build --release --locked --quiet --bin "$bin"
@@ -51,8 +53,10 @@ soak_smoke() {
       cp "$out/run.json" "$out/fail-$i.json"; cp "$out/run.err" "$out/fail-$i.err"
       echo "run $i FAILED: $(grep -h '"ok":false' "$out/run.json" | head -3)"
     fi
-    if grep -E '"id":"H[12]"' "$out/run.json" | grep -q '"ok":false'; then
+    # Both hygiene checks must have run and passed (not failed, not missing).
+    if [ "$(grep -E '"id":"H[12]"' "$out/run.json" | grep -c '"ok":true')" != 2 ]; then
       hygiene=$((hygiene + 1))
+      echo "run $i: hygiene check failed or missing: $(grep -E '"id":"H[12]"' "$out/run.json")"
     fi
     left="$(smoke_processes)"
     if [ "$left" != 0 ]; then
