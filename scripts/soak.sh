@@ -39,6 +39,18 @@ smoke_processes() {
 
 # Zombies of the smoke or its stand-ins (comm is cut to 15 chars; the stand-in pi is
 # started as `pi`). Others' zombies on a shared machine are not counted.
+# pid, state, age and argv of each leftover, for the report.
+leftover_details() {
+  local exe
+  exe="$(readlink -f "target/release/$bin")"
+  for p in /proc/[0-9]*; do
+    if [ "$(readlink "$p/exe" 2>/dev/null)" = "$exe" ]; then
+      printf '[%s %s %s] ' "${p#/proc/}" "$(ps -o stat=,etime= -p "${p#/proc/}" 2>/dev/null)" \
+        "$(tr '\0' ' ' < "$p/cmdline" 2>/dev/null | cut -c1-160)"
+    fi
+  done
+}
+
 zombies() { ps -eo stat=,comm= | awk '$1 ~ /^Z/ && ($2 ~ /^smoke-entwurf/ || $2 == "pi")' | wc -l; }
 
 soak_smoke() {
@@ -57,12 +69,13 @@ soak_smoke() {
     # Both hygiene checks must have run and passed (not failed, not missing).
     if [ "$(grep -E '"id":"H[12]"' "$out/run.json" | grep -c '"ok":true')" != 2 ]; then
       hygiene=$((hygiene + 1))
+      cp "$out/run.json" "$out/hygiene-$i.json"
       echo "run $i: hygiene check failed or missing: $(grep -E '"id":"H[12]"' "$out/run.json")"
     fi
     left="$(smoke_processes)"
     if [ "$left" != 0 ]; then
       leftovers=$((leftovers + left))
-      echo "run $i left $left smoke process(es) behind"
+      echo "run $i left $left smoke process(es) behind: $(leftover_details)"
     fi
     if [ $((i % 50)) = 0 ]; then
       echo "smoke soak: $i/$runs runs, $fails failed, $((($(date +%s) - started))) s"
@@ -80,7 +93,12 @@ soak_smoke() {
     "$fails failed, $hygiene with a hygiene failure, $leftovers leftover processes," \
     "zombies $zombies_before -> $zombies_after," \
     "system file handles $handles_before -> $handles_after (shared machine: informational)"
-  rm -rf "$out"
+  if [ "$fails" = 0 ] && [ "$hygiene" = 0 ]; then
+    rm -rf "$out"
+  else
+    rm -f "$out/run.json" "$out/run.err"
+    echo "smoke soak: the full output of every failed run is kept in $out"
+  fi
   [ "$fails" = 0 ] && [ "$hygiene" = 0 ] && [ "$leftovers" = 0 ] && [ "$zombies_after" -le "$zombies_before" ]
 }
 
