@@ -26,8 +26,11 @@ use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict
 /// the watch is re-added on every round. Idle cost once the cap is reached: one
 /// inspection and at most one connect per poll interval.
 ///
-/// The future is `Send`; dropping it closes the inotify descriptor. It needs a tokio
-/// runtime with IO and time enabled.
+/// The future is `Send`. Returning or being dropped removes the inotify watch at once;
+/// the inotify descriptor itself is closed [`INOTIFY_CLOSE_DELAY`](super::INOTIFY_CLOSE_DELAY)
+/// later by a closer thread, because closing it right away blocks for a kernel grace
+/// period (5–20 ms) that would delay this very return. It needs a tokio runtime with IO
+/// and time enabled.
 pub async fn await_socket_alive(
     path: &Path,
     cancel: CancellationToken,
