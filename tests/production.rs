@@ -64,6 +64,33 @@ fn world(script: &'static str) -> World {
     }
 }
 
+/// Like [`world`] with a child that ignores SIGTERM, but the spawn returns only once the
+/// shell has run its `trap '' TERM` (its `SigIgn` mask shows it). Without that, a
+/// watcher that signals at once (the backstop) can beat the trap and the shell dies of
+/// SIGTERM instead of being escalated to SIGKILL.
+fn world_ignoring_term() -> World {
+    let mut w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let spawn = w.options.spawner.clone();
+    w.options.spawner = Arc::new(move |req: &SpawnRequest| {
+        let child = spawn(req)?;
+        let ignores_term = || {
+            std::fs::read_to_string(format!("/proc/{}/status", child.pid()))
+                .ok()
+                .and_then(|status| {
+                    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+                    u64::from_str_radix(mask.trim(), 16).ok()
+                })
+                .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+        };
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while !ignores_term() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(child)
+    });
+    w
+}
+
 fn plan(w: &World, timeout: Duration) -> SpawnBgPlan {
     let gid = GardenId::parse(GID).expect("gid");
     SpawnBgPlan::new(gid.clone(), "wake up", w.options.socket_path(&gid), timeout).expect("plan")
@@ -153,7 +180,7 @@ async fn timeout_terminates_the_real_child_and_its_exit_releases_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
-    let w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let w = world_ignoring_term();
     let outcome = resume(&w, Duration::from_millis(100)).await;
     let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
         panic!("expected child-exited, got {outcome:?}");
@@ -199,7 +226,7 @@ async fn a_missing_program_is_a_spawn_failure_that_releases_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_it() {
-    let w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let w = world_ignoring_term();
     let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
     std::os::unix::fs::symlink("/nonexistent", &path).expect("symlink");
     let outcome = resume(&w, Duration::from_secs(5)).await;
@@ -252,3 +279,4 @@ async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
         Err(ResumeSpawnError::CwdMismatch { .. })
     ));
 }
+
