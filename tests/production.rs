@@ -280,3 +280,71 @@ async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
     ));
 }
 
+/// A spawner that blocks for `hold` (as fork/exec does, briefly), counting how many run
+/// at once, then reports a spawn error (no child is needed to test the plumbing).
+fn slow_spawner(
+    hold: Duration,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+) -> entwurf_v2_spawn::production::Spawner {
+    Arc::new(move |req: &SpawnRequest| {
+        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(hold);
+        running.fetch_sub(1, Ordering::SeqCst);
+        Err(entwurf_v2_spawn::production::child::SpawnError::NoRuntime {
+            program: req.program.clone(),
+        })
+    })
+}
+
+/// The spawn runs off the async thread: on a current-thread runtime, a timer task keeps
+/// running while a (deliberately slow) spawner blocks. Run inline, the timer could only
+/// fire after the spawner returned.
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocking_spawn_does_not_stall_the_runtime() {
+    use entwurf_v2_spawn::watcher::WatchDeps;
+    let mut w = world("true");
+    let (running, peak) = (Arc::default(), Arc::default());
+    w.options.spawner = slow_spawner(Duration::from_millis(500), running, peak);
+    let deps = ProductionDeps::new(w.options.clone());
+    let plan = plan(&w, Duration::from_secs(1));
+    let ticked = Arc::new(AtomicUsize::new(0));
+    let ticker = {
+        let ticked = ticked.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ticked.store(1, Ordering::SeqCst);
+        })
+    };
+    let spawned = deps.spawn(&plan).await;
+    assert!(spawned.is_err(), "the stand-in spawner always fails");
+    assert_eq!(
+        ticked.load(Ordering::SeqCst),
+        1,
+        "a 20 ms timer must fire during a 500 ms spawn"
+    );
+    ticker.await.expect("ticker");
+}
+
+/// Concurrent spawns through one ProductionDeps (and its clones) are bounded, so a
+/// burst of resumes does not grow the blocking pool by a thread per resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_spawns_are_bounded() {
+    use entwurf_v2_spawn::watcher::WatchDeps;
+    let mut w = world("true");
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    w.options.spawner = slow_spawner(Duration::from_millis(50), running, peak.clone());
+    let deps = ProductionDeps::new(w.options.clone());
+    let plan = plan(&w, Duration::from_secs(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (deps, plan) = (deps.clone(), plan.clone());
+        tasks.spawn(async move { deps.spawn(&plan).await.is_err() });
+    }
+    while let Some(failed) = tasks.join_next().await {
+        assert!(failed.expect("join"), "the stand-in spawner always fails");
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&peak), "{peak} spawns ran at once");
+}

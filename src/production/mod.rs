@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::garden_id::GardenId;
@@ -168,6 +169,10 @@ pub enum ResumeSpawnError {
     /// The program could not be started.
     #[error("starting the resume child")]
     Spawn(#[from] SpawnError),
+    /// The spawn task was cancelled (the runtime is shutting down); it may or may not
+    /// have started the child.
+    #[error("the spawn task was cancelled: {0}")]
+    SpawnAborted(String),
 }
 
 /// The exit watcher was cancelled (the watch ended another way).
@@ -179,15 +184,27 @@ pub struct ExitWatchCancelled {
 }
 
 /// The production [`WatchDeps`].
+///
+/// Clones share one set of spawn slots (see [`WatchDeps::spawn`] below), so a
+/// dispatcher running many resumes through clones of one `ProductionDeps` bounds its
+/// concurrent fork/exec work as a whole.
 #[derive(Debug, Clone)]
 pub struct ProductionDeps {
     options: ProductionOptions,
+    spawn_slots: Arc<Semaphore>,
 }
+
+/// How many spawns run at once: enough to overlap each child's exec with the next
+/// fork, few enough not to grow the blocking pool by a thread per resume.
+const SPAWN_SLOTS: usize = 4;
 
 impl ProductionDeps {
     /// Wires `options`.
     pub fn new(options: ProductionOptions) -> Self {
-        Self { options }
+        Self {
+            options,
+            spawn_slots: Arc::new(Semaphore::new(SPAWN_SLOTS)),
+        }
     }
 
     /// The options in force.
@@ -228,10 +245,25 @@ impl ProductionDeps {
 impl WatchDeps for ProductionDeps {
     type Child = ChildHandle;
 
+    /// Resolves the identity, then runs the spawner on tokio's blocking pool, at most
+    /// [`SPAWN_SLOTS`] at a time. A spawn blocks until the child has exec'd (about a
+    /// millisecond, more under load); run inline, a burst of hundreds of resumes kept
+    /// the runtime thread from noticing any socket or exit until the burst was over.
+    /// If this future is dropped mid-spawn, the spawn still completes and the child is
+    /// left running unwatched, exactly as if the future were dropped right after it.
     async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, BoxError> {
         let request = self.resume_request(plan)?;
-        (self.options.spawner)(&request)
-            .map_err(|e| Box::new(ResumeSpawnError::Spawn(e)) as BoxError)
+        let spawner = self.options.spawner.clone();
+        // The semaphore is never closed; a failed acquire would only mean "no limit".
+        let _slot = self.spawn_slots.acquire().await.ok();
+        match tokio::task::spawn_blocking(move || spawner(&request)).await {
+            Ok(spawned) => spawned.map_err(|e| Box::new(ResumeSpawnError::Spawn(e)) as BoxError),
+            // A panicking spawner panics here, as it did when called inline.
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => {
+                Err(Box::new(ResumeSpawnError::SpawnAborted(join.to_string())) as BoxError)
+            }
+        }
     }
 
     fn watch_socket(
