@@ -102,11 +102,27 @@ pub async fn run(trials: usize) -> Vec<Row> {
     }
 
     let mut rows = vec![
-        Row::new("spawn→handle", "spawn_child, stand-in (bench binary)", spawn_standin),
+        Row::new(
+            "spawn→handle",
+            "spawn_child, stand-in (bench binary)",
+            spawn_standin,
+        ),
         Row::new("spawn→handle", "spawn_child, /bin/sleep", spawn_sleep),
-        Row::new("terminate→exit", "handle, stand-in exits 0 on SIGTERM", term_standin),
-        Row::new("terminate→exit", "handle, /bin/sleep (default action)", term_sleep),
-        Row::new("kill→exit", "handle, SIGTERM ignored, SIGKILL after grace", kill_after),
+        Row::new(
+            "terminate→exit",
+            "handle, stand-in exits 0 on SIGTERM",
+            term_standin,
+        ),
+        Row::new(
+            "terminate→exit",
+            "handle, /bin/sleep (default action)",
+            term_sleep,
+        ),
+        Row::new(
+            "kill→exit",
+            "handle, SIGTERM ignored, SIGKILL after grace",
+            kill_after,
+        ),
         Row::new(
             "terminate→exit",
             format!("handle, total incl. {} ms grace", GRACE.as_millis()),
@@ -208,7 +224,8 @@ pub fn options(root: &Path, mode: &'static str) -> ProductionOptions {
             extension_args: ext.to_vec(),
         })
     });
-    o.spawner = Arc::new(move |req: &SpawnRequest| spawn_child(&stand_in_request(&req.cwd, mode, &[])));
+    o.spawner =
+        Arc::new(move |req: &SpawnRequest| spawn_child(&stand_in_request(&req.cwd, mode, &[])));
     o.stderr = StderrPolicy::Fixed(StderrTarget::Null);
     o.term_grace = GRACE;
     std::fs::create_dir_all(&o.control_dir).expect("control dir");
@@ -262,9 +279,21 @@ async fn watcher_level(trials: usize, root: &Path) -> Vec<Row> {
         }
     }
     vec![
-        Row::new("spawn→handle", "watcher: ProductionDeps::spawn (identity+argv+spawn)", spawn),
-        Row::new("terminate→exit", "watcher: SIGTERM sent → release, stand-in exits 0", term),
-        Row::new("kill→exit", "watcher: SIGKILL sent → release, SIGTERM ignored", kill),
+        Row::new(
+            "spawn→handle",
+            "watcher: ProductionDeps::spawn (identity+argv+spawn)",
+            spawn,
+        ),
+        Row::new(
+            "terminate→exit",
+            "watcher: SIGTERM sent → release, stand-in exits 0",
+            term,
+        ),
+        Row::new(
+            "kill→exit",
+            "watcher: SIGKILL sent → release, SIGTERM ignored",
+            kill,
+        ),
         Row::new(
             "terminate→exit",
             format!("watcher: total incl. {} ms term grace", GRACE.as_millis()),

@@ -62,16 +62,18 @@ fn measure(window: Duration, poll: Option<u64>) -> (Cpu, Duration) {
             )
             .await
             .map(|r| r.map_err(|e| e.to_string())),
-            Some(ms) => tokio::time::timeout(
-                window,
-                poll_baseline(
-                    path.clone(),
-                    Duration::from_millis(ms),
-                    WaitOptions::default().probe_timeout,
-                    cancel.clone(),
-                ),
-            )
-            .await,
+            Some(ms) => {
+                tokio::time::timeout(
+                    window,
+                    poll_baseline(
+                        path.clone(),
+                        Duration::from_millis(ms),
+                        WaitOptions::default().probe_timeout,
+                        cancel.clone(),
+                    ),
+                )
+                .await
+            }
         };
         assert!(waited.is_err(), "an absent socket resolved: {waited:?}");
     });

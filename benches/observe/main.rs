@@ -67,8 +67,10 @@ fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
         })
         .unwrap_or_else(|| "?".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -77,7 +79,10 @@ fn machine() -> String {
     format!(
         "{cores} cores, {cpu}, Linux {}, loadavg {}",
         kernel.trim(),
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -98,8 +103,16 @@ fn main() {
     println!("machine: {}", machine());
     println!(
         "profile: {}, trials: {trials}, seed: {seed}{}",
-        if cfg!(debug_assertions) { "debug" } else { "release" },
-        if args.quick { ", QUICK (not for quoting)" } else { "" }
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        if args.quick {
+            ", QUICK (not for quoting)"
+        } else {
+            ""
+        }
     );
     println!();
 
@@ -112,15 +125,17 @@ fn main() {
 
     let mut notes = Vec::new();
     if want("detection") {
-        eprintln!("detection: {trials} trials × 3 waiters on one listener event ...");
+        eprintln!("detection: {trials} trials × 3 waiters (+ floor) on one listener event ...");
         let r = rt.block_on(detection::run(trials, &mut rng));
-        let [prod, p150, p20] = [&r.rows[0], &r.rows[1], &r.rows[2]];
+        let [prod, p150, p20, floor] = [&r.rows[0], &r.rows[1], &r.rows[2], &r.rows[3]];
         notes.push(format!(
-            "detection ratios (same run): poll 150 ms / production: p50 {} p99 {}; poll 20 ms / production: p50 {} p99 {}; {} sample(s) clamped to 0, {} waiter failure(s)",
+            "detection ratios (same run): poll 150 ms / production: p50 {} p99 {}; poll 20 ms / production: p50 {} p99 {}; production − floor: p50 {} p99 {} ms; {} sample(s) clamped to 0, {} waiter failure(s)",
             ratio(p150.p50(), prod.p50()),
             ratio(p150.p99(), prod.p99()),
             ratio(p20.p50(), prod.p50()),
             ratio(p20.p99(), prod.p99()),
+            fmt(prod.p50() - floor.p50()),
+            fmt(prod.p99() - floor.p99()),
             r.clamped,
             r.failures
         ));
@@ -134,7 +149,11 @@ fn main() {
 
     let mut idle_lines = Vec::new();
     if want("idle") {
-        let window = if args.quick { Duration::from_secs(1) } else { Duration::from_secs(5) };
+        let window = if args.quick {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        };
         eprintln!("idle: {window:?} per variant, one after another ...");
         for i in idle::run(window) {
             let per5 = |d: Duration| stats::ms(d) * 5.0 / i.window.as_secs_f64();
@@ -180,7 +199,10 @@ fn main() {
     let mut failed = false;
     if let Some(r) = scale_report {
         println!();
-        println!("## scale: {} concurrent execute_spawn_bg_resume (production deps)", r.n);
+        println!(
+            "## scale: {} concurrent execute_spawn_bg_resume (production deps)",
+            r.n
+        );
         println!();
         let classes: Vec<String> = r.by_class.iter().map(|(c, k)| format!("{k} {c}")).collect();
         println!("- mix: {}", classes.join(", "));
@@ -191,10 +213,13 @@ fn main() {
             scale::KILL_GRACE
         );
         println!(
-            "- wall {:.1} ms = longest configured wait {:?} + {:.1} ms",
+            "- wall {:.1} ms = longest configured wait {:?} + {:.1} ms ({:.0} % above); the last of the {} spawns returned at {:.1} ms",
             stats::ms(r.wall),
             r.longest_configured,
-            stats::ms(r.wall) - stats::ms(r.longest_configured)
+            stats::ms(r.wall) - stats::ms(r.longest_configured),
+            (stats::ms(r.wall) / stats::ms(r.longest_configured) - 1.0) * 100.0,
+            r.n,
+            r.last_spawn_ms
         );
         println!(
             "- correct: {} released exactly once, {} retained, {} error(s); children left after cleanup: {}",

@@ -40,8 +40,8 @@ pub fn run(args: &[String]) -> ! {
         term.thread_block().expect("block SIGTERM");
     }
     // Opened at once, so a SIGTERM that arrives from now on is read without delay.
-    let signals = matches!(mode, "term-exit" | "listen")
-        .then(|| SignalFd::new(&term).expect("signalfd"));
+    let signals =
+        matches!(mode, "term-exit" | "listen").then(|| SignalFd::new(&term).expect("signalfd"));
     let wait_term = || {
         if let Some(fd) = &signals {
             while fd.read_signal().expect("read signalfd").is_none() {}
@@ -78,4 +78,3 @@ pub fn run(args: &[String]) -> ! {
         }
     }
 }
-
