@@ -50,10 +50,11 @@ pub async fn poll_baseline(
     }
 }
 
-pub const VARIANTS: [&str; 3] = [
+pub const VARIANTS: [&str; 4] = [
     "production (inotify + backoff, defaults)",
     "poll 150 ms",
     "poll 20 ms",
+    "floor: reactor wake by a byte written after listen()",
 ];
 
 pub struct Result3 {

@@ -39,6 +39,9 @@ pub fn run(args: &[String]) -> ! {
     if mode != "exit" {
         term.thread_block().expect("block SIGTERM");
     }
+    // A bench that panics must not leave stand-ins behind. (The death signal follows the
+    // thread that forked us; every spawning thread of the bench outlives its children.)
+    let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
     // Opened at once, so a SIGTERM that arrives from now on is read without delay.
     let signals =
         matches!(mode, "term-exit" | "listen").then(|| SignalFd::new(&term).expect("signalfd"));
