@@ -31,6 +31,7 @@ case "${1:-}" in
     cargo fmt --check
     cargo clippy --locked --all-targets -- -D warnings
     cargo test --locked --all-targets
+    cargo test --locked --doc
     ;;
   help | -h | --help)
     usage

@@ -31,9 +31,14 @@ pub enum GenerateError {
     /// The clock is before 1970, so no timestamp can be formed.
     #[error("system clock is before the unix epoch")]
     ClockBeforeEpoch,
+    /// The clock is past 9999-12-31, which four year digits cannot name.
+    #[error("system clock is past the year 9999")]
+    ClockPastYear9999,
 }
 
 const LEN: usize = 22;
+/// 9999-12-31T23:59:59Z in unix seconds.
+const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
 
 impl GardenId {
     /// Validates `input` against the anchored grammar.
@@ -49,8 +54,13 @@ impl GardenId {
 
     /// Makes a fresh id from `now` (UTC) and 24 bits from the OS CSPRNG.
     pub fn generate(now: SystemTime) -> Result<Self, GenerateError> {
-        if now < SystemTime::UNIX_EPOCH {
-            return Err(GenerateError::ClockBeforeEpoch);
+        let secs = now
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_err(|_| GenerateError::ClockBeforeEpoch)?
+            .as_secs();
+        // The grammar has four year digits; humantime cannot render past 9999 either.
+        if secs > LAST_SECOND_OF_9999 {
+            return Err(GenerateError::ClockPastYear9999);
         }
         // humantime renders `YYYY-MM-DDTHH:MM:SSZ`; keep only the digits and the `T`.
         let stamp: String = humantime::format_rfc3339_seconds(now)
@@ -64,8 +74,7 @@ impl GardenId {
             "{stamp}-{:02x}{:02x}{:02x}",
             random[0], random[1], random[2]
         );
-        // A year past 9999 would not fit the grammar; refuse rather than emit a bad id.
-        Self::parse(&id).map_err(|_| GenerateError::ClockBeforeEpoch)
+        Ok(Self(id))
     }
 
     /// The id as text.
@@ -149,6 +158,23 @@ mod tests {
         assert!(id.as_str().starts_with("20260613T"), "{id}");
         assert!(GardenId::parse(id.as_str()).is_ok());
         let other = GardenId::generate(at).expect("generate");
+        let late = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(LAST_SECOND_OF_9999);
+        assert!(
+            GardenId::generate(late)
+                .expect("9999")
+                .as_str()
+                .starts_with("99991231T235959-")
+        );
+        let too_late = late + std::time::Duration::from_secs(1);
+        assert!(matches!(
+            GardenId::generate(too_late),
+            Err(GenerateError::ClockPastYear9999)
+        ));
+        let early = SystemTime::UNIX_EPOCH - std::time::Duration::from_secs(1);
+        assert!(matches!(
+            GardenId::generate(early),
+            Err(GenerateError::ClockBeforeEpoch)
+        ));
         // 24 random bits: a collision here is a 1 in 16M event, not a flaky test worth fearing.
         assert_ne!(id, other);
     }

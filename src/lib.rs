@@ -17,6 +17,30 @@
 //! - [`production`]: the real dependencies (children, signals, identity);
 //! - [`resume_args`]: the argv a resumed `pi` is started with.
 //!
+//! ```no_run
+//! use std::time::Duration;
+//! use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions};
+//! use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
+//! use entwurf_v2_spawn::{GardenId, SpawnBgPlan, lock};
+//!
+//! async fn resume(gid: &str) -> anyhow::Result<()> {
+//!     let gid = GardenId::parse(gid)?;
+//!     let options = ProductionOptions::from_env()?; // HOME, PI_CODING_AGENT_DIR
+//!     let claim = lock::acquire(&options.lock_dir, &gid)?;
+//!     let socket = options.socket_path(&gid);
+//!     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?
+//!         .with_launch_args(["--approve"])?;
+//!     let deps = ProductionDeps::new(options);
+//!     match execute_spawn_bg_resume(&plan, Some(&claim), &deps).await? {
+//!         SpawnBgOutcome::SocketAlive { pid, .. } => println!("{gid} is resident as pid {pid}"),
+//!         SpawnBgOutcome::ChildExited { exit, .. } => println!("{gid} ended: {exit}"),
+//!         SpawnBgOutcome::SpawnStartFailed { error, .. } => eprintln!("could not start: {error}"),
+//!         SpawnBgOutcome::LockRetained(diagnostic) => eprintln!("{diagnostic}"),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+//!
 //! Assumption, stated once: "same hostname" stands in for "same machine" when deciding
 //! whether a lock holder's pid can be checked. A home directory shared across hosts with
 //! equal hostnames is out of scope.
@@ -31,7 +55,21 @@ pub mod production;
 pub mod release;
 pub mod resume_args;
 pub mod socket;
+mod sys;
 pub mod watcher;
 
 pub use garden_id::GardenId;
 pub use plan::SpawnBgPlan;
+
+/// Renders an error with its chain of causes, `a: b: c`, for diagnostics that must be
+/// read by a person without a debugger.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut next = error.source();
+    while let Some(cause) = next {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        next = cause.source();
+    }
+    text
+}

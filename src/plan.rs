@@ -34,6 +34,13 @@ pub enum PlanError {
         /// The rejected path.
         path: PathBuf,
     },
+    /// The resident variant never runs with extensions off (SPEC §9); a launch arg
+    /// cannot sneak that flag in.
+    #[error("launch arg {arg:?} is not allowed for a resident (v2-control) resume")]
+    ForbiddenLaunchArg {
+        /// The rejected arg.
+        arg: String,
+    },
     /// A requested cwd must be absolute for the same reason.
     #[error("cwd {path:?} is not absolute")]
     RelativeCwd {
@@ -83,9 +90,17 @@ impl SpawnBgPlan {
     }
 
     /// Sets the args passed verbatim after `--entwurf-control` (e.g. `--approve`).
-    pub fn with_launch_args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.launch_args = args.into_iter().map(Into::into).collect();
-        self
+    /// `--no-extensions` is refused: a resident always runs with its extensions.
+    pub fn with_launch_args(
+        mut self,
+        args: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Result<Self, PlanError> {
+        let args: Vec<String> = args.into_iter().map(Into::into).collect();
+        if let Some(arg) = args.iter().find(|a| *a == "--no-extensions") {
+            return Err(PlanError::ForbiddenLaunchArg { arg: arg.clone() });
+        }
+        self.launch_args = args;
+        Ok(self)
     }
 
     /// Requires the child to run in `cwd`. Production spawn refuses a saved session whose
@@ -163,7 +178,8 @@ mod tests {
     fn builds_with_defaults() {
         let plan = SpawnBgPlan::new(gid(), "hi", "/run/x.sock", Duration::from_secs(1))
             .expect("plan")
-            .with_launch_args(["--approve"]);
+            .with_launch_args(["--approve"])
+            .expect("launch args");
         assert_eq!(plan.session_id(), &gid());
         assert_eq!(plan.launch_args(), ["--approve"]);
         assert_eq!(plan.release_when().as_str(), "socket-alive-or-child-exited");
@@ -171,6 +187,21 @@ mod tests {
         assert_eq!(
             plan.with_cwd("/w").expect("cwd").cwd(),
             Some(Path::new("/w"))
+        );
+    }
+
+    #[test]
+    fn no_extensions_cannot_be_smuggled_into_a_resident() {
+        let plan =
+            SpawnBgPlan::new(gid(), "hi", "/run/x.sock", Duration::from_secs(1)).expect("plan");
+        let err = plan
+            .with_launch_args(["--approve", "--no-extensions"])
+            .unwrap_err();
+        assert_eq!(
+            err,
+            PlanError::ForbiddenLaunchArg {
+                arg: "--no-extensions".into()
+            }
         );
     }
 }

@@ -117,11 +117,20 @@ pub enum PolicyError {
     },
 }
 
+/// A spawn-bg plan's lock, checked against the plan, with the policy it implies.
+#[derive(Debug, Clone, Copy)]
+pub struct SpawnBgLock<'a> {
+    /// Always [`ReleasePolicy::AfterSpawnObservation`] for spawn-bg.
+    pub policy: ReleasePolicy,
+    /// The lock, known to be for the plan's target.
+    pub claim: &'a LockClaim,
+}
+
 /// Derives the policy for a spawn-bg plan, refusing a missing or mis-paired lock.
-pub fn policy_for_spawn_bg(
+pub fn policy_for_spawn_bg<'a>(
     plan: &SpawnBgPlan,
-    lock: Option<&LockClaim>,
-) -> Result<ReleasePolicy, PolicyError> {
+    lock: Option<&'a LockClaim>,
+) -> Result<SpawnBgLock<'a>, PolicyError> {
     let target = plan.target_garden_id();
     match lock {
         None => Err(PolicyError::MissingLock {
@@ -131,7 +140,10 @@ pub fn policy_for_spawn_bg(
             target: target.to_string(),
             lock_gid: claim.garden_id().to_string(),
         }),
-        Some(_) => Ok(ReleasePolicy::AfterSpawnObservation),
+        Some(claim) => Ok(SpawnBgLock {
+            policy: ReleasePolicy::AfterSpawnObservation,
+            claim,
+        }),
     }
 }
 

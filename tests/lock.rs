@@ -680,3 +680,26 @@ fn racing_processes_for_a_stale_lock_have_exactly_one_winner() {
         eprintln!("stale lock, round {round}: {}", summary(&results));
     }
 }
+
+#[test]
+fn a_relative_lock_dir_yields_a_claim_with_an_absolute_path() {
+    // Tests share the process cwd, so only read it: a relative path to a temp dir.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cwd = std::env::current_dir().expect("cwd");
+    let up = cwd.components().count().saturating_sub(1);
+    let mut relative = PathBuf::new();
+    for _ in 0..up {
+        relative.push("..");
+    }
+    relative.push(dir.path().strip_prefix("/").expect("absolute temp dir"));
+    let claim = entwurf_v2_spawn::lock::acquire(&relative, &gid()).expect("acquire");
+    assert!(claim.lock_path().is_absolute(), "{:?}", claim.lock_path());
+    assert_eq!(
+        claim.recorded_lock_path(),
+        claim.lock_path().to_str().expect("utf-8")
+    );
+    assert_eq!(
+        entwurf_v2_spawn::lock::release(&claim).expect("release"),
+        entwurf_v2_spawn::lock::ReleaseOutcome::Released
+    );
+}

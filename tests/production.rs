@@ -137,12 +137,17 @@ async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on() {
     let SpawnBgOutcome::SocketAlive {
         pid,
         release,
+        after_signal,
         resident,
     } = outcome
     else {
         panic!("expected socket-alive, got {outcome:?}");
     };
     assert_eq!(release, ReleaseOutcome::Released);
+    assert_eq!(
+        after_signal, None,
+        "nothing signalled on the socket-alive path"
+    );
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
     assert!(!lock_file(&w).exists());
     assert!(alive(pid), "the resident outlives the watch");
@@ -229,12 +234,19 @@ async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_i
     let w = world_ignoring_term();
     let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
     std::os::unix::fs::symlink("/nonexistent", &path).expect("symlink");
+    let started = std::time::Instant::now();
     let outcome = resume(&w, Duration::from_secs(5)).await;
     // The backstop terminates at once (no 5 s wait), escalates to SIGKILL, sees the exit.
     let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
         panic!("expected child-exited via the backstop, got {outcome:?}");
     };
     assert_eq!(exit.signal, Some(9));
+    let bound = w.options.term_grace + w.options.kill_grace + Duration::from_millis(500);
+    assert!(
+        started.elapsed() < bound,
+        "backstop waited for the observe timeout: {:?}",
+        started.elapsed()
+    );
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
 }
 
@@ -244,7 +256,11 @@ async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
     w.options.extension_args = vec!["-e".into(), "/x/ext.ts".into()];
     let deps = ProductionDeps::new(w.options.clone());
     let req = deps
-        .resume_request(&plan(&w, Duration::from_secs(1)).with_launch_args(["--approve"]))
+        .resume_request(
+            &plan(&w, Duration::from_secs(1))
+                .with_launch_args(["--approve"])
+                .expect("launch args"),
+        )
         .expect("request");
     let args: Vec<String> = req
         .args

@@ -128,8 +128,13 @@ async fn socket_first_releases_once_and_cancels_the_exit_watch() {
     })
     .await;
     match &r.outcome {
-        Ok(o @ SpawnBgOutcome::SocketAlive { pid, .. }) => {
+        Ok(
+            o @ SpawnBgOutcome::SocketAlive {
+                pid, after_signal, ..
+            },
+        ) => {
             assert_eq!(*pid, PID);
+            assert_eq!(*after_signal, None);
             assert!(o.released());
         }
         other => panic!("{other:?}"),
@@ -193,8 +198,14 @@ async fn timeout_terminates_then_the_socket_releases() {
     })
     .await;
     assert!(
-        matches!(r.outcome, Ok(SpawnBgOutcome::SocketAlive { .. })),
-        "{:?}",
+        matches!(
+            r.outcome,
+            Ok(SpawnBgOutcome::SocketAlive {
+                after_signal: Some(StopSignal::Terminate),
+                ..
+            })
+        ),
+        "the outcome says the resident was already asked to stop: {:?}",
         r.outcome
     );
     assert_eq!(signals(&r), vec![(StopSignal::Terminate, OBSERVE)]);
@@ -362,7 +373,10 @@ async fn a_failing_release_is_an_error_naming_the_observation() {
             observation,
             lock_path,
             source,
+            pid,
+            spawn_error,
         }) => {
+            assert_eq!((*pid, spawn_error.as_deref()), (Some(PID), None));
             assert_eq!(*observation, Observation::ChildExited(EXIT1));
             assert!(lock_path.ends_with(format!("{GID}.lock")));
             assert!(source.to_string().contains("EACCES"));
@@ -432,9 +446,117 @@ async fn failing_signals_and_no_exit_retain_with_both_errors() {
     assert_eq!(d.reason, RetainReason::KillUnconfirmed);
     let e = d.error.as_deref().unwrap_or_default();
     assert!(
-        e.contains("terminate: EPERM") && e.contains("kill: EPERM"),
+        e.contains("SIGTERM: EPERM") && e.contains("SIGKILL: EPERM"),
         "{e}"
     );
     assert_eq!(r.elapsed, OBSERVE + KILL);
     assert_eq!(r.deps.record.releases(), 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_release_after_a_failed_spawn_keeps_the_spawn_error() {
+    let r = run(Script {
+        spawn_fails: true,
+        release_fails: true,
+        ..Script::default()
+    })
+    .await;
+    match &r.outcome {
+        Err(WatchError::ReleaseFailed {
+            observation,
+            pid,
+            spawn_error,
+            ..
+        }) => {
+            assert_eq!(*observation, Observation::SpawnStartFailed);
+            assert_eq!(*pid, None);
+            assert!(
+                spawn_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("no such program"))
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.deps.record.releases(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failing_release_after_socket_alive_names_the_resident_pid() {
+    let r = run(Script {
+        socket_alive: vec![At::Start(ms(3))],
+        release_fails: true,
+        ..Script::default()
+    })
+    .await;
+    match &r.outcome {
+        Err(WatchError::ReleaseFailed {
+            observation, pid, ..
+        }) => {
+            assert_eq!(*observation, Observation::SocketAlive);
+            assert_eq!(*pid, Some(PID));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(r.deps.record.releases(), 1);
+    assert!(r.deps.record.exit_watch_cancelled());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_socket_watcher_failing_during_the_term_grace_still_sees_the_exit() {
+    let r = run(Script {
+        socket_fails: vec![At::After(StopSignal::Terminate, ms(10))],
+        exits: vec![(At::After(StopSignal::Terminate, ms(50)), TERMED)],
+        ..Script::default()
+    })
+    .await;
+    assert_eq!(exited(&r), TERMED);
+    assert_eq!(
+        r.elapsed,
+        OBSERVE + ms(50),
+        "the grace is not restarted by the failure"
+    );
+    assert_eq!(signals(&r), vec![(StopSignal::Terminate, OBSERVE)]);
+    assert_eq!(r.deps.record.releases(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exit_watcher_failing_during_the_term_grace_drops_the_socket_side_too() {
+    let r = run(Script {
+        exit_watch_fails: vec![At::After(StopSignal::Terminate, ms(10))],
+        socket_alive: vec![At::After(StopSignal::Terminate, ms(20))],
+        ..Script::default()
+    })
+    .await;
+    let d = retained(&r);
+    assert_eq!(d.reason, RetainReason::ObserveFailed);
+    assert_eq!(
+        r.elapsed,
+        OBSERVE + TERM + KILL,
+        "both graces still run out"
+    );
+    assert_eq!(r.deps.record.releases(), 0);
+    assert!(r.deps.record.socket_watch_cancelled());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_socket_alive_in_the_kill_grace_releases_and_says_so() {
+    let r = run(Script {
+        socket_alive: vec![At::After(StopSignal::Kill, ms(1))],
+        ..Script::default()
+    })
+    .await;
+    assert!(
+        matches!(
+            r.outcome,
+            Ok(SpawnBgOutcome::SocketAlive {
+                after_signal: Some(StopSignal::Kill),
+                ..
+            })
+        ),
+        "{:?}",
+        r.outcome
+    );
+    assert_eq!(r.elapsed, OBSERVE + TERM + ms(1));
+    assert_eq!(r.deps.record.releases(), 1);
 }

@@ -302,6 +302,7 @@ pub fn run(n: usize, rng: &mut Rng) -> Report {
                     pid,
                     release,
                     resident,
+                    ..
                 },
             ) => {
                 if release != ReleaseOutcome::Released {

@@ -27,7 +27,10 @@ use crate::garden_id::GardenId;
 
 /// Acquires `<lock_dir>/<gid>.lock` for this process (see the module docs for the rules).
 pub fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
-    let path = lock_path(lock_dir, gid);
+    // Absolute from here on: the claim is released later, perhaps after the caller has
+    // changed directory, and a relative path would then name another file.
+    let relative = lock_path(lock_dir, gid);
+    let path = std::path::absolute(&relative).unwrap_or(relative);
     ensure_lock_dir(lock_dir)?;
     let ours = fresh_claim(gid, &path)?;
     let line = ours.to_json_line();

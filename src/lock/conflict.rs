@@ -1,7 +1,6 @@
 //! Building [`LockConflict`]s: one human sentence with the holder, since when, the
 //! file's mtime, and the exact command-free instruction for clearing it.
 
-use std::error::Error as _;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -109,7 +108,7 @@ pub(super) fn unreadable(
             "lock {} is unreadable ({}; file modified {}) and may be another dispatcher mid-write, \
              so it is left alone; if no dispatcher is acquiring it, remove {}",
             path.display(),
-            chain(reason),
+            crate::error_chain(reason),
             mtime_text(mtime),
             path.display()
         ),
@@ -120,16 +119,4 @@ fn mtime_text(mtime: Option<SystemTime>) -> String {
     mtime
         .and_then(format_instant)
         .unwrap_or_else(|| "at an unknown time".to_owned())
-}
-
-/// `reason: cause: cause`, so serde's "missing field `pid` at line 1 column 9" shows.
-fn chain(reason: &UnreadableClaim) -> String {
-    let mut text = reason.to_string();
-    let mut next = reason.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
 }

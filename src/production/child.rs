@@ -261,21 +261,12 @@ fn open_stderr_log(path: &Path) -> Result<File, SpawnError> {
 
 /// Opens a non-blocking pidfd for the (unreaped, hence still ours) child and registers
 /// it with the runtime's reactor.
-///
-/// tokio 1.54 deprecated the safe `AsyncFd` constructors in favour of `unsafe` ones,
-/// because an arbitrary `AsRawFd` type may close or swap its descriptor while registered.
-/// An [`OwnedFd`](std::os::fd::OwnedFd) cannot: it owns its descriptor for its whole
-/// life, so the safe constructor is sound here, and the crate keeps its single `unsafe`.
-#[expect(
-    deprecated,
-    reason = "sound for OwnedFd; the replacement would be a second unsafe block"
-)]
 fn watch_pidfd(pid: u32) -> io::Result<AsyncFd<std::os::fd::OwnedFd>> {
     let raw = i32::try_from(pid).map_err(io::Error::other)?;
     let rpid = rustix::process::Pid::from_raw(raw)
         .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
     let pidfd = pidfd_open(rpid, PidfdFlags::NONBLOCK)?;
-    AsyncFd::with_interest(pidfd, Interest::READABLE)
+    crate::sys::register_owned_fd(pidfd, Interest::READABLE)
 }
 
 /// The honest way out when the child runs but cannot be supervised: kill its whole group

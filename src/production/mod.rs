@@ -169,10 +169,6 @@ pub enum ResumeSpawnError {
     /// The program could not be started.
     #[error("starting the resume child")]
     Spawn(#[from] SpawnError),
-    /// The spawn task was cancelled (the runtime is shutting down); it may or may not
-    /// have started the child.
-    #[error("the spawn task was cancelled: {0}")]
-    SpawnAborted(String),
 }
 
 /// The exit watcher was cancelled (the watch ended another way).
@@ -245,24 +241,29 @@ impl ProductionDeps {
 impl WatchDeps for ProductionDeps {
     type Child = ChildHandle;
 
-    /// Resolves the identity, then runs the spawner on tokio's blocking pool, at most
+    /// Resolves the identity and runs the spawner on tokio's blocking pool, at most
     /// [`SPAWN_SLOTS`] at a time. A spawn blocks until the child has exec'd (about a
     /// millisecond, more under load); run inline, a burst of hundreds of resumes kept
     /// the runtime thread from noticing any socket or exit until the burst was over.
     /// If this future is dropped mid-spawn, the spawn still completes and the child is
     /// left running unwatched, exactly as if the future were dropped right after it.
     async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, BoxError> {
-        let request = self.resume_request(plan)?;
-        let spawner = self.options.spawner.clone();
+        // Identity resolution scans saved sessions (file I/O) and the spawn waits for the
+        // child's exec: neither may stall the executor. One hop to the blocking pool, under
+        // a slot.
+        let (deps, owned_plan) = (self.clone(), plan.clone());
         // The semaphore is never closed; a failed acquire would only mean "no limit".
         let _slot = self.spawn_slots.acquire().await.ok();
-        match tokio::task::spawn_blocking(move || spawner(&request)).await {
-            Ok(spawned) => spawned.map_err(|e| Box::new(ResumeSpawnError::Spawn(e)) as BoxError),
+        let spawned = tokio::task::spawn_blocking(move || {
+            let request = deps.resume_request(&owned_plan)?;
+            (deps.options.spawner)(&request).map_err(ResumeSpawnError::Spawn)
+        })
+        .await;
+        match spawned {
+            Ok(spawned) => spawned.map_err(|e| Box::new(e) as BoxError),
             // A panicking spawner panics here, as it did when called inline.
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(join) => {
-                Err(Box::new(ResumeSpawnError::SpawnAborted(join.to_string())) as BoxError)
-            }
+            Err(join) => Err(Box::new(join) as BoxError),
         }
     }
 

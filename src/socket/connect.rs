@@ -9,7 +9,8 @@ use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, getsockopt, socket};
 use tokio::io::Interest;
 
-use super::{OsError, Probe, ProbeDoubt, classify_connect_error, register_fd};
+use super::{OsError, Probe, ProbeDoubt, classify_connect_error};
+use crate::sys::register_owned_fd;
 
 /// How a raw connect ended, before the caller applies its own reading of ENOENT.
 pub(super) enum Connected {
@@ -39,7 +40,7 @@ pub(super) async fn connect_once(addr: &UnixAddr, timeout: Duration) -> Connecte
 }
 
 async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Connected {
-    let sock = match register_fd(sock, Interest::WRITABLE) {
+    let sock = match register_owned_fd(sock, Interest::WRITABLE) {
         Ok(sock) => sock,
         Err(e) => return doubt("register probe socket", io_errno(&e)),
     };

@@ -312,7 +312,10 @@ pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
 /// Classifies what `stat` says sits at the path, for a process whose effective uid is
 /// `euid`.
 pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
-    #[allow(clippy::useless_conversion)] // `mode_t` is u16 on some platforms.
+    #[cfg_attr(
+        target_os = "linux",
+        expect(clippy::useless_conversion, reason = "mode_t is u16 on some platforms")
+    )]
     let mode = u32::from(stat.st_mode);
     classify_mode(mode, stat.st_uid, euid)
 }
@@ -332,7 +335,10 @@ pub fn classify_mode(mode: u32, owner: u32, euid: u32) -> Inspection {
     }
 }
 
-#[allow(clippy::useless_conversion)] // `mode_t` is u16 on some platforms.
+#[cfg_attr(
+    target_os = "linux",
+    expect(clippy::useless_conversion, reason = "mode_t is u16 on some platforms")
+)]
 fn file_type_bits(flag: SFlag) -> u32 {
     u32::from(flag.bits())
 }
@@ -345,21 +351,6 @@ pub fn classify_connect_error(errno: Errno) -> Probe {
         Errno::EAGAIN => Probe::Indeterminate(ProbeDoubt::BacklogFull),
         other => Probe::Indeterminate(ProbeDoubt::Os(OsError::new("connect", other))),
     }
-}
-
-/// Registers an owned descriptor with the tokio reactor.
-///
-/// tokio 1.54 deprecated the safe constructor in favour of an `unsafe` one whose
-/// contract is: the raw fd stays open and the same for the life of the `AsyncFd`. This
-/// crate forbids `unsafe`, and every caller here hands over a type that *owns* its
-/// descriptor (an `OwnedFd`, or nix's `Inotify` wrapping one) and never swaps it, which
-/// is exactly that contract — so the deprecated safe form is used deliberately.
-fn register_fd<T: std::os::fd::AsRawFd>(
-    inner: T,
-    interest: tokio::io::Interest,
-) -> io::Result<tokio::io::unix::AsyncFd<T>> {
-    #[allow(deprecated)]
-    tokio::io::unix::AsyncFd::with_interest(inner, interest)
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ mod linux {
     use tokio::io::unix::AsyncFd;
 
     use super::{CLOSE_DELAY, Wake};
-    use crate::socket::register_fd;
+    use crate::sys::{OwnsFd, register_owned_fd};
 
     /// nix's `Inotify` owns its descriptor but only offers `AsFd`; the reactor wants
     /// `AsRawFd`.
@@ -64,6 +64,9 @@ mod linux {
             self.0.as_fd().as_raw_fd()
         }
     }
+
+    // `Inotify` owns its descriptor and never swaps it.
+    impl OwnsFd for InotifyFd {}
 
     /// Events on the parent directory that can change what sits at the socket path, or
     /// that end the watch itself.
@@ -118,7 +121,7 @@ mod linux {
                 else {
                     return false;
                 };
-                let Ok(inotify) = register_fd(InotifyFd(inotify), Interest::READABLE) else {
+                let Ok(inotify) = register_owned_fd(InotifyFd(inotify), Interest::READABLE) else {
                     return false;
                 };
                 self.inotify = Some(inotify);

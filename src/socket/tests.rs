@@ -330,3 +330,28 @@ mod fallback_on_this_host {
         assert_eq!(fallback::too_long(Path::new("/tmp/short.sock")), None);
     }
 }
+
+#[tokio::test]
+async fn an_enormous_poll_interval_waits_instead_of_overflowing_the_clock() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("never.sock");
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let options = super::WaitOptions {
+        poll_interval: Duration::MAX,
+        probe_timeout: Duration::from_millis(300),
+    };
+    let waiter = super::await_socket_alive(&path, cancel.clone(), options);
+    let canceller = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        cancel.cancel();
+    };
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::join!(waiter, canceller)
+    })
+    .await
+    .expect("settles");
+    assert!(
+        matches!(result, Err(super::AwaitSocketError::Cancelled { .. })),
+        "{result:?}"
+    );
+}

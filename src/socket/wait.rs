@@ -91,7 +91,9 @@ pub async fn await_socket_alive(
             // move in) can change that, so there is no bind→listen gap to poll for.
             backoff.saturate();
         }
-        let deadline = Instant::now() + backoff.next_delay();
+        // checked_add: a caller may pass an enormous poll interval ("inotify only").
+        let delay = backoff.next_delay();
+        let deadline = Instant::now().checked_add(delay).unwrap_or_else(far_future);
         tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(cancelled()),
@@ -115,6 +117,12 @@ const QUICK_LOOKS: u32 = 3;
 pub(super) fn bound_not_listening(observation: &super::Observation) -> bool {
     observation.inspection == Inspection::SocketFile
         && matches!(observation.probe, Some(super::Probe::Dead(_)))
+}
+
+/// A deadline that never comes in practice (about 30 years out), for delays that would
+/// overflow the clock.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 
 /// Exponential backoff between looks: `MIN`, doubling, capped at the poll interval.

@@ -42,6 +42,15 @@ pub enum StopSignal {
     Kill,
 }
 
+impl std::fmt::Display for StopSignal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Terminate => "SIGTERM",
+            Self::Kill => "SIGKILL",
+        })
+    }
+}
+
 /// A spawned child as the watcher sees it.
 pub trait SpawnedChild {
     /// Its pid, for outcomes and diagnostics.

@@ -15,12 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::lock::{LockClaim, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
-use crate::release::{ReleaseEvent, ReleasePolicy, ReleaseState, policy_for_spawn_bg, reduce};
-
-pub use deps::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
-pub use outcome::{
-    Observation, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError, error_chain,
+use crate::release::{
+    ReleaseEvent, ReleasePolicy, ReleaseState, SpawnBgLock, policy_for_spawn_bg, reduce,
 };
+
+pub use crate::error_chain;
+pub use deps::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
+pub use outcome::{Observation, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError};
 
 /// Runs one spawn-bg resume under `lock` (see the module docs and SPEC §7).
 ///
@@ -32,16 +33,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     deps: &D,
 ) -> Result<SpawnBgOutcome<D::Child>, WatchError> {
     // Checked before anything is spawned: a mis-paired lock is a programming error.
-    let policy = policy_for_spawn_bg(plan, lock)?;
-    let Some(claim) = lock else {
-        // policy_for_spawn_bg refuses a missing lock; this arm is unreachable in practice
-        // but keeps the function total without an unwrap.
-        return Err(WatchError::Policy(
-            crate::release::PolicyError::MissingLock {
-                target: plan.target_garden_id().to_string(),
-            },
-        ));
-    };
+    let SpawnBgLock { policy, claim } = policy_for_spawn_bg(plan, lock)?;
     let mut releaser = Releaser {
         policy,
         state: ReleaseState::default(),
@@ -52,12 +44,13 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     let child = match deps.spawn(plan).await {
         Ok(child) => child,
         Err(error) => {
-            let release = releaser.release(
-                ReleaseEvent::SpawnStartFailed {
-                    error: error_chain(&*error),
-                },
-                Observation::SpawnStartFailed,
-            )?;
+            let text = error_chain(&*error);
+            let on = Released {
+                observation: Observation::SpawnStartFailed,
+                pid: None,
+                spawn_error: Some(text.clone()),
+            };
+            let release = releaser.release(ReleaseEvent::SpawnStartFailed { error: text }, on)?;
             return Ok(SpawnBgOutcome::SpawnStartFailed { error, release });
         }
     };
@@ -84,27 +77,39 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
         })))
     };
     match ended {
-        Ended::Observed(Seen::SocketAlive) => {
-            let release = releaser.release(ReleaseEvent::SocketAlive, Observation::SocketAlive)?;
+        Ended::Observed(Seen::SocketAlive, after_signal) => {
+            let on = Released {
+                observation: Observation::SocketAlive,
+                pid: Some(pid),
+                spawn_error: None,
+            };
+            let release = releaser.release(ReleaseEvent::SocketAlive, on)?;
             Ok(SpawnBgOutcome::SocketAlive {
                 pid,
                 release,
+                after_signal,
                 resident: child,
             })
         }
-        Ended::Observed(Seen::Exited(exit)) => {
+        Ended::Observed(Seen::Exited(exit), _) => {
             let event = ReleaseEvent::ChildExited {
                 code: exit.code,
                 signal: exit.signal,
             };
-            let release = releaser.release(event, Observation::ChildExited(exit))?;
+            let on = Released {
+                observation: Observation::ChildExited(exit),
+                pid: Some(pid),
+                spawn_error: None,
+            };
+            let release = releaser.release(event, on)?;
             Ok(SpawnBgOutcome::ChildExited { pid, exit, release })
         }
         Ended::Retained(reason) => retain(reason),
     }
 }
 
-/// Applies the reducer and performs the release it decides, at most once.
+/// Applies the reducer and performs the release it decides. `release` consumes the
+/// releaser, so a second release is impossible by construction, not by convention.
 struct Releaser<'a, D> {
     policy: ReleasePolicy,
     state: ReleaseState,
@@ -112,28 +117,31 @@ struct Releaser<'a, D> {
     deps: &'a D,
 }
 
+/// Context for a [`WatchError::ReleaseFailed`].
+struct Released {
+    observation: Observation,
+    pid: Option<u32>,
+    spawn_error: Option<String>,
+}
+
 impl<D: WatchDeps> Releaser<'_, D> {
     fn hold(&mut self, event: ReleaseEvent) {
-        let (state, _) = reduce(self.policy, self.state, &event);
+        let (state, decision) = reduce(self.policy, self.state, &event);
+        debug_assert!(!decision.is_release(), "{event:?} must not release");
         self.state = state;
     }
 
-    fn release(
-        &mut self,
-        event: ReleaseEvent,
-        observation: Observation,
-    ) -> Result<ReleaseOutcome, WatchError> {
-        let (state, decision) = reduce(self.policy, self.state, &event);
-        self.state = state;
-        if !decision.is_release() {
-            // Only reachable if a second observation were fed in; the lock is not ours
-            // to touch twice.
-            return Ok(ReleaseOutcome::NotOwned);
-        }
+    fn release(self, event: ReleaseEvent, on: Released) -> Result<ReleaseOutcome, WatchError> {
+        let (_, decision) = reduce(self.policy, self.state, &event);
+        // A fresh state plus an observation is a release under the spawn-bg policy (the
+        // reducer's tests and proptest pin this); consuming `self` rules out a second.
+        debug_assert!(decision.is_release(), "{event:?} must release");
         self.deps
             .release(self.claim)
             .map_err(|source| WatchError::ReleaseFailed {
-                observation,
+                observation: on.observation,
+                pid: on.pid,
+                spawn_error: on.spawn_error,
                 lock_path: self.claim.lock_path().to_path_buf(),
                 source,
             })
@@ -147,7 +155,8 @@ enum Seen {
 }
 
 enum Ended {
-    Observed(Seen),
+    /// What was seen, and the last signal that had been sent by then (if any).
+    Observed(Seen, Option<StopSignal>),
     Retained(RetainReason),
 }
 
@@ -258,7 +267,7 @@ async fn watch<'a, D: WatchDeps>(
     // Phase 1: observe.
     let timer = std::pin::pin!(deps.timer(plan.observe_timeout()));
     match watchers.race(timer, &mut notes).await {
-        Race::Seen(seen) => return (Ended::Observed(seen), notes),
+        Race::Seen(seen) => return (Ended::Observed(seen, None), notes),
         Race::TimerFired => {}
         // Backstop: escalate exactly as for a timeout, but race only the exit — a socket
         // path that failed (e.g. forged) must not release through the socket side.
@@ -266,21 +275,25 @@ async fn watch<'a, D: WatchDeps>(
     }
 
     // Phases 2 and 3: SIGTERM then SIGKILL, each followed by its grace.
+    let mut sent = None;
     for (signal, grace) in [
         (StopSignal::Terminate, deps.term_grace()),
         (StopSignal::Kill, deps.kill_grace()),
     ] {
-        if let Err(e) = deps.signal(child, signal).await {
-            notes.record(signal_name(signal), &*e);
-            if signal == StopSignal::Terminate {
-                // SIGTERM never went out: waiting its grace would only delay SIGKILL.
-                continue;
+        match deps.signal(child, signal).await {
+            Ok(()) => sent = Some(signal),
+            Err(e) => {
+                notes.record(&signal.to_string(), &*e);
+                if signal == StopSignal::Terminate {
+                    // SIGTERM never went out: waiting its grace would only delay SIGKILL.
+                    continue;
+                }
             }
         }
         let mut timer = std::pin::pin!(deps.timer(grace));
         loop {
             match watchers.race(timer.as_mut(), &mut notes).await {
-                Race::Seen(seen) => return (Ended::Observed(seen), notes),
+                Race::Seen(seen) => return (Ended::Observed(seen, sent), notes),
                 Race::TimerFired => break,
                 // Keep waiting out this grace on what is left: the exit may still come.
                 Race::WatcherFailed => watchers.socket = None,
@@ -298,12 +311,5 @@ async fn watch<'a, D: WatchDeps>(
 async fn terminate_best_effort<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
     if let Err(e) = deps.signal(child, StopSignal::Terminate).await {
         notes.record("terminate (best effort)", &*e);
-    }
-}
-
-fn signal_name(signal: StopSignal) -> &'static str {
-    match signal {
-        StopSignal::Terminate => "terminate",
-        StopSignal::Kill => "kill",
     }
 }

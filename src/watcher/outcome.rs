@@ -8,7 +8,7 @@ use crate::garden_id::GardenId;
 use crate::lock::ReleaseOutcome;
 use crate::release::PolicyError;
 
-use super::deps::{BoxError, ChildExit};
+use super::deps::{BoxError, ChildExit, StopSignal};
 
 /// The end of one spawn-bg resume.
 #[derive(Debug)]
@@ -27,6 +27,11 @@ pub enum SpawnBgOutcome<C> {
         pid: u32,
         /// What the release found.
         release: ReleaseOutcome,
+        /// Set when the socket came alive only after the escalation had begun: the
+        /// resident already received this signal and is likely going away (in production
+        /// its whole group is swept with SIGKILL once the leader exits). `None` on the
+        /// ordinary path, where nothing was signalled and the resident lives on.
+        after_signal: Option<StopSignal>,
         /// The resident.
         resident: C,
     },
@@ -164,22 +169,14 @@ pub enum WatchError {
     ReleaseFailed {
         /// What was observed.
         observation: Observation,
+        /// The child's pid, when one was started (a resident may be running).
+        pid: Option<u32>,
+        /// Why the spawn failed, on the spawn-failed path.
+        spawn_error: Option<String>,
         /// The lock.
         lock_path: PathBuf,
         /// Why the release failed.
         #[source]
         source: BoxError,
     },
-}
-
-/// Renders an error with its chain of causes, `a: b: c`.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut next = error.source();
-    while let Some(cause) = next {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        next = cause.source();
-    }
-    text
 }

@@ -69,7 +69,7 @@ pub enum SpawnError {
 #[non_exhaustive]
 pub enum SignalError {
     /// `killpg` failed with something other than "no such group".
-    #[error("sending {} to process group {pgid} failed", signal_name(*.signal))]
+    #[error("sending {} to process group {pgid} failed", .signal)]
     Kill {
         /// Which signal.
         signal: StopSignal,
@@ -81,7 +81,7 @@ pub enum SignalError {
     },
     /// The exit could not be observed, so whether the pid is still ours is unknown;
     /// signalling could hit a stranger, so nothing was sent.
-    #[error("not sending {} to pid {pid}: its exit could not be observed", signal_name(*.signal))]
+    #[error("not sending {} to pid {pid}: its exit could not be observed", .signal)]
     ExitUnknown {
         /// Which signal.
         signal: StopSignal,
@@ -127,12 +127,4 @@ pub enum SignalDelivery {
     /// The child was already reaped; nothing was sent, because its pid may belong to
     /// another process by now.
     AlreadyExited,
-}
-
-/// The conventional name, for messages.
-pub(super) fn signal_name(signal: StopSignal) -> &'static str {
-    match signal {
-        StopSignal::Terminate => "SIGTERM",
-        StopSignal::Kill => "SIGKILL",
-    }
 }

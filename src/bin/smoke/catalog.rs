@@ -1,0 +1,258 @@
+//! The fixed list of checks: ids, labels and the scenario each belongs to.
+//!
+//! The list is static so that the TAP plan (`1..N`) can be printed before the first check
+//! runs, results print in a stable order however the checks interleave, and a check that
+//! never reported (a scenario bug) is caught as a failure instead of silently missing.
+//! The table itself is in the crate docs of the binary (`main.rs`).
+
+use crate::cli::Scenario;
+
+/// One check of the live gate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Check {
+    /// S1 (seed): a real listening socket resolves.
+    SocketListening,
+    /// S1 (seed): a symlink is forged, never connected.
+    SocketSymlink,
+    /// S1 (seed): absent socket waits; cancellation settles it.
+    SocketAbsentCancel,
+    /// S1.4: regular file is forged.
+    SocketRegularFile,
+    /// S1.5: stale socket waits, then resolves once a listener appears.
+    SocketStale,
+    /// S1.6: full backlog is indeterminate, never dead.
+    SocketBacklogFull,
+    /// S1.7: path longer than `sun_path`.
+    SocketLongPath,
+    /// S1.8: socket owned by another uid is forged (root only).
+    SocketForeignOwner,
+    /// S2 (seed): spawn resolves once the real process runs.
+    ChildSpawned,
+    /// S2 (seed): terminate → exit observed.
+    ChildTerminated,
+    /// S2.3: exit before anyone awaits is still observed.
+    ChildEarlyExit,
+    /// S3 (seed): timeout → terminate → child-exited.
+    WatcherTimeout,
+    /// S3 (seed): lock released exactly once.
+    WatcherReleasedOnce,
+    /// S3.3: missing program → spawn-start-failed, released once.
+    WatcherMissingProgram,
+    /// S3.4: SIGTERM ignored → SIGKILL after the term grace.
+    WatcherIgnoresTerm,
+    /// S3.5: grandchild gone after the group kill.
+    WatcherGrandchild,
+    /// S3.6: child listens late → socket-alive, resident lives on.
+    WatcherSocketAlive,
+    /// S3.7: forged socket path → backstop → child-exited.
+    WatcherForgedBackstop,
+    /// L1: on-disk claim format.
+    LockFormat,
+    /// L2: conflict with holder evidence.
+    LockConflict,
+    /// L3: nonce-guarded release.
+    LockNonceRelease,
+    /// L4: dead pid on this host is reclaimed.
+    LockDeadReclaim,
+    /// L5: dead pid on another host is a conflict.
+    LockOtherHost,
+    /// L6: corrupt lock never deleted.
+    LockCorrupt,
+    /// L7: N racing processes, one winner.
+    LockRace,
+    /// L8: EPERM holder is a conflict (non-root only).
+    LockEperm,
+    /// R1: resume end to end up to the release.
+    ResumeEndToEnd,
+    /// R2: resident alive after release, then cleaned up.
+    ResumeResident,
+    /// H1: no descriptor leaked.
+    HygieneFds,
+    /// H2: no child left unreaped.
+    HygieneChildren,
+    /// H3: temp dirs removed.
+    HygieneTempDirs,
+}
+
+/// How many processes race for one lock in [`Check::LockRace`].
+pub const RACERS: usize = 8;
+
+impl Check {
+    /// Every check, in output order.
+    pub const ALL: [Self; 31] = [
+        Self::SocketListening,
+        Self::SocketSymlink,
+        Self::SocketAbsentCancel,
+        Self::SocketRegularFile,
+        Self::SocketStale,
+        Self::SocketBacklogFull,
+        Self::SocketLongPath,
+        Self::SocketForeignOwner,
+        Self::ChildSpawned,
+        Self::ChildTerminated,
+        Self::ChildEarlyExit,
+        Self::WatcherTimeout,
+        Self::WatcherReleasedOnce,
+        Self::WatcherMissingProgram,
+        Self::WatcherIgnoresTerm,
+        Self::WatcherGrandchild,
+        Self::WatcherSocketAlive,
+        Self::WatcherForgedBackstop,
+        Self::LockFormat,
+        Self::LockConflict,
+        Self::LockNonceRelease,
+        Self::LockDeadReclaim,
+        Self::LockOtherHost,
+        Self::LockCorrupt,
+        Self::LockRace,
+        Self::LockEperm,
+        Self::ResumeEndToEnd,
+        Self::ResumeResident,
+        Self::HygieneFds,
+        Self::HygieneChildren,
+        Self::HygieneTempDirs,
+    ];
+
+    /// The id printed in every format. The seven seed checks keep their historical ids
+    /// (`S1` ×3, `S2` ×2, `S3` ×2), so ids are not unique; the position is.
+    pub fn id(self) -> &'static str {
+        match self {
+            Self::SocketListening | Self::SocketSymlink | Self::SocketAbsentCancel => "S1",
+            Self::SocketRegularFile => "S1.4",
+            Self::SocketStale => "S1.5",
+            Self::SocketBacklogFull => "S1.6",
+            Self::SocketLongPath => "S1.7",
+            Self::SocketForeignOwner => "S1.8",
+            Self::ChildSpawned | Self::ChildTerminated => "S2",
+            Self::ChildEarlyExit => "S2.3",
+            Self::WatcherTimeout | Self::WatcherReleasedOnce => "S3",
+            Self::WatcherMissingProgram => "S3.3",
+            Self::WatcherIgnoresTerm => "S3.4",
+            Self::WatcherGrandchild => "S3.5",
+            Self::WatcherSocketAlive => "S3.6",
+            Self::WatcherForgedBackstop => "S3.7",
+            Self::LockFormat => "L1",
+            Self::LockConflict => "L2",
+            Self::LockNonceRelease => "L3",
+            Self::LockDeadReclaim => "L4",
+            Self::LockOtherHost => "L5",
+            Self::LockCorrupt => "L6",
+            Self::LockRace => "L7",
+            Self::LockEperm => "L8",
+            Self::ResumeEndToEnd => "R1",
+            Self::ResumeResident => "R2",
+            Self::HygieneFds => "H1",
+            Self::HygieneChildren => "H2",
+            Self::HygieneTempDirs => "H3",
+        }
+    }
+
+    /// What the check proves. No `#` (a TAP directive) and no newline.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SocketListening => {
+                "a real listening unix socket → await_socket_alive resolves (connectable)"
+            }
+            Self::SocketSymlink => "a symlink at the socket path → forged reject (never connected)",
+            Self::SocketAbsentCancel => {
+                "an absent socket → waits, then cancellation settles it (no hang)"
+            }
+            Self::SocketRegularFile => "a regular file at the socket path → forged reject",
+            Self::SocketStale => {
+                "a stale socket file (nobody listening) → keeps waiting, resolves once a listener appears"
+            }
+            Self::SocketBacklogFull => {
+                "a listener with a full accept backlog → indeterminate, keeps waiting, never dead"
+            }
+            Self::SocketLongPath => "a socket path longer than 108 bytes → resolves",
+            Self::SocketForeignOwner => "a socket owned by another uid → forged reject",
+            Self::ChildSpawned => "spawn_child resolves once the real process started",
+            Self::ChildTerminated => {
+                "terminate → await_child_exit observes the exit (code 0, or killed by the signal)"
+            }
+            Self::ChildEarlyExit => "a child that exits before anyone awaits it → exit observed",
+            Self::WatcherTimeout => {
+                "timeout → terminate → child-exited (real timer + real child + watcher)"
+            }
+            Self::WatcherReleasedOnce => "lock released exactly once on the observed exit",
+            Self::WatcherMissingProgram => {
+                "a missing program → spawn-start-failed, lock released exactly once"
+            }
+            Self::WatcherIgnoresTerm => {
+                "a child ignoring SIGTERM → SIGKILL after the term grace, exit observed"
+            }
+            Self::WatcherGrandchild => {
+                "a grandchild ignoring SIGTERM → no survivor in the group after the kill"
+            }
+            Self::WatcherSocketAlive => {
+                "a child that listens late → socket-alive, lock released, resident lives on"
+            }
+            Self::WatcherForgedBackstop => {
+                "a forged socket path → backstop terminates → child-exited, lock released"
+            }
+            Self::LockFormat => {
+                "acquire writes the shared claim (one JSON line, 0600 file, 0700 dir)"
+            }
+            Self::LockConflict => "a held lock → conflict with holder evidence",
+            Self::LockNonceRelease => {
+                "release is nonce-guarded: a successor's lock is never removed"
+            }
+            Self::LockDeadReclaim => "a holder pid dead on this host → reclaimed",
+            Self::LockOtherHost => "a dead holder pid on another host → conflict, kept",
+            Self::LockCorrupt => "a corrupt, empty or wrong-gid lock → conflict, never deleted",
+            Self::LockRace => "8 processes racing for one lock → exactly one winner",
+            Self::LockEperm => "a holder pid answering EPERM → conflict, kept",
+            Self::ResumeEndToEnd => {
+                "resume: saved session → identity → argv → socket-alive → lock file released"
+            }
+            Self::ResumeResident => {
+                "resume: the resident is still alive after the release, then cleaned up"
+            }
+            Self::HygieneFds => "no descriptor leaked since the start",
+            Self::HygieneChildren => "no child left unreaped, no group member left alive",
+            Self::HygieneTempDirs => "every temp dir removed",
+        }
+    }
+
+    /// The scenario (subcommand) the check belongs to; hygiene runs with every scenario.
+    pub fn scenario(self) -> Option<Scenario> {
+        match self.id().as_bytes().first() {
+            Some(b'S') => match self.id().get(..2) {
+                Some("S1") => Some(Scenario::Socket),
+                Some("S2") => Some(Scenario::Child),
+                _ => Some(Scenario::Watcher),
+            },
+            Some(b'L') => Some(Scenario::Lock),
+            Some(b'R') => Some(Scenario::Resume),
+            _ => None,
+        }
+    }
+
+    /// Whether the check runs for `selected` (`None` = all).
+    pub fn selected_by(self, selected: Option<Scenario>) -> bool {
+        match (selected, self.scenario()) {
+            (None, _) | (_, None) => true,
+            (Some(s), Some(own)) => s == own,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_are_tap_safe_and_scenarios_consistent() {
+        for check in Check::ALL {
+            assert!(!check.label().contains('#'), "{check:?}");
+            assert!(!check.label().contains('\n'), "{check:?}");
+        }
+        assert_eq!(Check::SocketForeignOwner.scenario(), Some(Scenario::Socket));
+        assert_eq!(Check::ChildEarlyExit.scenario(), Some(Scenario::Child));
+        assert_eq!(Check::WatcherTimeout.scenario(), Some(Scenario::Watcher));
+        assert_eq!(Check::HygieneFds.scenario(), None);
+        let mut sorted = Check::ALL;
+        sorted.sort();
+        assert_eq!(sorted, Check::ALL, "ALL is in declaration order");
+    }
+}

@@ -1,0 +1,60 @@
+//! TAP version 13, as Debian's `prove` accepts it (it rejects version 14): the version
+//! line, the plan up front (the catalog is static), `ok N - <id> <label>`, a YAML block
+//! after each `not ok`, `# SKIP <why>` on skips, and the summary as a final comment.
+
+use std::time::Duration;
+
+use super::{Header, Sink, emit};
+use crate::runner::{CheckResult, Outcome, Tally};
+
+/// TAP output (never colored).
+pub struct Tap;
+
+/// A YAML double-quoted scalar. JSON string escapes are a subset of YAML's, so
+/// serde_json's encoding is valid YAML for any reason text.
+fn yaml_string(text: &str) -> String {
+    serde_json::to_string(text).unwrap_or_else(|_| "\"(unprintable)\"".into())
+}
+
+/// A directive or description must stay on one line and must not open a directive.
+fn one_line(text: &str) -> String {
+    text.replace(['\n', '\r'], " ").replace('#', "\\#")
+}
+
+impl Sink for Tap {
+    fn begin(&mut self, h: &Header) {
+        emit("TAP version 13");
+        emit(&format!("1..{}", h.total));
+        emit(&format!(
+            "# smoke-entwurf-v2-spawn-live {}: scenario {}, real OS primitives (euid {}, per-check deadline {} ms)",
+            env!("CARGO_PKG_VERSION"),
+            h.scenario,
+            h.euid,
+            h.deadline.as_millis()
+        ));
+    }
+
+    fn result(&mut self, n: usize, r: &CheckResult) {
+        let name = format!("{} {}", r.check.id(), one_line(r.check.label()));
+        match &r.outcome {
+            Outcome::Pass => emit(&format!("ok {n} - {name}")),
+            Outcome::Skip(why) => emit(&format!("ok {n} - {name} # SKIP {}", one_line(why))),
+            Outcome::Fail(reason) => {
+                emit(&format!("not ok {n} - {name}"));
+                emit("  ---");
+                emit(&format!("  message: {}", yaml_string(reason)));
+                emit(&format!("  id: {}", yaml_string(r.check.id())));
+                emit(&format!("  ms: {:.1}", r.ms));
+                emit("  ...");
+            }
+        }
+    }
+
+    fn summary(&mut self, tally: &Tally, wall: Duration) {
+        emit(&format!(
+            "# wall time {:.1} ms",
+            wall.as_secs_f64() * 1000.0
+        ));
+        emit(&format!("# {}", tally.summary_line()));
+    }
+}

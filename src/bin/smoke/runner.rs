@@ -1,0 +1,279 @@
+//! Runs checks: one deadline per check, pass/fail/skip accounting, results streamed in
+//! catalog order however the checks interleave.
+//!
+//! Everything runs on one current-thread runtime, so the shared state is `RefCell`s that
+//! are never borrowed across an `.await`.
+
+use std::cell::{Cell, RefCell};
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::catalog::Check;
+use crate::output::Sink;
+
+/// How a check ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It proved what it claims.
+    Pass,
+    /// It did not; the reason names what the OS or the library did instead.
+    Fail(String),
+    /// It could not run here (e.g. needs root); never used to hide a failure.
+    Skip(String),
+}
+
+/// One finished check.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    /// Which check.
+    pub check: Check,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took, in milliseconds.
+    pub ms: f64,
+}
+
+/// The error a check returns to say "skip, because ...".
+#[derive(Debug)]
+pub struct Skip(pub String);
+
+impl fmt::Display for Skip {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Skip {}
+
+/// `Err(skip("needs root"))` from a check body marks it skipped.
+pub fn skip(why: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Skip(why.into()))
+}
+
+/// Counts for the summary line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Passed checks.
+    pub passed: usize,
+    /// Failed checks.
+    pub failed: usize,
+    /// Skipped checks.
+    pub skipped: usize,
+}
+
+impl Tally {
+    /// The summary line people paste into commit bodies (SPEC §10, exact wording).
+    pub fn summary_line(&self) -> String {
+        let skipped = if self.skipped > 0 {
+            format!(", {} skipped", self.skipped)
+        } else {
+            String::new()
+        };
+        if self.failed == 0 {
+            format!(
+                "smoke-entwurf-v2-spawn-live: {} checks passed{skipped} (real OS primitives)",
+                self.passed
+            )
+        } else {
+            format!(
+                "smoke-entwurf-v2-spawn-live: {} passed, {} failed{skipped} (real OS primitives)",
+                self.passed, self.failed
+            )
+        }
+    }
+}
+
+/// Test-only fault injection (hidden flags), so the FAIL paths are exercised by tests.
+#[derive(Debug, Clone, Default)]
+pub struct Injection {
+    /// Ids whose checks are turned into failures after they ran.
+    pub fail: Vec<String>,
+    /// Ids whose checks hang until their deadline.
+    pub hang: Vec<String>,
+}
+
+/// The shared run state handed to every scenario.
+pub struct Runner {
+    selected: Vec<Check>,
+    results: RefCell<Vec<Option<CheckResult>>>,
+    printed: Cell<usize>,
+    sink: RefCell<Box<dyn Sink>>,
+    deadline: Duration,
+    injection: Injection,
+}
+
+impl Runner {
+    /// A runner for `selected` (in catalog order) writing to `sink`.
+    pub fn new(
+        selected: Vec<Check>,
+        sink: Box<dyn Sink>,
+        deadline: Duration,
+        injection: Injection,
+    ) -> Self {
+        let results = RefCell::new(vec![None; selected.len()]);
+        Self {
+            selected,
+            results,
+            printed: Cell::new(0),
+            sink: RefCell::new(sink),
+            deadline,
+            injection,
+        }
+    }
+
+    /// Whether `check` is part of this run.
+    pub fn runs(&self, check: Check) -> bool {
+        self.selected.contains(&check)
+    }
+
+    /// Runs one check body under its deadline, records and streams the result, and hands
+    /// the body's value on (`None` when it failed, was skipped or timed out) so a check
+    /// that inspects the same run can depend on it.
+    pub async fn check<T>(
+        &self,
+        check: Check,
+        body: impl Future<Output = anyhow::Result<T>>,
+    ) -> Option<T> {
+        if !self.runs(check) {
+            return None;
+        }
+        let hang = self.injection.hang.iter().any(|id| id == check.id());
+        let start = Instant::now();
+        let body = async {
+            if hang {
+                std::future::pending::<()>().await;
+            }
+            body.await
+        };
+        let (outcome, value) = match tokio::time::timeout(self.deadline, body).await {
+            Ok(Ok(value)) => (Outcome::Pass, Some(value)),
+            Ok(Err(e)) => match e.downcast_ref::<Skip>() {
+                Some(Skip(why)) => (Outcome::Skip(why.clone()), None),
+                None => (Outcome::Fail(format!("{e:#}")), None),
+            },
+            Err(_) => (
+                Outcome::Fail(format!(
+                    "deadline exceeded: no result within {} ms (--check-timeout-ms); the check was abandoned",
+                    self.deadline.as_millis()
+                )),
+                None,
+            ),
+        };
+        // Injected failures keep the value, so dependent checks still clean up.
+        let outcome =
+            if outcome == Outcome::Pass && self.injection.fail.iter().any(|id| id == check.id()) {
+                Outcome::Fail("injected failure (--inject-failure, test only)".into())
+            } else {
+                outcome
+            };
+        let ms = start.elapsed().as_secs_f64() * 1000.0;
+        self.record(CheckResult { check, outcome, ms });
+        value
+    }
+
+    fn record(&self, result: CheckResult) {
+        // Slots are per `Check` (each appears once), not per id: the seed's ids repeat.
+        {
+            let mut results = self.results.borrow_mut();
+            let slot = self
+                .selected
+                .iter()
+                .zip(results.iter_mut())
+                .find(|(c, r)| **c == result.check && r.is_none())
+                .map(|(_, r)| r);
+            match slot {
+                Some(slot) => *slot = Some(result),
+                None => return,
+            }
+        }
+        self.flush();
+    }
+
+    /// Streams every result whose predecessors are all done.
+    fn flush(&self) {
+        let results = self.results.borrow();
+        let mut sink = self.sink.borrow_mut();
+        let mut n = self.printed.get();
+        while let Some(Some(result)) = results.get(n) {
+            n += 1;
+            sink.result(n, result);
+        }
+        self.printed.set(n);
+    }
+
+    /// Fails every check that never reported, flushes, and returns the tally.
+    pub fn finish(&self) -> Tally {
+        {
+            let mut results = self.results.borrow_mut();
+            for (check, slot) in self.selected.iter().zip(results.iter_mut()) {
+                if slot.is_none() {
+                    *slot = Some(CheckResult {
+                        check: *check,
+                        outcome: Outcome::Fail(
+                            "never reported: its scenario ended before running it".into(),
+                        ),
+                        ms: 0.0,
+                    });
+                }
+            }
+        }
+        self.flush();
+        let mut tally = Tally::default();
+        for result in self.results.borrow().iter().flatten() {
+            match result.outcome {
+                Outcome::Pass => tally.passed += 1,
+                Outcome::Fail(_) => tally.failed += 1,
+                Outcome::Skip(_) => tally.skipped += 1,
+            }
+        }
+        tally
+    }
+
+    /// Gives the sink back for the summary.
+    pub fn with_sink<T>(&self, f: impl FnOnce(&mut dyn Sink) -> T) -> T {
+        f(self.sink.borrow_mut().as_mut())
+    }
+}
+
+/// `ensure!`-like helper that keeps messages short: fails with `what` when `cond` is false.
+pub fn expect_that(cond: bool, what: impl FnOnce() -> String) -> anyhow::Result<()> {
+    if cond {
+        Ok(())
+    } else {
+        Err(anyhow::anyhow!(what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_lines_match_the_spec() {
+        let t = |passed, failed, skipped| {
+            Tally {
+                passed,
+                failed,
+                skipped,
+            }
+            .summary_line()
+        };
+        assert_eq!(
+            t(18, 0, 0),
+            "smoke-entwurf-v2-spawn-live: 18 checks passed (real OS primitives)"
+        );
+        assert_eq!(
+            t(18, 0, 1),
+            "smoke-entwurf-v2-spawn-live: 18 checks passed, 1 skipped (real OS primitives)"
+        );
+        assert_eq!(
+            t(16, 2, 0),
+            "smoke-entwurf-v2-spawn-live: 16 passed, 2 failed (real OS primitives)"
+        );
+        assert_eq!(
+            t(16, 2, 1),
+            "smoke-entwurf-v2-spawn-live: 16 passed, 2 failed, 1 skipped (real OS primitives)"
+        );
+    }
+}

@@ -1,0 +1,92 @@
+//! H: after every other check, the smoke itself must be as clean as it started.
+//!
+//! Runs last, after every scenario dropped its handles and temp dir. Supervisor tasks
+//! of children that exited a moment ago may still be closing their pidfds, so each check
+//! polls briefly before it calls something a leak.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use super::Env;
+use crate::catalog::Check;
+use crate::runner::{Runner, expect_that, skip};
+use crate::{os, registry};
+
+const SETTLE: Duration = Duration::from_millis(500);
+const STEP: Duration = Duration::from_millis(2);
+
+/// Runs H2 (which sweeps survivors), then H1 and H3.
+pub async fn run(runner: &Runner, env: &Env) {
+    runner.check(Check::HygieneChildren, children()).await;
+    runner.check(Check::HygieneFds, fds(env)).await;
+    runner.check(Check::HygieneTempDirs, temp_dirs(env)).await;
+}
+
+/// Our children (including zombies: unreaped), and running members of any group we
+/// started (a grandchild that escaped a kill).
+fn leftovers() -> Vec<String> {
+    let me = std::process::id();
+    let groups = registry::groups();
+    os::processes()
+        .into_iter()
+        .filter(|(_, s)| s.ppid == me || (groups.contains(&s.pgrp) && !s.is_dead()))
+        .map(|(pid, s)| {
+            format!(
+                "pid {pid} (state {}, ppid {}, group {}) {:?}",
+                s.state,
+                s.ppid,
+                s.pgrp,
+                os::cmdline(pid)
+            )
+        })
+        .collect()
+}
+
+async fn children() -> Result<()> {
+    let clean = os::poll_until(SETTLE, STEP, || leftovers().is_empty()).await;
+    if clean {
+        return Ok(());
+    }
+    let found = leftovers();
+    // Clean up so the run still ends tidy, but report it: something was left behind.
+    registry::kill_groups();
+    expect_that(found.is_empty(), || {
+        format!("left behind: {}", found.join("; "))
+    })
+}
+
+fn leaked(env: &Env) -> Vec<String> {
+    os::open_fds()
+        .into_iter()
+        .filter(|(fd, target)| env.baseline_fds.get(fd) != Some(target))
+        .map(|(fd, target)| format!("fd {fd} → {target}"))
+        .collect()
+}
+
+async fn fds(env: &Env) -> Result<()> {
+    os::poll_until(SETTLE, STEP, || leaked(env).is_empty()).await;
+    let leaked = leaked(env);
+    expect_that(leaked.is_empty(), || {
+        format!("open since the start: {}", leaked.join(", "))
+    })
+}
+
+async fn temp_dirs(env: &Env) -> Result<()> {
+    let dirs = registry::temp_dirs();
+    if env.keep_tmp {
+        return Err(skip(format!("--keep-tmp kept {} temp dir(s)", dirs.len())));
+    }
+    let left: Vec<String> = dirs
+        .iter()
+        .filter(|d| d.exists())
+        .map(|d| d.display().to_string())
+        .collect();
+    // Every scenario makes one; none registered would make this check vacuous.
+    expect_that(!dirs.is_empty(), || {
+        "no temp dir was registered, nothing to verify".into()
+    })?;
+    expect_that(left.is_empty(), || {
+        format!("still on disk: {}", left.join(", "))
+    })
+}

@@ -1,0 +1,112 @@
+//! L7: processes racing for one lock file. Each racer is this binary (`__stand-in
+//! lock-racer`); a start file releases them within about a millisecond of each other.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use entwurf_v2_spawn::lock;
+
+use super::{Env, gid};
+use crate::catalog::RACERS;
+use crate::runner::expect_that;
+use crate::stand_ins::{RACER_CONFLICT, RACER_WON};
+use crate::{os, registry};
+
+/// Every racer waits for a start file, then calls acquire once: exactly one may win.
+/// Winners hold until every racer has answered (see `stand_ins`).
+pub async fn race(env: &Env, dir: &Path) -> Result<()> {
+    let race_dir = dir.join("race");
+    std::fs::create_dir_all(&race_dir).context("race dir")?;
+    let gid = gid(0x409)?;
+    let (go, done) = (race_dir.join("go"), race_dir.join("done"));
+    let mut racers: Vec<(Child, PathBuf)> = Vec::new();
+    for i in 0..RACERS {
+        let ready = race_dir.join(format!("ready-{i}"));
+        let child = Command::new(&env.exe)
+            .args(["__stand-in", "lock-racer", "--dir"])
+            .arg(race_dir.join("locks"))
+            .args(["--gid", gid.as_str(), "--ready"])
+            .arg(&ready)
+            .arg("--go")
+            .arg(&go)
+            .arg("--done")
+            .arg(&done)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .context("starting a racer")?;
+        registry::register_group(child.id());
+        racers.push((child, ready));
+    }
+    let step = Duration::from_millis(1);
+    let ready = os::poll_until(Duration::from_secs(3), step, || {
+        racers.iter().all(|(_, r)| r.exists())
+    })
+    .await;
+    std::fs::write(&go, b"").context("starting the race")?;
+    let answered = os::poll_until(Duration::from_secs(5), step, || {
+        racers.iter().all(|(_, r)| result_file(r).exists())
+    })
+    .await;
+    // The lock is read while every winner still holds it.
+    let held = std::fs::read_to_string(lock::lock_path(&race_dir.join("locks"), &gid));
+    std::fs::write(&done, b"").context("ending the race")?;
+    let mut codes: Vec<Option<i32>> = vec![None; racers.len()];
+    os::poll_until(Duration::from_secs(5), Duration::from_millis(2), || {
+        for ((child, _), code) in racers.iter_mut().zip(codes.iter_mut()) {
+            if code.is_none() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    *code = Some(status.code().unwrap_or(-1));
+                }
+            }
+        }
+        codes.iter().all(Option::is_some)
+    })
+    .await;
+    for ((child, _), code) in racers.iter_mut().zip(&codes) {
+        if code.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+    expect_that(ready, || "not every racer got ready".into())?;
+    expect_that(answered, || "not every racer answered".into())?;
+    let won = Some(i32::from(RACER_WON));
+    let winners: Vec<usize> = codes
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| **c == won)
+        .map(|(i, _)| i)
+        .collect();
+    let losers = codes
+        .iter()
+        .filter(|c| **c == Some(i32::from(RACER_CONFLICT)))
+        .count();
+    expect_that(winners.len() == 1 && losers == RACERS - 1, || {
+        format!(
+            "exit codes {codes:?}: expected one {RACER_WON} (won) and {} × {RACER_CONFLICT} (conflict)",
+            RACERS - 1
+        )
+    })?;
+    let winner_pid = racers[winners[0]].0.id();
+    let v: serde_json::Value = serde_json::from_str(&held.context("reading the won lock")?)
+        .context("the won lock is not JSON")?;
+    expect_that(v["pid"].as_u64() == Some(u64::from(winner_pid)), || {
+        format!(
+            "the lock names pid {}, the winner was {winner_pid}",
+            v["pid"]
+        )
+    })
+}
+
+fn result_file(ready: &Path) -> PathBuf {
+    let mut name = ready.as_os_str().to_owned();
+    name.push(".result");
+    PathBuf::from(name)
+}

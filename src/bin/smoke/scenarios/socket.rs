@@ -1,0 +1,263 @@
+//! S1: `await_socket_alive` against real unix sockets, symlinks, files and backlogs.
+//!
+//! Every "resolves" check also asserts the listener really saw a connection, and every
+//! "forged" check asserts it never did — so none can pass by construction.
+
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+use std::pin::pin;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use nix::errno::Errno;
+use nix::sys::socket::{
+    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
+};
+use tokio_util::sync::CancellationToken;
+
+use entwurf_v2_spawn::socket::{
+    AddressConflict, AwaitSocketError, Inspection, Probe, WaitOptions, await_socket_alive, observe,
+};
+
+use super::{Env, Scratch, bounded, fail_setup};
+use crate::catalog::Check;
+use crate::os::{bind_any_len, had_connection, socket_alias};
+use crate::runner::{Runner, expect_that, skip};
+
+const CHECKS: [Check; 8] = [
+    Check::SocketListening,
+    Check::SocketSymlink,
+    Check::SocketAbsentCancel,
+    Check::SocketRegularFile,
+    Check::SocketStale,
+    Check::SocketBacklogFull,
+    Check::SocketLongPath,
+    Check::SocketForeignOwner,
+];
+
+/// Short waits keep the run fast; the poll interval is the waiter's upper bound between
+/// probes when no inotify event wakes it.
+const WAIT: WaitOptions = WaitOptions {
+    poll_interval: Duration::from_millis(25),
+    probe_timeout: Duration::from_millis(100),
+};
+/// How long a check lets a waiter run to show it keeps waiting.
+const STILL_WAITING: Duration = Duration::from_millis(60);
+/// How long a forged path may take to be rejected, or a listener to be noticed.
+const PROMPT: Duration = Duration::from_secs(2);
+
+/// Runs the selected S1 checks concurrently.
+pub async fn run(runner: &Runner, env: &Env) {
+    if !CHECKS.iter().any(|c| runner.runs(*c)) {
+        return;
+    }
+    let scratch = match Scratch::new("socket", env) {
+        Ok(s) => s,
+        Err(e) => return fail_setup(runner, &CHECKS, &e).await,
+    };
+    let dir = scratch.path();
+    tokio::join!(
+        runner.check(Check::SocketListening, listening(dir)),
+        runner.check(Check::SocketSymlink, symlink(dir)),
+        runner.check(Check::SocketAbsentCancel, absent_then_cancel(dir)),
+        runner.check(Check::SocketRegularFile, regular_file(dir)),
+        runner.check(Check::SocketStale, stale(dir)),
+        runner.check(Check::SocketBacklogFull, backlog_full(dir)),
+        runner.check(Check::SocketLongPath, long_path(dir)),
+        runner.check(Check::SocketForeignOwner, foreign_owner(dir)),
+    );
+}
+
+async fn await_alive(path: &Path) -> Result<(), AwaitSocketError> {
+    await_socket_alive(path, CancellationToken::new(), WAIT).await
+}
+
+async fn listening(dir: &Path) -> Result<()> {
+    let path = dir.join("listening.sock");
+    let listener = bind_any_len(&path)?;
+    bounded(PROMPT, "await_socket_alive", await_alive(&path)).await??;
+    expect_that(had_connection(&listener)?, || {
+        "resolved, but the listener never saw a connection".into()
+    })
+}
+
+/// Expects `path` to be rejected as forged with `conflict`, and `listener` (if any)
+/// never connected.
+async fn expect_forged(
+    path: &Path,
+    conflict: AddressConflict,
+    listener: Option<&UnixListener>,
+) -> Result<()> {
+    match bounded(
+        PROMPT,
+        "await_socket_alive on a forged path",
+        await_alive(path),
+    )
+    .await?
+    {
+        Err(AwaitSocketError::Forged { conflict: got, .. }) if got == conflict => {}
+        other => bail!("expected forged ({conflict:?}), got {other:?}"),
+    }
+    if let Some(listener) = listener {
+        expect_that(!had_connection(listener)?, || {
+            "rejected, but the listener behind the path was connected".into()
+        })?;
+    }
+    Ok(())
+}
+
+async fn symlink(dir: &Path) -> Result<()> {
+    let target = dir.join("symlink-target.sock");
+    let listener = bind_any_len(&target)?;
+    let path = dir.join("symlink.sock");
+    std::os::unix::fs::symlink(&target, &path).context("symlink")?;
+    expect_forged(&path, AddressConflict::Symlink, Some(&listener)).await
+}
+
+async fn absent_then_cancel(dir: &Path) -> Result<()> {
+    let path = dir.join("absent.sock");
+    let cancel = CancellationToken::new();
+    let mut waiter = pin!(await_socket_alive(&path, cancel.clone(), WAIT));
+    if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
+        bail!("returned {early:?} for an absent socket before any cancellation");
+    }
+    cancel.cancel();
+    match bounded(PROMPT, "the cancelled waiter", waiter).await? {
+        Err(AwaitSocketError::Cancelled { .. }) => Ok(()),
+        other => bail!("expected a cancellation error, got {other:?}"),
+    }
+}
+
+async fn regular_file(dir: &Path) -> Result<()> {
+    let path = dir.join("regular.sock");
+    std::fs::write(&path, b"not a socket").context("writing the file")?;
+    expect_forged(&path, AddressConflict::NotSocket, None).await
+}
+
+async fn stale(dir: &Path) -> Result<()> {
+    let path = dir.join("stale.sock");
+    // Binding and dropping leaves the socket file behind with nobody listening.
+    drop(bind_any_len(&path)?);
+    let seen = observe(&path, WAIT.probe_timeout).await;
+    expect_that(
+        seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),
+        || format!("a stale socket file observed as {seen:?}, not a dead socket file"),
+    )?;
+    let mut waiter = pin!(await_alive(&path));
+    if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
+        bail!("returned {early:?} for a stale socket nobody listens on");
+    }
+    std::fs::remove_file(&path).context("removing the stale file")?;
+    let listener = bind_any_len(&path)?;
+    let since = Instant::now();
+    bounded(
+        PROMPT,
+        "await_socket_alive after the listener appeared",
+        waiter,
+    )
+    .await??;
+    expect_that(had_connection(&listener)?, || {
+        format!(
+            "resolved {:?} after the listener appeared, but it saw no connection",
+            since.elapsed()
+        )
+    })
+}
+
+/// A listener with backlog 0 takes one queued connection; the next non-blocking connect
+/// gets EAGAIN. The waiter must keep waiting (never call that dead), and resolve once the
+/// backlog is drained.
+async fn backlog_full(dir: &Path) -> Result<()> {
+    let path = dir.join("backlog.sock");
+    // A long TMPDIR makes a path sun_path cannot hold; bind and connect via an alias.
+    let (alias, _dir) = socket_alias(&path)?;
+    let addr = UnixAddr::new(&alias).context("address")?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .context("socket")?;
+    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).context("bind")?;
+    listen(&fd, Backlog::new(0).context("backlog")?).context("listen")?;
+    let listener = UnixListener::from(fd);
+    let mut queued = Vec::new();
+    let mut full = false;
+    for _ in 0..64 {
+        let client = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+            None,
+        )
+        .context("client socket")?;
+        match connect(std::os::fd::AsRawFd::as_raw_fd(&client), &addr) {
+            Ok(()) => queued.push(client),
+            Err(Errno::EAGAIN) => {
+                full = true;
+                break;
+            }
+            Err(e) => bail!("filling the backlog: connect: {e}"),
+        }
+    }
+    expect_that(full, || {
+        format!(
+            "the backlog never filled after {} connections",
+            queued.len()
+        )
+    })?;
+    // The layer below the waiter: busy must read as indeterminate, never as dead.
+    let seen = observe(&path, WAIT.probe_timeout).await;
+    expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
+        format!("a full backlog observed as {seen:?}, not indeterminate")
+    })?;
+    let mut waiter = pin!(await_alive(&path));
+    if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
+        bail!("returned {early:?} while the backlog was full (must keep waiting)");
+    }
+    listener.set_nonblocking(true)?;
+    while listener.accept().is_ok() {}
+    drop(queued);
+    bounded(
+        PROMPT,
+        "await_socket_alive after draining the backlog",
+        waiter,
+    )
+    .await??;
+    Ok(())
+}
+
+async fn long_path(dir: &Path) -> Result<()> {
+    let mut deep = dir.join("long");
+    while deep.as_os_str().len() < 120 {
+        deep.push("d".repeat(40));
+    }
+    std::fs::create_dir_all(&deep).context("creating the deep dir")?;
+    let path = deep.join("long-path.sock");
+    let len = path.as_os_str().len();
+    expect_that(len > 108, || format!("the path is only {len} bytes"))?;
+    let listener = bind_any_len(&path)?;
+    bounded(PROMPT, "await_socket_alive", await_alive(&path)).await??;
+    expect_that(had_connection(&listener)?, || {
+        format!("resolved for a {len}-byte path, but the listener saw no connection")
+    })
+}
+
+async fn foreign_owner(dir: &Path) -> Result<()> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err(skip(
+            "needs root to give a socket to another uid (run as root, e.g. in CI)",
+        ));
+    }
+    let path = dir.join("foreign.sock");
+    let listener = bind_any_len(&path)?;
+    let nobody = 65534;
+    std::os::unix::fs::lchown(&path, Some(nobody), Some(nobody)).context("lchown")?;
+    expect_forged(
+        &path,
+        AddressConflict::ForeignOwner { uid: nobody },
+        Some(&listener),
+    )
+    .await
+}

@@ -1,0 +1,336 @@
+//! S3: `execute_spawn_bg_resume` over the real `ProductionDeps` — real timer, real
+//! child, real signals, real lock files. Only the identity is fixed and the spawner
+//! swaps `pi` for a stand-in resident (the resume scenario runs both for real).
+//!
+//! The wrapped spawner waits (blocking, a few ms) until the stand-in has SIGTERM blocked
+//! before handing it to the watcher, so "ignores SIGTERM" holds from the first signal on.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use entwurf_v2_spawn::lock::{self, LockClaim, ReleaseOutcome};
+use entwurf_v2_spawn::production::child::StderrTarget;
+use entwurf_v2_spawn::production::identity::LaunchIdentity;
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
+use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
+use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
+
+use super::{
+    Env, ResidentSpec, Scratch, acquire_off_thread, bounded, fail_setup, gid, kill_child,
+    resident_request, spawn_registered, unexpected,
+};
+use crate::catalog::Check;
+use crate::os;
+use crate::runner::{Runner, expect_that};
+
+const CHECKS: [Check; 7] = [
+    Check::WatcherTimeout,
+    Check::WatcherReleasedOnce,
+    Check::WatcherMissingProgram,
+    Check::WatcherIgnoresTerm,
+    Check::WatcherGrandchild,
+    Check::WatcherSocketAlive,
+    Check::WatcherForgedBackstop,
+];
+
+/// Short on purpose: the whole `all` run should stay well under a second.
+const OBSERVE: Duration = Duration::from_millis(80);
+const TERM_GRACE: Duration = Duration::from_millis(120);
+const KILL_GRACE: Duration = Duration::from_millis(500);
+/// An observe timeout no check should reach: a result well before it proves the
+/// watcher acted on an observation or a failure, not on its timer.
+const OBSERVE_LONG: Duration = Duration::from_secs(5);
+const SIGTERM: i32 = nix::sys::signal::Signal::SIGTERM as i32;
+const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
+
+/// Runs the selected S3 checks concurrently.
+pub async fn run(runner: &Runner, env: &Env) {
+    if !CHECKS.iter().any(|c| runner.runs(*c)) {
+        return;
+    }
+    let scratch = match Scratch::new("watcher", env) {
+        Ok(s) => s,
+        Err(e) => return fail_setup(runner, &CHECKS, &e).await,
+    };
+    let dir = scratch.path();
+    let timeout_then_release = async {
+        let facts = runner.check(Check::WatcherTimeout, timeout(env, dir)).await;
+        runner
+            .check(Check::WatcherReleasedOnce, async {
+                let facts = facts
+                    .ok_or_else(|| anyhow!("not evaluated: the timeout run it inspects failed"))?;
+                released_once(&facts, "the observed exit")
+            })
+            .await;
+    };
+    tokio::join!(
+        timeout_then_release,
+        runner.check(Check::WatcherMissingProgram, missing_program(env, dir)),
+        runner.check(Check::WatcherIgnoresTerm, ignores_term(env, dir)),
+        runner.check(Check::WatcherGrandchild, grandchild(env, dir)),
+        runner.check(Check::WatcherSocketAlive, socket_alive(env, dir)),
+        runner.check(Check::WatcherForgedBackstop, forged_backstop(env, dir)),
+    );
+}
+
+/// One watcher run's world: options rooted in the scratch dir, a counted release, a
+/// real lock.
+struct World {
+    options: ProductionOptions,
+    releases: Arc<AtomicUsize>,
+    gid: GardenId,
+    claim: LockClaim,
+}
+
+/// What a run left behind, for the release checks.
+struct Facts {
+    release: ReleaseOutcome,
+    releases: usize,
+    lock_path: PathBuf,
+}
+
+async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Result<World> {
+    let gid = gid(n)?;
+    let tag = format!("w{n:x}");
+    let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
+    options.poll_interval = Duration::from_millis(25);
+    options.probe_timeout = Duration::from_millis(100);
+    options.term_grace = TERM_GRACE;
+    options.kill_grace = KILL_GRACE;
+    options.control_dir = dir.join("control");
+    options.lock_dir = dir.join("locks");
+    options.pi_program = dir.join("bin").join("no-such-pi").into_os_string();
+    options.stderr = StderrPolicy::Fixed(StderrTarget::AppendTo(
+        dir.join(format!("{tag}.stderr.log")),
+    ));
+    std::fs::create_dir_all(&options.control_dir).context("control dir")?;
+    let cwd = dir.to_path_buf();
+    options.identity = Arc::new(move |_: &Path, _: &GardenId, ext: &[String]| {
+        Ok(LaunchIdentity {
+            cwd: cwd.clone(),
+            provider: None,
+            model: "smoke-model".into(),
+            extension_args: ext.to_vec(),
+        })
+    });
+    if let Some(spec) = spec {
+        let (request, ready, _) = resident_request(env, dir, &tag, &spec);
+        // Only where a signal could otherwise meet a stand-in that has not blocked
+        // SIGTERM yet and change what the check proves; the wait blocks the runtime
+        // thread for the stand-in's start-up.
+        let wait_ready = spec.ignore_term || spec.grandchild;
+        options.spawner = Arc::new(move |_| {
+            let handle = spawn_registered(&request)?;
+            // Bounded; a stand-in that never gets ready fails its check with the reason
+            // from its stderr log, not here.
+            if wait_ready {
+                os::poll_until_blocking(Duration::from_secs(3), Duration::from_millis(1), || {
+                    ready.exists() || handle.try_exit().is_some()
+                });
+            }
+            Ok(handle)
+        });
+    } else {
+        options.spawner = Arc::new(spawn_registered);
+    }
+    let releases = Arc::new(AtomicUsize::new(0));
+    let counted = releases.clone();
+    options.release = Arc::new(move |claim: &LockClaim| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        lock::release(claim)
+    });
+    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+    Ok(World {
+        options,
+        releases,
+        gid,
+        claim,
+    })
+}
+
+/// Runs the watcher with `observe`, returning the outcome and how long it took.
+async fn execute(
+    w: &World,
+    observe: Duration,
+) -> Result<(
+    SpawnBgOutcome<entwurf_v2_spawn::production::child::ChildHandle>,
+    Duration,
+)> {
+    let plan = SpawnBgPlan::new(
+        w.gid.clone(),
+        "smoke",
+        w.options.socket_path(&w.gid),
+        observe,
+    )?;
+    let deps = ProductionDeps::new(w.options.clone());
+    let start = Instant::now();
+    let outcome = execute_spawn_bg_resume(&plan, Some(&w.claim), &deps).await?;
+    Ok((outcome, start.elapsed()))
+}
+
+fn facts(w: &World, release: ReleaseOutcome) -> Facts {
+    Facts {
+        release,
+        releases: w.releases.load(Ordering::SeqCst),
+        lock_path: w.claim.lock_path().to_path_buf(),
+    }
+}
+
+/// Released, by exactly one call, and the real file is gone.
+fn released_once(f: &Facts, after: &str) -> Result<()> {
+    expect_that(f.release == ReleaseOutcome::Released, || {
+        format!(
+            "release after {after} reported {:?}, not Released",
+            f.release
+        )
+    })?;
+    expect_that(f.releases == 1, || {
+        format!("release was called {} times after {after}", f.releases)
+    })?;
+    expect_that(!f.lock_path.exists(), || {
+        format!("{} still exists after the release", f.lock_path.display())
+    })
+}
+
+/// Waits for the exit the watcher observed to be checked against `ok`.
+fn exited(
+    outcome: &SpawnBgOutcome<entwurf_v2_spawn::production::child::ChildHandle>,
+) -> Option<(ChildExit, ReleaseOutcome, u32)> {
+    match outcome {
+        SpawnBgOutcome::ChildExited { exit, release, pid } => Some((*exit, *release, *pid)),
+        _ => None,
+    }
+}
+
+async fn timeout(env: &Env, dir: &Path) -> Result<Facts> {
+    let w = world(env, dir, 0x300, Some(ResidentSpec::default())).await?;
+    let (outcome, took) = execute(&w, OBSERVE).await?;
+    let Some((exit, release, _)) = exited(&outcome) else {
+        return Err(unexpected(outcome, "child-exited after the timeout").await);
+    };
+    expect_that(took >= OBSERVE, || {
+        format!("child-exited after {took:?}, before the {OBSERVE:?} timer")
+    })?;
+    expect_that(exit.code == Some(0) || exit.signal == Some(SIGTERM), || {
+        format!("expected exit code 0 or SIGTERM after terminate, got {exit}")
+    })?;
+    Ok(facts(&w, release))
+}
+
+async fn missing_program(env: &Env, dir: &Path) -> Result<()> {
+    let w = world(env, dir, 0x303, None).await?;
+    let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
+    let SpawnBgOutcome::SpawnStartFailed { release, .. } = outcome else {
+        return Err(unexpected(outcome, "spawn-start-failed").await);
+    };
+    released_once(&facts(&w, release), "spawn-start-failed")
+}
+
+async fn ignores_term(env: &Env, dir: &Path) -> Result<()> {
+    let spec = ResidentSpec {
+        ignore_term: true,
+        ..ResidentSpec::default()
+    };
+    let w = world(env, dir, 0x304, Some(spec)).await?;
+    let (outcome, took) = execute(&w, OBSERVE).await?;
+    let Some((exit, release, _)) = exited(&outcome) else {
+        return Err(unexpected(outcome, "child-exited by SIGKILL").await);
+    };
+    expect_that(exit.signal == Some(SIGKILL), || {
+        format!("expected killed by SIGKILL, got {exit}")
+    })?;
+    expect_that(took >= OBSERVE + TERM_GRACE, || {
+        format!("SIGKILL came after {took:?}, before the timeout plus the term grace")
+    })?;
+    released_once(&facts(&w, release), "the SIGKILL exit")
+}
+
+async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
+    let spec = ResidentSpec {
+        grandchild: true,
+        ..ResidentSpec::default()
+    };
+    let n = 0x305;
+    let w = world(env, dir, n, Some(spec)).await?;
+    let (outcome, _) = execute(&w, OBSERVE).await?;
+    let Some((_, release, pid)) = exited(&outcome) else {
+        return Err(unexpected(outcome, "child-exited").await);
+    };
+    let ready = std::fs::read_to_string(dir.join(format!("w{n:x}.ready")))
+        .context("reading the ready file")?;
+    let grandchild: u32 = ready
+        .trim()
+        .parse()
+        .map_err(|_| anyhow!("the leader never reported its grandchild (ready file {ready:?})"))?;
+    // SIGKILL is asynchronous: give the kernel a moment to finish the member off.
+    let clean = os::poll_until(Duration::from_millis(300), Duration::from_millis(2), || {
+        os::live_group_members(pid).is_empty()
+    })
+    .await;
+    if !clean {
+        let survivors = os::live_group_members(pid);
+        crate::registry::kill_group(pid);
+        bail!(
+            "process group {pid} still has members {survivors:?} (grandchild {grandchild}) after the watcher returned"
+        );
+    }
+    released_once(&facts(&w, release), "the exit")
+}
+
+async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
+    let n = 0x306;
+    let socket = dir.join("control").join(format!("{}.sock", gid(n)?));
+    let spec = ResidentSpec {
+        listen: Some((socket, 30)),
+        ..ResidentSpec::default()
+    };
+    let w = world(env, dir, n, Some(spec)).await?;
+    let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
+    let SpawnBgOutcome::SocketAlive {
+        pid,
+        release,
+        resident,
+        after_signal: None,
+    } = outcome
+    else {
+        return Err(unexpected(outcome, "socket-alive").await);
+    };
+    let checked = (|| {
+        released_once(&facts(&w, release), "socket-alive")?;
+        expect_that(resident.try_exit().is_none(), || {
+            format!("the resident (pid {pid}) already exited")
+        })?;
+        expect_that(os::proc_stat(pid).is_some_and(|s| !s.is_dead()), || {
+            format!("the resident (pid {pid}) is not running after the release")
+        })
+    })();
+    resident.signal(StopSignal::Terminate).await?;
+    let exit = bounded(
+        Duration::from_secs(2),
+        "the resident's exit after cleanup",
+        resident.exit(),
+    )
+    .await;
+    if !matches!(exit, Ok(Ok(_))) {
+        kill_child(&resident).await;
+    }
+    checked
+}
+
+async fn forged_backstop(env: &Env, dir: &Path) -> Result<()> {
+    let n = 0x307;
+    let w = world(env, dir, n, Some(ResidentSpec::default())).await?;
+    std::fs::write(w.options.socket_path(&w.gid), b"forged").context("forging the socket path")?;
+    let (outcome, took) = execute(&w, OBSERVE_LONG).await?;
+    let Some((_, release, _)) = exited(&outcome) else {
+        return Err(unexpected(outcome, "child-exited through the backstop").await);
+    };
+    expect_that(took < OBSERVE_LONG / 2, || {
+        format!("child-exited only after {took:?}: the backstop should not wait for the timeout")
+    })?;
+    released_once(&facts(&w, release), "the backstop exit")
+}

@@ -1,0 +1,304 @@
+//! The processes the smoke starts are this binary, re-executed: no node, no shell.
+//!
+//! - **resident** (`__stand-in resident`): blocks SIGTERM and waits for it with
+//!   `sigwait`, then exits 0. Variants: `--ignore-term` (SIGTERM stays blocked and
+//!   pending forever, so only SIGKILL ends it), `--exit-code N` (exit at once),
+//!   `--grandchild` (start this binary again as a SIGTERM-ignoring resident in the same
+//!   process group), `--listen PATH --listen-after-ms N` (bind a unix socket late),
+//!   `--ready FILE` (created once all of that is set up, holding the grandchild's pid).
+//! - **lock racer** (`__stand-in lock-racer`): waits for a start file, calls
+//!   `lock::acquire` once, reports, holds until a done file appears, then exits 0 (won),
+//!   3 (conflict) or 4 (other error).
+//! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
+//!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
+//!   against `build_resume_pi_args` with the fixture below, then binds
+//!   `<cwd>/control/<gid>.sock` — the cwd is the saved session's, so a child started in
+//!   the wrong directory never makes the socket the smoke waits for — and waits for
+//!   SIGTERM. An argv mismatch exits 2 with the difference on stderr.
+//!
+//! SIGTERM is blocked *before* any thread starts, since threads inherit the mask: a
+//! SIGTERM delivered to an unblocking thread would kill the process by default action
+//! instead of reaching `sigwait`. Every stand-in also has a lifetime cap (a thread that
+//! exits 3), so a smoke that was itself SIGKILLed cannot leave residents forever.
+
+use std::ffi::OsString;
+use std::os::unix::net::UnixListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{SigSet, Signal};
+
+use entwurf_v2_spawn::GardenId;
+use entwurf_v2_spawn::lock::{self, AcquireError};
+use entwurf_v2_spawn::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
+
+use crate::cli::{RacerArgs, ResidentArgs, StandInRole};
+use crate::os;
+
+/// The identity the resume scenario's saved session declares, and the stand-in `pi`
+/// expects back in its argv.
+pub mod pi_fixture {
+    /// `--provider`.
+    pub const PROVIDER: &str = "smoke-provider";
+    /// `--model` (the session's `modelId`).
+    pub const MODEL: &str = "smoke-model";
+    /// The prompt, last.
+    pub const PROMPT: &str = "smoke: wake up and listen";
+    /// Launch args after `--entwurf-control`.
+    pub const LAUNCH_ARGS: [&str; 1] = ["--approve"];
+    /// Extension args, verbatim once.
+    pub const EXTENSION_ARGS: [&str; 2] = ["-e", "./smoke-extension.ts"];
+    /// The control dir, relative to the session's cwd.
+    pub const CONTROL_DIR: &str = "control";
+    /// The program name the smoke gives the stand-in.
+    pub const PROGRAM_NAME: &str = "pi";
+}
+
+/// Exit code of the stand-in `pi` when its argv is not what §9 builds.
+pub const PI_ARGV_MISMATCH: u8 = 2;
+/// Exit code of a lock racer that acquired the lock.
+pub const RACER_WON: u8 = 0;
+/// Exit code of a lock racer that met a conflict.
+pub const RACER_CONFLICT: u8 = 3;
+
+/// Whether this process was started as the stand-in `pi`.
+pub fn is_pi() -> bool {
+    std::env::args_os().next().is_some_and(|arg0| {
+        Path::new(&arg0)
+            .file_name()
+            .is_some_and(|n| n == pi_fixture::PROGRAM_NAME)
+    })
+}
+
+/// Runs a hidden stand-in role.
+pub fn run(role: &StandInRole) -> ExitCode {
+    match role {
+        StandInRole::Resident(a) => resident(a),
+        StandInRole::LockRacer(a) => racer(a),
+    }
+}
+
+/// Blocks SIGTERM in the calling (main) thread; must run before any thread starts.
+fn block_term() -> Result<SigSet, String> {
+    let mut term = SigSet::empty();
+    term.add(Signal::SIGTERM);
+    term.thread_block()
+        .map_err(|e| format!("blocking SIGTERM: {e}"))?;
+    Ok(term)
+}
+
+fn lifetime_cap(ms: u64) {
+    let _ = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            std::thread::sleep(Duration::from_millis(ms));
+            eprintln!("stand-in: lifetime cap of {ms} ms reached, exiting");
+            std::process::exit(3);
+        });
+}
+
+fn fail(role: &str, why: &str) -> ExitCode {
+    eprintln!("stand-in {role}: {why}");
+    ExitCode::from(4)
+}
+
+/// Creates `path` atomically (write a sibling, rename) so a poller never reads it half
+/// written.
+fn write_ready(path: &Path, content: &str) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, content).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
+}
+
+/// Accepts (and drops) connections forever, so probes never fill the backlog.
+fn accept_forever(listener: UnixListener) {
+    for conn in listener.incoming() {
+        drop(conn);
+    }
+}
+
+/// Binds `path` after `delay` on its own thread, then accepts forever.
+fn listen_later(path: PathBuf, delay: Duration) {
+    let _ = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            std::thread::sleep(delay);
+            match os::bind_any_len(&path) {
+                Ok(listener) => accept_forever(listener),
+                Err(e) => eprintln!("stand-in: listening on {}: {e:#}", path.display()),
+            }
+        });
+}
+
+fn resident(a: &ResidentArgs) -> ExitCode {
+    let term = match block_term() {
+        Ok(term) => term,
+        Err(e) => return fail("resident", &e),
+    };
+    if let Some(code) = a.exit_code {
+        return ExitCode::from(code);
+    }
+    lifetime_cap(a.max_life_ms);
+    let mut grandchild_pid = String::new();
+    if a.grandchild {
+        match start_grandchild(a) {
+            Ok(pid) => grandchild_pid = pid.to_string(),
+            Err(e) => return fail("resident", &e),
+        }
+    }
+    if let Some(path) = &a.listen {
+        listen_later(path.clone(), Duration::from_millis(a.listen_after_ms));
+    }
+    if let Some(ready) = &a.ready {
+        if let Err(e) = write_ready(ready, &grandchild_pid) {
+            return fail("resident", &e);
+        }
+    }
+    if a.ignore_term {
+        loop {
+            std::thread::park();
+        }
+    }
+    let _ = term.wait();
+    if let Some(path) = &a.listen {
+        let _ = std::fs::remove_file(path);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Starts the grandchild in our process group and waits until it, too, has SIGTERM
+/// blocked, so the group signal meets a SIGTERM-ignoring member for sure.
+fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    let ready = a
+        .ready
+        .as_ref()
+        .map(|r| {
+            let mut p = r.as_os_str().to_owned();
+            p.push(".grandchild");
+            PathBuf::from(p)
+        })
+        .ok_or("--grandchild needs --ready")?;
+    let child = Command::new(exe)
+        .args(["__stand-in", "resident", "--ignore-term", "--max-life-ms"])
+        .arg(a.max_life_ms.to_string())
+        .arg("--ready")
+        .arg(&ready)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting the grandchild: {e}"))?;
+    if !os::poll_until_blocking(Duration::from_secs(3), Duration::from_millis(1), || {
+        ready.exists()
+    }) {
+        return Err("the grandchild never became ready".into());
+    }
+    Ok(child.id())
+}
+
+fn racer(a: &RacerArgs) -> ExitCode {
+    let gid = match GardenId::parse(&a.gid) {
+        Ok(gid) => gid,
+        Err(e) => return fail("lock-racer", &e.to_string()),
+    };
+    if let Err(e) = write_ready(&a.ready, "") {
+        return fail("lock-racer", &e);
+    }
+    // 1 ms polls: every racer sees the start file within about a millisecond of the
+    // others, so their acquire calls really overlap.
+    if !os::poll_until_blocking(Duration::from_secs(5), Duration::from_millis(1), || {
+        a.go.exists()
+    }) {
+        return fail("lock-racer", "no start signal within 5 s");
+    }
+    let code = match lock::acquire(&a.dir, &gid) {
+        Ok(_) => RACER_WON,
+        Err(AcquireError::Conflict(_)) => RACER_CONFLICT,
+        Err(e) => return fail("lock-racer", &format!("{e:#}")),
+    };
+    let mut result = a.ready.as_os_str().to_owned();
+    result.push(".result");
+    if let Err(e) = write_ready(Path::new(&result), &code.to_string()) {
+        return fail("lock-racer", &e);
+    }
+    // A winner that exited at once would leave a dead holder, which a slower racer may
+    // rightly reclaim: hold until every racer has its answer.
+    if !os::poll_until_blocking(Duration::from_secs(5), Duration::from_millis(1), || {
+        a.done.exists()
+    }) {
+        return fail("lock-racer", "no done signal within 5 s");
+    }
+    ExitCode::from(code)
+}
+
+/// The argv the stand-in `pi` expects for `gid`.
+pub fn expected_pi_args(gid: &str) -> Vec<String> {
+    let ext: Vec<String> = pi_fixture::EXTENSION_ARGS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    let launch: Vec<String> = pi_fixture::LAUNCH_ARGS
+        .iter()
+        .map(|s| (*s).to_owned())
+        .collect();
+    build_resume_pi_args(&ResumeArgs {
+        variant: ResumeVariant::V2Control,
+        session_id: gid,
+        extension_args: &ext,
+        provider: Some(pi_fixture::PROVIDER),
+        model: pi_fixture::MODEL,
+        prompt: pi_fixture::PROMPT,
+        launch_args: &launch,
+    })
+}
+
+/// The stand-in `pi` (see the module docs).
+pub fn pi() -> ExitCode {
+    let argv: Vec<String> = std::env::args_os()
+        .skip(1)
+        .map(|a: OsString| a.to_string_lossy().into_owned())
+        .collect();
+    let gid = argv
+        .iter()
+        .position(|a| a == "--session-id")
+        .and_then(|i| argv.get(i + 1))
+        .and_then(|g| GardenId::parse(g).ok());
+    let Some(gid) = gid else {
+        eprintln!("stand-in pi: no valid --session-id <gid> in argv {argv:?}");
+        return ExitCode::from(PI_ARGV_MISMATCH);
+    };
+    let expected = expected_pi_args(gid.as_str());
+    if argv != expected {
+        eprintln!(
+            "stand-in pi: argv differs from build_resume_pi_args (SPEC §9)\n  expected: {expected:?}\n  got:      {argv:?}"
+        );
+        return ExitCode::from(PI_ARGV_MISMATCH);
+    }
+    let term = match block_term() {
+        Ok(term) => term,
+        Err(e) => return fail("pi", &e),
+    };
+    lifetime_cap(120_000);
+    let socket = match std::env::current_dir() {
+        Ok(cwd) => cwd
+            .join(pi_fixture::CONTROL_DIR)
+            .join(format!("{gid}.sock")),
+        Err(e) => return fail("pi", &format!("current_dir: {e}")),
+    };
+    match os::bind_any_len(&socket) {
+        Ok(listener) => {
+            let _ = std::thread::Builder::new()
+                .stack_size(64 * 1024)
+                .spawn(move || accept_forever(listener));
+        }
+        Err(e) => {
+            eprintln!("stand-in pi: cannot listen on {}: {e:#}", socket.display());
+            return ExitCode::from(PI_ARGV_MISMATCH);
+        }
+    }
+    let _ = term.wait();
+    let _ = std::fs::remove_file(&socket);
+    ExitCode::SUCCESS
+}

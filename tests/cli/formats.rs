@@ -1,0 +1,194 @@
+//! Output formats: text (snapshot), help, TAP and `prove`, JSON Lines, colors, `--record`.
+
+use crate::{BIN, Run, expected_summary, last_line, normalize, run, run_env};
+
+#[test]
+fn text_output_of_the_child_scenario() {
+    let r = run(&["child", "--color", "never"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    insta::assert_snapshot!(normalize(&r.stdout));
+}
+
+#[test]
+fn help_lists_the_scenarios_and_hides_the_stand_ins() {
+    let r = run(&["--help"]);
+    assert_eq!(r.code, 0);
+    assert!(
+        !r.stdout.contains("__stand-in") && !r.stdout.contains("inject"),
+        "{}",
+        r.stdout
+    );
+    insta::assert_snapshot!(r.stdout);
+}
+
+#[test]
+fn tap_is_well_formed_version_13() {
+    let r = run(&["--format", "tap"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines[0], "TAP version 13");
+    assert_eq!(lines[1], "1..31");
+    let results: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
+        .collect();
+    assert_eq!(results.len(), 31);
+    for (i, line) in results.iter().enumerate() {
+        assert!(line.starts_with(&format!("ok {} - ", i + 1)), "{line}");
+    }
+    assert_eq!(results.iter().filter(|l| l.contains(" # SKIP ")).count(), 1);
+    assert!(lines.iter().all(|l| l.starts_with("ok ")
+        || l.starts_with("# ")
+        || l.starts_with("TAP ")
+        || l.starts_with("1..")));
+    assert_eq!(
+        last_line(&r.stdout),
+        format!("# {}", expected_summary(30, 0, 1))
+    );
+}
+
+#[test]
+fn tap_failures_carry_a_yaml_block() {
+    let r = run(&["socket", "--format", "tap", "--inject-failure", "S1.4"]);
+    assert_eq!(r.code, 1);
+    let at = r.stdout.find("not ok 4 - S1.4 ").expect("not ok line");
+    let block: Vec<&str> = r.stdout[at..].lines().skip(1).take(5).collect();
+    assert_eq!(block[0], "  ---");
+    assert!(
+        block[1].starts_with("  message: \"injected failure"),
+        "{block:?}"
+    );
+    assert_eq!(block[4], "  ...");
+}
+
+/// Debian's `prove` must accept the stream: passing, skipping and failing.
+#[test]
+fn prove_accepts_the_tap_stream() {
+    if std::process::Command::new("prove")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED prove_accepts_the_tap_stream: `prove` is not installed (Debian: perl)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let prove = |args: &[&str], name: &str| {
+        let tap = run(args).stdout;
+        let file = dir.path().join(name);
+        std::fs::write(&file, tap).unwrap();
+        let out = std::process::Command::new("prove")
+            .arg("--exec")
+            .arg("cat")
+            .arg(&file)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (ok, text) = prove(&["--format", "tap"], "all.tap");
+    assert!(ok && text.contains("Result: PASS"), "{text}");
+    let (ok, text) = prove(
+        &["lock", "--format", "tap", "--inject-failure", "L2"],
+        "failing.tap",
+    );
+    assert!(
+        !ok && text.contains("Failed test:  2") && !text.contains("Parse errors"),
+        "{text}"
+    );
+}
+
+#[test]
+fn json_lines_parse_with_the_documented_fields() {
+    let r = run(&["lock", "--format", "json", "--inject-failure", "L3"]);
+    assert_eq!(r.code, 1);
+    let values: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (checks, summary) = values.split_at(values.len() - 1);
+    assert_eq!(checks.len(), 11);
+    for v in checks {
+        assert!(
+            v["id"].is_string() && v["label"].is_string() && v["ms"].is_number(),
+            "{v}"
+        );
+        assert!(v["ok"].is_boolean() && v["skipped"].is_boolean(), "{v}");
+        assert_eq!(v["error"].is_null(), v["ok"] == true, "{v}");
+        assert_eq!(v["skip_reason"].is_string(), v["skipped"] == true, "{v}");
+    }
+    let failed: Vec<_> = checks.iter().filter(|v| v["ok"] == false).collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["id"], "L3");
+    assert!(
+        failed[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("injected failure")
+    );
+    let s = &summary[0];
+    assert_eq!(s["failed"], 1);
+    assert_eq!(
+        s["passed"].as_u64().unwrap() + s["skipped"].as_u64().unwrap(),
+        10
+    );
+    assert!(s["wall_ms"].is_number());
+    assert_eq!(s["summary"].as_str().unwrap(), expected_summary(9, 1, 1));
+}
+
+#[test]
+fn colors_follow_flag_no_color_and_clicolor_force() {
+    let esc = |r: &Run| r.stdout.contains("\x1b[");
+    assert!(esc(&run(&["child", "--color", "always"])));
+    assert!(!esc(&run(&["child", "--color", "never"])));
+    // Not a terminal under test: auto means plain, unless forced.
+    assert!(!esc(&run(&["child"])));
+    assert!(esc(&run_env(&["child"], &[("CLICOLOR_FORCE", "1")])));
+    assert!(!esc(&run_env(
+        &["child"],
+        &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]
+    )));
+    assert!(!esc(&run_env(&["child"], &[("NO_COLOR", "1")])));
+    // Machine formats are never colored.
+    assert!(!esc(&run(&[
+        "child", "--color", "always", "--format", "json"
+    ])));
+    assert!(!esc(&run(&[
+        "child", "--color", "always", "--format", "tap"
+    ])));
+}
+
+#[test]
+fn record_appends_dated_entries_under_one_heading() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("NEXT.md");
+    let original = "# Next\n\n- keep this line\n   trailing spaces   \nno newline at the end";
+    std::fs::write(&file, original).unwrap();
+    let path = file.to_str().unwrap();
+    for _ in 0..2 {
+        assert_eq!(run(&["child", "--record", path]).code, 0);
+    }
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with(original), "{text}");
+    assert_eq!(text.matches("## Live smoke record").count(), 1, "{text}");
+    let entries: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("- ") && l.contains(BIN))
+        .collect();
+    assert_eq!(entries.len(), 2, "{text}");
+    for e in entries {
+        assert!(
+            e.contains(&format!("`{}`", expected_summary(6, 0, 0))),
+            "{e}"
+        );
+        assert!(
+            e.contains("Z `") && e.contains("scenario child") && e.contains(" ms"),
+            "{e}"
+        );
+        assert!(e.contains(std::env::consts::ARCH), "{e}");
+    }
+}
