@@ -64,6 +64,33 @@ fn world(script: &'static str) -> World {
     }
 }
 
+/// Like [`world`] with a child that ignores SIGTERM, but the spawn returns only once the
+/// shell has run its `trap '' TERM` (its `SigIgn` mask shows it). Without that, a
+/// watcher that signals at once (the backstop) can beat the trap and the shell dies of
+/// SIGTERM instead of being escalated to SIGKILL.
+fn world_ignoring_term() -> World {
+    let mut w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let spawn = w.options.spawner.clone();
+    w.options.spawner = Arc::new(move |req: &SpawnRequest| {
+        let child = spawn(req)?;
+        let ignores_term = || {
+            std::fs::read_to_string(format!("/proc/{}/status", child.pid()))
+                .ok()
+                .and_then(|status| {
+                    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+                    u64::from_str_radix(mask.trim(), 16).ok()
+                })
+                .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+        };
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while !ignores_term() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        Ok(child)
+    });
+    w
+}
+
 fn plan(w: &World, timeout: Duration) -> SpawnBgPlan {
     let gid = GardenId::parse(GID).expect("gid");
     SpawnBgPlan::new(gid.clone(), "wake up", w.options.socket_path(&gid), timeout).expect("plan")
@@ -158,7 +185,7 @@ async fn timeout_terminates_the_real_child_and_its_exit_releases_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
-    let w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let w = world_ignoring_term();
     let outcome = resume(&w, Duration::from_millis(100)).await;
     let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
         panic!("expected child-exited, got {outcome:?}");
@@ -204,7 +231,7 @@ async fn a_missing_program_is_a_spawn_failure_that_releases_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_it() {
-    let w = world("trap '' TERM; while :; do sleep 0.05; done");
+    let w = world_ignoring_term();
     let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
     std::os::unix::fs::symlink("/nonexistent", &path).expect("symlink");
     let started = std::time::Instant::now();
@@ -267,4 +294,73 @@ async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
         deps.resume_request(&mismatched),
         Err(ResumeSpawnError::CwdMismatch { .. })
     ));
+}
+
+/// A spawner that blocks for `hold` (as fork/exec does, briefly), counting how many run
+/// at once, then reports a spawn error (no child is needed to test the plumbing).
+fn slow_spawner(
+    hold: Duration,
+    running: Arc<AtomicUsize>,
+    peak: Arc<AtomicUsize>,
+) -> entwurf_v2_spawn::production::Spawner {
+    Arc::new(move |req: &SpawnRequest| {
+        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+        peak.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(hold);
+        running.fetch_sub(1, Ordering::SeqCst);
+        Err(entwurf_v2_spawn::production::child::SpawnError::NoRuntime {
+            program: req.program.clone(),
+        })
+    })
+}
+
+/// The spawn runs off the async thread: on a current-thread runtime, a timer task keeps
+/// running while a (deliberately slow) spawner blocks. Run inline, the timer could only
+/// fire after the spawner returned.
+#[tokio::test(flavor = "current_thread")]
+async fn a_blocking_spawn_does_not_stall_the_runtime() {
+    use entwurf_v2_spawn::watcher::WatchDeps;
+    let mut w = world("true");
+    let (running, peak) = (Arc::default(), Arc::default());
+    w.options.spawner = slow_spawner(Duration::from_millis(500), running, peak);
+    let deps = ProductionDeps::new(w.options.clone());
+    let plan = plan(&w, Duration::from_secs(1));
+    let ticked = Arc::new(AtomicUsize::new(0));
+    let ticker = {
+        let ticked = ticked.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            ticked.store(1, Ordering::SeqCst);
+        })
+    };
+    let spawned = deps.spawn(&plan).await;
+    assert!(spawned.is_err(), "the stand-in spawner always fails");
+    assert_eq!(
+        ticked.load(Ordering::SeqCst),
+        1,
+        "a 20 ms timer must fire during a 500 ms spawn"
+    );
+    ticker.await.expect("ticker");
+}
+
+/// Concurrent spawns through one ProductionDeps (and its clones) are bounded, so a
+/// burst of resumes does not grow the blocking pool by a thread per resume.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_spawns_are_bounded() {
+    use entwurf_v2_spawn::watcher::WatchDeps;
+    let mut w = world("true");
+    let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    w.options.spawner = slow_spawner(Duration::from_millis(50), running, peak.clone());
+    let deps = ProductionDeps::new(w.options.clone());
+    let plan = plan(&w, Duration::from_secs(1));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (deps, plan) = (deps.clone(), plan.clone());
+        tasks.spawn(async move { deps.spawn(&plan).await.is_err() });
+    }
+    while let Some(failed) = tasks.join_next().await {
+        assert!(failed.expect("join"), "the stand-in spawner always fails");
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!((1..=4).contains(&peak), "{peak} spawns ran at once");
 }

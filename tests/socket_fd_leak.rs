@@ -1,6 +1,8 @@
 //! No descriptor outlives `await_socket_alive`: not the inotify instance, not a probe
 //! socket, not an `O_PATH` descriptor — whether the await resolves, is forged, is
-//! cancelled, or is dropped mid-wait.
+//! cancelled, or is dropped mid-wait. The inotify *watch* is gone the moment the await
+//! ends; the inotify *descriptor* is closed by the closer thread within
+//! `INOTIFY_CLOSE_DELAY` (closing it inline would block for a kernel grace period).
 //!
 //! Its own test binary with a single test, because descriptor counts are per process and
 //! tests in one binary run in parallel threads.
@@ -9,7 +11,9 @@ use std::error::Error;
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
-use entwurf_v2_spawn::socket::{AwaitSocketError, WaitOptions, await_socket_alive};
+use entwurf_v2_spawn::socket::{
+    AwaitSocketError, INOTIFY_CLOSE_DELAY, WaitOptions, await_socket_alive,
+};
 use tokio_util::sync::CancellationToken;
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -32,6 +36,21 @@ fn open_fds() -> Result<Vec<String>, Box<dyn Error>> {
     Ok(fds)
 }
 
+/// Inotify watches held by this process (`inotify wd:` lines in `/proc/self/fdinfo`).
+fn inotify_watches() -> Result<usize, Box<dyn Error>> {
+    let mut watches = 0;
+    for entry in std::fs::read_dir("/proc/self/fdinfo")? {
+        let entry = entry?;
+        if let Ok(info) = std::fs::read_to_string(entry.path()) {
+            watches += info
+                .lines()
+                .filter(|l| l.starts_with("inotify wd:"))
+                .count();
+        }
+    }
+    Ok(watches)
+}
+
 fn inotify_count(fds: &[String]) -> usize {
     fds.iter()
         .filter(|l| l.ends_with("anon_inode:inotify"))
@@ -52,7 +71,10 @@ async fn no_descriptor_outlives_an_await() -> TestResult {
     cancel.cancel();
     let _ = await_socket_alive(&absent, cancel, WaitOptions::default()).await;
 
+    // Let the warm-up's descriptors settle (none expected: it never armed a watch).
+    tokio::time::sleep(INOTIFY_CLOSE_DELAY * 2).await;
     let before = open_fds()?;
+    let watches_before = inotify_watches()?;
 
     // 1. Cancelled while waiting (inotify armed on the temp dir).
     let cancel = CancellationToken::new();
@@ -69,6 +91,11 @@ async fn no_descriptor_outlives_an_await() -> TestResult {
         inotify_count(&during),
         inotify_count(&before) + 1,
         "the waiter should hold exactly one inotify instance while waiting: {during:#?}"
+    );
+    assert_eq!(
+        inotify_watches()?,
+        watches_before + 1,
+        "the waiter should hold exactly one inotify watch while waiting"
     );
     cancel.cancel();
     let result = tokio::time::timeout(Duration::from_secs(5), waiter).await??;
@@ -106,7 +133,20 @@ async fn no_descriptor_outlives_an_await() -> TestResult {
         "{result:?}"
     );
 
-    let after = open_fds()?;
+    // Every watch is removed by the time each await ends...
+    assert_eq!(
+        inotify_watches()?,
+        watches_before,
+        "an inotify watch outlived an await"
+    );
+    // ...and the descriptors are closed shortly after (bounded, not timing-sensitive:
+    // a loaded machine only makes the loop take longer, up to the generous deadline).
+    let deadline = std::time::Instant::now() + INOTIFY_CLOSE_DELAY + Duration::from_secs(5);
+    let mut after = open_fds()?;
+    while after != before && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        after = open_fds()?;
+    }
     assert_eq!(before, after, "descriptors differ after the awaits");
     drop(listener);
     Ok(())

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::garden_id::GardenId;
@@ -179,15 +180,27 @@ pub struct ExitWatchCancelled {
 }
 
 /// The production [`WatchDeps`].
+///
+/// Clones share one set of spawn slots (see [`WatchDeps::spawn`] below), so a
+/// dispatcher running many resumes through clones of one `ProductionDeps` bounds its
+/// concurrent fork/exec work as a whole.
 #[derive(Debug, Clone)]
 pub struct ProductionDeps {
     options: ProductionOptions,
+    spawn_slots: Arc<Semaphore>,
 }
+
+/// How many spawns run at once: enough to overlap each child's exec with the next
+/// fork, few enough not to grow the blocking pool by a thread per resume.
+const SPAWN_SLOTS: usize = 4;
 
 impl ProductionDeps {
     /// Wires `options`.
     pub fn new(options: ProductionOptions) -> Self {
-        Self { options }
+        Self {
+            options,
+            spawn_slots: Arc::new(Semaphore::new(SPAWN_SLOTS)),
+        }
     }
 
     /// The options in force.
@@ -228,15 +241,30 @@ impl ProductionDeps {
 impl WatchDeps for ProductionDeps {
     type Child = ChildHandle;
 
+    /// Resolves the identity and runs the spawner on tokio's blocking pool, at most
+    /// [`SPAWN_SLOTS`] at a time. A spawn blocks until the child has exec'd (about a
+    /// millisecond, more under load); run inline, a burst of hundreds of resumes kept
+    /// the runtime thread from noticing any socket or exit until the burst was over.
+    /// If this future is dropped mid-spawn, the spawn still completes and the child is
+    /// left running unwatched, exactly as if the future were dropped right after it.
     async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, BoxError> {
-        // Identity resolution scans saved sessions: file I/O that must not stall the
-        // executor (and with it every timer of a current-thread runtime).
+        // Identity resolution scans saved sessions (file I/O) and the spawn waits for the
+        // child's exec: neither may stall the executor. One hop to the blocking pool, under
+        // a slot.
         let (deps, owned_plan) = (self.clone(), plan.clone());
-        let request = tokio::task::spawn_blocking(move || deps.resume_request(&owned_plan))
-            .await
-            .map_err(|join| Box::new(join) as BoxError)??;
-        (self.options.spawner)(&request)
-            .map_err(|e| Box::new(ResumeSpawnError::Spawn(e)) as BoxError)
+        // The semaphore is never closed; a failed acquire would only mean "no limit".
+        let _slot = self.spawn_slots.acquire().await.ok();
+        let spawned = tokio::task::spawn_blocking(move || {
+            let request = deps.resume_request(&owned_plan)?;
+            (deps.options.spawner)(&request).map_err(ResumeSpawnError::Spawn)
+        })
+        .await;
+        match spawned {
+            Ok(spawned) => spawned.map_err(|e| Box::new(e) as BoxError),
+            // A panicking spawner panics here, as it did when called inline.
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => Err(Box::new(join) as BoxError),
+        }
     }
 
     fn watch_socket(

@@ -41,6 +41,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 use nix::sys::stat::{FileStat, SFlag};
 
+pub use notify::CLOSE_DELAY as INOTIFY_CLOSE_DELAY;
 pub use wait::await_socket_alive;
 
 #[cfg(not(target_os = "linux"))]

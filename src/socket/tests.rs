@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
-use super::wait::Backoff;
+use super::wait::{Backoff, bound_not_listening};
 use super::*;
 
 fn os(errno: Errno) -> OsError {
@@ -224,6 +224,28 @@ fn errors_name_the_path_and_say_never_connected() {
         path: PathBuf::from("/x/y.sock"),
     };
     assert!(cancelled.to_string().contains("cancelled"));
+}
+
+#[test]
+fn only_a_refusing_socket_file_of_ours_earns_a_quick_second_look() {
+    let mut quick = 0;
+    for inspection in all_inspections() {
+        for probe in all_probes() {
+            let observation = Observation {
+                inspection: inspection.clone(),
+                probe: probe.clone(),
+            };
+            let expected =
+                inspection == Inspection::SocketFile && matches!(probe, Some(Probe::Dead(_)));
+            assert_eq!(
+                bound_not_listening(&observation),
+                expected,
+                "{observation:?}"
+            );
+            quick += usize::from(expected);
+        }
+    }
+    assert_eq!(quick, 2, "refused and vanished, on a socket file of ours");
 }
 
 #[test]

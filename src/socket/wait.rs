@@ -19,15 +19,22 @@ use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict
 /// that appears wakes the waiter within milliseconds. Because `bind()` creates the file
 /// (an event) but `listen()` comes later (no event), every look that does not find a
 /// live socket is followed by another after an exponential backoff — 1 ms, doubling,
-/// capped at `options.poll_interval`, reset by every inotify event. While the directory
+/// capped at `options.poll_interval`, reset by every inotify event. Right after an
+/// event, a socket file that refuses the connect (bound, `listen()` not yet called) is
+/// looked at again up to three times after yielding the CPU: the waker is often
+/// preempted by our wake-up between the two calls, and a 1 ms timer tick would
+/// otherwise dominate the latency. While the directory
 /// is watched and nothing sits at the path, the waiter sleeps the full poll interval at
 /// once (only an event can change that). Without inotify (no
 /// parent directory yet, EMFILE, ENOSPC, non-Linux) the same backoff is the poll, and
 /// the watch is re-added on every round. Idle cost once the cap is reached: one
 /// inspection and at most one connect per poll interval.
 ///
-/// The future is `Send`; dropping it closes the inotify descriptor. It needs a tokio
-/// runtime with IO and time enabled.
+/// The future is `Send`. Returning or being dropped removes the inotify watch at once;
+/// the inotify descriptor itself is closed [`INOTIFY_CLOSE_DELAY`](super::INOTIFY_CLOSE_DELAY)
+/// later by a closer thread, because closing it right away blocks for a kernel grace
+/// period (5–20 ms) that would delay this very return. It needs a tokio runtime with IO
+/// and time enabled.
 pub async fn await_socket_alive(
     path: &Path,
     cancel: CancellationToken,
@@ -47,6 +54,8 @@ pub async fn await_socket_alive(
 
     let mut watch = DirWatch::new(path);
     let mut backoff = Backoff::new(options.poll_interval);
+    // Quick looks left for a socket that an event just showed bound but not listening.
+    let mut quick_looks = 0;
     loop {
         if cancel.is_cancelled() {
             return Err(cancelled());
@@ -68,6 +77,15 @@ pub async fn await_socket_alive(
             }
             Verdict::Wait => {}
         }
+        if quick_looks > 0 && bound_not_listening(&observation) {
+            // An event just showed the socket file: its owner is between bind() and
+            // listen(), microseconds apart — unless our wake-up preempted it on this
+            // CPU. Yield the CPU (microseconds, not a sleep) and look again, instead
+            // of sleeping a timer tick (≥ 1 ms) for a gap this short.
+            quick_looks -= 1;
+            std::thread::yield_now();
+            continue;
+        }
         if watch.is_armed() && observation.inspection == Inspection::Absent {
             // Nothing at the path and the directory is watched: only an event (create,
             // move in) can change that, so there is no bind→listen gap to poll for.
@@ -82,11 +100,23 @@ pub async fn await_socket_alive(
             wake = watch.changed() => {
                 if wake == Wake::Changed {
                     backoff.reset();
+                    quick_looks = QUICK_LOOKS;
                 }
             }
             () = tokio::time::sleep_until(deadline) => {}
         }
     }
+}
+
+/// How many times a waiter yields the CPU and looks again when an event showed a
+/// socket file that still refuses connections (see the loop), before it falls back to
+/// the backoff timer.
+const QUICK_LOOKS: u32 = 3;
+
+/// A socket file of ours that refused the connect: bound, not (yet) listening.
+pub(super) fn bound_not_listening(observation: &super::Observation) -> bool {
+    observation.inspection == Inspection::SocketFile
+        && matches!(observation.probe, Some(super::Probe::Dead(_)))
 }
 
 /// A deadline that never comes in practice (about 30 years out), for delays that would

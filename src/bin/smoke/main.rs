@@ -176,6 +176,7 @@ fn run(scenario: Option<Scenario>, options: &RunOptions) -> anyhow::Result<ExitC
                 summary: tally.summary_line(),
                 scenario: name,
                 wall,
+                euid: nix::unistd::geteuid().as_raw(),
             };
             if let Err(e) = output::record::record(file, &entry) {
                 eprintln!("smoke-entwurf-v2-spawn-live: --record: {e:#}");

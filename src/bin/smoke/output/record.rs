@@ -26,6 +26,8 @@ pub struct Entry {
     pub scenario: &'static str,
     /// Wall time of the checks.
     pub wall: Duration,
+    /// Who ran it: root and an ordinary user skip different checks.
+    pub euid: u32,
 }
 
 /// Appends `entry` to `file` (created if missing).
@@ -55,10 +57,15 @@ pub fn record(file: &Path, entry: &Entry) -> Result<()> {
 /// the commit when known.
 fn entry_line(e: &Entry, now: SystemTime, platform: &str, commit: Option<&str>) -> String {
     let mut line = format!(
-        "- {} `{}` — scenario {}, {platform}, wall {:.1} ms",
+        "- {} `{}` — scenario {} as {}, {platform}, wall {:.1} ms",
         humantime::format_rfc3339_seconds(now),
         e.summary,
         e.scenario,
+        if e.euid == 0 {
+            "root".to_string()
+        } else {
+            format!("uid {}", e.euid)
+        },
         e.wall.as_secs_f64() * 1000.0
     );
     if let Some(commit) = commit {
@@ -184,6 +191,7 @@ mod tests {
             summary: "smoke-entwurf-v2-spawn-live: 3 checks passed (real OS primitives)".into(),
             scenario: "all",
             wall: Duration::from_millis(212),
+            euid: 0,
         };
         let line = entry_line(
             &e,
@@ -193,7 +201,7 @@ mod tests {
         );
         assert_eq!(
             line,
-            "- 1970-01-01T00:00:00Z `smoke-entwurf-v2-spawn-live: 3 checks passed (real OS primitives)` — scenario all, Linux 6.1 x86_64, wall 212.0 ms, commit abc1234"
+            "- 1970-01-01T00:00:00Z `smoke-entwurf-v2-spawn-live: 3 checks passed (real OS primitives)` — scenario all as root, Linux 6.1 x86_64, wall 212.0 ms, commit abc1234"
         );
     }
 }

@@ -1,0 +1,259 @@
+//! `cargo bench --bench observe [-- [SECTION...] [--quick] [--trials N] [--scale N] [--seed S]]`
+//!
+//! Measures how promptly and how cheaply the crate observes: socket-alive detection
+//! against fixed-interval poll baselines (same probe, same run), terminate/kill → exit
+//! observed, spawn → handle, idle CPU while waiting, and N concurrent watchers over the
+//! production dependencies. Sections: `detection`, `child` (spawn, terminate, kill),
+//! `idle`, `scale`; none named = all. `--quick` runs fewer trials (a smoke of the bench,
+//! not numbers to quote). Prints markdown tables (docs/performance.md).
+//!
+//! The binary doubles as the stand-in child (`--stand-in`, see `standin.rs`).
+
+mod child;
+mod detection;
+mod idle;
+mod scale;
+mod standin;
+mod stats;
+mod sys;
+
+use std::time::{Duration, Instant};
+
+use stats::{Row, fmt, print_table, ratio};
+
+struct Args {
+    sections: Vec<String>,
+    quick: bool,
+    trials: Option<usize>,
+    scale: Option<usize>,
+    seed: Option<u64>,
+}
+
+fn parse_args(args: &[String]) -> Args {
+    let mut a = Args {
+        sections: Vec::new(),
+        quick: std::env::var_os("OBSERVE_QUICK").is_some(),
+        trials: None,
+        scale: None,
+        seed: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse().ok());
+        match arg.as_str() {
+            "--quick" => a.quick = true,
+            "--trials" => a.trials = value().map(|v: u64| v as usize),
+            "--scale" => a.scale = value().map(|v: u64| v as usize),
+            "--seed" => a.seed = value(),
+            // cargo bench passes --bench to harness-less benches.
+            "--bench" => {}
+            s if s.starts_with('-') => {
+                eprintln!("unknown flag {s}");
+                std::process::exit(2);
+            }
+            s => a.sections.push(s.to_string()),
+        }
+    }
+    for s in &a.sections {
+        if !["detection", "child", "idle", "scale"].contains(&s.as_str()) {
+            eprintln!("unknown section {s} (detection, child, idle, scale)");
+            std::process::exit(2);
+        }
+    }
+    a
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+            })
+        })
+        .unwrap_or_else(|| "?".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!(
+        "{cores} cores, {cpu}, Linux {}, loadavg {}",
+        kernel.trim(),
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
+    )
+}
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    if argv.first().map(String::as_str) == Some(standin::FLAG) {
+        standin::run(&argv[1..]);
+    }
+    let args = parse_args(&argv);
+    let want = |s: &str| args.sections.is_empty() || args.sections.iter().any(|x| x == s);
+    let trials = args.trials.unwrap_or(if args.quick { 30 } else { 200 });
+    let seed = args.seed.unwrap_or_else(sys::os_seed);
+    let mut rng = sys::Rng::new(seed);
+    let started = Instant::now();
+
+    println!("# observe bench");
+    println!();
+    println!("machine: {}", machine());
+    println!(
+        "profile: {}, trials: {trials}, seed: {seed}{}",
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+        if args.quick {
+            ", QUICK (not for quoting)"
+        } else {
+            ""
+        }
+    );
+    println!();
+
+    let mut rows: Vec<Row> = Vec::new();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let mut notes = Vec::new();
+    if want("detection") {
+        eprintln!("detection: {trials} trials × 3 waiters (+ floor) on one listener event ...");
+        let r = rt.block_on(detection::run(trials, &mut rng));
+        let [prod, p150, p20, floor] = [&r.rows[0], &r.rows[1], &r.rows[2], &r.rows[3]];
+        notes.push(format!(
+            "detection ratios (same run): poll 150 ms / production: p50 {} p99 {}; poll 20 ms / production: p50 {} p99 {}; production − floor: p50 {} p99 {} ms; {} sample(s) clamped to 0, {} waiter failure(s)",
+            ratio(p150.p50(), prod.p50()),
+            ratio(p150.p99(), prod.p99()),
+            ratio(p20.p50(), prod.p50()),
+            ratio(p20.p99(), prod.p99()),
+            fmt(prod.p50() - floor.p50()),
+            fmt(prod.p99() - floor.p99()),
+            r.clamped,
+            r.failures
+        ));
+        rows.extend(r.rows);
+    }
+    if want("child") {
+        eprintln!("child: {trials} trials each of spawn / terminate / kill ...");
+        rows.extend(rt.block_on(child::run(trials)));
+    }
+    drop(rt);
+
+    let mut idle_lines = Vec::new();
+    if want("idle") {
+        let window = if args.quick {
+            Duration::from_secs(1)
+        } else {
+            Duration::from_secs(5)
+        };
+        eprintln!("idle: {window:?} per variant, one after another ...");
+        for i in idle::run(window) {
+            let per5 = |d: Duration| stats::ms(d) * 5.0 / i.window.as_secs_f64();
+            idle_lines.push(format!(
+                "| {} | {:.2} | {:.3} | {:.3} | {:.3} | {:.0} | {:.3} |",
+                i.variant,
+                i.window.as_secs_f64(),
+                per5(i.thread.user),
+                per5(i.thread.sys),
+                per5(i.thread.total()),
+                i.thread.wakeups as f64 * 5.0 / i.window.as_secs_f64(),
+                per5(i.process.total()),
+            ));
+        }
+    }
+
+    let mut scale_report = None;
+    if want("scale") {
+        let n = args.scale.unwrap_or(if args.quick { 64 } else { 256 });
+        eprintln!("scale: {n} concurrent execute_spawn_bg_resume ...");
+        let r = scale::run(n, &mut rng);
+        rows.extend(r.rows.clone());
+        scale_report = Some(r);
+    }
+
+    println!("## latencies (ms)");
+    println!();
+    print_table(&rows);
+    println!();
+    for n in &notes {
+        println!("{n}");
+    }
+    if !idle_lines.is_empty() {
+        println!();
+        println!("## idle cost while waiting on a socket that never appears (per 5 s)");
+        println!();
+        println!("| variant | window s | user ms | sys ms | CPU ms | wake-ups | process CPU ms |");
+        println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+        for l in &idle_lines {
+            println!("{l}");
+        }
+    }
+    let mut failed = false;
+    if let Some(r) = scale_report {
+        println!();
+        println!(
+            "## scale: {} concurrent execute_spawn_bg_resume (production deps)",
+            r.n
+        );
+        println!();
+        let classes: Vec<String> = r.by_class.iter().map(|(c, k)| format!("{k} {c}")).collect();
+        println!("- mix: {}", classes.join(", "));
+        println!(
+            "- configured: observe timeout {:?}, term grace {:?}, kill grace {:?}; listen/exit delays 0–300 ms",
+            scale::OBSERVE_TIMEOUT,
+            scale::TERM_GRACE,
+            scale::KILL_GRACE
+        );
+        println!(
+            "- wall {:.1} ms = longest configured wait {:?} + {:.1} ms ({:.0} % above); the last of the {} spawns returned at {:.1} ms",
+            stats::ms(r.wall),
+            r.longest_configured,
+            stats::ms(r.wall) - stats::ms(r.longest_configured),
+            (stats::ms(r.wall) / stats::ms(r.longest_configured) - 1.0) * 100.0,
+            r.n,
+            r.last_spawn_ms
+        );
+        println!(
+            "- correct: {} released exactly once, {} retained, {} error(s); children left after cleanup: {}",
+            r.released_once,
+            r.retained,
+            r.errors.len(),
+            r.leftovers
+        );
+        println!(
+            "- open descriptors: baseline {}, peak {} → {} per watcher",
+            r.base_fds,
+            r.peak_fds,
+            fmt((r.peak_fds.saturating_sub(r.base_fds)) as f64 / r.n as f64)
+        );
+        println!(
+            "- threads: baseline {} (incl. sampler), peak {}; peak RSS {:.1} MiB",
+            r.base_threads,
+            r.peak_threads,
+            r.peak_rss_kib as f64 / 1024.0
+        );
+        println!(
+            "- process CPU during the run: {:.1} ms user + {:.1} ms sys ({:.2} ms per watcher)",
+            stats::ms(r.cpu.user),
+            stats::ms(r.cpu.sys),
+            stats::ms(r.cpu.total()) / r.n as f64
+        );
+        for e in r.errors.iter().take(20) {
+            println!("  ERROR {e}");
+        }
+        failed = !r.errors.is_empty() || r.leftovers != 0;
+    }
+    println!();
+    println!("total bench time: {:.1} s", started.elapsed().as_secs_f64());
+    if failed {
+        std::process::exit(1);
+    }
+}
