@@ -5,8 +5,10 @@
 //! - **nothing is released** without an observation: the lock file is still there, with
 //!   our nonce, and the release function was never called. The caller still holds the
 //!   claim and must release it itself once it has dealt with the child;
-//! - **nothing leaks**: no inotify instance, no probe socket, no timer task; the only
-//!   descriptor and the only task left are the child's pidfd and its supervisor;
+//! - **nothing leaks**: no inotify watch, probe socket or timer task; the waiter's inotify
+//!   descriptor is closed by the library's closer thread within about
+//!   `INOTIFY_CLOSE_DELAY`; after that the only descriptor and the only task left are the
+//!   child's pidfd and its supervisor;
 //! - **the child keeps running as the detached resident it was started as** (its own
 //!   session, so the dropped watch does not take it down); its supervisor stays only
 //!   until it exits, to reap it, and then the pidfd and the task go too.
@@ -16,10 +18,10 @@
 mod faults_support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome, parse_claim};
-use entwurf_v2_spawn::socket::{WaitOptions, await_socket_alive};
+use entwurf_v2_spawn::socket::{INOTIFY_CLOSE_DELAY, WaitOptions, await_socket_alive};
 use entwurf_v2_spawn::watcher::execute_spawn_bg_resume;
 use faults_support::{Child, World, alive, gid, proc_state, world};
 use nix::sys::signal::{Signal, kill};
@@ -82,6 +84,21 @@ async fn check_and_clean(
         sid.as_raw(),
         pid as i32,
         "started as its own session leader"
+    );
+
+    // The waiter's watch was removed when it was dropped; its inotify descriptor is
+    // closed by the library's closer thread within about INOTIFY_CLOSE_DELAY (a close
+    // right away would stall on the kernel's mark reaper).
+    let dropped_at = Instant::now();
+    let inotify = |kinds: &BTreeMap<String, usize>| kinds.get("anon_inode:inotify").copied();
+    eventually("the inotify descriptor is closed", || {
+        inotify(&fd_kinds()) == inotify(before)
+    })
+    .await;
+    assert!(
+        dropped_at.elapsed() < INOTIFY_CLOSE_DELAY + Duration::from_millis(500),
+        "inotify closed only after {:?}",
+        dropped_at.elapsed()
     );
 
     // Nothing leaked but the child's pidfd and its supervisor task.
