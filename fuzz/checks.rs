@@ -4,7 +4,10 @@
 //! input except to report a broken property, and asserts an oracle that a regression
 //! would violate.
 
-#![allow(dead_code)] // Each includer uses its own subset.
+#![allow(
+    dead_code,
+    reason = "included by several test binaries and fuzz targets, each using its own subset"
+)]
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
