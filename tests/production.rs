@@ -103,13 +103,20 @@ async fn resume(
     let gid = GardenId::parse(GID).expect("gid");
     let claim = lock::acquire(&w.options.lock_dir, &gid).expect("acquire");
     let deps = ProductionDeps::new(w.options.clone());
-    tokio::time::timeout(
-        DEADLINE,
-        execute_spawn_bg_resume(&plan(w, timeout), Some(&claim), &deps),
-    )
-    .await
-    .expect("bounded")
-    .expect("no watch error")
+    let plan = plan(w, timeout);
+    // Spawned, as a dispatcher would: this only compiles because the watch is `Send`.
+    let watch = tokio::spawn(async move {
+        tokio::time::timeout(
+            DEADLINE,
+            execute_spawn_bg_resume(&plan, Some(&claim), &deps),
+        )
+        .await
+    });
+    watch
+        .await
+        .expect("joined")
+        .expect("bounded")
+        .expect("no watch error")
 }
 
 fn lock_file(w: &World) -> PathBuf {

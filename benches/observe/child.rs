@@ -12,10 +12,10 @@
 //! (`/proc/<pid>/status`), so the signal meets the behaviour being measured and not a
 //! half-started process.
 
-use std::cell::Cell;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::lock::{self, LockClaim, ReleaseOutcome};
@@ -148,10 +148,10 @@ async fn wait_comm(pid: u32, comm: &str) {
 /// `ProductionDeps`, stamping what the watcher does and when.
 pub struct Timed {
     pub inner: ProductionDeps,
-    pub spawned: Cell<Option<(Instant, Instant)>>,
-    pub term: Cell<Option<Instant>>,
-    pub kill: Cell<Option<Instant>>,
-    pub released: Cell<Option<Instant>>,
+    pub spawned: Slot<Option<(Instant, Instant)>>,
+    pub term: Slot<Option<Instant>>,
+    pub kill: Slot<Option<Instant>>,
+    pub released: Slot<Option<Instant>>,
     /// Wait for the stand-in to block SIGTERM before the watcher may signal it.
     pub wait_ready: bool,
 }
@@ -251,10 +251,10 @@ async fn watcher_level(trials: usize, root: &Path) -> Vec<Row> {
             let claim = lock::acquire(&o.lock_dir, &gid).expect("acquire");
             let deps = Timed {
                 inner: ProductionDeps::new(o.clone()),
-                spawned: Cell::new(None),
-                term: Cell::new(None),
-                kill: Cell::new(None),
-                released: Cell::new(None),
+                spawned: Slot::new(None),
+                term: Slot::new(None),
+                kill: Slot::new(None),
+                released: Slot::new(None),
                 wait_ready: true,
             };
             let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps)
@@ -300,4 +300,20 @@ async fn watcher_level(trials: usize, root: &Path) -> Vec<Row> {
             kill_total,
         ),
     ]
+}
+
+/// A `Sync` cell for timestamps: the watcher's futures are `Send`, so its deps are `Sync`.
+#[derive(Debug)]
+pub struct Slot<T>(Mutex<T>);
+
+impl<T: Copy> Slot<T> {
+    fn new(value: T) -> Self {
+        Self(Mutex::new(value))
+    }
+    fn set(&self, value: T) {
+        *self.0.lock().expect("slot") = value;
+    }
+    fn get(&self) -> T {
+        *self.0.lock().expect("slot")
+    }
 }

@@ -52,7 +52,7 @@ impl std::fmt::Display for StopSignal {
 }
 
 /// A spawned child as the watcher sees it.
-pub trait SpawnedChild {
+pub trait SpawnedChild: Send + Sync {
     /// Its pid, for outcomes and diagnostics.
     fn pid(&self) -> u32;
 }
@@ -60,14 +60,20 @@ pub trait SpawnedChild {
 /// The watcher's dependencies. Production wiring is
 /// [`ProductionDeps`](crate::production::ProductionDeps).
 ///
+/// Every future is `Send` (and the deps `Sync`), so `execute_spawn_bg_resume` can be
+/// `tokio::spawn`ed: a dispatcher runs hundreds of them at once.
+///
 /// Cancellation: the `cancel` tokens handed to the watchers are cancelled on every
 /// return path, and their futures dropped; a fake can assert both.
-pub trait WatchDeps {
+pub trait WatchDeps: Sync {
     /// The child handle. Dropping it must not kill the child.
     type Child: SpawnedChild;
 
     /// Starts the child for `plan`; resolves once it really started.
-    fn spawn(&self, plan: &SpawnBgPlan) -> impl Future<Output = Result<Self::Child, BoxError>>;
+    fn spawn(
+        &self,
+        plan: &SpawnBgPlan,
+    ) -> impl Future<Output = Result<Self::Child, BoxError>> + Send;
 
     /// Starts watching `path`; the future resolves once the socket is connectable and
     /// fails for an address that can never become ours.
@@ -75,24 +81,24 @@ pub trait WatchDeps {
         &self,
         path: &Path,
         cancel: CancellationToken,
-    ) -> Result<impl Future<Output = Result<(), BoxError>>, BoxError>;
+    ) -> Result<impl Future<Output = Result<(), BoxError>> + Send, BoxError>;
 
     /// Starts watching the child's exit.
     fn watch_exit(
         &self,
         child: &Self::Child,
         cancel: CancellationToken,
-    ) -> Result<impl Future<Output = Result<ChildExit, BoxError>>, BoxError>;
+    ) -> Result<impl Future<Output = Result<ChildExit, BoxError>> + Send, BoxError>;
 
     /// A timer; dropping it cancels it.
-    fn timer(&self, duration: Duration) -> impl Future<Output = ()>;
+    fn timer(&self, duration: Duration) -> impl Future<Output = ()> + Send;
 
     /// Signals the child (its process group, in production).
     fn signal(
         &self,
         child: &Self::Child,
         signal: StopSignal,
-    ) -> impl Future<Output = Result<(), BoxError>>;
+    ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
     /// Releases the lock (default: [`crate::lock::release`]).
     fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError>;

@@ -183,7 +183,7 @@ impl Notes {
     }
 }
 
-type Watcher<'a, T> = Option<Pin<Box<dyn Future<Output = Result<T, BoxError>> + 'a>>>;
+type Watcher<'a, T> = Option<Pin<Box<dyn Future<Output = Result<T, BoxError>> + Send + 'a>>>;
 
 /// The two watchers; `None` once one has failed (or was dropped by the backstop).
 struct Watchers<'a> {

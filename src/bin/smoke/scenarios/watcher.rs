@@ -38,7 +38,7 @@ const CHECKS: [Check; 7] = [
 ];
 
 /// Short on purpose: the whole `all` run should stay well under a second.
-const OBSERVE: Duration = Duration::from_millis(80);
+const OBSERVE: Duration = Duration::from_millis(50);
 const TERM_GRACE: Duration = Duration::from_millis(120);
 const KILL_GRACE: Duration = Duration::from_millis(500);
 /// An observe timeout no check should reach: a result well before it proves the
