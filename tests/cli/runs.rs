@@ -135,22 +135,35 @@ fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let pi = dir.path().join("pi");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"), &pi).unwrap();
-    let out = std::process::Command::new(&pi)
-        .args([
-            "--mode",
-            "json",
-            "-p",
-            "--session-id",
-            "20260613T000000-aaaaaa",
-            "--model",
-            "m",
-            "hi",
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    let run = |args: &[&str]| std::process::Command::new(&pi).args(args).output().unwrap();
+    // Not a §9 argv at all: the variant marker is missing (the builder's inverse says so).
+    let malformed = run(&[
+        "--mode",
+        "json",
+        "-p",
+        "--session-id",
+        "20260613T000000-aaaaaa",
+        "--model",
+        "m",
+        "hi",
+    ]);
+    assert_eq!(malformed.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("is not a §9 resume argv"));
+    // Well-formed, but not what the fixture's saved session implies.
+    let wrong = run(&[
+        "--mode",
+        "json",
+        "-p",
+        "--entwurf-control",
+        "--session-id",
+        "20260613T000000-aaaaaa",
+        "--model",
+        "m",
+        "hi",
+    ]);
+    assert_eq!(wrong.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("argv differs from build_resume_pi_args")
+        String::from_utf8_lossy(&wrong.stderr).contains("argv differs from build_resume_pi_args")
     );
 }
 

@@ -11,7 +11,8 @@
 //!   3 (conflict) or 4 (other error).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
-//!   against `build_resume_pi_args` with the fixture below, then binds
+//!   with `parse_resume_pi_args` (the builder's inverse) and then against
+//!   `build_resume_pi_args` with the fixture below, then binds
 //!   `<cwd>/control/<gid>.sock` — the cwd is the saved session's, so a child started in
 //!   the wrong directory never makes the socket the smoke waits for — and waits for
 //!   SIGTERM. An argv mismatch exits 2 with the difference on stderr.
@@ -31,7 +32,9 @@ use nix::sys::signal::{SigSet, Signal};
 
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError};
-use entwurf_v2_spawn::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
+use entwurf_v2_spawn::resume_args::{
+    ResumeArgs, ResumeVariant, build_resume_pi_args, parse_resume_pi_args,
+};
 
 use crate::cli::{RacerArgs, ResidentArgs, StandInRole};
 use crate::os;
@@ -260,13 +263,20 @@ pub fn pi() -> ExitCode {
         .skip(1)
         .map(|a: OsString| a.to_string_lossy().into_owned())
         .collect();
-    let gid = argv
-        .iter()
-        .position(|a| a == "--session-id")
-        .and_then(|i| argv.get(i + 1))
-        .and_then(|g| GardenId::parse(g).ok());
-    let Some(gid) = gid else {
-        eprintln!("stand-in pi: no valid --session-id <gid> in argv {argv:?}");
+    // First the inverse of the builder: is this a well-formed §9 argv at all (reserved
+    // flags once each, in place)? Then the exact values the fixture implies.
+    let parsed = match parse_resume_pi_args(&argv) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            eprintln!("stand-in pi: argv is not a §9 resume argv: {e}\n  got: {argv:?}");
+            return ExitCode::from(PI_ARGV_MISMATCH);
+        }
+    };
+    let Ok(gid) = GardenId::parse(&parsed.session_id) else {
+        eprintln!(
+            "stand-in pi: --session-id {:?} is not a garden id",
+            parsed.session_id
+        );
         return ExitCode::from(PI_ARGV_MISMATCH);
     };
     let expected = expected_pi_args(gid.as_str());
