@@ -17,12 +17,15 @@ use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::LockClaim;
+use entwurf_v2_spawn::production::ReleaseFn;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, error_chain};
 
@@ -285,4 +288,16 @@ pub async fn unexpected(outcome: SpawnBgOutcome<ChildHandle>, wanted: &str) -> a
         kill_child(resident).await;
     }
     anyhow!("expected {wanted}, got {what}")
+}
+
+/// The production release (`lock::release`), counted: "released exactly once" is
+/// checked against the returned counter.
+pub fn counting_release() -> (ReleaseFn, Arc<AtomicUsize>) {
+    let releases = Arc::new(AtomicUsize::new(0));
+    let counted = releases.clone();
+    let release: ReleaseFn = Arc::new(move |claim: &LockClaim| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        entwurf_v2_spawn::lock::release(claim)
+    });
+    (release, releases)
 }

@@ -10,13 +10,13 @@
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
-use entwurf_v2_spawn::lock::{self, LockClaim, ReleaseOutcome};
+use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::child::ChildHandle;
 use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
@@ -118,12 +118,8 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     options.probe_timeout = Duration::from_millis(100);
     options.term_grace = Duration::from_millis(150);
     options.kill_grace = Duration::from_millis(500);
-    let releases = Arc::new(AtomicUsize::new(0));
-    let counted = releases.clone();
-    options.release = Arc::new(move |claim: &LockClaim| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        lock::release(claim)
-    });
+    let (release, releases) = super::counting_release();
+    options.release = release;
 
     let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
     let socket = options.socket_path(&gid);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use entwurf_v2_spawn::lock::{self, LockClaim, ReleaseOutcome};
+use entwurf_v2_spawn::lock::{LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::StderrTarget;
 use entwurf_v2_spawn::production::identity::LaunchIdentity;
 use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
@@ -137,12 +137,8 @@ async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Res
     } else {
         options.spawner = Arc::new(spawn_registered);
     }
-    let releases = Arc::new(AtomicUsize::new(0));
-    let counted = releases.clone();
-    options.release = Arc::new(move |claim: &LockClaim| {
-        counted.fetch_add(1, Ordering::SeqCst);
-        lock::release(claim)
-    });
+    let (release, releases) = super::counting_release();
+    options.release = release;
     let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
     Ok(World {
         options,
