@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::{SpawnRequest, spawn_child};
-use entwurf_v2_spawn::production::identity::LaunchIdentity;
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, ResumeSpawnError};
+
+use entwurf_v2_spawn::production::{
+    ProductionDeps, ProductionOptions, ResumeSpawnError, fixed_identity,
+};
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -30,15 +32,7 @@ struct World {
 fn world(script: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
-    let cwd = dir.path().to_path_buf();
-    options.identity = Arc::new(move |_, _, ext: &[String]| {
-        Ok(LaunchIdentity {
-            cwd: cwd.clone(),
-            provider: Some("p".into()),
-            model: "m".into(),
-            extension_args: ext.to_vec(),
-        })
-    });
+    options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
     options.spawner = Arc::new(move |req: &SpawnRequest| {
         let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "stand-in-pi".into()];
         args.extend(req.args.iter().cloned());

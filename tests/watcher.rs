@@ -87,6 +87,23 @@ fn exited(run: &Run) -> ChildExit {
     }
 }
 
+/// The signal already sent when the socket came alive (asserts socket-alive, our pid and
+/// that the outcome says it released).
+fn socket_alive(run: &Run) -> Option<StopSignal> {
+    match &run.outcome {
+        Ok(
+            o @ SpawnBgOutcome::SocketAlive {
+                pid, after_signal, ..
+            },
+        ) => {
+            assert_eq!(*pid, PID);
+            assert!(o.released());
+            *after_signal
+        }
+        other => panic!("expected socket-alive, got {other:?}"),
+    }
+}
+
 fn retained(run: &Run) -> &entwurf_v2_spawn::watcher::RetainedDiagnostic {
     match &run.outcome {
         Ok(SpawnBgOutcome::LockRetained(d)) => d.as_ref(),
@@ -127,18 +144,7 @@ async fn socket_first_releases_once_and_cancels_the_exit_watch() {
         ..Script::default()
     })
     .await;
-    match &r.outcome {
-        Ok(
-            o @ SpawnBgOutcome::SocketAlive {
-                pid, after_signal, ..
-            },
-        ) => {
-            assert_eq!(*pid, PID);
-            assert_eq!(*after_signal, None);
-            assert!(o.released());
-        }
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(socket_alive(&r), None);
     assert_eq!(r.elapsed, ms(40));
     assert_eq!(r.deps.record.releases(), 1);
     assert!(r.deps.record.exit_watch_cancelled());
@@ -197,16 +203,10 @@ async fn timeout_terminates_then_the_socket_releases() {
         ..Script::default()
     })
     .await;
-    assert!(
-        matches!(
-            r.outcome,
-            Ok(SpawnBgOutcome::SocketAlive {
-                after_signal: Some(StopSignal::Terminate),
-                ..
-            })
-        ),
-        "the outcome says the resident was already asked to stop: {:?}",
-        r.outcome
+    assert_eq!(
+        socket_alive(&r),
+        Some(StopSignal::Terminate),
+        "the outcome says the resident was already asked to stop"
     );
     assert_eq!(signals(&r), vec![(StopSignal::Terminate, OBSERVE)]);
     assert_eq!(r.deps.record.releases(), 1);
@@ -546,17 +546,7 @@ async fn a_socket_alive_in_the_kill_grace_releases_and_says_so() {
         ..Script::default()
     })
     .await;
-    assert!(
-        matches!(
-            r.outcome,
-            Ok(SpawnBgOutcome::SocketAlive {
-                after_signal: Some(StopSignal::Kill),
-                ..
-            })
-        ),
-        "{:?}",
-        r.outcome
-    );
+    assert_eq!(socket_alive(&r), Some(StopSignal::Kill));
     assert_eq!(r.elapsed, OBSERVE + TERM + ms(1));
     assert_eq!(r.deps.record.releases(), 1);
 }

@@ -13,15 +13,17 @@
 //! half-started process.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::lock::{self, LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
-use entwurf_v2_spawn::production::identity::LaunchIdentity;
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
+
+use entwurf_v2_spawn::production::{
+    ProductionDeps, ProductionOptions, StderrPolicy, fixed_identity,
+};
 use entwurf_v2_spawn::watcher::{
     BoxError, ChildExit, SpawnBgOutcome, StopSignal, WatchDeps, execute_spawn_bg_resume,
 };
@@ -215,15 +217,7 @@ impl WatchDeps for Timed {
 /// Production options in `root`, `pi` replaced by the stand-in in `mode`.
 pub fn options(root: &Path, mode: &'static str) -> ProductionOptions {
     let mut o = ProductionOptions::with_home(root, None);
-    let cwd: PathBuf = root.to_path_buf();
-    o.identity = Arc::new(move |_, _, ext: &[String]| {
-        Ok(LaunchIdentity {
-            cwd: cwd.clone(),
-            provider: Some("p".into()),
-            model: "m".into(),
-            extension_args: ext.to_vec(),
-        })
-    });
+    o.identity = fixed_identity(root.to_path_buf(), Some("p".into()), "m".into());
     o.spawner =
         Arc::new(move |req: &SpawnRequest| spawn_child(&stand_in_request(&req.cwd, mode, &[])));
     o.stderr = StderrPolicy::Fixed(StderrTarget::Null);

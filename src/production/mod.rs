@@ -28,6 +28,20 @@ use identity::{IdentityError, LaunchIdentity, resolve_launch_identity};
 /// Resolves who a session is launched as: `(agent dir, gid, extension args)`.
 pub type IdentityResolver =
     Arc<dyn Fn(&Path, &GardenId, &[String]) -> Result<LaunchIdentity, IdentityError> + Send + Sync>;
+/// A resolver that always answers the same cwd, provider and model (with the configured
+/// extension args): for a dispatcher that already knows who a session runs as, and for
+/// tests and benchmarks that do not exercise the saved-session reader.
+pub fn fixed_identity(cwd: PathBuf, provider: Option<String>, model: String) -> IdentityResolver {
+    Arc::new(move |_: &Path, _: &GardenId, extension_args: &[String]| {
+        Ok(LaunchIdentity {
+            cwd: cwd.clone(),
+            provider: provider.clone(),
+            model: model.clone(),
+            extension_args: extension_args.to_vec(),
+        })
+    })
+}
+
 /// Starts a program (program + argv + cwd → process).
 pub type Spawner = Arc<dyn Fn(&SpawnRequest) -> Result<ChildHandle, SpawnError> + Send + Sync>;
 /// Releases a dispatch lock.

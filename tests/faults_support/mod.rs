@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use entwurf_v2_spawn::lock::{self, LockClaim};
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, spawn_child};
-use entwurf_v2_spawn::production::identity::LaunchIdentity;
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions};
+
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, fixed_identity};
 use entwurf_v2_spawn::resume_args::{
     ParsedResumeArgs, ResumeArgs, ResumeVariant, parse_resume_pi_args,
 };
@@ -56,15 +56,7 @@ pub fn gid() -> GardenId {
 pub fn world(child: Child, stand_in_test: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
-    let cwd = dir.path().to_path_buf();
-    options.identity = Arc::new(move |_, _, ext: &[String]| {
-        Ok(LaunchIdentity {
-            cwd: cwd.clone(),
-            provider: Some("p".into()),
-            model: "m".into(),
-            extension_args: ext.to_vec(),
-        })
-    });
+    options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
     options.extension_args = vec!["-e".into(), "./ext.ts".into()];
     let pid = Arc::new(Mutex::new(None));
     let recorded = pid.clone();

@@ -14,8 +14,9 @@ use anyhow::{Context, Result, anyhow, bail};
 
 use entwurf_v2_spawn::lock::{LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::StderrTarget;
-use entwurf_v2_spawn::production::identity::LaunchIdentity;
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
+use entwurf_v2_spawn::production::{
+    ProductionDeps, ProductionOptions, StderrPolicy, fixed_identity,
+};
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -108,15 +109,7 @@ async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Res
         dir.join(format!("{tag}.stderr.log")),
     ));
     std::fs::create_dir_all(&options.control_dir).context("control dir")?;
-    let cwd = dir.to_path_buf();
-    options.identity = Arc::new(move |_: &Path, _: &GardenId, ext: &[String]| {
-        Ok(LaunchIdentity {
-            cwd: cwd.clone(),
-            provider: None,
-            model: "smoke-model".into(),
-            extension_args: ext.to_vec(),
-        })
-    });
+    options.identity = fixed_identity(dir.to_path_buf(), None, "smoke-model".into());
     if let Some(spec) = spec {
         let (request, ready, _) = resident_request(env, dir, &tag, &spec);
         // Only where a signal could otherwise meet a stand-in that has not blocked
