@@ -38,7 +38,7 @@ pub enum GenerateError {
 
 const LEN: usize = 22;
 /// 9999-12-31T23:59:59Z in unix seconds.
-const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
+pub(crate) const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
 
 impl GardenId {
     /// Validates `input` against the anchored grammar.

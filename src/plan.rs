@@ -41,7 +41,8 @@ pub enum PlanError {
         /// The rejected arg.
         arg: String,
     },
-    /// A requested cwd must be absolute for the same reason.
+    /// A requested cwd must be absolute: a relative one would depend on whoever's cwd
+    /// the dispatcher happens to have.
     #[error("cwd {path:?} is not absolute")]
     RelativeCwd {
         /// The rejected path.

@@ -40,20 +40,48 @@ pub struct ResumeArgs<'a> {
 /// `--mode json -p`, the variant's middle, extension args, `--session-id <gid>`,
 /// `[--provider <p>]`, `--model <m>`, prompt.
 pub fn build_resume_pi_args(a: &ResumeArgs<'_>) -> Vec<String> {
-    let mut argv: Vec<String> = vec!["--mode".into(), "json".into(), "-p".into()];
-    match a.variant {
-        ResumeVariant::Legacy => argv.push("--no-extensions".into()),
-        ResumeVariant::V2Control => {
-            argv.push("--entwurf-control".into());
-            argv.extend(a.launch_args.iter().cloned());
+    let launch = match a.variant {
+        ResumeVariant::Legacy => &[][..],
+        ResumeVariant::V2Control => a.launch_args,
+    };
+    assemble(
+        a.variant,
+        launch.iter().chain(a.extension_args),
+        a.session_id,
+        a.provider,
+        a.model,
+        a.prompt,
+    )
+}
+
+impl ResumeVariant {
+    /// The flag that marks the variant right after the prefix.
+    pub fn marker(self) -> &'static str {
+        match self {
+            Self::Legacy => "--no-extensions",
+            Self::V2Control => "--entwurf-control",
         }
     }
-    argv.extend(a.extension_args.iter().cloned());
-    argv.extend(["--session-id".into(), a.session_id.to_owned()]);
-    if let Some(p) = a.provider {
+}
+
+/// The one place §9's layout is written down: prefix, marker, the verbatim passthrough,
+/// then the fixed suffix. The builder and [`ParsedResumeArgs::to_argv`] both use it.
+fn assemble<'a>(
+    variant: ResumeVariant,
+    passthrough: impl Iterator<Item = &'a String>,
+    session_id: &str,
+    provider: Option<&str>,
+    model: &str,
+    prompt: &str,
+) -> Vec<String> {
+    let mut argv: Vec<String> = vec!["--mode".into(), "json".into(), "-p".into()];
+    argv.push(variant.marker().into());
+    argv.extend(passthrough.cloned());
+    argv.extend(["--session-id".into(), session_id.to_owned()]);
+    if let Some(p) = provider {
         argv.extend(["--provider".into(), p.to_owned()]);
     }
-    argv.extend(["--model".into(), a.model.to_owned(), a.prompt.to_owned()]);
+    argv.extend(["--model".into(), model.to_owned(), prompt.to_owned()]);
     argv
 }
 

@@ -169,21 +169,18 @@ fn ensure_lock_dir(dir: &Path) -> Result<(), AcquireError> {
 }
 
 /// Our claim: this pid, this hostname, now, a fresh nonce.
+/// `path` is already absolute (see [`acquire`]).
 fn fresh_claim(gid: &GardenId, path: &Path) -> Result<LockClaim, AcquireError> {
-    let recorded_lock_path = std::path::absolute(path)
-        .unwrap_or_else(|_| path.to_path_buf())
-        .into_os_string()
-        .into_string()
-        .map_err(|_| {
-            io_error(
-                "record lock path",
-                path,
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "lock path is not valid utf-8, so the json claim cannot name it",
-                ),
-            )
-        })?;
+    let recorded_lock_path = path.to_str().map(str::to_owned).ok_or_else(|| {
+        io_error(
+            "record lock path",
+            path,
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "lock path is not valid utf-8, so the json claim cannot name it",
+            ),
+        )
+    })?;
     let hostname = nix::unistd::gethostname()
         .map_err(|errno| io_error("read hostname for", path, errno.into()))?
         .to_string_lossy()

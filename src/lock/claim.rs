@@ -262,7 +262,7 @@ pub(super) fn is_nonce(s: &str) -> bool {
 /// would panic or fail).
 pub(super) fn format_instant(t: SystemTime) -> Option<String> {
     let since = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
-    if since.as_secs() >= 253_402_300_800 {
+    if since.as_secs() > crate::garden_id::LAST_SECOND_OF_9999 {
         return None;
     }
     let mut out = String::new();

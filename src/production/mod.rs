@@ -118,9 +118,10 @@ impl ProductionOptions {
     /// `~/.pi/entwurf-v2-logs`, agent dir `agent_dir` or `~/.pi/agent`.
     pub fn with_home(home: &Path, agent_dir: Option<PathBuf>) -> Self {
         let pi = home.join(".pi");
+        let wait = WaitOptions::default();
         Self {
-            poll_interval: Duration::from_millis(150),
-            probe_timeout: Duration::from_millis(300),
+            poll_interval: wait.poll_interval,
+            probe_timeout: wait.probe_timeout,
             term_grace: Duration::from_secs(5),
             kill_grace: Duration::from_secs(1),
             identity: Arc::new(resolve_launch_identity),
@@ -256,7 +257,7 @@ impl WatchDeps for ProductionDeps {
     type Child = ChildHandle;
 
     /// Resolves the identity and runs the spawner on tokio's blocking pool, at most
-    /// [`SPAWN_SLOTS`] at a time. A spawn blocks until the child has exec'd (about a
+    /// four (`SPAWN_SLOTS`) at a time. A spawn blocks until the child has exec'd (about a
     /// millisecond, more under load); run inline, a burst of hundreds of resumes kept
     /// the runtime thread from noticing any socket or exit until the burst was over.
     /// If this future is dropped mid-spawn, the spawn still completes and the child is
@@ -266,9 +267,12 @@ impl WatchDeps for ProductionDeps {
         // child's exec: neither may stall the executor. One hop to the blocking pool, under
         // a slot.
         let (deps, owned_plan) = (self.clone(), plan.clone());
-        // The semaphore is never closed; a failed acquire would only mean "no limit".
-        let _slot = self.spawn_slots.acquire().await.ok();
+        // The semaphore is never closed; a failed acquire would only mean "no limit". The
+        // permit moves into the blocking task, so it is held for as long as the fork/exec
+        // runs even if this future is dropped meanwhile.
+        let slot = self.spawn_slots.clone().acquire_owned().await.ok();
         let spawned = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             let request = deps.resume_request(&owned_plan)?;
             (deps.options.spawner)(&request).map_err(ResumeSpawnError::Spawn)
         })

@@ -69,15 +69,14 @@ impl ParsedResumeArgs {
 
     /// The argv these fields stand for (the builder's output for them).
     pub fn to_argv(&self) -> Vec<String> {
-        let mut argv: Vec<String> = vec!["--mode".into(), "json".into(), "-p".into()];
-        argv.push(marker(self.variant).into());
-        argv.extend(self.passthrough.iter().cloned());
-        argv.extend(["--session-id".into(), self.session_id.clone()]);
-        if let Some(p) = &self.provider {
-            argv.extend(["--provider".into(), p.clone()]);
-        }
-        argv.extend(["--model".into(), self.model.clone(), self.prompt.clone()]);
-        argv
+        super::assemble(
+            self.variant,
+            self.passthrough.iter(),
+            &self.session_id,
+            self.provider.as_deref(),
+            &self.model,
+            &self.prompt,
+        )
     }
 }
 
@@ -91,13 +90,6 @@ pub struct ResumeArgvError {
     pub expected: &'static str,
     /// What is there (`None`: the argv is too short).
     pub found: Option<String>,
-}
-
-fn marker(variant: ResumeVariant) -> &'static str {
-    match variant {
-        ResumeVariant::Legacy => "--no-extensions",
-        ResumeVariant::V2Control => "--entwurf-control",
-    }
 }
 
 /// Parses an argv (without the program name) as §9 builds it. Total: never panics,

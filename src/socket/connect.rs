@@ -74,16 +74,7 @@ pub(super) fn io_errno(e: &io::Error) -> Errno {
 }
 
 /// A close-on-exec, non-blocking unix stream socket (atomically where the OS allows).
-#[cfg(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-))]
+#[cfg(not(target_vendor = "apple"))]
 fn stream_socket() -> nix::Result<OwnedFd> {
     socket(
         AddressFamily::Unix,
@@ -94,16 +85,7 @@ fn stream_socket() -> nix::Result<OwnedFd> {
 }
 
 /// A close-on-exec, non-blocking unix stream socket (macOS has no atomic flags).
-#[cfg(not(any(
-    target_os = "linux",
-    target_os = "android",
-    target_os = "freebsd",
-    target_os = "dragonfly",
-    target_os = "netbsd",
-    target_os = "openbsd",
-    target_os = "illumos",
-    target_os = "solaris"
-)))]
+#[cfg(target_vendor = "apple")]
 fn stream_socket() -> nix::Result<OwnedFd> {
     use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
     let sock = socket(

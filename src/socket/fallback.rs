@@ -6,8 +6,7 @@
 //! as such ([`ProbeDoubt::PathTooLong`], and
 //! [`AwaitSocketError::PathTooLong`](super::AwaitSocketError::PathTooLong) up front).
 //!
-//! Compiled on Linux too, where only the unit tests use it, so it stays exercised.
-#![cfg_attr(target_os = "linux", allow(dead_code))]
+//! Compiled on Linux too, for the unit tests only, so it stays exercised.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -138,11 +138,6 @@ mod linux {
             }
         }
 
-        /// Whether the watch is in place right now.
-        pub(in crate::socket) fn is_armed(&self) -> bool {
-            self.wd.is_some()
-        }
-
         /// Resolves on the next change that may concern the socket path (or the end of
         /// the watch). Never resolves while no inotify instance exists. Cancel-safe:
         /// events are read and digested within a single poll.
@@ -285,9 +280,6 @@ mod portable {
             Self
         }
         pub(in crate::socket) fn arm(&mut self) -> bool {
-            false
-        }
-        pub(in crate::socket) fn is_armed(&self) -> bool {
             false
         }
         pub(in crate::socket) async fn changed(&mut self) -> super::Wake {

@@ -61,7 +61,7 @@ pub async fn await_socket_alive(
             return Err(cancelled());
         }
         // Armed before looking, so a change right after the look still wakes us.
-        watch.arm();
+        let armed = watch.arm();
         let observation = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(cancelled()),
@@ -86,7 +86,7 @@ pub async fn await_socket_alive(
             std::thread::yield_now();
             continue;
         }
-        if watch.is_armed() && observation.inspection == Inspection::Absent {
+        if armed && observation.inspection == Inspection::Absent {
             // Nothing at the path and the directory is watched: only an event (create,
             // move in) can change that, so there is no bind→listen gap to poll for.
             backoff.saturate();

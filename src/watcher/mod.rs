@@ -13,13 +13,13 @@ use std::pin::Pin;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::error_chain;
 use crate::lock::{LockClaim, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
 use crate::release::{
     ReleaseEvent, ReleasePolicy, ReleaseState, SpawnBgLock, policy_for_spawn_bg, reduce,
 };
 
-pub use crate::error_chain;
 pub use deps::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
 pub use outcome::{Observation, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError};
 

@@ -124,7 +124,7 @@ pub struct StandIn {
     pub role: StandInRole,
 }
 
-/// The stand-in roles (the stand-in `pi` is recognized by argv[0], see `stand_ins`).
+/// The stand-in roles (the stand-in `pi` is recognized by argv\[0\], see `stand_ins`).
 #[derive(Debug, Subcommand)]
 pub enum StandInRole {
     /// A resident child: exits 0 on SIGTERM, otherwise waits.

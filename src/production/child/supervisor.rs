@@ -16,7 +16,9 @@
 //! reap (no new signal is ever initiated; the sweep still completes a terminate or kill
 //! that the owner sent before dropping the handle, since "no member survives a kill" is
 //! part of that signal's contract). After publishing, the task answers any request that
-//! raced with the reap with [`SignalDelivery::AlreadyExited`] and ends.
+//! raced with the reap — [`SignalDelivery::AlreadyExited`] after a clean reap,
+//! `SignalError::ExitUnknown` when the exit could not be observed — and ends. Nothing is
+//! sent after the reap either way.
 //!
 //! If the runtime shuts down first, the task is dropped without reaping (the child stays a
 //! zombie until the dispatcher exits); handles then report `SupervisorGone` /

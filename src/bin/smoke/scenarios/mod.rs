@@ -24,10 +24,11 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow};
 
 use entwurf_v2_spawn::GardenId;
+use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::lock::LockClaim;
 use entwurf_v2_spawn::production::ReleaseFn;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
-use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, error_chain};
+use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
 use crate::registry;
 use crate::runner::Runner;
@@ -253,7 +254,7 @@ pub fn gid(n: u32) -> Result<GardenId> {
     GardenId::parse(&format!("20260613T000000-{n:06x}")).map_err(|e| anyhow!("{e}"))
 }
 
-/// Awaits `fut` at most `limit`, failing with "<what> still pending after ...": a more
+/// Awaits `fut` at most `limit`, failing with "`<what>` still pending after ...": a more
 /// specific reason than the check's overall deadline.
 pub async fn bounded<T>(limit: Duration, what: &str, fut: impl Future<Output = T>) -> Result<T> {
     tokio::time::timeout(limit, fut)
