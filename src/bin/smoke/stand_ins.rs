@@ -11,8 +11,8 @@
 //!   3 (conflict) or 4 (other error).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
-//!   with `parse_resume_pi_args` (the builder's inverse) and then against
-//!   `build_resume_pi_args` with the fixture below, then binds
+//!   with `parse_resume_pi_args` (the builder's inverse) and then against the §9
+//!   argv written out by hand from the fixture below, then binds
 //!   `<cwd>/control/<gid>.sock` — the cwd is the saved session's, so a child started in
 //!   the wrong directory never makes the socket the smoke waits for — and waits for
 //!   SIGTERM. An argv mismatch exits 2 with the difference on stderr.
@@ -32,9 +32,7 @@ use nix::sys::signal::{SigSet, Signal};
 
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError};
-use entwurf_v2_spawn::resume_args::{
-    ResumeArgs, ResumeVariant, build_resume_pi_args, parse_resume_pi_args,
-};
+use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
 use crate::cli::{RacerArgs, ResidentArgs, StandInRole};
 use crate::os;
@@ -236,25 +234,31 @@ fn racer(a: &RacerArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The argv the stand-in `pi` expects for `gid`.
+/// The argv the stand-in `pi` expects for `gid`: SPEC §9's v2-control layout written out
+/// by hand from the fixture, *not* by `build_resume_pi_args` — otherwise a builder that
+/// dropped or reordered an arg would agree with itself and R1 could not fail.
 pub fn expected_pi_args(gid: &str) -> Vec<String> {
-    let ext: Vec<String> = pi_fixture::EXTENSION_ARGS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let launch: Vec<String> = pi_fixture::LAUNCH_ARGS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    build_resume_pi_args(&ResumeArgs {
-        variant: ResumeVariant::V2Control,
-        session_id: gid,
-        extension_args: &ext,
-        provider: Some(pi_fixture::PROVIDER),
-        model: pi_fixture::MODEL,
-        prompt: pi_fixture::PROMPT,
-        launch_args: &launch,
-    })
+    use pi_fixture::{EXTENSION_ARGS, LAUNCH_ARGS, MODEL, PROMPT, PROVIDER};
+    let [launch] = LAUNCH_ARGS;
+    let [ext_flag, ext_path] = EXTENSION_ARGS;
+    [
+        "--mode",
+        "json",
+        "-p",
+        "--entwurf-control",
+        launch,
+        ext_flag,
+        ext_path,
+        "--session-id",
+        gid,
+        "--provider",
+        PROVIDER,
+        "--model",
+        MODEL,
+        PROMPT,
+    ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
 /// The stand-in `pi` (see the module docs).
@@ -282,7 +286,7 @@ pub fn pi() -> ExitCode {
     let expected = expected_pi_args(gid.as_str());
     if argv != expected {
         eprintln!(
-            "stand-in pi: argv differs from build_resume_pi_args (SPEC §9)\n  expected: {expected:?}\n  got:      {argv:?}"
+            "stand-in pi: argv differs from SPEC §9's layout\n  expected: {expected:?}\n  got:      {argv:?}"
         );
         return ExitCode::from(PI_ARGV_MISMATCH);
     }

@@ -44,6 +44,12 @@ fn leftovers() -> Vec<String> {
 }
 
 async fn children() -> Result<()> {
+    // An unreadable /proc would list no process at all and pass by construction: we
+    // must at least see ourselves.
+    let me = std::process::id();
+    expect_that(os::processes().iter().any(|(pid, _)| *pid == me), || {
+        "cannot list processes (/proc unreadable?): nothing would be checked".to_string()
+    })?;
     let clean = os::poll_until(SETTLE, STEP, || leftovers().is_empty()).await;
     if clean {
         return Ok(());
@@ -65,6 +71,11 @@ fn leaked(env: &Env) -> Vec<String> {
 }
 
 async fn fds(env: &Env) -> Result<()> {
+    // stdin/stdout/stderr at least: an empty baseline means /proc/self/fd was unreadable
+    // and the comparison below would pass by construction.
+    expect_that(!env.baseline_fds.is_empty(), || {
+        "no descriptor listed at the start (/proc/self/fd unreadable?)".to_string()
+    })?;
     os::poll_until(SETTLE, STEP, || leaked(env).is_empty()).await;
     let leaked = leaked(env);
     expect_that(leaked.is_empty(), || {

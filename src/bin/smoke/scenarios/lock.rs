@@ -247,10 +247,18 @@ fn conflict(_env: &Env, locks: &Path) -> Result<()> {
         expect_that(c.lock_path == held.lock_path(), || {
             format!("conflict names {}", c.lock_path.display())
         })?;
+        let modified = std::fs::metadata(held.lock_path())
+            .and_then(|m| m.modified())
+            .context("reading the lock file's mtime")?;
         for evidence in [
             held.pid().to_string(),
             held.hostname().to_owned(),
             held.created_at().to_owned(),
+            format!(
+                "file modified {}",
+                humantime::format_rfc3339_millis(modified)
+            ),
+            format!("remove {}", held.lock_path().display()),
         ] {
             expect_that(c.message.contains(&evidence), || {
                 format!("the message lacks {evidence:?}: {}", c.message)

@@ -23,27 +23,39 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&race_dir).context("race dir")?;
     let gid = gid(0x409)?;
     let (go, done) = (race_dir.join("go"), race_dir.join("done"));
-    let mut racers: Vec<(Child, PathBuf)> = Vec::new();
-    for i in 0..RACERS {
-        let ready = race_dir.join(format!("ready-{i}"));
-        let child = Command::new(&env.exe)
-            .args(["__stand-in", "lock-racer", "--dir"])
-            .arg(race_dir.join("locks"))
-            .args(["--gid", gid.as_str(), "--ready"])
-            .arg(&ready)
-            .arg("--go")
-            .arg(&go)
-            .arg("--done")
-            .arg(&done)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("starting a racer")?;
-        registry::register_group(child.id());
-        racers.push((child, ready));
-    }
+    // Each spawn waits for the racer's exec: off the runtime thread, like the lock I/O.
+    let (exe, race, gid_text, go_file, done_file) = (
+        env.exe.clone(),
+        race_dir.clone(),
+        gid.to_string(),
+        go.clone(),
+        done.clone(),
+    );
+    let mut racers = super::off_thread(move || {
+        let mut racers: Vec<(Child, PathBuf)> = Vec::new();
+        for i in 0..RACERS {
+            let ready = race.join(format!("ready-{i}"));
+            let child = Command::new(&exe)
+                .args(["__stand-in", "lock-racer", "--dir"])
+                .arg(race.join("locks"))
+                .args(["--gid", gid_text.as_str(), "--ready"])
+                .arg(&ready)
+                .arg("--go")
+                .arg(&go_file)
+                .arg("--done")
+                .arg(&done_file)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .context("starting a racer")?;
+            registry::register_group(child.id());
+            racers.push((child, ready));
+        }
+        Ok(racers)
+    })
+    .await?;
     let step = Duration::from_millis(1);
     let ready = os::poll_until(Duration::from_secs(3), step, || {
         racers.iter().all(|(_, r)| r.exists())

@@ -2,7 +2,8 @@
 //! child, real signals, real lock files. Only the identity is fixed and the spawner
 //! swaps `pi` for a stand-in resident (the resume scenario runs both for real).
 //!
-//! The wrapped spawner waits (blocking, a few ms) until the stand-in has SIGTERM blocked
+//! The wrapped spawner waits (blocking, a few ms — on the blocking pool, where
+//! `ProductionDeps::spawn` runs every spawner) until the stand-in has SIGTERM blocked
 //! before handing it to the watcher, so "ignores SIGTERM" holds from the first signal on.
 
 use std::path::{Path, PathBuf};
@@ -256,8 +257,11 @@ async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
         .parse()
         .map_err(|_| anyhow!("the leader never reported its grandchild (ready file {ready:?})"))?;
     // SIGKILL is asynchronous: give the kernel a moment to finish the member off.
+    // The grandchild itself must be dead too, not merely out of the group (a member that
+    // left the group would escape the sweep and still pass a group-only check).
+    let grandchild_dead = || os::proc_stat(grandchild).is_none_or(|s| s.is_dead());
     let clean = os::poll_until(Duration::from_millis(300), Duration::from_millis(2), || {
-        os::live_group_members(pid).is_empty()
+        os::live_group_members(pid).is_empty() && grandchild_dead()
     })
     .await;
     if !clean {
