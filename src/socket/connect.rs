@@ -12,60 +12,45 @@ use tokio::io::Interest;
 use super::{OsError, Probe, ProbeDoubt, classify_connect_error};
 use crate::sys::register_owned_fd;
 
-/// How a raw connect ended, before the caller applies its own reading of ENOENT.
-pub(super) enum Connected {
-    /// A probe result (alive, or classified by [`classify_connect_error`]).
-    Probe(Probe),
-    /// The connect itself failed with ENOENT (what it means depends on the address).
-    NotFound,
-}
-
 /// Connects a fresh non-blocking stream socket to `addr` and closes it at once.
 ///
 /// On Linux a unix connect never blocks (it answers 0, ECONNREFUSED or EAGAIN at once),
 /// but EINPROGRESS is still honoured: wait until writable for at most `timeout`, then
-/// read `SO_ERROR`.
-pub(super) async fn connect_once(addr: &UnixAddr, timeout: Duration) -> Connected {
+/// read `SO_ERROR`. Errors are read by [`classify_connect_error`]; a caller for which
+/// ENOENT means something else than "dead" re-reads that one.
+pub(super) async fn connect_once(addr: &UnixAddr, timeout: Duration) -> Probe {
     let sock = match stream_socket() {
         Ok(sock) => sock,
         Err(e) => return doubt("socket", e),
     };
     match connect(sock.as_raw_fd(), addr) {
         // Dropping `sock` closes the probe connection immediately.
-        Ok(()) => Connected::Probe(Probe::Alive),
-        Err(Errno::ENOENT) => Connected::NotFound,
+        Ok(()) => Probe::Alive,
         Err(Errno::EINPROGRESS) => finish_in_progress(sock, timeout).await,
-        Err(e) => Connected::Probe(classify_connect_error(e)),
+        Err(e) => classify_connect_error(e),
     }
 }
 
-async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Connected {
+async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Probe {
     let sock = match register_owned_fd(sock, Interest::WRITABLE) {
         Ok(sock) => sock,
         Err(e) => return doubt("register probe socket", io_errno(&e)),
     };
     match tokio::time::timeout(timeout, sock.writable()).await {
-        Err(_elapsed) => Connected::Probe(Probe::Indeterminate(ProbeDoubt::TimedOut {
-            after: timeout,
-        })),
+        Err(_elapsed) => Probe::Indeterminate(ProbeDoubt::TimedOut { after: timeout }),
         Ok(Err(e)) => doubt("wait for connect", io_errno(&e)),
         Ok(Ok(_ready)) => {
             match getsockopt(sock.get_ref(), nix::sys::socket::sockopt::SocketError) {
-                Ok(0) => Connected::Probe(Probe::Alive),
-                Ok(raw) => match Errno::from_raw(raw) {
-                    Errno::ENOENT => Connected::NotFound,
-                    e => Connected::Probe(classify_connect_error(e)),
-                },
+                Ok(0) => Probe::Alive,
+                Ok(raw) => classify_connect_error(Errno::from_raw(raw)),
                 Err(e) => doubt("getsockopt(SO_ERROR)", e),
             }
         }
     }
 }
 
-fn doubt(op: &'static str, errno: Errno) -> Connected {
-    Connected::Probe(Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
-        op, errno,
-    ))))
+fn doubt(op: &'static str, errno: Errno) -> Probe {
+    Probe::Indeterminate(ProbeDoubt::Os(OsError::new(op, errno)))
 }
 
 /// The errno inside an `io::Error`, EIO when it carries none.

@@ -11,12 +11,11 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::errno::Errno;
 use nix::sys::socket::UnixAddr;
 use nix::sys::stat::lstat;
 use nix::unistd::geteuid;
 
-use super::connect::{Connected, connect_once};
+use super::connect::connect_once;
 use super::{
     Inspection, OsError, Probe, ProbeDoubt, SUN_PATH_MAX, classify_inspect_error, classify_stat,
 };
@@ -60,10 +59,7 @@ impl Held {
             Ok(addr) => addr,
             Err(e) => return Probe::Indeterminate(ProbeDoubt::Os(OsError::new("sockaddr", e))),
         };
-        match connect_once(&addr, timeout).await {
-            Connected::Probe(probe) => probe,
-            // The file went away after the lstat: nobody listens there.
-            Connected::NotFound => Probe::Dead(OsError::new("connect", Errno::ENOENT)),
-        }
+        // ENOENT here means the file went away after the lstat: nobody listens there.
+        connect_once(&addr, timeout).await
     }
 }

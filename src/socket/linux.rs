@@ -16,7 +16,7 @@ use nix::sys::socket::UnixAddr;
 use nix::sys::stat::{Mode, fstat};
 use nix::unistd::geteuid;
 
-use super::connect::{Connected, connect_once};
+use super::connect::connect_once;
 use super::{Inspection, OsError, Probe, ProbeDoubt, classify_inspect_error, classify_stat};
 
 /// The inspected socket file, held open by an `O_PATH` descriptor.
@@ -54,14 +54,13 @@ impl Held {
             Err(e) => return Probe::Indeterminate(ProbeDoubt::Os(OsError::new("sockaddr", e))),
         };
         match connect_once(&addr, timeout).await {
-            Connected::Probe(probe) => probe,
             // We hold the inode open, so ENOENT cannot mean "the socket is gone" (an
             // unlinked socket file answers ECONNREFUSED through its descriptor): it
             // means /proc is not there to resolve the link. That is not "dead".
-            Connected::NotFound => Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
-                "connect via /proc/self/fd (is /proc mounted?)",
-                Errno::ENOENT,
-            ))),
+            Probe::Dead(e) if e.errno() == Errno::ENOENT => Probe::Indeterminate(ProbeDoubt::Os(
+                OsError::new("connect via /proc/self/fd (is /proc mounted?)", e.errno()),
+            )),
+            probe => probe,
         }
     }
 }
