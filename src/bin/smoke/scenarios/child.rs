@@ -8,10 +8,7 @@ use anyhow::{Result, bail};
 use entwurf_v2_spawn::production::child::SignalDelivery;
 use entwurf_v2_spawn::watcher::StopSignal;
 
-use super::{
-    Env, ResidentSpec, Scratch, Started, bounded, fail_setup, kill_child, spawn_resident,
-    wait_ready,
-};
+use super::{Env, ResidentSpec, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
 use crate::catalog::Check;
 use crate::os;
 use crate::runner::{Runner, expect_that};
@@ -26,12 +23,8 @@ const EARLY_EXIT_CODE: u8 = 7;
 
 /// Runs the selected S2 checks.
 pub async fn run(runner: &Runner, env: &Env) {
-    if !CHECKS.iter().any(|c| runner.runs(*c)) {
+    let Some(scratch) = Scratch::for_checks("child", runner, env, &CHECKS).await else {
         return;
-    }
-    let scratch = match Scratch::new("child", env) {
-        Ok(s) => s,
-        Err(e) => return fail_setup(runner, &CHECKS, &e).await,
     };
     let dir = scratch.path();
     let spawn_then_terminate = async {

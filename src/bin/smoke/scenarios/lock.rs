@@ -16,7 +16,7 @@ use serde::Serialize;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
-use super::{Env, Scratch, fail_setup, gid, off_thread};
+use super::{Env, Scratch, gid, off_thread};
 use crate::catalog::Check;
 use crate::os;
 use crate::runner::{Runner, expect_that, skip};
@@ -34,12 +34,8 @@ const CHECKS: [Check; 8] = [
 
 /// Runs the selected L checks concurrently (each on its own gid or dir).
 pub async fn run(runner: &Runner, env: &Env) {
-    if !CHECKS.iter().any(|c| runner.runs(*c)) {
+    let Some(scratch) = Scratch::for_checks("lock", runner, env, &CHECKS).await else {
         return;
-    }
-    let scratch = match Scratch::new("lock", env) {
-        Ok(s) => s,
-        Err(e) => return fail_setup(runner, &CHECKS, &e).await,
     };
     let dir = scratch.path();
     let locks = dir.join("locks");

@@ -80,6 +80,27 @@ impl Scratch {
         })
     }
 
+    /// The scenario's scratch dir when any of `checks` is selected: `None` when none is
+    /// (nothing to do), or when the dir could not be made (then every one of `checks`
+    /// has been reported failed with the reason).
+    pub async fn for_checks(
+        name: &str,
+        runner: &Runner,
+        env: &Env,
+        checks: &[crate::catalog::Check],
+    ) -> Option<Self> {
+        if !checks.iter().any(|c| runner.runs(*c)) {
+            return None;
+        }
+        match Self::new(name, env) {
+            Ok(scratch) => Some(scratch),
+            Err(e) => {
+                fail_setup(runner, checks, &e).await;
+                None
+            }
+        }
+    }
+
     /// The dir.
     pub fn path(&self) -> &Path {
         &self.path
@@ -97,7 +118,7 @@ impl Drop for Scratch {
 }
 
 /// Records a failure for every selected check of a scenario that could not even set up.
-pub async fn fail_setup(runner: &Runner, checks: &[crate::catalog::Check], error: &anyhow::Error) {
+async fn fail_setup(runner: &Runner, checks: &[crate::catalog::Check], error: &anyhow::Error) {
     for check in checks {
         runner
             .check(*check, async {

@@ -23,8 +23,8 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_res
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::{
-    Env, Scratch, acquire_off_thread, bounded, fail_setup, kill_child, spawn_registered,
-    stderr_note, unexpected,
+    Env, Scratch, acquire_off_thread, bounded, kill_child, spawn_registered, stderr_note,
+    unexpected,
 };
 use crate::catalog::Check;
 use crate::os;
@@ -37,12 +37,8 @@ const OBSERVE: Duration = Duration::from_secs(3);
 
 /// Runs R1 then R2 (R2 inspects and stops the resident R1 brought up).
 pub async fn run(runner: &Runner, env: &Env) {
-    if !CHECKS.iter().any(|c| runner.runs(*c)) {
+    let Some(scratch) = Scratch::for_checks("resume", runner, env, &CHECKS).await else {
         return;
-    }
-    let scratch = match Scratch::new("resume", env) {
-        Ok(s) => s,
-        Err(e) => return fail_setup(runner, &CHECKS, &e).await,
     };
     let resident = runner
         .check(Check::ResumeEndToEnd, end_to_end(env, scratch.path()))

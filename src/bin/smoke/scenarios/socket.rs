@@ -19,7 +19,7 @@ use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, Inspection, Probe, WaitOptions, await_socket_alive, observe,
 };
 
-use super::{Env, Scratch, bounded, fail_setup};
+use super::{Env, Scratch, bounded};
 use crate::catalog::Check;
 use crate::os::{bind_any_len, had_connection, socket_alias};
 use crate::runner::{Runner, expect_that, skip};
@@ -48,12 +48,8 @@ const PROMPT: Duration = Duration::from_secs(2);
 
 /// Runs the selected S1 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    if !CHECKS.iter().any(|c| runner.runs(*c)) {
+    let Some(scratch) = Scratch::for_checks("socket", runner, env, &CHECKS).await else {
         return;
-    }
-    let scratch = match Scratch::new("socket", env) {
-        Ok(s) => s,
-        Err(e) => return fail_setup(runner, &CHECKS, &e).await,
     };
     let dir = scratch.path();
     tokio::join!(

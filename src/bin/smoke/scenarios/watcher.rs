@@ -22,8 +22,8 @@ use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_s
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::{
-    Env, ResidentSpec, Scratch, acquire_off_thread, bounded, fail_setup, gid, kill_child,
-    resident_request, spawn_registered, unexpected,
+    Env, ResidentSpec, Scratch, acquire_off_thread, bounded, gid, kill_child, resident_request,
+    spawn_registered, unexpected,
 };
 use crate::catalog::Check;
 use crate::os;
@@ -51,12 +51,8 @@ const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 
 /// Runs the selected S3 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    if !CHECKS.iter().any(|c| runner.runs(*c)) {
+    let Some(scratch) = Scratch::for_checks("watcher", runner, env, &CHECKS).await else {
         return;
-    }
-    let scratch = match Scratch::new("watcher", env) {
-        Ok(s) => s,
-        Err(e) => return fail_setup(runner, &CHECKS, &e).await,
     };
     let dir = scratch.path();
     let timeout_then_release = async {
