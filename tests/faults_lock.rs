@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use entwurf_v2_spawn::GardenId;
-use entwurf_v2_spawn::lock::{AcquireError, acquire, lock_path, reclaim_marker_path};
+use entwurf_v2_spawn::lock::{AcquireError, acquire, lock_path, reclaim_marker_path, release};
 
 const GID: &str = "20260613T000000-dddddd";
 const FAULT_ENV: &str = "ENTWURF_LOCK_FAULT";
@@ -143,9 +143,62 @@ fn lock_fault_helper() {
             assert_eq!(source.raw_os_error(), Some(nix::errno::Errno::EFBIG as i32));
             expect_io(result, "write lock file", &path, ErrorKind::FileTooLarge);
         }
+        "unreadable" => unreadable_lock_case(&locks),
         other => panic!("unknown fault {other}"),
     }
     println!("LOCK-FAULT-OK");
+}
+
+/// Our own lock file made unreadable: acquire and release both say "read lock file"
+/// (an I/O error naming it, not a conflict and not "absent"), and the file stays.
+fn unreadable_lock_case(locks: &Path) {
+    let path = lock_path(locks, &gid());
+    let claim = acquire(locks, &gid()).expect("acquire");
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o000)).expect("chmod");
+    let acquired = acquire(locks, &gid());
+    let released = release(&claim);
+    fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).expect("chmod back");
+    expect_io(
+        acquired,
+        "read lock file",
+        &path,
+        ErrorKind::PermissionDenied,
+    );
+    let err = released.expect_err("release cannot read the file");
+    assert_eq!(
+        (err.op, err.path.as_path()),
+        ("read lock file", path.as_path())
+    );
+    assert_eq!(
+        fs::read_to_string(&path).expect("read"),
+        claim.to_json_line(),
+        "the unreadable lock was left alone"
+    );
+    release(&claim).expect("release once readable again");
+}
+
+#[test]
+fn a_lock_file_we_cannot_read_is_an_io_error_for_acquire_and_release_even_for_root() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let locks = tmp.path().join("locks");
+    fs::create_dir(&locks).expect("mkdir");
+    if !nix::unistd::geteuid().is_root() {
+        unreadable_lock_case(&locks);
+        return;
+    }
+    // Root bypasses permission bits: hand the dirs to nobody and drop to it.
+    std::os::unix::fs::chown(tmp.path(), Some(NOBODY), Some(NOBODY)).expect("chown");
+    std::os::unix::fs::chown(&locks, Some(NOBODY), Some(NOBODY)).expect("chown");
+    match helper("unreadable", tmp.path(), true) {
+        Ok(out) => assert_helper_ok(&out),
+        // A temp dir nobody cannot reach (e.g. a private TMPDIR), as above.
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => eprintln!(
+            "skip a_lock_file_we_cannot_read_..._even_for_root: uid {NOBODY} cannot execute \
+             a copy of the test binary under {}: {e}",
+            tmp.path().display()
+        ),
+        Err(e) => panic!("running the helper as uid {NOBODY}: {e}"),
+    }
 }
 
 #[test]

@@ -437,59 +437,6 @@ fn a_lock_dir_that_is_a_file_is_an_io_error_naming_it() {
 }
 
 #[test]
-fn a_read_only_lock_dir_is_an_io_error_and_nothing_is_written() {
-    if nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "skip a_read_only_lock_dir_is_an_io_error: running as root, which bypasses directory permissions"
-        );
-        return;
-    }
-    let s = setup();
-    fs::create_dir_all(&s.dir).expect("mkdir");
-    fs::set_permissions(&s.dir, fs::Permissions::from_mode(0o500)).expect("chmod");
-    let result = acquire(&s.dir, &gid());
-    fs::set_permissions(&s.dir, fs::Permissions::from_mode(0o700)).expect("chmod back");
-    match result {
-        Err(AcquireError::Io { op, path, source }) => {
-            assert_eq!(op, "create lock file");
-            assert_eq!(path, s.path);
-            assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
-        }
-        other => panic!("expected an io error, got {other:?}"),
-    }
-    assert!(dir_names(&s.dir).is_empty());
-}
-
-#[test]
-fn a_lock_file_we_cannot_read_is_an_io_error_for_acquire_and_release() {
-    if nix::unistd::geteuid().is_root() {
-        eprintln!(
-            "skip a_lock_file_we_cannot_read: running as root, which bypasses file permissions"
-        );
-        return;
-    }
-    let s = setup();
-    let claim = acquire(&s.dir, &gid()).expect("acquire");
-    fs::set_permissions(&s.path, fs::Permissions::from_mode(0o000)).expect("chmod");
-    let acquired = acquire(&s.dir, &gid());
-    let released = release(&claim);
-    fs::set_permissions(&s.path, fs::Permissions::from_mode(0o600)).expect("chmod back");
-    match acquired {
-        Err(AcquireError::Io { op, path, source }) => {
-            assert_eq!((op, path), ("read lock file", s.path.clone()));
-            assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
-        }
-        other => panic!("expected an io error, got {other:?}"),
-    }
-    let err = released.expect_err("release cannot read the file");
-    assert_eq!((err.op, &err.path), ("read lock file", &s.path));
-    assert_eq!(
-        fs::read_to_string(&s.path).expect("read"),
-        claim.to_json_line()
-    );
-}
-
-#[test]
 fn the_typescript_example_line_is_a_claim() {
     let s = setup_with(TS_LINE);
     let bytes = fs::read(&s.path).expect("read");
