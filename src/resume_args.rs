@@ -1,12 +1,20 @@
 //! The argv a resumed `pi` is started with.
 //!
-//! Two variants share one prefix and one suffix; only the middle differs. Keeping the
-//! builder pure lets the stand-in `pi` of the live gate check its own argv against it;
+//! The two background variants share one prefix and one suffix; only the middle
+//! differs. A third, `visible`, for a window the operator sees, has its own builder
+//! ([`build_visible_pi_args`]).
+//!
+//! Keeping the builders pure lets the stand-in `pi` of the live gate check its own argv against it;
 //! [`parse_resume_pi_args`] is its inverse, for a `pi` that checks the argv it got.
 
 mod parse;
+mod visible;
 
 pub use parse::{ParsedResumeArgs, RESERVED_FLAGS, ResumeArgvError, parse_resume_pi_args};
+pub use visible::{
+    ParsedVisibleArgs, VISIBLE_RESERVED_FLAGS, VisibleArgsError, VisibleResumeArgs,
+    build_visible_pi_args, check_visible_extension_args, parse_visible_pi_args,
+};
 
 /// Which kind of process is resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,409 @@
+//! The production launcher: `tmux new-window` in the caller's server or a named one.
+//!
+//! Command: `tmux [-S socket | -L name] new-window -d -a -t <session>:{end} -c <cwd>
+//! -P -F <format> -- <absolute runtime> <argv>`. `-d` keeps the operator's focus, `-a`
+//! with `{end}` appends the window, `-P -F` prints a handle we parse into the
+//! [`LaunchReceipt`]. An argv of several words is exec'd by tmux directly (no shell), so
+//! the pane's pid is the runtime's.
+//!
+//! What tmux would otherwise do to the input, and what is done about it:
+//! - `-c` is expanded as a format: `#{…}` rewrites the path and `#(…)` runs a command.
+//!   A cwd with `#` is refused ([`check_cwd`]), as is one that is relative or missing
+//!   (tmux silently opens the window elsewhere).
+//! - Before any option parsing, tmux splits its own command line at every argument that
+//!   ends in `;` (a command separator): an extension arg `x;` followed by `kill-server`
+//!   would run that command. Every argument after the server option is therefore passed
+//!   through [`escape_tmux_arg`], which tmux turns back into the exact original.
+//! - The runtime is resolved on `PATH` to an absolute path without whitespace
+//!   ([`resolve_runtime`]), so the window runs exactly the file that was checked.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
+use super::observe::watch_process_exit;
+use crate::watcher::BoxError;
+
+/// The `-P -F` format: pid, pane, window id, window index, then the session name last
+/// (it may contain spaces).
+pub const TMUX_HANDLE_FORMAT: &str =
+    "#{pane_pid} #{pane_id} #{window_id} #{window_index} #{session_name}";
+
+/// Which tmux server gets the window.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Server {
+    /// The one the caller runs in: the value of `$TMUX` (`socket,pid,session`), if any.
+    Caller(Option<OsString>),
+    /// `-L name`, session given explicitly (tests, the live smoke, a dedicated server).
+    Named { name: String, session: String },
+}
+
+/// Opens visible resume windows with tmux. See the module docs for the command and the
+/// checks made before it runs; a failed check is a refusal with nothing launched.
+#[derive(Debug, Clone)]
+pub struct TmuxLauncher {
+    server: Server,
+    tmux: OsString,
+    search_path: Option<OsString>,
+}
+
+impl TmuxLauncher {
+    /// The caller's own tmux, from `$TMUX` (read now). Without it every launch is refused
+    /// with [`LaunchError::NoServer`]: there is no operator's window to open into.
+    pub fn from_env() -> Self {
+        Self::caller(std::env::var_os("TMUX"))
+    }
+
+    /// The caller's tmux, given the value `$TMUX` has (`socket,pid,session`); the window
+    /// goes into that session.
+    pub fn caller(tmux_env: Option<OsString>) -> Self {
+        Self {
+            server: Server::Caller(tmux_env.filter(|v| !v.is_empty())),
+            tmux: OsString::from("tmux"),
+            search_path: None,
+        }
+    }
+
+    /// A named server (`tmux -L name`) and a session in it.
+    pub fn named_server(name: impl Into<String>, session: impl Into<String>) -> Self {
+        Self {
+            server: Server::Named {
+                name: name.into(),
+                session: session.into(),
+            },
+            tmux: OsString::from("tmux"),
+            search_path: None,
+        }
+    }
+
+    /// The tmux program (default `tmux` on `PATH`).
+    pub fn with_tmux_program(mut self, tmux: impl Into<OsString>) -> Self {
+        self.tmux = tmux.into();
+        self
+    }
+
+    /// The `PATH` the runtime is resolved on (default: this process's `PATH` at launch).
+    pub fn with_search_path(mut self, path: impl Into<OsString>) -> Self {
+        self.search_path = Some(path.into());
+        self
+    }
+
+    /// The server option and the `-t` target, or why there is none.
+    fn target(&self) -> Result<(Vec<OsString>, String), LaunchError> {
+        match &self.server {
+            Server::Caller(None) => Err(LaunchError::NoServer),
+            Server::Caller(Some(value)) => {
+                let unparsable = || LaunchError::TmuxEnvUnparsable {
+                    value: value.to_string_lossy().into_owned(),
+                };
+                let text = value.to_str().ok_or_else(unparsable)?;
+                let mut fields = text.rsplitn(3, ',');
+                let (Some(session), Some(pid), Some(socket)) =
+                    (fields.next(), fields.next(), fields.next())
+                else {
+                    return Err(unparsable());
+                };
+                let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+                if !digits(session) || !digits(pid) || !Path::new(socket).is_absolute() {
+                    return Err(unparsable());
+                }
+                Ok((
+                    vec!["-S".into(), socket.into()],
+                    format!("${session}:{{end}}"),
+                ))
+            }
+            Server::Named { name, session } => {
+                if name.is_empty() {
+                    return Err(LaunchError::NoServer);
+                }
+                if session.is_empty() || session.contains([':', '.']) {
+                    return Err(LaunchError::BadSession {
+                        session: session.clone(),
+                    });
+                }
+                Ok((vec!["-L".into(), name.into()], format!("{session}:{{end}}")))
+            }
+        }
+    }
+
+    /// The full tmux argv for `request`, after every check (nothing is run).
+    pub fn command_args(&self, request: &LaunchRequest) -> Result<Vec<OsString>, LaunchError> {
+        let (mut argv, target) = self.target()?;
+        check_cwd(&request.cwd)?;
+        let search_path = self
+            .search_path
+            .clone()
+            .or_else(|| std::env::var_os("PATH"))
+            .unwrap_or_default();
+        let runtime = resolve_runtime(&request.program, &search_path)?;
+        let command: [OsString; 11] = [
+            "new-window".into(),
+            "-d".into(),
+            "-a".into(),
+            "-t".into(),
+            target.into(),
+            "-c".into(),
+            request.cwd.clone().into(),
+            "-P".into(),
+            "-F".into(),
+            TMUX_HANDLE_FORMAT.into(),
+            "--".into(),
+        ];
+        argv.extend(command.into_iter().map(escape_tmux_arg));
+        argv.push(escape_tmux_arg(runtime.into()));
+        argv.extend(request.args.iter().map(|a| escape_tmux_arg(a.into())));
+        Ok(argv)
+    }
+}
+
+impl Launcher for TmuxLauncher {
+    /// Runs the checks, then tmux (on the blocking pool: it waits for the server's
+    /// answer), and parses the handle it prints.
+    async fn launch(&self, request: &LaunchRequest) -> Result<LaunchReceipt, LaunchError> {
+        let argv = self.command_args(request)?;
+        let tmux = self.tmux.clone();
+        let run = {
+            let tmux = tmux.clone();
+            move || {
+                Command::new(&tmux)
+                    .args(&argv)
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .output()
+            }
+        };
+        let output = match tokio::task::spawn_blocking(run).await {
+            Ok(result) => result.map_err(|source| LaunchError::TmuxStart {
+                tmux: tmux.clone(),
+                source,
+            })?,
+            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+            Err(join) => return Err(LaunchError::Other(Box::new(join))),
+        };
+        if !output.status.success() {
+            return Err(LaunchError::TmuxFailed {
+                status: output.status.to_string(),
+                stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        parse_handle(&output.stdout)
+    }
+
+    fn watch_pane_exit(
+        &self,
+        receipt: &LaunchReceipt,
+    ) -> Result<impl Future<Output = Result<(), BoxError>> + Send + 'static, BoxError> {
+        let exited = watch_process_exit(receipt.pane_pid)?;
+        Ok(async move { exited.await.map_err(|e| Box::new(e) as BoxError) })
+    }
+}
+
+/// Parses the one row `-P -F` printed ([`TMUX_HANDLE_FORMAT`]); anything else is
+/// [`LaunchError::UnparsableHandle`], because tmux succeeded and a window may be open.
+pub(super) fn parse_handle(stdout: &[u8]) -> Result<LaunchReceipt, LaunchError> {
+    let text = String::from_utf8_lossy(stdout);
+    let unparsable = || LaunchError::UnparsableHandle {
+        output: text.clone().into_owned(),
+    };
+    let row = text.strip_suffix('\n').unwrap_or(&text);
+    if row.contains('\n') {
+        return Err(unparsable());
+    }
+    let mut fields = row.splitn(5, ' ');
+    let mut next = || fields.next().ok_or_else(unparsable);
+    let (pid, pane, window, index, session) = (next()?, next()?, next()?, next()?, next()?);
+    let id = |sigil: char, s: &str| {
+        s.strip_prefix(sigil)
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    let pane_pid = pid
+        .parse::<u32>()
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(unparsable)?;
+    let window_index = index.parse::<u32>().map_err(|_| unparsable())?;
+    if !id('%', pane) || !id('@', window) || session.is_empty() {
+        return Err(unparsable());
+    }
+    Ok(LaunchReceipt {
+        session: session.to_owned(),
+        window_id: window.to_owned(),
+        window_index,
+        pane_id: pane.to_owned(),
+        pane_pid,
+    })
+}
+
+/// Makes tmux read `arg` literally: an argument ending in `;` is a command separator to
+/// tmux, and one ending in `\;` is turned into `…;`. Inserting a `\` before a final `;`
+/// gives back exactly `arg` in both cases; every other argument is passed unchanged.
+pub fn escape_tmux_arg(arg: OsString) -> OsString {
+    let mut bytes = arg.into_vec();
+    if bytes.last() == Some(&b';') {
+        let at = bytes.len() - 1;
+        bytes.insert(at, b'\\');
+    }
+    OsString::from_vec(bytes)
+}
+
+/// Refuses a cwd tmux would not use as given: relative, containing `#` (a format to
+/// tmux), missing (tmux silently falls back to another directory) or not a directory.
+pub fn check_cwd(cwd: &Path) -> Result<(), LaunchError> {
+    if !cwd.is_absolute() {
+        return Err(LaunchError::CwdNotAbsolute {
+            cwd: cwd.to_path_buf(),
+        });
+    }
+    if cwd.as_os_str().as_bytes().contains(&b'#') {
+        return Err(LaunchError::CwdHasHash {
+            cwd: cwd.to_path_buf(),
+        });
+    }
+    match std::fs::metadata(cwd) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(LaunchError::CwdNotDirectory {
+            cwd: cwd.to_path_buf(),
+        }),
+        Err(source) => Err(LaunchError::CwdMissing {
+            cwd: cwd.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Resolves the runtime to an absolute executable path without whitespace: an absolute
+/// `program` as is, a bare name on `search_path` (relative entries of `PATH` are skipped:
+/// they would name another file from the window's cwd).
+pub fn resolve_runtime(program: &OsStr, search_path: &OsStr) -> Result<PathBuf, LaunchError> {
+    let not_found = || LaunchError::RuntimeNotFound {
+        program: program.to_owned(),
+    };
+    let path = if program.as_bytes().contains(&b'/') {
+        let path = Path::new(program);
+        if !path.is_absolute() {
+            return Err(LaunchError::RuntimeRelative {
+                program: program.to_owned(),
+            });
+        }
+        Some(path.to_path_buf()).filter(|p| is_executable(p))
+    } else if program.is_empty() {
+        None
+    } else {
+        std::env::split_paths(search_path)
+            .filter(|dir| dir.is_absolute())
+            .map(|dir| dir.join(program))
+            .find(|candidate| is_executable(candidate))
+    };
+    let path = path.ok_or_else(not_found)?;
+    if path.to_string_lossy().chars().any(char::is_whitespace) {
+        return Err(LaunchError::RuntimeWhitespace { path });
+    }
+    Ok(path)
+}
+
+fn is_executable(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handle_row_parses_and_keeps_spaces_in_the_session_name() {
+        let receipt = parse_handle(b"4242 %7 @3 2 my session\n").expect("parses");
+        assert_eq!(
+            receipt,
+            LaunchReceipt {
+                session: "my session".into(),
+                window_id: "@3".into(),
+                window_index: 2,
+                pane_id: "%7".into(),
+                pane_pid: 4242,
+            }
+        );
+    }
+
+    #[test]
+    fn an_unparsable_row_says_a_window_may_be_open() {
+        for row in [
+            &b""[..],
+            b"\n",
+            b"garbage",
+            b"0 %1 @1 1 s\n",
+            b"12 1 @1 1 s\n",
+            b"12 %1 1 1 s\n",
+            b"12 %1 @1 x s\n",
+            b"12 %1 @1 1\n",
+            b"12 %1 @1 1 s\n13 %2 @2 2 s\n",
+        ] {
+            let err = parse_handle(row).expect_err("unparsable");
+            assert!(matches!(err, LaunchError::UnparsableHandle { .. }), "{err}");
+            assert!(!err.nothing_launched());
+            assert!(err.to_string().contains("a window may be open"), "{err}");
+        }
+    }
+
+    #[test]
+    fn escaping_protects_a_final_semicolon_only() {
+        let e = |s: &str| escape_tmux_arg(s.into()).into_string().expect("utf-8");
+        assert_eq!(e("a;"), "a\\;");
+        assert_eq!(e("a\\;"), "a\\\\;");
+        assert_eq!(e(";"), "\\;");
+        assert_eq!(e("a;b"), "a;b");
+        assert_eq!(e("#{x}"), "#{x}");
+        assert_eq!(e(""), "");
+    }
+
+    #[test]
+    fn the_server_comes_from_tmux_env_or_a_name() {
+        let request = |cwd: &Path| LaunchRequest {
+            gid: crate::GardenId::parse("20260613T000000-aaaaaa").expect("gid"),
+            program: "/bin/sh".into(),
+            args: vec!["x;".into()],
+            cwd: cwd.to_path_buf(),
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let r = request(dir.path());
+        let args = TmuxLauncher::caller(Some("/tmp/tmux-0/default,123,4".into()))
+            .command_args(&r)
+            .expect("args");
+        assert_eq!(
+            args[..2],
+            [OsString::from("-S"), "/tmp/tmux-0/default".into()]
+        );
+        assert!(args.contains(&OsString::from("$4:{end}")));
+        assert_eq!(args.last(), Some(&OsString::from("x\\;")));
+        let named = TmuxLauncher::named_server("priv", "main")
+            .command_args(&r)
+            .expect("args");
+        assert_eq!(named[..2], [OsString::from("-L"), "priv".into()]);
+        assert!(named.contains(&OsString::from("main:{end}")));
+
+        for env in [None, Some(OsString::new())] {
+            let err = TmuxLauncher::caller(env)
+                .command_args(&r)
+                .expect_err("none");
+            assert!(matches!(err, LaunchError::NoServer), "{err}");
+        }
+        for bad in ["nonsense", "rel/sock,1,2", "/s,x,2", "/s,1,"] {
+            let err = TmuxLauncher::caller(Some(bad.into()))
+                .command_args(&r)
+                .expect_err(bad);
+            assert!(
+                matches!(err, LaunchError::TmuxEnvUnparsable { .. }),
+                "{err}"
+            );
+        }
+        for session in ["", "a:b", "a.b"] {
+            let err = TmuxLauncher::named_server("priv", session)
+                .command_args(&r)
+                .expect_err(session);
+            assert!(matches!(err, LaunchError::BadSession { .. }), "{err}");
+        }
+    }
+}
