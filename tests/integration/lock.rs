@@ -516,7 +516,7 @@ fn race(dir: &Path) -> Vec<String> {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "lock_racer_process",
+                "lock::lock_racer_process",
                 "--include-ignored",
                 "--nocapture",
                 "--test-threads=1",
@@ -654,7 +654,7 @@ fn a_relative_lock_dir_yields_a_claim_with_an_absolute_path() {
 /// The soak: `ENTWURF_LOCK_SOAK_ROUNDS` rounds (default 1000) of 8 processes racing for
 /// one lock, alternating a free lock and a provably stale one; exactly one winner every
 /// round. Ignored by default (minutes, not seconds); `scripts/soak.sh` runs it:
-/// `ENTWURF_LOCK_SOAK_ROUNDS=1000 cargo test --release --test lock -- --ignored --exact racing_processes_soak --nocapture`.
+/// `ENTWURF_LOCK_SOAK_ROUNDS=1000 cargo test --release --test integration -- --ignored --exact lock::racing_processes_soak --nocapture`.
 #[test]
 #[ignore = "soak: run by scripts/soak.sh"]
 fn racing_processes_soak() {

@@ -2,9 +2,7 @@
 //! seed corpus replay, arbitrary bytes, and mutations of near-valid claims. The
 //! properties live in `fuzz/checks.rs`, shared with the cargo-fuzz target `lock_claim`.
 
-mod fuzz_support;
-
-use fuzz_support::{checks, corpus, fuzz, mutated};
+use entwurf_test_support::fuzz::{checks, corpus, fuzz, mutated};
 use proptest::prelude::*;
 
 #[test]

@@ -4,9 +4,7 @@
 //! The properties live in `fuzz/checks.rs`, shared with the cargo-fuzz target
 //! `session_file`.
 
-mod fuzz_support;
-
-use fuzz_support::{checks, corpus, fuzz, mutated};
+use entwurf_test_support::fuzz::{checks, corpus, fuzz, mutated};
 use proptest::prelude::*;
 
 #[test]

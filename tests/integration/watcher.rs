@@ -3,10 +3,9 @@
 //! timing is reproducible without a process or a socket. Every case asserts how many
 //! times the lock was released (0 or 1) and that the losing watchers were cancelled.
 
-mod support;
-
 use std::time::Duration;
 
+use entwurf_test_support::fake_deps::{At, FakeChild, FakeDeps, PID, Script};
 use entwurf_v2_spawn::lock::{self, LockClaim};
 use entwurf_v2_spawn::release::PolicyError;
 use entwurf_v2_spawn::watcher::{
@@ -14,7 +13,6 @@ use entwurf_v2_spawn::watcher::{
     execute_spawn_bg_resume,
 };
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
-use support::fake_deps::{At, FakeChild, FakeDeps, PID, Script};
 use tokio::time::Instant;
 
 const GID: &str = "20260613T000000-aaaaaa";

@@ -4,10 +4,8 @@
 //! exactly what it accepts on arbitrary argvs. The properties live in `fuzz/checks.rs`,
 //! shared with the cargo-fuzz target `resume_argv`.
 
-mod fuzz_support;
-
-use fuzz_support::checks::{self, OwnedResumeArgs};
-use fuzz_support::{corpus, fuzz, mutated};
+use entwurf_test_support::fuzz::checks::{self, OwnedResumeArgs};
+use entwurf_test_support::fuzz::{corpus, fuzz, mutated};
 use proptest::prelude::*;
 
 /// Strings that are often one of §9's own flags or values, else anything.
