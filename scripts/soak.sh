@@ -104,7 +104,7 @@ soak_smoke() {
 
 soak_lock() {
   ENTWURF_LOCK_SOAK_ROUNDS="$rounds" cargo test --release --locked --quiet --test integration -- \
-    --ignored --exact lock::racing_processes_soak --nocapture 2>&1 | grep -E '^lock soak|panicked|test result'
+    --ignored --exact lock::race::racing_processes_soak --nocapture 2>&1 | grep -E '^lock soak|panicked|test result'
   return "${PIPESTATUS[0]}"
 }
 

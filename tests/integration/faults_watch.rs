@@ -16,7 +16,7 @@ use nix::unistd::Pid;
 const DEADLINE: Duration = Duration::from_secs(10);
 const STAND_IN: &str = "faults_watch::stand_in_pi";
 
-/// Not a test on its own: the stand-in `pi` (see `tests/faults_support`).
+/// Not a test on its own: the stand-in `pi` (see `tests/support`).
 #[test]
 #[ignore = "stand-in pi for the watcher fault tests"]
 fn stand_in_pi() {

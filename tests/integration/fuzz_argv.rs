@@ -1,5 +1,5 @@
 //! Fuzzing the resume argv builder's inverse on the stable toolchain (see
-//! `tests/fuzz_support`): parse(build(x)) == x for arbitrary fields — prompts that look
+//! `tests/support`): parse(build(x)) == x for arbitrary fields — prompts that look
 //! like flags, empty strings, any unicode — and the inverse never panics and gives back
 //! exactly what it accepts on arbitrary argvs. The properties live in `fuzz/checks.rs`,
 //! shared with the cargo-fuzz target `resume_argv`.

@@ -1,4 +1,4 @@
-//! Fuzzing the lock-file parser on the stable toolchain (see `tests/fuzz_support`):
+//! Fuzzing the lock-file parser on the stable toolchain (see `tests/support`):
 //! seed corpus replay, arbitrary bytes, and mutations of near-valid claims. The
 //! properties live in `fuzz/checks.rs`, shared with the cargo-fuzz target `lock_claim`.
 

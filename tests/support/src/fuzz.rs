@@ -1,4 +1,4 @@
-//! The stable-toolchain fuzz runner shared by `tests/fuzz_*.rs`: replays the seed corpus
+//! The stable-toolchain fuzz runner shared by `tests/integration/fuzz_*.rs`: replays the seed corpus
 //! in `fuzz/corpus/<target>/`, then runs proptest over a strategy.
 //!
 //! - `ENTWURF_FUZZ_CASES=N` (default 256, so `./run.sh check` stays fast): cases per
