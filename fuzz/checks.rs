@@ -1,5 +1,5 @@
 //! The fuzz properties, shared by the `cargo fuzz` targets (`fuzz/fuzz_targets/*.rs`,
-//! nightly + libFuzzer) and the stable proptest runners (`tests/fuzz_*.rs`), so both
+//! nightly + libFuzzer) and the stable proptest runners (`tests/integration/fuzz_*.rs`), so both
 //! check exactly the same thing. Each check takes raw bytes, must never panic on any
 //! input except to report a broken property, and asserts an oracle that a regression
 //! would violate.

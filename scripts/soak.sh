@@ -103,8 +103,8 @@ soak_smoke() {
 }
 
 soak_lock() {
-  ENTWURF_LOCK_SOAK_ROUNDS="$rounds" cargo test --release --locked --quiet --test lock -- \
-    --ignored --exact racing_processes_soak --nocapture 2>&1 | grep -E '^lock soak|panicked|test result'
+  ENTWURF_LOCK_SOAK_ROUNDS="$rounds" cargo test --release --locked --quiet --test integration -- \
+    --ignored --exact lock::race::racing_processes_soak --nocapture 2>&1 | grep -E '^lock soak|panicked|test result'
   return "${PIPESTATUS[0]}"
 }
 

@@ -15,15 +15,13 @@
 //!
 //! Its own binary with a single test, because descriptor counts are per process.
 
-mod faults_support;
-
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use entwurf_test_support::world::{Child, World, alive, gid, proc_state, world};
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome, parse_claim};
 use entwurf_v2_spawn::socket::{INOTIFY_CLOSE_DELAY, WaitOptions, await_socket_alive};
 use entwurf_v2_spawn::watcher::execute_spawn_bg_resume;
-use faults_support::{Child, World, alive, gid, proc_state, world};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;

@@ -1,20 +1,15 @@
-//! The stable-toolchain fuzz runner shared by `tests/fuzz_*.rs`: replays the seed corpus
+//! The stable-toolchain fuzz runner shared by `tests/integration/fuzz_*.rs`: replays the seed corpus
 //! in `fuzz/corpus/<target>/`, then runs proptest over a strategy.
 //!
 //! - `ENTWURF_FUZZ_CASES=N` (default 256, so `./run.sh check` stays fast): cases per
 //!   proptest run.
 //! - `ENTWURF_FUZZ_SECONDS=S`: keep starting fresh, randomly seeded runs until `S`
 //!   seconds have passed, then print the number of cases run. This is the long mode, e.g.
-//!   `ENTWURF_FUZZ_SECONDS=600 cargo test --release --test fuzz_lock -- --nocapture`.
+//!   `ENTWURF_FUZZ_SECONDS=600 cargo test --release --test integration -- fuzz_lock --nocapture`.
 //!
 //! A failing case is shrunk by proptest and reported with the minimal input.
 
-#![allow(
-    dead_code,
-    reason = "shared by several test binaries, each using its own subset; #[expect] would be unfulfilled in some"
-)]
-
-#[path = "../../fuzz/checks.rs"]
+#[path = "../../../fuzz/checks.rs"]
 pub mod checks;
 
 use std::path::PathBuf;
@@ -26,7 +21,7 @@ use proptest::test_runner::{Config, TestCaseError, TestRunner};
 /// Every seed of `fuzz/corpus/<target>/`, sorted by name.
 pub fn corpus(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/corpus")
+        .join("../../fuzz/corpus")
         .join(target);
     let mut seeds: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))

@@ -79,7 +79,7 @@ fn helper(fault: &str, dir: &Path, as_nobody: bool) -> std::io::Result<Output> {
     let mut cmd = Command::new(exe);
     cmd.args([
         "--exact",
-        "lock_fault_helper",
+        "faults_lock::lock_fault_helper",
         "--include-ignored",
         "--nocapture",
         "--test-threads=1",

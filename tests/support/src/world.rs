@@ -7,11 +7,6 @@
 //! spawner), checks its argv with `parse_resume_pi_args` — the inverse of §9's builder —
 //! binds the control socket, and then fails as told.
 
-#![allow(
-    dead_code,
-    reason = "shared by several test binaries, each using its own subset; #[expect] would be unfulfilled in some"
-)]
-
 use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;

@@ -28,7 +28,7 @@ struct World {
 }
 
 /// Production options rooted in a temp dir; the identity is fixed (the real resolver is
-/// covered by tests/identity.rs) and `script` replaces `pi` as an `sh -c` body.
+/// covered by tests/integration/identity/) and `script` replaces `pi` as an `sh -c` body.
 fn world(script: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);

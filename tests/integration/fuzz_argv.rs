@@ -1,13 +1,11 @@
 //! Fuzzing the resume argv builder's inverse on the stable toolchain (see
-//! `tests/fuzz_support`): parse(build(x)) == x for arbitrary fields — prompts that look
+//! `tests/support`): parse(build(x)) == x for arbitrary fields — prompts that look
 //! like flags, empty strings, any unicode — and the inverse never panics and gives back
 //! exactly what it accepts on arbitrary argvs. The properties live in `fuzz/checks.rs`,
 //! shared with the cargo-fuzz target `resume_argv`.
 
-mod fuzz_support;
-
-use fuzz_support::checks::{self, OwnedResumeArgs};
-use fuzz_support::{corpus, fuzz, mutated};
+use entwurf_test_support::fuzz::checks::{self, OwnedResumeArgs};
+use entwurf_test_support::fuzz::{corpus, fuzz, mutated};
 use proptest::prelude::*;
 
 /// Strings that are often one of §9's own flags or values, else anything.

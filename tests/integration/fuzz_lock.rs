@@ -1,10 +1,8 @@
-//! Fuzzing the lock-file parser on the stable toolchain (see `tests/fuzz_support`):
+//! Fuzzing the lock-file parser on the stable toolchain (see `tests/support`):
 //! seed corpus replay, arbitrary bytes, and mutations of near-valid claims. The
 //! properties live in `fuzz/checks.rs`, shared with the cargo-fuzz target `lock_claim`.
 
-mod fuzz_support;
-
-use fuzz_support::{checks, corpus, fuzz, mutated};
+use entwurf_test_support::fuzz::{checks, corpus, fuzz, mutated};
 use proptest::prelude::*;
 
 #[test]

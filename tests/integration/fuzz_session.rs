@@ -1,12 +1,10 @@
 //! Fuzzing the saved-session header reader on the stable toolchain (see
-//! `tests/fuzz_support`): seed corpus replay, arbitrary bytes and mutations of real
+//! `tests/support`): seed corpus replay, arbitrary bytes and mutations of real
 //! session files, each run through `parse_session_line` and `resolve_launch_identity`.
 //! The properties live in `fuzz/checks.rs`, shared with the cargo-fuzz target
 //! `session_file`.
 
-mod fuzz_support;
-
-use fuzz_support::{checks, corpus, fuzz, mutated};
+use entwurf_test_support::fuzz::{checks, corpus, fuzz, mutated};
 use proptest::prelude::*;
 
 #[test]

@@ -4,21 +4,19 @@
 //! call is bounded by a deadline. (Dropping or aborting the watch itself is in
 //! `tests/faults_watch_drop.rs`: it counts process-wide descriptors.)
 
-mod faults_support;
-
 use std::time::{Duration, Instant};
 
+use entwurf_test_support::world::{Child, World, alive, exit_of, stand_in_main, world};
 use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::child::ChildHandle;
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
-use faults_support::{Child, World, alive, exit_of, stand_in_main, world};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 const DEADLINE: Duration = Duration::from_secs(10);
-const STAND_IN: &str = "stand_in_pi";
+const STAND_IN: &str = "faults_watch::stand_in_pi";
 
-/// Not a test on its own: the stand-in `pi` (see `tests/faults_support`).
+/// Not a test on its own: the stand-in `pi` (see `tests/support`).
 #[test]
 #[ignore = "stand-in pi for the watcher fault tests"]
 fn stand_in_pi() {
@@ -98,7 +96,11 @@ async fn a_stand_in_that_binds_without_listening_then_fails_is_child_exited_once
     assert_eq!(w.releases(), 1);
     assert!(!w.lock_file().exists());
     // The dead socket file is left behind; it is a stale socket, not a holder.
-    assert!(w.options.socket_path(&faults_support::gid()).exists());
+    assert!(
+        w.options
+            .socket_path(&entwurf_test_support::world::gid())
+            .exists()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

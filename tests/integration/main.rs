@@ -1,0 +1,24 @@
+//! The ordinary integration tests, one binary (one link, one process): the production
+//! dependencies against real OS objects, the deterministic gate over fakes, and the
+//! property and fuzz-corpus runs. Shared code lives in the `entwurf-test-support` crate
+//! (`tests/support`).
+//!
+//! Tests that measure the whole process (descriptor counts, idle CPU, detection latency,
+//! a dropped watch, strace) keep their own binaries next to this directory: tests in one
+//! binary run in parallel and would disturb what they measure.
+
+mod child;
+mod faults_lock;
+mod faults_socket;
+mod faults_watch;
+mod fuzz_argv;
+mod fuzz_lock;
+mod fuzz_session;
+mod identity;
+mod identity_props;
+mod lock;
+mod lock_props;
+mod production;
+mod release_props;
+mod socket;
+mod watcher;

@@ -1,0 +1,99 @@
+//! The control directory coming and going, and many waiters on one path.
+
+use super::*;
+
+#[tokio::test]
+async fn a_directory_that_does_not_exist_yet_is_waited_for() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let control = dir.path().join("control").join("nested");
+    let path = control.join("citizen.sock");
+    assert_eq!(inspect(&path), Inspection::Absent);
+
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, WaitOptions::default());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(!task.is_finished());
+    std::fs::create_dir_all(&control)?;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let _listener = UnixListener::bind(&path)?;
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("missing dir → created → listener: detected {latency:?} after listen");
+    // Polling fallback, bounded by the 150 ms poll interval (plus scheduling slack).
+    assert!(latency < Duration::from_millis(500), "took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_directory_removed_and_recreated_is_watched_again() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let control = dir.path().join("control");
+    std::fs::create_dir(&control)?;
+    let path = control.join("citizen.sock");
+
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, inotify_only());
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    std::fs::remove_dir(&control)?;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    std::fs::create_dir(&control)?;
+    // The removal woke the waiter and restarted its backoff (1 ms, doubling); one of
+    // its next looks re-adds the watch on the new directory. From then on nothing but an
+    // event can wake it before the 10 s poll. Had the watch not been re-added, the
+    // doubling looks would land near 1 s and 2 s after the removal — so a listener
+    // appearing at ~1.4 s and seen within milliseconds proves the new directory is
+    // watched.
+    tokio::time::sleep(Duration::from_millis(1400)).await;
+    assert!(!task.is_finished());
+    let _listener = UnixListener::bind(&path)?;
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("dir removed + recreated → listener: detected {latency:?} after listen");
+    assert!(latency < PROMPT, "took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_listener_appearing_later_is_seen_by_inotify_not_the_poll() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path: PathBuf = dir.path().join("citizen.sock");
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let task = spawn_await(&path, &cancel, inotify_only());
+    // Far from any backoff probe (they land at 2^n - 1 ms: …, 511, 1023): without the
+    // inotify wake the next look would be ~300 ms after the listener appears.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(!task.is_finished());
+    let _listener = UnixListener::bind(&path)?;
+    let listening_at = Instant::now();
+    let (result, settled_at) = settle(task).await?;
+    result?;
+    let latency = settled_at.duration_since(listening_at);
+    eprintln!("absent → listener: detected {latency:?} after listen");
+    assert!(latency < PROMPT, "took {latency:?}");
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_waiters_on_one_path_all_resolve() -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let cancel = CancellationToken::new();
+    let _cancel_on_exit = cancel.clone().drop_guard();
+    let tasks: Vec<_> = (0..8)
+        .map(|_| spawn_await(&path, &cancel, WaitOptions::default()))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let _listener = UnixListener::bind(&path)?;
+    for task in tasks {
+        let (result, _) = settle(task).await?;
+        result?;
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! Shared code of the test binaries (the integration binary and the whole-process
+//! binaries that need their own process). A library, so every binary takes the part it
+//! uses and nothing is compiled as dead code.
+//!
+//! - [`fake_deps`]: FAKE watcher dependencies with a paused clock (the deterministic gate);
+//! - [`world`]: the REAL production wiring in a temp dir, with a stand-in `pi`;
+//! - [`fuzz`]: the stable-toolchain runner of the fuzz properties.
+
+pub mod fake_deps;
+pub mod fuzz;
+pub mod world;
