@@ -21,4 +21,5 @@ mod lock_props;
 mod production;
 mod release_props;
 mod socket;
+mod visible;
 mod watcher;
