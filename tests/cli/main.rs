@@ -77,6 +77,16 @@ fn expected_summary(passed: usize, failed: usize, skipped: usize) -> String {
     }
 }
 
+/// Skips expected in a full run besides the one privilege-dependent check: the eight V
+/// checks skip when tmux is not installed (CI installs it).
+pub fn tmux_skips() -> usize {
+    let found = std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found { 0 } else { 8 }
+}
+
 fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }

@@ -66,6 +66,22 @@ pub enum Check {
     ResumeEndToEnd,
     /// R2: resident alive after release, then cleaned up.
     ResumeResident,
+    /// V1: visible resume, stand-in binds → socket-alive, window open.
+    VisibleSocketAlive,
+    /// V2: visible resume, stand-in exits → pane-exited.
+    VisiblePaneExited,
+    /// V3: live socket → refused, no window.
+    VisibleLiveSocket,
+    /// V4: full backlog → refused, no window.
+    VisibleBacklogFull,
+    /// V5: symlink → refused, no window.
+    VisibleSymlink,
+    /// V6: lock held → refused, no window.
+    VisibleLockHeld,
+    /// V7: a cwd with a tmux command substitution → refused, nothing executed.
+    VisibleHashCwd,
+    /// V8: the private tmux server and its stand-ins are gone afterwards.
+    VisibleNothingLeft,
     /// H1: no descriptor leaked.
     HygieneFds,
     /// H2: no child left unreaped.
@@ -79,7 +95,7 @@ pub const RACERS: usize = 8;
 
 impl Check {
     /// Every check, in output order.
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 39] = [
         Self::SocketListening,
         Self::SocketSymlink,
         Self::SocketAbsentCancel,
@@ -108,6 +124,14 @@ impl Check {
         Self::LockEperm,
         Self::ResumeEndToEnd,
         Self::ResumeResident,
+        Self::VisibleSocketAlive,
+        Self::VisiblePaneExited,
+        Self::VisibleLiveSocket,
+        Self::VisibleBacklogFull,
+        Self::VisibleSymlink,
+        Self::VisibleLockHeld,
+        Self::VisibleHashCwd,
+        Self::VisibleNothingLeft,
         Self::HygieneFds,
         Self::HygieneChildren,
         Self::HygieneTempDirs,
@@ -141,6 +165,14 @@ impl Check {
             Self::LockEperm => "L8",
             Self::ResumeEndToEnd => "R1",
             Self::ResumeResident => "R2",
+            Self::VisibleSocketAlive => "V1",
+            Self::VisiblePaneExited => "V2",
+            Self::VisibleLiveSocket => "V3",
+            Self::VisibleBacklogFull => "V4",
+            Self::VisibleSymlink => "V5",
+            Self::VisibleLockHeld => "V6",
+            Self::VisibleHashCwd => "V7",
+            Self::VisibleNothingLeft => "V8",
             Self::HygieneFds => "H1",
             Self::HygieneChildren => "H2",
             Self::HygieneTempDirs => "H3",
@@ -208,6 +240,28 @@ impl Check {
             Self::ResumeResident => {
                 "resume: the resident is still alive after the release, then cleaned up"
             }
+            Self::VisibleSocketAlive => {
+                "visible: stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open"
+            }
+            Self::VisiblePaneExited => {
+                "visible: stand-in pi exits at once → pane-exited in ms, lock released"
+            }
+            Self::VisibleLiveSocket => "visible: a live socket → refused (target-live), no window",
+            Self::VisibleBacklogFull => {
+                "visible: a full accept backlog → refused (indeterminate), no window"
+            }
+            Self::VisibleSymlink => {
+                "visible: a symlink at the socket path → refused (address conflict), no window"
+            }
+            Self::VisibleLockHeld => {
+                "visible: lock held → refused, no window, the holder's lock kept"
+            }
+            Self::VisibleHashCwd => {
+                "visible: a cwd holding a tmux command substitution → refused, no window, nothing executed"
+            }
+            Self::VisibleNothingLeft => {
+                "visible: the private tmux server, its windows and stand-ins are gone afterwards"
+            }
             Self::HygieneFds => "no descriptor leaked since the start",
             Self::HygieneChildren => "no child left unreaped, no group member left alive",
             Self::HygieneTempDirs => "every temp dir removed",
@@ -224,6 +278,7 @@ impl Check {
             },
             Some(b'L') => Some(Scenario::Lock),
             Some(b'R') => Some(Scenario::Resume),
+            Some(b'V') => Some(Scenario::Visible),
             _ => None,
         }
     }

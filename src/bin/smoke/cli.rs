@@ -61,6 +61,8 @@ pub enum Command {
     Lock,
     /// Resume end to end with a stand-in `pi` (R).
     Resume,
+    /// Visible resume in a private tmux server (V; skipped without tmux).
+    Visible,
     /// Internal: this binary re-executed as a child of the smoke.
     #[command(name = "__stand-in", hide = true)]
     StandIn(StandIn),
@@ -79,6 +81,8 @@ pub enum Scenario {
     Lock,
     /// `resume`.
     Resume,
+    /// `visible`.
+    Visible,
 }
 
 impl Scenario {
@@ -90,6 +94,7 @@ impl Scenario {
             Self::Watcher => "watcher",
             Self::Lock => "lock",
             Self::Resume => "resume",
+            Self::Visible => "visible",
         }
     }
 }

@@ -6,7 +6,7 @@
 //! `smoke-entwurf-v2-spawn-live: 31 checks passed (real OS primitives)`, or with
 //! `, <K> skipped`, or `<P> passed, <F> failed`.
 //!
-//! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume]`;
+//! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume|visible]`;
 //! `--format text|tap|json`, `--color auto|always|never`, `--record FILE`, `--keep-tmp`,
 //! `--check-timeout-ms MS` (default 10000). Exit 0 all passed (skips allowed), 1 any
 //! failed, 2 usage, 130 on SIGINT/SIGTERM (every started child group is SIGKILLed and
@@ -47,6 +47,14 @@
 //! | L8 | lock | a holder pid answering EPERM → conflict, kept (non-root only, else `skip`) |
 //! | R1 | resume | resume: saved session → identity → argv → socket-alive → lock file released |
 //! | R2 | resume | resume: the resident is still alive after the release, then cleaned up |
+//! | V1 | visible | stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open |
+//! | V2 | visible | stand-in pi exits at once → pane-exited in ms, lock released |
+//! | V3 | visible | a live socket → refused (target-live), no window |
+//! | V4 | visible | a full accept backlog → refused (indeterminate), no window |
+//! | V5 | visible | a symlink at the socket path → refused (address conflict), no window |
+//! | V6 | visible | lock held → refused, no window, the holder's lock kept |
+//! | V7 | visible | a cwd holding a tmux command substitution → refused, no window, nothing executed |
+//! | V8 | visible | the private tmux server, its windows and stand-ins are gone afterwards |
 //! | H1 | hygiene | no descriptor leaked since the start |
 //! | H2 | hygiene | no child left unreaped, no group member left alive |
 //! | H3 | hygiene | every temp dir removed (`skip` with `--keep-tmp`) |
@@ -61,7 +69,8 @@
 //! # Stand-ins
 //!
 //! Every child is this binary re-executed (hidden `__stand-in` subcommand, or argv\[0\]
-//! `pi`): see `stand_ins`.
+//! `pi`): see `stand_ins`; in tmux windows, argv\[0\] `pi-visible` or `pi-visible-exits`:
+//! see `visible_pi`. The V checks skip when tmux is not installed.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -73,6 +82,7 @@ mod registry;
 mod runner;
 mod scenarios;
 mod stand_ins;
+mod visible_pi;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -89,6 +99,9 @@ fn main() -> ExitCode {
     if stand_ins::is_pi() {
         return stand_ins::pi();
     }
+    if let Some(role) = visible_pi::role() {
+        return visible_pi::run(role);
+    }
     let cli = Cli::parse();
     let scenario = match &cli.command {
         Some(Command::StandIn(stand_in)) => return stand_ins::run(&stand_in.role),
@@ -98,6 +111,7 @@ fn main() -> ExitCode {
         Some(Command::Watcher) => Some(Scenario::Watcher),
         Some(Command::Lock) => Some(Scenario::Lock),
         Some(Command::Resume) => Some(Scenario::Resume),
+        Some(Command::Visible) => Some(Scenario::Visible),
     };
     match run(scenario, &cli.options) {
         Ok(code) => code,
