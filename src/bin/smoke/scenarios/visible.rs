@@ -14,11 +14,9 @@
 //! window list before and after. V8 then kills the server and proves that nothing of it
 //! is left: the server reaped, the stand-in of V1 gone.
 
-use std::ffi::OsString;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -30,18 +28,21 @@ use nix::sys::socket::{
 };
 use serde_json::json;
 
-use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
 use entwurf_v2_spawn::production::{ProductionOptions, ReleaseFn};
 use entwurf_v2_spawn::visible::{
-    ObservationReceipt, TmuxLauncher, VisibleError, VisibleOptions, VisibleResume, visible_resume,
+    ObservationReceipt, VisibleError, VisibleOptions, VisibleResume, visible_resume,
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
-use super::{Env, Scratch, bounded, gid, kill_child, off_thread, spawn_registered};
+use super::{Env, Scratch, gid};
 use crate::catalog::Check;
 use crate::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
 use crate::visible_pi;
+
+mod server;
+
+use server::Server;
 
 const CHECKS: [Check; 8] = [
     Check::VisibleSocketAlive,
@@ -94,169 +95,6 @@ pub async fn run(runner: &Runner, env: &Env) {
         runner.check(Check::VisibleNothingLeft, nothing_left).await;
     } else {
         let _ = nothing_left.await;
-    }
-}
-
-/// The run's private tmux server.
-struct Server {
-    handle: ChildHandle,
-    socket: PathBuf,
-    /// `$TMUX` as a shell inside session `main` sees it.
-    tmux_env: OsString,
-    /// The watchdog's pid (the pane of session `main`).
-    watchdog: u32,
-}
-
-fn tmux(socket: &Path) -> Command {
-    let mut command = Command::new("tmux");
-    command.arg("-S").arg(socket);
-    command
-}
-
-/// Runs a tmux command off the runtime thread; its stdout, or why it failed.
-async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
-    let socket = socket.to_path_buf();
-    off_thread(move || {
-        let out = tmux(&socket).args(&args).output().context("running tmux")?;
-        if !out.status.success() {
-            bail!(
-                "tmux {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    })
-    .await
-}
-
-impl Server {
-    async fn start(dir: &Path) -> Result<Self> {
-        let found = off_thread(|| Ok(Command::new("tmux").arg("-V").output().is_ok())).await?;
-        if !found {
-            bail!("tmux is not installed (apt-get install tmux)");
-        }
-        let socket = dir.join("tmux.sock");
-        let request = SpawnRequest {
-            program: "tmux".into(),
-            args: vec![
-                "-D".into(),
-                "-S".into(),
-                socket.clone().into(),
-                "-f".into(),
-                "/dev/null".into(),
-            ],
-            cwd: dir.to_path_buf(),
-            stderr: StderrTarget::AppendTo(dir.join("tmux.stderr.log")),
-        };
-        let handle = spawn_registered(&request)
-            .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
-        let mut server = Self {
-            handle,
-            socket,
-            tmux_env: OsString::new(),
-            watchdog: 0,
-        };
-        if let Err(e) = server.open_session().await {
-            kill_child(&server.handle).await;
-            return Err(e);
-        }
-        Ok(server)
-    }
-
-    async fn open_session(&mut self) -> Result<()> {
-        let socket = self.socket.clone();
-        let up = crate::os::poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
-            socket.exists()
-        })
-        .await;
-        if !up {
-            bail!("the tmux server never made its socket");
-        }
-        // The watchdog: as soon as the runner is gone (SIGKILL included), kill the server.
-        let watchdog =
-            "while kill -0 \"$0\" 2>/dev/null; do sleep 0.1; done; exec tmux -S \"$1\" kill-server";
-        let args: Vec<OsString> = vec![
-            "new-session".into(),
-            "-d".into(),
-            "-s".into(),
-            "main".into(),
-            "-x".into(),
-            "100".into(),
-            "-y".into(),
-            "30".into(),
-            "--".into(),
-            "sh".into(),
-            "-c".into(),
-            watchdog.into(),
-            std::process::id().to_string().into(),
-            self.socket.clone().into(),
-        ];
-        run_tmux(&self.socket, args).await?;
-        let value = run_tmux(
-            &self.socket,
-            vec![
-                "display-message".into(),
-                "-p".into(),
-                "-t".into(),
-                "main".into(),
-                "#{pane_pid} #{socket_path},#{pid},#{session_id}".into(),
-            ],
-        )
-        .await?;
-        let (pid, tmux_env) = value
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| anyhow!("tmux display-message printed {value:?}"))?;
-        self.watchdog = pid.parse().context("the watchdog's pid")?;
-        self.tmux_env = tmux_env.replace(",$", ",").into();
-        Ok(())
-    }
-
-    fn launcher(&self) -> TmuxLauncher {
-        TmuxLauncher::caller(Some(self.tmux_env.clone()))
-    }
-
-    async fn windows(&self) -> Result<Vec<String>> {
-        let out = run_tmux(
-            &self.socket,
-            vec![
-                "list-windows".into(),
-                "-a".into(),
-                "-F".into(),
-                "#{window_id}".into(),
-            ],
-        )
-        .await?;
-        Ok(out.lines().map(str::to_owned).collect())
-    }
-
-    /// Kills the server (V8's body): reaped, its socket gone, and the stand-in of V1 (if
-    /// any) gone with it.
-    async fn stop(self, stand_in: Option<u32>) -> Result<()> {
-        let killed = run_tmux(&self.socket, vec!["kill-server".into()]).await;
-        let exited = bounded(OBSERVE, "the tmux server's exit", self.handle.exit()).await;
-        if exited.is_err() {
-            kill_child(&self.handle).await;
-        }
-        killed?;
-        exited?.map_err(|e| anyhow!("{}", error_chain(&e)))?;
-        let watchdog = self.watchdog;
-        for (what, pid) in [
-            ("the stand-in pi", stand_in),
-            ("the watchdog", Some(watchdog)),
-        ] {
-            let Some(pid) = pid else { continue };
-            // A zombie no longer runs: this machine's init may reap orphans late.
-            let gone = crate::os::poll_until(OBSERVE, Duration::from_millis(5), || {
-                crate::os::proc_stat(pid).is_none_or(|stat| stat.is_dead())
-            })
-            .await;
-            expect_that(gone, || {
-                format!("{what} (pid {pid}) outlived the tmux server")
-            })?;
-        }
-        let _ = std::fs::remove_file(&self.socket);
-        Ok(())
     }
 }
 
