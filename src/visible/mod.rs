@@ -139,7 +139,7 @@ pub async fn visible_resume<L: Launcher>(
     options: &VisibleOptions,
     launcher: &L,
 ) -> Result<VisibleResume, VisibleError> {
-    let claim = match lock::acquire(&options.lock_dir, gid) {
+    let claim = match acquire(&options.lock_dir, gid).await {
         Ok(claim) => claim,
         Err(AcquireError::Conflict(conflict)) => {
             return Err(VisibleError::Refused(Refusal::LockHeld(conflict)));
@@ -195,6 +195,25 @@ pub async fn visible_resume<L: Launcher>(
             observation: Some(observation),
             refusal: None,
             launch_error: None,
+        }),
+    }
+}
+
+/// `lock::acquire` on the blocking pool: it fsyncs the claim (milliseconds on a real
+/// disk), which would stall every other task of the runtime thread.
+#[expect(
+    clippy::result_large_err,
+    reason = "AcquireError is the lock module's public shape; one acquire per resume"
+)]
+async fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
+    let (dir, owned) = (lock_dir.to_path_buf(), gid.clone());
+    match tokio::task::spawn_blocking(move || lock::acquire(&dir, &owned)).await {
+        Ok(acquired) => acquired,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(join) => Err(AcquireError::Io {
+            op: "acquire lock",
+            path: lock::lock_path(lock_dir, gid),
+            source: std::io::Error::other(join),
         }),
     }
 }
