@@ -1,6 +1,8 @@
 //! Refusals: nothing launched, the lock released once (or, when held, left to its
 //! holder).
 
+use std::sync::Arc;
+
 use super::*;
 
 #[tokio::test(start_paused = true)]
@@ -120,4 +122,55 @@ async fn a_launcher_refusal_releases_once_with_advice() {
     };
     assert_eq!(fake.launches(), 1);
     assert_eq!((world.releases(), world.lock_exists()), (1, false));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_broken_lock_dir_is_an_error_not_a_refusal_and_nothing_runs() {
+    let mut world = World::new();
+    let file = world.cwd.join("not-a-dir");
+    std::fs::write(&file, b"").expect("file");
+    world.options.lock_dir = file;
+    let fake = Fake::new(opens(Some(0), None), &world);
+    let error = world.run(&fake).await.expect_err("broken lock dir");
+    assert!(matches!(error, VisibleError::Lock(_)), "{error:?}");
+    assert_eq!((fake.launches(), world.releases()), (0, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_socket_path_that_cannot_be_looked_at_is_indeterminate() {
+    let mut world = World::new();
+    // A file where the control dir should be: ENOTDIR, never taken as "absent".
+    let file = world.cwd.join("control-file");
+    std::fs::write(&file, b"").expect("file");
+    world.options.control_dir = file;
+    let fake = Fake::new(opens(Some(0), None), &world);
+    assert_eq!(world.refused(&fake).await.kind(), "liveness-indeterminate");
+    assert_eq!(world.releases(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_refusal_whose_release_fails_keeps_the_refusal_and_names_the_lock() {
+    let mut world = World::new();
+    std::fs::remove_file(&world.session_file).expect("rm");
+    world.options.release = Arc::new(|claim| {
+        Err(crate::lock::LockIoError {
+            op: "remove lock file",
+            path: claim.lock_path().to_path_buf(),
+            source: std::io::Error::other("injected"),
+        })
+    });
+    let fake = Fake::new(opens(Some(0), None), &world);
+    let error = world.run(&fake).await.expect_err("release failed");
+    let VisibleError::Release {
+        refusal: Some(refusal),
+        launch: None,
+        lock_path,
+        ..
+    } = &error
+    else {
+        panic!("{error:?}")
+    };
+    assert_eq!(refusal.kind(), "identity");
+    assert!(lock_path.ends_with(format!("{GID}.lock")), "{lock_path:?}");
+    assert_eq!(fake.launches(), 0);
 }
