@@ -62,13 +62,21 @@ pub async fn run(runner: &Runner, env: &Env) {
     let Some(scratch) = Scratch::for_checks("visible", runner, env, &CHECKS).await else {
         return;
     };
+    if !Server::installed().await {
+        for check in CHECKS {
+            let why = "tmux is not installed (apt-get install tmux)";
+            runner.check(check, async { Err::<(), _>(skip(why)) }).await;
+        }
+        return;
+    }
+    // Installed but not startable is a failure of every check, never a skip.
     let server = match Server::start(scratch.path()).await {
         Ok(server) => server,
         Err(why) => {
             for check in CHECKS {
-                let why = format!("{why:#}");
+                let why = format!("starting the private tmux server: {why:#}");
                 runner
-                    .check(check, async move { Err::<(), _>(skip(why)) })
+                    .check(check, async move { Err::<(), _>(anyhow!(why)) })
                     .await;
             }
             return;
