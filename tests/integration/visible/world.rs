@@ -36,7 +36,8 @@ pub fn tmux_available() -> bool {
 }
 
 /// A tmux server of our own (`-L <unique>`, no config), with one session `main`.
-/// Killed on drop, with every window and stand-in in it.
+/// Killed on drop, with every window and stand-in in it; its first window kills it if
+/// this process dies first.
 pub struct PrivateTmux {
     pub name: String,
     socket: Option<PathBuf>,
@@ -54,7 +55,12 @@ impl PrivateTmux {
         let status = server
             .tmux()
             .args(["-f", "/dev/null", "new-session", "-d", "-s", "main"])
-            .args(["-x", "100", "-y", "30", "sleep 3600"])
+            .args(["-x", "100", "-y", "30", "--", "sh", "-c"])
+            // The first window is a watchdog: should this test process die without
+            // running its drops (SIGKILL), it kills the server within 100 ms.
+            .arg("while kill -0 \"$0\" 2>/dev/null; do sleep 0.1; done; exec tmux -L \"$1\" kill-server")
+            .arg(std::process::id().to_string())
+            .arg(&server.name)
             .status()
             .expect("running tmux");
         assert!(status.success(), "starting the private tmux server");

@@ -15,7 +15,6 @@
 //! is left: the server reaped, the stand-in of V1 gone.
 
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -227,12 +226,12 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
     let hash_cwd = dir.join(format!("v{n}/#(touch {})", marker.display()));
     let cwd = matches!(plant, Plant::HashCwd).then(|| hash_cwd.clone());
     let world = World::new(env, dir, n, visible_pi::BINDS, cwd)?;
-    let mut keep = Vec::new();
+    let mut keep = (Vec::new(), None);
     let mut listeners = Vec::new();
     let mut held = None;
     let expected = match plant {
         Plant::LiveSocket => {
-            listeners.push(UnixListener::bind(&world.socket).context("binding")?);
+            listeners.push(crate::os::bind_any_len(&world.socket)?);
             "target-live"
         }
         Plant::FullBacklog => {
@@ -283,15 +282,18 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
     Ok(())
 }
 
-/// A listener whose accept backlog is full: connects until EAGAIN. Keeps every fd.
-fn full_backlog(path: &Path) -> Result<Vec<std::os::fd::OwnedFd>> {
+/// A listener whose accept backlog is full: connects until EAGAIN. Keeps every fd (and
+/// the alias's directory, if one was needed).
+fn full_backlog(path: &Path) -> Result<(Vec<std::os::fd::OwnedFd>, Option<std::fs::File>)> {
+    // A long TMPDIR makes a path sun_path cannot hold: bind and connect via an alias.
+    let (alias, held) = crate::os::socket_alias(path)?;
     let server = socket(
         AddressFamily::Unix,
         SockType::Stream,
         SockFlag::SOCK_CLOEXEC,
         None,
     )?;
-    let addr = UnixAddr::new(path)?;
+    let addr = UnixAddr::new(&alias)?;
     bind(server.as_raw_fd(), &addr)?;
     listen(&server, Backlog::new(0)?)?;
     let mut fds = vec![server];
@@ -304,7 +306,7 @@ fn full_backlog(path: &Path) -> Result<Vec<std::os::fd::OwnedFd>> {
         )?;
         match connect(client.as_raw_fd(), &addr) {
             Ok(()) => fds.push(client),
-            Err(Errno::EAGAIN) => return Ok(fds),
+            Err(Errno::EAGAIN) => return Ok((fds, held)),
             Err(e) => bail!("filling the backlog: {e}"),
         }
     }

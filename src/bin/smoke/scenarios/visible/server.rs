@@ -20,6 +20,8 @@ use crate::runner::expect_that;
 pub(super) struct Server {
     handle: ChildHandle,
     socket: PathBuf,
+    /// A short dir for the socket when the scratch dir's path is too long for it.
+    _short: Option<tempfile::TempDir>,
     /// `$TMUX` as a shell inside session `main` sees it.
     tmux_env: OsString,
     /// The watchdog's pid (the pane of session `main`).
@@ -57,7 +59,7 @@ impl Server {
     }
 
     pub(super) async fn start(dir: &Path) -> Result<Self> {
-        let socket = dir.join("tmux.sock");
+        let (socket, short) = socket_place(dir)?;
         let request = SpawnRequest {
             program: "tmux".into(),
             args: vec![
@@ -75,6 +77,7 @@ impl Server {
         let mut server = Self {
             handle,
             socket,
+            _short: short,
             tmux_env: OsString::new(),
             watchdog: 0,
         };
@@ -180,4 +183,20 @@ impl Server {
         let _ = std::fs::remove_file(&self.socket);
         Ok(())
     }
+}
+
+/// Where the server's socket goes: in the scratch dir, so it leaves with it on every way
+/// out; under `/tmp` in a dir of its own (registered like every temp dir) when a long
+/// TMPDIR would make the path too long for tmux to bind (`sun_path`).
+fn socket_place(dir: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let socket = dir.join("tmux.sock");
+    if socket.as_os_str().len() <= 100 {
+        return Ok((socket, None));
+    }
+    let short = tempfile::Builder::new()
+        .prefix("smoke-entwurf-v2-tmux-")
+        .tempdir_in("/tmp")
+        .context("a short dir for the tmux socket")?;
+    crate::registry::register_temp_dir(short.path().to_path_buf());
+    Ok((short.path().join("tmux.sock"), Some(short)))
 }
