@@ -22,6 +22,25 @@
 //! two receipts apart — the [`LaunchReceipt`] (tmux made a window) and the
 //! [`ObservationReceipt`] (what the citizen did) — because a window that opened says
 //! nothing about the process in it.
+//!
+//! ```no_run
+//! use entwurf_v2_spawn::production::ProductionOptions;
+//! use entwurf_v2_spawn::visible::{TmuxLauncher, VisibleError, VisibleOptions, visible_resume};
+//! use entwurf_v2_spawn::{GardenId, error_chain};
+//!
+//! async fn reopen(gid: &str) -> anyhow::Result<()> {
+//!     let gid = GardenId::parse(gid)?;
+//!     let options = VisibleOptions::from_production(&ProductionOptions::from_env()?);
+//!     match visible_resume(&gid, &options, &TmuxLauncher::from_env()).await {
+//!         Ok(done) => println!("{gid}: {} — {}", done.launch, done.observation),
+//!         Err(VisibleError::Refused(refusal)) => {
+//!             eprintln!("{gid} refused ({}): {}", refusal.kind(), refusal.advice());
+//!         }
+//!         Err(other) => eprintln!("{gid}: {}", error_chain(&other)),
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 mod error;
 mod launcher;
