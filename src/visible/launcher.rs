@@ -54,8 +54,9 @@ impl fmt::Display for LaunchReceipt {
 }
 
 /// Why a launch did not give a receipt. Every variant but
-/// [`UnparsableHandle`](Self::UnparsableHandle) and [`Other`](Self::Other) is a refusal
-/// made before any window could open ([`LaunchError::nothing_launched`]).
+/// [`TmuxTimedOut`](Self::TmuxTimedOut), [`UnparsableHandle`](Self::UnparsableHandle) and
+/// [`Other`](Self::Other) is a refusal made before any window could open
+/// ([`LaunchError::nothing_launched`]).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LaunchError {
@@ -137,6 +138,13 @@ pub enum LaunchError {
         /// What it printed on stderr, trimmed.
         stderr: String,
     },
+    /// tmux did not answer within the launch timeout and was killed; the server may still
+    /// have made the window.
+    #[error("tmux new-window did not finish within {after:?}; a window may be open")]
+    TmuxTimedOut {
+        /// The limit.
+        after: std::time::Duration,
+    },
     /// tmux succeeded but its `-P -F` row cannot be read: a window may be open that
     /// nobody can name.
     #[error("tmux printed {output:?} instead of a window handle; a window may be open")]
@@ -153,7 +161,10 @@ impl LaunchError {
     /// True when the launcher refused before anything could open (a refusal); false when a
     /// window may be open.
     pub fn nothing_launched(&self) -> bool {
-        !matches!(self, Self::UnparsableHandle { .. } | Self::Other(_))
+        !matches!(
+            self,
+            Self::UnparsableHandle { .. } | Self::TmuxTimedOut { .. } | Self::Other(_)
+        )
     }
 
     /// One sentence a person can act on.
@@ -192,7 +203,7 @@ impl LaunchError {
             Self::TmuxFailed { .. } => {
                 "check that the tmux server and session exist (tmux list-sessions)".into()
             }
-            Self::UnparsableHandle { .. } | Self::Other(_) => {
+            Self::UnparsableHandle { .. } | Self::TmuxTimedOut { .. } | Self::Other(_) => {
                 "look for a new window in the tmux session and close it if it is not wanted".into()
             }
         }

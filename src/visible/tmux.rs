@@ -18,10 +18,12 @@
 //!   ([`resolve_runtime`]), so the window runs exactly the file that was checked.
 
 use std::ffi::{OsStr, OsString};
+use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use super::launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
 use super::observe::watch_process_exit;
@@ -48,7 +50,12 @@ pub struct TmuxLauncher {
     server: Server,
     tmux: OsString,
     search_path: Option<OsString>,
+    launch_timeout: Duration,
 }
+
+/// How long `tmux new-window` may take before its client is killed (default 10 s; it
+/// answers in milliseconds, but a wedged server must not hold the lock forever).
+pub const TMUX_LAUNCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TmuxLauncher {
     /// The caller's own tmux, from `$TMUX` (read now). Without it every launch is refused
@@ -64,6 +71,7 @@ impl TmuxLauncher {
             server: Server::Caller(tmux_env.filter(|v| !v.is_empty())),
             tmux: OsString::from("tmux"),
             search_path: None,
+            launch_timeout: TMUX_LAUNCH_TIMEOUT,
         }
     }
 
@@ -76,12 +84,19 @@ impl TmuxLauncher {
             },
             tmux: OsString::from("tmux"),
             search_path: None,
+            launch_timeout: TMUX_LAUNCH_TIMEOUT,
         }
     }
 
     /// The tmux program (default `tmux` on `PATH`).
     pub fn with_tmux_program(mut self, tmux: impl Into<OsString>) -> Self {
         self.tmux = tmux.into();
+        self
+    }
+
+    /// How long the tmux command may run (default [`TMUX_LAUNCH_TIMEOUT`]).
+    pub fn with_launch_timeout(mut self, limit: Duration) -> Self {
+        self.launch_timeout = limit;
         self
     }
 
@@ -164,23 +179,18 @@ impl Launcher for TmuxLauncher {
     /// answer), and parses the handle it prints.
     async fn launch(&self, request: &LaunchRequest) -> Result<LaunchReceipt, LaunchError> {
         let argv = self.command_args(request)?;
-        let tmux = self.tmux.clone();
-        let run = {
-            let tmux = tmux.clone();
-            move || {
-                Command::new(&tmux)
-                    .args(&argv)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::piped())
-                    .output()
-            }
-        };
+        let (tmux, limit) = (self.tmux.clone(), self.launch_timeout);
+        let run = move || run_bounded(&tmux, &argv, limit);
         let output = match tokio::task::spawn_blocking(run).await {
-            Ok(result) => result.map_err(|source| LaunchError::TmuxStart {
-                tmux: tmux.clone(),
-                source,
-            })?,
+            Ok(Ok(output)) => output,
+            Ok(Err(Bounded::Start(source))) => {
+                return Err(LaunchError::TmuxStart {
+                    tmux: self.tmux.clone(),
+                    source,
+                });
+            }
+            Ok(Err(Bounded::TimedOut)) => return Err(LaunchError::TmuxTimedOut { after: limit }),
+            Ok(Err(Bounded::Io(source))) => return Err(LaunchError::Other(Box::new(source))),
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(join) => return Err(LaunchError::Other(Box::new(join))),
         };
@@ -199,6 +209,41 @@ impl Launcher for TmuxLauncher {
     ) -> Result<impl Future<Output = Result<(), BoxError>> + Send + 'static, BoxError> {
         let exited = watch_process_exit(receipt.pane_pid)?;
         Ok(async move { exited.await.map_err(|e| Box::new(e) as BoxError) })
+    }
+}
+
+/// Why [`run_bounded`] gave no output.
+enum Bounded {
+    /// The program could not be started: nothing ran.
+    Start(io::Error),
+    /// It ran past the limit and was killed; it may have done its work.
+    TimedOut,
+    /// Waiting for it or reading its output failed.
+    Io(io::Error),
+}
+
+/// Runs `program args` with stdin null and its output captured, killing it after
+/// `limit`. The output is one short row, far below a pipe's buffer, so waiting before
+/// reading cannot deadlock.
+fn run_bounded(program: &OsStr, args: &[OsString], limit: Duration) -> Result<Output, Bounded> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Bounded::Start)?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait().map_err(Bounded::Io)? {
+            Some(_) => return child.wait_with_output().map_err(Bounded::Io),
+            None if started.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Bounded::TimedOut);
+            }
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
     }
 }
 

@@ -274,3 +274,34 @@ async fn a_live_citizen_is_refused_and_no_window_opens() {
         .recorded_argv()
         .is_some()));
 }
+
+#[tokio::test]
+async fn a_tmux_that_never_answers_is_bounded_and_says_a_window_may_be_open() {
+    let mut world = World::new();
+    world.install_pi("exit 0");
+    let (fake, ran) = fake_tmux(world.tmp.path(), "");
+    let slow = world.tmp.path().join("slow-tmux");
+    std::fs::write(
+        &slow,
+        format!("#!/bin/sh\n'{}'\nexec sleep 30\n", fake.display()),
+    )
+    .expect("slow tmux");
+    std::fs::set_permissions(&slow, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let launcher = TmuxLauncher::named_server("unused", "main")
+        .with_tmux_program(&slow)
+        .with_launch_timeout(Duration::from_millis(200));
+    let releases = count_releases(&mut world.options);
+    let started = std::time::Instant::now();
+    let error = visible_resume(&world.gid, &world.options, &launcher)
+        .await
+        .expect_err("timed out");
+    assert!(started.elapsed() < PROMPT, "{:?}", started.elapsed());
+    let VisibleError::LaunchUncertain { error: launch, .. } = &error else {
+        panic!("{error:?}")
+    };
+    assert!(matches!(launch, LaunchError::TmuxTimedOut { .. }), "{launch}");
+    assert!(ran.exists(), "tmux did run");
+    assert_eq!(releases.load(Ordering::SeqCst), 1);
+    assert!(!world.lock_exists());
+}
