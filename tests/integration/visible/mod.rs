@@ -300,7 +300,10 @@ async fn a_tmux_that_never_answers_is_bounded_and_says_a_window_may_be_open() {
     let VisibleError::LaunchUncertain { error: launch, .. } = &error else {
         panic!("{error:?}")
     };
-    assert!(matches!(launch, LaunchError::TmuxTimedOut { .. }), "{launch}");
+    assert!(
+        matches!(launch, LaunchError::TmuxTimedOut { .. }),
+        "{launch}"
+    );
     assert!(ran.exists(), "tmux did run");
     assert_eq!(releases.load(Ordering::SeqCst), 1);
     assert!(!world.lock_exists());
