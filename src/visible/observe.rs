@@ -107,19 +107,22 @@ pub(super) async fn observe_once<L: Launcher>(
     let cancel = CancellationToken::new();
     let _cancel_on_return = cancel.clone().drop_guard();
     let alive = await_socket_alive(socket, cancel, wait);
+    // Biased, pane first: when both settle in the same poll, the conservative report is
+    // the exit (a `pi` that bound and died is not resident).
     tokio::select! {
-        alive = alive => match alive {
-            Ok(()) => ObservationReceipt::SocketAlive { after: started.elapsed() },
-            Err(error) => unobserved(UnobservedReason::WatchFailed(
-                crate::error_chain(&error),
-            )),
-        },
+        biased;
         exited = pane => match exited {
             Ok(()) => ObservationReceipt::PaneExited { after: started.elapsed() },
             Err(error) => unobserved(UnobservedReason::WatchFailed(format!(
                 "watching the pane: {}",
                 crate::error_chain(error.as_ref())
             ))),
+        },
+        alive = alive => match alive {
+            Ok(()) => ObservationReceipt::SocketAlive { after: started.elapsed() },
+            Err(error) => unobserved(UnobservedReason::WatchFailed(
+                crate::error_chain(&error),
+            )),
         },
         () = tokio::time::sleep(timeout) => ObservationReceipt::Unobserved {
             after: timeout,

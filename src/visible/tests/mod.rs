@@ -110,6 +110,8 @@ impl Launcher for Fake {
         };
         Ok(async move {
             match exit {
+                // Zero: exited before anyone looked (ready at the first poll).
+                Some(after) if after.is_zero() => {}
                 Some(after) => tokio::time::sleep(after).await,
                 None => std::future::pending().await,
             }

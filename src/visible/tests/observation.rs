@@ -184,3 +184,12 @@ async fn a_resume_dropped_midway_still_releases_exactly_once() {
     assert_eq!(fake.launches(), 1);
     assert_eq!((world.releases(), world.lock_exists()), (1, false));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_pane_that_exits_as_its_socket_binds_is_reported_as_exited() {
+    let world = World::new();
+    let fake = Fake::new(opens(Some(0), Some(0)), &world);
+    let done = world.run(&fake).await.expect("resumed");
+    assert_eq!(done.observation.kind(), "pane-exited");
+    assert_eq!(world.releases(), 1);
+}
