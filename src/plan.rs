@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::garden_id::GardenId;
+use crate::resume_args::{PassthroughArgs, RefusedArg};
 
 /// When the spawn-bg watcher may release the lock. There is one rule today; the type
 /// exists so a plan says it explicitly, as the TypeScript dispatcher's plans do.
@@ -34,13 +35,11 @@ pub enum PlanError {
         /// The rejected path.
         path: PathBuf,
     },
-    /// The resident variant never runs with extensions off (SPEC §9); a launch arg
-    /// cannot sneak that flag in.
-    #[error("launch arg {arg:?} is not allowed for a resident (v2-control) resume")]
-    ForbiddenLaunchArg {
-        /// The rejected arg.
-        arg: String,
-    },
+    /// A launch arg that would repeat a flag the resume argv sets itself (and so could
+    /// resume another session under this lock, or turn a resident's extensions off),
+    /// `--`, or an empty arg.
+    #[error("launch arg {:?} refused", .0.arg())]
+    ForbiddenLaunchArg(#[source] RefusedArg),
     /// A requested cwd must be absolute: a relative one would depend on whoever's cwd
     /// the dispatcher happens to have.
     #[error("cwd {path:?} is not absolute")]
@@ -57,7 +56,7 @@ pub struct SpawnBgPlan {
     session_id: GardenId,
     cwd: Option<PathBuf>,
     prompt: String,
-    launch_args: Vec<String>,
+    launch_args: PassthroughArgs,
     expected_socket_path: PathBuf,
     observe_timeout: Duration,
     release_when: ReleaseWhen,
@@ -83,7 +82,7 @@ impl SpawnBgPlan {
             target_garden_id: target,
             cwd: None,
             prompt: prompt.into(),
-            launch_args: Vec::new(),
+            launch_args: PassthroughArgs::default(),
             expected_socket_path,
             observe_timeout,
             release_when: ReleaseWhen::SocketAliveOrChildExited,
@@ -91,16 +90,17 @@ impl SpawnBgPlan {
     }
 
     /// Sets the args passed verbatim after `--entwurf-control` (e.g. `--approve`).
-    /// `--no-extensions` is refused: a resident always runs with its extensions.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError::ForbiddenLaunchArg`] for a flag the resume argv sets itself (alone or
+    /// as `--flag=value`), `--`, or an empty arg: otherwise a plan could resume another
+    /// session under this gid's lock. The plan is then dropped; nothing was spawned.
     pub fn with_launch_args(
         mut self,
         args: impl IntoIterator<Item = impl Into<String>>,
     ) -> Result<Self, PlanError> {
-        let args: Vec<String> = args.into_iter().map(Into::into).collect();
-        if let Some(arg) = args.iter().find(|a| *a == "--no-extensions") {
-            return Err(PlanError::ForbiddenLaunchArg { arg: arg.clone() });
-        }
-        self.launch_args = args;
+        self.launch_args = PassthroughArgs::new(args).map_err(PlanError::ForbiddenLaunchArg)?;
         Ok(self)
     }
 
@@ -200,9 +200,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            PlanError::ForbiddenLaunchArg {
-                arg: "--no-extensions".into()
-            }
+            PlanError::ForbiddenLaunchArg(RefusedArg::Reserved {
+                index: 1,
+                arg: "--no-extensions".into(),
+                flag: "--no-extensions",
+            })
         );
+        assert_eq!(err.to_string(), "launch arg \"--no-extensions\" refused");
     }
 }

@@ -5,8 +5,10 @@
 //! [`parse_resume_pi_args`] is its inverse, for a `pi` that checks the argv it got.
 
 mod parse;
+mod passthrough;
 
 pub use parse::{ParsedResumeArgs, RESERVED_FLAGS, ResumeArgvError, parse_resume_pi_args};
+pub use passthrough::{PassthroughArgs, RefusedArg, check_added_arg};
 
 /// Which kind of process is resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

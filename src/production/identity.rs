@@ -30,6 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::garden_id::GardenId;
+use crate::resume_args::PassthroughArgs;
 
 mod line;
 mod scan;
@@ -47,8 +48,8 @@ pub struct LaunchIdentity {
     pub provider: Option<String>,
     /// `--model`.
     pub model: String,
-    /// Extension args, verbatim.
-    pub extension_args: Vec<String>,
+    /// Extension args, verbatim (checked: see [`PassthroughArgs`]).
+    pub extension_args: PassthroughArgs,
 }
 
 /// A provider/model pair as a `model_change` line names it.
@@ -154,7 +155,7 @@ pub enum IdentityError {
 pub fn resolve_launch_identity(
     agent_dir: &Path,
     gid: &GardenId,
-    extension_args: &[String],
+    extension_args: &PassthroughArgs,
 ) -> Result<LaunchIdentity, IdentityError> {
     let sessions_dir = agent_dir.join("sessions");
     let not_found = || IdentityError::NotFound {
@@ -195,7 +196,7 @@ pub fn resolve_launch_identity(
                 cwd,
                 provider: model.provider,
                 model: model.model,
-                extension_args: extension_args.to_vec(),
+                extension_args: extension_args.clone(),
             })
         }
         Some(Candidate::Suspect(path)) => Err(IdentityError::UnreadableHeader {

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::garden_id::GardenId;
 use crate::lock::{self, LockClaim, LockIoError, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
-use crate::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
+use crate::resume_args::{PassthroughArgs, ResumeArgs, ResumeVariant, build_resume_pi_args};
 use crate::socket::{WaitOptions, await_socket_alive};
 use crate::watcher::{BoxError, ChildExit, StopSignal, WatchDeps};
 
@@ -26,20 +26,25 @@ use child::{ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child};
 use identity::{IdentityError, LaunchIdentity, resolve_launch_identity};
 
 /// Resolves who a session is launched as: `(agent dir, gid, extension args)`.
-pub type IdentityResolver =
-    Arc<dyn Fn(&Path, &GardenId, &[String]) -> Result<LaunchIdentity, IdentityError> + Send + Sync>;
+pub type IdentityResolver = Arc<
+    dyn Fn(&Path, &GardenId, &PassthroughArgs) -> Result<LaunchIdentity, IdentityError>
+        + Send
+        + Sync,
+>;
 /// A resolver that always answers the same cwd, provider and model (with the configured
 /// extension args): for a dispatcher that already knows who a session runs as, and for
 /// tests and benchmarks that do not exercise the saved-session reader.
 pub fn fixed_identity(cwd: PathBuf, provider: Option<String>, model: String) -> IdentityResolver {
-    Arc::new(move |_: &Path, _: &GardenId, extension_args: &[String]| {
-        Ok(LaunchIdentity {
-            cwd: cwd.clone(),
-            provider: provider.clone(),
-            model: model.clone(),
-            extension_args: extension_args.to_vec(),
-        })
-    })
+    Arc::new(
+        move |_: &Path, _: &GardenId, extension_args: &PassthroughArgs| {
+            Ok(LaunchIdentity {
+                cwd: cwd.clone(),
+                provider: provider.clone(),
+                model: model.clone(),
+                extension_args: extension_args.clone(),
+            })
+        },
+    )
 }
 
 /// Starts a program (program + argv + cwd → process).
@@ -84,8 +89,10 @@ pub struct ProductionOptions {
     pub pi_program: OsString,
     /// Where the child's stderr goes.
     pub stderr: StderrPolicy,
-    /// Extension args passed to every resumed session (default: none).
-    pub extension_args: Vec<String>,
+    /// Extension args passed to every resumed session (default: none). Checked when the
+    /// list is built ([`PassthroughArgs::new`]): a flag the resume argv sets itself,
+    /// `--` or an empty arg never gets this far.
+    pub extension_args: PassthroughArgs,
 }
 
 impl std::fmt::Debug for ProductionOptions {
@@ -132,7 +139,7 @@ impl ProductionOptions {
             agent_dir: agent_dir.unwrap_or_else(|| pi.join("agent")),
             pi_program: OsString::from("pi"),
             stderr: StderrPolicy::LogDir(pi.join("entwurf-v2-logs")),
-            extension_args: Vec::new(),
+            extension_args: PassthroughArgs::default(),
         }
     }
 

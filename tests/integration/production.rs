@@ -15,6 +15,7 @@ use entwurf_v2_spawn::production::child::{SpawnRequest, spawn_child};
 use entwurf_v2_spawn::production::{
     ProductionDeps, ProductionOptions, ResumeSpawnError, fixed_identity,
 };
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -254,7 +255,7 @@ async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
     let mut w = world("true");
-    w.options.extension_args = vec!["-e".into(), "/x/ext.ts".into()];
+    w.options.extension_args = PassthroughArgs::new(["-e", "/x/ext.ts"]).unwrap();
     let deps = ProductionDeps::new(w.options.clone());
     let req = deps
         .resume_request(

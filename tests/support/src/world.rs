@@ -20,7 +20,7 @@ use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, spawn_child
 
 use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, fixed_identity};
 use entwurf_v2_spawn::resume_args::{
-    ParsedResumeArgs, ResumeArgs, ResumeVariant, parse_resume_pi_args,
+    PassthroughArgs,     ParsedResumeArgs, ResumeArgs, ResumeVariant, parse_resume_pi_args,
 };
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -52,7 +52,7 @@ pub fn world(child: Child, stand_in_test: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
     options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
-    options.extension_args = vec!["-e".into(), "./ext.ts".into()];
+    options.extension_args = PassthroughArgs::new(["-e", "./ext.ts"]).expect("extension args");
     let pid = Arc::new(Mutex::new(None));
     let recorded = pid.clone();
     let socket = options.socket_path(&gid());
