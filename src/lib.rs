@@ -60,6 +60,9 @@ pub mod watcher;
 
 pub use garden_id::GardenId;
 pub use plan::SpawnBgPlan;
+/// The cancel signal [`socket::await_socket_alive`] and [`watcher::WatchDeps`] take,
+/// re-exported so a caller needs no direct `tokio-util` dependency (or version match).
+pub use tokio_util::sync::CancellationToken;
 
 /// Renders an error with its chain of causes, `a: b: c`, for diagnostics that must be
 /// read by a person without a debugger.

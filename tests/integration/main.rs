@@ -20,6 +20,7 @@ mod identity_props;
 mod lock;
 mod lock_props;
 mod production;
+mod reach;
 mod release_props;
 mod socket;
 mod watcher;
