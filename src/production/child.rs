@@ -11,6 +11,11 @@
 //! nothing is sent. The exit is published through a `watch` channel, so
 //! [`ChildHandle::exit`] and [`ChildHandle::try_exit`] see it no matter when they ask.
 //!
+//! If the runtime shuts down while the child still runs, the dropped supervisor hands the
+//! child to a process-wide reaper thread (`reaper.rs`, polling every [`REAP_POLL`]),
+//! which sweeps if a signal was requested, reaps and publishes the exit: a runtime's
+//! shutdown never leaves a zombie for the life of the dispatcher.
+//!
 //! Signals go to the process group (pgid == pid, because the child is a session
 //! leader). Once a terminate or kill has been requested, the supervisor sweeps the group
 //! with SIGKILL when it sees the leader exit — while the leader is still an unreaped
@@ -23,9 +28,11 @@
 //! Linux only (pidfd, `waitid(P_PIDFD)`).
 
 mod error;
+mod reaper;
 mod supervisor;
 
 pub use error::{ExitWatchError, SignalDelivery, SignalError, SpawnError};
+pub use reaper::REAP_POLL;
 
 use std::ffi::OsString;
 use std::fs::{DirBuilder, File, OpenOptions};
