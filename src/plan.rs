@@ -20,6 +20,7 @@ pub enum ReleaseWhen {
 
 impl ReleaseWhen {
     /// The wire name, `socket-alive-or-child-exited`.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         "socket-alive-or-child-exited"
     }
@@ -65,6 +66,10 @@ pub struct SpawnBgPlan {
 impl SpawnBgPlan {
     /// Builds a plan resuming `target` (its session id is the same gid), with no
     /// launch args and no cwd override.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError::RelativeSocketPath`] when `expected_socket_path` is not absolute.
     pub fn new(
         target: GardenId,
         prompt: impl Into<String>,
@@ -106,6 +111,10 @@ impl SpawnBgPlan {
 
     /// Requires the child to run in `cwd`. Production spawn refuses a saved session whose
     /// header names another directory, rather than resuming it in the wrong place.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError::RelativeCwd`] when `cwd` is not absolute.
     pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Result<Self, PlanError> {
         let cwd = cwd.into();
         if !cwd.is_absolute() {
@@ -116,40 +125,49 @@ impl SpawnBgPlan {
     }
 
     /// Sets the session id being resumed when it differs from the target.
+    #[must_use]
     pub fn with_session_id(mut self, session_id: GardenId) -> Self {
         self.session_id = session_id;
         self
     }
 
     /// The citizen this plan brings back.
+    #[must_use]
     pub fn target_garden_id(&self) -> &GardenId {
         &self.target_garden_id
     }
     /// The session being resumed.
+    #[must_use]
     pub fn session_id(&self) -> &GardenId {
         &self.session_id
     }
     /// The cwd the plan insists on, if any.
+    #[must_use]
     pub fn cwd(&self) -> Option<&Path> {
         self.cwd.as_deref()
     }
     /// The prompt handed to the resumed session.
+    #[must_use]
     pub fn prompt(&self) -> &str {
         &self.prompt
     }
     /// Extra args for the resident (`v2-control` variant only).
+    #[must_use]
     pub fn launch_args(&self) -> &[String] {
         &self.launch_args
     }
     /// The exact path the watcher inspects and probes.
+    #[must_use]
     pub fn expected_socket_path(&self) -> &Path {
         &self.expected_socket_path
     }
     /// How long to wait for an observation before escalating.
+    #[must_use]
     pub fn observe_timeout(&self) -> Duration {
         self.observe_timeout
     }
     /// The release rule.
+    #[must_use]
     pub fn release_when(&self) -> ReleaseWhen {
         self.release_when
     }

@@ -41,6 +41,7 @@ pub struct ResumeArgs<'a> {
 /// Builds the argv (without the program name):
 /// `--mode json -p`, the variant's middle, extension args, `--session-id <gid>`,
 /// `[--provider <p>]`, `--model <m>`, prompt.
+#[must_use]
 pub fn build_resume_pi_args(a: &ResumeArgs<'_>) -> Vec<String> {
     let launch = match a.variant {
         ResumeVariant::Legacy => &[][..],
@@ -58,6 +59,7 @@ pub fn build_resume_pi_args(a: &ResumeArgs<'_>) -> Vec<String> {
 
 impl ResumeVariant {
     /// The flag that marks the variant right after the prefix.
+    #[must_use]
     pub fn marker(self) -> &'static str {
         match self {
             Self::Legacy => "--no-extensions",

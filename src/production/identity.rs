@@ -152,6 +152,12 @@ pub enum IdentityError {
 
 /// Resolves the launch identity of `gid` from `<agent_dir>/sessions/*/*.jsonl` (see the
 /// module docs for the rules). `extension_args` are passed through verbatim.
+///
+/// # Errors
+///
+/// [`IdentityError`] when no file or several files claim `gid`, when the header or the
+/// model lines are unusable, on identity drift, or when a file cannot be read; each
+/// variant names the path to look at.
 pub fn resolve_launch_identity(
     agent_dir: &Path,
     gid: &GardenId,

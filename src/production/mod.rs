@@ -34,6 +34,7 @@ pub type IdentityResolver = Arc<
 /// A resolver that always answers the same cwd, provider and model (with the configured
 /// extension args): for a dispatcher that already knows who a session runs as, and for
 /// tests and benchmarks that do not exercise the saved-session reader.
+#[must_use]
 pub fn fixed_identity(cwd: PathBuf, provider: Option<String>, model: String) -> IdentityResolver {
     Arc::new(
         move |_: &Path, _: &GardenId, extension_args: &PassthroughArgs| {
@@ -169,6 +170,10 @@ impl ProductionOptions {
     }
 
     /// Defaults from the environment: `HOME`, and `PI_CODING_AGENT_DIR` if set.
+    ///
+    /// # Errors
+    ///
+    /// [`OptionsError::NoHome`] when `HOME` is unset or empty.
     pub fn from_env() -> Result<Self, OptionsError> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
@@ -180,11 +185,13 @@ impl ProductionOptions {
     }
 
     /// The control socket of `gid`.
+    #[must_use]
     pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
         self.control_dir.join(format!("{gid}.sock"))
     }
 
     /// The dispatch lock of `gid`.
+    #[must_use]
     pub fn lock_path(&self, gid: &GardenId) -> PathBuf {
         lock::lock_path(&self.lock_dir, gid)
     }

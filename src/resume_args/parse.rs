@@ -71,6 +71,7 @@ impl ParsedResumeArgs {
     }
 
     /// The argv these fields stand for (the builder's output for them).
+    #[must_use]
     pub fn to_argv(&self) -> Vec<String> {
         super::assemble(
             self.variant,
@@ -97,6 +98,10 @@ pub struct ResumeArgvError {
 
 /// Parses an argv (without the program name) as §9 builds it. Total: never panics,
 /// whatever the argv. See the module docs for what is accepted.
+///
+/// # Errors
+///
+/// [`ResumeArgvError`] naming the first position that does not fit the layout.
 pub fn parse_resume_pi_args(argv: &[String]) -> Result<ParsedResumeArgs, ResumeArgvError> {
     let at = |index: usize, expected: &'static str| ResumeArgvError {
         index,

@@ -85,6 +85,11 @@ pub trait WatchDeps: Sync {
 
     /// Starts watching `path`; the future resolves once the socket is connectable and
     /// fails for an address that can never become ours.
+    ///
+    /// # Errors
+    ///
+    /// When the watch cannot even start (e.g. no inotify descriptor); the watcher then
+    /// terminates the child and keeps the lock.
     fn watch_socket(
         &self,
         path: &Path,
@@ -92,6 +97,10 @@ pub trait WatchDeps: Sync {
     ) -> Result<impl Future<Output = Result<(), BoxError>> + Send, BoxError>;
 
     /// Starts watching the child's exit.
+    ///
+    /// # Errors
+    ///
+    /// When the watch cannot even start; handled as for [`watch_socket`](Self::watch_socket).
     fn watch_exit(
         &self,
         child: &Self::Child,
@@ -109,6 +118,11 @@ pub trait WatchDeps: Sync {
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
     /// Releases the lock (default: [`crate::lock::release`]).
+    ///
+    /// # Errors
+    ///
+    /// When the lock could not be read or removed; the watcher reports it as
+    /// [`WatchError::ReleaseFailed`](super::WatchError::ReleaseFailed).
     fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError>;
 
     /// How long the child may take to exit after SIGTERM.
