@@ -1,4 +1,5 @@
-//! The argv a resumed `pi` is started with.
+//! The argv a resumed `pi` is started with (docs/design.md §9; section numbers below
+//! refer to that document).
 //!
 //! Two variants share one prefix and one suffix; only the middle differs. Keeping the
 //! builder pure lets the stand-in `pi` of the live gate check its own argv against it;

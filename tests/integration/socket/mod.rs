@@ -1,4 +1,4 @@
-//! Socket observation (SPEC §5) against real OS objects: real unix sockets, symlinks,
+//! Socket observation (docs/design.md §5) against real OS objects: real unix sockets, symlinks,
 //! files and directories in temp dirs, a real tokio runtime and real timers.
 //!
 //! Every wait has a deadline (`tokio::time::timeout`), so no test can hang. Latency
