@@ -159,7 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spawn_observation_releases_on_observations_only() {
+    fn spawn_observation_releases_on_observations_and_failed_spawns_only() {
         let p = ReleasePolicy::AfterSpawnObservation;
         let s = ReleaseState::default();
         for (event, expect) in [
