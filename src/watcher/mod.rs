@@ -53,7 +53,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     let releaser = Releaser {
         policy,
         claim,
-        deps,
+        perform: |claim: &LockClaim| deps.release(claim),
     };
 
     let child = match deps.spawn(plan).await {
@@ -128,10 +128,11 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
 /// (a failed spawn, the socket alive, the child exited); until then nothing has happened
 /// that could release, and a retained lock never asks. `release` consumes the releaser,
 /// so a second release is impossible by construction, not by convention.
-struct Releaser<'a, D> {
+struct Releaser<'a, R> {
     policy: ReleasePolicy,
     claim: &'a LockClaim,
-    deps: &'a D,
+    /// Performs the release; called at most once, and only on the reducer's say-so.
+    perform: R,
 }
 
 /// Context for a [`WatchError::ReleaseFailed`] or [`WatchError::ReleaseWithheld`].
@@ -141,7 +142,10 @@ struct Released {
     spawn_error: Option<String>,
 }
 
-impl<D: WatchDeps> Releaser<'_, D> {
+impl<R> Releaser<'_, R>
+where
+    R: FnOnce(&LockClaim) -> Result<ReleaseOutcome, BoxError>,
+{
     fn release(self, event: ReleaseEvent, on: Released) -> Result<ReleaseOutcome, WatchError> {
         let (_, decision) = reduce(self.policy, ReleaseState::default(), &event);
         if !decision.is_release() {
@@ -151,15 +155,13 @@ impl<D: WatchDeps> Releaser<'_, D> {
                 lock_path: self.claim.lock_path().to_path_buf(),
             });
         }
-        self.deps
-            .release(self.claim)
-            .map_err(|source| WatchError::ReleaseFailed {
-                cause: on.cause,
-                pid: on.pid,
-                spawn_error: on.spawn_error,
-                lock_path: self.claim.lock_path().to_path_buf(),
-                source,
-            })
+        (self.perform)(self.claim).map_err(|source| WatchError::ReleaseFailed {
+            cause: on.cause,
+            pid: on.pid,
+            spawn_error: on.spawn_error,
+            lock_path: self.claim.lock_path().to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -326,5 +328,67 @@ async fn watch<'a, D: WatchDeps>(
 async fn terminate_best_effort<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
     if let Err(e) = deps.signal(child, StopSignal::Terminate).await {
         notes.record("terminate (best effort)", &*e);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::garden_id::GardenId;
+
+    fn claim(dir: &std::path::Path) -> LockClaim {
+        let gid = GardenId::parse("20260613T000000-aaaaaa").expect("gid");
+        crate::lock::acquire(dir, &gid).expect("acquire")
+    }
+
+    fn on(cause: ReleaseCause) -> Released {
+        Released {
+            cause,
+            pid: Some(7),
+            spawn_error: None,
+        }
+    }
+
+    /// Not a debug assertion: in every profile, a "hold" from the reducer means the
+    /// release function is never called and the caller is told the lock is still held.
+    #[test]
+    fn the_reducer_decides_whether_the_release_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let claim = claim(dir.path());
+        let calls = Cell::new(0);
+        let perform = |_: &LockClaim| {
+            calls.set(calls.get() + 1);
+            Ok(ReleaseOutcome::Released)
+        };
+
+        let held = Releaser {
+            policy: ReleasePolicy::NoLock,
+            claim: &claim,
+            perform,
+        }
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        assert!(
+            matches!(
+                held,
+                Err(WatchError::ReleaseWithheld {
+                    cause: ReleaseCause::SocketAlive,
+                    pid: Some(7),
+                    ..
+                })
+            ),
+            "{held:?}"
+        );
+        assert_eq!(calls.get(), 0, "a hold never releases");
+
+        let released = Releaser {
+            policy: ReleasePolicy::AfterSpawnObservation,
+            claim: &claim,
+            perform,
+        }
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        assert_eq!(released.expect("released"), ReleaseOutcome::Released);
+        assert_eq!(calls.get(), 1);
     }
 }
