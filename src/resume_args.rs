@@ -42,6 +42,11 @@ pub struct ResumeArgs<'a> {
 /// Builds the argv (without the program name):
 /// `--mode json -p`, the variant's middle, extension args, `--session-id <gid>`,
 /// `[--provider <p>]`, `--model <m>`, prompt.
+///
+/// Pure and unchecked: the args it is given are placed verbatim. The library only ever
+/// hands it lists that went through [`PassthroughArgs`] (the plan's launch args, the
+/// options' extension args); a caller building an argv by hand should do the same, or
+/// check the result with [`parse_resume_pi_args`], which refuses what they refuse.
 #[must_use]
 pub fn build_resume_pi_args(a: &ResumeArgs<'_>) -> Vec<String> {
     let launch = match a.variant {
