@@ -1,5 +1,6 @@
 //! The dispatch lock: `<lock dir>/<gid>.lock`, shared byte-for-byte with the TypeScript
-//! dispatcher (docs/design.md §3). At most one dispatcher may resume a given citizen at a time.
+//! dispatcher (docs/design.md §3). At most one dispatcher may resume a given citizen at a
+//! time.
 //!
 //! # Format
 //!

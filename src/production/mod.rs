@@ -82,7 +82,7 @@ pub enum StderrPolicy {
     Fixed(StderrTarget),
 }
 
-/// Options of the production wiring (`docs/design.md`, "Production dependencies").
+/// Options of the production wiring (docs/design.md §8).
 #[derive(Clone)]
 pub struct ProductionOptions {
     /// Upper bound between socket probes when nothing wakes the waiter.

@@ -1,7 +1,7 @@
 //! The args a caller may add to a resume argv (plan launch args, extension args), and
 //! the one rule that decides which are refused.
 //!
-//! The argv places its own flags once each (`docs/design.md`, "Resume argv"). An added
+//! The argv places its own flags once each (docs/design.md §9). An added
 //! arg that repeats one of them would let a caller resume *another* session under this
 //! garden id's lock (`--session-id X`, `--session=/other.jsonl`) or flip the variant
 //! (`--no-extensions` on a resident). So every reserved flag is refused in both forms,

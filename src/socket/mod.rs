@@ -20,7 +20,8 @@
 //! Two readings follow from it: on Linux an ENOENT from the connect through
 //! `/proc/self/fd/<n>` is indeterminate (the inode is held open, so it can only mean
 //! `/proc` is missing), and a datagram socket at the path (EPROTOTYPE) is indeterminate,
-//! not a conflict — only symlink, non-socket and foreign owner are forged (docs/design.md §5).
+//! not a conflict — only symlink, non-socket and foreign owner are forged (docs/design.md
+//! §5).
 //!
 //! Runtime requirement: the async functions need a tokio runtime with IO and time
 //! enabled (`enable_all`), because the waiter registers an inotify descriptor with the

@@ -23,8 +23,7 @@ use crate::release::{
 pub use deps::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
 pub use outcome::{ReleaseCause, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError};
 
-/// Runs one spawn-bg resume under `lock` (see the module docs and `docs/design.md`,
-/// "The watcher").
+/// Runs one spawn-bg resume under `lock` (see the module docs and docs/design.md §7).
 ///
 /// Bounded: returns within observe timeout + term grace + kill grace (plus the time the
 /// dependencies themselves take to spawn, signal and release).
