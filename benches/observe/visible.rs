@@ -125,7 +125,7 @@ fn options(root: &Path, pi: &Path) -> VisibleOptions {
                 cwd: cwd.clone(),
                 provider: None,
                 model: "bench".into(),
-                extension_args: ext.to_vec(),
+                extension_args: ext.clone(),
             },
         })
     });

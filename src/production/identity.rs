@@ -30,6 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::garden_id::GardenId;
+use crate::resume_args::PassthroughArgs;
 
 mod line;
 mod scan;
@@ -47,8 +48,8 @@ pub struct LaunchIdentity {
     pub provider: Option<String>,
     /// `--model`.
     pub model: String,
-    /// Extension args, verbatim.
-    pub extension_args: Vec<String>,
+    /// Extension args, verbatim (checked: see [`PassthroughArgs`]).
+    pub extension_args: PassthroughArgs,
 }
 
 /// A provider/model pair as a `model_change` line names it.
@@ -161,20 +162,30 @@ pub struct SessionIdentity {
 
 /// Resolves the launch identity of `gid` from `<agent_dir>/sessions/*/*.jsonl` (see the
 /// module docs for the rules). `extension_args` are passed through verbatim.
+///
+/// # Errors
+///
+/// [`IdentityError`] when no file or several files claim `gid`, when the header or the
+/// model lines are unusable, on identity drift, or when a file cannot be read; each
+/// variant names the path to look at.
 pub fn resolve_launch_identity(
     agent_dir: &Path,
     gid: &GardenId,
-    extension_args: &[String],
+    extension_args: &PassthroughArgs,
 ) -> Result<LaunchIdentity, IdentityError> {
     resolve_session_identity(agent_dir, gid, extension_args).map(|found| found.launch)
 }
 
 /// [`resolve_launch_identity`], also saying which file the identity came from (made
 /// absolute, so it still names the file from the session's own cwd).
+///
+/// # Errors
+///
+/// As [`resolve_launch_identity`].
 pub fn resolve_session_identity(
     agent_dir: &Path,
     gid: &GardenId,
-    extension_args: &[String],
+    extension_args: &PassthroughArgs,
 ) -> Result<SessionIdentity, IdentityError> {
     let sessions_dir = agent_dir.join("sessions");
     let not_found = || IdentityError::NotFound {
@@ -218,7 +229,7 @@ pub fn resolve_session_identity(
                     cwd,
                     provider: model.provider,
                     model: model.model,
-                    extension_args: extension_args.to_vec(),
+                    extension_args: extension_args.clone(),
                 },
             })
         }

@@ -13,21 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::ResumeArgvError;
-
-/// Every flag a resume argv places itself. An extension arg that sets one of them, as
-/// `--flag` or `--flag=value`, is refused: it could point the resumed `pi` at another
-/// session while this gid's lock is held.
-pub const VISIBLE_RESERVED_FLAGS: [&str; 8] = [
-    "--mode",
-    "-p",
-    "--no-extensions",
-    "--entwurf-control",
-    "--session",
-    "--session-id",
-    "--provider",
-    "--model",
-];
+use super::{RefusedArg, ResumeArgvError, check_added_arg};
 
 /// Everything that goes into a visible resume argv, borrowed.
 #[derive(Debug, Clone, Copy)]
@@ -45,15 +31,12 @@ pub struct VisibleResumeArgs<'a> {
 
 /// Why a visible argv could not be built.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VisibleArgsError {
-    /// An extension arg sets a flag the resume argv owns.
-    #[error("extension arg {arg:?} sets {flag}, which the resume argv owns")]
-    ReservedFlag {
-        /// The offending arg, as given.
-        arg: String,
-        /// The reserved flag it sets.
-        flag: &'static str,
-    },
+    /// An extension arg is refused by the added-args rule (a reserved flag in either
+    /// form, `--`, or empty): it could point the resumed `pi` at another session.
+    #[error("extension arg refused")]
+    Refused(#[source] RefusedArg),
     /// The session file is not an absolute path.
     #[error("session file {path:?} is not absolute")]
     RelativeSessionFile {
@@ -68,29 +51,17 @@ pub enum VisibleArgsError {
     },
 }
 
-/// The reserved flag `arg` sets, if any (`--flag` or `--flag=value`).
-pub fn reserved_flag(arg: &str) -> Option<&'static str> {
-    VISIBLE_RESERVED_FLAGS.into_iter().find(|flag| {
-        arg.strip_prefix(flag)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('='))
-    })
-}
-
-/// Refuses extension args that set a reserved flag, naming the first one.
-pub fn check_visible_extension_args(args: &[String]) -> Result<(), VisibleArgsError> {
-    match args.iter().find_map(|a| reserved_flag(a).map(|f| (a, f))) {
-        Some((arg, flag)) => Err(VisibleArgsError::ReservedFlag {
-            arg: arg.clone(),
-            flag,
-        }),
-        None => Ok(()),
-    }
-}
-
 /// Builds the visible argv (without the program name); see the module docs for the
-/// layout. Refuses reserved extension args and a relative session file.
+/// layout. The extension args are checked again by the added-args rule (the builder is
+/// public and takes any slice), and the session file must be absolute.
+///
+/// # Errors
+///
+/// [`VisibleArgsError`] naming the refused extension arg or the session file.
 pub fn build_visible_pi_args(a: &VisibleResumeArgs<'_>) -> Result<Vec<String>, VisibleArgsError> {
-    check_visible_extension_args(a.extension_args)?;
+    for (index, arg) in a.extension_args.iter().enumerate() {
+        check_added_arg(index, arg).map_err(VisibleArgsError::Refused)?;
+    }
     if !a.session_file.is_absolute() {
         return Err(VisibleArgsError::RelativeSessionFile {
             path: a.session_file.to_path_buf(),
@@ -126,7 +97,12 @@ pub struct ParsedVisibleArgs {
 }
 
 /// The inverse of [`build_visible_pi_args`]. Total: never panics. Read from both ends,
-/// which are fixed; a reserved flag between them is refused, naming its position.
+/// which are fixed; an arg between them that the added-args rule refuses is refused here
+/// too, naming its position.
+///
+/// # Errors
+///
+/// [`ResumeArgvError`] at the first position that does not fit the layout.
 pub fn parse_visible_pi_args(argv: &[String]) -> Result<ParsedVisibleArgs, ResumeArgvError> {
     let at = |index: usize, expected: &'static str| ResumeArgvError {
         index,
@@ -160,7 +136,8 @@ pub fn parse_visible_pi_args(argv: &[String]) -> Result<ParsedVisibleArgs, Resum
     let extension_args = &argv[1..session_flag];
     if let Some(offset) = extension_args
         .iter()
-        .position(|a| reserved_flag(a).is_some())
+        .enumerate()
+        .position(|(index, a)| check_added_arg(index, a).is_err())
     {
         return Err(at(
             1 + offset,
@@ -230,7 +207,7 @@ mod tests {
     }
 
     #[test]
-    fn reserved_flags_are_refused_in_both_forms() {
+    fn refused_extension_args_are_refused_in_both_forms() {
         for arg in [
             "--session",
             "--session=/other.jsonl",
@@ -241,6 +218,8 @@ mod tests {
             "--no-extensions",
             "--entwurf-control",
             "--provider",
+            "--",
+            "",
         ] {
             let ext = s(&["-e", "x", arg]);
             let err = build_visible_pi_args(&VisibleResumeArgs {
@@ -251,13 +230,20 @@ mod tests {
             })
             .expect_err(arg);
             assert!(
-                matches!(&err, VisibleArgsError::ReservedFlag { arg: a, .. } if a == arg),
+                matches!(&err, VisibleArgsError::Refused(r) if r.arg() == arg && r.index() == 2),
                 "{err}"
             );
         }
-        // Look-alikes are not reserved.
+        // Look-alikes are not refused.
         for arg in ["--sessions", "--model-dir", "-px", "--approve"] {
-            assert_eq!(reserved_flag(arg), None, "{arg}");
+            let ext = s(&[arg]);
+            let built = build_visible_pi_args(&VisibleResumeArgs {
+                session_file: Path::new("/s.jsonl"),
+                extension_args: &ext,
+                provider: None,
+                model: "m",
+            });
+            assert!(built.is_ok(), "{arg}");
         }
     }
 

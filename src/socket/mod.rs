@@ -1,4 +1,4 @@
-//! Control socket observation (SPEC §5): inspect, probe, verdict, await.
+//! Control socket observation (docs/design.md §5): inspect, probe, verdict, await.
 //!
 //! Three layers, each usable on its own:
 //!
@@ -20,7 +20,8 @@
 //! Two readings follow from it: on Linux an ENOENT from the connect through
 //! `/proc/self/fd/<n>` is indeterminate (the inode is held open, so it can only mean
 //! `/proc` is missing), and a datagram socket at the path (EPROTOTYPE) is indeterminate,
-//! not a conflict — the spec names only symlink, non-socket and foreign owner as forged.
+//! not a conflict — only symlink, non-socket and foreign owner are forged (docs/design.md
+//! §5).
 //!
 //! Runtime requirement: the async functions need a tokio runtime with IO and time
 //! enabled (`enable_all`), because the waiter registers an inotify descriptor with the
@@ -89,6 +90,7 @@ pub struct OsError {
 
 impl OsError {
     /// Keeps `errno` from `op`.
+    #[must_use]
     pub fn new(op: &'static str, errno: Errno) -> Self {
         Self {
             op,
@@ -97,11 +99,13 @@ impl OsError {
     }
 
     /// The portable kind of the error, for callers that match on [`io::ErrorKind`].
+    #[must_use]
     pub fn kind(&self) -> io::ErrorKind {
         io::Error::from_raw_os_error(self.errno).kind()
     }
 
     /// The errno as nix knows it.
+    #[must_use]
     pub fn errno(&self) -> Errno {
         Errno::from_raw(self.errno)
     }
@@ -255,6 +259,7 @@ pub enum AwaitSocketError {
 pub const SUN_PATH_MAX: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
 
 /// Layer 1 on its own: what sits at `path` (final symlink not followed).
+#[must_use]
 pub fn inspect(path: &Path) -> Inspection {
     inspect_for_probe(path).0
 }
@@ -295,6 +300,7 @@ pub async fn observe(path: &Path, probe_timeout: Duration) -> Observation {
 /// anything else → `Wait`. A probe result next to a non-socket inspection (which
 /// [`observe`] never produces) is ignored: only the pair "socket file, connected" is
 /// alive.
+#[must_use]
 pub fn verdict(observation: &Observation) -> Verdict {
     match (&observation.inspection, &observation.probe) {
         (Inspection::AddressConflict(conflict), _) => Verdict::Forged(*conflict),
@@ -304,6 +310,7 @@ pub fn verdict(observation: &Observation) -> Verdict {
 }
 
 /// Classifies a failed look at the path: ENOENT is absent, the rest indeterminate.
+#[must_use]
 pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
     match errno {
         Errno::ENOENT => Inspection::Absent,
@@ -313,6 +320,7 @@ pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
 
 /// Classifies what `stat` says sits at the path, for a process whose effective uid is
 /// `euid`.
+#[must_use]
 pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
     #[cfg_attr(
         target_os = "linux",
@@ -324,6 +332,7 @@ pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
 
 /// [`classify_stat`] on raw fields (`mode` as in `st_mode`), for tests and callers
 /// holding another stat type.
+#[must_use]
 pub fn classify_mode(mode: u32, owner: u32, euid: u32) -> Inspection {
     let kind = mode & file_type_bits(SFlag::S_IFMT);
     if kind == file_type_bits(SFlag::S_IFLNK) {
@@ -347,6 +356,7 @@ fn file_type_bits(flag: SFlag) -> u32 {
 
 /// Classifies a failed connect: ECONNREFUSED/ENOENT dead, EAGAIN a full backlog, the
 /// rest indeterminate.
+#[must_use]
 pub fn classify_connect_error(errno: Errno) -> Probe {
     match errno {
         Errno::ECONNREFUSED | Errno::ENOENT => Probe::Dead(OsError::new("connect", errno)),

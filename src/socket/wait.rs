@@ -35,6 +35,13 @@ use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict
 /// later by a closer thread, because closing it right away blocks for a kernel grace
 /// period (5–20 ms) that would delay this very return. It needs a tokio runtime with IO
 /// and time enabled.
+///
+/// # Errors
+///
+/// [`AwaitSocketError::Forged`](super::AwaitSocketError::Forged) at once for an
+/// address that can never become ours (symlink, not a socket, a foreign owner);
+/// [`AwaitSocketError::Cancelled`](super::AwaitSocketError::Cancelled) once `cancel`
+/// fires; a path this platform cannot reach fails at once as well.
 pub async fn await_socket_alive(
     path: &Path,
     cancel: CancellationToken,

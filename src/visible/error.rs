@@ -44,7 +44,8 @@ pub enum Refusal {
         /// What sits there.
         conflict: AddressConflict,
     },
-    /// The configured extension args would take over the resume argv.
+    /// The resume argv cannot be built: an extension arg the added-args rule refuses, or
+    /// a session file that is not absolute (a custom resolver's).
     #[error("resume argv refused")]
     Argv(#[source] VisibleArgsError),
     /// The launcher refused before opening anything (cwd, runtime, no tmux server…).
@@ -87,7 +88,10 @@ impl Refusal {
                 "remove {} (it is not this citizen's socket) and resume again",
                 socket.display()
             ),
-            Self::Argv(error) => format!("drop the extension arg that {error}"),
+            Self::Argv(error) => format!(
+                "fix the resume argv's inputs ({}), then resume again",
+                crate::error_chain(error)
+            ),
             Self::Launch(error) => error.advice(),
         }
     }

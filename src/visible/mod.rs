@@ -59,7 +59,7 @@ use crate::garden_id::GardenId;
 use crate::lock::{self, AcquireError, LockClaim, LockIoError, ReleaseOutcome};
 use crate::production::identity::{IdentityError, SessionIdentity, resolve_session_identity};
 use crate::production::{ProductionOptions, ReleaseFn};
-use crate::resume_args::{VisibleResumeArgs, build_visible_pi_args};
+use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_args};
 use crate::socket::{Inspection, Probe, WaitOptions, observe};
 
 pub use error::{Refusal, VisibleError};
@@ -72,7 +72,9 @@ pub use tmux::{
 
 /// Resolves a session's identity and file: `(agent dir, gid, extension args)`.
 pub type SessionResolver = Arc<
-    dyn Fn(&Path, &GardenId, &[String]) -> Result<SessionIdentity, IdentityError> + Send + Sync,
+    dyn Fn(&Path, &GardenId, &PassthroughArgs) -> Result<SessionIdentity, IdentityError>
+        + Send
+        + Sync,
 >;
 
 /// Options of a visible resume. Each has a default ([`VisibleOptions::from_production`])
@@ -87,8 +89,8 @@ pub struct VisibleOptions {
     pub agent_dir: PathBuf,
     /// The runtime (default `pi`, resolved on `PATH` by the launcher).
     pub pi_program: OsString,
-    /// Extension args for the resumed session; a reserved flag among them is refused.
-    pub extension_args: Vec<String>,
+    /// Extension args for the resumed session, checked when built (no reserved flag).
+    pub extension_args: PassthroughArgs,
     /// Resolves identity and session file (default: the saved session reader).
     pub identity: SessionResolver,
     /// Releases the lock (default: [`lock::release`]).
@@ -119,7 +121,7 @@ impl std::fmt::Debug for VisibleOptions {
 
 impl VisibleOptions {
     /// The same directories, runtime, extension args and probe tuning as a background
-    /// resume, with the saved-session reader, the §3 release and a 30 s observation.
+    /// resume, with the saved-session reader, `lock::release` and a 30 s observation.
     pub fn from_production(o: &ProductionOptions) -> Self {
         Self {
             lock_dir: o.lock_dir.clone(),

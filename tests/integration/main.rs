@@ -7,6 +7,7 @@
 //! a dropped watch, strace) keep their own binaries next to this directory: tests in one
 //! binary run in parallel and would disturb what they measure.
 
+mod argv_props;
 mod child;
 mod faults_lock;
 mod faults_socket;
@@ -19,6 +20,7 @@ mod identity_props;
 mod lock;
 mod lock_props;
 mod production;
+mod reach;
 mod release_props;
 mod socket;
 mod visible;

@@ -98,11 +98,24 @@ async fn a_symlink_or_a_file_at_the_socket_path_is_an_address_conflict() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_reserved_extension_arg_refuses_before_launch() {
+async fn an_argv_that_cannot_be_built_refuses_before_launch() {
+    // Reserved extension args cannot get this far (`PassthroughArgs` refuses them when
+    // built); a custom resolver that names a relative session file can.
     let mut world = World::new();
-    world.options.extension_args = vec!["-e".into(), "--session=/other.jsonl".into()];
+    let real = world.options.identity.clone();
+    world.options.identity = Arc::new(move |agent, gid, ext| {
+        let mut found = real(agent, gid, ext)?;
+        found.session_file = "sessions/d/s.jsonl".into();
+        Ok(found)
+    });
     let fake = Fake::new(opens(Some(0), None), &world);
-    assert_eq!(world.refused(&fake).await.kind(), "argv");
+    let refusal = world.refused(&fake).await;
+    assert_eq!(refusal.kind(), "argv");
+    assert!(
+        refusal.advice().contains("not absolute"),
+        "{}",
+        refusal.advice()
+    );
     assert_eq!((world.releases(), world.lock_exists()), (1, false));
 }
 

@@ -9,6 +9,7 @@ use std::os::unix::net::UnixListener;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::visible::{
     LaunchError, LaunchRequest, Launcher, ObservationReceipt, Refusal, TmuxLauncher, VisibleError,
     visible_resume, watch_process_exit,
@@ -45,7 +46,8 @@ async fn a_pi_that_binds_is_socket_alive_in_ms_and_its_window_stays_open() {
     let mut world = World::new();
     world.install_binding_pi(module_path!());
     // A final ';' is a command separator to tmux: it must reach pi unchanged.
-    world.options.extension_args = vec!["-e".into(), "ext;".into(), "kill-server".into()];
+    world.options.extension_args =
+        PassthroughArgs::new(["-e", "ext;", "kill-server"]).expect("accepted");
     let releases = count_releases(&mut world.options);
     let launcher = TmuxLauncher::named_server(&tmux.name, "main");
 

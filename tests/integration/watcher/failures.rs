@@ -100,7 +100,7 @@ async fn the_backstop_races_only_the_exit_never_the_socket() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failing_release_is_an_error_naming_the_observation() {
+async fn a_failing_release_is_an_error_naming_the_cause() {
     let r = run(Script {
         exits: vec![(At::Start(ms(1)), EXIT1)],
         release_fails: true,
@@ -109,14 +109,14 @@ async fn a_failing_release_is_an_error_naming_the_observation() {
     .await;
     match &r.outcome {
         Err(WatchError::ReleaseFailed {
-            observation,
+            cause,
             lock_path,
             source,
             pid,
             spawn_error,
         }) => {
             assert_eq!((*pid, spawn_error.as_deref()), (Some(PID), None));
-            assert_eq!(*observation, Observation::ChildExited(EXIT1));
+            assert_eq!(*cause, ReleaseCause::ChildExited(EXIT1));
             assert!(lock_path.ends_with(format!("{GID}.lock")));
             assert!(source.to_string().contains("EACCES"));
         }
@@ -202,12 +202,12 @@ async fn a_failing_release_after_a_failed_spawn_keeps_the_spawn_error() {
     .await;
     match &r.outcome {
         Err(WatchError::ReleaseFailed {
-            observation,
+            cause,
             pid,
             spawn_error,
             ..
         }) => {
-            assert_eq!(*observation, Observation::SpawnStartFailed);
+            assert_eq!(*cause, ReleaseCause::SpawnStartFailed);
             assert_eq!(*pid, None);
             assert!(
                 spawn_error
@@ -229,10 +229,8 @@ async fn a_failing_release_after_socket_alive_names_the_resident_pid() {
     })
     .await;
     match &r.outcome {
-        Err(WatchError::ReleaseFailed {
-            observation, pid, ..
-        }) => {
-            assert_eq!(*observation, Observation::SocketAlive);
+        Err(WatchError::ReleaseFailed { cause, pid, .. }) => {
+            assert_eq!(*cause, ReleaseCause::SocketAlive);
             assert_eq!(*pid, Some(PID));
         }
         other => panic!("{other:?}"),

@@ -28,6 +28,7 @@ use nix::sys::socket::{
 use serde_json::json;
 
 use entwurf_v2_spawn::production::{ProductionOptions, ReleaseFn};
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::visible::{
     ObservationReceipt, VisibleError, VisibleOptions, VisibleResume, visible_resume,
 };
@@ -138,7 +139,7 @@ impl World {
         options.lock_dir = root.join("locks");
         options.control_dir = control;
         options.pi_program = pi.into_os_string();
-        options.extension_args = visible_pi::EXTENSION_ARGS.map(str::to_owned).to_vec();
+        options.extension_args = PassthroughArgs::new(visible_pi::EXTENSION_ARGS)?;
         options.observe_timeout = OBSERVE;
         options.poll_interval = Duration::from_millis(25);
         options.probe_timeout = Duration::from_millis(100);
