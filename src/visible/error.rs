@@ -56,6 +56,7 @@ pub enum Refusal {
 impl Refusal {
     /// The wire name: `lock-held`, `identity`, `target-live`, `liveness-indeterminate`,
     /// `address-conflict`, `argv`, `launch-refused`.
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Self::LockHeld(_) => "lock-held",
@@ -69,6 +70,7 @@ impl Refusal {
     }
 
     /// One sentence a person can act on.
+    #[must_use]
     pub fn advice(&self) -> String {
         match self {
             Self::LockHeld(conflict) => conflict.message.clone(),
@@ -141,6 +143,7 @@ pub enum VisibleError {
 
 impl VisibleError {
     /// The refusal, when this is one.
+    #[must_use]
     pub fn refusal(&self) -> Option<&Refusal> {
         match self {
             Self::Refused(refusal) => Some(refusal),

@@ -160,6 +160,7 @@ pub enum LaunchError {
 impl LaunchError {
     /// True when the launcher refused before anything could open (a refusal); false when a
     /// window may be open.
+    #[must_use]
     pub fn nothing_launched(&self) -> bool {
         !matches!(
             self,
@@ -168,6 +169,7 @@ impl LaunchError {
     }
 
     /// One sentence a person can act on.
+    #[must_use]
     pub fn advice(&self) -> String {
         match self {
             Self::NoServer => {
@@ -223,6 +225,10 @@ pub trait Launcher: Send + Sync {
     /// Starts watching the pane's process; the future resolves when it has exited (also
     /// when it exited before this was called). Starting must not wait; an `Err` means the
     /// exit cannot be observed.
+    ///
+    /// # Errors
+    ///
+    /// An error when the exit cannot be watched (the observation then reports it).
     fn watch_pane_exit(
         &self,
         receipt: &LaunchReceipt,

@@ -138,6 +138,7 @@ impl VisibleOptions {
     }
 
     /// The control socket of `gid`.
+    #[must_use]
     pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
         self.control_dir.join(format!("{gid}.sock"))
     }
@@ -158,6 +159,10 @@ pub struct VisibleResume {
 /// Resumes `gid` in a window the `launcher` opens, observes it once, and releases the
 /// lock exactly once (see the module docs for the order). Refusals come back as
 /// [`VisibleError::Refused`] with nothing launched.
+///
+/// # Errors
+///
+/// [`VisibleError::Refused`] with nothing launched; [`VisibleError::Lock`] for a broken lock dir; [`VisibleError::LaunchUncertain`] when a window may be open; [`VisibleError::Release`] when the release failed (it keeps the receipts).
 pub async fn visible_resume<L: Launcher>(
     gid: &GardenId,
     options: &VisibleOptions,

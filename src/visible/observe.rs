@@ -48,6 +48,7 @@ pub enum UnobservedReason {
 
 impl ObservationReceipt {
     /// The wire name: `socket-alive`, `pane-exited` or `unobserved`.
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Self::SocketAlive { .. } => "socket-alive",
@@ -57,6 +58,7 @@ impl ObservationReceipt {
     }
 
     /// How long the observation took.
+    #[must_use]
     pub fn after(&self) -> Duration {
         match self {
             Self::SocketAlive { after }
@@ -139,6 +141,10 @@ pub(super) async fn observe_once<L: Launcher>(
 /// Limit: the pid is taken as the pane's. If the pane's process died and its pid was
 /// reused before this call (a full trip around `pid_max` within milliseconds), the
 /// newcomer is watched instead.
+///
+/// # Errors
+///
+/// The OS error of `pidfd_open` (other than ESRCH) or of registering the descriptor.
 #[cfg(target_os = "linux")]
 pub fn watch_process_exit(
     pid: u32,

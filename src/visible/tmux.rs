@@ -60,12 +60,14 @@ pub const TMUX_LAUNCH_TIMEOUT: Duration = Duration::from_secs(10);
 impl TmuxLauncher {
     /// The caller's own tmux, from `$TMUX` (read now). Without it every launch is refused
     /// with [`LaunchError::NoServer`]: there is no operator's window to open into.
+    #[must_use]
     pub fn from_env() -> Self {
         Self::caller(std::env::var_os("TMUX"))
     }
 
     /// The caller's tmux, given the value `$TMUX` has (`socket,pid,session`); the window
     /// goes into that session.
+    #[must_use]
     pub fn caller(tmux_env: Option<OsString>) -> Self {
         Self {
             server: Server::Caller(tmux_env.filter(|v| !v.is_empty())),
@@ -76,6 +78,7 @@ impl TmuxLauncher {
     }
 
     /// A named server (`tmux -L name`) and a session in it.
+    #[must_use]
     pub fn named_server(name: impl Into<String>, session: impl Into<String>) -> Self {
         Self {
             server: Server::Named {
@@ -89,18 +92,21 @@ impl TmuxLauncher {
     }
 
     /// The tmux program (default `tmux` on `PATH`).
+    #[must_use]
     pub fn with_tmux_program(mut self, tmux: impl Into<OsString>) -> Self {
         self.tmux = tmux.into();
         self
     }
 
     /// How long the tmux command may run (default [`TMUX_LAUNCH_TIMEOUT`]).
+    #[must_use]
     pub fn with_launch_timeout(mut self, limit: Duration) -> Self {
         self.launch_timeout = limit;
         self
     }
 
     /// The `PATH` the runtime is resolved on (default: this process's `PATH` at launch).
+    #[must_use]
     pub fn with_search_path(mut self, path: impl Into<OsString>) -> Self {
         self.search_path = Some(path.into());
         self
@@ -145,6 +151,10 @@ impl TmuxLauncher {
     }
 
     /// The full tmux argv for `request`, after every check (nothing is run).
+    ///
+    /// # Errors
+    ///
+    /// The [`LaunchError`] refusal of a failed check (server, cwd, runtime).
     pub fn command_args(&self, request: &LaunchRequest) -> Result<Vec<OsString>, LaunchError> {
         let (mut argv, target) = self.target()?;
         check_cwd(&request.cwd)?;
@@ -286,6 +296,7 @@ pub(super) fn parse_handle(stdout: &[u8]) -> Result<LaunchReceipt, LaunchError> 
 /// Makes tmux read `arg` literally: an argument ending in `;` is a command separator to
 /// tmux, and one ending in `\;` is turned into `…;`. Inserting a `\` before a final `;`
 /// gives back exactly `arg` in both cases; every other argument is passed unchanged.
+#[must_use]
 pub fn escape_tmux_arg(arg: OsString) -> OsString {
     let mut bytes = arg.into_vec();
     if bytes.last() == Some(&b';') {
@@ -297,6 +308,10 @@ pub fn escape_tmux_arg(arg: OsString) -> OsString {
 
 /// Refuses a cwd tmux would not use as given: relative, containing `#` (a format to
 /// tmux), missing (tmux silently falls back to another directory) or not a directory.
+///
+/// # Errors
+///
+/// The [`LaunchError`] naming the cwd and what is wrong with it.
 pub fn check_cwd(cwd: &Path) -> Result<(), LaunchError> {
     if !cwd.is_absolute() {
         return Err(LaunchError::CwdNotAbsolute {
@@ -323,6 +338,10 @@ pub fn check_cwd(cwd: &Path) -> Result<(), LaunchError> {
 /// Resolves the runtime to an absolute executable path without whitespace: an absolute
 /// `program` as is, a bare name on `search_path` (relative entries of `PATH` are skipped:
 /// they would name another file from the window's cwd).
+///
+/// # Errors
+///
+/// [`LaunchError::RuntimeRelative`], [`LaunchError::RuntimeNotFound`] or [`LaunchError::RuntimeWhitespace`].
 pub fn resolve_runtime(program: &OsStr, search_path: &OsStr) -> Result<PathBuf, LaunchError> {
     let not_found = || LaunchError::RuntimeNotFound {
         program: program.to_owned(),
