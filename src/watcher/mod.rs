@@ -262,7 +262,7 @@ async fn watch<'a, D: WatchDeps>(
         Ok(f) => f,
         Err(e) => {
             notes.record("starting socket watcher", &*e);
-            terminate_best_effort(deps, child, &mut notes).await;
+            escalate_unobserved(deps, child, &mut notes).await;
             return (Ended::Retained(RetainReason::ObserveFailed), notes);
         }
     };
@@ -270,8 +270,10 @@ async fn watch<'a, D: WatchDeps>(
         Ok(f) => f,
         Err(e) => {
             notes.record("starting exit watcher", &*e);
-            // The socket watcher is cancelled by our caller's drop guard on return.
-            terminate_best_effort(deps, child, &mut notes).await;
+            // Cancel the socket watcher now, not on return: with no exit watcher the
+            // socket alone must not release, and it must not outlive the escalation.
+            drop(socket);
+            escalate_unobserved(deps, child, &mut notes).await;
             return (Ended::Retained(RetainReason::ObserveFailed), notes);
         }
     };
@@ -324,9 +326,21 @@ async fn watch<'a, D: WatchDeps>(
     (Ended::Retained(reason), notes)
 }
 
-async fn terminate_best_effort<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
-    if let Err(e) = deps.signal(child, StopSignal::Terminate).await {
-        notes.record("terminate (best effort)", &*e);
+/// A watcher failed to start, so nothing can observe what the signals cause: escalate
+/// exactly as the backstop does (SIGTERM, term grace, SIGKILL, kill grace), but blind.
+/// Waiting out both graces is what bounds the call and gives the production supervisor
+/// time to sweep the group once the leader exits; stopping at SIGTERM would leave a
+/// leader that ignores it alive with its lock held forever.
+async fn escalate_unobserved<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
+    for (signal, grace) in [
+        (StopSignal::Terminate, deps.term_grace()),
+        (StopSignal::Kill, deps.kill_grace()),
+    ] {
+        match deps.signal(child, signal).await {
+            Ok(()) => deps.timer(grace).await,
+            // A signal that never went out has no grace to wait for.
+            Err(e) => notes.record(&signal.to_string(), &*e),
+        }
     }
 }
 
