@@ -19,8 +19,21 @@
 //!
 //! SIGTERM is blocked *before* any thread starts, since threads inherit the mask: a
 //! SIGTERM delivered to an unblocking thread would kill the process by default action
-//! instead of reaching `sigwait`. Every stand-in also has a lifetime cap (a thread that
-//! exits 3), so a smoke that was itself SIGKILLed cannot leave residents forever.
+//! instead of reaching `sigwait`.
+//!
+//! # The lifeline
+//!
+//! A runner killed with SIGKILL cannot clean up, so every stand-in watches it: a thread
+//! blocks in `poll` on a pidfd of the runner and exits the stand-in
+//! ([`RUNNER_GONE`]) the moment the runner is gone. Residents and racers are told the
+//! runner's pid and start time (`--lifeline`); the grandchild gets the same from its
+//! parent; the stand-in `pi`, whose argv is fixed by the resume layout, watches its
+//! parent, which is the runner. The pidfd is checked against the start time (or, for the
+//! parent, against `getppid` again) *after* it is opened, so a runner that died before
+//! the stand-in looked — its pid maybe reused already — is noticed, not mistaken for a
+//! live one. `PR_SET_PDEATHSIG` would not do: it fires when the spawning *thread* ends,
+//! and the runner spawns from a pool of threads that come and go. A lifetime cap (exit
+//! 3 after 120 s) stays as the last net.
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixListener;
@@ -29,13 +42,15 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use nix::sys::signal::{SigSet, Signal};
+use rustix::event::{PollFd, PollFlags, poll};
+use rustix::process::{PidfdFlags, pidfd_open};
 
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError};
 use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
 use crate::cli::{RacerArgs, ResidentArgs, StandInRole};
-use crate::os;
+use crate::os::{self, ProcessId};
 
 /// The identity the resume scenario's saved session declares, and the stand-in `pi`
 /// expects back in its argv.
@@ -62,6 +77,10 @@ pub const PI_ARGV_MISMATCH: u8 = 2;
 pub const RACER_WON: u8 = 0;
 /// Exit code of a lock racer that met a conflict.
 pub const RACER_CONFLICT: u8 = 3;
+/// Exit code of a stand-in that saw its runner die.
+pub const RUNNER_GONE: u8 = 5;
+/// The default lifetime cap of a stand-in.
+const MAX_LIFE_MS: u64 = 120_000;
 
 /// Whether this process was started as the stand-in `pi`.
 pub fn is_pi() -> bool {
@@ -87,6 +106,58 @@ fn block_term() -> Result<SigSet, String> {
     term.thread_block()
         .map_err(|e| format!("blocking SIGTERM: {e}"))?;
     Ok(term)
+}
+
+/// Whom a stand-in watches: a named process, or its parent.
+#[derive(Debug, Clone, Copy)]
+enum Watched {
+    Runner(ProcessId),
+    Parent,
+}
+
+fn runner_gone(why: &str) -> ! {
+    eprintln!("stand-in: {why}; exiting");
+    std::process::exit(i32::from(RUNNER_GONE))
+}
+
+/// Starts the lifeline (see the module docs). Returns once the pidfd is open and
+/// verified, so the stand-in announces readiness only when it is already watching.
+fn lifeline(watched: Watched) {
+    let (pid, verify): (u32, Box<dyn Fn() -> bool>) = match watched {
+        Watched::Runner(runner) => (runner.pid, Box::new(move || runner.is_alive())),
+        Watched::Parent => {
+            let parent = nix::unistd::getppid();
+            let raw = u32::try_from(parent.as_raw()).unwrap_or(0);
+            (raw, Box::new(move || nix::unistd::getppid() == parent))
+        }
+    };
+    let pidfd = i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .map(|p| pidfd_open(p, PidfdFlags::empty()));
+    let pidfd = match pidfd {
+        Some(Ok(fd)) => fd,
+        _ => runner_gone(&format!("the runner (pid {pid}) is already gone")),
+    };
+    if !verify() {
+        runner_gone(&format!("the runner (pid {pid}) is already gone"));
+    }
+    let spawned = std::thread::Builder::new()
+        .name("lifeline".into())
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            loop {
+                let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+                match poll(&mut fds, None) {
+                    Ok(n) if n > 0 => runner_gone(&format!("the runner (pid {pid}) exited")),
+                    // EINTR or a spurious wake-up: look again.
+                    _ => {}
+                }
+            }
+        });
+    if spawned.is_err() {
+        runner_gone("no lifeline thread");
+    }
 }
 
 fn lifetime_cap(ms: u64) {
@@ -141,7 +212,8 @@ fn resident(a: &ResidentArgs) -> ExitCode {
     if let Some(code) = a.exit_code {
         return ExitCode::from(code);
     }
-    lifetime_cap(a.max_life_ms);
+    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Runner));
+    lifetime_cap(a.max_life_ms.unwrap_or(MAX_LIFE_MS));
     let mut grandchild_pid = String::new();
     if a.grandchild {
         match start_grandchild(a) {
@@ -182,11 +254,17 @@ fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
             PathBuf::from(p)
         })
         .ok_or("--grandchild needs --ready")?;
+    // The grandchild watches the runner too, not its parent: when the runner dies, the
+    // group kill that would have ended it never comes.
+    let args = ResidentArgs {
+        lifeline: a.lifeline,
+        ignore_term: true,
+        max_life_ms: a.max_life_ms,
+        ready: Some(ready.clone()),
+        ..ResidentArgs::default()
+    };
     let child = Command::new(exe)
-        .args(["__stand-in", "resident", "--ignore-term", "--max-life-ms"])
-        .arg(a.max_life_ms.to_string())
-        .arg("--ready")
-        .arg(&ready)
+        .args(args.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -200,6 +278,7 @@ fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
 }
 
 fn racer(a: &RacerArgs) -> ExitCode {
+    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Runner));
     let gid = match GardenId::parse(&a.gid) {
         Ok(gid) => gid,
         Err(e) => return fail("lock-racer", &e.to_string()),
@@ -294,7 +373,8 @@ pub fn pi() -> ExitCode {
         Ok(term) => term,
         Err(e) => return fail("pi", &e),
     };
-    lifetime_cap(120_000);
+    lifeline(Watched::Parent);
+    lifetime_cap(MAX_LIFE_MS);
     let socket = match std::env::current_dir() {
         Ok(cwd) => cwd
             .join(pi_fixture::CONTROL_DIR)

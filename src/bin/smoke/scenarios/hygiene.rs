@@ -88,9 +88,11 @@ async fn temp_dirs(env: &Env) -> Result<()> {
     if env.keep_tmp {
         return Err(skip(format!("--keep-tmp kept {} temp dir(s)", dirs.len())));
     }
+    // A failed check's dir is kept on purpose; its failure is already reported.
+    let kept = registry::kept_temp_dirs();
     let left: Vec<String> = dirs
         .iter()
-        .filter(|d| d.exists())
+        .filter(|d| d.exists() && !kept.contains(d))
         .map(|d| d.display().to_string())
         .collect();
     // Every scenario makes one; none registered would make this check vacuous.

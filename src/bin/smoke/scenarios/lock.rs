@@ -17,7 +17,7 @@ use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
 use super::{Env, Scratch, gid, off_thread};
-use crate::catalog::Check;
+use crate::catalog::{Check, Scenario};
 use crate::os;
 use crate::runner::{Runner, expect_that, skip};
 
@@ -34,7 +34,7 @@ const CHECKS: [Check; 8] = [
 
 /// Runs the selected L checks concurrently (each on its own gid or dir).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks("lock", runner, env, &CHECKS).await else {
+    let Some(scratch) = Scratch::for_checks(Scenario::Lock, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -355,10 +355,8 @@ fn corrupt(_env: &Env, locks: &Path) -> Result<()> {
 }
 
 fn eperm(_env: &Env, locks: &Path) -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
-        return Err(skip(
-            "running as root: kill(1, 0) succeeds, so no EPERM holder exists; run as an ordinary user",
-        ));
+    if let Some(why) = crate::catalog::Needs::NonRoot.skip_reason(nix::unistd::geteuid().as_raw()) {
+        return Err(skip(why));
     }
     match os::probe_pid(1) {
         Err(Errno::EPERM) => {}
