@@ -59,7 +59,8 @@ pub struct RunOptions {
     /// Test only: fail every check with this id after it ran (exercises FAIL paths).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_failure: Vec<String>,
-    /// Test only: make every check with this id hang (exercises the per-check deadline).
+    /// Test only: make every check with this id hang after its body ran, until its
+    /// deadline (exercises the per-check deadline, and keeps its children alive).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_hang: Vec<String>,
 }

@@ -64,7 +64,8 @@
 //! # Test-only flags (hidden)
 //!
 //! `--inject-failure <ID>` turns every passing check with that id into a FAIL after it
-//! ran; `--inject-hang <ID>` makes those checks hang until their deadline. The CLI tests
+//! ran; `--inject-hang <ID>` makes those checks hang, after their body ran, until their
+//! deadline (what the body started stays alive meanwhile). The CLI tests
 //! use them to cover FAIL lines, `not ok`, exit 1 and the per-check deadline. Neither
 //! changes what a check verifies when it is not named.
 //!
@@ -124,6 +125,29 @@ fn main() -> ExitCode {
         print!("{}", setup::list(&selected, euid, options.keep_tmp));
         return ExitCode::SUCCESS;
     }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("{PROGRAM}: setup error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Caught before anything is made (even the setup probe): a signal during setup
+    // waits in the stream and ends the run before its first check.
+    let signals = {
+        let _entered = runtime.enter();
+        Signals::install()
+    };
+    let signals = match signals {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("{PROGRAM}: setup error: cannot catch signals: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let record = match prepare(options) {
         Ok(record) => record,
         Err(e) => {
@@ -131,7 +155,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(selection, selected, options, record.as_ref()) {
+    let run = Run {
+        selection,
+        selected,
+        options,
+        record: record.as_ref(),
+    };
+    let result = runtime.block_on(run.run(signals));
+    // A check abandoned at its deadline may still sit in a blocking task; dropping the
+    // runtime would wait for it forever.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
         Ok(code) => code,
         Err(e) => {
             let cleaned = registry::cleanup();
@@ -171,54 +205,80 @@ fn prepare(options: &RunOptions) -> Result<Option<Target>, setup::SetupError> {
 
 /// The signals that end a run early. Caught, so that the run can clean up: a default
 /// SIGHUP (a closed terminal, a dropped ssh) or SIGQUIT would leave every child behind.
+///
+/// A signal that was already ignored when the run started stays ignored: under `nohup`
+/// the user asked for the run to survive a hangup, and a shell starts background jobs
+/// with SIGINT and SIGQUIT ignored.
 struct Signals {
-    int: Signal,
-    term: Signal,
-    hup: Signal,
-    quit: Signal,
+    int: Option<Signal>,
+    term: Option<Signal>,
+    hup: Option<Signal>,
+    quit: Option<Signal>,
 }
 
 impl Signals {
     fn install() -> std::io::Result<Self> {
+        let ignored = os::ignored_signals();
+        let catch = |kind: SignalKind| {
+            let ignored = ignored & (1u64 << (kind.as_raw_value() - 1)) != 0;
+            if ignored {
+                Ok(None)
+            } else {
+                signal(kind).map(Some)
+            }
+        };
         Ok(Self {
-            int: signal(SignalKind::interrupt())?,
-            term: signal(SignalKind::terminate())?,
-            hup: signal(SignalKind::hangup())?,
-            quit: signal(SignalKind::quit())?,
+            int: catch(SignalKind::interrupt())?,
+            term: catch(SignalKind::terminate())?,
+            hup: catch(SignalKind::hangup())?,
+            quit: catch(SignalKind::quit())?,
         })
     }
 
     /// The first to arrive, with the exit code it maps to (128 + its number).
     async fn recv(&mut self) -> Interruption {
+        async fn next(signal: &mut Option<Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
         let (signal, code) = tokio::select! {
-            _ = self.int.recv() => ("SIGINT", 130),
-            _ = self.term.recv() => ("SIGTERM", 143),
-            _ = self.hup.recv() => ("SIGHUP", 129),
-            _ = self.quit.recv() => ("SIGQUIT", 131),
+            () = next(&mut self.int) => ("SIGINT", 130),
+            () = next(&mut self.term) => ("SIGTERM", 143),
+            () = next(&mut self.hup) => ("SIGHUP", 129),
+            () = next(&mut self.quit) => ("SIGQUIT", 131),
         };
         Interruption { signal, code }
     }
 }
 
-fn run(
+/// One run of the selected checks.
+struct Run<'a> {
     selection: Selection,
     selected: Vec<Check>,
-    options: &RunOptions,
-    record: Option<&Target>,
-) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(async {
-        // Before the descriptor baseline: the signal driver's own descriptors are part
-        // of the runtime, not a leak.
-        let mut signals = Signals::install()?;
+    options: &'a RunOptions,
+    record: Option<&'a Target>,
+}
+
+impl Run<'_> {
+    async fn run(self, mut signals: Signals) -> anyhow::Result<ExitCode> {
+        let Self {
+            selection,
+            selected,
+            options,
+            record,
+        } = self;
         let runner_id = os::ProcessId::current()
             .ok_or_else(|| anyhow::anyhow!("cannot read our own /proc/<pid>/stat"))?;
         let env = scenarios::Env {
             exe: std::env::current_exe()?,
             runner: runner_id,
             keep_tmp: options.keep_tmp,
+            // After the signal streams: the signal driver's descriptors are part of the
+            // runtime, not a leak.
             baseline_fds: os::open_fds(),
         };
         if options.keep_tmp {
@@ -248,8 +308,10 @@ fn run(
 
         let start = Instant::now();
         let interrupted = tokio::select! {
-            () = scenarios::run(&runner, &env) => None,
+            // A signal that came during setup wins before the first check starts.
+            biased;
             why = signals.recv() => Some(why),
+            () = scenarios::run(&runner, &env) => None,
         };
         let wall = start.elapsed();
         // Every way out: kill what was started, remove the temp dirs not kept, then
@@ -291,9 +353,5 @@ fn run(
         } else {
             ExitCode::FAILURE
         })
-    });
-    // A check abandoned at its deadline may still sit in a blocking task; dropping the
-    // runtime would wait for it forever.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    result
+    }
 }

@@ -128,6 +128,18 @@ impl std::str::FromStr for ProcessId {
     }
 }
 
+/// The signals this process ignores (`SigIgn` of `/proc/self/status`; bit n-1 is
+/// signal n), 0 when unreadable.
+pub fn ignored_signals() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+            u64::from_str_radix(line.trim(), 16).ok()
+        })
+        .unwrap_or(0)
+}
+
 /// `/proc/<pid>/cmdline` split at NULs.
 pub fn cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))

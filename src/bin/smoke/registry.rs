@@ -18,7 +18,8 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -45,8 +46,6 @@ struct Group {
 struct TempDir {
     path: PathBuf,
     scenario: Scenario,
-    /// Removed already (its scenario ended with every check passing).
-    removed: bool,
 }
 
 struct Registry {
@@ -74,6 +73,28 @@ fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(&mut guard)
+}
+
+/// Blocking tasks still running (lock I/O off the runtime thread). A check dropped at a
+/// signal or its deadline does not stop them, and they may recreate a dir being removed
+/// (`lock::acquire` creates its lock dir), so cleanup waits for them first.
+static BLOCKING: AtomicUsize = AtomicUsize::new(0);
+
+/// Held while a blocking task runs (see [`BLOCKING`]).
+pub struct BlockingGuard(());
+
+impl BlockingGuard {
+    /// Counts one blocking task in; dropping the guard counts it out.
+    pub fn enter() -> Self {
+        BLOCKING.fetch_add(1, Ordering::SeqCst);
+        Self(())
+    }
+}
+
+impl Drop for BlockingGuard {
+    fn drop(&mut self) {
+        BLOCKING.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// Starts a child in a new process group for `owner` and records the group before the
@@ -163,11 +184,7 @@ pub fn keep_all_temp_dirs() {
 /// Remembers a scenario's temp dir, to remove it on every way out.
 pub fn register_temp_dir(path: PathBuf, scenario: Scenario) {
     with(|r| {
-        r.dirs.push(TempDir {
-            path,
-            scenario,
-            removed: false,
-        });
+        r.dirs.push(TempDir { path, scenario });
     });
 }
 
@@ -202,31 +219,41 @@ pub fn kept_temp_dirs() -> Vec<PathBuf> {
 /// run's sweep leaves it alone. Returns whether it was kept.
 pub fn finish_temp_dir(path: &Path) -> bool {
     let keep = with(|r| {
-        let keep_all = r.keep_all;
-        let failed = r.failed.clone();
-        match r.dirs.iter_mut().find(|d| d.path == path) {
-            Some(d) if keep_all || failed.contains(&d.scenario) => true,
-            Some(d) => {
-                d.removed = true;
-                false
-            }
-            None => false,
-        }
+        r.dirs
+            .iter()
+            .find(|d| d.path == path)
+            .is_some_and(|d| r.keep_all || r.failed.contains(&d.scenario))
     });
     if keep {
         crate::tmp::unmark(path);
     } else {
-        let _ = std::fs::remove_dir_all(path);
+        remove_dir(path);
     }
     keep
 }
 
-/// Removes every registered temp dir that is not kept (best effort).
+/// `remove_dir_all`, retried briefly: on an early way out a blocking task of an
+/// abandoned check (a lock write, say) may still create a file in the dir while it is
+/// being emptied, and the final `rmdir` then meets ENOTEMPTY.
+fn remove_dir(path: &Path) {
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return,
+        }
+    }
+}
+
+/// Removes every registered temp dir that is not kept (best effort). Also dirs removed
+/// once already: a blocking task of a dropped check may have recreated one since
+/// (`lock::acquire` creates its lock dir), which is why cleanup waits for those first.
 fn finish_temp_dirs() {
     let pending: Vec<PathBuf> = with(|r| {
         r.dirs
             .iter()
-            .filter(|d| !d.removed && d.path.exists())
+            .filter(|d| d.path.exists())
             .map(|d| d.path.clone())
             .collect()
     });
@@ -250,9 +277,14 @@ pub fn cleanup() -> Cleaned {
         r.groups.iter().map(|g| g.pgid).collect::<Vec<_>>()
     });
     let killed = kill(&pgids);
-    // Give SIGKILLed members a moment to die so the dirs they sit in can go.
+    // Give SIGKILLed members a moment to die so the dirs they sit in can go, and let
+    // blocking tasks still writing into them finish (each is a few file operations).
     if killed > 0 {
         std::thread::sleep(Duration::from_millis(20));
+    }
+    let start = Instant::now();
+    while BLOCKING.load(Ordering::SeqCst) > 0 && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(2));
     }
     finish_temp_dirs();
     Cleaned { killed }

@@ -87,11 +87,14 @@ impl Runner {
         }
         let hang = self.injection.hang.iter().any(|id| id == check.id());
         let start = Instant::now();
+        // The body runs first, so what it started (a resident, say) stays alive while
+        // the check hangs: the tests kill the runner then and watch the stand-ins go.
         let body = async {
+            let value = body.await;
             if hang {
                 std::future::pending::<()>().await;
             }
-            body.await
+            value
         };
         let (outcome, value) = match tokio::time::timeout(self.deadline, body).await {
             Ok(Ok(value)) => (Outcome::Pass, Some(value)),

@@ -5,8 +5,9 @@
 //! behind a matching writer bug.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -18,7 +19,9 @@ use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, Releas
 
 use super::{Env, Scratch, gid, off_thread};
 use crate::catalog::{Check, Scenario};
+use crate::cli::ResidentArgs;
 use crate::os;
+use crate::registry;
 use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
@@ -121,11 +124,17 @@ fn write_claim(
 
 /// A pid that provably belonged to a process that is now dead (we started and reaped it).
 fn dead_pid(env: &Env) -> Result<u32> {
-    let mut child = Command::new(&env.exe)
-        .args(["__stand-in", "resident", "--exit-code", "0"])
+    let args = ResidentArgs {
+        exit_code: Some(0),
+        ..ResidentArgs::default()
+    };
+    let mut command = Command::new(&env.exe);
+    command
+        .args(args.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .spawn()
+        .process_group(0);
+    let mut child = registry::spawn_group(Check::LockDeadReclaim, || command.spawn(), Child::id)?
         .context("starting a short-lived child")?;
     let pid = child.id();
     child.wait().context("reaping it")?;

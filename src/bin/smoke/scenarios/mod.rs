@@ -240,9 +240,13 @@ pub fn stderr_note(path: &Path) -> String {
 pub async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| anyhow!("the check's blocking task failed: {e}"))?
+    let guard = registry::BlockingGuard::enter();
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        work()
+    })
+    .await
+    .map_err(|e| anyhow!("the check's blocking task failed: {e}"))?
 }
 
 /// `lock::acquire` off the runtime thread.
