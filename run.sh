@@ -28,8 +28,13 @@ need_cargo() {
 }
 
 # Builds the release binary and prints its path. Cargo's progress goes to stderr, so a
-# first build (about a minute) is visible rather than silent.
+# first build (about a minute) is visible rather than silent. ENTWURF_SMOKE_BIN names a
+# binary built already (the CLI tests use their own build), skipping cargo.
 build() {
+  if [ -n "${ENTWURF_SMOKE_BIN:-}" ]; then
+    echo "$ENTWURF_SMOKE_BIN"
+    return
+  fi
   need_cargo
   cargo build --release --locked --manifest-path "$root/Cargo.toml" --bin "$bin" >&2
   local target=${CARGO_TARGET_DIR:-$root/target}
