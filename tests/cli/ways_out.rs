@@ -17,6 +17,7 @@ fn start(args: &[&str], tmp: &Path, mark: &str) -> Child {
         .args(args)
         .env("TMPDIR", tmp)
         .env(MARK, mark)
+        .env_remove(NO_LIFELINE)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -37,6 +38,22 @@ fn wait_for_stand_ins(runner: &Child, mark: &str, n: usize) -> Vec<u32> {
 
 fn signal(child: &Child, sig: Signal) {
     kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), sig).unwrap();
+}
+
+/// Stand-ins keep no lifeline with this set: what is gone then was killed by the
+/// runner's own cleanup.
+const NO_LIFELINE: &str = "ENTWURF_SMOKE_TEST_NO_LIFELINE";
+
+/// Like [`start`], without the stand-ins' lifeline.
+fn start_without_lifeline(args: &[&str], tmp: &Path, mark: &str) -> Child {
+    let mut cmd = smoke_command();
+    cmd.args(args)
+        .env("TMPDIR", tmp)
+        .env(MARK, mark)
+        .env(NO_LIFELINE, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
 }
 
 /// S2 hangs after its resident started, R1 after its stand-in `pi` did: both stay alive
@@ -63,7 +80,7 @@ fn every_signal_cleans_up_finishes_the_output_and_exits_128_plus_n() {
         let mark = unique_mark();
         let mut args = HANG.to_vec();
         args.extend(["--format", format]);
-        let runner = start(&args, tmp.path(), &mark);
+        let runner = start_without_lifeline(&args, tmp.path(), &mark);
         // The resident (S2), the stand-in pi (R1), and S3.6's resident at least.
         wait_for_stand_ins(&runner, &mark, 2);
         signal(&runner, sig);
@@ -99,7 +116,8 @@ fn every_signal_cleans_up_finishes_the_output_and_exits_128_plus_n() {
                 "{stdout}"
             ),
         }
-        // Killed before the exit: nothing marked is left but zombies init reaps.
+        // Killed by the runner's cleanup (no lifeline here): nothing marked is left but
+        // zombies init reaps.
         assert!(
             wait_for(Duration::from_millis(500), || marked(&mark).is_empty()),
             "{sig}: survivors {:?}",
@@ -121,7 +139,7 @@ fn interrupts_at_any_moment_leave_nothing_behind() {
     for i in 0..40u64 {
         let tmp = tempfile::tempdir().unwrap();
         let mark = unique_mark();
-        let runner = start(&[], tmp.path(), &mark);
+        let runner = start_without_lifeline(&[], tmp.path(), &mark);
         std::thread::sleep(Duration::from_millis(5 + (i * 7) % 120));
         signal(&runner, Signal::SIGINT);
         let out = runner.wait_with_output().unwrap();

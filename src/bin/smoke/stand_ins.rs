@@ -120,9 +120,17 @@ fn runner_gone(why: &str) -> ! {
     std::process::exit(i32::from(RUNNER_GONE))
 }
 
+/// Test only: with this set, stand-ins keep no lifeline, so the CLI tests can see that
+/// the runner's own cleanup kills every group (the lifeline would otherwise hide a
+/// group the runner missed).
+pub const NO_LIFELINE_ENV: &str = "ENTWURF_SMOKE_TEST_NO_LIFELINE";
+
 /// Starts the lifeline (see the module docs). Returns once the pidfd is open and
 /// verified, so the stand-in announces readiness only when it is already watching.
 fn lifeline(watched: Watched) {
+    if std::env::var_os(NO_LIFELINE_ENV).is_some() {
+        return;
+    }
     let (pid, verify): (u32, Box<dyn Fn() -> bool>) = match watched {
         Watched::Runner(runner) => (runner.pid, Box::new(move || runner.is_alive())),
         Watched::Parent => {
