@@ -136,7 +136,7 @@ fn every_signal_cleans_up_finishes_the_output_and_exits_128_plus_n() {
 /// never leave a marked process or a dir behind.
 #[test]
 fn interrupts_at_any_moment_leave_nothing_behind() {
-    for i in 0..40u64 {
+    for i in 0..80u64 {
         let tmp = tempfile::tempdir().unwrap();
         let mark = unique_mark();
         let runner = start_without_lifeline(&[], tmp.path(), &mark);
