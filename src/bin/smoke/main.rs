@@ -78,6 +78,7 @@
 
 mod catalog;
 mod cli;
+mod lifeline;
 mod os;
 mod output;
 mod registry;
@@ -287,7 +288,10 @@ impl Run<'_> {
         let deadline = Duration::from_millis(options.check_timeout_ms);
         // Each unit chains at most two checks, hygiene three more: beyond that only a
         // runtime thread stuck in a system call can explain the wait.
-        registry::start_watchdog(deadline * 5 + Duration::from_secs(5));
+        let format = options.format;
+        registry::start_watchdog(deadline * 5 + Duration::from_secs(5), move |why| {
+            output::abandoned(format, why);
+        });
 
         let sink = output::sink(options.format, output::use_color(options.color));
         let injection = Injection {

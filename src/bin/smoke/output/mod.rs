@@ -98,6 +98,27 @@ pub fn sink(format: Format, color: bool) -> Box<dyn Sink> {
     }
 }
 
+/// The end of the output when the watchdog gives up on a blocked run (on its own
+/// thread, without the sink): TAP bails out, JSON gets its summary object, text a line.
+/// JUnit has no document to close; its consumer sees no report and the exit code.
+pub fn abandoned(format: Format, why: &str) {
+    match format {
+        Format::Tap => emit(&format!("Bail out! {why}")),
+        Format::Json => emit(
+            &serde_json::json!({
+                "type": "summary",
+                "summary": null,
+                "interrupted": true,
+                "signal": null,
+                "watchdog": why,
+            })
+            .to_string(),
+        ),
+        Format::Text => emit(&format!("{}: {why}; no summary", crate::report::PROGRAM)),
+        Format::Junit => {}
+    }
+}
+
 /// Whether the text format is colored.
 ///
 /// `--color always|never` wins. For `auto`: `NO_COLOR` (non-empty) or `TERM=dumb` turn
