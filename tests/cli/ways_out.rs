@@ -143,9 +143,11 @@ fn interrupts_at_any_moment_leave_nothing_behind() {
         std::thread::sleep(Duration::from_millis(5 + (i * 7) % 120));
         signal(&runner, Signal::SIGINT);
         let out = runner.wait_with_output().unwrap();
-        // A run may finish before the signal lands.
+        // A run may finish before the signal lands, or die of it before its first
+        // instruction of Rust (nothing can be caught, or started, that early).
         assert!(
-            matches!(out.status.code(), Some(0 | 130)),
+            matches!(out.status.code(), Some(0 | 130))
+                || std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(2),
             "run {i}: {out:?}"
         );
         assert!(

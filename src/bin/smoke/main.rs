@@ -93,6 +93,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use nix::sys::signal::{SigSet, Signal as NixSignal};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::catalog::Check;
@@ -110,6 +111,8 @@ fn main() -> ExitCode {
     if let Some(Command::StandIn(stand_in)) = &cli.command {
         return stand_ins::run(&stand_in.role);
     }
+    // Held back from here until the handlers are in place (see `Signals::install`).
+    let held = Signals::hold();
     let scenario = cli.command.as_ref().and_then(Command::scenario);
     let options = &cli.options;
     let only = match setup::check_only(&options.only, scenario) {
@@ -140,7 +143,7 @@ fn main() -> ExitCode {
     // waits in the stream and ends the run before its first check.
     let signals = {
         let _entered = runtime.enter();
-        Signals::install()
+        Signals::install(held)
     };
     let signals = match signals {
         Ok(signals) => signals,
@@ -168,13 +171,11 @@ fn main() -> ExitCode {
     runtime.shutdown_timeout(Duration::from_millis(100));
     match result {
         Ok(code) => code,
+        // Only the run's own set-up fails this way (before the first check).
         Err(e) => {
-            let cleaned = registry::cleanup();
-            eprintln!(
-                "{PROGRAM}: {e:#}; killed {} child process group(s), removed temp dirs",
-                cleaned.killed
-            );
-            ExitCode::FAILURE
+            registry::cleanup();
+            eprintln!("{PROGRAM}: setup error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }
@@ -217,8 +218,39 @@ struct Signals {
     quit: Option<Signal>,
 }
 
+/// The ending signals, blocked in the main thread while the run sets up.
+fn ending_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [
+        NixSignal::SIGINT,
+        NixSignal::SIGTERM,
+        NixSignal::SIGHUP,
+        NixSignal::SIGQUIT,
+    ] {
+        set.add(signal);
+    }
+    set
+}
+
 impl Signals {
-    fn install() -> std::io::Result<Self> {
+    /// Blocks the ending signals in the main thread, so one that arrives before the
+    /// handlers exist waits (pending) instead of killing the run by its default action.
+    /// Children get an empty mask again: std's spawn resets it.
+    fn hold() -> Option<SigSet> {
+        let set = ending_signals();
+        set.thread_block().ok().map(|()| set)
+    }
+
+    /// Installs the handlers, then lets held signals through to them.
+    fn install(held: Option<SigSet>) -> std::io::Result<Self> {
+        let installed = Self::catch()?;
+        if let Some(set) = held {
+            set.thread_unblock().map_err(std::io::Error::from)?;
+        }
+        Ok(installed)
+    }
+
+    fn catch() -> std::io::Result<Self> {
         let ignored = os::ignored_signals();
         let catch = |kind: SignalKind| {
             let ignored = ignored & (1u64 << (kind.as_raw_value() - 1)) != 0;
