@@ -20,6 +20,10 @@ fn only_runs_the_ids_given_then_hygiene() {
         last_line(&r.stdout),
         expected_named_summary("only S1.4, L2", 5, 0, 0)
     );
+    // Hygiene alone: nothing made a temp dir, so H3 has nothing to look for.
+    let r = run(&["--only", "H2"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("skip H3 "), "{}", r.stdout);
     // A check that inspects another's run brings it along.
     let r = run(&["--only", "R2"]);
     assert_eq!(r.code, 0, "{}", r.stdout);

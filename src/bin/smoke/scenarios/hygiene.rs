@@ -20,7 +20,13 @@ const STEP: Duration = Duration::from_millis(2);
 pub async fn run(runner: &Runner, env: &Env) {
     runner.check(Check::HygieneChildren, children()).await;
     runner.check(Check::HygieneFds, fds(env)).await;
-    runner.check(Check::HygieneTempDirs, temp_dirs(env)).await;
+    // Only hygiene selected (`--only H1`): no scenario made a dir to look for.
+    let scenario_ran = Check::ALL
+        .iter()
+        .any(|c| !c.is_hygiene() && runner.runs(*c));
+    runner
+        .check(Check::HygieneTempDirs, temp_dirs(env, scenario_ran))
+        .await;
 }
 
 /// Our children (including zombies: unreaped), and running members of any group we
@@ -83,8 +89,13 @@ async fn fds(env: &Env) -> Result<()> {
     })
 }
 
-async fn temp_dirs(env: &Env) -> Result<()> {
+async fn temp_dirs(env: &Env, scenario_ran: bool) -> Result<()> {
     let dirs = registry::temp_dirs();
+    if !scenario_ran {
+        return Err(skip(
+            "only hygiene checks were selected: no scenario made a temp dir",
+        ));
+    }
     if env.keep_tmp {
         return Err(skip(format!("--keep-tmp kept {} temp dir(s)", dirs.len())));
     }
