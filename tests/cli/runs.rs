@@ -121,7 +121,7 @@ fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
     let pi = dir.path().join("pi");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"), &pi).unwrap();
     let run = |args: &[&str]| std::process::Command::new(&pi).args(args).output().unwrap();
-    // Not a §9 argv at all: the variant marker is missing (the builder's inverse says so).
+    // Not a resume argv at all: the variant marker is missing (the builder's inverse says so).
     let malformed = run(&[
         "--mode",
         "json",
@@ -133,7 +133,7 @@ fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
         "hi",
     ]);
     assert_eq!(malformed.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&malformed.stderr).contains("is not a §9 resume argv"));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("is not a resume argv"));
     // Well-formed, but not what the fixture's saved session implies.
     let wrong = run(&[
         "--mode",
@@ -147,7 +147,9 @@ fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
         "hi",
     ]);
     assert_eq!(wrong.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("argv differs from SPEC §9's layout"));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr).contains("argv differs from the resume argv layout")
+    );
 }
 
 #[test]

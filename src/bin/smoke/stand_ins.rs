@@ -11,7 +11,7 @@
 //!   3 (conflict) or 4 (other error).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
-//!   with `parse_resume_pi_args` (the builder's inverse) and then against the §9
+//!   with `parse_resume_pi_args` (the builder's inverse) and then against the resume
 //!   argv written out by hand from the fixture below, then binds
 //!   `<cwd>/control/<gid>.sock` — the cwd is the saved session's, so a child started in
 //!   the wrong directory never makes the socket the smoke waits for — and waits for
@@ -59,7 +59,7 @@ pub mod pi_fixture {
     pub const PROGRAM_NAME: &str = "pi";
 }
 
-/// Exit code of the stand-in `pi` when its argv is not what §9 builds.
+/// Exit code of the stand-in `pi` when its argv is not what the resume argv builder makes.
 pub const PI_ARGV_MISMATCH: u8 = 2;
 /// Exit code of a lock racer that acquired the lock.
 pub const RACER_WON: u8 = 0;
@@ -247,7 +247,7 @@ fn racer(a: &RacerArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The argv the stand-in `pi` expects for `gid`: SPEC §9's v2-control layout written out
+/// The argv the stand-in `pi` expects for `gid`: the resume v2-control layout written out
 /// by hand from the fixture, *not* by `build_resume_pi_args` — otherwise a builder that
 /// dropped or reordered an arg would agree with itself and R1 could not fail.
 pub fn expected_pi_args(gid: &str) -> Vec<String> {
@@ -280,12 +280,12 @@ pub fn pi() -> ExitCode {
         .skip(1)
         .map(|a: OsString| a.to_string_lossy().into_owned())
         .collect();
-    // First the inverse of the builder: is this a well-formed §9 argv at all (reserved
+    // First the inverse of the builder: is this a well-formed resume argv at all (reserved
     // flags once each, in place)? Then the exact values the fixture implies.
     let parsed = match parse_resume_pi_args(&argv) {
         Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("stand-in pi: argv is not a §9 resume argv: {e}\n  got: {argv:?}");
+            eprintln!("stand-in pi: argv is not a resume argv: {e}\n  got: {argv:?}");
             return ExitCode::from(PI_ARGV_MISMATCH);
         }
     };
@@ -299,7 +299,7 @@ pub fn pi() -> ExitCode {
     let expected = expected_pi_args(gid.as_str());
     if argv != expected {
         eprintln!(
-            "stand-in pi: argv differs from SPEC §9's layout\n  expected: {expected:?}\n  got:      {argv:?}"
+            "stand-in pi: argv differs from the resume argv layout\n  expected: {expected:?}\n  got:      {argv:?}"
         );
         return ExitCode::from(PI_ARGV_MISMATCH);
     }

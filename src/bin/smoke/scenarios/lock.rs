@@ -1,6 +1,6 @@
 //! L: the dispatch lock against real files, real pids and real racing processes.
 //!
-//! Foreign claims are written by hand in the on-disk format of SPEC §3 (the format the
+//! Foreign claims are written by hand in the shared on-disk claim format (the format the
 //! TypeScript dispatcher writes), never through the library, so a parser bug cannot hide
 //! behind a matching writer bug.
 
