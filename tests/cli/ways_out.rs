@@ -178,7 +178,10 @@ fn stand_ins_follow_a_sigkilled_runner_and_the_next_run_sweeps_its_dirs() {
     // Beside them: a dir this program did not make, and one of a live owner (us).
     let foreign = tmp.path().join("smoke-entwurf-v2-not-ours");
     std::fs::create_dir(&foreign).unwrap();
-    let live = tmp.path().join("smoke-entwurf-v2-live-XXXXXX");
+    let live = tmp.path().join(format!(
+        "smoke-entwurf-v2-child-{}-livexx",
+        std::process::id()
+    ));
     std::fs::create_dir(&live).unwrap();
     let me = std::fs::read_to_string("/proc/self/stat").unwrap();
     let start_time = me
@@ -348,8 +351,9 @@ fn a_failed_check_keeps_its_dir_and_prints_the_path() {
     assert!(kept.is_dir(), "{}", kept.display());
     assert!(kept.starts_with(tmp.path()));
     assert!(stderr.contains(&format!("kept {}", kept.display())));
-    // Kept on purpose: no owner marker, so no later sweep takes it; H3 ignores it.
+    // Kept on purpose: marked kept, so no later sweep takes it; H3 ignores it.
     assert!(!kept.join(".smoke-entwurf-v2-owner").exists());
+    assert!(kept.join(".smoke-entwurf-v2-kept").exists());
     assert!(stdout.contains("ok H3 "), "{stdout}");
     // The passing scenarios' dirs are gone: only the kept one is left.
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);

@@ -33,7 +33,7 @@ pub fn check_proc() -> Result<(), SetupError> {
 pub fn check_temp_dir() -> Result<PathBuf, SetupError> {
     let root = std::env::temp_dir();
     tempfile::Builder::new()
-        .prefix(crate::tmp::PREFIX)
+        .prefix(&crate::tmp::name_prefix("probe"))
         .tempdir()
         .map_err(|e| {
             SetupError(format!(
