@@ -23,8 +23,13 @@ fn git(args: &[&str]) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// Only paths that exist: cargo reruns a build script on every build while a listed
+/// path is missing (a repo without `packed-refs`, a packed branch ref), which would
+/// relink the whole package each time.
 fn rerun_if_changed(path: &Path) {
-    println!("cargo:rerun-if-changed={}", path.display());
+    if path.exists() {
+        println!("cargo:rerun-if-changed={}", path.display());
+    }
 }
 
 fn main() {
