@@ -35,7 +35,7 @@ use entwurf_v2_spawn::visible::{
 use entwurf_v2_spawn::{GardenId, error_chain};
 
 use super::{Env, Scratch, gid};
-use crate::catalog::Check;
+use crate::catalog::{Check, Needs, Scenario};
 use crate::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
 use crate::visible_pi;
@@ -59,18 +59,19 @@ const OBSERVE: Duration = Duration::from_secs(3);
 
 /// Runs V1–V8 in order.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks("visible", runner, env, &CHECKS).await else {
+    let Some(scratch) = Scratch::for_checks(Scenario::Visible, runner, env, &CHECKS).await else {
         return;
     };
-    if !Server::installed().await {
+    let euid = nix::unistd::geteuid().as_raw();
+    let missing = super::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
+    if let Ok(Some(why)) = missing {
         for check in CHECKS {
-            let why = "tmux is not installed (apt-get install tmux)";
             runner.check(check, async { Err::<(), _>(skip(why)) }).await;
         }
         return;
     }
     // Installed but not startable is a failure of every check, never a skip.
-    let server = match Server::start(scratch.path()).await {
+    let server = match Server::start(scratch.path(), env).await {
         Ok(server) => server,
         Err(why) => {
             for check in CHECKS {

@@ -12,8 +12,9 @@ use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
 use entwurf_v2_spawn::visible::TmuxLauncher;
 
-use super::super::{bounded, kill_child, off_thread, spawn_registered};
+use super::super::{Env, bounded, kill_child, off_thread, spawn_registered};
 use super::OBSERVE;
+use crate::catalog::{Check, Scenario};
 use crate::runner::expect_that;
 
 /// The run's private tmux server.
@@ -51,15 +52,8 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
 }
 
 impl Server {
-    /// Whether tmux can be run at all: without it the V checks skip.
-    pub(super) async fn installed() -> bool {
-        off_thread(|| Ok(Command::new("tmux").arg("-V").output().is_ok()))
-            .await
-            .unwrap_or(false)
-    }
-
-    pub(super) async fn start(dir: &Path) -> Result<Self> {
-        let (socket, short) = socket_place(dir)?;
+    pub(super) async fn start(dir: &Path, env: &Env) -> Result<Self> {
+        let (socket, short) = socket_place(dir, env)?;
         let request = SpawnRequest {
             program: "tmux".into(),
             args: vec![
@@ -72,7 +66,8 @@ impl Server {
             cwd: dir.to_path_buf(),
             stderr: StderrTarget::AppendTo(dir.join("tmux.stderr.log")),
         };
-        let handle = spawn_registered(&request)
+        // Owned by V8, the check that stops it: the server lives across all V checks.
+        let handle = spawn_registered(Check::VisibleNothingLeft, &request)
             .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
         let mut server = Self {
             handle,
@@ -186,17 +181,22 @@ impl Server {
 }
 
 /// Where the server's socket goes: in the scratch dir, so it leaves with it on every way
-/// out; under `/tmp` in a dir of its own (registered like every temp dir) when a long
-/// TMPDIR would make the path too long for tmux to bind (`sun_path`).
-fn socket_place(dir: &Path) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+/// out; under `/tmp` in a marked dir of its own (registered like every temp dir) when a
+/// long TMPDIR would make the path too long for tmux to bind (`sun_path`).
+fn socket_place(dir: &Path, env: &Env) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
     let socket = dir.join("tmux.sock");
     if socket.as_os_str().len() <= 100 {
         return Ok((socket, None));
     }
     let short = tempfile::Builder::new()
-        .prefix("smoke-entwurf-v2-tmux-")
+        .prefix(&crate::tmp::name_prefix("tmux"))
         .tempdir_in("/tmp")
         .context("a short dir for the tmux socket")?;
-    crate::registry::register_temp_dir(short.path().to_path_buf());
+    crate::registry::register_temp_dir(short.path().to_path_buf(), Scenario::Visible);
+    std::fs::write(
+        short.path().join(crate::tmp::MARKER),
+        format!("{}\n", env.runner),
+    )
+    .context("marking the tmux socket's dir")?;
     Ok((short.path().join("tmux.sock"), Some(short)))
 }
