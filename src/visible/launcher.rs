@@ -41,6 +41,9 @@ pub struct LaunchReceipt {
     /// The pid of the process running in the pane (the runtime itself: tmux execs an
     /// argv of several words directly, without a shell).
     pub pane_pid: u32,
+    /// The tmux server's pid, the pane process's parent: it tells the pane's process from
+    /// a newcomer that took its pid.
+    pub server_pid: u32,
 }
 
 impl fmt::Display for LaunchReceipt {

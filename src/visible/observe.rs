@@ -138,9 +138,9 @@ pub(super) async fn observe_once<L: Launcher>(
 /// start. A pid that is already gone (ESRCH) resolves at once. Starting does not block;
 /// it needs a tokio runtime with IO enabled.
 ///
-/// Limit: the pid is taken as the pane's. If the pane's process died and its pid was
-/// reused before this call (a full trip around `pid_max` within milliseconds), the
-/// newcomer is watched instead.
+/// The pid is taken as it is: whether the process still is the one meant (its pid may
+/// have been reused after it exited) is for the caller to check once the pidfd pins it —
+/// the tmux launcher compares the parent with the server's pid.
 ///
 /// # Errors
 ///

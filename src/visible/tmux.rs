@@ -29,10 +29,10 @@ use super::launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
 use super::observe::watch_process_exit;
 use crate::watcher::BoxError;
 
-/// The `-P -F` format: pid, pane, window id, window index, then the session name last
-/// (it may contain spaces).
+/// The `-P -F` format: the server's pid, the pane's pid, pane, window id, window index,
+/// then the session name last (it may contain spaces).
 pub const TMUX_HANDLE_FORMAT: &str =
-    "#{pane_pid} #{pane_id} #{window_id} #{window_index} #{session_name}";
+    "#{pid} #{pane_pid} #{pane_id} #{window_id} #{window_index} #{session_name}";
 
 /// Which tmux server gets the window.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -218,8 +218,27 @@ impl Launcher for TmuxLauncher {
         receipt: &LaunchReceipt,
     ) -> Result<impl Future<Output = Result<(), BoxError>> + Send + 'static, BoxError> {
         let exited = watch_process_exit(receipt.pane_pid)?;
-        Ok(async move { exited.await.map_err(|e| Box::new(e) as BoxError) })
+        // Opened first, checked second: the pidfd pins the process it names. A pane's
+        // process is a child of the tmux server; one that is not has taken the pid of a
+        // pane process that already exited (and was reaped) before the open.
+        let not_the_pane =
+            parent_pid(receipt.pane_pid).is_some_and(|parent| parent != receipt.server_pid);
+        Ok(async move {
+            if not_the_pane {
+                return Ok(());
+            }
+            exited.await.map_err(|e| Box::new(e) as BoxError)
+        })
     }
+}
+
+/// The parent of `pid` from `/proc/<pid>/stat` (`None`: gone, unreadable, or no `/proc`;
+/// the pidfd then decides alone).
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: count from the last ')'.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
 
 /// Why [`run_bounded`] gave no output.
@@ -268,18 +287,17 @@ pub(super) fn parse_handle(stdout: &[u8]) -> Result<LaunchReceipt, LaunchError> 
     if row.contains('\n') {
         return Err(unparsable());
     }
-    let mut fields = row.splitn(5, ' ');
+    let mut fields = row.splitn(6, ' ');
     let mut next = || fields.next().ok_or_else(unparsable);
-    let (pid, pane, window, index, session) = (next()?, next()?, next()?, next()?, next()?);
+    let (server, pid) = (next()?, next()?);
+    let (pane, window, index, session) = (next()?, next()?, next()?, next()?);
     let id = |sigil: char, s: &str| {
         s.strip_prefix(sigil)
             .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    let pane_pid = pid
-        .parse::<u32>()
-        .ok()
-        .filter(|p| *p > 0)
-        .ok_or_else(unparsable)?;
+    let positive = |s: &str| s.parse::<u32>().ok().filter(|p| *p > 0);
+    let pane_pid = positive(pid).ok_or_else(unparsable)?;
+    let server_pid = positive(server).ok_or_else(unparsable)?;
     let window_index = index.parse::<u32>().map_err(|_| unparsable())?;
     if !id('%', pane) || !id('@', window) || session.is_empty() {
         return Err(unparsable());
@@ -290,6 +308,7 @@ pub(super) fn parse_handle(stdout: &[u8]) -> Result<LaunchReceipt, LaunchError> 
         window_index,
         pane_id: pane.to_owned(),
         pane_pid,
+        server_pid,
     })
 }
 

@@ -66,6 +66,7 @@ pub(super) fn receipt() -> LaunchReceipt {
         window_index: 1,
         pane_id: "%1".into(),
         pane_pid: 4242,
+        server_pid: 4241,
     }
 }
 

@@ -4,7 +4,7 @@ use super::*;
 
 #[test]
 fn the_handle_row_parses_and_keeps_spaces_in_the_session_name() {
-    let receipt = parse_handle(b"4242 %7 @3 2 my session\n").expect("parses");
+    let receipt = parse_handle(b"77 4242 %7 @3 2 my session\n").expect("parses");
     assert_eq!(
         receipt,
         LaunchReceipt {
@@ -13,6 +13,7 @@ fn the_handle_row_parses_and_keeps_spaces_in_the_session_name() {
             window_index: 2,
             pane_id: "%7".into(),
             pane_pid: 4242,
+            server_pid: 77,
         }
     );
 }
@@ -23,12 +24,14 @@ fn an_unparsable_row_says_a_window_may_be_open() {
         &b""[..],
         b"\n",
         b"garbage",
-        b"0 %1 @1 1 s\n",
-        b"12 1 @1 1 s\n",
-        b"12 %1 1 1 s\n",
-        b"12 %1 @1 x s\n",
-        b"12 %1 @1 1\n",
-        b"12 %1 @1 1 s\n13 %2 @2 2 s\n",
+        b"7 0 %1 @1 1 s\n",
+        b"0 12 %1 @1 1 s\n",
+        b"7 12 1 @1 1 s\n",
+        b"7 12 %1 1 1 s\n",
+        b"7 12 %1 @1 x s\n",
+        b"7 12 %1 @1 1\n",
+        b"12 %1 @1 1 s\n",
+        b"7 12 %1 @1 1 s\n7 13 %2 @2 2 s\n",
     ] {
         let err = parse_handle(row).expect_err("unparsable");
         assert!(matches!(err, LaunchError::UnparsableHandle { .. }), "{err}");

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::visible::{
-    LaunchError, LaunchRequest, Launcher, ObservationReceipt, Refusal, TmuxLauncher, VisibleError,
-    visible_resume, watch_process_exit,
+    LaunchError, LaunchReceipt, LaunchRequest, Launcher, ObservationReceipt, Refusal, TmuxLauncher,
+    VisibleError, visible_resume, watch_process_exit,
 };
 
 use world::{
@@ -139,7 +139,7 @@ async fn a_cwd_tmux_would_misread_is_refused_with_nothing_launched() {
     std::fs::create_dir_all(&hash).expect("mkdir");
     let file = root.join("a-file");
     std::fs::write(&file, b"").expect("file");
-    let (fake, ran) = fake_tmux(&root, "1 %1 @1 1 main\n");
+    let (fake, ran) = fake_tmux(&root, "9 1 %1 @1 1 main\n");
     let launcher = TmuxLauncher::named_server("unused", "main").with_tmux_program(&fake);
 
     type Expect = fn(&LaunchError) -> bool;
@@ -189,7 +189,7 @@ async fn a_runtime_path_with_whitespace_is_refused_with_nothing_launched() {
     std::fs::write(&pi, "#!/bin/sh\n").expect("pi");
     std::fs::set_permissions(&pi, std::os::unix::fs::PermissionsExt::from_mode(0o755))
         .expect("chmod");
-    let (fake, ran) = fake_tmux(root, "1 %1 @1 1 main\n");
+    let (fake, ran) = fake_tmux(root, "9 1 %1 @1 1 main\n");
     let launcher = TmuxLauncher::named_server("unused", "main")
         .with_tmux_program(&fake)
         .with_search_path(spaced.clone().into_os_string());
@@ -236,7 +236,7 @@ async fn an_unparsable_handle_says_a_window_may_be_open() {
 async fn no_tmux_env_and_no_named_server_is_a_refusal_with_nothing_launched() {
     let mut world = World::new();
     world.install_pi("exit 0");
-    let (fake, ran) = fake_tmux(world.tmp.path(), "1 %1 @1 1 main\n");
+    let (fake, ran) = fake_tmux(world.tmp.path(), "9 1 %1 @1 1 main\n");
     let launcher = TmuxLauncher::caller(None).with_tmux_program(&fake);
     let releases = count_releases(&mut world.options);
     let error = visible_resume(&world.gid, &world.options, &launcher)
@@ -309,4 +309,44 @@ async fn a_tmux_that_never_answers_is_bounded_and_says_a_window_may_be_open() {
     assert!(ran.exists(), "tmux did run");
     assert_eq!(releases.load(Ordering::SeqCst), 1);
     assert!(!world.lock_exists());
+}
+
+/// A pane's process is a child of the tmux server. A process at the pane's pid whose
+/// parent is not the server took the pid of a pane process that is gone: exited at once.
+#[tokio::test]
+async fn a_pid_that_is_not_the_servers_child_is_not_the_pane() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .expect("sleep");
+    let receipt = |server_pid| LaunchReceipt {
+        session: "main".into(),
+        window_id: "@1".into(),
+        window_index: 1,
+        pane_id: "%1".into(),
+        pane_pid: child.id(),
+        server_pid,
+    };
+    let launcher = TmuxLauncher::named_server("unused", "main");
+
+    // Its parent is this test process, not "server" pid 1: not the pane, gone at once.
+    let stranger = launcher.watch_pane_exit(&receipt(1)).expect("watch");
+    tokio::time::timeout(PROMPT, stranger)
+        .await
+        .expect("resolved at once")
+        .expect("exited");
+
+    // With its real parent as the server, it is the pane: running until it exits.
+    let pane = launcher
+        .watch_pane_exit(&receipt(std::process::id()))
+        .expect("watch");
+    let mut pane = std::pin::pin!(pane);
+    let early = tokio::time::timeout(Duration::from_millis(200), pane.as_mut()).await;
+    assert!(early.is_err(), "a running pane counted as exited");
+    child.kill().expect("kill");
+    tokio::time::timeout(PROMPT, pane)
+        .await
+        .expect("exit observed")
+        .expect("exited");
+    child.wait().expect("reaped");
 }
