@@ -28,6 +28,7 @@ async fn spawn_and_exit_cycles_leak_no_descriptor() {
                 args: vec!["-c".into(), script.into()],
                 cwd: std::env::temp_dir(),
                 stderr: StderrTarget::AppendTo(log),
+                backend: Default::default(),
             })
             .unwrap();
             if let Some(signal) = signal {

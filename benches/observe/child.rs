@@ -42,6 +42,7 @@ pub fn stand_in_request(cwd: &Path, mode: &str, extra: &[&str]) -> SpawnRequest 
         args,
         cwd: cwd.to_path_buf(),
         stderr: StderrTarget::Null,
+        backend: Default::default(),
     }
 }
 
@@ -62,6 +63,7 @@ pub async fn run(trials: usize) -> Vec<Row> {
         args: vec!["30".into()],
         cwd: cwd.to_path_buf(),
         stderr: StderrTarget::Null,
+        backend: Default::default(),
     };
     for _ in 0..trials {
         // Stand-in that exits 0 on SIGTERM.

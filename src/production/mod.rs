@@ -15,6 +15,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::Backend;
 use crate::garden_id::GardenId;
 use crate::lock::{self, LockClaim, LockIoError, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
@@ -86,6 +87,10 @@ pub struct ProductionOptions {
     pub stderr: StderrPolicy,
     /// Extension args passed to every resumed session (default: none).
     pub extension_args: Vec<String>,
+    /// How the child's exit and its socket are observed (default [`Backend::Native`]:
+    /// pidfd, inotify and `O_PATH` on Linux). Reaches the spawner through
+    /// [`SpawnRequest::backend`] and the socket waiter through [`WaitOptions::backend`].
+    pub backend: Backend,
 }
 
 impl std::fmt::Debug for ProductionOptions {
@@ -101,6 +106,7 @@ impl std::fmt::Debug for ProductionOptions {
             .field("pi_program", &self.pi_program)
             .field("stderr", &self.stderr)
             .field("extension_args", &self.extension_args)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
@@ -133,6 +139,7 @@ impl ProductionOptions {
             pi_program: OsString::from("pi"),
             stderr: StderrPolicy::LogDir(pi.join("entwurf-v2-logs")),
             extension_args: Vec::new(),
+            backend: Backend::Native,
         }
     }
 
@@ -249,6 +256,7 @@ impl ProductionDeps {
             args: args.into_iter().map(OsString::from).collect(),
             cwd: identity.cwd,
             stderr: o.stderr_for(plan.target_garden_id()),
+            backend: o.backend,
         })
     }
 }
@@ -293,6 +301,7 @@ impl WatchDeps for ProductionDeps {
         let options = WaitOptions {
             poll_interval: self.options.poll_interval,
             probe_timeout: self.options.probe_timeout,
+            backend: self.options.backend,
         };
         let path = path.to_path_buf();
         Ok(async move { Ok(await_socket_alive(&path, cancel, options).await?) })

@@ -142,6 +142,7 @@ fn a_socket_swapped_for_a_symlink_mid_wait_is_forged_and_its_target_never_connec
         WaitOptions {
             poll_interval: Duration::from_millis(20),
             probe_timeout: Duration::from_millis(300),
+            ..WaitOptions::default()
         },
     );
     // Several probes see the stale socket (Dead → keep waiting)...

@@ -7,6 +7,9 @@
 //! a dropped watch, strace) keep their own binaries next to this directory: tests in one
 //! binary run in parallel and would disturb what they measure.
 
+#[macro_use]
+mod backends;
+
 mod child;
 mod faults_lock;
 mod faults_socket;

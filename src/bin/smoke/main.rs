@@ -8,7 +8,9 @@
 //!
 //! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume]`;
 //! `--format text|tap|json`, `--color auto|always|never`, `--record FILE`, `--keep-tmp`,
-//! `--check-timeout-ms MS` (default 10000). Exit 0 all passed (skips allowed), 1 any
+//! `--check-timeout-ms MS` (default 10000), `--backend native|portable` (the library's
+//! observation backend; portable is POSIX only, so Linux proves what other platforms
+//! run: a check it cannot pass there skips naming the limit). Exit 0 all passed (skips allowed), 1 any
 //! failed, 2 usage, 130 on SIGINT/SIGTERM (every started child group is SIGKILLed and
 //! the temp dirs are removed first).
 //!
@@ -99,6 +101,7 @@ fn main() -> ExitCode {
         Some(Command::Lock) => Some(Scenario::Lock),
         Some(Command::Resume) => Some(Scenario::Resume),
     };
+    scenarios::select_backend(cli.options.backend.into());
     match run(scenario, &cli.options) {
         Ok(code) => code,
         Err(e) => {

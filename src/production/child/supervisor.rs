@@ -5,8 +5,9 @@
 //! signals, and both run sequentially in one loop, no signal can be sent after the reap.
 //!
 //! The loop races two things:
-//! - the pidfd becoming readable: the leader exited and is a zombie, *not yet reaped*
-//!   (confirmed with `waitid(P_PIDFD, WEXITED | WNOWAIT | WNOHANG)`). If a terminate or
+//! - the exit source (a pidfd on Linux, `SIGCHLD` + `waitid(P_PID)` in the portable
+//!   backend) reporting that the leader exited and is a zombie, *not yet reaped*
+//!   (both confirm with `waitid(..., WEXITED | WNOWAIT | WNOHANG)`). If a terminate or
 //!   kill was ever requested, the group is swept with SIGKILL now — the zombie leader
 //!   still pins the group id, so the sweep cannot reach a recycled group — then the
 //!   leader is reaped and its exit published;
@@ -25,7 +26,6 @@
 //! `ExitUnknown` rather than guessing.
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::Arc;
@@ -33,10 +33,9 @@ use std::sync::Arc;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use rustix::process::{WaitId, WaitIdOptions, waitid};
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::source::ExitSource;
 use super::{ExitWatchError, SignalDelivery, SignalError};
 use crate::watcher::{ChildExit, StopSignal};
 
@@ -54,7 +53,7 @@ pub(super) struct Request {
 pub(super) struct Supervisor {
     child: Child,
     pid: u32,
-    pidfd: AsyncFd<OwnedFd>,
+    exit_source: ExitSource,
     requests: mpsc::Receiver<Request>,
     exit: watch::Sender<Published>,
     /// A terminate or kill was requested: the group must be swept when the leader exits.
@@ -64,7 +63,7 @@ pub(super) struct Supervisor {
 impl Supervisor {
     pub(super) fn new(
         child: Child,
-        pidfd: AsyncFd<OwnedFd>,
+        exit_source: ExitSource,
         requests: mpsc::Receiver<Request>,
         exit: watch::Sender<Published>,
     ) -> Self {
@@ -72,7 +71,7 @@ impl Supervisor {
         Self {
             child,
             pid,
-            pidfd,
+            exit_source,
             requests,
             exit,
             signalled: false,
@@ -88,18 +87,10 @@ impl Supervisor {
                 // delaying the sweep and the reap. (Signalling before it would be safe too:
                 // the zombie pins the group.)
                 biased;
-                ready = self.pidfd.readable() => {
-                    let mut guard = match ready {
-                        Ok(guard) => guard,
-                        Err(source) => break Err(self.wait_error(source)),
-                    };
-                    match exited_unreaped(self.pidfd.get_ref()) {
-                        Ok(true) => break self.sweep_and_reap(),
-                        // Spurious wake-up: forget the readiness and wait again.
-                        Ok(false) => guard.clear_ready(),
-                        Err(source) => break Err(self.wait_error(source)),
-                    }
-                }
+                exited = self.exit_source.exited() => match exited {
+                    Ok(()) => break self.sweep_and_reap(),
+                    Err(source) => break Err(self.wait_error(source)),
+                },
                 request = self.requests.recv(), if handle_alive => match request {
                     Some(Request { signal, ack }) => {
                         let answer = self.deliver(signal);
@@ -171,7 +162,7 @@ impl Supervisor {
                 signal: status.signal(),
             }),
             Ok(None) => Err(self.wait_error(io::Error::other(
-                "the pidfd reported an exit but the child is not reapable",
+                "an exit was observed but the child is not reapable",
             ))),
             Err(source) => Err(self.wait_error(source)),
         }
@@ -187,19 +178,6 @@ impl Supervisor {
         ExitWatchError::Wait {
             pid: self.pid,
             source: Arc::new(source),
-        }
-    }
-}
-
-/// Whether the process behind `pidfd` has exited and is still waiting to be reaped.
-fn exited_unreaped(pidfd: &OwnedFd) -> io::Result<bool> {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-    loop {
-        match waitid(WaitId::PidFd(pidfd.as_fd()), options) {
-            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
-            Ok(None) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(errno) => return Err(errno.into()),
         }
     }
 }

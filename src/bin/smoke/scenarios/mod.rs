@@ -30,8 +30,25 @@ use entwurf_v2_spawn::production::ReleaseFn;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
+use entwurf_v2_spawn::Backend;
+
 use crate::registry;
 use crate::runner::Runner;
+
+/// The backend of this run, chosen once by `--backend` before any scenario starts.
+/// A process-wide value rather than a field of [`Env`]: the checks that build options
+/// take only their scratch dir, and one run exercises exactly one backend.
+static BACKEND: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+
+/// Selects the run's backend; only the first call counts.
+pub fn select_backend(backend: Backend) {
+    let _ = BACKEND.set(backend);
+}
+
+/// The run's backend ([`Backend::Native`] unless `--backend` said otherwise).
+pub fn backend() -> Backend {
+    BACKEND.get().copied().unwrap_or_default()
+}
 
 /// What every scenario needs to know about the run.
 #[derive(Debug, Clone)]
@@ -191,6 +208,7 @@ pub fn resident_request(
         args: spec.args(&ready),
         cwd: dir.to_path_buf(),
         stderr: StderrTarget::AppendTo(stderr.clone()),
+        backend: backend(),
     };
     (request, ready, stderr)
 }
