@@ -10,9 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
-};
+use nix::sys::socket::{Backlog, UnixAddr, bind, connect, listen};
 use tokio_util::sync::CancellationToken;
 
 use entwurf_v2_spawn::Backend;
@@ -23,7 +21,7 @@ use entwurf_v2_spawn::socket::{
 
 use super::{Env, Scratch, bounded};
 use crate::catalog::Check;
-use crate::os::{bind_any_len, had_connection, socket_alias};
+use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
 use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
@@ -173,26 +171,14 @@ async fn backlog_full(dir: &Path) -> Result<()> {
     // A long TMPDIR makes a path sun_path cannot hold; bind and connect via an alias.
     let (alias, _dir) = socket_alias(&path)?;
     let addr = UnixAddr::new(&alias).context("address")?;
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .context("socket")?;
+    let fd = stream_socket(false).context("socket")?;
     bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).context("bind")?;
     listen(&fd, Backlog::new(0).context("backlog")?).context("listen")?;
     let listener = UnixListener::from(fd);
     let mut queued = Vec::new();
     let mut full = false;
     for _ in 0..64 {
-        let client = socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .context("client socket")?;
+        let client = stream_socket(true).context("client socket")?;
         match connect(std::os::fd::AsRawFd::as_raw_fd(&client), &addr) {
             Ok(()) => queued.push(client),
             Err(Errno::EAGAIN) => {
