@@ -102,6 +102,13 @@ fn main() -> ExitCode {
         Some(Command::Resume) => Some(Scenario::Resume),
     };
     scenarios::select_backend(cli.options.backend.into());
+    if scenarios::backend() != entwurf_v2_spawn::Backend::Native {
+        // On stderr, so every output format stays as it is; a pasted summary needs it.
+        eprintln!(
+            "smoke-entwurf-v2-spawn-live: backend {}",
+            scenarios::backend()
+        );
+    }
     match run(scenario, &cli.options) {
         Ok(code) => code,
         Err(e) => {
