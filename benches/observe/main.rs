@@ -147,11 +147,14 @@ fn main() {
 
     let mut notes = Vec::new();
     if want("detection") {
-        eprintln!("detection: {trials} trials × 3 waiters (+ floor) on one listener event ...");
+        eprintln!("detection: {trials} trials × 4 waiters (+ floor) on one listener event ...");
         let r = rt.block_on(detection::run(trials, &mut rng));
-        let [prod, p150, p20, floor] = [&r.rows[0], &r.rows[1], &r.rows[2], &r.rows[3]];
+        let [prod, portable, p150, p20, floor] =
+            [&r.rows[0], &r.rows[1], &r.rows[2], &r.rows[3], &r.rows[4]];
         notes.push(format!(
-            "detection ratios (same run): poll 150 ms / production: p50 {} p99 {}; poll 20 ms / production: p50 {} p99 {}; production − floor: p50 {} p99 {} ms; {} sample(s) clamped to 0, {} waiter failure(s)",
+            "detection ratios (same run): portable / native production: p50 {} p99 {}; poll 150 ms / production: p50 {} p99 {}; poll 20 ms / production: p50 {} p99 {}; production − floor: p50 {} p99 {} ms; {} sample(s) clamped to 0, {} waiter failure(s)",
+            ratio(portable.p50(), prod.p50()),
+            ratio(portable.p99(), prod.p99()),
             ratio(p150.p50(), prod.p50()),
             ratio(p150.p99(), prod.p99()),
             ratio(p20.p50(), prod.p50()),
