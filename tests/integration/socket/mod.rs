@@ -143,4 +143,5 @@ async fn forged_now(path: &Path, backend: Backend) -> Result<(), AwaitSocketErro
 
 mod directories;
 mod peers;
+pub(crate) use peers::listening_as;
 mod verdicts;

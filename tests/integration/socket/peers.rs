@@ -15,7 +15,7 @@ per_backend!(
 /// listening thread changes its effective uid (a per-thread `setresuid`), so the rest of
 /// the test process keeps running as itself.
 #[cfg(target_os = "linux")]
-fn listening_as(uid: u32, path: &Path) -> Result<UnixListener, Box<dyn Error>> {
+pub(crate) fn listening_as(uid: u32, path: &Path) -> Result<UnixListener, Box<dyn Error>> {
     let fd = bound_not_listening(path)?;
     let listen_as = std::thread::spawn(move || -> Result<OwnedFd, String> {
         let euid = rustix::process::Uid::from_raw(uid);
