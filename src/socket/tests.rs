@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use super::classify::file_type_bits;
 use super::wait::{Backoff, bound_not_listening};
 use super::*;
 
