@@ -20,7 +20,7 @@ use crate::garden_id::GardenId;
 use crate::lock::{self, LockClaim, LockIoError, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
 use crate::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
-use crate::socket::{WaitOptions, await_socket_alive};
+use crate::socket::{AwaitSocketError, WaitOptions, await_socket_alive, check_reachable};
 use crate::watcher::{BoxError, ChildExit, StopSignal, WatchDeps};
 
 use child::{ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child};
@@ -191,6 +191,20 @@ pub enum ResumeSpawnError {
     /// The program could not be started.
     #[error("starting the resume child")]
     Spawn(#[from] SpawnError),
+    /// The plan's socket path can never be observed with the configured backend (the
+    /// portable one cannot reach a path longer than `sun_path`). A child started anyway
+    /// could never be seen listening, and its own `bind` would fail the same way, so none
+    /// is started.
+    #[error(
+        "the control socket cannot be observed with the {backend} backend; nothing was started"
+    )]
+    SocketUnobservable {
+        /// The backend in force.
+        backend: Backend,
+        /// Why.
+        #[source]
+        source: AwaitSocketError,
+    },
 }
 
 /// The exit watcher was cancelled (the watch ended another way).
@@ -231,8 +245,15 @@ impl ProductionDeps {
     }
 
     /// Resolves the identity and builds the spawn request for `plan` (no side effects).
+    /// Refuses a socket path the backend could never observe.
     pub fn resume_request(&self, plan: &SpawnBgPlan) -> Result<SpawnRequest, ResumeSpawnError> {
         let o = &self.options;
+        check_reachable(plan.expected_socket_path(), o.backend).map_err(|source| {
+            ResumeSpawnError::SocketUnobservable {
+                backend: o.backend,
+                source,
+            }
+        })?;
         let identity = (o.identity)(&o.agent_dir, plan.session_id(), &o.extension_args)?;
         if let Some(cwd) = plan.cwd() {
             if cwd != identity.cwd {

@@ -26,7 +26,8 @@
 //! Two readings follow from it: on Linux natively an ENOENT from the connect through
 //! `/proc/self/fd/<n>` is indeterminate (the inode is held open, so it can only mean
 //! `/proc` is missing), and a datagram socket at the path (EPROTOTYPE) is indeterminate,
-//! not a conflict — the spec names only symlink, non-socket and foreign owner as forged.
+//! not a conflict — only a symlink, a non-socket and a foreign owner (of the file, or of
+//! the listener behind it) are forged.
 //!
 //! Runtime requirement: the async functions need a tokio runtime with IO and time
 //! enabled (`enable_all`), because the waiter registers an inotify descriptor with the
@@ -52,7 +53,7 @@ use crate::backend::Backend;
 
 pub use classify::{classify_connect_error, classify_inspect_error, classify_mode, classify_stat};
 pub use notify::CLOSE_DELAY as INOTIFY_CLOSE_DELAY;
-pub use wait::await_socket_alive;
+pub use wait::{await_socket_alive, check_reachable};
 
 /// Why the address at the socket path can never become our citizen's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

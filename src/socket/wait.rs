@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::notify::{DirWatch, Wake};
 use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe_with, verdict};
+use crate::backend::Backend;
 
 /// Resolves once `path` accepts a connection from a listener of our uid; fails at once
 /// on a forged address ([`AwaitSocketError::Forged`]: nothing was ever sent to it), on a
@@ -50,17 +51,7 @@ pub async fn await_socket_alive(
     let cancelled = || AwaitSocketError::Cancelled {
         path: path.to_path_buf(),
     };
-    // The portable probe connects by path: one beyond sun_path can never be reached.
-    let unreachable = (!options.backend.is_linux_native())
-        .then(|| super::portable::too_long(path))
-        .flatten();
-    if let Some(len) = unreachable {
-        return Err(AwaitSocketError::PathTooLong {
-            path: path.to_path_buf(),
-            len,
-            max: super::SUN_PATH_MAX,
-        });
-    }
+    check_reachable(path, options.backend)?;
 
     let mut watch = DirWatch::new(path, options.backend);
     let mut backoff = Backoff::new(options.poll_interval);
@@ -115,6 +106,24 @@ pub async fn await_socket_alive(
             }
             () = tokio::time::sleep_until(deadline) => {}
         }
+    }
+}
+
+/// Whether `backend` can ever reach a socket at `path`: the portable probe connects by
+/// path, so one longer than `sun_path` never can ([`AwaitSocketError::PathTooLong`]).
+/// [`await_socket_alive`] fails with this at once; a dispatcher can ask before it
+/// starts a child it could never see listening (the production spawn does).
+pub fn check_reachable(path: &Path, backend: Backend) -> Result<(), AwaitSocketError> {
+    let unreachable = (!backend.is_linux_native())
+        .then(|| super::portable::too_long(path))
+        .flatten();
+    match unreachable {
+        Some(len) => Err(AwaitSocketError::PathTooLong {
+            path: path.to_path_buf(),
+            len,
+            max: super::SUN_PATH_MAX,
+        }),
+        None => Ok(()),
     }
 }
 
