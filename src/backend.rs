@@ -9,7 +9,8 @@
 //! - **portable**: plain POSIX that Linux, macOS and FreeBSD all have — the exit seen by
 //!   `SIGCHLD` + `waitid(P_PID, WEXITED | WNOWAIT)` (observed, not reaped, so the group can
 //!   still be swept), the socket `lstat`ed, connected by path, and the connected peer's uid
-//!   checked; the directory polled on the bounded backoff.
+//!   checked; the directory watched by kqueue on macOS and FreeBSD, polled on the
+//!   bounded backoff on Linux (which has no kqueue).
 //!
 //! Why the portable backend is selectable on Linux too: that is how this machine's tests
 //! and live gate prove the code every other platform runs. What differs, and what it
@@ -25,7 +26,8 @@ pub enum Backend {
     /// backend elsewhere.
     #[default]
     Native,
-    /// POSIX only: `SIGCHLD` + `waitid(WNOWAIT)`, lstat → connect → peer uid, backoff poll.
+    /// POSIX, plus kqueue where the OS has it: `SIGCHLD` + `waitid(WNOWAIT)`,
+    /// lstat → connect → peer uid, directory wake by kqueue or the backoff poll.
     Portable,
 }
 

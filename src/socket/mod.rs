@@ -16,8 +16,9 @@
 //! 3. [`verdict`] turns an [`Observation`] into what a waiter should do ([`Verdict`]).
 //!
 //! [`await_socket_alive`] loops over the three, woken by inotify on the parent directory
-//! (Linux native) and bounded by a short exponential backoff, which is the only wake-up
-//! of the portable backend (details on the function).
+//! (Linux native) or kqueue (portable, on macOS and FreeBSD), and bounded by a short
+//! exponential backoff, which is the only wake-up of the portable backend on Linux
+//! (details on the function).
 //!
 //! Rule of the module: *never say dead when unsure*. Only `ECONNREFUSED`/`ENOENT` from
 //! a connect is [`Probe::Dead`]; only `ENOENT` from the inspection is
@@ -36,6 +37,8 @@
 mod classify;
 mod connect;
 mod held;
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+mod kqueue;
 #[cfg(target_os = "linux")]
 mod linux;
 mod notify;

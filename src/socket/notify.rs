@@ -1,9 +1,7 @@
-//! Wake-ups for the waiter: inotify on the socket's parent directory (Linux native), or
-//! none at all (portable backend: the waiter's bounded backoff is the poll).
-//!
-//! The portable backend could use kqueue `EVFILT_VNODE` on macOS and FreeBSD; it does
-//! not yet, because this crate's tests and live gate run on Linux, where kqueue cannot
-//! be proved. Its cost is detection latency (up to one poll interval), not correctness.
+//! Wake-ups for the waiter: inotify on the socket's parent directory (Linux native),
+//! kqueue `EVFILT_VNODE` on it (the portable backend on macOS and FreeBSD, see
+//! `kqueue.rs`), or none at all (the portable backend on Linux: the waiter's bounded
+//! backoff is the poll).
 //!
 //! The watch is best effort. When the directory does not exist yet, or inotify is out of
 //! instances (EMFILE) or watches (ENOSPC), [`DirWatch::arm`] says so and the waiter
@@ -37,7 +35,14 @@ pub(super) enum DirWatch {
     /// inotify on the parent directory (Linux native).
     #[cfg(target_os = "linux")]
     Inotify(linux::InotifyWatch),
+    /// kqueue on the parent directory (portable, macOS and FreeBSD).
+    #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+    Kqueue(super::kqueue::KqueueWatch),
     /// No notification: the waiter polls on its backoff.
+    #[cfg_attr(
+        any(target_os = "macos", target_os = "freebsd"),
+        expect(dead_code, reason = "kqueue wakes every waiter there")
+    )]
     Poll,
 }
 
@@ -48,9 +53,18 @@ impl DirWatch {
         if backend.is_linux_native() {
             return Self::Inotify(linux::InotifyWatch::new(path));
         }
-        // Only the Linux build has a choice to make.
-        let _ = (path, backend);
-        Self::Poll
+        // There the backend is always the portable one.
+        #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+        {
+            let _ = backend;
+            Self::Kqueue(super::kqueue::KqueueWatch::new(path))
+        }
+        // Elsewhere (the portable backend on Linux), nothing to watch with.
+        #[cfg(not(any(target_os = "macos", target_os = "freebsd")))]
+        {
+            let _ = (path, backend);
+            Self::Poll
+        }
     }
 
     /// Makes sure the watch is in place; `false` means "poll instead" this round.
@@ -58,6 +72,8 @@ impl DirWatch {
         match self {
             #[cfg(target_os = "linux")]
             Self::Inotify(watch) => watch.arm(),
+            #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+            Self::Kqueue(watch) => watch.arm(),
             Self::Poll => false,
         }
     }
@@ -68,6 +84,8 @@ impl DirWatch {
         match self {
             #[cfg(target_os = "linux")]
             Self::Inotify(watch) => watch.changed().await,
+            #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+            Self::Kqueue(watch) => watch.changed().await,
             Self::Poll => std::future::pending().await,
         }
     }
@@ -76,7 +94,7 @@ impl DirWatch {
 /// Why [`DirWatch::changed`] returned.
 #[cfg_attr(
     not(target_os = "linux"),
-    expect(dead_code, reason = "only inotify produces wake-ups")
+    expect(dead_code, reason = "only inotify reports a lost instance")
 )]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Wake {

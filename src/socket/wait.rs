@@ -33,10 +33,12 @@ use crate::backend::Backend;
 /// the watch is re-added on every round. Idle cost once the cap is reached: one
 /// inspection and at most one connect per poll interval.
 ///
-/// With the portable backend ([`WaitOptions::backend`]) the backoff is the *only* wake-up:
-/// a socket that appears after the waiter reached its cap is seen up to one
-/// `poll_interval` later (half of it on average), not within milliseconds. Lower
-/// `poll_interval` to trade idle CPU for detection latency.
+/// With the portable backend ([`WaitOptions::backend`]) on Linux the backoff is the
+/// *only* wake-up: a socket that appears after the waiter reached its cap is seen up to
+/// one `poll_interval` later (half of it on average), not within milliseconds. Lower
+/// `poll_interval` to trade idle CPU for detection latency. On macOS and FreeBSD the
+/// portable backend is woken by kqueue (`EVFILT_VNODE` on the directory) as inotify
+/// wakes the native one — compiled there, but not run by this project's tests.
 ///
 /// The future is `Send`. Returning or being dropped removes the inotify watch at once;
 /// the inotify descriptor itself is closed [`INOTIFY_CLOSE_DELAY`](super::INOTIFY_CLOSE_DELAY)
