@@ -26,7 +26,9 @@
 //! keep the one-task rule. The portable one (POSIX: `SIGCHLD`, then
 //! `waitid(P_PID, WEXITED | WNOWAIT | WNOHANG)`) wakes every portable supervisor of the
 //! process on each `SIGCHLD` for one `waitid` each, and looks once a second regardless
-//! in case `SIGCHLD` is blocked in every thread; the pidfd wakes only its own.
+//! in case `SIGCHLD` is blocked in every thread; the pidfd wakes only its own. Its first
+//! use installs tokio's process-wide `SIGCHLD` handler (with `SA_RESTART`), which also
+//! replaces an inherited `SIG_IGN` (under which the kernel would reap children itself).
 
 mod error;
 #[cfg(target_os = "linux")]
