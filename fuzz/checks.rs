@@ -18,8 +18,8 @@ use entwurf_v2_spawn::production::identity::{
     IdentityError, SessionLine, parse_session_line, resolve_launch_identity,
 };
 use entwurf_v2_spawn::resume_args::{
-    ParsedResumeArgs, RESERVED_FLAGS, ResumeArgs, ResumeVariant, build_resume_pi_args,
-    parse_resume_pi_args,
+    ParsedResumeArgs, PassthroughArgs, ResumeArgs, ResumeVariant, build_resume_pi_args,
+    check_added_arg, parse_resume_pi_args,
 };
 
 /// The gid every fuzzed lock file and session is named after.
@@ -108,7 +108,8 @@ pub fn session_file(data: &[u8], sessions_root: &Path) {
     let mut f = std::fs::File::create(&file).unwrap_or_else(|e| panic!("create: {e}"));
     f.write_all(data).unwrap_or_else(|e| panic!("write: {e}"));
     drop(f);
-    let result = resolve_launch_identity(sessions_root, &gid(), &["-e".into()]);
+    let ext = PassthroughArgs::new(["-e"]).unwrap_or_else(|e| panic!("ext: {e}"));
+    let result = resolve_launch_identity(sessions_root, &gid(), &ext);
     // The gid can reach the parser raw or JSON-escaped (`\u0030`…): only a file with
     // neither can be known not to name it.
     let may_name_gid =
@@ -118,7 +119,7 @@ pub fn session_file(data: &[u8], sessions_root: &Path) {
             assert!(may_name_gid, "resolved a file that never names the gid");
             assert!(identity.cwd.is_absolute(), "{identity:?}");
             assert!(!identity.model.is_empty(), "{identity:?}");
-            assert_eq!(identity.extension_args, ["-e"]);
+            assert_eq!(identity.extension_args.as_slice(), ["-e"]);
         }
         Err(IdentityError::NotFound { .. }) => {}
         Err(e) => assert!(
@@ -162,12 +163,7 @@ pub fn resume_argv_inverse(argv: &[String]) {
         launch_args: &[],
     });
     assert_eq!(rebuilt, argv);
-    assert!(
-        !parsed
-            .passthrough
-            .iter()
-            .any(|a| RESERVED_FLAGS.contains(&a.as_str()))
-    );
+    assert!(PassthroughArgs::new(parsed.passthrough.iter().cloned()).is_ok());
 }
 
 /// Owned fields of a [`ResumeArgs`], for generators.
@@ -237,8 +233,8 @@ impl OwnedResumeArgs {
     }
 }
 
-/// parse(build(x)) == x (as [`ParsedResumeArgs::expected`]) whenever the verbatim lists
-/// carry no §9 flag; otherwise the inverse refuses the argv. Prompts that look like
+/// parse(build(x)) == x (as [`ParsedResumeArgs::expected`]) whenever every verbatim arg
+/// is one a caller may add ([`check_added_arg`]); otherwise the inverse refuses the argv. Prompts that look like
 /// flags, empty strings and any unicode included.
 pub fn resume_argv_round_trip(args: &OwnedResumeArgs) {
     let view = args.view();
@@ -247,7 +243,8 @@ pub fn resume_argv_round_trip(args: &OwnedResumeArgs) {
         .extension_args
         .iter()
         .chain(if args.v2 { &args.launch_args[..] } else { &[] })
-        .all(|a| !RESERVED_FLAGS.contains(&a.as_str()));
+        .enumerate()
+        .all(|(i, a)| check_added_arg(i, a).is_ok());
     match parse_resume_pi_args(&argv) {
         Ok(parsed) => {
             assert!(passthrough_ok, "accepted a reserved flag in {argv:?}");

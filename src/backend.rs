@@ -37,6 +37,7 @@ impl Backend {
 
     /// The backend that really runs: `Native` becomes `Portable` where no native backend
     /// exists, so callers can report what was exercised rather than what was asked for.
+    #[must_use]
     pub fn effective(self) -> Self {
         if Self::NATIVE_AVAILABLE {
             self
@@ -51,6 +52,7 @@ impl Backend {
     }
 
     /// The lowercase name used on command lines and in reports.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Native => "native",

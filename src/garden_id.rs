@@ -42,6 +42,10 @@ pub(crate) const LAST_SECOND_OF_9999: u64 = 253_402_300_799;
 
 impl GardenId {
     /// Validates `input` against the anchored grammar.
+    ///
+    /// # Errors
+    ///
+    /// [`InvalidGardenId`], carrying the input, when it does not match the grammar.
     pub fn parse(input: &str) -> Result<Self, InvalidGardenId> {
         if is_valid(input.as_bytes()) {
             Ok(Self(input.to_owned()))
@@ -53,6 +57,11 @@ impl GardenId {
     }
 
     /// Makes a fresh id from `now` (UTC) and 24 bits from the OS CSPRNG.
+    ///
+    /// # Errors
+    ///
+    /// [`GenerateError`] when the OS CSPRNG fails or `now` lies outside 1970..=9999
+    /// (the grammar has four year digits).
     pub fn generate(now: SystemTime) -> Result<Self, GenerateError> {
         let secs = now
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -78,6 +87,7 @@ impl GardenId {
     }
 
     /// The id as text.
+    #[must_use]
     pub fn as_str(&self) -> &str {
         &self.0
     }

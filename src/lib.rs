@@ -23,9 +23,9 @@
 //! use std::time::Duration;
 //! use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions};
 //! use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
-//! use entwurf_v2_spawn::{GardenId, SpawnBgPlan, lock};
+//! use entwurf_v2_spawn::{GardenId, SpawnBgPlan, error_chain, lock};
 //!
-//! async fn resume(gid: &str) -> anyhow::Result<()> {
+//! async fn resume(gid: &str) -> Result<(), Box<dyn std::error::Error>> {
 //!     let gid = GardenId::parse(gid)?;
 //!     let options = ProductionOptions::from_env()?; // HOME, PI_CODING_AGENT_DIR
 //!     let claim = lock::acquire(&options.lock_dir, &gid)?;
@@ -33,13 +33,23 @@
 //!     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?
 //!         .with_launch_args(["--approve"])?;
 //!     let deps = ProductionDeps::new(options);
-//!     match execute_spawn_bg_resume(&plan, Some(&claim), &deps).await? {
-//!         SpawnBgOutcome::SocketAlive { pid, .. } => println!("{gid} is resident as pid {pid}"),
-//!         SpawnBgOutcome::ChildExited { exit, .. } => println!("{gid} ended: {exit}"),
-//!         SpawnBgOutcome::SpawnStartFailed { error, .. } => eprintln!("could not start: {error}"),
-//!         SpawnBgOutcome::LockRetained(diagnostic) => eprintln!("{diagnostic}"),
+//!     // Every error is printed with its causes: the top message alone rarely says why.
+//!     match execute_spawn_bg_resume(&plan, Some(&claim), &deps).await {
+//!         Ok(SpawnBgOutcome::SocketAlive { pid, .. }) => println!("{gid} is resident as pid {pid}"),
+//!         Ok(SpawnBgOutcome::ChildExited { exit, .. }) => println!("{gid} ended: {exit}"),
+//!         Ok(SpawnBgOutcome::SpawnStartFailed { error, .. }) => {
+//!             eprintln!("could not start {gid}: {}", error_chain(&error))
+//!         }
+//!         Ok(SpawnBgOutcome::LockRetained(diagnostic)) => eprintln!("{diagnostic}"),
+//!         Err(error) => eprintln!("resuming {gid}: {}", error_chain(&error)),
 //!     }
 //!     Ok(())
+//! }
+//!
+//! async fn caller() {
+//!     if let Err(error) = resume("20260613T000000-aaaaaa").await {
+//!         eprintln!("{}", error_chain(&*error));
+//!     }
 //! }
 //! ```
 //!
@@ -64,6 +74,9 @@ pub mod watcher;
 pub use backend::Backend;
 pub use garden_id::GardenId;
 pub use plan::SpawnBgPlan;
+/// The cancel signal [`socket::await_socket_alive`] and [`watcher::WatchDeps`] take,
+/// re-exported so a caller needs no direct `tokio-util` dependency (or version match).
+pub use tokio_util::sync::CancellationToken;
 
 /// Renders an error with its chain of causes, `a: b: c`, for diagnostics that must be
 /// read by a person without a debugger.

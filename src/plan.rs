@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::garden_id::GardenId;
+use crate::resume_args::{PassthroughArgs, RefusedArg};
 
 /// When the spawn-bg watcher may release the lock. There is one rule today; the type
 /// exists so a plan says it explicitly, as the TypeScript dispatcher's plans do.
@@ -19,6 +20,7 @@ pub enum ReleaseWhen {
 
 impl ReleaseWhen {
     /// The wire name, `socket-alive-or-child-exited`.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         "socket-alive-or-child-exited"
     }
@@ -34,13 +36,11 @@ pub enum PlanError {
         /// The rejected path.
         path: PathBuf,
     },
-    /// The resident variant never runs with extensions off (SPEC §9); a launch arg
-    /// cannot sneak that flag in.
-    #[error("launch arg {arg:?} is not allowed for a resident (v2-control) resume")]
-    ForbiddenLaunchArg {
-        /// The rejected arg.
-        arg: String,
-    },
+    /// A launch arg that would repeat a flag the resume argv sets itself (and so could
+    /// resume another session under this lock, or turn a resident's extensions off),
+    /// `--`, or an empty arg.
+    #[error("launch arg {:?} refused", .0.arg())]
+    ForbiddenLaunchArg(#[source] RefusedArg),
     /// A requested cwd must be absolute: a relative one would depend on whoever's cwd
     /// the dispatcher happens to have.
     #[error("cwd {path:?} is not absolute")]
@@ -57,7 +57,7 @@ pub struct SpawnBgPlan {
     session_id: GardenId,
     cwd: Option<PathBuf>,
     prompt: String,
-    launch_args: Vec<String>,
+    launch_args: PassthroughArgs,
     expected_socket_path: PathBuf,
     observe_timeout: Duration,
     release_when: ReleaseWhen,
@@ -66,6 +66,10 @@ pub struct SpawnBgPlan {
 impl SpawnBgPlan {
     /// Builds a plan resuming `target` (its session id is the same gid), with no
     /// launch args and no cwd override.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError::RelativeSocketPath`] when `expected_socket_path` is not absolute.
     pub fn new(
         target: GardenId,
         prompt: impl Into<String>,
@@ -83,7 +87,7 @@ impl SpawnBgPlan {
             target_garden_id: target,
             cwd: None,
             prompt: prompt.into(),
-            launch_args: Vec::new(),
+            launch_args: PassthroughArgs::default(),
             expected_socket_path,
             observe_timeout,
             release_when: ReleaseWhen::SocketAliveOrChildExited,
@@ -91,21 +95,26 @@ impl SpawnBgPlan {
     }
 
     /// Sets the args passed verbatim after `--entwurf-control` (e.g. `--approve`).
-    /// `--no-extensions` is refused: a resident always runs with its extensions.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError::ForbiddenLaunchArg`] for a flag the resume argv sets itself (alone or
+    /// as `--flag=value`), `--`, or an empty arg: otherwise a plan could resume another
+    /// session under this gid's lock. The plan is then dropped; nothing was spawned.
     pub fn with_launch_args(
         mut self,
         args: impl IntoIterator<Item = impl Into<String>>,
     ) -> Result<Self, PlanError> {
-        let args: Vec<String> = args.into_iter().map(Into::into).collect();
-        if let Some(arg) = args.iter().find(|a| *a == "--no-extensions") {
-            return Err(PlanError::ForbiddenLaunchArg { arg: arg.clone() });
-        }
-        self.launch_args = args;
+        self.launch_args = PassthroughArgs::new(args).map_err(PlanError::ForbiddenLaunchArg)?;
         Ok(self)
     }
 
     /// Requires the child to run in `cwd`. Production spawn refuses a saved session whose
     /// header names another directory, rather than resuming it in the wrong place.
+    ///
+    /// # Errors
+    ///
+    /// [`PlanError::RelativeCwd`] when `cwd` is not absolute.
     pub fn with_cwd(mut self, cwd: impl Into<PathBuf>) -> Result<Self, PlanError> {
         let cwd = cwd.into();
         if !cwd.is_absolute() {
@@ -116,40 +125,49 @@ impl SpawnBgPlan {
     }
 
     /// Sets the session id being resumed when it differs from the target.
+    #[must_use]
     pub fn with_session_id(mut self, session_id: GardenId) -> Self {
         self.session_id = session_id;
         self
     }
 
     /// The citizen this plan brings back.
+    #[must_use]
     pub fn target_garden_id(&self) -> &GardenId {
         &self.target_garden_id
     }
     /// The session being resumed.
+    #[must_use]
     pub fn session_id(&self) -> &GardenId {
         &self.session_id
     }
     /// The cwd the plan insists on, if any.
+    #[must_use]
     pub fn cwd(&self) -> Option<&Path> {
         self.cwd.as_deref()
     }
     /// The prompt handed to the resumed session.
+    #[must_use]
     pub fn prompt(&self) -> &str {
         &self.prompt
     }
     /// Extra args for the resident (`v2-control` variant only).
+    #[must_use]
     pub fn launch_args(&self) -> &[String] {
         &self.launch_args
     }
     /// The exact path the watcher inspects and probes.
+    #[must_use]
     pub fn expected_socket_path(&self) -> &Path {
         &self.expected_socket_path
     }
     /// How long to wait for an observation before escalating.
+    #[must_use]
     pub fn observe_timeout(&self) -> Duration {
         self.observe_timeout
     }
     /// The release rule.
+    #[must_use]
     pub fn release_when(&self) -> ReleaseWhen {
         self.release_when
     }
@@ -200,9 +218,12 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err,
-            PlanError::ForbiddenLaunchArg {
-                arg: "--no-extensions".into()
-            }
+            PlanError::ForbiddenLaunchArg(RefusedArg::Reserved {
+                index: 1,
+                arg: "--no-extensions".into(),
+                flag: "--no-extensions",
+            })
         );
+        assert_eq!(err.to_string(), "launch arg \"--no-extensions\" refused");
     }
 }

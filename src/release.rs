@@ -65,6 +65,7 @@ pub enum ReleaseDecision {
 
 impl ReleaseDecision {
     /// True for [`ReleaseDecision::Release`].
+    #[must_use]
     pub fn is_release(self) -> bool {
         self == Self::Release
     }
@@ -72,6 +73,7 @@ impl ReleaseDecision {
 
 /// Applies one event. Once `state.released` is set, the answer is always
 /// [`ReleaseDecision::Hold`].
+#[must_use]
 pub fn reduce(
     policy: ReleasePolicy,
     state: ReleaseState,
@@ -127,6 +129,11 @@ pub struct SpawnBgLock<'a> {
 }
 
 /// Derives the policy for a spawn-bg plan, refusing a missing or mis-paired lock.
+///
+/// # Errors
+///
+/// [`PolicyError`] when no lock is given or it names another gid than the plan's
+/// target.
 pub fn policy_for_spawn_bg<'a>(
     plan: &SpawnBgPlan,
     lock: Option<&'a LockClaim>,
@@ -152,7 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spawn_observation_releases_on_observations_only() {
+    fn spawn_observation_releases_on_observations_and_failed_spawns_only() {
         let p = ReleasePolicy::AfterSpawnObservation;
         let s = ReleaseState::default();
         for (event, expect) in [

@@ -1,12 +1,15 @@
-//! The argv a resumed `pi` is started with.
+//! The argv a resumed `pi` is started with (docs/design.md §9; section numbers below
+//! refer to that document).
 //!
 //! Two variants share one prefix and one suffix; only the middle differs. Keeping the
 //! builder pure lets the stand-in `pi` of the live gate check its own argv against it;
 //! [`parse_resume_pi_args`] is its inverse, for a `pi` that checks the argv it got.
 
 mod parse;
+mod passthrough;
 
 pub use parse::{ParsedResumeArgs, RESERVED_FLAGS, ResumeArgvError, parse_resume_pi_args};
+pub use passthrough::{PassthroughArgs, RefusedArg, check_added_arg};
 
 /// Which kind of process is resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,12 @@ pub struct ResumeArgs<'a> {
 /// Builds the argv (without the program name):
 /// `--mode json -p`, the variant's middle, extension args, `--session-id <gid>`,
 /// `[--provider <p>]`, `--model <m>`, prompt.
+///
+/// Pure and unchecked: the args it is given are placed verbatim. The library only ever
+/// hands it lists that went through [`PassthroughArgs`] (the plan's launch args, the
+/// options' extension args); a caller building an argv by hand should do the same, or
+/// check the result with [`parse_resume_pi_args`], which refuses what they refuse.
+#[must_use]
 pub fn build_resume_pi_args(a: &ResumeArgs<'_>) -> Vec<String> {
     let launch = match a.variant {
         ResumeVariant::Legacy => &[][..],
@@ -56,6 +65,7 @@ pub fn build_resume_pi_args(a: &ResumeArgs<'_>) -> Vec<String> {
 
 impl ResumeVariant {
     /// The flag that marks the variant right after the prefix.
+    #[must_use]
     pub fn marker(self) -> &'static str {
         match self {
             Self::Legacy => "--no-extensions",

@@ -23,7 +23,7 @@ use entwurf_v2_spawn::lock::{self, LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
 
 use entwurf_v2_spawn::production::{
-    ProductionDeps, ProductionOptions, StderrPolicy, fixed_identity,
+    ProductionDeps, ProductionOptions, ResumeLaunch, ResumeSpawnError, StderrPolicy, fixed_identity,
 };
 use entwurf_v2_spawn::watcher::{
     BoxError, ChildExit, SpawnBgOutcome, StopSignal, WatchDeps, execute_spawn_bg_resume,
@@ -196,8 +196,9 @@ pub struct Timed {
 
 impl WatchDeps for Timed {
     type Child = ChildHandle;
+    type SpawnError = ResumeSpawnError;
 
-    async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, BoxError> {
+    async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, ResumeSpawnError> {
         let t0 = Instant::now();
         let child = self.inner.spawn(plan).await?;
         self.spawned.set(Some((t0, Instant::now())));
@@ -254,8 +255,9 @@ impl WatchDeps for Timed {
 pub fn options(root: &Path, mode: &'static str) -> ProductionOptions {
     let mut o = ProductionOptions::with_home(root, None);
     o.identity = fixed_identity(root.to_path_buf(), Some("p".into()), "m".into());
-    o.spawner =
-        Arc::new(move |req: &SpawnRequest| spawn_child(&stand_in_request(&req.cwd, mode, &[])));
+    o.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+        spawn_child(&stand_in_request(&launch.request.cwd, mode, &[]))
+    });
     o.stderr = StderrPolicy::Fixed(StderrTarget::Null);
     o.term_grace = GRACE;
     std::fs::create_dir_all(&o.control_dir).expect("control dir");

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::lock::{self, LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::StderrTarget;
-use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, spawn_child};
-use entwurf_v2_spawn::production::{ProductionDeps, StderrPolicy};
+use entwurf_v2_spawn::production::child::spawn_child;
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOutcome, ResumeLaunch, StderrPolicy};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -135,15 +135,9 @@ pub fn run(n: usize, rng: &mut Rng) -> Report {
     {
         let (by_gid, stamps, control) = (by_gid.clone(), stamps.clone(), control.clone());
         let spawned_at = spawned_at.clone();
-        o.spawner = Arc::new(move |req: &SpawnRequest| {
-            let gid = req
-                .args
-                .iter()
-                .skip_while(|a| *a != "--session-id")
-                .nth(1)
-                .and_then(|a| a.to_str())
-                .unwrap_or_default()
-                .to_string();
+        o.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+            let req = launch.request;
+            let gid = launch.plan.target_garden_id().to_string();
             let class = by_gid.get(&gid).copied().unwrap_or(Class::NeverTermExit);
             let stamp = stamps.join(&gid);
             let stamp = stamp.to_str().unwrap_or("-");
@@ -221,8 +215,8 @@ pub fn run(n: usize, rng: &mut Rng) -> Report {
     let cpu_before = Cpu::process();
     let t0_mono = mono_ns();
     let t0 = Instant::now();
-    let results: Vec<(usize, Duration, Result<SpawnBgOutcome<ChildHandle>, String>)> = local
-        .block_on(&rt, async {
+    let results: Vec<(usize, Duration, Result<ProductionOutcome, String>)> =
+        local.block_on(&rt, async {
             let mut tasks = Vec::new();
             for i in 0..n {
                 let deps = deps.clone();

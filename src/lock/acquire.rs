@@ -26,6 +26,12 @@ use super::{AcquireError, lock_path, reclaim_marker_path};
 use crate::garden_id::GardenId;
 
 /// Acquires `<lock_dir>/<gid>.lock` for this process (see the module docs for the rules).
+///
+/// # Errors
+///
+/// [`AcquireError::Conflict`] when the lock is held, unreadable or being reclaimed (with
+/// the holder and how to clear it); [`AcquireError::Io`] for any other I/O failure, after
+/// removing whatever of ours was written.
 pub fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
     // Absolute from here on: the claim is released later, perhaps after the caller has
     // changed directory, and a relative path would then name another file.

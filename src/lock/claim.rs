@@ -44,43 +44,51 @@ pub struct LockClaim {
 
 impl LockClaim {
     /// The gid the claim is for (always equal to the gid in the file's name).
+    #[must_use]
     pub fn garden_id(&self) -> &GardenId {
         &self.garden_id
     }
 
     /// The holder's pid, checked with `kill(pid, 0)` to decide staleness.
+    #[must_use]
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// The holder's hostname: a pid is only checked when this equals ours.
+    #[must_use]
     pub fn hostname(&self) -> &str {
         &self.hostname
     }
 
     /// When the claim was made: UTC ISO-8601 with milliseconds and `Z`, for people.
+    #[must_use]
     pub fn created_at(&self) -> &str {
         &self.created_at
     }
 
     /// 16 lowercase hex chars from the OS CSPRNG: the proof of ownership on release.
+    #[must_use]
     pub fn nonce(&self) -> &str {
         &self.nonce
     }
 
     /// Where the lock file lives, so release needs nothing but the claim.
+    #[must_use]
     pub fn lock_path(&self) -> &Path {
         &self.lock_path
     }
 
     /// The `lockPath` text recorded inside the file (may differ from [`Self::lock_path`]
     /// when the writer saw the directory under another name).
+    #[must_use]
     pub fn recorded_lock_path(&self) -> &str {
         &self.recorded_lock_path
     }
 
     /// The exact bytes written to disk: the JSON object with keys in the TypeScript
     /// order and a trailing newline. Infallible, so a claim can always be shown.
+    #[must_use]
     pub fn to_json_line(&self) -> String {
         // serde_json::Value's Display escapes exactly like JSON.stringify for strings
         // (control characters, `"` and `\`; nothing else), and it cannot fail.
@@ -176,6 +184,11 @@ struct Wire {
 ///
 /// Never panics, whatever the bytes. The returned claim's [`LockClaim::lock_path`] is
 /// `path`; the text stored in the file is kept as [`LockClaim::recorded_lock_path`].
+///
+/// # Errors
+///
+/// [`UnreadableClaim`] when the bytes are not one claim for `expected` in the shared
+/// format (empty, not JSON, a missing or mistyped field, another gid).
 pub fn parse_claim(
     bytes: &[u8],
     expected: &GardenId,

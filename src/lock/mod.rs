@@ -1,5 +1,6 @@
 //! The dispatch lock: `<lock dir>/<gid>.lock`, shared byte-for-byte with the TypeScript
-//! dispatcher (SPEC §3). At most one dispatcher may resume a given citizen at a time.
+//! dispatcher (docs/design.md §3). At most one dispatcher may resume a given citizen at a
+//! time.
 //!
 //! # Format
 //!
@@ -59,12 +60,14 @@ use fsio::{Existing, read_lock};
 
 /// The lock file path for `gid` in `lock_dir`. Taking a [`GardenId`] means the name is
 /// validated and cannot escape the directory.
+#[must_use]
 pub fn lock_path(lock_dir: &Path, gid: &GardenId) -> PathBuf {
     lock_dir.join(format!("{gid}.lock"))
 }
 
 /// The reclaim marker next to `lock_path` (`<gid>.lock.reclaim`), so tools and people can
 /// find the file a "reclaim in progress" conflict names.
+#[must_use]
 pub fn reclaim_marker_path(lock_path: &Path) -> PathBuf {
     let mut name = lock_path.as_os_str().to_owned();
     name.push(".reclaim");
@@ -129,6 +132,11 @@ pub struct LockIoError {
 
 /// Releases `claim` if the file still carries its nonce; never removes a successor's
 /// lock.
+///
+/// # Errors
+///
+/// [`LockIoError`] when the file cannot be read or removed: the lock then needs a
+/// person.
 pub fn release(claim: &LockClaim) -> Result<ReleaseOutcome, LockIoError> {
     let path = claim.lock_path();
     let existing = read_lock(path, claim.garden_id()).map_err(|source| LockIoError {

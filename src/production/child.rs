@@ -12,6 +12,11 @@
 //! nothing is sent. The exit is published through a `watch` channel, so
 //! [`ChildHandle::exit`] and [`ChildHandle::try_exit`] see it no matter when they ask.
 //!
+//! If the runtime shuts down while the child still runs, the dropped supervisor hands the
+//! child to a process-wide reaper thread (`reaper.rs`, polling every [`REAP_POLL`]),
+//! which sweeps if a signal was requested, reaps and publishes the exit: a runtime's
+//! shutdown never leaves a zombie for the life of the dispatcher.
+//!
 //! Signals go to the process group (pgid == pid, because the child is a session
 //! leader). Once a terminate or kill has been requested, the supervisor sweeps the group
 //! with SIGKILL when it sees the leader exit — while the leader is still an unreaped
@@ -34,10 +39,12 @@ mod error;
 #[cfg(target_os = "linux")]
 mod pidfd;
 mod portable;
+mod reaper;
 mod source;
 mod supervisor;
 
 pub use error::{ExitWatchError, SignalDelivery, SignalError, SpawnError};
+pub use reaper::REAP_POLL;
 
 use std::ffi::OsString;
 use std::fs::{DirBuilder, File, OpenOptions};
@@ -102,12 +109,18 @@ pub struct ChildHandle {
 impl ChildHandle {
     /// The child's pid, which is also its process group and session id (it was started
     /// with `setsid`).
+    #[must_use]
     pub fn pid(&self) -> u32 {
         self.pid
     }
 
     /// Resolves with the exit, even if it happened before this was called. Can be called
     /// any number of times; the future does not borrow the handle.
+    ///
+    /// # Errors
+    ///
+    /// The future fails with [`ExitWatchError`] when the exit cannot be observed (the
+    /// wait failed, or nobody is left to publish it).
     pub fn exit(&self) -> impl Future<Output = Result<ChildExit, ExitWatchError>> + Send + 'static {
         let mut exit = self.exit.clone();
         let pid = self.pid;
@@ -124,6 +137,7 @@ impl ChildHandle {
     }
 
     /// The exit, if it was already observed (and the child reaped).
+    #[must_use]
     pub fn try_exit(&self) -> Option<ChildExit> {
         self.exit
             .borrow()
@@ -133,11 +147,20 @@ impl ChildHandle {
 
     /// Sends `signal` to the child's process group, unless the child was already reaped
     /// (then nothing is sent and this is still `Ok`: see [`SignalDelivery`]).
+    ///
+    /// # Errors
+    ///
+    /// [`SignalError`] when `killpg` fails, or when the exit could not be observed (then
+    /// nothing is sent: the pid may no longer be ours).
     pub async fn signal(&self, signal: StopSignal) -> Result<(), SignalError> {
         self.send_signal(signal).await.map(drop)
     }
 
     /// Like [`signal`](Self::signal), saying what actually happened.
+    ///
+    /// # Errors
+    ///
+    /// As [`signal`](Self::signal).
     pub async fn send_signal(&self, signal: StopSignal) -> Result<SignalDelivery, SignalError> {
         let (ack, answer) = oneshot::channel();
         if self.requests.send(Request { signal, ack }).await.is_ok() {
@@ -169,6 +192,12 @@ impl SpawnedChild for ChildHandle {
 /// Must be called inside a tokio runtime with IO enabled (the pidfd, or the `SIGCHLD`
 /// listener, is registered with its reactor). Returns only once the program really runs: a missing program or an exec
 /// failure is [`SpawnError::Exec`].
+///
+/// # Errors
+///
+/// [`SpawnError`]: no runtime, an unusable cwd or stderr log, an exec failure, or an
+/// exit that cannot be watched (the child is then killed and reaped). Every error means
+/// no child is left running.
 pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime {
         program: req.program.clone(),

@@ -30,6 +30,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::garden_id::GardenId;
+use crate::resume_args::PassthroughArgs;
 
 mod line;
 mod scan;
@@ -47,8 +48,8 @@ pub struct LaunchIdentity {
     pub provider: Option<String>,
     /// `--model`.
     pub model: String,
-    /// Extension args, verbatim.
-    pub extension_args: Vec<String>,
+    /// Extension args, verbatim (checked: see [`PassthroughArgs`]).
+    pub extension_args: PassthroughArgs,
 }
 
 /// A provider/model pair as a `model_change` line names it.
@@ -151,10 +152,16 @@ pub enum IdentityError {
 
 /// Resolves the launch identity of `gid` from `<agent_dir>/sessions/*/*.jsonl` (see the
 /// module docs for the rules). `extension_args` are passed through verbatim.
+///
+/// # Errors
+///
+/// [`IdentityError`] when no file or several files claim `gid`, when the header or the
+/// model lines are unusable, on identity drift, or when a file cannot be read; each
+/// variant names the path to look at.
 pub fn resolve_launch_identity(
     agent_dir: &Path,
     gid: &GardenId,
-    extension_args: &[String],
+    extension_args: &PassthroughArgs,
 ) -> Result<LaunchIdentity, IdentityError> {
     let sessions_dir = agent_dir.join("sessions");
     let not_found = || IdentityError::NotFound {
@@ -195,7 +202,7 @@ pub fn resolve_launch_identity(
                 cwd,
                 provider: model.provider,
                 model: model.model,
-                extension_args: extension_args.to_vec(),
+                extension_args: extension_args.clone(),
             })
         }
         Some(Candidate::Suspect(path)) => Err(IdentityError::UnreadableHeader {

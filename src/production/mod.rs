@@ -19,32 +19,57 @@ use crate::backend::Backend;
 use crate::garden_id::GardenId;
 use crate::lock::{self, LockClaim, LockIoError, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
-use crate::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
+use crate::resume_args::{PassthroughArgs, ResumeArgs, ResumeVariant, build_resume_pi_args};
 use crate::socket::{AwaitSocketError, WaitOptions, await_socket_alive, check_reachable};
-use crate::watcher::{BoxError, ChildExit, StopSignal, WatchDeps};
+use crate::watcher::{BoxError, ChildExit, SpawnBgOutcome, StopSignal, WatchDeps};
 
 use child::{ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child};
 use identity::{IdentityError, LaunchIdentity, resolve_launch_identity};
 
 /// Resolves who a session is launched as: `(agent dir, gid, extension args)`.
-pub type IdentityResolver =
-    Arc<dyn Fn(&Path, &GardenId, &[String]) -> Result<LaunchIdentity, IdentityError> + Send + Sync>;
+pub type IdentityResolver = Arc<
+    dyn Fn(&Path, &GardenId, &PassthroughArgs) -> Result<LaunchIdentity, IdentityError>
+        + Send
+        + Sync,
+>;
 /// A resolver that always answers the same cwd, provider and model (with the configured
 /// extension args): for a dispatcher that already knows who a session runs as, and for
 /// tests and benchmarks that do not exercise the saved-session reader.
+#[must_use]
 pub fn fixed_identity(cwd: PathBuf, provider: Option<String>, model: String) -> IdentityResolver {
-    Arc::new(move |_: &Path, _: &GardenId, extension_args: &[String]| {
-        Ok(LaunchIdentity {
-            cwd: cwd.clone(),
-            provider: provider.clone(),
-            model: model.clone(),
-            extension_args: extension_args.to_vec(),
-        })
-    })
+    Arc::new(
+        move |_: &Path, _: &GardenId, extension_args: &PassthroughArgs| {
+            Ok(LaunchIdentity {
+                cwd: cwd.clone(),
+                provider: provider.clone(),
+                model: model.clone(),
+                extension_args: extension_args.clone(),
+            })
+        },
+    )
 }
 
-/// Starts a program (program + argv + cwd → process).
-pub type Spawner = Arc<dyn Fn(&SpawnRequest) -> Result<ChildHandle, SpawnError> + Send + Sync>;
+/// Starts the resume child. It sees the whole [`ResumeLaunch`] — the plan and the
+/// resolved identity as well as the request (program + argv + cwd) built from them — so
+/// a custom spawner can decide by the target, the session or the model rather than by
+/// picking an argv apart. The default is [`spawn_child`] on the request.
+pub type Spawner = Arc<dyn Fn(&ResumeLaunch<'_>) -> Result<ChildHandle, SpawnError> + Send + Sync>;
+
+/// What a [`Spawner`] is asked to start.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct ResumeLaunch<'a> {
+    /// The plan being executed.
+    pub plan: &'a SpawnBgPlan,
+    /// Who the session is launched as (cwd, provider, model, extension args).
+    pub identity: &'a LaunchIdentity,
+    /// The program, argv, cwd and stderr built from the two.
+    pub request: &'a SpawnRequest,
+}
+
+/// The outcome [`execute_spawn_bg_resume`](crate::watcher::execute_spawn_bg_resume) gives
+/// with the production deps: the resident's handle, or a typed spawn error.
+pub type ProductionOutcome = SpawnBgOutcome<ChildHandle, ResumeSpawnError>;
 /// Releases a dispatch lock.
 pub type ReleaseFn = Arc<dyn Fn(&LockClaim) -> Result<ReleaseOutcome, LockIoError> + Send + Sync>;
 
@@ -58,7 +83,7 @@ pub enum StderrPolicy {
     Fixed(StderrTarget),
 }
 
-/// Options of the production wiring (SPEC §8).
+/// Options of the production wiring (docs/design.md §8).
 #[derive(Clone)]
 pub struct ProductionOptions {
     /// Upper bound between socket probes when nothing wakes the waiter.
@@ -85,8 +110,14 @@ pub struct ProductionOptions {
     pub pi_program: OsString,
     /// Where the child's stderr goes.
     pub stderr: StderrPolicy,
-    /// Extension args passed to every resumed session (default: none).
-    pub extension_args: Vec<String>,
+    /// How many spawns (identity resolution + fork/exec) run at once per
+    /// [`ProductionDeps`] and its clones (default 4; 0 counts as 1). Each runs on tokio's
+    /// blocking pool: more overlaps more execs, and grows that pool by a thread each.
+    pub spawn_concurrency: usize,
+    /// Extension args passed to every resumed session (default: none). Checked when the
+    /// list is built ([`PassthroughArgs::new`]): a flag the resume argv sets itself,
+    /// `--` or an empty arg never gets this far.
+    pub extension_args: PassthroughArgs,
     /// How the child's exit and its socket are observed (default [`Backend::Native`]:
     /// pidfd, inotify and `O_PATH` on Linux). Reaches the spawner through
     /// [`SpawnRequest::backend`] and the socket waiter through [`WaitOptions::backend`].
@@ -105,6 +136,7 @@ impl std::fmt::Debug for ProductionOptions {
             .field("agent_dir", &self.agent_dir)
             .field("pi_program", &self.pi_program)
             .field("stderr", &self.stderr)
+            .field("spawn_concurrency", &self.spawn_concurrency)
             .field("extension_args", &self.extension_args)
             .field("backend", &self.backend)
             .finish_non_exhaustive()
@@ -131,19 +163,24 @@ impl ProductionOptions {
             term_grace: Duration::from_secs(5),
             kill_grace: Duration::from_secs(1),
             identity: Arc::new(resolve_launch_identity),
-            spawner: Arc::new(spawn_child),
+            spawner: Arc::new(|launch: &ResumeLaunch<'_>| spawn_child(launch.request)),
             release: Arc::new(lock::release),
             control_dir: pi.join("entwurf-control"),
             lock_dir: pi.join("entwurf-v2-locks"),
             agent_dir: agent_dir.unwrap_or_else(|| pi.join("agent")),
             pi_program: OsString::from("pi"),
             stderr: StderrPolicy::LogDir(pi.join("entwurf-v2-logs")),
-            extension_args: Vec::new(),
+            spawn_concurrency: DEFAULT_SPAWN_CONCURRENCY,
+            extension_args: PassthroughArgs::default(),
             backend: Backend::Native,
         }
     }
 
     /// Defaults from the environment: `HOME`, and `PI_CODING_AGENT_DIR` if set.
+    ///
+    /// # Errors
+    ///
+    /// [`OptionsError::NoHome`] when `HOME` is unset or empty.
     pub fn from_env() -> Result<Self, OptionsError> {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
@@ -155,11 +192,13 @@ impl ProductionOptions {
     }
 
     /// The control socket of `gid`.
+    #[must_use]
     pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
         self.control_dir.join(format!("{gid}.sock"))
     }
 
     /// The dispatch lock of `gid`.
+    #[must_use]
     pub fn lock_path(&self, gid: &GardenId) -> PathBuf {
         lock::lock_path(&self.lock_dir, gid)
     }
@@ -174,8 +213,10 @@ impl ProductionOptions {
     }
 }
 
-/// Why production spawn failed (→ the watcher's `SpawnStartFailed`).
+/// Why production spawn failed (→ the watcher's `SpawnStartFailed`, typed: match on it
+/// directly, e.g. `ResumeSpawnError::Identity(IdentityError::NotFound { .. })`).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ResumeSpawnError {
     /// The launch identity could not be resolved.
     #[error("resolving launch identity")]
@@ -191,6 +232,10 @@ pub enum ResumeSpawnError {
     /// The program could not be started.
     #[error("starting the resume child")]
     Spawn(#[from] SpawnError),
+    /// The blocking-pool task that spawns was cancelled (its runtime is shutting down);
+    /// whether the child started is unknown.
+    #[error("the spawn task was cancelled; the child may or may not have started")]
+    Cancelled(#[source] tokio::task::JoinError),
     /// The plan's socket path can never be observed with the configured backend (the
     /// portable one cannot reach a path longer than `sun_path`). A child started anyway
     /// could never be seen listening, and its own `bind` would fail the same way, so none
@@ -226,27 +271,43 @@ pub struct ProductionDeps {
     spawn_slots: Arc<Semaphore>,
 }
 
-/// How many spawns run at once: enough to overlap each child's exec with the next
-/// fork, few enough not to grow the blocking pool by a thread per resume.
-const SPAWN_SLOTS: usize = 4;
+/// How many spawns run at once by default: enough to overlap each child's exec with the
+/// next fork, few enough not to grow the blocking pool by a thread per resume.
+pub const DEFAULT_SPAWN_CONCURRENCY: usize = 4;
 
 impl ProductionDeps {
     /// Wires `options`.
+    #[must_use]
     pub fn new(options: ProductionOptions) -> Self {
+        let slots = options.spawn_concurrency.max(1);
         Self {
             options,
-            spawn_slots: Arc::new(Semaphore::new(SPAWN_SLOTS)),
+            spawn_slots: Arc::new(Semaphore::new(slots)),
         }
     }
 
     /// The options in force.
+    #[must_use]
     pub fn options(&self) -> &ProductionOptions {
         &self.options
     }
 
     /// Resolves the identity and builds the spawn request for `plan` (no side effects).
-    /// Refuses a socket path the backend could never observe.
+    ///
+    /// # Errors
+    ///
+    /// [`ResumeSpawnError::Identity`] when the identity resolver fails,
+    /// [`ResumeSpawnError::CwdMismatch`] when the plan insists on another cwd than the
+    /// saved session's, [`ResumeSpawnError::SocketUnobservable`] when the backend could
+    /// never observe the plan's socket path (checked first: nothing else is resolved).
     pub fn resume_request(&self, plan: &SpawnBgPlan) -> Result<SpawnRequest, ResumeSpawnError> {
+        self.resolve(plan).map(|(_, request)| request)
+    }
+
+    fn resolve(
+        &self,
+        plan: &SpawnBgPlan,
+    ) -> Result<(LaunchIdentity, SpawnRequest), ResumeSpawnError> {
         let o = &self.options;
         check_reachable(plan.expected_socket_path(), o.backend).map_err(|source| {
             ResumeSpawnError::SocketUnobservable {
@@ -272,26 +333,28 @@ impl ProductionDeps {
             prompt: plan.prompt(),
             launch_args: plan.launch_args(),
         });
-        Ok(SpawnRequest {
+        let request = SpawnRequest {
             program: o.pi_program.clone(),
             args: args.into_iter().map(OsString::from).collect(),
-            cwd: identity.cwd,
+            cwd: identity.cwd.clone(),
             stderr: o.stderr_for(plan.target_garden_id()),
             backend: o.backend,
-        })
+        };
+        Ok((identity, request))
     }
 }
 
 impl WatchDeps for ProductionDeps {
     type Child = ChildHandle;
+    type SpawnError = ResumeSpawnError;
 
     /// Resolves the identity and runs the spawner on tokio's blocking pool, at most
-    /// four (`SPAWN_SLOTS`) at a time. A spawn blocks until the child has exec'd (about a
+    /// `spawn_concurrency` (default 4) at a time. A spawn blocks until the child has exec'd (about a
     /// millisecond, more under load); run inline, a burst of hundreds of resumes kept
     /// the runtime thread from noticing any socket or exit until the burst was over.
     /// If this future is dropped mid-spawn, the spawn still completes and the child is
     /// left running unwatched, exactly as if the future were dropped right after it.
-    async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, BoxError> {
+    async fn spawn(&self, plan: &SpawnBgPlan) -> Result<ChildHandle, ResumeSpawnError> {
         // Identity resolution scans saved sessions (file I/O) and the spawn waits for the
         // child's exec: neither may stall the executor. One hop to the blocking pool, under
         // a slot.
@@ -302,15 +365,20 @@ impl WatchDeps for ProductionDeps {
         let slot = self.spawn_slots.clone().acquire_owned().await.ok();
         let spawned = tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            let request = deps.resume_request(&owned_plan)?;
-            (deps.options.spawner)(&request).map_err(ResumeSpawnError::Spawn)
+            let (identity, request) = deps.resolve(&owned_plan)?;
+            let launch = ResumeLaunch {
+                plan: &owned_plan,
+                identity: &identity,
+                request: &request,
+            };
+            (deps.options.spawner)(&launch).map_err(ResumeSpawnError::Spawn)
         })
         .await;
         match spawned {
-            Ok(spawned) => spawned.map_err(|e| Box::new(e) as BoxError),
+            Ok(spawned) => spawned,
             // A panicking spawner panics here, as it did when called inline.
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(join) => Err(Box::new(join) as BoxError),
+            Err(join) => Err(ResumeSpawnError::Cancelled(join)),
         }
     }
 

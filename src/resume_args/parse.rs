@@ -11,19 +11,22 @@
 //! concatenation, and [`ParsedResumeArgs::expected`] builds the same shape from a
 //! [`ResumeArgs`] for comparison.
 //!
-//! Strict where §9 is: every reserved flag (`--mode`, `-p`, `--no-extensions`,
-//! `--entwurf-control`, `--session-id`, `--provider`, `--model`) appears exactly once,
-//! where §9 puts it. A passthrough carrying one of them would make a real `pi` see it
-//! twice (or see the other variant's marker), so it is refused, naming the position.
+//! Strict where the layout is: every reserved flag ([`RESERVED_FLAGS`]) appears exactly
+//! once, where the builder puts it. A passthrough arg that the builder's callers could not
+//! have added ([`check_added_arg`]: a reserved flag in either form, `--`, or an empty arg)
+//! would make a real `pi` see a flag twice, see the other variant's marker or stop reading
+//! options early, so it is refused, naming the position.
 
-use super::{ResumeArgs, ResumeVariant};
+use super::{ResumeArgs, ResumeVariant, check_added_arg};
 
-/// The flags §9 places itself; none may appear in the passthrough.
-pub const RESERVED_FLAGS: [&str; 7] = [
+/// The flags the resume argv owns (`--session` too, which names a session file in the
+/// `visible` layout). None may be added by a caller, alone or as `--flag=value`.
+pub const RESERVED_FLAGS: [&str; 8] = [
     "--mode",
     "-p",
     "--no-extensions",
     "--entwurf-control",
+    "--session",
     "--session-id",
     "--provider",
     "--model",
@@ -68,6 +71,7 @@ impl ParsedResumeArgs {
     }
 
     /// The argv these fields stand for (the builder's output for them).
+    #[must_use]
     pub fn to_argv(&self) -> Vec<String> {
         super::assemble(
             self.variant,
@@ -94,6 +98,10 @@ pub struct ResumeArgvError {
 
 /// Parses an argv (without the program name) as §9 builds it. Total: never panics,
 /// whatever the argv. See the module docs for what is accepted.
+///
+/// # Errors
+///
+/// [`ResumeArgvError`] naming the first position that does not fit the layout.
 pub fn parse_resume_pi_args(argv: &[String]) -> Result<ParsedResumeArgs, ResumeArgvError> {
     let at = |index: usize, expected: &'static str| ResumeArgvError {
         index,
@@ -144,11 +152,12 @@ pub fn parse_resume_pi_args(argv: &[String]) -> Result<ParsedResumeArgs, ResumeA
     let passthrough = &argv[4..session_flag];
     if let Some(offset) = passthrough
         .iter()
-        .position(|a| RESERVED_FLAGS.contains(&a.as_str()))
+        .enumerate()
+        .position(|(i, a)| check_added_arg(i, a).is_err())
     {
         return Err(at(
             4 + offset,
-            "a launch or extension arg (each flag of §9 appears exactly once)",
+            "a launch or extension arg (not a reserved flag, \"--\" or empty)",
         ));
     }
     Ok(ParsedResumeArgs {

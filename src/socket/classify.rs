@@ -7,6 +7,7 @@ use nix::sys::stat::{FileStat, SFlag};
 use super::{AddressConflict, Inspection, OsError, Probe, ProbeDoubt};
 
 /// Classifies a failed look at the path: ENOENT is absent, the rest indeterminate.
+#[must_use]
 pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
     match errno {
         Errno::ENOENT => Inspection::Absent,
@@ -16,6 +17,7 @@ pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
 
 /// Classifies what `stat` says sits at the path, for a process whose effective uid is
 /// `euid`.
+#[must_use]
 pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
     #[cfg_attr(
         target_os = "linux",
@@ -27,6 +29,7 @@ pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
 
 /// [`classify_stat`] on raw fields (`mode` as in `st_mode`), for tests and callers
 /// holding another stat type.
+#[must_use]
 pub fn classify_mode(mode: u32, owner: u32, euid: u32) -> Inspection {
     let kind = mode & file_type_bits(SFlag::S_IFMT);
     if kind == file_type_bits(SFlag::S_IFLNK) {
@@ -50,6 +53,7 @@ pub(super) fn file_type_bits(flag: SFlag) -> u32 {
 
 /// Classifies a failed connect: ECONNREFUSED/ENOENT dead, EAGAIN a full backlog, the
 /// rest indeterminate.
+#[must_use]
 pub fn classify_connect_error(errno: Errno) -> Probe {
     match errno {
         Errno::ECONNREFUSED | Errno::ENOENT => Probe::Dead(OsError::new("connect", errno)),

@@ -1,4 +1,4 @@
-//! Control socket observation (SPEC §5): inspect, probe, verdict, await.
+//! Control socket observation (docs/design.md §5): inspect, probe, verdict, await.
 //!
 //! Three layers, each usable on its own:
 //!
@@ -28,7 +28,7 @@
 //! `/proc/self/fd/<n>` is indeterminate (the inode is held open, so it can only mean
 //! `/proc` is missing), and a datagram socket at the path (EPROTOTYPE) is indeterminate,
 //! not a conflict — only a symlink, a non-socket and a foreign owner (of the file, or of
-//! the listener behind it) are forged.
+//! the listener behind it) are forged (docs/design.md §5).
 //!
 //! Runtime requirement: the async functions need a tokio runtime with IO and time
 //! enabled (`enable_all`), because the waiter registers an inotify descriptor with the
@@ -82,6 +82,7 @@ pub enum AddressConflict {
 impl AddressConflict {
     /// Whether finding the conflict took a connect: only a foreign listener is found by
     /// connecting, every other conflict before any connect.
+    #[must_use]
     pub fn was_connected(self) -> bool {
         matches!(self, Self::ForeignListener { .. })
     }
@@ -122,6 +123,7 @@ pub struct OsError {
 
 impl OsError {
     /// Keeps `errno` from `op`.
+    #[must_use]
     pub fn new(op: &'static str, errno: Errno) -> Self {
         Self {
             op,
@@ -130,11 +132,13 @@ impl OsError {
     }
 
     /// The portable kind of the error, for callers that match on [`io::ErrorKind`].
+    #[must_use]
     pub fn kind(&self) -> io::ErrorKind {
         io::Error::from_raw_os_error(self.errno).kind()
     }
 
     /// The errno as nix knows it.
+    #[must_use]
     pub fn errno(&self) -> Errno {
         Errno::from_raw(self.errno)
     }
@@ -298,6 +302,7 @@ pub enum AwaitSocketError {
 pub const SUN_PATH_MAX: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
 
 /// Layer 1 on its own: what sits at `path` (final symlink not followed).
+#[must_use]
 pub fn inspect(path: &Path) -> Inspection {
     inspect_for_probe(path).0
 }
@@ -350,6 +355,7 @@ pub async fn observe_with(path: &Path, probe_timeout: Duration, backend: Backend
 /// `Wait`. A probe result next to a non-socket inspection (which
 /// [`observe`] never produces) is ignored: only the pair "socket file, connected" is
 /// alive.
+#[must_use]
 pub fn verdict(observation: &Observation) -> Verdict {
     match (&observation.inspection, &observation.probe) {
         (Inspection::AddressConflict(conflict), _) => Verdict::Forged(*conflict),

@@ -45,6 +45,13 @@ use crate::backend::Backend;
 /// later by a closer thread, because closing it right away blocks for a kernel grace
 /// period (5–20 ms) that would delay this very return. It needs a tokio runtime with IO
 /// and time enabled.
+///
+/// # Errors
+///
+/// [`AwaitSocketError::Forged`](super::AwaitSocketError::Forged) at once for an
+/// address that can never become ours (symlink, not a socket, a foreign owner);
+/// [`AwaitSocketError::Cancelled`](super::AwaitSocketError::Cancelled) once `cancel`
+/// fires; a path this platform cannot reach fails at once as well.
 pub async fn await_socket_alive(
     path: &Path,
     cancel: CancellationToken,
@@ -115,6 +122,11 @@ pub async fn await_socket_alive(
 /// path, so one longer than `sun_path` never can ([`AwaitSocketError::PathTooLong`]).
 /// [`await_socket_alive`] fails with this at once; a dispatcher can ask before it
 /// starts a child it could never see listening (the production spawn does).
+///
+/// # Errors
+///
+/// [`AwaitSocketError::PathTooLong`] for a path beyond `sun_path` with the portable
+/// backend; never with the Linux native one.
 pub fn check_reachable(path: &Path, backend: Backend) -> Result<(), AwaitSocketError> {
     let unreachable = (!backend.is_linux_native())
         .then(|| super::portable::too_long(path))

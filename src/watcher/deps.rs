@@ -10,8 +10,10 @@ use tokio_util::sync::CancellationToken;
 use crate::lock::{LockClaim, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
 
-/// Errors crossing the dependency boundary. Each production dependency has its own typed
-/// error; the watcher only needs to report them, so it erases them here.
+/// Errors crossing the dependency boundary that the watcher only reports as text (in a
+/// [`RetainedDiagnostic`](super::RetainedDiagnostic)) or as a source: watcher, signal and
+/// release failures. The spawn error, which a caller acts on, keeps its type
+/// ([`WatchDeps::SpawnError`]).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
 
 /// How a child ended: a code when it exited, a signal number when a signal ended it.
@@ -69,14 +71,25 @@ pub trait WatchDeps: Sync {
     /// The child handle. Dropping it must not kill the child.
     type Child: SpawnedChild;
 
+    /// Why a spawn failed. Kept typed all the way to
+    /// [`SpawnBgOutcome::SpawnStartFailed`](super::SpawnBgOutcome::SpawnStartFailed), so a
+    /// caller can match on it (e.g. a missing saved session vs a missing program) without
+    /// downcasting.
+    type SpawnError: std::error::Error + Send + Sync + 'static;
+
     /// Starts the child for `plan`; resolves once it really started.
     fn spawn(
         &self,
         plan: &SpawnBgPlan,
-    ) -> impl Future<Output = Result<Self::Child, BoxError>> + Send;
+    ) -> impl Future<Output = Result<Self::Child, Self::SpawnError>> + Send;
 
     /// Starts watching `path`; the future resolves once the socket is connectable and
     /// fails for an address that can never become ours.
+    ///
+    /// # Errors
+    ///
+    /// When the watch cannot even start (e.g. no inotify descriptor); the watcher then
+    /// terminates the child and keeps the lock.
     fn watch_socket(
         &self,
         path: &Path,
@@ -84,6 +97,10 @@ pub trait WatchDeps: Sync {
     ) -> Result<impl Future<Output = Result<(), BoxError>> + Send, BoxError>;
 
     /// Starts watching the child's exit.
+    ///
+    /// # Errors
+    ///
+    /// When the watch cannot even start; handled as for [`watch_socket`](Self::watch_socket).
     fn watch_exit(
         &self,
         child: &Self::Child,
@@ -101,6 +118,11 @@ pub trait WatchDeps: Sync {
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
     /// Releases the lock (default: [`crate::lock::release`]).
+    ///
+    /// # Errors
+    ///
+    /// When the lock could not be read or removed; the watcher reports it as
+    /// [`WatchError::ReleaseFailed`](super::WatchError::ReleaseFailed).
     fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError>;
 
     /// How long the child may take to exit after SIGTERM.

@@ -21,9 +21,9 @@ use crate::release::{
 };
 
 pub use deps::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
-pub use outcome::{Observation, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError};
+pub use outcome::{ReleaseCause, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError};
 
-/// Runs one spawn-bg resume under `lock` (see the module docs and SPEC §7).
+/// Runs one spawn-bg resume under `lock` (see the module docs and docs/design.md §7).
 ///
 /// Bounded: returns within observe timeout + term grace + kill grace (plus the time the
 /// dependencies themselves take to spawn, signal and release).
@@ -34,26 +34,33 @@ pub use outcome::{Observation, RetainReason, RetainedDiagnostic, SpawnBgOutcome,
 /// probe or timer survives). A child already spawned keeps running as the detached
 /// resident it was started as; with the production deps its supervisor only waits to
 /// reap it (`tests/faults_watch_drop.rs`).
+///
+/// # Errors
+///
+/// [`WatchError::Policy`] when `lock` is missing or not the plan's (nothing is spawned);
+/// [`WatchError::ReleaseFailed`] when the release after an observation (or a failed
+/// spawn) failed; [`WatchError::ReleaseWithheld`] when the release reducer kept the lock
+/// where the watcher would have released it. Every other end, a retained lock included,
+/// is an `Ok` outcome.
 pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     plan: &SpawnBgPlan,
     lock: Option<&LockClaim>,
     deps: &D,
-) -> Result<SpawnBgOutcome<D::Child>, WatchError> {
+) -> Result<SpawnBgOutcome<D::Child, D::SpawnError>, WatchError> {
     // Checked before anything is spawned: a mis-paired lock is a programming error.
     let SpawnBgLock { policy, claim } = policy_for_spawn_bg(plan, lock)?;
-    let mut releaser = Releaser {
+    let releaser = Releaser {
         policy,
-        state: ReleaseState::default(),
         claim,
-        deps,
+        perform: |claim: &LockClaim| deps.release(claim),
     };
 
     let child = match deps.spawn(plan).await {
         Ok(child) => child,
         Err(error) => {
-            let text = error_chain(&*error);
+            let text = error_chain(&error);
             let on = Released {
-                observation: Observation::SpawnStartFailed,
+                cause: ReleaseCause::SpawnStartFailed,
                 pid: None,
                 spawn_error: Some(text.clone()),
             };
@@ -62,7 +69,6 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
         }
     };
     let pid = child.pid();
-    releaser.hold(ReleaseEvent::SpawnStarted { pid });
 
     let (ended, notes) = {
         // Cancelled on every way out of this block, so no watcher outlives the call.
@@ -86,7 +92,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     match ended {
         Ended::Observed(Seen::SocketAlive, after_signal) => {
             let on = Released {
-                observation: Observation::SocketAlive,
+                cause: ReleaseCause::SocketAlive,
                 pid: Some(pid),
                 spawn_error: None,
             };
@@ -104,7 +110,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 signal: exit.signal,
             };
             let on = Released {
-                observation: Observation::ChildExited(exit),
+                cause: ReleaseCause::ChildExited(exit),
                 pid: Some(pid),
                 spawn_error: None,
             };
@@ -115,43 +121,46 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     }
 }
 
-/// Applies the reducer and performs the release it decides. `release` consumes the
-/// releaser, so a second release is impossible by construction, not by convention.
-struct Releaser<'a, D> {
+/// Asks the release reducer and performs the release it decides, in every build profile.
+///
+/// The watcher consults the reducer once per call, with the event that ends the watch
+/// (a failed spawn, the socket alive, the child exited); until then nothing has happened
+/// that could release, and a retained lock never asks. `release` consumes the releaser,
+/// so a second release is impossible by construction, not by convention.
+struct Releaser<'a, R> {
     policy: ReleasePolicy,
-    state: ReleaseState,
     claim: &'a LockClaim,
-    deps: &'a D,
+    /// Performs the release; called at most once, and only on the reducer's say-so.
+    perform: R,
 }
 
-/// Context for a [`WatchError::ReleaseFailed`].
+/// Context for a [`WatchError::ReleaseFailed`] or [`WatchError::ReleaseWithheld`].
 struct Released {
-    observation: Observation,
+    cause: ReleaseCause,
     pid: Option<u32>,
     spawn_error: Option<String>,
 }
 
-impl<D: WatchDeps> Releaser<'_, D> {
-    fn hold(&mut self, event: ReleaseEvent) {
-        let (state, decision) = reduce(self.policy, self.state, &event);
-        debug_assert!(!decision.is_release(), "{event:?} must not release");
-        self.state = state;
-    }
-
+impl<R> Releaser<'_, R>
+where
+    R: FnOnce(&LockClaim) -> Result<ReleaseOutcome, BoxError>,
+{
     fn release(self, event: ReleaseEvent, on: Released) -> Result<ReleaseOutcome, WatchError> {
-        let (_, decision) = reduce(self.policy, self.state, &event);
-        // A fresh state plus an observation is a release under the spawn-bg policy (the
-        // reducer's tests and proptest pin this); consuming `self` rules out a second.
-        debug_assert!(decision.is_release(), "{event:?} must release");
-        self.deps
-            .release(self.claim)
-            .map_err(|source| WatchError::ReleaseFailed {
-                observation: on.observation,
+        let (_, decision) = reduce(self.policy, ReleaseState::default(), &event);
+        if !decision.is_release() {
+            return Err(WatchError::ReleaseWithheld {
+                cause: on.cause,
                 pid: on.pid,
-                spawn_error: on.spawn_error,
                 lock_path: self.claim.lock_path().to_path_buf(),
-                source,
-            })
+            });
+        }
+        (self.perform)(self.claim).map_err(|source| WatchError::ReleaseFailed {
+            cause: on.cause,
+            pid: on.pid,
+            spawn_error: on.spawn_error,
+            lock_path: self.claim.lock_path().to_path_buf(),
+            source,
+        })
     }
 }
 
@@ -253,7 +262,7 @@ async fn watch<'a, D: WatchDeps>(
         Ok(f) => f,
         Err(e) => {
             notes.record("starting socket watcher", &*e);
-            terminate_best_effort(deps, child, &mut notes).await;
+            escalate_unobserved(deps, child, &mut notes).await;
             return (Ended::Retained(RetainReason::ObserveFailed), notes);
         }
     };
@@ -261,8 +270,10 @@ async fn watch<'a, D: WatchDeps>(
         Ok(f) => f,
         Err(e) => {
             notes.record("starting exit watcher", &*e);
-            // The socket watcher is cancelled by our caller's drop guard on return.
-            terminate_best_effort(deps, child, &mut notes).await;
+            // Cancel the socket watcher now, not on return: with no exit watcher the
+            // socket alone must not release, and it must not outlive the escalation.
+            drop(socket);
+            escalate_unobserved(deps, child, &mut notes).await;
             return (Ended::Retained(RetainReason::ObserveFailed), notes);
         }
     };
@@ -315,8 +326,82 @@ async fn watch<'a, D: WatchDeps>(
     (Ended::Retained(reason), notes)
 }
 
-async fn terminate_best_effort<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
-    if let Err(e) = deps.signal(child, StopSignal::Terminate).await {
-        notes.record("terminate (best effort)", &*e);
+/// A watcher failed to start, so nothing can observe what the signals cause: escalate
+/// exactly as the backstop does (SIGTERM, term grace, SIGKILL, kill grace), but blind.
+/// Waiting out both graces is what bounds the call and gives the production supervisor
+/// time to sweep the group once the leader exits; stopping at SIGTERM would leave a
+/// leader that ignores it alive with its lock held forever.
+async fn escalate_unobserved<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
+    for (signal, grace) in [
+        (StopSignal::Terminate, deps.term_grace()),
+        (StopSignal::Kill, deps.kill_grace()),
+    ] {
+        match deps.signal(child, signal).await {
+            Ok(()) => deps.timer(grace).await,
+            // A signal that never went out has no grace to wait for.
+            Err(e) => notes.record(&signal.to_string(), &*e),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use super::*;
+    use crate::garden_id::GardenId;
+
+    fn claim(dir: &std::path::Path) -> LockClaim {
+        let gid = GardenId::parse("20260613T000000-aaaaaa").expect("gid");
+        crate::lock::acquire(dir, &gid).expect("acquire")
+    }
+
+    fn on(cause: ReleaseCause) -> Released {
+        Released {
+            cause,
+            pid: Some(7),
+            spawn_error: None,
+        }
+    }
+
+    /// Not a debug assertion: in every profile, a "hold" from the reducer means the
+    /// release function is never called and the caller is told the lock is still held.
+    #[test]
+    fn the_reducer_decides_whether_the_release_runs() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let claim = claim(dir.path());
+        let calls = Cell::new(0);
+        let perform = |_: &LockClaim| {
+            calls.set(calls.get() + 1);
+            Ok(ReleaseOutcome::Released)
+        };
+
+        let held = Releaser {
+            policy: ReleasePolicy::NoLock,
+            claim: &claim,
+            perform,
+        }
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        assert!(
+            matches!(
+                held,
+                Err(WatchError::ReleaseWithheld {
+                    cause: ReleaseCause::SocketAlive,
+                    pid: Some(7),
+                    ..
+                })
+            ),
+            "{held:?}"
+        );
+        assert_eq!(calls.get(), 0, "a hold never releases");
+
+        let released = Releaser {
+            policy: ReleasePolicy::AfterSpawnObservation,
+            claim: &claim,
+            perform,
+        }
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        assert_eq!(released.expect("released"), ReleaseOutcome::Released);
+        assert_eq!(calls.get(), 1);
     }
 }

@@ -10,13 +10,15 @@ use crate::release::PolicyError;
 
 use super::deps::{BoxError, ChildExit, StopSignal};
 
-/// The end of one spawn-bg resume.
+/// The end of one spawn-bg resume: `C` is the deps' child handle, `E` their spawn error
+/// ([`WatchDeps`](super::WatchDeps)).
 #[derive(Debug)]
-pub enum SpawnBgOutcome<C> {
+#[must_use = "an outcome says whether the lock was released and may carry the resident"]
+pub enum SpawnBgOutcome<C, E> {
     /// The child could not be started; the lock was released (nothing to watch).
     SpawnStartFailed {
-        /// Why.
-        error: BoxError,
+        /// Why, typed as the deps report it.
+        error: E,
         /// What the release found.
         release: ReleaseOutcome,
     },
@@ -48,13 +50,15 @@ pub enum SpawnBgOutcome<C> {
     LockRetained(Box<RetainedDiagnostic>),
 }
 
-impl<C> SpawnBgOutcome<C> {
+impl<C, E> SpawnBgOutcome<C, E> {
     /// True when the release step ran (exactly once); false when the lock is retained.
+    #[must_use]
     pub fn released(&self) -> bool {
         !matches!(self, Self::LockRetained(_))
     }
 
     /// A short name: `spawn-start-failed`, `socket-alive`, `child-exited`, `lock-retained`.
+    #[must_use]
     pub fn kind(&self) -> &'static str {
         match self {
             Self::SpawnStartFailed { .. } => "spawn-start-failed",
@@ -76,6 +80,7 @@ pub enum RetainReason {
 
 impl RetainReason {
     /// The wire name.
+    #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ObserveFailed => "observe-failed",
@@ -133,18 +138,21 @@ impl fmt::Display for RetainedDiagnostic {
     }
 }
 
-/// Which observation a failed release followed.
+/// Why the watcher went to release the lock: one of the two observations, or a spawn
+/// that failed. A failed spawn is not an observation (nothing was ever watched); it
+/// releases because holding the lock would pin the garden id with nothing left to wait
+/// for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Observation {
+pub enum ReleaseCause {
     /// The spawn failed.
     SpawnStartFailed,
-    /// The socket became connectable.
+    /// Observed: the socket became connectable.
     SocketAlive,
-    /// The child exited.
+    /// Observed: the child exited.
     ChildExited(ChildExit),
 }
 
-impl fmt::Display for Observation {
+impl fmt::Display for ReleaseCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::SpawnStartFailed => f.write_str("spawn start failed"),
@@ -164,11 +172,11 @@ pub enum WatchError {
     /// The observation happened but releasing the lock failed. The caller must not spawn
     /// again; the lock needs a person.
     #[error(
-        "releasing {lock_path:?} after {observation} failed: do not spawn again; remove the lock by hand"
+        "releasing {lock_path:?} after {cause} failed: do not spawn again; remove the lock by hand"
     )]
     ReleaseFailed {
-        /// What was observed.
-        observation: Observation,
+        /// What the release followed.
+        cause: ReleaseCause,
         /// The child's pid, when one was started (a resident may be running).
         pid: Option<u32>,
         /// Why the spawn failed, on the spawn-failed path.
@@ -178,5 +186,18 @@ pub enum WatchError {
         /// Why the release failed.
         #[source]
         source: BoxError,
+    },
+    /// The release reducer answered "hold" where the watcher would have released, so the
+    /// lock was not touched and is still held. The reducer's decision is what releases;
+    /// under the spawn-bg policy this cannot happen, and if it ever does the caller is
+    /// told rather than a lock being released against the policy.
+    #[error("the release policy kept {lock_path:?} after {cause}: the lock is still held")]
+    ReleaseWithheld {
+        /// What the watcher saw.
+        cause: ReleaseCause,
+        /// The child's pid, when one was started (a resident may be running).
+        pid: Option<u32>,
+        /// The lock, still held.
+        lock_path: PathBuf,
     },
 }

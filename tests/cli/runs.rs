@@ -212,7 +212,10 @@ fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
         "hi",
     ]);
     assert_eq!(wrong.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&wrong.stderr).contains("argv differs from SPEC §9's layout"));
+    assert!(
+        String::from_utf8_lossy(&wrong.stderr)
+            .contains("argv differs from the docs/design.md §9 layout")
+    );
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use entwurf_test_support::world::{Child, World, alive, exit_of, stand_in_main, world};
 use entwurf_v2_spawn::lock::ReleaseOutcome;
-use entwurf_v2_spawn::production::child::ChildHandle;
+use entwurf_v2_spawn::production::ProductionOutcome;
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -23,7 +23,7 @@ fn stand_in_pi() {
     stand_in_main();
 }
 
-async fn resume(w: &World, timeout: Duration) -> SpawnBgOutcome<ChildHandle> {
+async fn resume(w: &World, timeout: Duration) -> ProductionOutcome {
     let claim = w.acquire();
     tokio::time::timeout(
         DEADLINE,

@@ -6,6 +6,7 @@ use entwurf_v2_spawn::production::identity::{
     ModelChangeLine, ProviderField, SessionHeader, SessionLine, parse_session_line,
     resolve_launch_identity,
 };
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use proptest::prelude::*;
 
 /// Strings that look like session lines, to reach deep into the parser, plus noise.
@@ -72,7 +73,7 @@ proptest! {
             bytes.extend_from_slice(body);
             std::fs::write(dir.join(format!("{i}.jsonl")), bytes).unwrap();
         }
-        let result = resolve_launch_identity(agent.path(), &gid, &[]);
+        let result = resolve_launch_identity(agent.path(), &gid, &PassthroughArgs::default());
         if prefix_with_header && files.len() > 1 {
             let is_ambiguous = matches!(
                 result,

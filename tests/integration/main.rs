@@ -16,6 +16,7 @@
 #[macro_use]
 mod backends;
 
+mod argv_props;
 mod child;
 mod faults_lock;
 mod faults_socket;
@@ -28,6 +29,7 @@ mod identity_props;
 mod lock;
 mod lock_props;
 mod production;
+mod reach;
 mod release_props;
 mod socket;
 mod watcher;

@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
-use entwurf_v2_spawn::production::child::{SpawnRequest, spawn_child};
-
+use entwurf_v2_spawn::production::child::{SpawnError, SpawnRequest, spawn_child};
 use entwurf_v2_spawn::production::{
-    ProductionDeps, ProductionOptions, ResumeSpawnError, fixed_identity,
+    ProductionDeps, ProductionOptions, ProductionOutcome, ResumeLaunch, ResumeSpawnError,
+    fixed_identity,
 };
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan};
 
@@ -43,7 +44,8 @@ fn world(script: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
     options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
-    options.spawner = Arc::new(move |req: &SpawnRequest| {
+    options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+        let req = launch.request;
         let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "stand-in-pi".into()];
         args.extend(req.args.iter().cloned());
         spawn_child(&SpawnRequest {
@@ -75,8 +77,8 @@ fn world(script: &'static str) -> World {
 fn world_ignoring_term() -> World {
     let mut w = world("trap '' TERM; while :; do sleep 0.05; done");
     let spawn = w.options.spawner.clone();
-    w.options.spawner = Arc::new(move |req: &SpawnRequest| {
-        let child = spawn(req)?;
+    w.options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+        let child = spawn(launch)?;
         let ignores_term = || {
             std::fs::read_to_string(format!("/proc/{}/status", child.pid()))
                 .ok()
@@ -100,10 +102,7 @@ fn plan(w: &World, timeout: Duration) -> SpawnBgPlan {
     SpawnBgPlan::new(gid.clone(), "wake up", w.options.socket_path(&gid), timeout).expect("plan")
 }
 
-async fn resume(
-    w: &World,
-    timeout: Duration,
-) -> SpawnBgOutcome<entwurf_v2_spawn::production::child::ChildHandle> {
+async fn resume(w: &World, timeout: Duration) -> ProductionOutcome {
     let gid = GardenId::parse(GID).expect("gid");
     let claim = lock::acquire(&w.options.lock_dir, &gid).expect("acquire");
     let deps = ProductionDeps::new(w.options.clone());
@@ -225,15 +224,16 @@ async fn an_early_exit_releases_with_its_code(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_program_is_a_spawn_failure_that_releases_once() {
     let mut w = world("true");
-    w.options.spawner = Arc::new(spawn_child);
+    w.options.spawner = Arc::new(|launch: &ResumeLaunch<'_>| spawn_child(launch.request));
     w.options.pi_program = w.dir.path().join("no-such-pi").into();
     let outcome = resume(&w, Duration::from_secs(5)).await;
     let SpawnBgOutcome::SpawnStartFailed { error, release } = outcome else {
         panic!("expected spawn-start-failed, got {outcome:?}");
     };
+    // Typed all the way: no downcast needed to tell a missing program from the rest.
     assert!(
-        error.downcast_ref::<ResumeSpawnError>().is_some(),
-        "{error}"
+        matches!(&error, ResumeSpawnError::Spawn(SpawnError::Exec { .. })),
+        "{error:?}"
     );
     assert_eq!(release, ReleaseOutcome::Released);
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
@@ -266,7 +266,7 @@ async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
     let mut w = world("true");
-    w.options.extension_args = vec!["-e".into(), "/x/ext.ts".into()];
+    w.options.extension_args = PassthroughArgs::new(["-e", "/x/ext.ts"]).unwrap();
     let deps = ProductionDeps::new(w.options.clone());
     let req = deps
         .resume_request(
@@ -316,7 +316,8 @@ fn slow_spawner(
     running: Arc<AtomicUsize>,
     peak: Arc<AtomicUsize>,
 ) -> entwurf_v2_spawn::production::Spawner {
-    Arc::new(move |req: &SpawnRequest| {
+    Arc::new(move |launch: &ResumeLaunch<'_>| {
+        let req = launch.request;
         let now = running.fetch_add(1, Ordering::SeqCst) + 1;
         peak.fetch_max(now, Ordering::SeqCst);
         std::thread::sleep(hold);
@@ -390,9 +391,9 @@ async fn a_socket_path_the_portable_backend_cannot_reach_starts_nothing() {
     let spawns = Arc::new(AtomicUsize::new(0));
     let counted = spawns.clone();
     let spawn = w.options.spawner.clone();
-    w.options.spawner = Arc::new(move |req: &SpawnRequest| {
+    w.options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         counted.fetch_add(1, Ordering::SeqCst);
-        spawn(req)
+        spawn(launch)
     });
     let outcome = resume(&w, Duration::from_secs(5)).await;
     let SpawnBgOutcome::SpawnStartFailed { error, release } = outcome else {
@@ -400,11 +401,11 @@ async fn a_socket_path_the_portable_backend_cannot_reach_starts_nothing() {
     };
     assert!(
         matches!(
-            error.downcast_ref::<ResumeSpawnError>(),
-            Some(ResumeSpawnError::SocketUnobservable {
+            error,
+            ResumeSpawnError::SocketUnobservable {
                 backend: Backend::Portable,
                 ..
-            })
+            }
         ),
         "{error}"
     );

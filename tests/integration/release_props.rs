@@ -1,6 +1,6 @@
 //! Property: over any sequence of events, under any policy, the reducer decides
 //! "release" at most once, and exactly once for a spawn-bg sequence that contains an
-//! observation.
+//! observation or a failed spawn.
 
 use entwurf_v2_spawn::release::{ReleaseEvent, ReleasePolicy, ReleaseState, reduce};
 use proptest::prelude::*;
@@ -28,7 +28,8 @@ fn policy() -> impl Strategy<Value = ReleasePolicy> {
     ]
 }
 
-fn is_observation(e: &ReleaseEvent) -> bool {
+/// An observation (socket alive, child exited) or a failed spawn: what ends a spawn-bg watch.
+fn ends_spawn_bg_watch(e: &ReleaseEvent) -> bool {
     matches!(
         e,
         ReleaseEvent::SocketAlive
@@ -56,7 +57,7 @@ proptest! {
         let expected = match policy {
             ReleasePolicy::NoLock => 0,
             ReleasePolicy::AfterSendFinal => usize::from(events.contains(&ReleaseEvent::SendFinal)),
-            ReleasePolicy::AfterSpawnObservation => usize::from(events.iter().any(is_observation)),
+            ReleasePolicy::AfterSpawnObservation => usize::from(events.iter().any(ends_spawn_bg_watch)),
         };
         prop_assert_eq!(releases, expected);
         prop_assert_eq!(state.released, expected == 1);

@@ -1,4 +1,4 @@
-//! `smoke-entwurf-v2-spawn-live`: the live phase gate (SPEC §10).
+//! `smoke-entwurf-v2-spawn-live`: the live phase gate (docs/design.md §10).
 //!
 //! It drives the library's production dependencies against real OS objects — unix
 //! sockets, child processes, timers, signals, lock files — and prints one line per check

@@ -63,7 +63,8 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// The summary line people paste into commit bodies (SPEC §10, exact wording).
+    /// The summary line people paste into commit bodies (exact wording: docs/design.md
+    /// §10).
     pub fn summary_line(&self) -> String {
         let skipped = if self.skipped > 0 {
             format!(", {} skipped", self.skipped)

@@ -234,8 +234,8 @@ fn racer(a: &RacerArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The argv the stand-in `pi` expects for `gid`: SPEC §9's v2-control layout written out
-/// by hand from the fixture, *not* by `build_resume_pi_args` — otherwise a builder that
+/// The argv the stand-in `pi` expects for `gid`: the v2-control layout of docs/design.md
+/// §9 written out by hand from the fixture, *not* by `build_resume_pi_args` — otherwise a builder that
 /// dropped or reordered an arg would agree with itself and R1 could not fail.
 pub fn expected_pi_args(gid: &str) -> Vec<String> {
     use pi_fixture::{EXTENSION_ARGS, LAUNCH_ARGS, MODEL, PROMPT, PROVIDER};
@@ -286,7 +286,7 @@ pub fn pi() -> ExitCode {
     let expected = expected_pi_args(gid.as_str());
     if argv != expected {
         eprintln!(
-            "stand-in pi: argv differs from SPEC §9's layout\n  expected: {expected:?}\n  got:      {argv:?}"
+            "stand-in pi: argv differs from the docs/design.md §9 layout\n  expected: {expected:?}\n  got:      {argv:?}"
         );
         return ExitCode::from(PI_ARGV_MISMATCH);
     }

@@ -108,7 +108,9 @@ pub enum ExitWatchError {
         #[source]
         source: Arc<io::Error>,
     },
-    /// The supervisor task ended without publishing (its runtime shut down).
+    /// Nobody is left to publish the exit: the supervisor task ended without publishing
+    /// and the reaper thread, which normally takes over when a runtime shuts down first,
+    /// could not be started.
     #[error("the supervisor of pid {pid} ended before its exit was observed")]
     SupervisorGone {
         /// The child.

@@ -14,8 +14,9 @@
 use std::io;
 use std::time::Duration;
 
-use rustix::process::{Pid, WaitId, WaitIdOptions, waitid};
 use tokio::signal::unix::{Signal, SignalKind, signal};
+
+use super::reaper::exited_unreaped;
 
 /// How often the exit is looked for even without a `SIGCHLD`: the bound on detection if
 /// the signal is blocked in every thread. Normal detection is the signal, in
@@ -25,7 +26,7 @@ pub(super) const RECHECK: Duration = Duration::from_secs(1);
 /// A `SIGCHLD` listener for one child.
 #[derive(Debug)]
 pub(super) struct SigchldExit {
-    pid: Pid,
+    pid: u32,
     sigchld: Signal,
 }
 
@@ -33,9 +34,6 @@ impl SigchldExit {
     /// Starts listening for `SIGCHLD`. Must run inside a tokio runtime with IO enabled
     /// (tokio's signal driver).
     pub(super) fn open(pid: u32) -> io::Result<Self> {
-        let raw = i32::try_from(pid).map_err(io::Error::other)?;
-        let pid =
-            Pid::from_raw(raw).ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
         let sigchld = signal(SignalKind::child())?;
         Ok(Self { pid, sigchld })
     }
@@ -56,19 +54,6 @@ impl SigchldExit {
                 // answer at once forever, so only the recheck is left.
                 tokio::time::sleep(RECHECK).await;
             }
-        }
-    }
-}
-
-/// Whether our child `pid` has exited and is still waiting to be reaped.
-fn exited_unreaped(pid: Pid) -> io::Result<bool> {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-    loop {
-        match waitid(WaitId::Pid(pid), options) {
-            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
-            Ok(None) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(errno) => return Err(errno.into()),
         }
     }
 }

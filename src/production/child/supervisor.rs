@@ -21,9 +21,12 @@
 //! `SignalError::ExitUnknown` when the exit could not be observed — and ends. Nothing is
 //! sent after the reap either way.
 //!
-//! If the runtime shuts down first, the task is dropped without reaping (the child stays a
-//! zombie until the dispatcher exits); handles then report `SupervisorGone` /
-//! `ExitUnknown` rather than guessing.
+//! If the runtime shuts down first, the task is dropped before the reap. Dropping the
+//! supervisor then hands the child, the pending sweep and the exit channel to the
+//! process-wide reaper thread (`reaper.rs`), which reaps it without a runtime and
+//! publishes its exit, so no zombie is left for the life of the dispatcher. Signal
+//! requests made after that are answered `ExitUnknown` until the exit is published
+//! (nothing is sent: the one that signals must be the one that reaps).
 
 use std::io;
 use std::os::unix::process::ExitStatusExt;
@@ -35,6 +38,7 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::reaper::{self, Orphan};
 use super::source::ExitSource;
 use super::{ExitWatchError, SignalDelivery, SignalError};
 use crate::watcher::{ChildExit, StopSignal};
@@ -49,9 +53,13 @@ pub(super) struct Request {
     pub(super) ack: oneshot::Sender<Result<SignalDelivery, SignalError>>,
 }
 
-/// The supervisor's state; [`run`](Self::run) consumes it.
+/// The supervisor's state; [`run`](Self::run) consumes it. Dropped before it reaped (its
+/// runtime shut down), it hands the child to the reaper thread.
 pub(super) struct Supervisor {
-    child: Child,
+    /// `None` only once handed to the reaper.
+    child: Option<Child>,
+    /// The exit was published: nothing is left for the reaper.
+    finished: bool,
     pid: u32,
     exit_source: ExitSource,
     requests: mpsc::Receiver<Request>,
@@ -69,7 +77,8 @@ impl Supervisor {
     ) -> Self {
         let pid = child.id();
         Self {
-            child,
+            child: Some(child),
+            finished: false,
             pid,
             exit_source,
             requests,
@@ -104,6 +113,7 @@ impl Supervisor {
         };
         let exited_cleanly = outcome.is_ok();
         self.exit.send_replace(Some(outcome));
+        self.finished = true;
 
         // Requests that raced with the reap. Nothing is sent after the reap.
         self.requests.close();
@@ -156,7 +166,10 @@ impl Supervisor {
                 let _ = killpg(pgid, Signal::SIGKILL);
             }
         }
-        match self.child.try_wait() {
+        let Some(child) = self.child.as_mut() else {
+            return Err(self.wait_error(io::Error::other("the child was handed to the reaper")));
+        };
+        match child.try_wait() {
             Ok(Some(status)) => Ok(ChildExit {
                 code: status.code(),
                 signal: status.signal(),
@@ -178,6 +191,23 @@ impl Supervisor {
         ExitWatchError::Wait {
             pid: self.pid,
             source: Arc::new(source),
+        }
+    }
+}
+
+impl Drop for Supervisor {
+    fn drop(&mut self) {
+        if self.finished {
+            return;
+        }
+        if let Some(child) = self.child.take() {
+            // The exit channel goes with the child, so handles still get the real exit.
+            let (placeholder, _) = watch::channel(None);
+            reaper::adopt(Orphan {
+                child,
+                sweep: self.signalled,
+                exit: std::mem::replace(&mut self.exit, placeholder),
+            });
         }
     }
 }

@@ -51,6 +51,7 @@ pub enum ProviderField {
 
 impl ModelChangeLine {
     /// The pair, if both fields are usable.
+    #[must_use]
     pub fn model_ref(&self) -> Option<ModelRef> {
         let provider = match &self.provider {
             ProviderField::Absent => None,

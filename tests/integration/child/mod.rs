@@ -130,5 +130,6 @@ fn inheritable_fds() -> Vec<u32> {
         .collect()
 }
 
+mod reaper;
 mod signals;
 mod spawning;

@@ -24,7 +24,7 @@ fn the_single_match_gives_cwd_provider_model_and_extension_args() {
     );
     let before = snapshot(agent.path());
 
-    let ext = vec!["--extension".to_owned(), "./ext with space.ts".to_owned()];
+    let ext = PassthroughArgs::new(["--extension", "./ext with space.ts"]).unwrap();
     let identity = resolve_launch_identity(agent.path(), &gid(), &ext).unwrap();
     assert_eq!(
         identity,

@@ -6,6 +6,7 @@ use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::production::identity::{
     IdentityError, LaunchIdentity, ModelRef, resolve_launch_identity,
 };
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
 
 const GID: &str = "20260613T000000-aaaaaa";
 const OTHER: &str = "20260613T000000-bbbbbb";
@@ -40,7 +41,7 @@ fn session(agent: &Path, dir: &str, file: &str, lines: &[&str]) -> PathBuf {
 }
 
 fn resolve(agent: &Path) -> Result<LaunchIdentity, IdentityError> {
-    resolve_launch_identity(agent, &gid(), &[])
+    resolve_launch_identity(agent, &gid(), &PassthroughArgs::default())
 }
 
 /// A snapshot of every file under `dir` with its contents and mtime, to prove

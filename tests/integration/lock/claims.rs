@@ -341,7 +341,7 @@ fn a_lock_dir_that_is_a_file_is_an_io_error_naming_it() {
 fn the_typescript_example_line_is_a_claim() {
     let s = setup_with(TS_LINE);
     let bytes = fs::read(&s.path).expect("read");
-    let claim = parse_claim(&bytes, &gid(), &s.path).expect("parse the spec's example");
+    let claim = parse_claim(&bytes, &gid(), &s.path).expect("parse the documented example");
     assert_eq!(claim.garden_id(), &gid());
     assert_eq!(claim.pid(), 4242);
     assert_eq!(claim.hostname(), "nuc");

@@ -1,5 +1,5 @@
-//! Socket observation (SPEC §5) against real OS objects: real unix sockets, symlinks,
-//! files and directories in temp dirs, a real tokio runtime and real timers.
+//! Socket observation (docs/design.md §5) against real OS objects: real unix sockets,
+//! symlinks, files and directories in temp dirs, a real tokio runtime and real timers.
 //!
 //! Every wait has a deadline (`tokio::time::timeout`), so no test can hang. Latency
 //! assertions are deliberately generous (tens of milliseconds) and use a poll interval of

@@ -3,7 +3,7 @@
 use super::*;
 
 #[tokio::test(start_paused = true)]
-async fn a_socket_watcher_failing_to_start_retains_and_terminates() {
+async fn a_socket_watcher_failing_to_start_retains_and_escalates_to_kill() {
     let r = run(Script {
         socket_start_fails: true,
         ..Script::default()
@@ -16,7 +16,16 @@ async fn a_socket_watcher_failing_to_start_retains_and_terminates() {
         "{:?}",
         d.error
     );
-    assert_eq!(signals(&r), vec![(StopSignal::Terminate, Duration::ZERO)]);
+    // Escalated exactly like the backstop (a leader ignoring SIGTERM must not survive),
+    // and bounded by both graces.
+    assert_eq!(
+        signals(&r),
+        vec![
+            (StopSignal::Terminate, Duration::ZERO),
+            (StopSignal::Kill, TERM)
+        ]
+    );
+    assert_eq!(r.elapsed, TERM + KILL);
     assert_eq!(r.deps.record.releases(), 0);
     assert!(
         r.deps.record.exit_token.lock().expect("t").is_none(),
@@ -25,7 +34,7 @@ async fn a_socket_watcher_failing_to_start_retains_and_terminates() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_exit_watcher_failing_to_start_retains_terminates_and_cancels_the_socket_watch() {
+async fn an_exit_watcher_failing_to_start_retains_escalates_and_cancels_the_socket_watch() {
     let r = run(Script {
         exit_start_fails: true,
         ..Script::default()
@@ -34,9 +43,45 @@ async fn an_exit_watcher_failing_to_start_retains_terminates_and_cancels_the_soc
     let d = retained(&r);
     assert_eq!(d.reason, RetainReason::ObserveFailed);
     assert!(d.error.as_deref().is_some_and(|e| e.contains("pidfd_open")));
-    assert_eq!(signals(&r), vec![(StopSignal::Terminate, Duration::ZERO)]);
+    assert_eq!(
+        signals(&r),
+        vec![
+            (StopSignal::Terminate, Duration::ZERO),
+            (StopSignal::Kill, TERM)
+        ]
+    );
+    assert_eq!(r.elapsed, TERM + KILL);
     assert_eq!(r.deps.record.releases(), 0);
     assert!(r.deps.record.socket_watch_cancelled());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_watcher_failing_to_start_with_a_failing_terminate_kills_at_once() {
+    let r = run(Script {
+        socket_start_fails: true,
+        terminate_fails: true,
+        ..Script::default()
+    })
+    .await;
+    let d = retained(&r);
+    assert_eq!(d.reason, RetainReason::ObserveFailed);
+    // SIGTERM never went out: its grace is not waited, SIGKILL follows at once.
+    assert_eq!(
+        signals(&r),
+        vec![
+            (StopSignal::Terminate, Duration::ZERO),
+            (StopSignal::Kill, Duration::ZERO)
+        ]
+    );
+    assert_eq!(r.elapsed, KILL);
+    assert!(
+        d.error
+            .as_deref()
+            .is_some_and(|e| e.contains("SIGTERM") || e.contains("terminate")),
+        "{:?}",
+        d.error
+    );
+    assert_eq!(r.deps.record.releases(), 0);
 }
 
 #[tokio::test(start_paused = true)]
@@ -100,7 +145,7 @@ async fn the_backstop_races_only_the_exit_never_the_socket() {
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_failing_release_is_an_error_naming_the_observation() {
+async fn a_failing_release_is_an_error_naming_the_cause() {
     let r = run(Script {
         exits: vec![(At::Start(ms(1)), EXIT1)],
         release_fails: true,
@@ -109,14 +154,14 @@ async fn a_failing_release_is_an_error_naming_the_observation() {
     .await;
     match &r.outcome {
         Err(WatchError::ReleaseFailed {
-            observation,
+            cause,
             lock_path,
             source,
             pid,
             spawn_error,
         }) => {
             assert_eq!((*pid, spawn_error.as_deref()), (Some(PID), None));
-            assert_eq!(*observation, Observation::ChildExited(EXIT1));
+            assert_eq!(*cause, ReleaseCause::ChildExited(EXIT1));
             assert!(lock_path.ends_with(format!("{GID}.lock")));
             assert!(source.to_string().contains("EACCES"));
         }
@@ -202,12 +247,12 @@ async fn a_failing_release_after_a_failed_spawn_keeps_the_spawn_error() {
     .await;
     match &r.outcome {
         Err(WatchError::ReleaseFailed {
-            observation,
+            cause,
             pid,
             spawn_error,
             ..
         }) => {
-            assert_eq!(*observation, Observation::SpawnStartFailed);
+            assert_eq!(*cause, ReleaseCause::SpawnStartFailed);
             assert_eq!(*pid, None);
             assert!(
                 spawn_error
@@ -229,10 +274,8 @@ async fn a_failing_release_after_socket_alive_names_the_resident_pid() {
     })
     .await;
     match &r.outcome {
-        Err(WatchError::ReleaseFailed {
-            observation, pid, ..
-        }) => {
-            assert_eq!(*observation, Observation::SocketAlive);
+        Err(WatchError::ReleaseFailed { cause, pid, .. }) => {
+            assert_eq!(*cause, ReleaseCause::SocketAlive);
             assert_eq!(*pid, Some(PID));
         }
         other => panic!("{other:?}"),

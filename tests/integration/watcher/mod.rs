@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
-use entwurf_test_support::fake_deps::{At, FakeChild, FakeDeps, PID, Script};
+use entwurf_test_support::fake_deps::{At, FakeChild, FakeDeps, FakeError, PID, Script};
 use entwurf_v2_spawn::lock::{self, LockClaim};
 use entwurf_v2_spawn::release::PolicyError;
 use entwurf_v2_spawn::watcher::{
-    ChildExit, Observation, RetainReason, SpawnBgOutcome, StopSignal, WatchError,
+    ChildExit, ReleaseCause, RetainReason, SpawnBgOutcome, StopSignal, WatchError,
     execute_spawn_bg_resume,
 };
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
@@ -57,7 +57,7 @@ fn claim(dir: &tempfile::TempDir, gid: &str) -> LockClaim {
 }
 
 struct Run {
-    outcome: Result<SpawnBgOutcome<FakeChild>, WatchError>,
+    outcome: Result<SpawnBgOutcome<FakeChild, FakeError>, WatchError>,
     deps: FakeDeps,
     elapsed: Duration,
 }

@@ -180,11 +180,12 @@ fn fail(msg: &'static str) -> BoxError {
 
 impl WatchDeps for FakeDeps {
     type Child = FakeChild;
+    type SpawnError = FakeError;
 
-    async fn spawn(&self, _plan: &SpawnBgPlan) -> Result<FakeChild, BoxError> {
+    async fn spawn(&self, _plan: &SpawnBgPlan) -> Result<FakeChild, FakeError> {
         self.record.spawns.fetch_add(1, Ordering::SeqCst);
         if self.script.spawn_fails {
-            Err(fail("no such program: pi"))
+            Err(FakeError("no such program: pi"))
         } else {
             Ok(FakeChild)
         }

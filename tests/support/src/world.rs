@@ -18,9 +18,11 @@ use std::time::Duration;
 use entwurf_v2_spawn::lock::{self, LockClaim};
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, spawn_child};
 
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, fixed_identity};
+use entwurf_v2_spawn::production::{
+    ProductionDeps, ProductionOptions, ResumeLaunch, fixed_identity,
+};
 use entwurf_v2_spawn::resume_args::{
-    ParsedResumeArgs, ResumeArgs, ResumeVariant, parse_resume_pi_args,
+    PassthroughArgs,     ParsedResumeArgs, ResumeArgs, ResumeVariant, parse_resume_pi_args,
 };
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -52,11 +54,12 @@ pub fn world(child: Child, stand_in_test: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
     options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
-    options.extension_args = vec!["-e".into(), "./ext.ts".into()];
+    options.extension_args = PassthroughArgs::new(["-e", "./ext.ts"]).expect("extension args");
     let pid = Arc::new(Mutex::new(None));
     let recorded = pid.clone();
     let socket = options.socket_path(&gid());
-    options.spawner = Arc::new(move |req: &SpawnRequest| {
+    options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+        let req = launch.request;
         let (program, args): (OsString, Vec<OsString>) = match child {
             Child::Sleeper => ("/bin/sleep".into(), vec!["30".into()]),
             Child::StandIn(mode) => {

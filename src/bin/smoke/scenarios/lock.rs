@@ -1,8 +1,8 @@
 //! L: the dispatch lock against real files, real pids and real racing processes.
 //!
-//! Foreign claims are written by hand in the on-disk format of SPEC §3 (the format the
-//! TypeScript dispatcher writes), never through the library, so a parser bug cannot hide
-//! behind a matching writer bug.
+//! Foreign claims are written by hand in the on-disk format (docs/design.md §3, the format
+//! the TypeScript dispatcher writes), never through the library, so a parser bug cannot
+//! hide behind a matching writer bug.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -26,8 +26,8 @@ use anyhow::{Context, Result, anyhow};
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::lock::LockClaim;
-use entwurf_v2_spawn::production::ReleaseFn;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
+use entwurf_v2_spawn::production::{ProductionOutcome, ReleaseFn};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
 use entwurf_v2_spawn::Backend;
@@ -308,10 +308,10 @@ pub async fn kill_child(handle: &ChildHandle) {
 }
 
 /// Describes an outcome the check did not expect, cleaning up a resident it carries.
-pub async fn unexpected(outcome: SpawnBgOutcome<ChildHandle>, wanted: &str) -> anyhow::Error {
+pub async fn unexpected(outcome: ProductionOutcome, wanted: &str) -> anyhow::Error {
     let what = match &outcome {
         SpawnBgOutcome::SpawnStartFailed { error, .. } => {
-            format!("spawn-start-failed: {}", error_chain(&**error))
+            format!("spawn-start-failed: {}", error_chain(error))
         }
         SpawnBgOutcome::SocketAlive {
             pid, after_signal, ..

@@ -18,7 +18,8 @@ use serde_json::json;
 
 use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::child::ChildHandle;
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, ResumeLaunch, StderrPolicy};
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -105,12 +106,10 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     options.lock_dir = dir.join("locks");
     options.backend = super::backend();
     options.pi_program = pi.clone().into_os_string();
-    options.extension_args = pi_fixture::EXTENSION_ARGS
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
+        .context("the stand-in's extension args")?;
     options.stderr = StderrPolicy::LogDir(dir.join("logs"));
-    options.spawner = Arc::new(spawn_registered);
+    options.spawner = Arc::new(|launch: &ResumeLaunch<'_>| spawn_registered(launch.request));
     options.poll_interval = Duration::from_millis(25);
     options.probe_timeout = Duration::from_millis(100);
     options.term_grace = Duration::from_millis(150);

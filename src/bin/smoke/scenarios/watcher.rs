@@ -16,7 +16,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use entwurf_v2_spawn::lock::{LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::StderrTarget;
 use entwurf_v2_spawn::production::{
-    ProductionDeps, ProductionOptions, StderrPolicy, fixed_identity,
+    ProductionDeps, ProductionOptions, ResumeLaunch, StderrPolicy, fixed_identity,
 };
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
@@ -126,7 +126,7 @@ async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Res
             Ok(handle)
         });
     } else {
-        options.spawner = Arc::new(spawn_registered);
+        options.spawner = Arc::new(|launch: &ResumeLaunch<'_>| spawn_registered(launch.request));
     }
     let (release, releases) = super::counting_release();
     options.release = release;
@@ -143,10 +143,7 @@ async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Res
 async fn execute(
     w: &World,
     observe: Duration,
-) -> Result<(
-    SpawnBgOutcome<entwurf_v2_spawn::production::child::ChildHandle>,
-    Duration,
-)> {
+) -> Result<(entwurf_v2_spawn::production::ProductionOutcome, Duration)> {
     let plan = SpawnBgPlan::new(
         w.gid.clone(),
         "smoke",
@@ -185,7 +182,7 @@ fn released_once(f: &Facts, after: &str) -> Result<()> {
 
 /// Waits for the exit the watcher observed to be checked against `ok`.
 fn exited(
-    outcome: &SpawnBgOutcome<entwurf_v2_spawn::production::child::ChildHandle>,
+    outcome: &entwurf_v2_spawn::production::ProductionOutcome,
 ) -> Option<(ChildExit, ReleaseOutcome, u32)> {
     match outcome {
         SpawnBgOutcome::ChildExited { exit, release, pid } => Some((*exit, *release, *pid)),
