@@ -190,8 +190,8 @@ impl SpawnedChild for ChildHandle {
 /// starts supervising it.
 ///
 /// Must be called inside a tokio runtime with IO enabled (the pidfd, or the `SIGCHLD`
-/// listener, is registered with its reactor). Returns only once the program really runs: a missing program or an exec
-/// failure is [`SpawnError::Exec`].
+/// listener, is registered with its reactor). Returns only once the program really runs:
+/// a missing program or an exec failure is [`SpawnError::Exec`].
 ///
 /// # Errors
 ///

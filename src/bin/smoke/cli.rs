@@ -39,8 +39,8 @@ pub struct RunOptions {
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub check_timeout_ms: u64,
     /// Which observation backend the library uses: native (Linux: pidfd, inotify,
-    /// O_PATH) or portable (SIGCHLD + waitid, lstat → connect → peer uid, backoff poll on Linux),
-    /// so the live gate proves the code other platforms run.
+    /// O_PATH) or portable (SIGCHLD + waitid, lstat → connect → peer uid, backoff poll
+    /// on Linux), so the live gate proves the code other platforms run.
     #[arg(long, value_enum, default_value_t = BackendArg::Native, global = true)]
     pub backend: BackendArg,
     /// Test only: fail every check with this id after it ran (exercises FAIL paths).

@@ -10,9 +10,9 @@
 //! `--format text|tap|json`, `--color auto|always|never`, `--record FILE`, `--keep-tmp`,
 //! `--check-timeout-ms MS` (default 10000), `--backend native|portable` (the library's
 //! observation backend; portable is POSIX only, so Linux proves what other platforms
-//! run: a check it cannot pass there skips naming the limit). Exit 0 all passed (skips allowed), 1 any
-//! failed, 2 usage, 130 on SIGINT/SIGTERM (every started child group is SIGKILLed and
-//! the temp dirs are removed first).
+//! run: a check it cannot pass there skips naming the limit). Exit 0 all passed (skips
+//! allowed), 1 any failed, 2 usage, 130 on SIGINT/SIGTERM (every started child group is
+//! SIGKILLed and the temp dirs are removed first).
 //!
 //! # Checks
 //!

@@ -23,14 +23,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::lock::LockClaim;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
 use entwurf_v2_spawn::production::{ProductionOutcome, ReleaseFn};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
-
-use entwurf_v2_spawn::Backend;
 
 use crate::registry;
 use crate::runner::Runner;
