@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Entry points for people and CI. See README.md.
 set -euo pipefail
-cd "$(dirname "$0")"
+# Not `cd`: a relative path the user passes (`--record notes.md`) means relative to
+# where they ran this script, so the live gate runs in the caller's directory.
+root=$(cd "$(dirname "$0")" && pwd)
 
 bin=smoke-entwurf-v2-spawn-live
 
@@ -11,7 +13,8 @@ usage: ./run.sh <command> [args]
 
 commands:
   $bin [ARGS]   the live phase gate (needs LIVE=1: spawns real children and opens
-                real unix sockets); ARGS go to the binary, e.g. --format tap, watcher
+                real unix sockets); ARGS go to the binary, e.g. --format tap, watcher.
+                --help, -h, --list and --version run nothing and need no LIVE.
   check         cargo fmt --check, clippy with warnings as errors (also for
                 aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
                 every test
@@ -19,17 +22,57 @@ commands:
 USAGE
 }
 
+need_cargo() {
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "[$bin] cargo is not on PATH: install Rust with rustup (https://rustup.rs), then open a new shell" >&2
+    exit 2
+  fi
+}
+
+# Builds the release binary and prints its path. Cargo's progress goes to stderr, so a
+# first build (about a minute) is visible rather than silent. ENTWURF_SMOKE_BIN names a
+# binary built already (the CLI tests use their own build), skipping cargo.
+build() {
+  if [ -n "${ENTWURF_SMOKE_BIN:-}" ]; then
+    echo "$ENTWURF_SMOKE_BIN"
+    return
+  fi
+  need_cargo
+  cargo build --release --locked --manifest-path "$root/Cargo.toml" --bin "$bin" >&2
+  local target=${CARGO_TARGET_DIR:-$root/target}
+  case "$target" in /*) ;; *) target=$root/$target ;; esac
+  echo "$target/release/$bin"
+}
+
 case "${1:-}" in
   "$bin")
     shift
-    if [ "${LIVE:-}" != "1" ]; then
-      echo "[$bin] skipped — set LIVE=1 to run (spawns real children and opens real unix sockets)"
-      exit 0
-    fi
-    cargo build --release --locked --quiet --bin "$bin"
-    exec "./target/release/$bin" "$@"
+    # Options that run nothing work without LIVE.
+    for arg in "$@"; do
+      case "$arg" in
+        --help | -h | --list | --version | -V)
+          exe=$(build)
+          exec "$exe" "$@"
+          ;;
+      esac
+    done
+    case "${LIVE-}" in
+      1) ;;
+      "" | 0)
+        echo "[$bin] skipped — set LIVE=1 to run (spawns real children and opens real unix sockets)"
+        exit 0
+        ;;
+      *)
+        echo "[$bin] LIVE must be 1 (run) or unset/0 (skip), not '${LIVE}'" >&2
+        exit 2
+        ;;
+    esac
+    exe=$(build)
+    exec "$exe" "$@"
     ;;
   check)
+    need_cargo
+    cd "$root"
     cargo fmt --check
     cargo clippy --locked --all-targets -- -D warnings
     # Portability: the crate must also build for macOS and FreeBSD (clippy type-checks,

@@ -1,6 +1,8 @@
 //! Output formats: text (snapshot), help, TAP and `prove`, JSON Lines, colors, `--record`.
 
-use crate::{BIN, Run, expected_summary, is_root, last_line, normalize, run, run_env};
+use crate::{
+    BIN, Run, expected_named_summary, expected_summary, is_root, last_line, normalize, run, run_env,
+};
 
 #[test]
 fn text_output_of_the_child_scenario() {
@@ -53,13 +55,14 @@ fn tap_failures_carry_a_yaml_block() {
     let r = run(&["socket", "--format", "tap", "--inject-failure", "S1.4"]);
     assert_eq!(r.code, 1);
     let at = r.stdout.find("not ok 4 - S1.4 ").expect("not ok line");
-    let block: Vec<&str> = r.stdout[at..].lines().skip(1).take(5).collect();
+    let block: Vec<&str> = r.stdout[at..].lines().skip(1).take(6).collect();
     assert_eq!(block[0], "  ---");
     assert!(
         block[1].starts_with("  message: \"injected failure"),
         "{block:?}"
     );
-    assert_eq!(block[4], "  ...");
+    assert!(block[4].starts_with("  kept_dir: \""), "{block:?}");
+    assert_eq!(block[5], "  ...");
 }
 
 /// Debian's `prove` must accept the stream: passing, skipping and failing.
@@ -110,9 +113,16 @@ fn json_lines_parse_with_the_documented_fields() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    let (checks, summary) = values.split_at(values.len() - 1);
+    let (start, rest) = values.split_first().unwrap();
+    assert_eq!(start["type"], "start", "{start}");
+    assert_eq!(start["scenario"], "lock");
+    assert!(
+        start["version"].is_string() && start["commit"].is_string() && start["euid"].is_number()
+    );
+    let (checks, summary) = rest.split_at(rest.len() - 1);
     assert_eq!(checks.len(), 11);
     for v in checks {
+        assert_eq!(v["type"], "check", "{v}");
         assert!(
             v["id"].is_string() && v["label"].is_string() && v["ms"].is_number(),
             "{v}"
@@ -131,6 +141,9 @@ fn json_lines_parse_with_the_documented_fields() {
             .contains("injected failure")
     );
     let s = &summary[0];
+    assert_eq!(s["type"], "summary");
+    assert_eq!(s["interrupted"], false);
+    assert_eq!(s["failed_ids"], serde_json::json!(["L3"]));
     assert_eq!(s["failed"], 1);
     assert_eq!(
         s["passed"].as_u64().unwrap() + s["skipped"].as_u64().unwrap(),
@@ -141,7 +154,7 @@ fn json_lines_parse_with_the_documented_fields() {
     let skipped = usize::from(is_root());
     assert_eq!(
         s["summary"].as_str().unwrap(),
-        expected_summary(10 - skipped, 1, skipped)
+        expected_named_summary("lock", 10 - skipped, 1, skipped)
     );
 }
 
@@ -158,6 +171,11 @@ fn colors_follow_flag_no_color_and_clicolor_force() {
         &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]
     )));
     assert!(!esc(&run_env(&["child"], &[("NO_COLOR", "1")])));
+    // A dumb terminal cannot show colors: off, even when forced by the environment.
+    assert!(!esc(&run_env(
+        &["child"],
+        &[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]
+    )));
     // Machine formats are never colored.
     assert!(!esc(&run(&[
         "child", "--color", "always", "--format", "json"
@@ -187,7 +205,7 @@ fn record_appends_dated_entries_under_one_heading() {
     assert_eq!(entries.len(), 2, "{text}");
     for e in entries {
         assert!(
-            e.contains(&format!("`{}`", expected_summary(6, 0, 0))),
+            e.contains(&format!("`{}`", expected_named_summary("child", 6, 0, 0))),
             "{e}"
         );
         assert!(

@@ -1,15 +1,20 @@
 //! CLI tests of `smoke-entwurf-v2-spawn-live`: the REAL binary against the real OS —
 //! exit codes and summary lines per scenario, TAP (structure, and Debian's `prove`),
-//! JSON Lines, colors, `--record`, the failure and deadline paths (hidden test-only
-//! flags), Ctrl-C, the `run.sh` gate and usage errors.
+//! JSON Lines, JUnit, colors, `--record`, the failure and deadline paths (hidden
+//! test-only flags), every way out (signals, SIGKILL, setup errors), selection, and the
+//! `run.sh` gate.
 //!
 //! Every run gets its own `TMPDIR`, so the tests can check that nothing is left behind
-//! and parallel runs cannot collide.
+//! and parallel runs cannot collide. Processes a run started are found by a marker
+//! they inherit ([`MARK`] in their environment), never by their name.
 
 mod formats;
+mod record;
 mod runs;
+mod selection;
+mod ways_out;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
@@ -36,18 +41,24 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         cmd.env(k, v);
     }
     let out = cmd.output().unwrap();
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    };
     if !args.contains(&"--keep-tmp") {
-        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        // Only a failed check's dir may stay, and its path must have been printed.
+        let left: Vec<_> = std::fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| !run.stderr.contains(&format!("kept {}", p.display())))
+            .collect();
         assert!(
             left.is_empty(),
             "temp dirs left behind by {args:?}: {left:?}"
         );
     }
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8(out.stdout).unwrap(),
-        stderr: String::from_utf8(out.stderr).unwrap(),
-    }
+    run
 }
 
 fn run(args: &[&str]) -> Run {
@@ -64,17 +75,99 @@ fn count_lines(stdout: &str) -> (usize, usize, usize) {
     (count("ok "), count("FAIL "), count("skip "))
 }
 
+/// The summary line of a full run.
 fn expected_summary(passed: usize, failed: usize, skipped: usize) -> String {
+    expected_named_summary("", passed, failed, skipped)
+}
+
+/// The summary line of a run of `what` (empty: the full gate).
+fn expected_named_summary(what: &str, passed: usize, failed: usize, skipped: usize) -> String {
     let skipped = if skipped > 0 {
         format!(", {skipped} skipped")
     } else {
         String::new()
     };
-    if failed == 0 {
-        format!("{BIN}: {passed} checks passed{skipped}{SUFFIX}")
+    let program = if what.is_empty() {
+        BIN.to_owned()
     } else {
-        format!("{BIN}: {passed} passed, {failed} failed{skipped}{SUFFIX}")
+        format!("{BIN} ({what})")
+    };
+    if failed == 0 {
+        format!("{program}: {passed} checks passed{skipped}{SUFFIX}")
+    } else {
+        format!("{program}: {passed} passed, {failed} failed{skipped}{SUFFIX}")
     }
+}
+
+/// The environment variable whose value marks every process of one test's run.
+const MARK: &str = "ENTWURF_SMOKE_TEST_MARK";
+
+/// A token unique to this call (pid + counter + time).
+fn unique_mark() -> String {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Live (not zombie) processes whose environment carries `MARK=<token>`: the runner
+/// of a test and everything it started, whatever their names.
+fn marked(token: &str) -> Vec<u32> {
+    let needle = format!("{MARK}={token}");
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_owned();
+                    Some(state != "Z" && state != "X")
+                })
+                .unwrap_or(false);
+            alive
+                && std::fs::read(format!("/proc/{pid}/environ"))
+                    .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
+        })
+        .collect()
+}
+
+/// Waits up to `within` for `cond`; returns whether it held.
+fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// The binary under test, as a plain `std` command (for runs the test signals).
+fn smoke_command() -> std::process::Command {
+    std::process::Command::new(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"))
+}
+
+/// The second-to-last line (the summary, when a failed-ids line follows it).
+fn summary_before_failed_ids(text: &str) -> &str {
+    let lines: Vec<&str> = text.lines().collect();
+    lines
+        .get(lines.len().saturating_sub(2))
+        .copied()
+        .unwrap_or_default()
 }
 
 fn is_root() -> bool {
@@ -97,6 +190,11 @@ fn normalize(text: &str) -> String {
             }
             if line.starts_with("wall time ") {
                 line = "wall time <ms>".into();
+            }
+            if let Some(at) = line.find("(commit ") {
+                if let Some(close) = line[at..].find(')') {
+                    line.replace_range(at + 8..at + close, "<commit>");
+                }
             }
             if let Some(at) = line.find("(euid ") {
                 if let Some(comma) = line[at..].find(',') {

@@ -2,12 +2,13 @@
 //! Ctrl-C, the stand-in `pi`, usage errors and the `run.sh` gate.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 
-use crate::{BIN, count_lines, expected_summary, is_root, last_line, run};
+use crate::{
+    BIN, count_lines, expected_named_summary, is_root, last_line, run, summary_before_failed_ids,
+};
 
 #[test]
 fn every_scenario_passes_with_its_summary_line() {
@@ -21,6 +22,12 @@ fn every_scenario_passes_with_its_summary_line() {
         (&["resume"], 5),
     ];
     for (args, total) in cases {
+        // A full run keeps the contract's line; a scenario names itself.
+        let what = match args {
+            [] | ["all"] => "",
+            [scenario] => scenario,
+            _ => unreachable!(),
+        };
         let r = run(args);
         assert_eq!(r.code, 0, "{args:?}\n{}\n{}", r.stdout, r.stderr);
         let (passed, failed, skipped) = count_lines(&r.stdout);
@@ -32,7 +39,7 @@ fn every_scenario_passes_with_its_summary_line() {
         );
         assert_eq!(
             last_line(&r.stdout),
-            expected_summary(passed, 0, skipped),
+            expected_named_summary(what, passed, 0, skipped),
             "{args:?}"
         );
         // Exactly one of S1.8 (root) and L8 (non-root) can run; the other is a skip.
@@ -57,7 +64,11 @@ fn injected_failure_prints_fail_and_exits_1() {
     );
     let (passed, failed, skipped) = count_lines(&r.stdout);
     assert_eq!(failed, 1);
-    assert_eq!(last_line(&r.stdout), expected_summary(passed, 1, skipped));
+    assert_eq!(
+        summary_before_failed_ids(&r.stdout),
+        expected_named_summary("socket", passed, 1, skipped)
+    );
+    assert_eq!(last_line(&r.stdout), "failed ids: S1.4");
 }
 
 #[test]
@@ -104,89 +115,13 @@ fn keep_tmp_keeps_the_dirs_and_skips_h3() {
     assert!(String::from_utf8(out.stderr).unwrap().contains("kept "));
 }
 
-/// The live children of `parent`: (pid, cmdline), from `/proc`.
-fn children_of(parent: u32) -> Vec<(u32, String)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // Fields after the parenthesised command: state, ppid, ...
-            let mut rest = stat.rsplit_once(')')?.1.split_whitespace();
-            let (state, ppid) = (rest.next()?, rest.next()?.parse::<u32>().ok()?);
-            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-            (ppid == parent && state != "Z")
-                .then(|| (pid, String::from_utf8_lossy(&cmdline).replace('\0', " ")))
-        })
-        .collect()
-}
-
-fn gone(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |s| {
-        s.rsplit_once(')')
-            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
-    })
-}
-
-#[test]
-fn sigint_kills_the_children_removes_temp_dirs_and_exits_130() {
-    let tmp = tempfile::tempdir().unwrap();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"))
-        .args(["watcher", "--inject-hang", "S3.5"])
-        .env("TMPDIR", tmp.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Interrupt while a stand-in resident is certainly running (S3.4's ignores SIGTERM
-    // for its whole observe timeout and term grace), so the kill has something to kill.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    let residents = loop {
-        let found: Vec<u32> = children_of(child.id())
-            .into_iter()
-            .filter(|(_, cmd)| cmd.contains("__stand-in"))
-            .map(|(pid, _)| pid)
-            .collect();
-        if !found.is_empty() || Instant::now() > deadline {
-            break found;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    assert!(!residents.is_empty(), "no stand-in child seen within 5 s");
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("interrupted (SIGINT)"), "{stderr}");
-    assert!(stderr.contains("killed "), "{stderr}");
-    // Orphaned by the exit, a killed stand-in is reaped by init a moment later.
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while !residents.iter().all(|&pid| gone(pid)) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let alive: Vec<u32> = residents.into_iter().filter(|&pid| !gone(pid)).collect();
-    assert!(alive.is_empty(), "stand-ins survived the Ctrl-C: {alive:?}");
-    assert_eq!(
-        std::fs::read_dir(tmp.path()).unwrap().count(),
-        0,
-        "temp dirs left"
-    );
-}
-
 #[test]
 fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let pi = dir.path().join("pi");
     std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"), &pi).unwrap();
     let run = |args: &[&str]| std::process::Command::new(&pi).args(args).output().unwrap();
-    // Not a §9 argv at all: the variant marker is missing (the builder's inverse says so).
+    // Not a resume argv at all: the variant marker is missing (the builder's inverse says so).
     let malformed = run(&[
         "--mode",
         "json",
@@ -198,7 +133,7 @@ fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
         "hi",
     ]);
     assert_eq!(malformed.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&malformed.stderr).contains("is not a §9 resume argv"));
+    assert!(String::from_utf8_lossy(&malformed.stderr).contains("is not a resume argv"));
     // Well-formed, but not what the fixture's saved session implies.
     let wrong = run(&[
         "--mode",
@@ -213,8 +148,7 @@ fn the_stand_in_pi_rejects_a_wrong_argv_with_exit_2() {
     ]);
     assert_eq!(wrong.status.code(), Some(2));
     assert!(
-        String::from_utf8_lossy(&wrong.stderr)
-            .contains("argv differs from the docs/design.md §9 layout")
+        String::from_utf8_lossy(&wrong.stderr).contains("argv differs from the resume argv layout")
     );
 }
 
@@ -237,22 +171,107 @@ fn usage_errors_exit_2() {
 }
 
 fn run_sh(args: &[&str]) -> std::process::Output {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    std::process::Command::new(root.join("run.sh"))
-        .args(args)
-        .env_remove("LIVE")
-        .output()
-        .unwrap()
+    run_sh_env(args, &[])
 }
+
+/// `run.sh` with `env`, using this test build's binary instead of a release build.
+fn run_sh_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut cmd = std::process::Command::new(root.join("run.sh"));
+    cmd.args(args).env_remove("LIVE").env(
+        "ENTWURF_SMOKE_BIN",
+        env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"),
+    );
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+#[test]
+fn run_sh_live_must_be_1_or_unset_or_0() {
+    for skip in ["", "0"] {
+        let out = run_sh_env(&[BIN], &[("LIVE", skip)]);
+        assert_eq!(out.status.code(), Some(0), "LIVE={skip:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), SKIP_LINE);
+    }
+    for typo in ["true", "yes", "2", " 1"] {
+        let out = run_sh_env(&[BIN], &[("LIVE", typo)]);
+        assert_eq!(out.status.code(), Some(2), "LIVE={typo:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("LIVE must be 1 (run) or unset/0 (skip)"),
+            "LIVE={typo:?}"
+        );
+        assert!(out.stdout.is_empty(), "LIVE={typo:?} must not run or skip");
+    }
+}
+
+#[test]
+fn run_sh_info_flags_work_without_live() {
+    let help = run_sh(&[BIN, "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("Usage:"));
+    let short = run_sh(&[BIN, "-h"]);
+    assert_eq!(short.status.code(), Some(0));
+    let version = run_sh(&[BIN, "--version"]);
+    assert!(String::from_utf8_lossy(&version.stdout).contains("(commit "));
+    let tmp = tempfile::tempdir().unwrap();
+    let list = run_sh_env(
+        &[BIN, "--list"],
+        &[("TMPDIR", tmp.path().to_str().unwrap())],
+    );
+    assert_eq!(list.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 32);
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn run_sh_resolves_record_from_the_callers_directory() {
+    let cwd = tempfile::tempdir().unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new(root.join("run.sh"))
+        .args([BIN, "child", "--only", "S2.3", "--record", "notes.md"])
+        .current_dir(cwd.path())
+        .env("LIVE", "1")
+        .env(
+            "ENTWURF_SMOKE_BIN",
+            env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(cwd.path().join("notes.md").is_file());
+    assert!(
+        !root.join("notes.md").exists(),
+        "recorded into the repo root"
+    );
+}
+
+#[test]
+fn run_sh_without_cargo_says_how_to_install_rust() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = std::process::Command::new("/bin/bash")
+        .arg(root.join("run.sh"))
+        .args([BIN, "--version"])
+        .env_remove("ENTWURF_SMOKE_BIN")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cargo is not on PATH") && stderr.contains("rustup"),
+        "{stderr}"
+    );
+}
+
+const SKIP_LINE: &str = "[smoke-entwurf-v2-spawn-live] skipped — set LIVE=1 to run (spawns real children and opens real unix sockets)\n";
 
 #[test]
 fn run_sh_gates_the_live_smoke_behind_live_1() {
     let out = run_sh(&[BIN]);
     assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "[smoke-entwurf-v2-spawn-live] skipped — set LIVE=1 to run (spawns real children and opens real unix sockets)\n"
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), SKIP_LINE);
     assert_eq!(run_sh(&["bogus"]).status.code(), Some(2));
     assert_eq!(run_sh(&[]).status.code(), Some(2));
     let help = run_sh(&["help"]);

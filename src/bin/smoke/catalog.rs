@@ -4,8 +4,71 @@
 //! runs, results print in a stable order however the checks interleave, and a check that
 //! never reported (a scenario bug) is caught as a failure instead of silently missing.
 //! The table itself is in the crate docs of the binary (`main.rs`).
+//!
+//! The catalog is the one owner of scenario names and of each check's scenario: the
+//! command line, the headers, `--list`, JUnit suites and the summary all ask here.
 
-use crate::cli::Scenario;
+/// A scenario the runner can select (a subcommand).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scenario {
+    /// `socket`: control socket observation (S1).
+    Socket,
+    /// `child`: real child processes (S2).
+    Child,
+    /// `watcher`: the watcher over production dependencies (S3).
+    Watcher,
+    /// `lock`: real lock files (L).
+    Lock,
+    /// `resume`: resume end to end with a stand-in `pi` (R).
+    Resume,
+}
+
+impl Scenario {
+    /// Every scenario, in output order.
+    #[cfg(test)]
+    pub const ALL: [Self; 5] = [
+        Self::Socket,
+        Self::Child,
+        Self::Watcher,
+        Self::Lock,
+        Self::Resume,
+    ];
+
+    /// The subcommand name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Socket => "socket",
+            Self::Child => "child",
+            Self::Watcher => "watcher",
+            Self::Lock => "lock",
+            Self::Resume => "resume",
+        }
+    }
+}
+
+/// What a check needs from the user running it; without it, the check is a `skip`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs {
+    /// Root: only root can give a socket to another uid.
+    Root,
+    /// Not root: root may signal every pid, so no EPERM holder exists for it.
+    NonRoot,
+}
+
+impl Needs {
+    /// Why a check with this need skips for `euid`, or `None` when it runs.
+    pub fn skip_reason(self, euid: u32) -> Option<&'static str> {
+        match (self, euid == 0) {
+            (Self::Root, false) => {
+                Some("needs root to give a socket to another uid (run as root, e.g. in CI)")
+            }
+            (Self::NonRoot, true) => Some(
+                "running as root: kill(1, 0) succeeds, so no EPERM holder exists; run as an ordinary user",
+            ),
+            _ => None,
+        }
+    }
+}
 
 /// One check of the live gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -214,27 +277,95 @@ impl Check {
         }
     }
 
-    /// The scenario (subcommand) the check belongs to; hygiene runs with every scenario.
+    /// The scenario (subcommand) the check belongs to; `None` for hygiene, which runs
+    /// after every selection.
     pub fn scenario(self) -> Option<Scenario> {
-        match self.id().as_bytes().first() {
-            Some(b'S') => match self.id().get(..2) {
-                Some("S1") => Some(Scenario::Socket),
-                Some("S2") => Some(Scenario::Child),
-                _ => Some(Scenario::Watcher),
-            },
-            Some(b'L') => Some(Scenario::Lock),
-            Some(b'R') => Some(Scenario::Resume),
+        use Check as C;
+        match self {
+            C::SocketListening
+            | C::SocketSymlink
+            | C::SocketAbsentCancel
+            | C::SocketRegularFile
+            | C::SocketStale
+            | C::SocketBacklogFull
+            | C::SocketLongPath
+            | C::SocketForeignOwner => Some(Scenario::Socket),
+            C::ChildSpawned | C::ChildTerminated | C::ChildEarlyExit => Some(Scenario::Child),
+            C::WatcherTimeout
+            | C::WatcherReleasedOnce
+            | C::WatcherMissingProgram
+            | C::WatcherIgnoresTerm
+            | C::WatcherGrandchild
+            | C::WatcherSocketAlive
+            | C::WatcherForgedBackstop => Some(Scenario::Watcher),
+            C::LockFormat
+            | C::LockConflict
+            | C::LockNonceRelease
+            | C::LockDeadReclaim
+            | C::LockOtherHost
+            | C::LockCorrupt
+            | C::LockRace
+            | C::LockEperm => Some(Scenario::Lock),
+            C::ResumeEndToEnd | C::ResumeResident => Some(Scenario::Resume),
+            C::HygieneFds | C::HygieneChildren | C::HygieneTempDirs => None,
+        }
+    }
+
+    /// What the check needs from the user running it (`--list` tells ahead of a run).
+    pub fn needs(self) -> Option<Needs> {
+        match self {
+            Self::SocketForeignOwner => Some(Needs::Root),
+            Self::LockEperm => Some(Needs::NonRoot),
             _ => None,
         }
     }
 
-    /// Whether the check runs for `selected` (`None` = all).
-    pub fn selected_by(self, selected: Option<Scenario>) -> bool {
-        match (selected, self.scenario()) {
-            (None, _) | (_, None) => true,
-            (Some(s), Some(own)) => s == own,
+    /// A check that inspects another check's run cannot run without it: `--only` brings
+    /// the other one along.
+    pub fn inspects(self) -> Option<Self> {
+        match self {
+            Self::ChildTerminated => Some(Self::ChildSpawned),
+            Self::WatcherReleasedOnce => Some(Self::WatcherTimeout),
+            Self::ResumeResident => Some(Self::ResumeEndToEnd),
+            _ => None,
         }
     }
+
+    /// Whether the check is hygiene (runs after whatever was selected).
+    pub fn is_hygiene(self) -> bool {
+        self.scenario().is_none()
+    }
+
+    /// Every distinct id, in catalog order.
+    pub fn ids() -> Vec<&'static str> {
+        let mut ids: Vec<&'static str> = Vec::new();
+        for check in Self::ALL {
+            if !ids.contains(&check.id()) {
+                ids.push(check.id());
+            }
+        }
+        ids
+    }
+}
+
+/// Which checks run for a scenario (`None`: all) and `--only` ids (empty: no filter):
+/// the matching checks, what they inspect, and hygiene, in catalog order.
+pub fn select(scenario: Option<Scenario>, only: &[&str]) -> Vec<Check> {
+    let wanted = |c: Check| {
+        let in_scenario = scenario.is_none_or(|s| c.scenario() == Some(s));
+        let by_id = only.is_empty() || only.contains(&c.id());
+        in_scenario && by_id
+    };
+    Check::ALL
+        .into_iter()
+        .filter(|c| {
+            c.is_hygiene()
+                || wanted(*c)
+                || Check::ALL
+                    .iter()
+                    .any(|other| other.inspects() == Some(*c) && wanted(*other))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -251,8 +382,28 @@ mod tests {
         assert_eq!(Check::ChildEarlyExit.scenario(), Some(Scenario::Child));
         assert_eq!(Check::WatcherTimeout.scenario(), Some(Scenario::Watcher));
         assert_eq!(Check::HygieneFds.scenario(), None);
+        for check in Check::ALL {
+            if let Some(inspected) = check.inspects() {
+                assert_eq!(inspected.scenario(), check.scenario(), "{check:?}");
+            }
+        }
         let mut sorted = Check::ALL;
         sorted.sort();
         assert_eq!(sorted, Check::ALL, "ALL is in declaration order");
+    }
+
+    #[test]
+    fn selection_brings_inspected_checks_and_hygiene() {
+        let ids = |checks: Vec<Check>| checks.iter().map(|c| c.id()).collect::<Vec<_>>();
+        assert_eq!(ids(select(None, &["R2"])), ["R1", "R2", "H1", "H2", "H3"]);
+        assert_eq!(
+            ids(select(Some(Scenario::Child), &[])),
+            ["S2", "S2", "S2.3", "H1", "H2", "H3"]
+        );
+        assert_eq!(select(None, &[]), Check::ALL);
+        assert_eq!(
+            ids(select(Some(Scenario::Lock), &["S2"])),
+            ["H1", "H2", "H3"]
+        );
     }
 }

@@ -1,14 +1,23 @@
 //! The command line (clap). Usage errors exit 2, clap's default.
+//!
+//! The stand-ins' arguments are typed here too ([`ResidentArgs`], [`RacerArgs`]): the
+//! runner builds a stand-in's command line from the same struct the stand-in parses
+//! (`to_args`), so the two cannot drift apart.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::catalog::Scenario;
+use crate::os::ProcessId;
+
 /// The live phase gate of entwurf-v2-spawn: drives the production dependencies against
 /// real unix sockets, child processes, timers, signals and lock files, one `ok` line per
-/// check. Exit 0 all passed (skips allowed), 1 any failed, 2 usage, 130 interrupted.
+/// check. Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error,
+/// 128+signal when ended by a signal (130 INT, 143 TERM, 129 HUP, 131 QUIT).
 #[derive(Debug, Parser)]
-#[command(name = "smoke-entwurf-v2-spawn-live", version)]
+#[command(name = "smoke-entwurf-v2-spawn-live", version = crate::report::VERSION)]
 pub struct Cli {
     /// Which scenario to run (default: all).
     #[command(subcommand)]
@@ -28,9 +37,18 @@ pub struct RunOptions {
     /// are honored).
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
     pub color: ColorWhen,
-    /// Append a dated entry with the summary line under `## Live smoke record` in FILE.
+    /// Add a dated entry with the summary line under `## Live smoke record` in FILE
+    /// (checked before any check runs; written atomically under a lock).
     #[arg(long, value_name = "FILE", global = true)]
     pub record: Option<PathBuf>,
+    /// Print every check (id, scenario, label, and whether it skips for this user) and
+    /// run nothing.
+    #[arg(long, global = true)]
+    pub list: bool,
+    /// Run only the checks with this id (repeatable), then the hygiene checks. A check
+    /// that inspects another's run brings it along (R2 needs R1).
+    #[arg(long, value_name = "ID", global = true)]
+    pub only: Vec<String>,
     /// Keep the temp dirs (their paths go to stderr).
     #[arg(long, global = true)]
     pub keep_tmp: bool,
@@ -46,7 +64,8 @@ pub struct RunOptions {
     /// Test only: fail every check with this id after it ran (exercises FAIL paths).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_failure: Vec<String>,
-    /// Test only: make every check with this id hang (exercises the per-check deadline).
+    /// Test only: make every check with this id hang after its body ran, until its
+    /// deadline (exercises the per-check deadline, and keeps its children alive).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_hang: Vec<String>,
 }
@@ -89,30 +108,16 @@ pub enum Command {
     StandIn(StandIn),
 }
 
-/// A scenario the runner can select.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Scenario {
-    /// `socket`.
-    Socket,
-    /// `child`.
-    Child,
-    /// `watcher`.
-    Watcher,
-    /// `lock`.
-    Lock,
-    /// `resume`.
-    Resume,
-}
-
-impl Scenario {
-    /// The subcommand name.
-    pub fn name(self) -> &'static str {
+impl Command {
+    /// The scenario this subcommand selects (`None`: all, or a stand-in).
+    pub fn scenario(&self) -> Option<Scenario> {
         match self {
-            Self::Socket => "socket",
-            Self::Child => "child",
-            Self::Watcher => "watcher",
-            Self::Lock => "lock",
-            Self::Resume => "resume",
+            Self::All | Self::StandIn(_) => None,
+            Self::Socket => Some(Scenario::Socket),
+            Self::Child => Some(Scenario::Child),
+            Self::Watcher => Some(Scenario::Watcher),
+            Self::Lock => Some(Scenario::Lock),
+            Self::Resume => Some(Scenario::Resume),
         }
     }
 }
@@ -124,8 +129,10 @@ pub enum Format {
     Text,
     /// TAP version 13 (accepted by Debian's `prove`).
     Tap,
-    /// JSON Lines: one object per check, then a summary object.
+    /// JSON Lines: a start object, one object per check, then a summary object.
     Json,
+    /// JUnit XML (one testsuite per scenario), for CI test report pages.
+    Junit,
 }
 
 /// When to color the text format.
@@ -157,8 +164,11 @@ pub enum StandInRole {
 }
 
 /// Variants of the stand-in resident.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct ResidentArgs {
+    /// The runner (pid:start time): the stand-in exits as soon as it is gone.
+    #[arg(long, value_name = "PID:START")]
+    pub lifeline: Option<ProcessId>,
     /// Keep SIGTERM blocked forever (only SIGKILL ends it).
     #[arg(long)]
     pub ignore_term: bool,
@@ -178,15 +188,57 @@ pub struct ResidentArgs {
     /// Create this file once signals are set up (content: the grandchild pid, if any).
     #[arg(long, value_name = "FILE")]
     pub ready: Option<PathBuf>,
-    /// Exit 3 after this long no matter what: a safety net so a smoke killed with
-    /// SIGKILL cannot leave stand-ins behind forever.
-    #[arg(long, value_name = "MS", default_value_t = 120_000)]
-    pub max_life_ms: u64,
+    /// Exit 3 after this long no matter what (default 120000): the last safety net
+    /// behind the lifeline.
+    #[arg(long, value_name = "MS")]
+    pub max_life_ms: Option<u64>,
+}
+
+impl ResidentArgs {
+    /// The argv (after the program) that `__stand-in resident` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["__stand-in".into(), "resident".into()];
+        let mut flag = |name: &str, value: Option<OsString>| {
+            args.push(format!("--{name}").into());
+            args.extend(value);
+        };
+        if let Some(l) = self.lifeline {
+            flag("lifeline", Some(l.to_string().into()));
+        }
+        if self.ignore_term {
+            flag("ignore-term", None);
+        }
+        if let Some(code) = self.exit_code {
+            flag("exit-code", Some(code.to_string().into()));
+        }
+        if self.grandchild {
+            flag("grandchild", None);
+        }
+        if let Some(path) = &self.listen {
+            flag("listen", Some(path.into()));
+        }
+        if self.listen_after_ms != 0 {
+            flag(
+                "listen-after-ms",
+                Some(self.listen_after_ms.to_string().into()),
+            );
+        }
+        if let Some(ready) = &self.ready {
+            flag("ready", Some(ready.into()));
+        }
+        if let Some(ms) = self.max_life_ms {
+            flag("max-life-ms", Some(ms.to_string().into()));
+        }
+        args
+    }
 }
 
 /// A lock racer: waits for the start line, then calls `lock::acquire` once.
-#[derive(Debug, Clone, Args)]
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct RacerArgs {
+    /// The runner (pid:start time): the racer exits as soon as it is gone.
+    #[arg(long, value_name = "PID:START")]
+    pub lifeline: Option<ProcessId>,
     /// The lock dir.
     #[arg(long)]
     pub dir: PathBuf,
@@ -205,6 +257,29 @@ pub struct RacerArgs {
     pub done: PathBuf,
 }
 
+impl RacerArgs {
+    /// The argv (after the program) that `__stand-in lock-racer` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["__stand-in".into(), "lock-racer".into()];
+        if let Some(l) = self.lifeline {
+            args.extend(["--lifeline".into(), l.to_string().into()]);
+        }
+        args.extend([
+            "--dir".into(),
+            self.dir.clone().into(),
+            "--gid".into(),
+            self.gid.clone().into(),
+            "--ready".into(),
+            self.ready.clone().into(),
+            "--go".into(),
+            self.go.clone().into(),
+            "--done".into(),
+            self.done.clone().into(),
+        ]);
+        args
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +288,63 @@ mod tests {
     #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    /// The catalog owns the scenario names; clap derives the subcommands from variant
+    /// names. This holds them together.
+    #[test]
+    fn every_scenario_is_a_subcommand_of_its_name() {
+        for scenario in Scenario::ALL {
+            let cli = Cli::try_parse_from(["smoke", scenario.name()]).expect("parses");
+            let parsed = cli.command.as_ref().and_then(Command::scenario);
+            assert_eq!(parsed, Some(scenario));
+        }
+    }
+
+    fn parse_stand_in(args: Vec<OsString>) -> StandInRole {
+        let mut argv = vec![OsString::from("smoke")];
+        argv.extend(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Some(Command::StandIn(s)) => s.role,
+            other => panic!("not a stand-in: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn stand_in_command_lines_parse_back_to_the_same_struct() {
+        let lifeline = Some(ProcessId {
+            pid: 42,
+            start_time: 7,
+        });
+        let resident = ResidentArgs {
+            lifeline,
+            ignore_term: true,
+            exit_code: Some(7),
+            grandchild: true,
+            listen: Some("/tmp/a b.sock".into()),
+            listen_after_ms: 30,
+            ready: Some("/tmp/r".into()),
+            max_life_ms: Some(5),
+        };
+        match parse_stand_in(resident.to_args()) {
+            StandInRole::Resident(parsed) => assert_eq!(parsed, resident),
+            other => panic!("{other:?}"),
+        }
+        match parse_stand_in(ResidentArgs::default().to_args()) {
+            StandInRole::Resident(parsed) => assert_eq!(parsed, ResidentArgs::default()),
+            other => panic!("{other:?}"),
+        }
+        let racer = RacerArgs {
+            lifeline,
+            dir: "/d".into(),
+            gid: "g".into(),
+            ready: "/r".into(),
+            go: "/g".into(),
+            done: "/x".into(),
+        };
+        match parse_stand_in(racer.to_args()) {
+            StandInRole::LockRacer(parsed) => assert_eq!(parsed, racer),
+            other => panic!("{other:?}"),
+        }
     }
 }

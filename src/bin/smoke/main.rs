@@ -1,4 +1,4 @@
-//! `smoke-entwurf-v2-spawn-live`: the live phase gate (docs/design.md §10).
+//! `smoke-entwurf-v2-spawn-live`: the live phase gate.
 //!
 //! It drives the library's production dependencies against real OS objects — unix
 //! sockets, child processes, timers, signals, lock files — and prints one line per check
@@ -7,12 +7,23 @@
 //! `, <K> skipped`, or `<P> passed, <F> failed`.
 //!
 //! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume]`;
-//! `--format text|tap|json`, `--color auto|always|never`, `--record FILE`, `--keep-tmp`,
-//! `--check-timeout-ms MS` (default 10000), `--backend native|portable` (the library's
-//! observation backend; portable is POSIX only, so Linux proves what other platforms
-//! run: a check it cannot pass there skips naming the limit). Exit 0 all passed (skips
-//! allowed), 1 any failed, 2 usage, 130 on SIGINT/SIGTERM (every started child group is
-//! SIGKILLed and the temp dirs are removed first).
+//! `--format text|tap|json|junit`, `--color auto|always|never`, `--record FILE`,
+//! `--keep-tmp`, `--check-timeout-ms MS` (default 10000), `--list`, `--only ID`,
+//! `--backend native|portable` (the library's observation backend; portable is POSIX
+//! only, so Linux proves what other platforms run: a check it cannot pass there skips
+//! naming the limit).
+//!
+//! # Every way out
+//!
+//! Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error, 128+signal
+//! when SIGINT, SIGTERM, SIGHUP or SIGQUIT ended the run (130, 143, 129, 131). Whichever
+//! way it ends, every process group it started is killed and its temp dirs are removed
+//! (a failed check's dir is kept and its path printed), and the output is finished:
+//! TAP `Bail out!`, a JSON summary with `"interrupted": true`, a text line saying so.
+//! A check abandoned at its deadline has its groups killed at once. Stand-ins watch the
+//! runner and exit when it dies, SIGKILL included (`stand_ins`); dirs a killed run left
+//! are swept by the next run (`tmp`). Setup problems are found before any check
+//! (`setup`). A partial selection is named in the summary line.
 //!
 //! # Checks
 //!
@@ -56,7 +67,8 @@
 //! # Test-only flags (hidden)
 //!
 //! `--inject-failure <ID>` turns every passing check with that id into a FAIL after it
-//! ran; `--inject-hang <ID>` makes those checks hang until their deadline. The CLI tests
+//! ran; `--inject-hang <ID>` makes those checks hang, after their body ran, until their
+//! deadline (what the body started stays alive meanwhile). The CLI tests
 //! use them to cover FAIL lines, `not ok`, exit 1 and the per-check deadline. Neither
 //! changes what a check verifies when it is not named.
 //!
@@ -69,22 +81,29 @@
 
 mod catalog;
 mod cli;
+mod lifeline;
 mod os;
 mod output;
 mod registry;
+mod report;
 mod runner;
 mod scenarios;
+mod setup;
 mod stand_ins;
+mod tmp;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use tokio::signal::unix::{SignalKind, signal};
+use nix::sys::signal::{SigSet, Signal as NixSignal};
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::catalog::Check;
-use crate::cli::{Cli, Command, Format, RunOptions, Scenario};
-use crate::output::Header;
+use crate::cli::{Cli, Command, RunOptions};
+use crate::output::record::Target;
+use crate::output::{Ending, Header};
+use crate::report::{Interruption, PROGRAM, Selection};
 use crate::runner::{Injection, Runner};
 
 fn main() -> ExitCode {
@@ -92,80 +111,239 @@ fn main() -> ExitCode {
         return stand_ins::pi();
     }
     let cli = Cli::parse();
-    let scenario = match &cli.command {
-        Some(Command::StandIn(stand_in)) => return stand_ins::run(&stand_in.role),
-        None | Some(Command::All) => None,
-        Some(Command::Socket) => Some(Scenario::Socket),
-        Some(Command::Child) => Some(Scenario::Child),
-        Some(Command::Watcher) => Some(Scenario::Watcher),
-        Some(Command::Lock) => Some(Scenario::Lock),
-        Some(Command::Resume) => Some(Scenario::Resume),
+    if let Some(Command::StandIn(stand_in)) = &cli.command {
+        return stand_ins::run(&stand_in.role);
+    }
+    // Held back from here until the handlers are in place (see `Signals::install`).
+    let held = Signals::hold();
+    let scenario = cli.command.as_ref().and_then(Command::scenario);
+    let options = &cli.options;
+    let only = match setup::check_only(&options.only, scenario) {
+        Ok(only) => only,
+        Err(usage) => {
+            eprintln!("{PROGRAM}: {usage}");
+            return ExitCode::from(2);
+        }
     };
     scenarios::select_backend(cli.options.backend.into());
     if scenarios::backend() != entwurf_v2_spawn::Backend::Native {
         // On stderr, so every output format stays as it is; a pasted summary needs it.
-        eprintln!(
-            "smoke-entwurf-v2-spawn-live: backend {}",
-            scenarios::backend()
-        );
+        eprintln!("{PROGRAM}: backend {}", scenarios::backend());
     }
-    match run(scenario, &cli.options) {
-        Ok(code) => code,
+    let selection = Selection { scenario, only };
+    let selected = catalog::select(selection.scenario, &selection.only);
+    let euid = nix::unistd::geteuid().as_raw();
+    if options.list {
+        print!("{}", setup::list(&selected, euid, options.keep_tmp));
+        return ExitCode::SUCCESS;
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
         Err(e) => {
-            eprintln!("smoke-entwurf-v2-spawn-live: {e:#}");
-            registry::bail_out(1, "setup failed")
+            eprintln!("{PROGRAM}: setup error: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Caught before anything is made (even the setup probe): a signal during setup
+    // waits in the stream and ends the run before its first check.
+    let signals = {
+        let _entered = runtime.enter();
+        Signals::install(held)
+    };
+    let signals = match signals {
+        Ok(signals) => signals,
+        Err(e) => {
+            eprintln!("{PROGRAM}: setup error: cannot catch signals: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let record = match prepare(options) {
+        Ok(record) => record,
+        Err(e) => {
+            eprintln!("{PROGRAM}: setup error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let run = Run {
+        selection,
+        selected,
+        options,
+        record: record.as_ref(),
+    };
+    let result = runtime.block_on(run.run(signals));
+    // A check abandoned at its deadline may still sit in a blocking task; dropping the
+    // runtime would wait for it forever.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(code) => code,
+        // Only the run's own set-up fails this way (before the first check).
+        Err(e) => {
+            registry::cleanup();
+            eprintln!("{PROGRAM}: setup error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }
 
-/// Ctrl-C or SIGTERM: a TAP consumer is told the stream ends early (`Bail out!`), then
-/// every started child group is killed and the temp dirs go.
-fn interrupted(format: Format, why: &str) -> ! {
-    if format == Format::Tap {
-        println!("Bail out! {why}");
+/// Everything that must hold before the first check, then the sweep of dirs left by
+/// runs that died (see `tmp`).
+fn prepare(options: &RunOptions) -> Result<Option<Target>, setup::SetupError> {
+    setup::check_proc()?;
+    let root = setup::check_temp_dir()?;
+    let record = options
+        .record
+        .as_deref()
+        .map(setup::check_record)
+        .transpose()?;
+    let swept = tmp::sweep(&root);
+    if !swept.is_empty() {
+        eprintln!(
+            "{PROGRAM}: removed {} temp dir(s) left by runs that are gone: {}",
+            swept.len(),
+            swept
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
     }
-    registry::bail_out(130, why)
+    Ok(record)
 }
 
-fn run(scenario: Option<Scenario>, options: &RunOptions) -> anyhow::Result<ExitCode> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let result = runtime.block_on(async {
-        // Before the descriptor baseline: the signal driver's own descriptors are part
-        // of the runtime, not a leak.
-        let mut interrupt = signal(SignalKind::interrupt())?;
-        let mut terminate = signal(SignalKind::terminate())?;
-        let exe = std::env::current_exe()?;
+/// The signals that end a run early. Caught, so that the run can clean up: a default
+/// SIGHUP (a closed terminal, a dropped ssh) or SIGQUIT would leave every child behind.
+///
+/// A signal that was already ignored when the run started stays ignored: under `nohup`
+/// the user asked for the run to survive a hangup, and a shell starts background jobs
+/// with SIGINT and SIGQUIT ignored.
+struct Signals {
+    int: Option<Signal>,
+    term: Option<Signal>,
+    hup: Option<Signal>,
+    quit: Option<Signal>,
+}
+
+/// The ending signals, blocked in the main thread while the run sets up.
+fn ending_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for signal in [
+        NixSignal::SIGINT,
+        NixSignal::SIGTERM,
+        NixSignal::SIGHUP,
+        NixSignal::SIGQUIT,
+    ] {
+        set.add(signal);
+    }
+    set
+}
+
+impl Signals {
+    /// Blocks the ending signals in the main thread, so one that arrives before the
+    /// handlers exist waits (pending) instead of killing the run by its default action.
+    /// Children get an empty mask again: std's spawn resets it.
+    fn hold() -> Option<SigSet> {
+        let set = ending_signals();
+        set.thread_block().ok().map(|()| set)
+    }
+
+    /// Installs the handlers, then lets held signals through to them.
+    fn install(held: Option<SigSet>) -> std::io::Result<Self> {
+        let installed = Self::catch()?;
+        if let Some(set) = held {
+            set.thread_unblock().map_err(std::io::Error::from)?;
+        }
+        Ok(installed)
+    }
+
+    fn catch() -> std::io::Result<Self> {
+        let ignored = os::ignored_signals();
+        let catch = |kind: SignalKind| {
+            let ignored = ignored & (1u64 << (kind.as_raw_value() - 1)) != 0;
+            if ignored {
+                Ok(None)
+            } else {
+                signal(kind).map(Some)
+            }
+        };
+        Ok(Self {
+            int: catch(SignalKind::interrupt())?,
+            term: catch(SignalKind::terminate())?,
+            hup: catch(SignalKind::hangup())?,
+            quit: catch(SignalKind::quit())?,
+        })
+    }
+
+    /// The first to arrive, with the exit code it maps to (128 + its number).
+    async fn recv(&mut self) -> Interruption {
+        async fn next(signal: &mut Option<Signal>) {
+            match signal {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        let (signal, code) = tokio::select! {
+            () = next(&mut self.int) => ("SIGINT", 130),
+            () = next(&mut self.term) => ("SIGTERM", 143),
+            () = next(&mut self.hup) => ("SIGHUP", 129),
+            () = next(&mut self.quit) => ("SIGQUIT", 131),
+        };
+        Interruption { signal, code }
+    }
+}
+
+/// One run of the selected checks.
+struct Run<'a> {
+    selection: Selection,
+    selected: Vec<Check>,
+    options: &'a RunOptions,
+    record: Option<&'a Target>,
+}
+
+impl Run<'_> {
+    async fn run(self, mut signals: Signals) -> anyhow::Result<ExitCode> {
+        let Self {
+            selection,
+            selected,
+            options,
+            record,
+        } = self;
+        let runner_id = os::ProcessId::current()
+            .ok_or_else(|| anyhow::anyhow!("cannot read our own /proc/<pid>/stat"))?;
         let env = scenarios::Env {
-            exe,
+            exe: std::env::current_exe()?,
+            runner: runner_id,
             keep_tmp: options.keep_tmp,
+            // After the signal streams: the signal driver's descriptors are part of the
+            // runtime, not a leak.
             baseline_fds: os::open_fds(),
         };
-        let selected: Vec<Check> = Check::ALL
-            .into_iter()
-            .filter(|c| c.selected_by(scenario))
-            .collect();
+        if options.keep_tmp {
+            registry::keep_all_temp_dirs();
+        }
         let deadline = Duration::from_millis(options.check_timeout_ms);
         // Each unit chains at most two checks, hygiene three more: beyond that only a
         // runtime thread stuck in a system call can explain the wait.
-        registry::start_watchdog(deadline * 5 + Duration::from_secs(5));
+        let format = options.format;
+        registry::start_watchdog(deadline * 5 + Duration::from_secs(5), move |why| {
+            output::abandoned(format, why);
+        });
 
         let sink = output::sink(options.format, output::use_color(options.color));
         let injection = Injection {
             fail: options.inject_failure.clone(),
             hang: options.inject_hang.clone(),
         };
+        let total = selected.len();
         let runner = Runner::new(selected, sink, deadline, injection);
-        let name = scenario.map_or("all", Scenario::name);
-        let total = Check::ALL
-            .iter()
-            .filter(|c| c.selected_by(scenario))
-            .count();
         let euid = nix::unistd::geteuid().as_raw();
         runner.with_sink(|s| {
             s.begin(&Header {
-                scenario: name,
+                selection: selection.clone(),
                 total,
                 euid,
                 deadline,
@@ -173,34 +351,51 @@ fn run(scenario: Option<Scenario>, options: &RunOptions) -> anyhow::Result<ExitC
         });
 
         let start = Instant::now();
-        tokio::select! {
-            () = scenarios::run(&runner, &env) => {}
-            _ = interrupt.recv() => interrupted(options.format, "interrupted (SIGINT)"),
-            _ = terminate.recv() => interrupted(options.format, "terminated (SIGTERM)"),
-        }
+        let interrupted = tokio::select! {
+            // A signal that came during setup wins before the first check starts.
+            biased;
+            why = signals.recv() => Some(why),
+            () = scenarios::run(&runner, &env) => None,
+        };
         let wall = start.elapsed();
-        let tally = runner.finish();
-        runner.with_sink(|s| s.summary(&tally, wall));
-        if let Some(file) = &options.record {
+        // Every way out: kill what was started, remove the temp dirs not kept, then
+        // finish the output.
+        let cleaned = registry::cleanup();
+        let tally = match interrupted {
+            Some(_) => runner.tally(),
+            None => runner.finish(),
+        };
+        let ending = Ending {
+            selection: selection.clone(),
+            tally,
+            total,
+            wall,
+            interrupted,
+        };
+        runner.with_sink(|s| s.end(&ending));
+        if let Some(why) = interrupted {
+            eprintln!(
+                "{PROGRAM}: interrupted by {}: killed {} child process group(s), removed temp dirs",
+                why.signal, cleaned.killed
+            );
+            return Ok(ExitCode::from(why.code));
+        }
+        if let (Some(target), Some(summary)) = (record, ending.summary_line()) {
             let entry = output::record::Entry {
-                summary: tally.summary_line(),
-                scenario: name,
+                summary,
+                scenario: selection.scenario_name(),
                 wall,
-                euid: nix::unistd::geteuid().as_raw(),
+                euid,
             };
-            if let Err(e) = output::record::record(file, &entry) {
-                eprintln!("smoke-entwurf-v2-spawn-live: --record: {e:#}");
+            if let Err(e) = output::record::record(target, &entry) {
+                eprintln!("{PROGRAM}: --record {}: {e:#}", target.file().display());
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Ok(if tally.failed == 0 {
+        Ok(if ending.tally.failed == 0 {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         })
-    });
-    // A check abandoned at its deadline may still sit in a blocking task; dropping the
-    // runtime would wait for it forever.
-    runtime.shutdown_timeout(Duration::from_millis(100));
-    result
+    }
 }

@@ -21,6 +21,9 @@ pub struct ProcStat {
     pub pgrp: u32,
     /// Session.
     pub session: u32,
+    /// Start time after boot, in clock ticks: with the pid, it names one process for
+    /// good (a reused pid has a later start time).
+    pub start_time: u64,
 }
 
 impl ProcStat {
@@ -46,6 +49,8 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
         ppid: fields.get(1)?.parse().ok()?,
         pgrp: fields.get(2)?.parse().ok()?,
         session: fields.get(3)?.parse().ok()?,
+        // Field 22 of stat(5); `fields` starts at field 3 (the state).
+        start_time: fields.get(19)?.parse().ok()?,
     })
 }
 
@@ -68,6 +73,71 @@ pub fn live_group_members(pgid: u32) -> Vec<u32> {
         .filter(|(_, s)| s.pgrp == pgid && !s.is_dead())
         .map(|(pid, _)| pid)
         .collect()
+}
+
+/// Who a process is for good: its pid and start time (see [`ProcStat::start_time`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessId {
+    /// The pid.
+    pub pid: u32,
+    /// Its start time in clock ticks after boot.
+    pub start_time: u64,
+}
+
+impl ProcessId {
+    /// This process.
+    pub fn current() -> Option<Self> {
+        Self::of(std::process::id())
+    }
+
+    /// Process `pid` as it is now, when it runs.
+    pub fn of(pid: u32) -> Option<Self> {
+        let stat = proc_stat(pid)?;
+        Some(Self {
+            pid,
+            start_time: stat.start_time,
+        })
+    }
+
+    /// Whether this very process still runs (same pid, same start time, not a zombie).
+    pub fn is_alive(self) -> bool {
+        proc_stat(self.pid).is_some_and(|s| !s.is_dead() && s.start_time == self.start_time)
+    }
+}
+
+impl std::fmt::Display for ProcessId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.pid, self.start_time)
+    }
+}
+
+impl std::str::FromStr for ProcessId {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (pid, start) = s
+            .trim()
+            .split_once(':')
+            .ok_or_else(|| format!("{s:?} is not PID:START_TIME"))?;
+        Ok(Self {
+            pid: pid.parse().map_err(|_| format!("bad pid in {s:?}"))?,
+            start_time: start
+                .parse()
+                .map_err(|_| format!("bad start time in {s:?}"))?,
+        })
+    }
+}
+
+/// The signals this process ignores (`SigIgn` of `/proc/self/status`; bit n-1 is
+/// signal n), 0 when unreadable.
+pub fn ignored_signals() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+            u64::from_str_radix(line.trim(), 16).ok()
+        })
+        .unwrap_or(0)
 }
 
 /// `/proc/<pid>/cmdline` split at NULs.
@@ -224,6 +294,7 @@ mod tests {
         assert_eq!(stat.ppid, 7);
         assert_eq!(stat.pgrp, 42);
         assert_eq!(stat.session, 42);
+        assert_eq!(stat.start_time, 12345);
         assert!(parse_stat("garbage").is_none());
     }
 

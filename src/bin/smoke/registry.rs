@@ -1,27 +1,70 @@
-//! What the smoke started and must clean up even when it cannot finish normally:
-//! child process groups and temp dirs. Ctrl-C, SIGTERM and the watchdog all end here.
+//! What the smoke started and must clean up on every way out: child process groups and
+//! temp dirs. The normal end, an abandoned check, a signal and the watchdog all end here.
 //!
-//! A process-wide registry (not a value passed around) because the interrupt path runs
-//! outside the scenarios that own the children, and the watchdog runs on another thread.
+//! A process-wide registry (not a value passed around) because the signal path runs
+//! outside the scenarios that own the children, spawners run on tokio's blocking pool,
+//! and the watchdog runs on a thread of its own.
+//!
+//! # Why no group can be missed
+//!
+//! A spawn runs *inside* the registry lock ([`spawn_group`]): the child is forked,
+//! execs, and its group is recorded before the lock is released. Cleanup takes the same
+//! lock, so it sees either no child or a registered one — never a child that runs but is
+//! not listed yet (the old order, register after `spawn_child` returned, lost a group
+//! whenever Ctrl-C landed between the two). Cleanup also closes the registry: a spawn
+//! asked for afterwards is refused instead of starting a child nobody will kill. Spawns
+//! are serialized by this; each takes a few milliseconds.
 
-use std::path::PathBuf;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use crate::catalog::{Check, Scenario};
 use crate::os;
 
-#[derive(Default)]
+/// Why [`spawn_group`] started nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// Cleanup began: the run is ending.
+    #[error("the run is cleaning up: no new child is started")]
+    Closed,
+    /// The check that asked was abandoned at its deadline.
+    #[error("check {0} was abandoned at its deadline: no new child is started for it")]
+    Abandoned(&'static str),
+}
+
+struct Group {
+    pgid: u32,
+    owner: Check,
+}
+
+struct TempDir {
+    path: PathBuf,
+    scenario: Scenario,
+}
+
 struct Registry {
-    groups: Vec<u32>,
-    temp_dirs: Vec<PathBuf>,
+    closed: bool,
+    groups: Vec<Group>,
+    abandoned: Vec<Check>,
+    dirs: Vec<TempDir>,
+    /// Scenarios with a failed check: their temp dirs stay.
+    failed: BTreeSet<Scenario>,
+    keep_all: bool,
 }
 
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
+    closed: false,
     groups: Vec::new(),
-    temp_dirs: Vec::new(),
+    abandoned: Vec::new(),
+    dirs: Vec::new(),
+    failed: BTreeSet::new(),
+    keep_all: false,
 });
 
 fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
@@ -32,87 +75,247 @@ fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
     f(&mut guard)
 }
 
-/// Remembers a process group the smoke started (its leader's pid).
-pub fn register_group(pgid: u32) {
-    with(|r| r.groups.push(pgid));
+/// Blocking tasks still running (lock I/O off the runtime thread). A check dropped at a
+/// signal or its deadline does not stop them, and they may recreate a dir being removed
+/// (`lock::acquire` creates its lock dir), so cleanup waits for them first.
+static BLOCKING: AtomicUsize = AtomicUsize::new(0);
+
+/// Held while a blocking task runs (see [`BLOCKING`]).
+pub struct BlockingGuard(());
+
+impl BlockingGuard {
+    /// Counts one blocking task in; dropping the guard counts it out.
+    pub fn enter() -> Self {
+        BLOCKING.fetch_add(1, Ordering::SeqCst);
+        Self(())
+    }
 }
 
-/// Remembers a temp dir to remove on an abnormal exit.
-pub fn register_temp_dir(path: PathBuf) {
-    with(|r| r.temp_dirs.push(path));
+impl Drop for BlockingGuard {
+    fn drop(&mut self) {
+        BLOCKING.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
-/// Every temp dir ever registered (the hygiene check looks for leftovers).
-pub fn temp_dirs() -> Vec<PathBuf> {
-    with(|r| r.temp_dirs.clone())
+/// Starts a child in a new process group for `owner` and records the group before the
+/// registry lock is released (see the module docs). `pgid` names the group of what
+/// `spawn` returned (the child's pid: every child here leads its own group).
+pub fn spawn_group<T, E>(
+    owner: Check,
+    spawn: impl FnOnce() -> Result<T, E>,
+    pgid: impl FnOnce(&T) -> u32,
+) -> Result<Result<T, E>, Refused> {
+    with(|r| {
+        if r.closed {
+            return Err(Refused::Closed);
+        }
+        if r.abandoned.contains(&owner) {
+            return Err(Refused::Abandoned(owner.id()));
+        }
+        let spawned = spawn();
+        if let Ok(child) = &spawned {
+            r.groups.push(Group {
+                pgid: pgid(child),
+                owner,
+            });
+        }
+        Ok(spawned)
+    })
 }
 
 /// Every process group ever registered.
 pub fn groups() -> Vec<u32> {
-    with(|r| r.groups.clone())
+    with(|r| r.groups.iter().map(|g| g.pgid).collect())
 }
 
-/// SIGKILLs every registered group that still has a running member; returns how many.
+/// SIGKILLs each of `pgids` that still has a running member; returns how many.
 ///
-/// Only groups with a live member are signalled: a pid cannot be reused while it is still
-/// some process's group id, so a group found populated is still the one we started.
-pub fn kill_groups() -> usize {
+/// Only groups with a live member are signalled: a pid cannot be reused while it is
+/// still some process's group id, so a group found populated is still the one we
+/// started. (A group that empties between the scan and the kill, and whose id is reused
+/// in that instant, is the one gap left; pids are not reused that fast in practice.)
+fn kill(pgids: &[u32]) -> usize {
+    let populated: BTreeSet<u32> = os::processes()
+        .into_iter()
+        .filter(|(_, s)| !s.is_dead())
+        .map(|(_, s)| s.pgrp)
+        .collect();
     let mut killed = 0;
-    for pgid in groups() {
-        if !os::live_group_members(pgid).is_empty() {
-            kill_group(pgid);
-            killed += 1;
+    for pgid in pgids.iter().filter(|p| populated.contains(p)) {
+        if let Ok(raw) = i32::try_from(*pgid) {
+            if killpg(Pid::from_raw(raw), Signal::SIGKILL).is_ok() {
+                killed += 1;
+            }
         }
     }
     killed
 }
 
-/// SIGKILLs one group if it still has a running member (same reasoning as above).
+/// SIGKILLs every registered group with a running member; returns how many. The run
+/// goes on (hygiene uses this to tidy up after reporting a leak).
+pub fn kill_groups() -> usize {
+    kill(&groups())
+}
+
+/// SIGKILLs one group if it still has a running member.
 pub fn kill_group(pgid: u32) {
-    if !os::live_group_members(pgid).is_empty() {
-        if let Ok(raw) = i32::try_from(pgid) {
-            let _ = killpg(Pid::from_raw(raw), Signal::SIGKILL);
+    kill(&[pgid]);
+}
+
+/// A check was abandoned at its deadline: nothing will stop what it started, so its
+/// groups are killed now, and a spawn it still has in flight is refused.
+pub fn abandon(check: Check) -> usize {
+    let pgids = with(|r| {
+        r.abandoned.push(check);
+        r.groups
+            .iter()
+            .filter(|g| g.owner == check)
+            .map(|g| g.pgid)
+            .collect::<Vec<_>>()
+    });
+    kill(&pgids)
+}
+
+/// `--keep-tmp`: keep every temp dir.
+pub fn keep_all_temp_dirs() {
+    with(|r| r.keep_all = true);
+}
+
+/// Remembers a scenario's temp dir, to remove it on every way out.
+pub fn register_temp_dir(path: PathBuf, scenario: Scenario) {
+    with(|r| {
+        r.dirs.push(TempDir { path, scenario });
+    });
+}
+
+/// A check of `scenario` failed: its temp dir stays (returned, to be printed).
+pub fn keep_for_failure(scenario: Scenario) -> Option<PathBuf> {
+    with(|r| {
+        r.failed.insert(scenario);
+        r.dirs
+            .iter()
+            .find(|d| d.scenario == scenario)
+            .map(|d| d.path.clone())
+    })
+}
+
+/// Every temp dir ever registered (the hygiene check looks for leftovers).
+pub fn temp_dirs() -> Vec<PathBuf> {
+    with(|r| r.dirs.iter().map(|d| d.path.clone()).collect())
+}
+
+/// The temp dirs deliberately kept (failed checks, `--keep-tmp`).
+pub fn kept_temp_dirs() -> Vec<PathBuf> {
+    with(|r| {
+        r.dirs
+            .iter()
+            .filter(|d| r.keep_all || r.failed.contains(&d.scenario))
+            .map(|d| d.path.clone())
+            .collect()
+    })
+}
+
+/// Removes `path` unless it is kept; a kept dir loses its owner marker, so the next
+/// run's sweep leaves it alone. Returns whether it was kept.
+pub fn finish_temp_dir(path: &Path) -> bool {
+    let keep = with(|r| {
+        r.dirs
+            .iter()
+            .find(|d| d.path == path)
+            .is_some_and(|d| r.keep_all || r.failed.contains(&d.scenario))
+    });
+    if keep {
+        crate::tmp::unmark(path);
+    } else {
+        remove_dir(path);
+    }
+    keep
+}
+
+/// `remove_dir_all`, retried briefly: on an early way out a blocking task of an
+/// abandoned check (a lock write, say) may still create a file in the dir while it is
+/// being emptied, and the final `rmdir` then meets ENOTEMPTY.
+fn remove_dir(path: &Path) {
+    for _ in 0..50 {
+        match std::fs::remove_dir_all(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            _ => return,
         }
     }
 }
 
-/// Removes every registered temp dir that still exists (best effort).
-pub fn remove_temp_dirs() {
-    for dir in temp_dirs() {
-        if dir.exists() {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+/// Removes every registered temp dir that is not kept (best effort). Also dirs removed
+/// once already: a blocking task of a dropped check may have recreated one since
+/// (`lock::acquire` creates its lock dir), which is why cleanup waits for those first.
+fn finish_temp_dirs() {
+    let pending: Vec<PathBuf> = with(|r| {
+        r.dirs
+            .iter()
+            .filter(|d| d.path.exists())
+            .map(|d| d.path.clone())
+            .collect()
+    });
+    for dir in pending {
+        finish_temp_dir(&dir);
     }
 }
 
-/// The abnormal way out: kill what we started, remove temp dirs, exit with `code`.
-pub fn bail_out(code: i32, why: &str) -> ! {
-    let killed = kill_groups();
-    // Give SIGKILLed group leaders a moment to die so the dirs they sit in can go.
+/// What [`cleanup`] did.
+#[derive(Debug, Clone, Copy)]
+pub struct Cleaned {
+    /// Process groups that still had members and were SIGKILLed.
+    pub killed: usize,
+}
+
+/// The common end of every way out: close the registry (no spawn after this), SIGKILL
+/// every group that still has a member, remove the temp dirs that are not kept.
+pub fn cleanup() -> Cleaned {
+    let pgids = with(|r| {
+        r.closed = true;
+        r.groups.iter().map(|g| g.pgid).collect::<Vec<_>>()
+    });
+    let killed = kill(&pgids);
+    // Give SIGKILLed members a moment to die so the dirs they sit in can go, and let
+    // blocking tasks still writing into them finish (each is a few file operations).
     if killed > 0 {
         std::thread::sleep(Duration::from_millis(20));
     }
-    remove_temp_dirs();
+    let start = Instant::now();
+    while BLOCKING.load(Ordering::SeqCst) > 0 && start.elapsed() < Duration::from_secs(3) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    finish_temp_dirs();
+    Cleaned { killed }
+}
+
+/// The watchdog's way out: clean up, finish the output, say why, exit 1.
+fn watchdog_exit(why: &str, finish: &dyn Fn(&str)) -> ! {
+    let cleaned = cleanup();
+    finish(why);
     eprintln!(
-        "smoke-entwurf-v2-spawn-live: {why}: killed {killed} child process group(s), removed temp dirs"
+        "smoke-entwurf-v2-spawn-live: {why}; killed {} child process group(s), removed temp dirs",
+        cleaned.killed
     );
-    std::process::exit(code)
+    std::process::exit(1)
 }
 
 /// Starts the last-resort watchdog: a plain thread, so it fires even if a check blocks
 /// the runtime thread in a system call (which a tokio deadline cannot interrupt).
-pub fn start_watchdog(limit: Duration) {
+/// `finish` ends the output in its format (it runs on the watchdog thread).
+pub fn start_watchdog(limit: Duration, finish: impl Fn(&str) + Send + 'static) {
     let spawned = std::thread::Builder::new()
         .name("watchdog".into())
         .stack_size(64 * 1024)
         .spawn(move || {
             std::thread::sleep(limit);
-            bail_out(
-                1,
+            watchdog_exit(
                 &format!(
                     "FAIL watchdog: the run exceeded {} ms (the runtime thread is blocked)",
                     limit.as_millis()
                 ),
+                &finish,
             );
         });
     if let Err(e) = spawned {

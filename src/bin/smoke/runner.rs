@@ -11,28 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::catalog::Check;
 use crate::output::Sink;
-
-/// How a check ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    /// It proved what it claims.
-    Pass,
-    /// It did not; the reason names what the OS or the library did instead.
-    Fail(String),
-    /// It could not run here (e.g. needs root); never used to hide a failure.
-    Skip(String),
-}
-
-/// One finished check.
-#[derive(Debug, Clone)]
-pub struct CheckResult {
-    /// Which check.
-    pub check: Check,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// How long it took, in milliseconds.
-    pub ms: f64,
-}
+use crate::registry;
+use crate::report::{CheckResult, Outcome, Tally};
 
 /// The error a check returns to say "skip, because ...".
 #[derive(Debug)]
@@ -49,40 +29,6 @@ impl std::error::Error for Skip {}
 /// `Err(skip("needs root"))` from a check body marks it skipped.
 pub fn skip(why: impl Into<String>) -> anyhow::Error {
     anyhow::Error::new(Skip(why.into()))
-}
-
-/// Counts for the summary line.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Tally {
-    /// Passed checks.
-    pub passed: usize,
-    /// Failed checks.
-    pub failed: usize,
-    /// Skipped checks.
-    pub skipped: usize,
-}
-
-impl Tally {
-    /// The summary line people paste into commit bodies (exact wording: docs/design.md
-    /// §10).
-    pub fn summary_line(&self) -> String {
-        let skipped = if self.skipped > 0 {
-            format!(", {} skipped", self.skipped)
-        } else {
-            String::new()
-        };
-        if self.failed == 0 {
-            format!(
-                "smoke-entwurf-v2-spawn-live: {} checks passed{skipped} (real OS primitives)",
-                self.passed
-            )
-        } else {
-            format!(
-                "smoke-entwurf-v2-spawn-live: {} passed, {} failed{skipped} (real OS primitives)",
-                self.passed, self.failed
-            )
-        }
-    }
 }
 
 /// Test-only fault injection (hidden flags), so the FAIL paths are exercised by tests.
@@ -141,11 +87,14 @@ impl Runner {
         }
         let hang = self.injection.hang.iter().any(|id| id == check.id());
         let start = Instant::now();
+        // The body runs first, so what it started (a resident, say) stays alive while
+        // the check hangs: the tests kill the runner then and watch the stand-ins go.
         let body = async {
+            let value = body.await;
             if hang {
                 std::future::pending::<()>().await;
             }
-            body.await
+            value
         };
         let (outcome, value) = match tokio::time::timeout(self.deadline, body).await {
             Ok(Ok(value)) => (Outcome::Pass, Some(value)),
@@ -153,13 +102,23 @@ impl Runner {
                 Some(Skip(why)) => (Outcome::Skip(why.clone()), None),
                 None => (Outcome::Fail(format!("{e:#}")), None),
             },
-            Err(_) => (
-                Outcome::Fail(format!(
-                    "deadline exceeded: no result within {} ms (--check-timeout-ms); the check was abandoned",
-                    self.deadline.as_millis()
-                )),
-                None,
-            ),
+            Err(_) => {
+                // Nothing will stop what the dropped check started: kill its groups now,
+                // so the hygiene checks judge the other checks, not this one.
+                let killed = registry::abandon(check);
+                let killed = if killed > 0 {
+                    format!("; killed its {killed} process group(s)")
+                } else {
+                    String::new()
+                };
+                (
+                    Outcome::Fail(format!(
+                        "deadline exceeded: no result within {} ms (--check-timeout-ms); the check was abandoned{killed}",
+                        self.deadline.as_millis()
+                    )),
+                    None,
+                )
+            }
         };
         // Injected failures keep the value, so dependent checks still clean up.
         let outcome =
@@ -169,7 +128,16 @@ impl Runner {
                 outcome
             };
         let ms = start.elapsed().as_secs_f64() * 1000.0;
-        self.record(CheckResult { check, outcome, ms });
+        let kept_dir = match (&outcome, check.scenario()) {
+            (Outcome::Fail(_), Some(scenario)) => registry::keep_for_failure(scenario),
+            _ => None,
+        };
+        self.record(CheckResult {
+            check,
+            outcome,
+            ms,
+            kept_dir,
+        });
         value
     }
 
@@ -215,20 +183,18 @@ impl Runner {
                             "never reported: its scenario ended before running it".into(),
                         ),
                         ms: 0.0,
+                        kept_dir: None,
                     });
                 }
             }
         }
         self.flush();
-        let mut tally = Tally::default();
-        for result in self.results.borrow().iter().flatten() {
-            match result.outcome {
-                Outcome::Pass => tally.passed += 1,
-                Outcome::Fail(_) => tally.failed += 1,
-                Outcome::Skip(_) => tally.skipped += 1,
-            }
-        }
-        tally
+        self.tally()
+    }
+
+    /// The tally of what reported so far (an interrupted run's partial counts).
+    pub fn tally(&self) -> Tally {
+        Tally::of(self.results.borrow().iter().flatten())
     }
 
     /// Gives the sink back for the summary.
@@ -243,38 +209,5 @@ pub fn expect_that(cond: bool, what: impl FnOnce() -> String) -> anyhow::Result<
         Ok(())
     } else {
         Err(anyhow::anyhow!(what()))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn summary_lines_match_the_spec() {
-        let t = |passed, failed, skipped| {
-            Tally {
-                passed,
-                failed,
-                skipped,
-            }
-            .summary_line()
-        };
-        assert_eq!(
-            t(18, 0, 0),
-            "smoke-entwurf-v2-spawn-live: 18 checks passed (real OS primitives)"
-        );
-        assert_eq!(
-            t(18, 0, 1),
-            "smoke-entwurf-v2-spawn-live: 18 checks passed, 1 skipped (real OS primitives)"
-        );
-        assert_eq!(
-            t(16, 2, 0),
-            "smoke-entwurf-v2-spawn-live: 16 passed, 2 failed (real OS primitives)"
-        );
-        assert_eq!(
-            t(16, 2, 1),
-            "smoke-entwurf-v2-spawn-live: 16 passed, 2 failed, 1 skipped (real OS primitives)"
-        );
     }
 }

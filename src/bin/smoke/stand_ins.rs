@@ -11,7 +11,7 @@
 //!   3 (conflict) or 4 (other error).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
-//!   with `parse_resume_pi_args` (the builder's inverse) and then against the §9
+//!   with `parse_resume_pi_args` (the builder's inverse) and then against the resume
 //!   argv written out by hand from the fixture below, then binds
 //!   `<cwd>/control/<gid>.sock` — the cwd is the saved session's, so a child started in
 //!   the wrong directory never makes the socket the smoke waits for — and waits for
@@ -19,8 +19,10 @@
 //!
 //! SIGTERM is blocked *before* any thread starts, since threads inherit the mask: a
 //! SIGTERM delivered to an unblocking thread would kill the process by default action
-//! instead of reaching `sigwait`. Every stand-in also has a lifetime cap (a thread that
-//! exits 3), so a smoke that was itself SIGKILLed cannot leave residents forever.
+//! instead of reaching `sigwait`.
+//!
+//! Every stand-in watches the runner and exits when it dies (see `lifeline`); a
+//! lifetime cap (exit 3 after 120 s) stays as the last net.
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixListener;
@@ -35,6 +37,7 @@ use entwurf_v2_spawn::lock::{self, AcquireError};
 use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
 use crate::cli::{RacerArgs, ResidentArgs, StandInRole};
+use crate::lifeline::{Watched, lifeline};
 use crate::os;
 
 /// The identity the resume scenario's saved session declares, and the stand-in `pi`
@@ -56,12 +59,14 @@ pub mod pi_fixture {
     pub const PROGRAM_NAME: &str = "pi";
 }
 
-/// Exit code of the stand-in `pi` when its argv is not what §9 builds.
+/// Exit code of the stand-in `pi` when its argv is not what the resume argv builder makes.
 pub const PI_ARGV_MISMATCH: u8 = 2;
 /// Exit code of a lock racer that acquired the lock.
 pub const RACER_WON: u8 = 0;
 /// Exit code of a lock racer that met a conflict.
 pub const RACER_CONFLICT: u8 = 3;
+/// The default lifetime cap of a stand-in.
+const MAX_LIFE_MS: u64 = 120_000;
 
 /// Whether this process was started as the stand-in `pi`.
 pub fn is_pi() -> bool {
@@ -141,7 +146,8 @@ fn resident(a: &ResidentArgs) -> ExitCode {
     if let Some(code) = a.exit_code {
         return ExitCode::from(code);
     }
-    lifetime_cap(a.max_life_ms);
+    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Runner));
+    lifetime_cap(a.max_life_ms.unwrap_or(MAX_LIFE_MS));
     let mut grandchild_pid = String::new();
     if a.grandchild {
         match start_grandchild(a) {
@@ -182,11 +188,17 @@ fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
             PathBuf::from(p)
         })
         .ok_or("--grandchild needs --ready")?;
+    // The grandchild watches the runner too, not its parent: when the runner dies, the
+    // group kill that would have ended it never comes.
+    let args = ResidentArgs {
+        lifeline: a.lifeline,
+        ignore_term: true,
+        max_life_ms: a.max_life_ms,
+        ready: Some(ready.clone()),
+        ..ResidentArgs::default()
+    };
     let child = Command::new(exe)
-        .args(["__stand-in", "resident", "--ignore-term", "--max-life-ms"])
-        .arg(a.max_life_ms.to_string())
-        .arg("--ready")
-        .arg(&ready)
+        .args(args.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -200,6 +212,7 @@ fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
 }
 
 fn racer(a: &RacerArgs) -> ExitCode {
+    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Runner));
     let gid = match GardenId::parse(&a.gid) {
         Ok(gid) => gid,
         Err(e) => return fail("lock-racer", &e.to_string()),
@@ -234,8 +247,8 @@ fn racer(a: &RacerArgs) -> ExitCode {
     ExitCode::from(code)
 }
 
-/// The argv the stand-in `pi` expects for `gid`: the v2-control layout of docs/design.md
-/// §9 written out by hand from the fixture, *not* by `build_resume_pi_args` — otherwise a builder that
+/// The argv the stand-in `pi` expects for `gid`: the resume v2-control layout written out
+/// by hand from the fixture, *not* by `build_resume_pi_args` — otherwise a builder that
 /// dropped or reordered an arg would agree with itself and R1 could not fail.
 pub fn expected_pi_args(gid: &str) -> Vec<String> {
     use pi_fixture::{EXTENSION_ARGS, LAUNCH_ARGS, MODEL, PROMPT, PROVIDER};
@@ -267,12 +280,12 @@ pub fn pi() -> ExitCode {
         .skip(1)
         .map(|a: OsString| a.to_string_lossy().into_owned())
         .collect();
-    // First the inverse of the builder: is this a well-formed §9 argv at all (reserved
+    // First the inverse of the builder: is this a well-formed resume argv at all (reserved
     // flags once each, in place)? Then the exact values the fixture implies.
     let parsed = match parse_resume_pi_args(&argv) {
         Ok(parsed) => parsed,
         Err(e) => {
-            eprintln!("stand-in pi: argv is not a §9 resume argv: {e}\n  got: {argv:?}");
+            eprintln!("stand-in pi: argv is not a resume argv: {e}\n  got: {argv:?}");
             return ExitCode::from(PI_ARGV_MISMATCH);
         }
     };
@@ -286,7 +299,7 @@ pub fn pi() -> ExitCode {
     let expected = expected_pi_args(gid.as_str());
     if argv != expected {
         eprintln!(
-            "stand-in pi: argv differs from the docs/design.md §9 layout\n  expected: {expected:?}\n  got:      {argv:?}"
+            "stand-in pi: argv differs from the resume argv layout\n  expected: {expected:?}\n  got:      {argv:?}"
         );
         return ExitCode::from(PI_ARGV_MISMATCH);
     }
@@ -294,7 +307,8 @@ pub fn pi() -> ExitCode {
         Ok(term) => term,
         Err(e) => return fail("pi", &e),
     };
-    lifetime_cap(120_000);
+    lifeline(Watched::Parent);
+    lifetime_cap(MAX_LIFE_MS);
     let socket = match std::env::current_dir() {
         Ok(cwd) => cwd
             .join(pi_fixture::CONTROL_DIR)

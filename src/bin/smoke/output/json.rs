@@ -1,49 +1,67 @@
-//! JSON Lines: one object per check, then one summary object.
+//! JSON Lines: a `"type":"start"` header, one `"type":"check"` object per check, then one
+//! `"type":"summary"` object — always, also when a signal ended the run
+//! (`"interrupted": true`, `"summary": null`).
 //!
 //! `ok` is true unless the check failed (a skip is `ok: true, skipped: true`, as in TAP),
 //! so `all(.ok)` means "nothing failed"; `error` is null exactly when `ok` is true.
 
-use std::time::Duration;
-
 use serde_json::json;
 
-use super::{Header, Sink, emit};
-use crate::runner::{CheckResult, Outcome, Tally};
+use super::{Ending, Header, Sink, emit};
+use crate::report::{COMMIT, CheckResult, Outcome};
 
 /// JSON Lines output (never colored).
 pub struct Json;
 
 impl Sink for Json {
-    fn begin(&mut self, _h: &Header) {}
-
-    fn result(&mut self, n: usize, r: &CheckResult) {
-        let (ok, error, skip_reason) = match &r.outcome {
-            Outcome::Pass => (true, None, None),
-            Outcome::Fail(reason) => (false, Some(reason.as_str()), None),
-            Outcome::Skip(why) => (true, None, Some(why.as_str())),
-        };
+    fn begin(&mut self, h: &Header) {
         let line = json!({
-            "n": n,
-            "id": r.check.id(),
-            "label": r.check.label(),
-            "scenario": r.check.scenario().map_or("hygiene", |s| s.name()),
-            "ok": ok,
-            "ms": (r.ms * 10.0).round() / 10.0,
-            "error": error,
-            "skipped": skip_reason.is_some(),
-            "skip_reason": skip_reason,
+            "type": "start",
+            "version": env!("CARGO_PKG_VERSION"),
+            "commit": COMMIT,
+            "scenario": h.selection.scenario_name(),
+            "only": h.selection.only,
+            "euid": h.euid,
+            "total": h.total,
+            "deadline_ms": u64::try_from(h.deadline.as_millis()).unwrap_or(u64::MAX),
         });
         emit(&line.to_string());
     }
 
-    fn summary(&mut self, tally: &Tally, wall: Duration) {
+    fn result(&mut self, _n: usize, r: &CheckResult) {
+        let (error, skip_reason) = match &r.outcome {
+            Outcome::Pass => (None, None),
+            Outcome::Fail(reason) => (Some(reason.as_str()), None),
+            Outcome::Skip(why) => (None, Some(why.as_str())),
+        };
         let line = json!({
-            "summary": tally.summary_line(),
-            "passed": tally.passed,
-            "failed": tally.failed,
-            "skipped": tally.skipped,
-            "total": tally.passed + tally.failed + tally.skipped,
-            "wall_ms": (wall.as_secs_f64() * 10_000.0).round() / 10.0,
+            "type": "check",
+            "id": r.check.id(),
+            "scenario": r.check.scenario().map_or("hygiene", |s| s.name()),
+            "label": r.check.label(),
+            "ok": error.is_none(),
+            "ms": (r.ms * 10.0).round() / 10.0,
+            "error": error,
+            "skipped": skip_reason.is_some(),
+            "skip_reason": skip_reason,
+            "kept_dir": r.kept_dir.as_ref().map(|d| d.display().to_string()),
+        });
+        emit(&line.to_string());
+    }
+
+    fn end(&mut self, e: &Ending) {
+        let line = json!({
+            "type": "summary",
+            "summary": e.summary_line(),
+            "passed": e.tally.passed,
+            "failed": e.tally.failed,
+            "skipped": e.tally.skipped,
+            "total": e.tally.total(),
+            "selected": e.total,
+            "failed_ids": e.tally.failed_ids,
+            "wall_ms": (e.wall.as_secs_f64() * 10_000.0).round() / 10.0,
+            "interrupted": e.interrupted.is_some(),
+            "signal": e.interrupted.map(|i| i.signal),
         });
         emit(&line.to_string());
     }

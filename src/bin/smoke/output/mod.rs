@@ -1,9 +1,12 @@
-//! Output formats: text (default), TAP version 13, JSON Lines; and the `--record` entry.
+//! Output formats: text (default), TAP version 13, JSON Lines, JUnit XML; and the
+//! `--record` entry.
 //!
 //! Each format is a [`Sink`] fed one result at a time, in catalog order, so a long run
-//! streams instead of going quiet until the end.
+//! streams instead of going quiet until the end. Every run ends with exactly one call
+//! to [`Sink::end`], also when a signal cut it short, so every format is finished.
 
 mod json;
+mod junit;
 pub mod record;
 mod tap;
 mod text;
@@ -12,13 +15,13 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use crate::cli::{ColorWhen, Format};
-use crate::runner::{CheckResult, Tally};
+use crate::report::{CheckResult, Interruption, Selection, Tally};
 
 /// What the header says about the run.
 #[derive(Debug, Clone)]
 pub struct Header {
-    /// The scenario name (`all`, `socket`, ...).
-    pub scenario: &'static str,
+    /// What was selected.
+    pub selection: Selection,
     /// How many checks will report.
     pub total: usize,
     /// Our effective uid (root runs skip other checks than ordinary ones).
@@ -27,14 +30,62 @@ pub struct Header {
     pub deadline: Duration,
 }
 
+impl Header {
+    /// `scenario all` or `scenario lock, only L2` (shared by the text and TAP headers).
+    pub fn scope(&self) -> String {
+        let mut scope = format!("scenario {}", self.selection.scenario_name());
+        if !self.selection.only.is_empty() {
+            scope.push_str(&format!(", only {}", self.selection.only.join(", ")));
+        }
+        scope
+    }
+}
+
+/// How the run ended.
+#[derive(Debug, Clone)]
+pub struct Ending {
+    /// What was selected (the summary line names it).
+    pub selection: Selection,
+    /// What reported (all checks, unless interrupted).
+    pub tally: Tally,
+    /// How many checks were selected.
+    pub total: usize,
+    /// Wall time of the checks.
+    pub wall: Duration,
+    /// Set when a signal ended the run: there is no summary line then.
+    pub interrupted: Option<Interruption>,
+}
+
+impl Ending {
+    /// The summary line (`None` when interrupted: an incomplete run has none to paste).
+    pub fn summary_line(&self) -> Option<String> {
+        self.interrupted
+            .is_none()
+            .then(|| self.selection.summary_line(&self.tally))
+    }
+
+    /// The one line an interrupted run ends with instead.
+    pub fn interrupted_line(&self) -> Option<String> {
+        self.interrupted.map(|i| {
+            format!(
+                "{}: interrupted by {} after {} of {} checks; children killed, temp dirs removed; no summary",
+                self.selection.program_label(),
+                i.signal,
+                self.tally.total(),
+                self.total
+            )
+        })
+    }
+}
+
 /// A destination for results.
 pub trait Sink {
     /// Before the first result.
     fn begin(&mut self, header: &Header);
     /// The `n`-th result (1-based, catalog order).
     fn result(&mut self, n: usize, result: &CheckResult);
-    /// After the last result.
-    fn summary(&mut self, tally: &Tally, wall: Duration);
+    /// After the last result, or when a signal ended the run.
+    fn end(&mut self, ending: &Ending);
 }
 
 /// The sink for `format`, writing to stdout.
@@ -43,22 +94,45 @@ pub fn sink(format: Format, color: bool) -> Box<dyn Sink> {
         Format::Text => Box::new(text::Text::new(color)),
         Format::Tap => Box::new(tap::Tap),
         Format::Json => Box::new(json::Json),
+        Format::Junit => Box::new(junit::Junit::default()),
+    }
+}
+
+/// The end of the output when the watchdog gives up on a blocked run (on its own
+/// thread, without the sink): TAP bails out, JSON gets its summary object, text a line.
+/// JUnit has no document to close; its consumer sees no report and the exit code.
+pub fn abandoned(format: Format, why: &str) {
+    match format {
+        Format::Tap => emit(&format!("Bail out! {why}")),
+        Format::Json => emit(
+            &serde_json::json!({
+                "type": "summary",
+                "summary": null,
+                "interrupted": true,
+                "signal": null,
+                "watchdog": why,
+            })
+            .to_string(),
+        ),
+        Format::Text => emit(&format!("{}: {why}; no summary", crate::report::PROGRAM)),
+        Format::Junit => {}
     }
 }
 
 /// Whether the text format is colored.
 ///
-/// `--color always|never` wins. For `auto`: `NO_COLOR` (non-empty) turns colors off,
-/// then `CLICOLOR_FORCE` (non-empty, not `0`) turns them on, else only a terminal
-/// stdout gets them. NO_COLOR beats CLICOLOR_FORCE: when a user set both, the request
-/// for less is the safer one to honor.
+/// `--color always|never` wins. For `auto`: `NO_COLOR` (non-empty) or `TERM=dumb` turn
+/// colors off, then `CLICOLOR_FORCE` (non-empty, not `0`) turns them on, else only a
+/// terminal stdout gets them. The "off" requests beat CLICOLOR_FORCE: when a user set
+/// both, the request for less is the safer one to honor (a dumb terminal would print
+/// the escapes as garbage).
 pub fn use_color(when: ColorWhen) -> bool {
     let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
         ColorWhen::Auto => {
-            if set("NO_COLOR") {
+            if set("NO_COLOR") || std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
                 false
             } else if set("CLICOLOR_FORCE")
                 && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0")

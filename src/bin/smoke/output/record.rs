@@ -3,16 +3,30 @@
 //! The heading is created once, when missing (appended at the end of the file). Entries
 //! go at the end of that section — after its last non-blank line, before the next `#`/`##`
 //! heading — so a record section in the middle of `NEXT.md` keeps growing in place. Every
-//! other byte of the file stays as it was; when the section is last, the file is only
-//! appended to.
+//! other byte of the file stays as it was.
+//!
+//! # Never a truncated file, never a lost entry
+//!
+//! The target is checked before any check runs ([`Target::validate`]), so a run whose
+//! record cannot be written never starts. The entry is then written as a whole new file
+//! next to the old one (same directory, so the rename cannot cross filesystems), fsynced,
+//! given the old file's mode (and owner, when root records into a user's file) and
+//! renamed over it: a Ctrl-C or a crash leaves either the old or the new file, never half
+//! of one. Two recorders at once would each read the old text and the second rename would
+//! drop the first entry, so the read-modify-rename runs under an exclusive `flock` on the
+//! target's directory — a lock on the file itself would not do, since the rename replaces
+//! the inode the lock sits on, and a side lock file would be left in the user's tree.
 
-use std::fs::OpenOptions;
+use std::fs::{File, Permissions};
 use std::io::Write;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, anyhow};
+use nix::fcntl::{Flock, FlockArg};
+
+use crate::report::COMMIT;
 
 /// The heading entries live under.
 pub const HEADING: &str = "## Live smoke record";
@@ -30,32 +44,136 @@ pub struct Entry {
     pub euid: u32,
 }
 
-/// Appends `entry` to `file` (created if missing).
-pub fn record(file: &Path, entry: &Entry) -> Result<()> {
-    let old = match std::fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+/// A validated `--record` target: an absolute path (symlinks resolved) in a writable
+/// directory.
+#[derive(Debug, Clone)]
+pub struct Target {
+    file: PathBuf,
+    dir: PathBuf,
+}
+
+impl Target {
+    /// Checks, before any check runs, that an entry could be written: the directory
+    /// exists and takes new files, and an existing FILE is a readable, writable regular
+    /// file. The error says what is wrong and how to fix it.
+    pub fn validate(file: &Path) -> Result<Self> {
+        let absolute = std::path::absolute(file)
+            .with_context(|| format!("--record {}: cannot resolve the path", file.display()))?;
+        // Write through a symlink to its target, as an editor would.
+        let file = match std::fs::canonicalize(&absolute) {
+            Ok(real) => real,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => absolute,
+            Err(e) => {
+                return Err(anyhow!(
+                    "--record {}: {e}; pass a FILE you can read and write",
+                    file.display()
+                ));
+            }
+        };
+        let dir = file
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .ok_or_else(|| anyhow!("--record {}: names no file", file.display()))?
+            .to_path_buf();
+        if !dir.is_dir() {
+            return Err(anyhow!(
+                "--record {}: directory {} does not exist; create it or record elsewhere",
+                file.display(),
+                dir.display()
+            ));
+        }
+        match std::fs::metadata(&file) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(anyhow!(
+                    "--record {}: not a regular file; pass a Markdown file such as NEXT.md",
+                    file.display()
+                ));
+            }
+            Ok(_) => {
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .append(true)
+                    .open(&file)
+                    .map_err(|e| {
+                        anyhow!(
+                            "--record {}: cannot read and write it ({e}); fix its permissions or record elsewhere",
+                            file.display()
+                        )
+                    })?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(anyhow!("--record {}: {e}", file.display())),
+        }
+        // The entry arrives by rename, so the directory must take a new file: try it.
+        tempfile::Builder::new()
+            .prefix(".smoke-record-probe-")
+            .tempfile_in(&dir)
+            .map_err(|e| {
+                anyhow!(
+                    "--record {}: cannot create files in {} ({e}); make it writable or record elsewhere",
+                    file.display(),
+                    dir.display()
+                )
+            })?;
+        Ok(Self { file, dir })
+    }
+
+    /// The file entries go to.
+    pub fn file(&self) -> &Path {
+        &self.file
+    }
+}
+
+/// Adds `entry` to the target (created if missing), atomically and under the lock (see
+/// the module docs).
+pub fn record(target: &Target, entry: &Entry) -> Result<()> {
+    let dir = File::open(&target.dir)
+        .with_context(|| format!("opening {} to lock it", target.dir.display()))?;
+    let dir = Flock::lock(dir, FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow!("locking {}: {e}", target.dir.display()))?;
+    let file = &target.file;
+    let (old, meta) = match std::fs::read_to_string(file) {
+        Ok(text) => (text, Some(std::fs::metadata(file)?)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => (String::new(), None),
         Err(e) => return Err(e).with_context(|| format!("reading {}", file.display())),
     };
-    let line = entry_line(entry, SystemTime::now(), &platform(), git_head().as_deref());
+    let line = entry_line(entry, SystemTime::now(), &platform(), COMMIT);
     let new = insert(&old, &line);
-    if let Some(suffix) = new.strip_prefix(old.as_str()) {
-        let mut f = OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(file)
-            .with_context(|| format!("opening {}", file.display()))?;
-        f.write_all(suffix.as_bytes())
-            .with_context(|| format!("appending to {}", file.display()))?;
-    } else {
-        std::fs::write(file, new).with_context(|| format!("writing {}", file.display()))?;
+    // 0666 for a new file: the umask applies at creation, as for any new file.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".smoke-record-")
+        .permissions(Permissions::from_mode(0o666))
+        .tempfile_in(&target.dir)
+        .with_context(|| format!("creating a temp file in {}", target.dir.display()))?;
+    tmp.write_all(new.as_bytes())
+        .with_context(|| format!("writing {}", tmp.path().display()))?;
+    if let Some(meta) = &meta {
+        let f = tmp.as_file();
+        f.set_permissions(Permissions::from_mode(meta.mode() & 0o7777))
+            .context("keeping the file's mode")?;
+        if nix::unistd::geteuid().is_root() {
+            let _ = nix::unistd::fchown(
+                f,
+                Some(nix::unistd::Uid::from_raw(meta.uid())),
+                Some(nix::unistd::Gid::from_raw(meta.gid())),
+            );
+        }
     }
+    tmp.as_file()
+        .sync_all()
+        .context("fsync of the new record")?;
+    tmp.persist(file)
+        .map_err(|e| anyhow!("replacing {}: {}", file.display(), e.error))?;
+    // The rename itself must reach the disk too.
+    dir.sync_all()
+        .with_context(|| format!("fsync of {}", target.dir.display()))?;
+    drop(dir);
     Ok(())
 }
 
 /// One Markdown list item: UTC time, the summary line, scenario, platform, wall time and
-/// the commit when known.
-fn entry_line(e: &Entry, now: SystemTime, platform: &str, commit: Option<&str>) -> String {
+/// the commit the binary was built from.
+fn entry_line(e: &Entry, now: SystemTime, platform: &str, commit: &str) -> String {
     let mut line = format!(
         "- {} `{}` — scenario {} as {}, {platform}, wall {:.1} ms",
         humantime::format_rfc3339_seconds(now),
@@ -68,9 +186,7 @@ fn entry_line(e: &Entry, now: SystemTime, platform: &str, commit: Option<&str>) 
         },
         e.wall.as_secs_f64() * 1000.0
     );
-    if let Some(commit) = commit {
-        line.push_str(&format!(", commit {commit}"));
-    }
+    line.push_str(&format!(", built from commit {commit}"));
     line
 }
 
@@ -89,18 +205,6 @@ fn platform() -> String {
             std::env::consts::ARCH
         ),
     }
-}
-
-/// `git rev-parse --short HEAD` in the current directory, when git and a repo are there.
-fn git_head() -> Option<String> {
-    let out = Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    let head = String::from_utf8(out.stdout).ok()?.trim().to_owned();
-    (out.status.success() && !head.is_empty()).then_some(head)
 }
 
 fn is_section_end(line: &str) -> bool {
@@ -197,11 +301,11 @@ mod tests {
             &e,
             SystemTime::UNIX_EPOCH,
             "Linux 6.1 x86_64",
-            Some("abc1234"),
+            "abc1234-dirty",
         );
         assert_eq!(
             line,
-            "- 1970-01-01T00:00:00Z `smoke-entwurf-v2-spawn-live: 3 checks passed (real OS primitives)` — scenario all as root, Linux 6.1 x86_64, wall 212.0 ms, commit abc1234"
+            "- 1970-01-01T00:00:00Z `smoke-entwurf-v2-spawn-live: 3 checks passed (real OS primitives)` — scenario all as root, Linux 6.1 x86_64, wall 212.0 ms, built from commit abc1234-dirty"
         );
     }
 }

@@ -1,11 +1,10 @@
 //! TAP version 13, as Debian's `prove` accepts it (it rejects version 14): the version
 //! line, the plan up front (the catalog is static), `ok N - <id> <label>`, a YAML block
-//! after each `not ok`, `# SKIP <why>` on skips, and the summary as a final comment.
+//! after each `not ok`, `# SKIP <why>` on skips, and the summary as a final comment. An
+//! interrupted run ends with `Bail out!`, so a consumer never mistakes it for a pass.
 
-use std::time::Duration;
-
-use super::{Header, Sink, emit};
-use crate::runner::{CheckResult, Outcome, Tally};
+use super::{Ending, Header, Sink, emit};
+use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
 /// TAP output (never colored).
 pub struct Tap;
@@ -26,9 +25,9 @@ impl Sink for Tap {
         emit("TAP version 13");
         emit(&format!("1..{}", h.total));
         emit(&format!(
-            "# smoke-entwurf-v2-spawn-live {}: scenario {}, real OS primitives (euid {}, per-check deadline {} ms)",
+            "# {PROGRAM} {} (commit {COMMIT}): {}, real OS primitives (euid {}, per-check deadline {} ms)",
             env!("CARGO_PKG_VERSION"),
-            h.scenario,
+            h.scope(),
             h.euid,
             h.deadline.as_millis()
         ));
@@ -45,16 +44,36 @@ impl Sink for Tap {
                 emit(&format!("  message: {}", yaml_string(reason)));
                 emit(&format!("  id: {}", yaml_string(r.check.id())));
                 emit(&format!("  ms: {:.1}", r.ms));
+                if let Some(dir) = &r.kept_dir {
+                    emit(&format!(
+                        "  kept_dir: {}",
+                        yaml_string(&dir.display().to_string())
+                    ));
+                }
                 emit("  ...");
             }
         }
     }
 
-    fn summary(&mut self, tally: &Tally, wall: Duration) {
+    fn end(&mut self, e: &Ending) {
+        if let Some(i) = e.interrupted {
+            emit(&format!(
+                "Bail out! interrupted by {} after {} of {} checks",
+                i.signal,
+                e.tally.total(),
+                e.total
+            ));
+            return;
+        }
         emit(&format!(
             "# wall time {:.1} ms",
-            wall.as_secs_f64() * 1000.0
+            e.wall.as_secs_f64() * 1000.0
         ));
-        emit(&format!("# {}", tally.summary_line()));
+        if let Some(summary) = e.summary_line() {
+            emit(&format!("# {summary}"));
+        }
+        if let Some(line) = failed_ids_line(&e.tally) {
+            emit(&format!("# {line}"));
+        }
     }
 }

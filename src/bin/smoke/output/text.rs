@@ -1,11 +1,10 @@
-//! The human format: a header, `ok <id> <label> (<time>)` per check, the summary last.
-
-use std::time::Duration;
+//! The human format: a header, `ok <id> <label> (<time>)` per check, the summary last
+//! (then the failed ids, when any failed).
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{Header, Sink, emit, ms};
-use crate::runner::{CheckResult, Outcome, Tally};
+use super::{Ending, Header, Sink, emit, ms};
+use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
 /// Text output, optionally colored.
 pub struct Text {
@@ -30,9 +29,9 @@ impl Text {
 impl Sink for Text {
     fn begin(&mut self, h: &Header) {
         let line = format!(
-            "smoke-entwurf-v2-spawn-live {}: scenario {}, {} checks against real OS primitives (euid {}, per-check deadline {} ms)",
+            "{PROGRAM} {} (commit {COMMIT}): {}, {} checks against real OS primitives (euid {}, per-check deadline {} ms)",
             env!("CARGO_PKG_VERSION"),
-            h.scenario,
+            h.scope(),
             h.total,
             h.euid,
             h.deadline.as_millis()
@@ -58,18 +57,33 @@ impl Sink for Text {
             ),
         };
         emit(&line);
+        if let Some(dir) = &r.kept_dir {
+            emit(&format!(
+                "     kept {} (stand-ins' stderr logs are there)",
+                dir.display()
+            ));
+        }
     }
 
-    fn summary(&mut self, tally: &Tally, wall: Duration) {
+    fn end(&mut self, e: &Ending) {
+        if let Some(line) = e.interrupted_line() {
+            emit(&self.paint(&line, Style::new().red().bold()));
+            return;
+        }
         emit(&self.paint(
-            &format!("wall time {}", ms(wall.as_secs_f64() * 1000.0)),
+            &format!("wall time {}", ms(e.wall.as_secs_f64() * 1000.0)),
             Style::new().dimmed(),
         ));
-        let style = if tally.failed == 0 {
+        let style = if e.tally.failed == 0 {
             Style::new().green().bold()
         } else {
             Style::new().red().bold()
         };
-        emit(&self.paint(&tally.summary_line(), style));
+        if let Some(summary) = e.summary_line() {
+            emit(&self.paint(&summary, style));
+        }
+        if let Some(line) = failed_ids_line(&e.tally) {
+            emit(&line);
+        }
     }
 }

@@ -8,8 +8,9 @@ use anyhow::{Result, bail};
 use entwurf_v2_spawn::production::child::SignalDelivery;
 use entwurf_v2_spawn::watcher::StopSignal;
 
-use super::{Env, ResidentSpec, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
-use crate::catalog::Check;
+use super::{Env, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
+use crate::catalog::{Check, Scenario};
+use crate::cli::ResidentArgs;
 use crate::os;
 use crate::runner::{Runner, expect_that};
 
@@ -23,7 +24,7 @@ const EARLY_EXIT_CODE: u8 = 7;
 
 /// Runs the selected S2 checks.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks("child", runner, env, &CHECKS).await else {
+    let Some(scratch) = Scratch::for_checks(Scenario::Child, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -53,7 +54,13 @@ pub async fn run(runner: &Runner, env: &Env) {
 /// When `spawn_child` returns, the process must already run *our* argv (exec done, not
 /// just forked) as the leader of a new session.
 async fn spawned(env: &Env, dir: &Path) -> Result<Started> {
-    let started = spawn_resident(env, dir, "spawned", &ResidentSpec::default())?;
+    let started = spawn_resident(
+        Check::ChildSpawned,
+        env,
+        dir,
+        "spawned",
+        &ResidentArgs::default(),
+    )?;
     let pid = started.handle.pid();
     let argv = os::cmdline(pid);
     let checks = (|| {
@@ -98,11 +105,11 @@ async fn terminated(started: &Started) -> Result<()> {
 
 /// The child exits on its own; only after it is gone does anyone ask for its exit.
 async fn early_exit(env: &Env, dir: &Path) -> Result<()> {
-    let spec = ResidentSpec {
+    let spec = ResidentArgs {
         exit_code: Some(EARLY_EXIT_CODE),
-        ..ResidentSpec::default()
+        ..ResidentArgs::default()
     };
-    let started = spawn_resident(env, dir, "early-exit", &spec)?;
+    let started = spawn_resident(Check::ChildEarlyExit, env, dir, "early-exit", &spec)?;
     let pid = started.handle.pid();
     let gone = os::poll_until(EXIT_WITHIN, Duration::from_millis(1), || {
         os::proc_stat(pid).is_none_or(|s| s.is_dead())

@@ -20,7 +20,13 @@ const STEP: Duration = Duration::from_millis(2);
 pub async fn run(runner: &Runner, env: &Env) {
     runner.check(Check::HygieneChildren, children()).await;
     runner.check(Check::HygieneFds, fds(env)).await;
-    runner.check(Check::HygieneTempDirs, temp_dirs(env)).await;
+    // Only hygiene selected (`--only H1`): no scenario made a dir to look for.
+    let scenario_ran = Check::ALL
+        .iter()
+        .any(|c| !c.is_hygiene() && runner.runs(*c));
+    runner
+        .check(Check::HygieneTempDirs, temp_dirs(env, scenario_ran))
+        .await;
 }
 
 /// Our children (including zombies: unreaped), and running members of any group we
@@ -83,14 +89,21 @@ async fn fds(env: &Env) -> Result<()> {
     })
 }
 
-async fn temp_dirs(env: &Env) -> Result<()> {
+async fn temp_dirs(env: &Env, scenario_ran: bool) -> Result<()> {
     let dirs = registry::temp_dirs();
+    if !scenario_ran {
+        return Err(skip(
+            "only hygiene checks were selected: no scenario made a temp dir",
+        ));
+    }
     if env.keep_tmp {
         return Err(skip(format!("--keep-tmp kept {} temp dir(s)", dirs.len())));
     }
+    // A failed check's dir is kept on purpose; its failure is already reported.
+    let kept = registry::kept_temp_dirs();
     let left: Vec<String> = dirs
         .iter()
-        .filter(|d| d.exists())
+        .filter(|d| d.exists() && !kept.contains(d))
         .map(|d| d.display().to_string())
         .collect();
     // Every scenario makes one; none registered would make this check vacuous.

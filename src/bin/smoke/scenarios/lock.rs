@@ -1,12 +1,13 @@
 //! L: the dispatch lock against real files, real pids and real racing processes.
 //!
-//! Foreign claims are written by hand in the on-disk format (docs/design.md §3, the format
-//! the TypeScript dispatcher writes), never through the library, so a parser bug cannot
-//! hide behind a matching writer bug.
+//! Foreign claims are written by hand in the shared on-disk claim format (the format the
+//! TypeScript dispatcher writes), never through the library, so a parser bug cannot hide
+//! behind a matching writer bug.
 
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::SystemTime;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -17,8 +18,10 @@ use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
 use super::{Env, Scratch, gid, off_thread};
-use crate::catalog::Check;
+use crate::catalog::{Check, Scenario};
+use crate::cli::ResidentArgs;
 use crate::os;
+use crate::registry;
 use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
@@ -34,7 +37,7 @@ const CHECKS: [Check; 8] = [
 
 /// Runs the selected L checks concurrently (each on its own gid or dir).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks("lock", runner, env, &CHECKS).await else {
+    let Some(scratch) = Scratch::for_checks(Scenario::Lock, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -121,11 +124,17 @@ fn write_claim(
 
 /// A pid that provably belonged to a process that is now dead (we started and reaped it).
 fn dead_pid(env: &Env) -> Result<u32> {
-    let mut child = Command::new(&env.exe)
-        .args(["__stand-in", "resident", "--exit-code", "0"])
+    let args = ResidentArgs {
+        exit_code: Some(0),
+        ..ResidentArgs::default()
+    };
+    let mut command = Command::new(&env.exe);
+    command
+        .args(args.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .spawn()
+        .process_group(0);
+    let mut child = registry::spawn_group(Check::LockDeadReclaim, || command.spawn(), Child::id)?
         .context("starting a short-lived child")?;
     let pid = child.id();
     child.wait().context("reaping it")?;
@@ -355,10 +364,8 @@ fn corrupt(_env: &Env, locks: &Path) -> Result<()> {
 }
 
 fn eperm(_env: &Env, locks: &Path) -> Result<()> {
-    if nix::unistd::geteuid().is_root() {
-        return Err(skip(
-            "running as root: kill(1, 0) succeeds, so no EPERM holder exists; run as an ordinary user",
-        ));
+    if let Some(why) = crate::catalog::Needs::NonRoot.skip_reason(nix::unistd::geteuid().as_raw()) {
+        return Err(skip(why));
     }
     match os::probe_pid(1) {
         Err(Errno::EPERM) => {}

@@ -11,7 +11,8 @@ use anyhow::{Context, Result};
 use entwurf_v2_spawn::lock;
 
 use super::{Env, gid};
-use crate::catalog::RACERS;
+use crate::catalog::{Check, RACERS};
+use crate::cli::RacerArgs;
 use crate::runner::expect_that;
 use crate::stand_ins::{RACER_CONFLICT, RACER_WON};
 use crate::{os, registry};
@@ -24,8 +25,9 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
     let gid = gid(0x409)?;
     let (go, done) = (race_dir.join("go"), race_dir.join("done"));
     // Each spawn waits for the racer's exec: off the runtime thread, like the lock I/O.
-    let (exe, race, gid_text, go_file, done_file) = (
+    let (exe, lifeline, race, gid_text, go_file, done_file) = (
         env.exe.clone(),
+        env.runner,
         race_dir.clone(),
         gid.to_string(),
         go.clone(),
@@ -34,24 +36,24 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
     let mut racers = super::off_thread(move || {
         let mut racers: Vec<(Child, PathBuf)> = Vec::new();
         for i in 0..RACERS {
-            let ready = race.join(format!("ready-{i}"));
-            let child = Command::new(&exe)
-                .args(["__stand-in", "lock-racer", "--dir"])
-                .arg(race.join("locks"))
-                .args(["--gid", gid_text.as_str(), "--ready"])
-                .arg(&ready)
-                .arg("--go")
-                .arg(&go_file)
-                .arg("--done")
-                .arg(&done_file)
+            let args = RacerArgs {
+                lifeline: Some(lifeline),
+                dir: race.join("locks"),
+                gid: gid_text.clone(),
+                ready: race.join(format!("ready-{i}")),
+                go: go_file.clone(),
+                done: done_file.clone(),
+            };
+            let mut command = Command::new(&exe);
+            command
+                .args(args.to_args())
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
-                .process_group(0)
-                .spawn()
+                .process_group(0);
+            let child = registry::spawn_group(Check::LockRace, || command.spawn(), Child::id)?
                 .context("starting a racer")?;
-            registry::register_group(child.id());
-            racers.push((child, ready));
+            racers.push((child, args.ready));
         }
         Ok(racers)
     })

@@ -14,7 +14,6 @@ pub mod socket;
 pub mod watcher;
 
 use std::collections::BTreeMap;
-use std::ffi::OsString;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,12 +26,17 @@ use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::lock::LockClaim;
-use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget, spawn_child};
-use entwurf_v2_spawn::production::{ProductionOutcome, ReleaseFn};
+use entwurf_v2_spawn::production::child::{
+    ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child,
+};
+use entwurf_v2_spawn::production::{ProductionOutcome, ReleaseFn, ResumeLaunch};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
-use crate::registry;
+use crate::catalog::{Check, Scenario};
+use crate::cli::ResidentArgs;
+use crate::os::ProcessId;
 use crate::runner::Runner;
+use crate::{registry, tmp};
 
 /// The backend of this run, chosen once by `--backend` before any scenario starts.
 /// A process-wide value rather than a field of [`Env`]: the checks that build options
@@ -54,6 +58,8 @@ pub fn backend() -> Backend {
 pub struct Env {
     /// This binary, re-executed as every stand-in.
     pub exe: PathBuf,
+    /// This run's process, which stand-ins watch and temp dir markers name.
+    pub runner: ProcessId,
     /// `--keep-tmp`.
     pub keep_tmp: bool,
     /// Our descriptors before any check ran (for the hygiene check).
@@ -73,26 +79,17 @@ pub async fn run(runner: &Runner, env: &Env) {
 }
 
 /// A scenario's own temp dir: unique per run (several runs at once never collide),
-/// removed on drop unless `--keep-tmp`, registered for removal on Ctrl-C.
+/// marked with the run's identity for the sweep, and on drop removed — unless one of the
+/// scenario's checks failed (its stand-ins' stderr logs are there) or `--keep-tmp`.
 pub struct Scratch {
-    dir: Option<tempfile::TempDir>,
     path: PathBuf,
-    keep: bool,
 }
 
 impl Scratch {
-    /// Creates `smoke-entwurf-v2-<name>-XXXXXX` under the system temp dir.
-    pub fn new(name: &str, env: &Env) -> Result<Self> {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("smoke-entwurf-v2-{name}-"))
-            .tempdir()
-            .context("creating the scenario's temp dir")?;
-        let path = dir.path().to_path_buf();
-        registry::register_temp_dir(path.clone());
+    /// Creates `smoke-entwurf-v2-<scenario>-XXXXXX` under the system temp dir.
+    pub fn new(scenario: Scenario, env: &Env) -> Result<Self> {
         Ok(Self {
-            dir: Some(dir),
-            path,
-            keep: env.keep_tmp,
+            path: tmp::make(scenario, env.runner)?,
         })
     }
 
@@ -100,15 +97,15 @@ impl Scratch {
     /// (nothing to do), or when the dir could not be made (then every one of `checks`
     /// has been reported failed with the reason).
     pub async fn for_checks(
-        name: &str,
+        scenario: Scenario,
         runner: &Runner,
         env: &Env,
-        checks: &[crate::catalog::Check],
+        checks: &[Check],
     ) -> Option<Self> {
         if !checks.iter().any(|c| runner.runs(*c)) {
             return None;
         }
-        match Self::new(name, env) {
+        match Self::new(scenario, env) {
             Ok(scratch) => Some(scratch),
             Err(e) => {
                 fail_setup(runner, checks, &e).await;
@@ -125,16 +122,14 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if let Some(dir) = self.dir.take() {
-            if self.keep {
-                eprintln!("smoke-entwurf-v2-spawn-live: kept {}", dir.keep().display());
-            }
+        if registry::finish_temp_dir(&self.path) {
+            eprintln!("smoke-entwurf-v2-spawn-live: kept {}", self.path.display());
         }
     }
 }
 
 /// Records a failure for every selected check of a scenario that could not even set up.
-async fn fail_setup(runner: &Runner, checks: &[crate::catalog::Check], error: &anyhow::Error) {
+async fn fail_setup(runner: &Runner, checks: &[Check], error: &anyhow::Error) {
     for check in checks {
         runner
             .check(*check, async {
@@ -144,42 +139,11 @@ async fn fail_setup(runner: &Runner, checks: &[crate::catalog::Check], error: &a
     }
 }
 
-/// How a stand-in resident behaves (see `stand_ins`).
-#[derive(Debug, Clone, Default)]
-pub struct ResidentSpec {
-    /// SIGTERM stays blocked; only SIGKILL ends it.
-    pub ignore_term: bool,
-    /// Exit at once with this code.
-    pub exit_code: Option<u8>,
-    /// Start a SIGTERM-ignoring grandchild in the same group.
-    pub grandchild: bool,
-    /// Listen on this path after this many ms.
-    pub listen: Option<(PathBuf, u64)>,
-}
-
-impl ResidentSpec {
-    /// The argv (after the program) of this resident, announcing readiness in `ready`.
-    pub fn args(&self, ready: &Path) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["__stand-in".into(), "resident".into()];
-        if self.ignore_term {
-            args.push("--ignore-term".into());
-        }
-        if let Some(code) = self.exit_code {
-            args.extend(["--exit-code".into(), code.to_string().into()]);
-        }
-        if self.grandchild {
-            args.push("--grandchild".into());
-        }
-        if let Some((path, after)) = &self.listen {
-            args.extend([
-                "--listen".into(),
-                path.into(),
-                "--listen-after-ms".into(),
-                after.to_string().into(),
-            ]);
-        }
-        args.extend(["--ready".into(), ready.into()]);
-        args
+/// The resident described by `args`, watching this run's runner.
+fn with_lifeline(env: &Env, args: &ResidentArgs) -> ResidentArgs {
+    ResidentArgs {
+        lifeline: Some(env.runner),
+        ..args.clone()
     }
 }
 
@@ -198,13 +162,17 @@ pub fn resident_request(
     env: &Env,
     dir: &Path,
     tag: &str,
-    spec: &ResidentSpec,
+    args: &ResidentArgs,
 ) -> (SpawnRequest, PathBuf, PathBuf) {
     let ready = dir.join(format!("{tag}.ready"));
     let stderr = dir.join(format!("{tag}.stderr.log"));
+    let args = ResidentArgs {
+        ready: Some(ready.clone()),
+        ..with_lifeline(env, args)
+    };
     let request = SpawnRequest {
         program: env.exe.clone().into_os_string(),
-        args: spec.args(&ready),
+        args: args.to_args(),
         cwd: dir.to_path_buf(),
         stderr: StderrTarget::AppendTo(stderr.clone()),
         backend: backend(),
@@ -212,20 +180,36 @@ pub fn resident_request(
     (request, ready, stderr)
 }
 
-/// `spawn_child`, remembering the new process group for Ctrl-C.
-pub fn spawn_registered(
-    request: &SpawnRequest,
-) -> Result<ChildHandle, entwurf_v2_spawn::production::child::SpawnError> {
-    let handle = spawn_child(request)?;
-    registry::register_group(handle.pid());
-    Ok(handle)
+/// `spawn_child` for `owner`, its new process group registered before anyone can miss
+/// it (see `registry`). Refused once cleanup began or `owner` was abandoned.
+pub fn spawn_registered(owner: Check, request: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
+    registry::spawn_group(owner, || spawn_child(request), ChildHandle::pid).unwrap_or_else(
+        |refused| {
+            Err(SpawnError::Exec {
+                program: request.program.clone(),
+                cwd: request.cwd.clone(),
+                source: std::io::Error::other(refused),
+            })
+        },
+    )
 }
 
-/// Starts a stand-in resident.
-pub fn spawn_resident(env: &Env, dir: &Path, tag: &str, spec: &ResidentSpec) -> Result<Started> {
-    let (request, ready, stderr) = resident_request(env, dir, tag, spec);
-    let handle =
-        spawn_registered(&request).map_err(|e| anyhow!("spawn_child: {}", error_chain(&e)))?;
+/// A production spawner (`ProductionOptions::spawner`) registering for `owner`.
+pub fn spawner_for(owner: Check) -> entwurf_v2_spawn::production::Spawner {
+    Arc::new(move |launch: &ResumeLaunch<'_>| spawn_registered(owner, launch.request))
+}
+
+/// Starts a stand-in resident for `owner`.
+pub fn spawn_resident(
+    owner: Check,
+    env: &Env,
+    dir: &Path,
+    tag: &str,
+    args: &ResidentArgs,
+) -> Result<Started> {
+    let (request, ready, stderr) = resident_request(env, dir, tag, args);
+    let handle = spawn_registered(owner, &request)
+        .map_err(|e| anyhow!("spawn_child: {}", error_chain(&e)))?;
     Ok(Started {
         handle,
         ready,
@@ -273,9 +257,13 @@ pub fn stderr_note(path: &Path) -> String {
 pub async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| anyhow!("the check's blocking task failed: {e}"))?
+    let guard = registry::BlockingGuard::enter();
+    tokio::task::spawn_blocking(move || {
+        let _guard = guard;
+        work()
+    })
+    .await
+    .map_err(|e| anyhow!("the check's blocking task failed: {e}"))?
 }
 
 /// `lock::acquire` off the runtime thread.

@@ -9,7 +9,6 @@
 
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
@@ -18,16 +17,15 @@ use serde_json::json;
 
 use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::child::ChildHandle;
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, ResumeLaunch, StderrPolicy};
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::{
-    Env, Scratch, acquire_off_thread, bounded, kill_child, spawn_registered, stderr_note,
-    unexpected,
+    Env, Scratch, acquire_off_thread, bounded, kill_child, spawner_for, stderr_note, unexpected,
 };
-use crate::catalog::Check;
+use crate::catalog::{Check, Scenario};
 use crate::os;
 use crate::runner::{Runner, expect_that};
 use crate::stand_ins::{expected_pi_args, pi_fixture};
@@ -38,7 +36,7 @@ const OBSERVE: Duration = Duration::from_secs(3);
 
 /// Runs R1 then R2 (R2 inspects and stops the resident R1 brought up).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks("resume", runner, env, &CHECKS).await else {
+    let Some(scratch) = Scratch::for_checks(Scenario::Resume, runner, env, &CHECKS).await else {
         return;
     };
     let resident = runner
@@ -109,7 +107,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
         .context("the stand-in's extension args")?;
     options.stderr = StderrPolicy::LogDir(dir.join("logs"));
-    options.spawner = Arc::new(|launch: &ResumeLaunch<'_>| spawn_registered(launch.request));
+    options.spawner = spawner_for(Check::ResumeEndToEnd);
     options.poll_interval = Duration::from_millis(25);
     options.probe_timeout = Duration::from_millis(100);
     options.term_grace = Duration::from_millis(150);

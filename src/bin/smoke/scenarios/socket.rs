@@ -20,7 +20,7 @@ use entwurf_v2_spawn::socket::{
 };
 
 use super::{Env, Scratch, bounded};
-use crate::catalog::Check;
+use crate::catalog::{Check, Scenario};
 use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
 use crate::runner::{Runner, expect_that, skip};
 
@@ -51,7 +51,7 @@ const PROMPT: Duration = Duration::from_secs(2);
 
 /// Runs the selected S1 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks("socket", runner, env, &CHECKS).await else {
+    let Some(scratch) = Scratch::for_checks(Scenario::Socket, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -243,10 +243,8 @@ async fn long_path(dir: &Path) -> Result<()> {
 }
 
 async fn foreign_owner(dir: &Path) -> Result<()> {
-    if !nix::unistd::geteuid().is_root() {
-        return Err(skip(
-            "needs root to give a socket to another uid (run as root, e.g. in CI)",
-        ));
+    if let Some(why) = crate::catalog::Needs::Root.skip_reason(nix::unistd::geteuid().as_raw()) {
+        return Err(skip(why));
     }
     let path = dir.join("foreign.sock");
     let listener = bind_any_len(&path)?;

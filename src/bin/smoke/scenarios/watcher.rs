@@ -16,16 +16,17 @@ use anyhow::{Context, Result, anyhow, bail};
 use entwurf_v2_spawn::lock::{LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::StderrTarget;
 use entwurf_v2_spawn::production::{
-    ProductionDeps, ProductionOptions, ResumeLaunch, StderrPolicy, fixed_identity,
+    ProductionDeps, ProductionOptions, StderrPolicy, fixed_identity,
 };
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::{
-    Env, ResidentSpec, Scratch, acquire_off_thread, bounded, gid, kill_child, resident_request,
-    spawn_registered, unexpected,
+    Env, Scratch, acquire_off_thread, bounded, gid, kill_child, resident_request, spawn_registered,
+    spawner_for, unexpected,
 };
-use crate::catalog::Check;
+use crate::catalog::{Check, Scenario};
+use crate::cli::ResidentArgs;
 use crate::os;
 use crate::runner::{Runner, expect_that};
 
@@ -51,7 +52,7 @@ const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 
 /// Runs the selected S3 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks("watcher", runner, env, &CHECKS).await else {
+    let Some(scratch) = Scratch::for_checks(Scenario::Watcher, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -91,7 +92,15 @@ struct Facts {
     lock_path: PathBuf,
 }
 
-async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Result<World> {
+/// `owner`'s world; `spec` is the stand-in the spawner starts instead of `pi` (`None`:
+/// the production spawner, on a program that does not exist).
+async fn world(
+    owner: Check,
+    env: &Env,
+    dir: &Path,
+    n: u32,
+    spec: Option<ResidentArgs>,
+) -> Result<World> {
     let gid = gid(n)?;
     let tag = format!("w{n:x}");
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
@@ -115,7 +124,7 @@ async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Res
         // thread for the stand-in's start-up.
         let wait_ready = spec.ignore_term || spec.grandchild;
         options.spawner = Arc::new(move |_| {
-            let handle = spawn_registered(&request)?;
+            let handle = spawn_registered(owner, &request)?;
             // Bounded; a stand-in that never gets ready fails its check with the reason
             // from its stderr log, not here.
             if wait_ready {
@@ -126,7 +135,7 @@ async fn world(env: &Env, dir: &Path, n: u32, spec: Option<ResidentSpec>) -> Res
             Ok(handle)
         });
     } else {
-        options.spawner = Arc::new(|launch: &ResumeLaunch<'_>| spawn_registered(launch.request));
+        options.spawner = spawner_for(owner);
     }
     let (release, releases) = super::counting_release();
     options.release = release;
@@ -191,7 +200,14 @@ fn exited(
 }
 
 async fn timeout(env: &Env, dir: &Path) -> Result<Facts> {
-    let w = world(env, dir, 0x300, Some(ResidentSpec::default())).await?;
+    let w = world(
+        Check::WatcherTimeout,
+        env,
+        dir,
+        0x300,
+        Some(ResidentArgs::default()),
+    )
+    .await?;
     let (outcome, took) = execute(&w, OBSERVE).await?;
     let Some((exit, release, _)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited after the timeout").await);
@@ -206,7 +222,7 @@ async fn timeout(env: &Env, dir: &Path) -> Result<Facts> {
 }
 
 async fn missing_program(env: &Env, dir: &Path) -> Result<()> {
-    let w = world(env, dir, 0x303, None).await?;
+    let w = world(Check::WatcherMissingProgram, env, dir, 0x303, None).await?;
     let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
     let SpawnBgOutcome::SpawnStartFailed { release, .. } = outcome else {
         return Err(unexpected(outcome, "spawn-start-failed").await);
@@ -215,11 +231,11 @@ async fn missing_program(env: &Env, dir: &Path) -> Result<()> {
 }
 
 async fn ignores_term(env: &Env, dir: &Path) -> Result<()> {
-    let spec = ResidentSpec {
+    let spec = ResidentArgs {
         ignore_term: true,
-        ..ResidentSpec::default()
+        ..ResidentArgs::default()
     };
-    let w = world(env, dir, 0x304, Some(spec)).await?;
+    let w = world(Check::WatcherIgnoresTerm, env, dir, 0x304, Some(spec)).await?;
     let (outcome, took) = execute(&w, OBSERVE).await?;
     let Some((exit, release, _)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited by SIGKILL").await);
@@ -234,12 +250,12 @@ async fn ignores_term(env: &Env, dir: &Path) -> Result<()> {
 }
 
 async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
-    let spec = ResidentSpec {
+    let spec = ResidentArgs {
         grandchild: true,
-        ..ResidentSpec::default()
+        ..ResidentArgs::default()
     };
     let n = 0x305;
-    let w = world(env, dir, n, Some(spec)).await?;
+    let w = world(Check::WatcherGrandchild, env, dir, n, Some(spec)).await?;
     let (outcome, _) = execute(&w, OBSERVE).await?;
     let Some((_, release, pid)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited").await);
@@ -271,11 +287,12 @@ async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
 async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
     let n = 0x306;
     let socket = dir.join("control").join(format!("{}.sock", gid(n)?));
-    let spec = ResidentSpec {
-        listen: Some((socket, 30)),
-        ..ResidentSpec::default()
+    let spec = ResidentArgs {
+        listen: Some(socket),
+        listen_after_ms: 30,
+        ..ResidentArgs::default()
     };
-    let w = world(env, dir, n, Some(spec)).await?;
+    let w = world(Check::WatcherSocketAlive, env, dir, n, Some(spec)).await?;
     let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
     let SpawnBgOutcome::SocketAlive {
         pid,
@@ -310,7 +327,14 @@ async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
 
 async fn forged_backstop(env: &Env, dir: &Path) -> Result<()> {
     let n = 0x307;
-    let w = world(env, dir, n, Some(ResidentSpec::default())).await?;
+    let w = world(
+        Check::WatcherForgedBackstop,
+        env,
+        dir,
+        n,
+        Some(ResidentArgs::default()),
+    )
+    .await?;
     std::fs::write(w.options.socket_path(&w.gid), b"forged").context("forging the socket path")?;
     let (outcome, took) = execute(&w, OBSERVE_LONG).await?;
     let Some((_, release, _)) = exited(&outcome) else {

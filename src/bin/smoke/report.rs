@@ -1,0 +1,212 @@
+//! What a run reports: how each check ended, the tally, what was selected and the
+//! summary line people paste into commit bodies.
+//!
+//! Plain data, importing only the catalog: the runner produces these values and the
+//! output formats print them, and neither is imported back from here.
+
+use std::path::PathBuf;
+
+use crate::catalog::{Check, Scenario};
+
+/// The program name every summary line starts with.
+pub const PROGRAM: &str = "smoke-entwurf-v2-spawn-live";
+
+/// The commit this binary was built from (short hash, `-dirty`, or `unknown`), embedded
+/// by the build script: never read from the directory the binary runs in.
+pub const COMMIT: &str = env!("ENTWURF_SMOKE_COMMIT");
+
+/// `--version`: the crate version and the build's commit.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("ENTWURF_SMOKE_COMMIT"),
+    ")"
+);
+
+/// How a check ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    /// It proved what it claims.
+    Pass,
+    /// It did not; the reason names what the OS or the library did instead.
+    Fail(String),
+    /// It could not run here (e.g. needs root); never used to hide a failure.
+    Skip(String),
+}
+
+/// One finished check.
+#[derive(Debug, Clone)]
+pub struct CheckResult {
+    /// Which check.
+    pub check: Check,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// How long it took, in milliseconds.
+    pub ms: f64,
+    /// A failed check's temp dir, kept on disk with the stand-ins' stderr logs.
+    pub kept_dir: Option<PathBuf>,
+}
+
+/// Counts for the summary line, and which ids failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tally {
+    /// Passed checks.
+    pub passed: usize,
+    /// Failed checks.
+    pub failed: usize,
+    /// Skipped checks.
+    pub skipped: usize,
+    /// The ids of the failed checks, in catalog order, each once.
+    pub failed_ids: Vec<&'static str>,
+}
+
+impl Tally {
+    /// Counts `results`.
+    pub fn of<'a>(results: impl IntoIterator<Item = &'a CheckResult>) -> Self {
+        let mut tally = Self::default();
+        for result in results {
+            match result.outcome {
+                Outcome::Pass => tally.passed += 1,
+                Outcome::Skip(_) => tally.skipped += 1,
+                Outcome::Fail(_) => {
+                    tally.failed += 1;
+                    if !tally.failed_ids.contains(&result.check.id()) {
+                        tally.failed_ids.push(result.check.id());
+                    }
+                }
+            }
+        }
+        tally
+    }
+
+    /// Checks that reported.
+    pub fn total(&self) -> usize {
+        self.passed + self.failed + self.skipped
+    }
+}
+
+/// What a run was asked to run: the summary line must say it, so a partial run pasted
+/// into a commit never reads as the whole gate.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    /// The scenario named on the command line (`None`: all).
+    pub scenario: Option<Scenario>,
+    /// `--only` ids, as given (deduplicated, catalog order).
+    pub only: Vec<&'static str>,
+}
+
+impl Selection {
+    /// The whole gate: every scenario, no filter.
+    pub fn is_full(&self) -> bool {
+        self.scenario.is_none() && self.only.is_empty()
+    }
+
+    /// The scenario name for headers and records (`all` when none was named).
+    pub fn scenario_name(&self) -> &'static str {
+        self.scenario.map_or("all", Scenario::name)
+    }
+
+    /// `lock`, `only L2, L3`, `lock, only L2`; empty for the full gate.
+    pub fn describe(&self) -> String {
+        let only = (!self.only.is_empty()).then(|| format!("only {}", self.only.join(", ")));
+        [self.scenario.map(|s| s.name().to_owned()), only]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// `smoke-entwurf-v2-spawn-live` or `smoke-entwurf-v2-spawn-live (lock)`.
+    pub fn program_label(&self) -> String {
+        if self.is_full() {
+            PROGRAM.to_owned()
+        } else {
+            format!("{PROGRAM} ({})", self.describe())
+        }
+    }
+
+    /// The summary line. A full run keeps the contract's exact wording; any other
+    /// selection names what ran in parentheses after the program name.
+    pub fn summary_line(&self, tally: &Tally) -> String {
+        let skipped = if tally.skipped > 0 {
+            format!(", {} skipped", tally.skipped)
+        } else {
+            String::new()
+        };
+        let counts = if tally.failed == 0 {
+            format!("{} checks passed{skipped}", tally.passed)
+        } else {
+            format!("{} passed, {} failed{skipped}", tally.passed, tally.failed)
+        };
+        format!("{}: {counts} (real OS primitives)", self.program_label())
+    }
+}
+
+/// The line after a failing summary: which ids to look at (`None` when nothing failed).
+pub fn failed_ids_line(tally: &Tally) -> Option<String> {
+    (!tally.failed_ids.is_empty()).then(|| format!("failed ids: {}", tally.failed_ids.join(" ")))
+}
+
+/// Why a run ended early: the signal's name and the exit code it maps to (128 + signal).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Interruption {
+    /// `SIGINT`, `SIGTERM`, ...
+    pub signal: &'static str,
+    /// 130, 143, 129, 131.
+    pub code: u8,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(passed: usize, failed: usize, skipped: usize) -> Tally {
+        Tally {
+            passed,
+            failed,
+            skipped,
+            failed_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_full_run_keeps_the_contract_wording() {
+        let full = Selection::default();
+        assert_eq!(
+            full.summary_line(&tally(18, 0, 0)),
+            "smoke-entwurf-v2-spawn-live: 18 checks passed (real OS primitives)"
+        );
+        assert_eq!(
+            full.summary_line(&tally(18, 0, 1)),
+            "smoke-entwurf-v2-spawn-live: 18 checks passed, 1 skipped (real OS primitives)"
+        );
+        assert_eq!(
+            full.summary_line(&tally(16, 2, 0)),
+            "smoke-entwurf-v2-spawn-live: 16 passed, 2 failed (real OS primitives)"
+        );
+        assert_eq!(
+            full.summary_line(&tally(16, 2, 1)),
+            "smoke-entwurf-v2-spawn-live: 16 passed, 2 failed, 1 skipped (real OS primitives)"
+        );
+    }
+
+    #[test]
+    fn a_partial_run_names_what_ran() {
+        let lock = Selection {
+            scenario: Some(Scenario::Lock),
+            only: Vec::new(),
+        };
+        assert_eq!(
+            lock.summary_line(&tally(10, 0, 1)),
+            "smoke-entwurf-v2-spawn-live (lock): 10 checks passed, 1 skipped (real OS primitives)"
+        );
+        let only = Selection {
+            scenario: None,
+            only: vec!["L2", "L3"],
+        };
+        assert_eq!(
+            only.summary_line(&tally(5, 0, 0)),
+            "smoke-entwurf-v2-spawn-live (only L2, L3): 5 checks passed (real OS primitives)"
+        );
+    }
+}

@@ -1,0 +1,156 @@
+//! The run's temp dirs: named and marked by their owner, swept when the owner is
+//! provably gone.
+//!
+//! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir and
+//! holds a marker file naming the run that made it (pid and start time). A runner killed
+//! with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
+//! owner no longer runs: never a live run's, never a kept one (keeping swaps the marker
+//! for a "kept" file), never anything without our name.
+//!
+//! The pid in the name covers the instant between `mkdir` and the marker write: a run
+//! killed right there leaves a dir without a marker, and the name still says whose it
+//! is. By pid alone, a reused pid looks alive, so such a dir waits for that process to
+//! end — later, never wrongly.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::catalog::Scenario;
+use crate::os::{self, ProcessId};
+use crate::registry;
+
+/// Every dir this program makes starts with this.
+pub const PREFIX: &str = "smoke-entwurf-v2-";
+/// The marker file inside each dir.
+pub const MARKER: &str = ".smoke-entwurf-v2-owner";
+/// In a dir kept for people to read (a failed check's, `--keep-tmp`): never swept.
+pub const KEPT: &str = ".smoke-entwurf-v2-kept";
+
+/// `smoke-entwurf-v2-<what>-<pid>-`: the start of every name this run gives a dir.
+pub fn name_prefix(what: &str) -> String {
+    format!("{PREFIX}{what}-{}-", std::process::id())
+}
+
+/// Makes a scenario's dir, marks it ours and registers it for removal.
+pub fn make(scenario: Scenario, owner: ProcessId) -> Result<PathBuf> {
+    let dir = tempfile::Builder::new()
+        .prefix(&name_prefix(scenario.name()))
+        .tempdir()
+        .context("creating the scenario's temp dir")?
+        .keep();
+    // Registered first: if the marker cannot be written the dir still goes at the end.
+    registry::register_temp_dir(dir.clone(), scenario);
+    std::fs::write(dir.join(MARKER), format!("{owner}\n"))
+        .with_context(|| format!("marking {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// A kept dir stays for people to read: marked kept first, then unmarked, so at no
+/// moment can a sweep take it.
+pub fn unmark(dir: &Path) {
+    let _ = std::fs::write(dir.join(KEPT), "");
+    let _ = std::fs::remove_file(dir.join(MARKER));
+}
+
+/// The pid in a name made by [`name_prefix`].
+fn pid_in_name(name: &str) -> Option<u32> {
+    let mut parts = name.strip_prefix(PREFIX)?.split('-');
+    let (_what, pid, _random) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Whether the run that made `dir` (named `name`) still runs; `None` when the dir is
+/// not one of ours or is kept.
+fn owner_alive(dir: &Path, name: &str) -> Option<bool> {
+    let pid = pid_in_name(name)?;
+    if dir.join(KEPT).exists() {
+        return None;
+    }
+    match std::fs::read_to_string(dir.join(MARKER)) {
+        Ok(text) => {
+            let owner: ProcessId = text.parse().ok()?;
+            (owner.pid == pid).then(|| owner.is_alive())
+        }
+        // Killed between mkdir and the marker: the name's pid is all there is.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Some(os::proc_stat(pid).is_some_and(|s| !s.is_dead()))
+        }
+        Err(_) => None,
+    }
+}
+
+/// Removes dirs under `root` that a dead run of this program left; returns them.
+///
+/// Only real dirs (not symlinks) with our name, owned by our euid, not kept, whose owner
+/// is gone.
+pub fn sweep(root: &Path) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let euid = nix::unistd::geteuid().as_raw();
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let path = entry.path();
+        let is_our_dir = std::fs::symlink_metadata(&path)
+            .is_ok_and(|m| m.file_type().is_dir() && m.uid() == euid);
+        if is_our_dir
+            && owner_alive(&path, &name) == Some(false)
+            && std::fs::remove_dir_all(&path).is_ok()
+        {
+            removed.push(path);
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sweep_takes_only_our_dirs_of_dead_owners() {
+        let root = tempfile::tempdir().expect("root");
+        let me = ProcessId::current().expect("self");
+        let dead = ProcessId {
+            start_time: me.start_time + 1,
+            ..me
+        };
+        let mk = |name: &str, marker: Option<ProcessId>, kept: bool| {
+            let dir = root.path().join(name);
+            std::fs::create_dir(&dir).expect("mkdir");
+            if let Some(owner) = marker {
+                std::fs::write(dir.join(MARKER), owner.to_string()).expect("marker");
+            }
+            if kept {
+                std::fs::write(dir.join(KEPT), "").expect("kept");
+            }
+            dir
+        };
+        let pid = me.pid;
+        let live = mk(&format!("{PREFIX}socket-{pid}-aaaaaa"), Some(me), false);
+        let gone = mk(&format!("{PREFIX}socket-{pid}-bbbbbb"), Some(dead), false);
+        let kept = mk(&format!("{PREFIX}socket-{pid}-cccccc"), Some(dead), true);
+        // Killed before its marker: the pid in the name decides (4194304 is above
+        // Linux's pid_max, so surely not running).
+        let unmarked_dead = mk(&format!("{PREFIX}socket-4194304-dddddd"), None, false);
+        let unmarked_live = mk(&format!("{PREFIX}socket-{pid}-eeeeee"), None, false);
+        let foreign = mk("someone-else-1-x", Some(dead), false);
+        let old_style = mk(&format!("{PREFIX}socket-ffffff"), Some(dead), false);
+        let mut swept = sweep(root.path());
+        swept.sort();
+        let mut want = vec![gone, unmarked_dead];
+        want.sort();
+        assert_eq!(swept, want);
+        for dir in [live, kept, unmarked_live, foreign, old_style] {
+            assert!(dir.exists(), "{}", dir.display());
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! What ran is what the summary says: named partial runs, `--only`, `--list`, the
+//! failed-ids line, provenance, and JUnit.
+
+use crate::{
+    BIN, expected_named_summary, is_root, last_line, run, smoke_command, summary_before_failed_ids,
+};
+
+#[test]
+fn only_runs_the_ids_given_then_hygiene() {
+    let r = run(&["--only", "L2", "--only", "S1.4"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let ids: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("ok ") || l.starts_with("skip "))
+        .map(|l| l.split(' ').nth(1).unwrap())
+        .collect();
+    assert_eq!(ids, ["S1.4", "L2", "H1", "H2", "H3"]);
+    assert_eq!(
+        last_line(&r.stdout),
+        expected_named_summary("only S1.4, L2", 5, 0, 0)
+    );
+    // Hygiene alone: nothing made a temp dir, so H3 has nothing to look for.
+    let r = run(&["--only", "H2"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("skip H3 "), "{}", r.stdout);
+    // A check that inspects another's run brings it along.
+    let r = run(&["--only", "R2"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("ok R1 ") && r.stdout.contains("ok R2 "));
+}
+
+#[test]
+fn an_unknown_id_is_a_usage_error_listing_the_valid_ones() {
+    let r = run(&["--only", "X9"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr.contains("--only X9") && r.stderr.contains("valid ids: S1 S1.4"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["lock", "--only", "S2"]);
+    assert_eq!(r.code, 2, "an id outside the named scenario");
+}
+
+#[test]
+fn list_prints_every_check_and_who_skips_and_runs_nothing() {
+    let r = run(&["--list"]);
+    assert_eq!(r.code, 0);
+    let lines: Vec<&str> = r.stdout.lines().collect();
+    assert_eq!(lines.len(), 32, "{}", r.stdout);
+    assert!(lines[0].contains("(commit "));
+    let (runs_as_root, skips_as_root) = ("S1.8 ", "L8 ");
+    let (skip_id, run_id) = if is_root() {
+        (skips_as_root, runs_as_root)
+    } else {
+        (runs_as_root, skips_as_root)
+    };
+    let line = |id: &str| lines.iter().find(|l| l.starts_with(id)).unwrap().to_owned();
+    assert!(line(skip_id).contains("— skips: "), "{}", line(skip_id));
+    assert!(line(run_id).ends_with("— runs"), "{}", line(run_id));
+    assert!(line("L7 ").contains(" lock ") && line("H2 ").contains(" hygiene "));
+    // Nothing ran: no header, no result, and (run() checks) no temp dir.
+    assert!(!r.stdout.contains("ok "));
+    let keep = run(&["--list", "--keep-tmp"]);
+    assert!(
+        keep.stdout
+            .lines()
+            .any(|l| l.starts_with("H3 ") && l.contains("skips: --keep-tmp"))
+    );
+}
+
+#[test]
+fn a_failing_summary_is_followed_by_the_failed_ids() {
+    let r = run(&[
+        "child",
+        "--inject-failure",
+        "S2",
+        "--inject-failure",
+        "S2.3",
+    ]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        summary_before_failed_ids(&r.stdout),
+        expected_named_summary("child", 3, 3, 0)
+    );
+    assert_eq!(last_line(&r.stdout), "failed ids: S2 S2.3");
+}
+
+/// The commit is the build's, embedded at build time: the same from any directory,
+/// `-dirty` when the tree was dirty then.
+#[test]
+fn provenance_is_the_commit_the_binary_was_built_from() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let head = std::process::Command::new("git")
+        .args(["-C", root, "rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
+    let elsewhere = tempfile::tempdir().unwrap();
+    let version = smoke_command()
+        .arg("--version")
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
+    let commit = version
+        .split("(commit ")
+        .nth(1)
+        .and_then(|r| r.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no commit in {version:?}"))
+        .to_owned();
+    match head {
+        // Built in this checkout: HEAD then (a commit made after the build would differ,
+        // but the test binary is built from the tree under test).
+        Some(head) => assert!(
+            commit == head || commit == format!("{head}-dirty"),
+            "{commit} vs {head}"
+        ),
+        None => assert_eq!(commit, "unknown"),
+    }
+    let r = run(&["child", "--only", "S2.3"]);
+    assert!(
+        r.stdout
+            .lines()
+            .next()
+            .unwrap()
+            .contains(&format!("(commit {commit})"))
+    );
+    let json = run(&["child", "--only", "S2.3", "--format", "json"]);
+    let start: serde_json::Value =
+        serde_json::from_str(json.stdout.lines().next().unwrap()).unwrap();
+    assert_eq!(start["commit"], commit.as_str());
+    assert!(version.starts_with(BIN));
+}
+
+#[test]
+fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
+    let r = run(&["--format", "junit", "--inject-failure", "L2"]);
+    assert_eq!(r.code, 1);
+    let report = quick_junit::Report::deserialize_from_str(&r.stdout).unwrap();
+    let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["socket", "child", "watcher", "lock", "resume", "hygiene"]
+    );
+    let cases: Vec<_> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .collect();
+    assert_eq!(cases.len(), 31);
+    let failed: Vec<&str> = cases
+        .iter()
+        .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0].starts_with("L2 "), "{failed:?}");
+    let skipped = cases
+        .iter()
+        .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. }))
+        .count();
+    assert_eq!(skipped, 1);
+}

@@ -1,0 +1,424 @@
+//! Every way out leaves the machine as it was: signals, a check abandoned at its
+//! deadline, SIGKILL of the runner (stand-ins follow it, the next run sweeps its dirs),
+//! setup errors, and a failed check's kept dir.
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::{MARK, is_root, last_line, marked, smoke_command, unique_mark, wait_for};
+
+/// Starts the binary with `args` in `tmp`, every process it starts marked with `mark`.
+fn start(args: &[&str], tmp: &Path, mark: &str) -> Child {
+    smoke_command()
+        .args(args)
+        .env("TMPDIR", tmp)
+        .env(MARK, mark)
+        .env_remove(NO_LIFELINE)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until the run has at least `n` marked processes besides itself.
+fn wait_for_stand_ins(runner: &Child, mark: &str, n: usize) -> Vec<u32> {
+    let me = runner.id();
+    let mut found = Vec::new();
+    let seen = wait_for(Duration::from_secs(10), || {
+        found = marked(mark).into_iter().filter(|p| *p != me).collect();
+        found.len() >= n
+    });
+    assert!(seen, "only {found:?} stand-ins appeared within 10 s");
+    found
+}
+
+fn signal(child: &Child, sig: Signal) {
+    kill(Pid::from_raw(i32::try_from(child.id()).unwrap()), sig).unwrap();
+}
+
+/// Stand-ins keep no lifeline with this set: what is gone then was killed by the
+/// runner's own cleanup.
+const NO_LIFELINE: &str = "ENTWURF_SMOKE_TEST_NO_LIFELINE";
+
+/// Like [`start`], without the stand-ins' lifeline.
+fn start_without_lifeline(args: &[&str], tmp: &Path, mark: &str) -> Child {
+    let mut cmd = smoke_command();
+    cmd.args(args)
+        .env("TMPDIR", tmp)
+        .env(MARK, mark)
+        .env(NO_LIFELINE, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd.spawn().unwrap()
+}
+
+/// S2 hangs after its resident started, R1 after its stand-in `pi` did: both stay alive
+/// until the deadline, so a signal or SIGKILL meets live stand-ins.
+const HANG: [&str; 6] = [
+    "--inject-hang",
+    "S2",
+    "--inject-hang",
+    "R1",
+    "--check-timeout-ms",
+    "30000",
+];
+
+#[test]
+fn every_signal_cleans_up_finishes_the_output_and_exits_128_plus_n() {
+    let cases = [
+        (Signal::SIGINT, 130, "text"),
+        (Signal::SIGTERM, 143, "json"),
+        (Signal::SIGHUP, 129, "tap"),
+        (Signal::SIGQUIT, 131, "junit"),
+    ];
+    for (sig, code, format) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let mark = unique_mark();
+        let mut args = HANG.to_vec();
+        args.extend(["--format", format]);
+        let runner = start_without_lifeline(&args, tmp.path(), &mark);
+        // The resident (S2), the stand-in pi (R1), and S3.6's resident at least.
+        wait_for_stand_ins(&runner, &mark, 2);
+        signal(&runner, sig);
+        let out = runner.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{sig}: {stderr}");
+        let name = sig.as_str();
+        assert!(
+            stderr.contains(&format!("interrupted by {name}: killed ")),
+            "{sig}: {stderr}"
+        );
+        let last = last_line(&stdout);
+        match format {
+            "text" => assert!(
+                last.contains(&format!("interrupted by {name} after "))
+                    && last.contains("no summary"),
+                "{last}"
+            ),
+            "json" => {
+                let v: serde_json::Value = serde_json::from_str(last).unwrap();
+                assert_eq!(v["type"], "summary");
+                assert_eq!(v["interrupted"], true);
+                assert_eq!(v["signal"], name);
+                assert!(v["summary"].is_null());
+            }
+            "tap" => assert!(
+                last.starts_with(&format!("Bail out! interrupted by {name}")),
+                "{last}"
+            ),
+            _ => assert!(
+                stdout.contains("<testsuites") && last.contains("</testsuites>"),
+                "{stdout}"
+            ),
+        }
+        // Killed by the runner's cleanup (no lifeline here): nothing marked is left but
+        // zombies init reaps.
+        assert!(
+            wait_for(Duration::from_millis(500), || marked(&mark).is_empty()),
+            "{sig}: survivors {:?}",
+            marked(&mark)
+        );
+        assert_eq!(
+            std::fs::read_dir(tmp.path()).unwrap().count(),
+            0,
+            "{sig}: temp dirs left"
+        );
+    }
+}
+
+/// A group registered only after `spawn_child` returned could be missed by a Ctrl-C
+/// landing in between (about 1 run in 60). Interrupting many runs at many moments must
+/// never leave a marked process or a dir behind.
+#[test]
+fn interrupts_at_any_moment_leave_nothing_behind() {
+    for i in 0..80u64 {
+        let tmp = tempfile::tempdir().unwrap();
+        let mark = unique_mark();
+        let runner = start_without_lifeline(&[], tmp.path(), &mark);
+        std::thread::sleep(Duration::from_millis(5 + (i * 7) % 120));
+        signal(&runner, Signal::SIGINT);
+        let out = runner.wait_with_output().unwrap();
+        // A run may finish before the signal lands, or die of it before its first
+        // instruction of Rust (nothing can be caught, or started, that early).
+        assert!(
+            matches!(out.status.code(), Some(0 | 130))
+                || std::os::unix::process::ExitStatusExt::signal(&out.status) == Some(2),
+            "run {i}: {out:?}"
+        );
+        assert!(
+            wait_for(Duration::from_millis(500), || marked(&mark).is_empty()),
+            "run {i}: survivors {:?}",
+            marked(&mark)
+        );
+        let left: Vec<_> = std::fs::read_dir(tmp.path()).unwrap().collect();
+        assert!(left.is_empty(), "run {i}: left {left:?}");
+    }
+}
+
+#[test]
+fn stand_ins_follow_a_sigkilled_runner_and_the_next_run_sweeps_its_dirs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mark = unique_mark();
+    let mut runner = start(&HANG, tmp.path(), &mark);
+    let stand_ins = wait_for_stand_ins(&runner, &mark, 2);
+    signal(&runner, Signal::SIGKILL);
+    runner.wait().unwrap();
+    assert!(
+        wait_for(Duration::from_secs(1), || marked(&mark).is_empty()),
+        "stand-ins {stand_ins:?} outlived the runner by 1 s: {:?}",
+        marked(&mark)
+    );
+    let left = std::fs::read_dir(tmp.path()).unwrap().count();
+    assert!(left > 0, "a SIGKILLed runner cannot have removed its dirs");
+    // Beside them: a dir this program did not make, and one of a live owner (us).
+    let foreign = tmp.path().join("smoke-entwurf-v2-not-ours");
+    std::fs::create_dir(&foreign).unwrap();
+    let live = tmp.path().join(format!(
+        "smoke-entwurf-v2-child-{}-livexx",
+        std::process::id()
+    ));
+    std::fs::create_dir(&live).unwrap();
+    let me = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let start_time = me
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_owned();
+    std::fs::write(
+        live.join(".smoke-entwurf-v2-owner"),
+        format!("{}:{start_time}\n", std::process::id()),
+    )
+    .unwrap();
+    let swept = smoke_command()
+        .args(["child", "--only", "S2.3"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    assert_eq!(swept.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&swept.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "removed {left} temp dir(s) left by runs that are gone"
+        )),
+        "{stderr}"
+    );
+    let mut rest: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    rest.sort();
+    let mut expected = vec![foreign, live];
+    expected.sort();
+    assert_eq!(rest, expected);
+}
+
+/// The grandchild and the lock racer watch the runner too: started directly, with a
+/// helper process as their "runner", they exit within 1 s of its SIGKILL.
+#[test]
+fn every_stand_in_role_exits_when_its_runner_dies() {
+    let dir = tempfile::tempdir().unwrap();
+    for role in ["grandchild", "racer"] {
+        let mut helper = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", helper.id())).unwrap();
+        let start_time = stat
+            .rsplit_once(')')
+            .unwrap()
+            .1
+            .split_whitespace()
+            .nth(19)
+            .unwrap()
+            .to_owned();
+        let lifeline = format!("{}:{start_time}", helper.id());
+        let mark = unique_mark();
+        let ready = dir.path().join(format!("{role}.ready"));
+        let mut cmd = smoke_command();
+        cmd.args(["__stand-in"]);
+        if role == "grandchild" {
+            cmd.args([
+                "resident",
+                "--grandchild",
+                "--lifeline",
+                &lifeline,
+                "--ready",
+            ])
+            .arg(&ready);
+        } else {
+            cmd.args([
+                "lock-racer",
+                "--lifeline",
+                &lifeline,
+                "--gid",
+                "20260613T000000-000001",
+            ])
+            .arg("--dir")
+            .arg(dir.path().join("locks"))
+            .arg("--ready")
+            .arg(&ready)
+            .arg("--go")
+            .arg(dir.path().join("never"))
+            .arg("--done")
+            .arg(dir.path().join("never"));
+        }
+        let mut stand_in = cmd
+            .env(MARK, &mark)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let want = if role == "grandchild" { 2 } else { 1 };
+        assert!(
+            wait_for(Duration::from_secs(5), || ready.exists()
+                && marked(&mark).len() >= want),
+            "{role}: not ready"
+        );
+        helper.kill().unwrap();
+        helper.wait().unwrap();
+        let gone = wait_for(Duration::from_secs(1), || {
+            let _ = stand_in.try_wait();
+            marked(&mark).is_empty()
+        });
+        assert!(
+            gone,
+            "{role}: {:?} outlived the runner by 1 s",
+            marked(&mark)
+        );
+        let status = stand_in.wait().unwrap();
+        assert_eq!(
+            status.code(),
+            Some(5),
+            "{role}: exit code of a stand-in whose runner died"
+        );
+    }
+}
+
+#[test]
+fn an_abandoned_check_is_killed_and_the_others_stay_clean() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mark = unique_mark();
+    let out = smoke_command()
+        .args(["child", "--inject-hang", "S2", "--check-timeout-ms", "400"])
+        .env("TMPDIR", tmp.path())
+        .env(MARK, &mark)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("the check was abandoned; killed its 1 process group(s)"),
+        "{stdout}"
+    );
+    // Hygiene judges the other checks: the abandoned one's resident is already gone.
+    for h in ["ok H1 ", "ok H2 ", "ok H3 "] {
+        assert!(stdout.contains(h), "{h}: {stdout}");
+    }
+    assert!(marked(&mark).is_empty(), "{:?}", marked(&mark));
+    assert_eq!(last_line(&stdout), "failed ids: S2");
+}
+
+#[test]
+fn a_failed_check_keeps_its_dir_and_prints_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = smoke_command()
+        .args(["socket", "--inject-failure", "S1.5"])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let kept = stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("kept "))
+        .expect("a kept line after the FAIL")
+        .split(" (")
+        .next()
+        .unwrap()
+        .to_owned();
+    let kept = Path::new(&kept);
+    assert!(kept.is_dir(), "{}", kept.display());
+    assert!(kept.starts_with(tmp.path()));
+    assert!(stderr.contains(&format!("kept {}", kept.display())));
+    // Kept on purpose: marked kept, so no later sweep takes it; H3 ignores it.
+    assert!(!kept.join(".smoke-entwurf-v2-owner").exists());
+    assert!(kept.join(".smoke-entwurf-v2-kept").exists());
+    assert!(stdout.contains("ok H3 "), "{stdout}");
+    // The passing scenarios' dirs are gone: only the kept one is left.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn setup_errors_exit_2_before_any_check_and_record_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("NEXT.md");
+    let notes_arg = notes.to_str().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "").unwrap();
+    let under_file = file.join("x.md");
+    /// Arguments, environment, and a word of the fix the message must name.
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 3] = [
+        (
+            &["--record", notes_arg],
+            &[("TMPDIR", "/nonexistent/dir")],
+            "set TMPDIR",
+        ),
+        (
+            &["socket", "--record", "/nonexistent/x.md"],
+            &[],
+            "does not exist",
+        ),
+        (&["--record", under_file.to_str().unwrap()], &[], "--record"),
+    ];
+    for (args, env, fix) in cases {
+        let mut cmd = smoke_command();
+        cmd.args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}: a check ran");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("setup error: ") && stderr.contains(fix),
+            "{stderr}"
+        );
+    }
+    assert!(!notes.exists(), "a setup error was recorded");
+}
+
+/// No `/proc`: a mount namespace with an empty tmpfs over it (root only).
+#[test]
+fn a_missing_proc_is_a_setup_error() {
+    if !is_root() {
+        eprintln!("skip: needs root for a private mount namespace");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--fork", "sh", "-c"])
+        .arg(format!("mount -t tmpfs none /proc && exec {bin} socket"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty());
+    assert!(
+        stderr.contains("/proc is not mounted") && stderr.contains("mount -t proc"),
+        "{stderr}"
+    );
+}
