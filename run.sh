@@ -81,6 +81,9 @@ case "${1:-}" in
     for target in aarch64-apple-darwin x86_64-unknown-freebsd; do
       if grep -qx "$target" <<<"$installed"; then
         cargo clippy --locked --all-targets --target "$target" -- -D warnings
+      elif [ -n "${CI:-}" ]; then
+        echo "[check] clippy for $target: target not installed on CI (rustup target add $target)" >&2
+        exit 1
       else
         echo "[check] skipped clippy for $target: not installed (rustup target add $target)"
       fi
