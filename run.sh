@@ -15,7 +15,9 @@ commands:
   $bin [ARGS]   the live phase gate (needs LIVE=1: spawns real children and opens
                 real unix sockets); ARGS go to the binary, e.g. --format tap, watcher.
                 --help, -h, --list and --version run nothing and need no LIVE.
-  check         cargo fmt --check, clippy with warnings as errors, every test
+  check         cargo fmt --check, clippy with warnings as errors (also for
+                aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
+                every test
   help          this list
 USAGE
 }
@@ -73,6 +75,19 @@ case "${1:-}" in
     cd "$root"
     cargo fmt --check
     cargo clippy --locked --all-targets -- -D warnings
+    # Portability: the crate must also build for macOS and FreeBSD (clippy type-checks,
+    # no linker needed). Each target is checked when installed, else named.
+    installed=$(rustup target list --installed 2>/dev/null || true)
+    for target in aarch64-apple-darwin x86_64-unknown-freebsd; do
+      if grep -qx "$target" <<<"$installed"; then
+        cargo clippy --locked --all-targets --target "$target" -- -D warnings
+      elif [ -n "${CI:-}" ]; then
+        echo "[check] clippy for $target: target not installed on CI (rustup target add $target)" >&2
+        exit 1
+      else
+        echo "[check] skipped clippy for $target: not installed (rustup target add $target)"
+      fi
+    done
     # Not --all-targets: that would also run the observe bench (clippy still builds it).
     cargo test --locked --lib --bins --tests
     cargo test --locked --doc

@@ -8,6 +8,8 @@
 //! waits, bounded, for the exit it causes ([`watcher`]).
 //!
 //! Layout, one module per concept:
+//! - [`backend`]: which OS mechanisms observe children and sockets (Linux native or
+//!   portable POSIX);
 //! - [`garden_id`]: the id grammar every path is built from;
 //! - [`lock`]: the on-disk dispatch lock shared with the TypeScript dispatcher;
 //! - [`release`]: the pure reducer deciding when a lock may be released;
@@ -59,6 +61,7 @@
 // Library code never panics on input; tests (their own crates) may.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod backend;
 pub mod garden_id;
 pub mod lock;
 pub mod plan;
@@ -70,6 +73,7 @@ mod sys;
 pub mod visible;
 pub mod watcher;
 
+pub use backend::Backend;
 pub use garden_id::GardenId;
 pub use plan::SpawnBgPlan;
 /// The cancel signal [`socket::await_socket_alive`] and [`watcher::WatchDeps`] take,

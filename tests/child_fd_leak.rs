@@ -1,9 +1,11 @@
-//! No descriptor leaks in the parent across spawn/exit cycles. Its own test binary: tests
-//! within one binary run in parallel and would disturb the count.
+//! No descriptor leaks in the parent across spawn/exit cycles, with each backend in turn
+//! (pidfd; `SIGCHLD` listener). Its own test binary: tests within one binary run in
+//! parallel and would disturb the count.
 
 use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::production::child::{SpawnRequest, StderrTarget, spawn_child};
 use entwurf_v2_spawn::watcher::StopSignal;
 
@@ -13,6 +15,13 @@ fn open_fds() -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spawn_and_exit_cycles_leak_no_descriptor() {
+    // One after the other, in one test: a parallel test would disturb the count.
+    for backend in [Backend::Native, Backend::Portable] {
+        cycles_leak_nothing(backend).await;
+    }
+}
+
+async fn cycles_leak_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let cycle = |i: usize| {
         let log = dir.path().join("child.err");
@@ -28,6 +37,7 @@ async fn spawn_and_exit_cycles_leak_no_descriptor() {
                 args: vec!["-c".into(), script.into()],
                 cwd: std::env::temp_dir(),
                 stderr: StderrTarget::AppendTo(log),
+                backend,
             })
             .unwrap();
             if let Some(signal) = signal {
@@ -40,7 +50,8 @@ async fn spawn_and_exit_cycles_leak_no_descriptor() {
         }
     };
 
-    // Warm up: the runtime's reactor and blocking pool open their descriptors lazily.
+    // Warm up: the runtime's reactor, blocking pool and (portable) signal driver open
+    // their descriptors lazily.
     cycle(0).await;
     cycle(1).await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -58,6 +69,6 @@ async fn spawn_and_exit_cycles_leak_no_descriptor() {
     }
     assert!(
         after <= before,
-        "descriptors before {before}, after {after}"
+        "{backend}: descriptors before {before}, after {after}"
     );
 }

@@ -46,6 +46,7 @@ async fn strace_helper_process() {
     let options = WaitOptions {
         poll_interval: Duration::from_millis(20),
         probe_timeout: Duration::from_millis(300),
+        ..WaitOptions::default()
     };
     // 1. A live socket: resolves (a connect that succeeds).
     let live = dir.join("live-citizen.sock");

@@ -3,7 +3,8 @@
 //! Real children: the stand-in (this binary, see `standin.rs`) and `/bin/sleep`. Two
 //! levels are measured:
 //! - the child handle: `spawn_child` until it returns; `ChildHandle::signal` sent until
-//!   `ChildHandle::exit()` resolves;
+//!   `ChildHandle::exit()` resolves — with the native backend (pidfd) and the portable
+//!   one (`SIGCHLD` + `waitid`), interleaved in every trial;
 //! - the watcher: `execute_spawn_bg_resume` over `ProductionDeps` (socket never
 //!   appears, observe timeout 20 ms), wrapped only to stamp when the watcher sends each
 //!   signal and when it calls release (= the exit observed by the watcher).
@@ -27,7 +28,7 @@ use entwurf_v2_spawn::production::{
 use entwurf_v2_spawn::watcher::{
     BoxError, ChildExit, SpawnBgOutcome, StopSignal, WatchDeps, execute_spawn_bg_resume,
 };
-use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
+use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan};
 use tokio_util::sync::CancellationToken;
 
 use crate::standin;
@@ -42,97 +43,132 @@ pub fn stand_in_request(cwd: &Path, mode: &str, extra: &[&str]) -> SpawnRequest 
         args,
         cwd: cwd.to_path_buf(),
         stderr: StderrTarget::Null,
+        backend: Default::default(),
     }
 }
 
 const GRACE: Duration = Duration::from_millis(50);
 
+/// Samples of the handle-level measurements, one set per backend.
+#[derive(Default)]
+struct Handle {
+    spawn_standin: Vec<f64>,
+    spawn_sleep: Vec<f64>,
+    term_standin: Vec<f64>,
+    term_sleep: Vec<f64>,
+    kill_after: Vec<f64>,
+    kill_total: Vec<f64>,
+}
+
+/// The backends measured side by side; every trial runs both, interleaved, so they see
+/// the same machine load.
+const BACKENDS: [Backend; 2] = [Backend::Native, Backend::Portable];
+
 pub async fn run(trials: usize) -> Vec<Row> {
     let dir = tempfile::tempdir().expect("tempdir");
     let cwd = dir.path();
-    let mut spawn_standin = Vec::new();
-    let mut spawn_sleep = Vec::new();
-    let mut term_standin = Vec::new();
-    let mut term_sleep = Vec::new();
-    let mut kill_after = Vec::new();
-    let mut kill_total = Vec::new();
+    let mut samples: [Handle; 2] = Default::default();
+    for _ in 0..trials {
+        for (backend, samples) in BACKENDS.into_iter().zip(samples.iter_mut()) {
+            handle_trial(cwd, backend, samples).await;
+        }
+    }
 
+    let mut rows = Vec::new();
+    for (backend, h) in BACKENDS.into_iter().zip(samples) {
+        // Native rows keep their historical labels; portable ones say so.
+        let tag = |label: String| match backend {
+            Backend::Native => label,
+            Backend::Portable => format!("{label} [portable]"),
+        };
+        rows.extend([
+            Row::new(
+                "spawn→handle",
+                tag("spawn_child, stand-in (bench binary)".into()),
+                h.spawn_standin,
+            ),
+            Row::new(
+                "spawn→handle",
+                tag("spawn_child, /bin/sleep".into()),
+                h.spawn_sleep,
+            ),
+            Row::new(
+                "terminate→exit",
+                tag("handle, stand-in exits 0 on SIGTERM".into()),
+                h.term_standin,
+            ),
+            Row::new(
+                "terminate→exit",
+                tag("handle, /bin/sleep (default action)".into()),
+                h.term_sleep,
+            ),
+            Row::new(
+                "kill→exit",
+                tag("handle, SIGTERM ignored, SIGKILL after grace".into()),
+                h.kill_after,
+            ),
+            Row::new(
+                "terminate→exit",
+                tag(format!(
+                    "handle, total incl. {} ms grace",
+                    GRACE.as_millis()
+                )),
+                h.kill_total,
+            ),
+        ]);
+    }
+    rows.extend(watcher_level(trials, cwd).await);
+    rows
+}
+
+/// One trial of each handle-level measurement with `backend` observing the exits.
+async fn handle_trial(cwd: &Path, backend: Backend, h: &mut Handle) {
+    let on = |req: SpawnRequest| SpawnRequest { backend, ..req };
     let sleep_req = SpawnRequest {
         program: "/bin/sleep".into(),
         args: vec!["30".into()],
         cwd: cwd.to_path_buf(),
         stderr: StderrTarget::Null,
+        backend,
     };
-    for _ in 0..trials {
-        // Stand-in that exits 0 on SIGTERM.
-        let t0 = Instant::now();
-        let child = spawn_child(&stand_in_request(cwd, "term-exit", &[])).expect("spawn");
-        spawn_standin.push(ms(t0.elapsed()));
-        until_ready(child.pid()).await;
-        let t0 = Instant::now();
-        child.signal(StopSignal::Terminate).await.expect("signal");
-        let exit = child.exit().await.expect("exit");
-        term_standin.push(ms(t0.elapsed()));
-        assert_eq!(exit.code, Some(0), "the stand-in handles SIGTERM: {exit}");
 
-        // /bin/sleep: SIGTERM's default action ends it.
-        let t0 = Instant::now();
-        let child = spawn_child(&sleep_req).expect("spawn sleep");
-        spawn_sleep.push(ms(t0.elapsed()));
-        // Past exec (spawn_child returns after it); give it a moment to be a real sleep.
-        wait_comm(child.pid(), "sleep").await;
-        let t0 = Instant::now();
-        child.signal(StopSignal::Terminate).await.expect("signal");
-        let exit = child.exit().await.expect("exit");
-        term_sleep.push(ms(t0.elapsed()));
-        assert_eq!(exit.signal, Some(15), "sleep dies of SIGTERM: {exit}");
+    // Stand-in that exits 0 on SIGTERM.
+    let t0 = Instant::now();
+    let child = spawn_child(&on(stand_in_request(cwd, "term-exit", &[]))).expect("spawn");
+    h.spawn_standin.push(ms(t0.elapsed()));
+    until_ready(child.pid()).await;
+    let t0 = Instant::now();
+    child.signal(StopSignal::Terminate).await.expect("signal");
+    let exit = child.exit().await.expect("exit");
+    h.term_standin.push(ms(t0.elapsed()));
+    assert_eq!(exit.code, Some(0), "the stand-in handles SIGTERM: {exit}");
 
-        // Stand-in ignoring SIGTERM: terminate, grace, kill.
-        let child = spawn_child(&stand_in_request(cwd, "ignore-term", &[])).expect("spawn");
-        until_ready(child.pid()).await;
-        let t_term = Instant::now();
-        child.signal(StopSignal::Terminate).await.expect("signal");
-        let early = tokio::time::timeout(GRACE, child.exit()).await;
-        assert!(early.is_err(), "ignored SIGTERM yet exited: {early:?}");
-        let t_kill = Instant::now();
-        child.signal(StopSignal::Kill).await.expect("signal");
-        let exit = child.exit().await.expect("exit");
-        let t_exit = Instant::now();
-        assert_eq!(exit.signal, Some(9), "{exit}");
-        kill_after.push(ms(t_exit - t_kill));
-        kill_total.push(ms(t_exit - t_term));
-    }
+    // /bin/sleep: SIGTERM's default action ends it.
+    let t0 = Instant::now();
+    let child = spawn_child(&sleep_req).expect("spawn sleep");
+    h.spawn_sleep.push(ms(t0.elapsed()));
+    // Past exec (spawn_child returns after it); give it a moment to be a real sleep.
+    wait_comm(child.pid(), "sleep").await;
+    let t0 = Instant::now();
+    child.signal(StopSignal::Terminate).await.expect("signal");
+    let exit = child.exit().await.expect("exit");
+    h.term_sleep.push(ms(t0.elapsed()));
+    assert_eq!(exit.signal, Some(15), "sleep dies of SIGTERM: {exit}");
 
-    let mut rows = vec![
-        Row::new(
-            "spawn→handle",
-            "spawn_child, stand-in (bench binary)",
-            spawn_standin,
-        ),
-        Row::new("spawn→handle", "spawn_child, /bin/sleep", spawn_sleep),
-        Row::new(
-            "terminate→exit",
-            "handle, stand-in exits 0 on SIGTERM",
-            term_standin,
-        ),
-        Row::new(
-            "terminate→exit",
-            "handle, /bin/sleep (default action)",
-            term_sleep,
-        ),
-        Row::new(
-            "kill→exit",
-            "handle, SIGTERM ignored, SIGKILL after grace",
-            kill_after,
-        ),
-        Row::new(
-            "terminate→exit",
-            format!("handle, total incl. {} ms grace", GRACE.as_millis()),
-            kill_total,
-        ),
-    ];
-    rows.extend(watcher_level(trials, cwd).await);
-    rows
+    // Stand-in ignoring SIGTERM: terminate, grace, kill.
+    let child = spawn_child(&on(stand_in_request(cwd, "ignore-term", &[]))).expect("spawn");
+    until_ready(child.pid()).await;
+    let t_term = Instant::now();
+    child.signal(StopSignal::Terminate).await.expect("signal");
+    let early = tokio::time::timeout(GRACE, child.exit()).await;
+    assert!(early.is_err(), "ignored SIGTERM yet exited: {early:?}");
+    let t_kill = Instant::now();
+    child.signal(StopSignal::Kill).await.expect("signal");
+    let exit = child.exit().await.expect("exit");
+    let t_exit = Instant::now();
+    assert_eq!(exit.signal, Some(9), "{exit}");
+    h.kill_after.push(ms(t_exit - t_kill));
+    h.kill_total.push(ms(t_exit - t_term));
 }
 
 async fn wait_comm(pid: u32, comm: &str) {

@@ -1,7 +1,9 @@
 //! Section 1: socket-alive detection latency.
 //!
-//! Design: every trial starts three waiters at the same instant on the **same path** —
-//! the production `await_socket_alive` with its defaults, and two fixed-interval poll
+//! Design: every trial starts four waiters at the same instant on the **same path** —
+//! the production `await_socket_alive` with its defaults, once per backend (native:
+//! inotify + backoff; portable: the backoff alone, capped at the same 150 ms), and two
+//! fixed-interval poll
 //! loops (150 ms, the TypeScript dispatcher; 20 ms, its smoke) that call the very same
 //! probe (`socket::observe` + `verdict`). A listener thread then sleeps a uniform random
 //! 0–300 ms, binds and listens (std's `UnixListener::bind` = socket, bind, listen) and
@@ -24,6 +26,7 @@ use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{Verdict, WaitOptions, await_socket_alive, observe, verdict};
 use tokio_util::sync::CancellationToken;
 
@@ -50,8 +53,9 @@ pub async fn poll_baseline(
     }
 }
 
-pub const VARIANTS: [&str; 4] = [
+pub const VARIANTS: [&str; 5] = [
     "production (inotify + backoff, defaults)",
+    "production [portable] (backoff poll only, defaults)",
     "poll 150 ms",
     "poll 20 ms",
     "floor: reactor wake by a byte written after listen()",
@@ -64,7 +68,7 @@ pub struct Result3 {
 }
 
 pub async fn run(trials: usize, rng: &mut Rng) -> Result3 {
-    let mut lat: [Vec<f64>; 4] = Default::default();
+    let mut lat: [Vec<f64>; 5] = Default::default();
     let mut clamped = 0;
     let mut failures = 0;
     let probe_timeout = WaitOptions::default().probe_timeout;
@@ -76,10 +80,14 @@ pub async fn run(trials: usize, rng: &mut Rng) -> Result3 {
 
         let start = Instant::now();
         let mut waiters = Vec::new();
-        {
+        for backend in [Backend::Native, Backend::Portable] {
             let (path, cancel) = (path.clone(), cancel.clone());
+            let options = WaitOptions {
+                backend,
+                ..WaitOptions::default()
+            };
             waiters.push(tokio::spawn(async move {
-                let r = await_socket_alive(&path, cancel, WaitOptions::default()).await;
+                let r = await_socket_alive(&path, cancel, options).await;
                 (Instant::now(), r.map_err(|e| e.to_string()))
             }));
         }

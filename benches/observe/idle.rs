@@ -5,10 +5,17 @@
 //! voluntary context switches ≈ wake-ups) is exactly the waiter's cost, timer and
 //! reactor included. The process's rusage over the same window is shown as a cross-check
 //! (it includes the bench's other, idle threads).
+//!
+//! Both backends are measured: the socket waiter (native: inotify + backoff; portable:
+//! the backoff poll alone) and the supervisor of a child that sleeps through the window
+//! (native: a pidfd; portable: `SIGCHLD` plus a once-a-second `waitid` recheck).
 
 use std::time::{Duration, Instant};
 
+use entwurf_v2_spawn::Backend;
+use entwurf_v2_spawn::production::child::{SpawnRequest, StderrTarget, spawn_child};
 use entwurf_v2_spawn::socket::{WaitOptions, await_socket_alive};
+use entwurf_v2_spawn::watcher::StopSignal;
 use tokio_util::sync::CancellationToken;
 
 use crate::detection::poll_baseline;
@@ -21,17 +28,43 @@ pub struct Idle {
     pub process: Cpu,
 }
 
+/// What waits idly.
+#[derive(Clone, Copy)]
+enum Waiter {
+    /// `await_socket_alive` with the defaults and this backend.
+    Production(Backend),
+    /// The fixed-interval poll baseline, every this many ms.
+    Poll(u64),
+    /// A supervisor of a child that sleeps through the window.
+    Supervisor(Backend),
+}
+
 pub fn run(window: Duration) -> Vec<Idle> {
-    let variants: [(&'static str, Option<u64>); 3] = [
-        ("production (defaults: 150 ms cap)", None),
-        ("poll 20 ms", Some(20)),
-        ("poll 150 ms", Some(150)),
+    let variants: [(&'static str, Waiter); 6] = [
+        (
+            "production (defaults: 150 ms cap)",
+            Waiter::Production(Backend::Native),
+        ),
+        (
+            "production [portable] (defaults: 150 ms cap)",
+            Waiter::Production(Backend::Portable),
+        ),
+        ("poll 20 ms", Waiter::Poll(20)),
+        ("poll 150 ms", Waiter::Poll(150)),
+        (
+            "child supervisor, sleeping child (pidfd)",
+            Waiter::Supervisor(Backend::Native),
+        ),
+        (
+            "child supervisor [portable] (SIGCHLD + 1 s recheck)",
+            Waiter::Supervisor(Backend::Portable),
+        ),
     ];
     variants
         .into_iter()
-        .map(|(variant, poll)| {
+        .map(|(variant, waiter)| {
             let before = Cpu::process();
-            let (thread, window) = std::thread::spawn(move || measure(window, poll))
+            let (thread, window) = std::thread::spawn(move || measure(window, waiter))
                 .join()
                 .expect("idle thread");
             Idle {
@@ -44,7 +77,7 @@ pub fn run(window: Duration) -> Vec<Idle> {
         .collect()
 }
 
-fn measure(window: Duration, poll: Option<u64>) -> (Cpu, Duration) {
+fn measure(window: Duration, waiter: Waiter) -> (Cpu, Duration) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -55,14 +88,35 @@ fn measure(window: Duration, poll: Option<u64>) -> (Cpu, Duration) {
     let before = Cpu::thread();
     let t0 = Instant::now();
     rt.block_on(async {
-        let waited = match poll {
-            None => tokio::time::timeout(
+        let waited = match waiter {
+            Waiter::Production(backend) => tokio::time::timeout(
                 window,
-                await_socket_alive(&path, cancel.clone(), WaitOptions::default()),
+                await_socket_alive(
+                    &path,
+                    cancel.clone(),
+                    WaitOptions {
+                        backend,
+                        ..WaitOptions::default()
+                    },
+                ),
             )
             .await
             .map(|r| r.map_err(|e| e.to_string())),
-            Some(ms) => {
+            Waiter::Supervisor(backend) => {
+                let child = spawn_child(&SpawnRequest {
+                    program: "/bin/sleep".into(),
+                    args: vec!["600".into()],
+                    cwd: dir.path().to_path_buf(),
+                    stderr: StderrTarget::Null,
+                    backend,
+                })
+                .expect("spawn sleep");
+                let waited = tokio::time::timeout(window, child.exit()).await;
+                child.signal(StopSignal::Kill).await.expect("kill");
+                child.exit().await.expect("exit");
+                waited.map(|r| r.map(drop).map_err(|e| e.to_string()))
+            }
+            Waiter::Poll(ms) => {
                 tokio::time::timeout(
                     window,
                     poll_baseline(

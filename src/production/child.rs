@@ -4,7 +4,8 @@
 //! # Design
 //!
 //! [`spawn_child`] starts the program with [`std::process::Command`] (which returns only
-//! after `exec` succeeded), opens a pidfd for it at once and hands both to **one**
+//! after `exec` succeeded), starts watching its exit at once (a pidfd with the Linux
+//! native [`Backend`], a `SIGCHLD` listener with the portable one) and hands both to **one**
 //! supervisor task (see `supervisor.rs`). That task is the only code that signals the
 //! child and the only code that reaps it, so a signal can never reach a recycled pid:
 //! after the reap, signal requests are answered [`SignalDelivery::AlreadyExited`] and
@@ -25,10 +26,21 @@
 //!
 //! Limits, stated once: a member that moved itself to another process group or session
 //! escapes the sweep, and so does one that gained privileges the dispatcher lacks (EPERM).
-//! Linux only (pidfd, `waitid(P_PIDFD)`).
+//!
+//! Backends ([`SpawnRequest::backend`]): both observe the exit without reaping it and
+//! keep the one-task rule. The portable one (POSIX: `SIGCHLD`, then
+//! `waitid(P_PID, WEXITED | WNOWAIT | WNOHANG)`) wakes every portable supervisor of the
+//! process on each `SIGCHLD` for one `waitid` each, and looks once a second regardless
+//! in case `SIGCHLD` is blocked in every thread; the pidfd wakes only its own. Its first
+//! use installs tokio's process-wide `SIGCHLD` handler (with `SA_RESTART`), which also
+//! replaces an inherited `SIG_IGN` (under which the kernel would reap children itself).
 
 mod error;
+#[cfg(target_os = "linux")]
+mod pidfd;
+mod portable;
 mod reaper;
+mod source;
 mod supervisor;
 
 pub use error::{ExitWatchError, SignalDelivery, SignalError, SpawnError};
@@ -46,12 +58,12 @@ use std::process::{Child, Command, Stdio};
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use rustix::process::{PidfdFlags, pidfd_open};
-use tokio::io::Interest;
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::backend::Backend;
 use crate::watcher::{ChildExit, SpawnedChild, StopSignal};
+
+use source::ExitSource;
 
 use supervisor::{Published, Request, Supervisor};
 
@@ -78,6 +90,8 @@ pub struct SpawnRequest {
     pub cwd: PathBuf,
     /// Its stderr.
     pub stderr: StderrTarget,
+    /// How its exit is observed ([`Backend::Native`]: a pidfd on Linux).
+    pub backend: Backend,
 }
 
 /// A started child. Its supervisor task owns the reaping and the signals; this handle
@@ -175,9 +189,9 @@ impl SpawnedChild for ChildHandle {
 /// Starts `req` in a new session (own process group, no controlling terminal) and
 /// starts supervising it.
 ///
-/// Must be called inside a tokio runtime with IO enabled (the pidfd is registered with
-/// its reactor). Returns only once the program really runs: a missing program or an exec
-/// failure is [`SpawnError::Exec`].
+/// Must be called inside a tokio runtime with IO enabled (the pidfd, or the `SIGCHLD`
+/// listener, is registered with its reactor). Returns only once the program really runs:
+/// a missing program or an exec failure is [`SpawnError::Exec`].
 ///
 /// # Errors
 ///
@@ -209,8 +223,8 @@ pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
     })?;
     let pid = child.id();
 
-    let pidfd = match watch_pidfd(pid) {
-        Ok(pidfd) => pidfd,
+    let exit_source = match ExitSource::open(pid, req.backend) {
+        Ok(exit_source) => exit_source,
         Err(source) => {
             kill_and_reap(&mut child);
             return Err(SpawnError::ExitCapture {
@@ -223,7 +237,7 @@ pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
 
     let (requests_tx, requests_rx) = mpsc::channel(4);
     let (exit_tx, exit_rx) = watch::channel(None);
-    let supervisor = Supervisor::new(child, pidfd, requests_rx, exit_tx);
+    let supervisor = Supervisor::new(child, exit_source, requests_rx, exit_tx);
     runtime.spawn(supervisor.run());
     Ok(ChildHandle {
         pid,
@@ -286,16 +300,6 @@ fn open_stderr_log(path: &Path) -> Result<File, SpawnError> {
         .mode(0o600)
         .open(path)
         .map_err(log_error)
-}
-
-/// Opens a non-blocking pidfd for the (unreaped, hence still ours) child and registers
-/// it with the runtime's reactor.
-fn watch_pidfd(pid: u32) -> io::Result<AsyncFd<std::os::fd::OwnedFd>> {
-    let raw = i32::try_from(pid).map_err(io::Error::other)?;
-    let rpid = rustix::process::Pid::from_raw(raw)
-        .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
-    let pidfd = pidfd_open(rpid, PidfdFlags::NONBLOCK)?;
-    crate::sys::register_owned_fd(pidfd, Interest::READABLE)
 }
 
 /// The honest way out when the child runs but cannot be supervised: kill its whole group

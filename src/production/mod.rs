@@ -15,11 +15,12 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
+use crate::backend::Backend;
 use crate::garden_id::GardenId;
 use crate::lock::{self, LockClaim, LockIoError, ReleaseOutcome};
 use crate::plan::SpawnBgPlan;
 use crate::resume_args::{PassthroughArgs, ResumeArgs, ResumeVariant, build_resume_pi_args};
-use crate::socket::{WaitOptions, await_socket_alive};
+use crate::socket::{AwaitSocketError, WaitOptions, await_socket_alive, check_reachable};
 use crate::watcher::{BoxError, ChildExit, SpawnBgOutcome, StopSignal, WatchDeps};
 
 use child::{ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child};
@@ -117,6 +118,10 @@ pub struct ProductionOptions {
     /// list is built ([`PassthroughArgs::new`]): a flag the resume argv sets itself,
     /// `--` or an empty arg never gets this far.
     pub extension_args: PassthroughArgs,
+    /// How the child's exit and its socket are observed (default [`Backend::Native`]:
+    /// pidfd, inotify and `O_PATH` on Linux). Reaches the spawner through
+    /// [`SpawnRequest::backend`] and the socket waiter through [`WaitOptions::backend`].
+    pub backend: Backend,
 }
 
 impl std::fmt::Debug for ProductionOptions {
@@ -133,6 +138,7 @@ impl std::fmt::Debug for ProductionOptions {
             .field("stderr", &self.stderr)
             .field("spawn_concurrency", &self.spawn_concurrency)
             .field("extension_args", &self.extension_args)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
@@ -166,6 +172,7 @@ impl ProductionOptions {
             stderr: StderrPolicy::LogDir(pi.join("entwurf-v2-logs")),
             spawn_concurrency: DEFAULT_SPAWN_CONCURRENCY,
             extension_args: PassthroughArgs::default(),
+            backend: Backend::Native,
         }
     }
 
@@ -229,6 +236,20 @@ pub enum ResumeSpawnError {
     /// whether the child started is unknown.
     #[error("the spawn task was cancelled; the child may or may not have started")]
     Cancelled(#[source] tokio::task::JoinError),
+    /// The plan's socket path can never be observed with the configured backend (the
+    /// portable one cannot reach a path longer than `sun_path`). A child started anyway
+    /// could never be seen listening, and its own `bind` would fail the same way, so none
+    /// is started.
+    #[error(
+        "the control socket cannot be observed with the {backend} backend; nothing was started"
+    )]
+    SocketUnobservable {
+        /// The backend in force.
+        backend: Backend,
+        /// Why.
+        #[source]
+        source: AwaitSocketError,
+    },
 }
 
 /// The exit watcher was cancelled (the watch ended another way).
@@ -277,7 +298,8 @@ impl ProductionDeps {
     ///
     /// [`ResumeSpawnError::Identity`] when the identity resolver fails,
     /// [`ResumeSpawnError::CwdMismatch`] when the plan insists on another cwd than the
-    /// saved session's.
+    /// saved session's, [`ResumeSpawnError::SocketUnobservable`] when the backend could
+    /// never observe the plan's socket path (checked first: nothing else is resolved).
     pub fn resume_request(&self, plan: &SpawnBgPlan) -> Result<SpawnRequest, ResumeSpawnError> {
         self.resolve(plan).map(|(_, request)| request)
     }
@@ -287,6 +309,12 @@ impl ProductionDeps {
         plan: &SpawnBgPlan,
     ) -> Result<(LaunchIdentity, SpawnRequest), ResumeSpawnError> {
         let o = &self.options;
+        check_reachable(plan.expected_socket_path(), o.backend).map_err(|source| {
+            ResumeSpawnError::SocketUnobservable {
+                backend: o.backend,
+                source,
+            }
+        })?;
         let identity = (o.identity)(&o.agent_dir, plan.session_id(), &o.extension_args)?;
         if let Some(cwd) = plan.cwd() {
             if cwd != identity.cwd {
@@ -310,6 +338,7 @@ impl ProductionDeps {
             args: args.into_iter().map(OsString::from).collect(),
             cwd: identity.cwd.clone(),
             stderr: o.stderr_for(plan.target_garden_id()),
+            backend: o.backend,
         };
         Ok((identity, request))
     }
@@ -361,6 +390,7 @@ impl WatchDeps for ProductionDeps {
         let options = WaitOptions {
             poll_interval: self.options.poll_interval,
             probe_timeout: self.options.probe_timeout,
+            backend: self.options.backend,
         };
         let path = path.to_path_buf();
         Ok(async move { Ok(await_socket_alive(&path, cancel, options).await?) })

@@ -1,23 +1,31 @@
 //! One non-blocking unix stream connect, bounded by the probe timeout, shared by the
-//! Linux and the portable probe.
+//! Linux and the portable probe, followed by the connected peer's uid check.
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, connect, getsockopt, socket};
+use nix::unistd::geteuid;
 use tokio::io::Interest;
 
 use super::{OsError, Probe, ProbeDoubt, classify_connect_error};
 use crate::sys::register_owned_fd;
 
-/// Connects a fresh non-blocking stream socket to `addr` and closes it at once.
+/// Connects a fresh non-blocking stream socket to `addr`, checks who listens, and closes
+/// the connection at once (nothing is ever sent).
 ///
 /// On Linux a unix connect never blocks (it answers 0, ECONNREFUSED or EAGAIN at once),
 /// but EINPROGRESS is still honoured: wait until writable for at most `timeout`, then
 /// read `SO_ERROR`. Errors are read by [`classify_connect_error`]; a caller for which
 /// ENOENT means something else than "dead" re-reads that one.
+///
+/// A connected socket is [`Probe::Alive`] only when the listener runs as our effective
+/// uid (the peer credentials the kernel recorded at its `listen()`); otherwise it is
+/// [`Probe::ForeignListener`]. That check is what keeps the portable probe honest in its
+/// lstat→connect window (a swapped-in path reaching someone else's listener), and it
+/// costs one `getsockopt` on a connection we hold anyway.
 pub(super) async fn connect_once(addr: &UnixAddr, timeout: Duration) -> Probe {
     let sock = match stream_socket() {
         Ok(sock) => sock,
@@ -25,7 +33,7 @@ pub(super) async fn connect_once(addr: &UnixAddr, timeout: Duration) -> Probe {
     };
     match connect(sock.as_raw_fd(), addr) {
         // Dropping `sock` closes the probe connection immediately.
-        Ok(()) => Probe::Alive,
+        Ok(()) => peer_check(&sock),
         Err(Errno::EINPROGRESS) => finish_in_progress(sock, timeout).await,
         Err(e) => classify_connect_error(e),
     }
@@ -41,12 +49,39 @@ async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Probe {
         Ok(Err(e)) => doubt("wait for connect", io_errno(&e)),
         Ok(Ok(_ready)) => {
             match getsockopt(sock.get_ref(), nix::sys::socket::sockopt::SocketError) {
-                Ok(0) => Probe::Alive,
+                Ok(0) => peer_check(sock.get_ref()),
                 Ok(raw) => classify_connect_error(Errno::from_raw(raw)),
                 Err(e) => doubt("getsockopt(SO_ERROR)", e),
             }
         }
     }
+}
+
+/// Alive when the connected listener runs as our effective uid; unsure when the kernel
+/// will not say.
+fn peer_check(sock: &impl AsFd) -> Probe {
+    match peer_uid(sock) {
+        Ok(uid) if uid == geteuid().as_raw() => Probe::Alive,
+        Ok(uid) => Probe::ForeignListener { uid },
+        Err(e) => doubt(PEER_OP, e),
+    }
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const PEER_OP: &str = "getsockopt(SO_PEERCRED)";
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const PEER_OP: &str = "getpeereid";
+
+/// The listener's effective uid, as recorded by the kernel.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn peer_uid(sock: &impl AsFd) -> nix::Result<u32> {
+    getsockopt(sock, nix::sys::socket::sockopt::PeerCredentials).map(|cred| cred.uid())
+}
+
+/// The listener's effective uid, as recorded by the kernel.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn peer_uid(sock: &impl AsFd) -> nix::Result<u32> {
+    nix::unistd::getpeereid(sock.as_fd()).map(|(uid, _gid)| uid.as_raw())
 }
 
 fn doubt(op: &'static str, errno: Errno) -> Probe {

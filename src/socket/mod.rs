@@ -4,36 +4,45 @@
 //!
 //! 1. [`inspect`] looks at the *exact* path without following a final symlink and says
 //!    what sits there ([`Inspection`]).
-//! 2. A probe connects to it ([`Probe`]). On Linux the probe connects through
+//! 2. A probe connects to it ([`Probe`]) and checks that the listener runs as our
+//!    effective uid. With the Linux native [`Backend`] the probe connects through
 //!    `/proc/self/fd/<n>` of the very descriptor the inspection classified, so both see
 //!    the same inode (no lstat→connect window for a symlink swap) and paths longer than
-//!    the 108-byte `sun_path` limit still work. [`observe`] runs both layers together.
+//!    the 108-byte `sun_path` limit still work. The portable backend `lstat`s, then
+//!    connects by path: it has that window (what it can and cannot do is written in
+//!    `portable.rs`: a foreign listener is still forged) and cannot reach a path longer
+//!    than `sun_path` ([`AwaitSocketError::PathTooLong`]). [`observe`] runs both layers
+//!    together.
 //! 3. [`verdict`] turns an [`Observation`] into what a waiter should do ([`Verdict`]).
 //!
 //! [`await_socket_alive`] loops over the three, woken by inotify on the parent directory
-//! and bounded by a short exponential backoff (details on the function).
+//! (Linux native) or kqueue (portable, on macOS and FreeBSD), and bounded by a short
+//! exponential backoff, which is the only wake-up of the portable backend on Linux
+//! (details on the function).
 //!
 //! Rule of the module: *never say dead when unsure*. Only `ECONNREFUSED`/`ENOENT` from
 //! a connect is [`Probe::Dead`]; only `ENOENT` from the inspection is
 //! [`Inspection::Absent`]. Everything else that is not a clear answer is
 //! `Indeterminate`, which a waiter treats as "wait", never as "dead" or "alive".
-//! Two readings follow from it: on Linux an ENOENT from the connect through
+//! Two readings follow from it: on Linux natively an ENOENT from the connect through
 //! `/proc/self/fd/<n>` is indeterminate (the inode is held open, so it can only mean
 //! `/proc` is missing), and a datagram socket at the path (EPROTOTYPE) is indeterminate,
-//! not a conflict — only symlink, non-socket and foreign owner are forged (docs/design.md
-//! §5).
+//! not a conflict — only a symlink, a non-socket and a foreign owner (of the file, or of
+//! the listener behind it) are forged (docs/design.md §5).
 //!
 //! Runtime requirement: the async functions need a tokio runtime with IO and time
 //! enabled (`enable_all`), because the waiter registers an inotify descriptor with the
 //! reactor and sleeps on tokio timers.
 
+mod classify;
 mod connect;
-// On Linux only the unit tests compile it, so the portable path stays exercised.
-#[cfg(any(test, not(target_os = "linux")))]
-mod fallback;
+mod held;
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+mod kqueue;
 #[cfg(target_os = "linux")]
 mod linux;
 mod notify;
+mod portable;
 mod wait;
 
 use std::fmt;
@@ -42,15 +51,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::stat::{FileStat, SFlag};
 
+use crate::backend::Backend;
+
+pub use classify::{classify_connect_error, classify_inspect_error, classify_mode, classify_stat};
 pub use notify::CLOSE_DELAY as INOTIFY_CLOSE_DELAY;
-pub use wait::await_socket_alive;
-
-#[cfg(not(target_os = "linux"))]
-use fallback as platform;
-#[cfg(target_os = "linux")]
-use linux as platform;
+pub use wait::{await_socket_alive, check_reachable};
 
 /// Why the address at the socket path can never become our citizen's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,11 +65,35 @@ pub enum AddressConflict {
     Symlink,
     /// Something that is not a socket sits at the path.
     NotSocket,
-    /// A socket owned by another uid.
+    /// A socket file owned by another uid.
     ForeignOwner {
         /// Its owner.
         uid: u32,
     },
+    /// A listener running as another uid answered the probe's connect (its file looked
+    /// like ours: a file chowned to us, or a path swapped between the portable backend's
+    /// `lstat` and connect). The probe hung up at once without sending anything.
+    ForeignListener {
+        /// The listener's effective uid.
+        uid: u32,
+    },
+}
+
+impl AddressConflict {
+    /// Whether finding the conflict took a connect: only a foreign listener is found by
+    /// connecting, every other conflict before any connect.
+    #[must_use]
+    pub fn was_connected(self) -> bool {
+        matches!(self, Self::ForeignListener { .. })
+    }
+
+    fn contact(self) -> &'static str {
+        if self.was_connected() {
+            "it was connected once to learn its owner, and nothing was sent"
+        } else {
+            "it was never connected"
+        }
+    }
 }
 
 impl fmt::Display for AddressConflict {
@@ -72,6 +102,9 @@ impl fmt::Display for AddressConflict {
             Self::Symlink => f.write_str("a symlink sits at the path"),
             Self::NotSocket => f.write_str("something that is not a socket sits at the path"),
             Self::ForeignOwner { uid } => write!(f, "a socket owned by another uid ({uid})"),
+            Self::ForeignListener { uid } => {
+                write!(f, "a listener running as another uid ({uid})")
+            }
         }
     }
 }
@@ -148,8 +181,8 @@ pub enum ProbeDoubt {
     },
     /// EAGAIN: a listener exists but its accept backlog is full — busy, not dead.
     BacklogFull,
-    /// The path does not fit `sun_path` (only where the `/proc/self/fd` route is
-    /// unavailable, i.e. not on Linux).
+    /// The path does not fit `sun_path` (only with the portable backend, which has no
+    /// `/proc/self/fd` route).
     PathTooLong {
         /// Its length in bytes.
         len: usize,
@@ -176,8 +209,14 @@ impl fmt::Display for ProbeDoubt {
 /// Layer 2: what a connect attempt says about liveness.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Probe {
-    /// Connected: a listener accepted into its backlog.
+    /// Connected, and the listener runs as our effective uid.
     Alive,
+    /// Connected, but the listener runs as another uid: never our citizen (the verdict is
+    /// [`AddressConflict::ForeignListener`]).
+    ForeignListener {
+        /// The listener's effective uid.
+        uid: u32,
+    },
     /// ECONNREFUSED or ENOENT: nobody listens there.
     Dead(OsError),
     /// Not sure (timeout, full backlog, EACCES, anything else). Never "dead".
@@ -185,7 +224,7 @@ pub enum Probe {
 }
 
 /// Layers 1 and 2 together: the probe runs only when the inspection found a socket
-/// file, and (on Linux) against the same inode.
+/// file, and (Linux native) against the same inode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     /// What sits at the path.
@@ -212,6 +251,8 @@ pub struct WaitOptions {
     pub poll_interval: Duration,
     /// How long one connect may take before it counts as indeterminate (default 300 ms).
     pub probe_timeout: Duration,
+    /// Inspect, probe and wake with these mechanisms (default [`Backend::Native`]).
+    pub backend: Backend,
 }
 
 impl Default for WaitOptions {
@@ -219,6 +260,7 @@ impl Default for WaitOptions {
         Self {
             poll_interval: Duration::from_millis(150),
             probe_timeout: Duration::from_millis(300),
+            backend: Backend::Native,
         }
     }
 }
@@ -227,7 +269,7 @@ impl Default for WaitOptions {
 #[derive(Debug, thiserror::Error)]
 pub enum AwaitSocketError {
     /// Forged address: time cannot heal it.
-    #[error("socket path {path:?} is forged ({conflict}); it was never connected")]
+    #[error("socket path {path:?} is forged ({conflict}); {}", conflict.contact())]
     Forged {
         /// The exact path.
         path: PathBuf,
@@ -240,10 +282,11 @@ pub enum AwaitSocketError {
         /// The exact path.
         path: PathBuf,
     },
-    /// The path does not fit `sun_path` and this platform has no `/proc/self/fd` route to
-    /// reach it (never returned on Linux). Waiting could never succeed, so fail now.
+    /// The path does not fit `sun_path` and the backend has no `/proc/self/fd` route to
+    /// reach it (the portable backend; never the Linux native one). Waiting could never
+    /// succeed, so fail now.
     #[error(
-        "socket path {path:?} is {len} bytes, longer than sun_path allows ({max} bytes) on this platform"
+        "socket path {path:?} is {len} bytes, longer than sun_path allows ({max} bytes) with the portable backend"
     )]
     PathTooLong {
         /// The exact path.
@@ -265,17 +308,23 @@ pub fn inspect(path: &Path) -> Inspection {
 }
 
 /// Layer 1, keeping hold of a socket file for layer 2: the handle is `Some` exactly when
-/// the inspection is [`Inspection::SocketFile`].
+/// the inspection is [`Inspection::SocketFile`]. Uses [`Backend::Native`].
 pub fn inspect_for_probe(path: &Path) -> (Inspection, Option<SocketFile>) {
-    let (inspection, held) = platform::inspect_held(path);
+    inspect_for_probe_with(path, Backend::Native)
+}
+
+/// [`inspect_for_probe`] with the given backend's mechanism (`open(O_PATH)` + `fstat`
+/// natively on Linux, `lstat` in the portable backend).
+pub fn inspect_for_probe_with(path: &Path, backend: Backend) -> (Inspection, Option<SocketFile>) {
+    let (inspection, held) = held::inspect_held(path, backend);
     (inspection, held.map(SocketFile))
 }
 
 /// A socket file that [`inspect_for_probe`] classified, held so that the probe reaches
-/// the same inode (on Linux an `O_PATH` descriptor; elsewhere just the path). Dropping it
-/// closes the descriptor.
+/// the same inode (Linux native: an `O_PATH` descriptor; portable: just the path).
+/// Dropping it closes the descriptor.
 #[derive(Debug)]
-pub struct SocketFile(platform::Held);
+pub struct SocketFile(held::Held);
 
 impl SocketFile {
     /// Layer 2: connects once (closing the connection at once) and says what that tells
@@ -286,9 +335,14 @@ impl SocketFile {
 }
 
 /// Layers 1 and 2: inspects `path` and, when a socket file sits there, probes the same
-/// inode by connecting (the connection is closed at once).
+/// inode by connecting (the connection is closed at once). Uses [`Backend::Native`].
 pub async fn observe(path: &Path, probe_timeout: Duration) -> Observation {
-    let (inspection, file) = inspect_for_probe(path);
+    observe_with(path, probe_timeout, Backend::Native).await
+}
+
+/// [`observe`] with the given backend.
+pub async fn observe_with(path: &Path, probe_timeout: Duration, backend: Backend) -> Observation {
+    let (inspection, file) = inspect_for_probe_with(path, backend);
     let probe = match file {
         Some(file) => Some(file.probe(probe_timeout).await),
         None => None,
@@ -296,72 +350,20 @@ pub async fn observe(path: &Path, probe_timeout: Duration) -> Observation {
     Observation { inspection, probe }
 }
 
-/// Layer 3. Conflict → [`Verdict::Forged`]; a socket file that answered → `Alive`;
-/// anything else → `Wait`. A probe result next to a non-socket inspection (which
+/// Layer 3. Conflict → [`Verdict::Forged`]; a socket file whose listener runs as
+/// another uid → `Forged` too; a socket file that answered → `Alive`; anything else →
+/// `Wait`. A probe result next to a non-socket inspection (which
 /// [`observe`] never produces) is ignored: only the pair "socket file, connected" is
 /// alive.
 #[must_use]
 pub fn verdict(observation: &Observation) -> Verdict {
     match (&observation.inspection, &observation.probe) {
         (Inspection::AddressConflict(conflict), _) => Verdict::Forged(*conflict),
+        (Inspection::SocketFile, Some(Probe::ForeignListener { uid })) => {
+            Verdict::Forged(AddressConflict::ForeignListener { uid: *uid })
+        }
         (Inspection::SocketFile, Some(Probe::Alive)) => Verdict::Alive,
         _ => Verdict::Wait,
-    }
-}
-
-/// Classifies a failed look at the path: ENOENT is absent, the rest indeterminate.
-#[must_use]
-pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
-    match errno {
-        Errno::ENOENT => Inspection::Absent,
-        other => Inspection::Indeterminate(OsError::new(op, other)),
-    }
-}
-
-/// Classifies what `stat` says sits at the path, for a process whose effective uid is
-/// `euid`.
-#[must_use]
-pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
-    #[cfg_attr(
-        target_os = "linux",
-        expect(clippy::useless_conversion, reason = "mode_t is u16 on some platforms")
-    )]
-    let mode = u32::from(stat.st_mode);
-    classify_mode(mode, stat.st_uid, euid)
-}
-
-/// [`classify_stat`] on raw fields (`mode` as in `st_mode`), for tests and callers
-/// holding another stat type.
-#[must_use]
-pub fn classify_mode(mode: u32, owner: u32, euid: u32) -> Inspection {
-    let kind = mode & file_type_bits(SFlag::S_IFMT);
-    if kind == file_type_bits(SFlag::S_IFLNK) {
-        Inspection::AddressConflict(AddressConflict::Symlink)
-    } else if kind != file_type_bits(SFlag::S_IFSOCK) {
-        Inspection::AddressConflict(AddressConflict::NotSocket)
-    } else if owner != euid {
-        Inspection::AddressConflict(AddressConflict::ForeignOwner { uid: owner })
-    } else {
-        Inspection::SocketFile
-    }
-}
-
-#[cfg_attr(
-    target_os = "linux",
-    expect(clippy::useless_conversion, reason = "mode_t is u16 on some platforms")
-)]
-fn file_type_bits(flag: SFlag) -> u32 {
-    u32::from(flag.bits())
-}
-
-/// Classifies a failed connect: ECONNREFUSED/ENOENT dead, EAGAIN a full backlog, the
-/// rest indeterminate.
-#[must_use]
-pub fn classify_connect_error(errno: Errno) -> Probe {
-    match errno {
-        Errno::ECONNREFUSED | Errno::ENOENT => Probe::Dead(OsError::new("connect", errno)),
-        Errno::EAGAIN => Probe::Indeterminate(ProbeDoubt::BacklogFull),
-        other => Probe::Indeterminate(ProbeDoubt::Os(OsError::new("connect", other))),
     }
 }
 

@@ -1,4 +1,7 @@
-//! Wake-ups for the waiter: inotify on the socket's parent directory (Linux).
+//! Wake-ups for the waiter: inotify on the socket's parent directory (Linux native),
+//! kqueue `EVFILT_VNODE` on it (the portable backend on macOS and FreeBSD, see
+//! `kqueue.rs`), or none at all (the portable backend on Linux: the waiter's bounded
+//! backoff is the poll).
 //!
 //! The watch is best effort. When the directory does not exist yet, or inotify is out of
 //! instances (EMFILE) or watches (ENOSPC), [`DirWatch::arm`] says so and the waiter
@@ -16,20 +19,83 @@
 //! its descriptor is closed within about [`CLOSE_DELAY`] after it (at once, inline, if
 //! the closer thread cannot be started).
 
-#[cfg(target_os = "linux")]
-pub(super) use linux::DirWatch;
-
+use std::path::Path;
 use std::time::Duration;
+
+use crate::backend::Backend;
 
 /// How long after its watch was removed an inotify descriptor is closed: enough for the
 /// kernel's mark reaper (one jiffy, then an SRCU grace period) to have run, so that the
 /// close itself is quick. See the module docs.
 pub const CLOSE_DELAY: Duration = Duration::from_millis(50);
-#[cfg(not(target_os = "linux"))]
-pub(super) use portable::DirWatch;
+
+/// The waiter's source of wake-ups, per backend.
+#[derive(Debug)]
+pub(super) enum DirWatch {
+    /// inotify on the parent directory (Linux native).
+    #[cfg(target_os = "linux")]
+    Inotify(linux::InotifyWatch),
+    /// kqueue on the parent directory (portable, macOS and FreeBSD).
+    #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+    Kqueue(super::kqueue::KqueueWatch),
+    /// No notification: the waiter polls on its backoff.
+    #[cfg_attr(
+        any(target_os = "macos", target_os = "freebsd"),
+        expect(dead_code, reason = "kqueue wakes every waiter there")
+    )]
+    Poll,
+}
+
+impl DirWatch {
+    /// Prepares (does not yet arm) a watch for the parent of `path`.
+    pub(super) fn new(path: &Path, backend: Backend) -> Self {
+        #[cfg(target_os = "linux")]
+        if backend.is_linux_native() {
+            return Self::Inotify(linux::InotifyWatch::new(path));
+        }
+        // There the backend is always the portable one.
+        #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+        {
+            let _ = backend;
+            Self::Kqueue(super::kqueue::KqueueWatch::new(path))
+        }
+        // Elsewhere (the portable backend on Linux), nothing to watch with.
+        #[cfg(not(any(target_os = "macos", target_os = "freebsd")))]
+        {
+            let _ = (path, backend);
+            Self::Poll
+        }
+    }
+
+    /// Makes sure the watch is in place; `false` means "poll instead" this round.
+    pub(super) fn arm(&mut self) -> bool {
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::Inotify(watch) => watch.arm(),
+            #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+            Self::Kqueue(watch) => watch.arm(),
+            Self::Poll => false,
+        }
+    }
+
+    /// Resolves on the next change that may concern the socket path (or the end of the
+    /// watch); never while there is nothing to watch. Cancel-safe.
+    pub(super) async fn changed(&mut self) -> Wake {
+        match self {
+            #[cfg(target_os = "linux")]
+            Self::Inotify(watch) => watch.changed().await,
+            #[cfg(any(target_os = "macos", target_os = "freebsd"))]
+            Self::Kqueue(watch) => watch.changed().await,
+            Self::Poll => std::future::pending().await,
+        }
+    }
+}
 
 /// Why [`DirWatch::changed`] returned.
-#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
+#[cfg_attr(
+    not(target_os = "linux"),
+    expect(dead_code, reason = "only inotify reports a lost instance")
+)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Wake {
     /// Something happened that may concern the socket path: look now.
@@ -83,14 +149,14 @@ mod linux {
 
     /// An inotify watch on the directory that holds the socket path.
     #[derive(Debug)]
-    pub(in crate::socket) struct DirWatch {
+    pub(in crate::socket) struct InotifyWatch {
         dir: Option<PathBuf>,
         name: Option<OsString>,
         inotify: Option<AsyncFd<InotifyFd>>,
         wd: Option<WatchDescriptor>,
     }
 
-    impl DirWatch {
+    impl InotifyWatch {
         /// Prepares (does not yet arm) a watch for the parent of `path`.
         pub(in crate::socket) fn new(path: &Path) -> Self {
             let dir = path.parent().map(|p| {
@@ -218,7 +284,7 @@ mod linux {
         }
     }
 
-    impl Drop for DirWatch {
+    impl Drop for InotifyWatch {
         fn drop(&mut self) {
             if let Some(inotify) = self.inotify.take() {
                 if let Some(wd) = self.wd.take() {
@@ -264,26 +330,5 @@ mod linux {
         };
         // Closing inline is slow but correct.
         drop(rejected);
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod portable {
-    use std::path::Path;
-
-    /// No change notification on this platform: the waiter polls on its backoff.
-    #[derive(Debug)]
-    pub(in crate::socket) struct DirWatch;
-
-    impl DirWatch {
-        pub(in crate::socket) fn new(_path: &Path) -> Self {
-            Self
-        }
-        pub(in crate::socket) fn arm(&mut self) -> bool {
-            false
-        }
-        pub(in crate::socket) async fn changed(&mut self) -> super::Wake {
-            std::future::pending().await
-        }
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use nix::errno::Errno;
 
+use super::classify::file_type_bits;
 use super::wait::{Backoff, bound_not_listening};
 use super::*;
 
@@ -29,6 +30,7 @@ fn all_probes() -> Vec<Option<Probe>> {
     vec![
         None,
         Some(Probe::Alive),
+        Some(Probe::ForeignListener { uid: 65534 }),
         Some(Probe::Dead(os(Errno::ECONNREFUSED))),
         Some(Probe::Dead(os(Errno::ENOENT))),
         Some(Probe::Indeterminate(ProbeDoubt::BacklogFull)),
@@ -47,6 +49,9 @@ fn verdict_over_every_inspection_and_probe() {
         for probe in all_probes() {
             let expected = match (&inspection, &probe) {
                 (Inspection::AddressConflict(c), _) => Verdict::Forged(*c),
+                (Inspection::SocketFile, Some(Probe::ForeignListener { uid })) => {
+                    Verdict::Forged(AddressConflict::ForeignListener { uid: *uid })
+                }
                 (Inspection::SocketFile, Some(Probe::Alive)) => Verdict::Alive,
                 _ => Verdict::Wait,
             };
@@ -58,7 +63,7 @@ fn verdict_over_every_inspection_and_probe() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 7 * 8);
+    assert_eq!(checked, 7 * 9);
 }
 
 #[test]
@@ -220,6 +225,16 @@ fn errors_name_the_path_and_say_never_connected() {
     let text = forged.to_string();
     assert!(text.contains("/x/y.sock"), "{text}");
     assert!(text.contains("never connected"), "{text}");
+    // A foreign listener is only found by connecting: the text must not claim otherwise.
+    let foreign = AwaitSocketError::Forged {
+        path: PathBuf::from("/x/y.sock"),
+        conflict: AddressConflict::ForeignListener { uid: 65534 },
+    };
+    let text = foreign.to_string();
+    assert!(
+        text.contains("65534") && text.contains("nothing was sent") && !text.contains("never"),
+        "{text}"
+    );
     let cancelled = AwaitSocketError::Cancelled {
         path: PathBuf::from("/x/y.sock"),
     };
@@ -259,11 +274,12 @@ fn await_future_is_send() {
     assert_send(&obs);
 }
 
-/// The portable fallback is compiled on Linux too; exercise it against real objects.
-mod fallback_on_this_host {
+/// The portable probe's own layer against real objects (the integration tests run the
+/// public API with both backends).
+mod portable_on_this_host {
     use std::os::unix::net::UnixListener;
 
-    use super::super::fallback;
+    use super::super::portable as fallback;
     use super::*;
 
     fn rt() -> tokio::runtime::Runtime {
@@ -339,6 +355,7 @@ async fn an_enormous_poll_interval_waits_instead_of_overflowing_the_clock() {
     let options = super::WaitOptions {
         poll_interval: Duration::MAX,
         probe_timeout: Duration::from_millis(300),
+        backend: crate::Backend::Native,
     };
     let waiter = super::await_socket_alive(&path, cancel.clone(), options);
     let canceller = async {

@@ -8,10 +8,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::notify::{DirWatch, Wake};
-use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict};
+use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe_with, verdict};
+use crate::backend::Backend;
 
-/// Resolves once `path` accepts a connection; fails at once on a forged address
-/// ([`AwaitSocketError::Forged`]: nothing was ever connected to it), and with
+/// Resolves once `path` accepts a connection from a listener of our uid; fails at once
+/// on a forged address ([`AwaitSocketError::Forged`]: nothing was ever sent to it), on a
+/// path the backend can never reach ([`AwaitSocketError::PathTooLong`], portable only),
+/// and with
 /// [`AwaitSocketError::Cancelled`] as soon as `cancel` fires. It never gives up on its
 /// own: absent, dead and indeterminate all mean "wait".
 ///
@@ -26,9 +29,16 @@ use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict
 /// otherwise dominate the latency. While the directory
 /// is watched and nothing sits at the path, the waiter sleeps the full poll interval at
 /// once (only an event can change that). Without inotify (no
-/// parent directory yet, EMFILE, ENOSPC, non-Linux) the same backoff is the poll, and
+/// parent directory yet, EMFILE, ENOSPC) the same backoff is the poll, and
 /// the watch is re-added on every round. Idle cost once the cap is reached: one
 /// inspection and at most one connect per poll interval.
+///
+/// With the portable backend ([`WaitOptions::backend`]) on Linux the backoff is the
+/// *only* wake-up: a socket that appears after the waiter reached its cap is seen up to
+/// one `poll_interval` later (half of it on average), not within milliseconds. Lower
+/// `poll_interval` to trade idle CPU for detection latency. On macOS and FreeBSD the
+/// portable backend is woken by kqueue (`EVFILT_VNODE` on the directory) as inotify
+/// wakes the native one — compiled there, but not run by this project's tests.
 ///
 /// The future is `Send`. Returning or being dropped removes the inotify watch at once;
 /// the inotify descriptor itself is closed [`INOTIFY_CLOSE_DELAY`](super::INOTIFY_CLOSE_DELAY)
@@ -50,16 +60,9 @@ pub async fn await_socket_alive(
     let cancelled = || AwaitSocketError::Cancelled {
         path: path.to_path_buf(),
     };
-    #[cfg(not(target_os = "linux"))]
-    if let Some(len) = super::fallback::too_long(path) {
-        return Err(AwaitSocketError::PathTooLong {
-            path: path.to_path_buf(),
-            len,
-            max: super::SUN_PATH_MAX,
-        });
-    }
+    check_reachable(path, options.backend)?;
 
-    let mut watch = DirWatch::new(path);
+    let mut watch = DirWatch::new(path, options.backend);
     let mut backoff = Backoff::new(options.poll_interval);
     // Quick looks left for a socket that an event just showed bound but not listening.
     let mut quick_looks = 0;
@@ -72,7 +75,7 @@ pub async fn await_socket_alive(
         let observation = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(cancelled()),
-            observation = observe(path, options.probe_timeout) => observation,
+            observation = observe_with(path, options.probe_timeout, options.backend) => observation,
         };
         match verdict(&observation) {
             Verdict::Alive => return Ok(()),
@@ -112,6 +115,29 @@ pub async fn await_socket_alive(
             }
             () = tokio::time::sleep_until(deadline) => {}
         }
+    }
+}
+
+/// Whether `backend` can ever reach a socket at `path`: the portable probe connects by
+/// path, so one longer than `sun_path` never can ([`AwaitSocketError::PathTooLong`]).
+/// [`await_socket_alive`] fails with this at once; a dispatcher can ask before it
+/// starts a child it could never see listening (the production spawn does).
+///
+/// # Errors
+///
+/// [`AwaitSocketError::PathTooLong`] for a path beyond `sun_path` with the portable
+/// backend; never with the Linux native one.
+pub fn check_reachable(path: &Path, backend: Backend) -> Result<(), AwaitSocketError> {
+    let unreachable = (!backend.is_linux_native())
+        .then(|| super::portable::too_long(path))
+        .flatten();
+    match unreachable {
+        Some(len) => Err(AwaitSocketError::PathTooLong {
+            path: path.to_path_buf(),
+            len,
+            max: super::SUN_PATH_MAX,
+        }),
+        None => Ok(()),
     }
 }
 

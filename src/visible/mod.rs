@@ -55,12 +55,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::backend::Backend;
 use crate::garden_id::GardenId;
 use crate::lock::{self, AcquireError, LockClaim, LockIoError, ReleaseOutcome};
 use crate::production::identity::{IdentityError, SessionIdentity, resolve_session_identity};
 use crate::production::{ProductionOptions, ReleaseFn};
 use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_args};
-use crate::socket::{Inspection, Probe, WaitOptions, observe};
+use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe_with};
 
 pub use error::{Refusal, VisibleError};
 pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
@@ -102,6 +103,10 @@ pub struct VisibleOptions {
     pub poll_interval: Duration,
     /// How long one probe connect may take (preflight and observation).
     pub probe_timeout: Duration,
+    /// Which observation backend inspects and probes the socket (preflight and
+    /// observation). The pane's exit is watched with a pidfd on Linux whatever this
+    /// says: POSIX has no way to watch a process we did not start.
+    pub backend: Backend,
 }
 
 impl std::fmt::Debug for VisibleOptions {
@@ -115,6 +120,7 @@ impl std::fmt::Debug for VisibleOptions {
             .field("observe_timeout", &self.observe_timeout)
             .field("poll_interval", &self.poll_interval)
             .field("probe_timeout", &self.probe_timeout)
+            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
@@ -134,6 +140,7 @@ impl VisibleOptions {
             observe_timeout: Duration::from_secs(30),
             poll_interval: o.poll_interval,
             probe_timeout: o.probe_timeout,
+            backend: o.backend,
         }
     }
 
@@ -207,6 +214,7 @@ pub async fn visible_resume<L: Launcher>(
     let wait = WaitOptions {
         poll_interval: options.poll_interval,
         probe_timeout: options.probe_timeout,
+        backend: options.backend,
     };
     let observation =
         observe::observe_once(launcher, &launch, &socket, options.observe_timeout, wait).await;
@@ -256,7 +264,7 @@ async fn prepare(
     let identity = resolve_identity(gid, options)
         .await
         .map_err(Refusal::Identity)?;
-    preflight(socket, options.probe_timeout).await?;
+    preflight(socket, options.probe_timeout, options.backend).await?;
     let args = build_visible_pi_args(&VisibleResumeArgs {
         session_file: &identity.session_file,
         extension_args: &identity.launch.extension_args,
@@ -296,14 +304,24 @@ async fn resolve_identity(
 
 /// The liveness preflight: only an absent socket, or a socket file nobody listens on
 /// (a dead citizen's leftover, which the resumed `pi` replaces), lets the launch go on.
-async fn preflight(socket: &Path, probe_timeout: Duration) -> Result<(), Refusal> {
-    let seen = observe(socket, probe_timeout).await;
+async fn preflight(
+    socket: &Path,
+    probe_timeout: Duration,
+    backend: Backend,
+) -> Result<(), Refusal> {
+    let seen = observe_with(socket, probe_timeout, backend).await;
     let socket = socket.to_path_buf();
     match (seen.inspection, seen.probe) {
         (Inspection::Absent, _) | (Inspection::SocketFile, Some(Probe::Dead(_))) => Ok(()),
         (Inspection::SocketFile, Some(Probe::Alive)) => Err(Refusal::TargetLive { socket }),
         (Inspection::AddressConflict(conflict), _) => {
             Err(Refusal::AddressConflict { socket, conflict })
+        }
+        (Inspection::SocketFile, Some(Probe::ForeignListener { uid })) => {
+            Err(Refusal::AddressConflict {
+                socket,
+                conflict: AddressConflict::ForeignListener { uid },
+            })
         }
         (Inspection::Indeterminate(error), _) => Err(Refusal::LivenessIndeterminate {
             socket,

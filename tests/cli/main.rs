@@ -8,6 +8,7 @@
 //! and parallel runs cannot collide. Processes a run started are found by a marker
 //! they inherit ([`MARK`] in their environment), never by their name.
 
+mod backend;
 mod formats;
 mod record;
 mod runs;

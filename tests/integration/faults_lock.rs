@@ -89,7 +89,22 @@ fn helper(fault: &str, dir: &Path, as_nobody: bool) -> std::io::Result<Output> {
     if as_nobody {
         cmd.uid(NOBODY).gid(NOBODY);
     }
-    cmd.output()
+    // ETXTBSY: another test of this binary may fork while our copy's write descriptor is
+    // still open; its child holds that descriptor until it execs (close-on-exec), and an
+    // exec of a file open for writing fails. The window is a fork→exec, so a short retry
+    // outlasts it.
+    let mut tries = 0;
+    loop {
+        match cmd.output() {
+            Err(e)
+                if e.raw_os_error() == Some(nix::errno::Errno::ETXTBSY as i32) && tries < 100 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
 }
 
 fn assert_helper_ok(out: &Output) {

@@ -1,6 +1,7 @@
 //! Fault injection against the control socket observation, with real OS objects: the
 //! control directory vanishing mid-wait, the socket file swapped for a symlink between
-//! two probes, and a storm of such swaps racing the probes. The strace-backed proof that
+//! two probes, and a storm of such swaps racing the probes (and, for the portable
+//! backend, which has that window, a storm against a foreign decoy). The strace-backed proof that
 //! every connect goes through `/proc/self/fd/<n>` is in `tests/faults_socket_strace.rs`.
 //!
 //! Every wait has a deadline, so a regression fails instead of hanging.
@@ -13,8 +14,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
-    AddressConflict, AwaitSocketError, Verdict, WaitOptions, await_socket_alive, observe, verdict,
+    AddressConflict, AwaitSocketError, Verdict, WaitOptions, await_socket_alive, observe,
+    observe_with, verdict,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -142,6 +145,7 @@ fn a_socket_swapped_for_a_symlink_mid_wait_is_forged_and_its_target_never_connec
         WaitOptions {
             poll_interval: Duration::from_millis(20),
             probe_timeout: Duration::from_millis(300),
+            ..WaitOptions::default()
         },
     );
     // Several probes see the stale socket (Dead → keep waiting)...
@@ -263,6 +267,84 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
         naive_on_decoy > 0,
         "control: the lstat→connect window was never hit, so this run proves nothing"
     );
+}
+
+/// The portable probe has the window the storm above exploits; what it keeps is that a
+/// listener of another uid is never taken for ours. Here the decoy listens as `nobody`:
+/// every probe connection that reaches it through the window must come back
+/// `Forged(ForeignListener)`, never alive.
+#[test]
+fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skip: a decoy listening as another uid needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().to_path_buf();
+    let (path, legit, decoy) = (
+        dir.join("citizen.sock"),
+        dir.join("legit.sock"),
+        dir.join("decoy.sock"),
+    );
+    let legit_listener = UnixListener::bind(&legit).expect("bind legit");
+    let nobody = 65534;
+    let decoy_listener = crate::socket::listening_as(nobody, &decoy).expect("decoy as nobody");
+    std::fs::hard_link(&legit, &path).expect("link");
+    let stop = Arc::new(AtomicBool::new(false));
+    let swap = {
+        let (dir, path, legit, decoy, stop) = (
+            dir.clone(),
+            path.clone(),
+            legit.clone(),
+            decoy.clone(),
+            stop.clone(),
+        );
+        std::thread::spawn(move || swapper(dir, path, legit, decoy, stop))
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+
+    let (mut alive, mut foreign, mut other) = (0, 0, 0);
+    let mut on_decoy = 0;
+    let started = Instant::now();
+    // Until the window was hit a few times (or time is up: then nothing was proved).
+    while on_decoy < 3 && started.elapsed() < Duration::from_secs(8) {
+        for _ in 0..200 {
+            let seen = rt.block_on(observe_with(
+                &path,
+                Duration::from_millis(300),
+                Backend::Portable,
+            ));
+            match verdict(&seen) {
+                Verdict::Alive => alive += 1,
+                Verdict::Forged(AddressConflict::ForeignListener { uid }) => {
+                    assert_eq!(uid, nobody);
+                    foreign += 1;
+                }
+                _ => other += 1,
+            }
+        }
+        drain(&legit_listener);
+        on_decoy += drain(&decoy_listener);
+    }
+    stop.store(true, Ordering::Relaxed);
+    swap.join().expect("swapper");
+
+    eprintln!(
+        "portable swap storm: {alive} alive, {foreign} foreign listener, {other} other; \
+         {on_decoy} connection(s) reached the decoy"
+    );
+    assert!(
+        on_decoy > 0,
+        "the lstat→connect window was never hit, so this run proves nothing"
+    );
+    assert_eq!(
+        foreign, on_decoy,
+        "every connection that reached the foreign decoy must be forged, none alive"
+    );
+    assert!(alive > 0, "the storm never showed our own listener");
 }
 
 /// A missing tool or kernel facility skips the test with a message, except on CI, which

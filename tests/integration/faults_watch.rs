@@ -7,6 +7,7 @@
 use std::time::{Duration, Instant};
 
 use entwurf_test_support::world::{Child, World, alive, exit_of, stand_in_main, world};
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::ProductionOutcome;
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
@@ -15,6 +16,15 @@ use nix::unistd::Pid;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 const STAND_IN: &str = "faults_watch::stand_in_pi";
+
+// Every fault once per backend: the exit seen by a pidfd, or by SIGCHLD + waitid.
+per_backend!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    a_child_killed_by_someone_else_mid_watch_is_observed_and_released_once,
+    a_stand_in_that_binds_without_listening_then_fails_is_child_exited_once,
+    a_stand_in_that_listens_then_fails_later_is_socket_alive_and_its_exit_releases_nothing_more,
+    a_stand_in_that_listens_then_fails_at_once_releases_exactly_once_either_way,
+);
 
 /// Not a test on its own: the stand-in `pi` (see `tests/support`).
 #[test]
@@ -34,9 +44,9 @@ async fn resume(w: &World, timeout: Duration) -> ProductionOutcome {
     .expect("no watch error")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_killed_by_someone_else_mid_watch_is_observed_and_released_once() {
-    let w = world(Child::Sleeper, STAND_IN);
+async fn a_child_killed_by_someone_else_mid_watch_is_observed_and_released_once(backend: Backend) {
+    let mut w = world(Child::Sleeper, STAND_IN);
+    w.options.backend = backend;
     let claim = w.acquire();
     let plan = w.plan(Duration::from_secs(30));
     let deps = w.deps();
@@ -75,9 +85,9 @@ async fn a_child_killed_by_someone_else_mid_watch_is_observed_and_released_once(
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stand_in_that_binds_without_listening_then_fails_is_child_exited_once() {
-    let w = world(Child::StandIn("bind-then-fail"), STAND_IN);
+async fn a_stand_in_that_binds_without_listening_then_fails_is_child_exited_once(backend: Backend) {
+    let mut w = world(Child::StandIn("bind-then-fail"), STAND_IN);
+    w.options.backend = backend;
     let outcome = resume(&w, Duration::from_secs(30)).await;
     // The socket file exists but refuses connections (Dead → keep waiting): only the
     // exit can be observed.
@@ -103,10 +113,11 @@ async fn a_stand_in_that_binds_without_listening_then_fails_is_child_exited_once
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stand_in_that_listens_then_fails_later_is_socket_alive_and_its_exit_releases_nothing_more()
- {
-    let w = world(Child::StandIn("listen-then-fail-later"), STAND_IN);
+async fn a_stand_in_that_listens_then_fails_later_is_socket_alive_and_its_exit_releases_nothing_more(
+    backend: Backend,
+) {
+    let mut w = world(Child::StandIn("listen-then-fail-later"), STAND_IN);
+    w.options.backend = backend;
     let outcome = resume(&w, Duration::from_secs(30)).await;
     let SpawnBgOutcome::SocketAlive {
         release, resident, ..
@@ -125,11 +136,13 @@ async fn a_stand_in_that_listens_then_fails_later_is_socket_alive_and_its_exit_r
 
 /// Listening and exiting race each other: whichever the watcher observes first releases,
 /// exactly once, and nothing hangs. Repeated to meet both orders.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stand_in_that_listens_then_fails_at_once_releases_exactly_once_either_way() {
+async fn a_stand_in_that_listens_then_fails_at_once_releases_exactly_once_either_way(
+    backend: Backend,
+) {
     let (mut alive_first, mut exit_first) = (0, 0);
     for _ in 0..6 {
-        let w = world(Child::StandIn("listen-then-fail"), STAND_IN);
+        let mut w = world(Child::StandIn("listen-then-fail"), STAND_IN);
+        w.options.backend = backend;
         match resume(&w, Duration::from_secs(30)).await {
             SpawnBgOutcome::SocketAlive {
                 release, resident, ..

@@ -6,6 +6,15 @@
 //! Tests that measure the whole process (descriptor counts, idle CPU, detection latency,
 //! a dropped watch, strace) keep their own binaries next to this directory: tests in one
 //! binary run in parallel and would disturb what they measure.
+//!
+//! Linux only: the tests read `/proc` and use Linux-only calls, so other platforms build
+//! an empty binary. The portable backend — what macOS and FreeBSD run — is proved here by
+//! running the bad-input tests once per backend ([`per_backend!`]).
+
+#![cfg(target_os = "linux")]
+
+#[macro_use]
+mod backends;
 
 mod argv_props;
 mod child;

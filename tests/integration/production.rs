@@ -17,9 +17,19 @@ use entwurf_v2_spawn::production::{
 };
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, execute_spawn_bg_resume};
-use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
+use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan};
 
 const GID: &str = "20260613T000000-cccccc";
+
+// The whole watch over the production dependencies, once per backend.
+per_backend!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    socket_alive_releases_the_real_lock_and_the_resident_lives_on,
+    timeout_terminates_the_real_child_and_its_exit_releases_once,
+    a_child_ignoring_sigterm_is_killed_after_the_grace,
+    an_early_exit_releases_with_its_code,
+    a_forged_socket_path_triggers_the_backstop_and_never_releases_through_it,
+);
 const DEADLINE: Duration = Duration::from_secs(10);
 
 struct World {
@@ -123,9 +133,9 @@ fn alive(pid: u32) -> bool {
         && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on() {
-    let w = world("sleep 30");
+async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on(backend: Backend) {
+    let mut w = world("sleep 30");
+    w.options.backend = backend;
     let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
     let listener_path = path.clone();
     let listener = tokio::task::spawn_blocking(move || {
@@ -168,9 +178,9 @@ async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn timeout_terminates_the_real_child_and_its_exit_releases_once() {
-    let w = world("exec sleep 30");
+async fn timeout_terminates_the_real_child_and_its_exit_releases_once(backend: Backend) {
+    let mut w = world("exec sleep 30");
+    w.options.backend = backend;
     let started = std::time::Instant::now();
     let outcome = resume(&w, Duration::from_millis(100)).await;
     let SpawnBgOutcome::ChildExited { exit, release, .. } = outcome else {
@@ -183,9 +193,9 @@ async fn timeout_terminates_the_real_child_and_its_exit_releases_once() {
     assert!(started.elapsed() < Duration::from_millis(100) + w.options.term_grace);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
-    let w = world_ignoring_term();
+async fn a_child_ignoring_sigterm_is_killed_after_the_grace(backend: Backend) {
+    let mut w = world_ignoring_term();
+    w.options.backend = backend;
     let outcome = resume(&w, Duration::from_millis(100)).await;
     let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
         panic!("expected child-exited, got {outcome:?}");
@@ -194,9 +204,9 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace() {
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_early_exit_releases_with_its_code() {
-    let w = world("exit 3");
+async fn an_early_exit_releases_with_its_code(backend: Backend) {
+    let mut w = world("exit 3");
+    w.options.backend = backend;
     let outcome = resume(&w, Duration::from_secs(5)).await;
     let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
         panic!("expected child-exited, got {outcome:?}");
@@ -230,9 +240,11 @@ async fn a_missing_program_is_a_spawn_failure_that_releases_once() {
     assert!(!lock_file(&w).exists());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_it() {
-    let w = world_ignoring_term();
+async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_it(
+    backend: Backend,
+) {
+    let mut w = world_ignoring_term();
+    w.options.backend = backend;
     let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
     std::os::unix::fs::symlink("/nonexistent", &path).expect("symlink");
     let started = std::time::Instant::now();
@@ -365,4 +377,39 @@ async fn concurrent_spawns_are_bounded() {
     }
     let peak = peak.load(Ordering::SeqCst);
     assert!((1..=4).contains(&peak), "{peak} spawns ran at once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_path_the_portable_backend_cannot_reach_starts_nothing() {
+    let mut w = world("true");
+    w.options.backend = Backend::Portable;
+    let mut dir = w.dir.path().to_path_buf();
+    while dir.as_os_str().len() <= entwurf_v2_spawn::socket::SUN_PATH_MAX {
+        dir.push("a-long-control-dir");
+    }
+    w.options.control_dir = dir;
+    let spawns = Arc::new(AtomicUsize::new(0));
+    let counted = spawns.clone();
+    let spawn = w.options.spawner.clone();
+    w.options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+        counted.fetch_add(1, Ordering::SeqCst);
+        spawn(launch)
+    });
+    let outcome = resume(&w, Duration::from_secs(5)).await;
+    let SpawnBgOutcome::SpawnStartFailed { error, release } = outcome else {
+        panic!("expected spawn-start-failed, got {outcome:?}");
+    };
+    assert!(
+        matches!(
+            error,
+            ResumeSpawnError::SocketUnobservable {
+                backend: Backend::Portable,
+                ..
+            }
+        ),
+        "{error}"
+    );
+    assert_eq!(spawns.load(Ordering::SeqCst), 0, "a child was started");
+    assert_eq!(release, ReleaseOutcome::Released);
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
 }

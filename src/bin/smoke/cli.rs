@@ -56,6 +56,11 @@ pub struct RunOptions {
     #[arg(long, value_name = "MS", default_value_t = 10_000, global = true,
           value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub check_timeout_ms: u64,
+    /// Which observation backend the library uses: native (Linux: pidfd, inotify,
+    /// O_PATH) or portable (SIGCHLD + waitid, lstat → connect → peer uid, backoff poll
+    /// on Linux), so the live gate proves the code other platforms run.
+    #[arg(long, value_enum, default_value_t = BackendArg::Native, global = true)]
+    pub backend: BackendArg,
     /// Test only: fail every check with this id after it ran (exercises FAIL paths).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_failure: Vec<String>,
@@ -63,6 +68,24 @@ pub struct RunOptions {
     /// deadline (exercises the per-check deadline, and keeps its children alive).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_hang: Vec<String>,
+}
+
+/// `--backend`: the library's [`Backend`](entwurf_v2_spawn::Backend), by name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BackendArg {
+    /// The platform's own mechanisms (the portable ones where there are none).
+    Native,
+    /// POSIX only.
+    Portable,
+}
+
+impl From<BackendArg> for entwurf_v2_spawn::Backend {
+    fn from(arg: BackendArg) -> Self {
+        match arg {
+            BackendArg::Native => Self::Native,
+            BackendArg::Portable => Self::Portable,
+        }
+    }
 }
 
 /// The scenarios, plus the hidden stand-ins this binary plays for itself.

@@ -11,8 +11,21 @@
 //! live one. `PR_SET_PDEATHSIG` would not do: it fires when the spawning *thread* ends,
 //! and the runner spawns from a pool of threads that come and go. A lifetime cap (exit
 //! 3 after 120 s) stays as the last net.
+//!
+//! Linux only, like the pidfd: elsewhere the binary builds (the cross-target clippy
+//! checks it) and the lifetime cap is the only net. The live gate itself reads `/proc`
+//! and runs on Linux.
+#![cfg_attr(
+    not(target_os = "linux"),
+    expect(
+        dead_code,
+        reason = "no lifeline off Linux: the pidfd it polls is Linux's"
+    )
+)]
 
+#[cfg(target_os = "linux")]
 use rustix::event::{PollFd, PollFlags, poll};
+#[cfg(target_os = "linux")]
 use rustix::process::{PidfdFlags, pidfd_open};
 
 use crate::os::ProcessId;
@@ -29,6 +42,7 @@ pub enum Watched {
     Parent,
 }
 
+#[cfg(target_os = "linux")]
 fn runner_gone(why: &str) -> ! {
     eprintln!("stand-in: {why}; exiting");
     std::process::exit(i32::from(RUNNER_GONE))
@@ -39,8 +53,14 @@ fn runner_gone(why: &str) -> ! {
 /// group the runner missed).
 pub const NO_LIFELINE_ENV: &str = "ENTWURF_SMOKE_TEST_NO_LIFELINE";
 
+/// Off Linux there is no pidfd to watch the runner with: no lifeline (see the module
+/// docs).
+#[cfg(not(target_os = "linux"))]
+pub fn lifeline(_watched: Watched) {}
+
 /// Starts the lifeline (see the module docs). Returns once the pidfd is open and
 /// verified, so the stand-in announces readiness only when it is already watching.
+#[cfg(target_os = "linux")]
 pub fn lifeline(watched: Watched) {
     if std::env::var_os(NO_LIFELINE_ENV).is_some() {
         return;

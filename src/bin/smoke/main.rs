@@ -8,7 +8,10 @@
 //!
 //! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume|visible]`;
 //! `--format text|tap|json|junit`, `--color auto|always|never`, `--record FILE`,
-//! `--keep-tmp`, `--check-timeout-ms MS` (default 10000), `--list`, `--only ID`.
+//! `--keep-tmp`, `--check-timeout-ms MS` (default 10000), `--list`, `--only ID`,
+//! `--backend native|portable` (the library's observation backend; portable is POSIX
+//! only, so Linux proves what other platforms run: a check it cannot pass there skips
+//! naming the limit).
 //!
 //! # Every way out
 //!
@@ -135,6 +138,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    scenarios::select_backend(cli.options.backend.into());
+    if scenarios::backend() != entwurf_v2_spawn::Backend::Native {
+        // On stderr, so every output format stays as it is; a pasted summary needs it.
+        eprintln!("{PROGRAM}: backend {}", scenarios::backend());
+    }
     let selection = Selection { scenario, only };
     let selected = catalog::select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();

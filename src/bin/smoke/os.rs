@@ -252,6 +252,36 @@ pub fn had_connection(listener: &UnixListener) -> Result<bool> {
     }
 }
 
+/// A close-on-exec unix stream socket, non-blocking if asked: atomically where the OS
+/// has the flags (Linux, FreeBSD), by `fcntl` on macOS. Close-on-exec matters because
+/// other checks spawn children concurrently.
+pub fn stream_socket(nonblocking: bool) -> nix::Result<std::os::fd::OwnedFd> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
+    #[cfg(not(target_vendor = "apple"))]
+    {
+        let mut flags = SockFlag::SOCK_CLOEXEC;
+        if nonblocking {
+            flags |= SockFlag::SOCK_NONBLOCK;
+        }
+        socket(AddressFamily::Unix, SockType::Stream, flags, None)
+    }
+    #[cfg(target_vendor = "apple")]
+    {
+        use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+        let sock = socket(
+            AddressFamily::Unix,
+            SockType::Stream,
+            SockFlag::empty(),
+            None,
+        )?;
+        fcntl(&sock, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+        if nonblocking {
+            fcntl(&sock, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+        }
+        Ok(sock)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -50,8 +50,9 @@ pub enum SpawnError {
         source: io::Error,
     },
     /// The program started but its exit cannot be watched (no pidfd: a kernel older than
-    /// 5.3, or no tokio IO driver). Without exit capture it could not be supervised
-    /// safely, so its process group was killed and the child reaped before returning.
+    /// 5.3; no `SIGCHLD` listener; or no tokio IO driver). Without exit capture it could
+    /// not be supervised safely, so its process group was killed and the child reaped
+    /// before returning.
     #[error("cannot watch the exit of {program:?} (pid {pid}); it was killed and reaped")]
     ExitCapture {
         /// The program.
@@ -97,7 +98,7 @@ pub enum SignalError {
 #[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum ExitWatchError {
-    /// Waiting on the pidfd or reaping failed (e.g. `ECHILD` when someone else reaped the
+    /// Waiting for the exit (pidfd or `waitid`) or reaping failed (e.g. `ECHILD` when someone else reaped the
     /// child, as happens when SIGCHLD is ignored).
     #[error("waiting for the exit of pid {pid} failed")]
     Wait {

@@ -5,8 +5,9 @@
 //! signals, and both run sequentially in one loop, no signal can be sent after the reap.
 //!
 //! The loop races two things:
-//! - the pidfd becoming readable: the leader exited and is a zombie, *not yet reaped*
-//!   (confirmed with `waitid(P_PIDFD, WEXITED | WNOWAIT | WNOHANG)`). If a terminate or
+//! - the exit source (a pidfd on Linux, `SIGCHLD` + `waitid(P_PID)` in the portable
+//!   backend) reporting that the leader exited and is a zombie, *not yet reaped*
+//!   (both confirm with `waitid(..., WEXITED | WNOWAIT | WNOHANG)`). If a terminate or
 //!   kill was ever requested, the group is swept with SIGKILL now — the zombie leader
 //!   still pins the group id, so the sweep cannot reach a recycled group — then the
 //!   leader is reaped and its exit published;
@@ -28,7 +29,6 @@
 //! (nothing is sent: the one that signals must be the one that reaps).
 
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::Arc;
@@ -36,11 +36,10 @@ use std::sync::Arc;
 use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use rustix::process::{WaitId, WaitIdOptions, waitid};
-use tokio::io::unix::AsyncFd;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::reaper::{self, Orphan};
+use super::source::ExitSource;
 use super::{ExitWatchError, SignalDelivery, SignalError};
 use crate::watcher::{ChildExit, StopSignal};
 
@@ -62,7 +61,7 @@ pub(super) struct Supervisor {
     /// The exit was published: nothing is left for the reaper.
     finished: bool,
     pid: u32,
-    pidfd: AsyncFd<OwnedFd>,
+    exit_source: ExitSource,
     requests: mpsc::Receiver<Request>,
     exit: watch::Sender<Published>,
     /// A terminate or kill was requested: the group must be swept when the leader exits.
@@ -72,7 +71,7 @@ pub(super) struct Supervisor {
 impl Supervisor {
     pub(super) fn new(
         child: Child,
-        pidfd: AsyncFd<OwnedFd>,
+        exit_source: ExitSource,
         requests: mpsc::Receiver<Request>,
         exit: watch::Sender<Published>,
     ) -> Self {
@@ -81,7 +80,7 @@ impl Supervisor {
             child: Some(child),
             finished: false,
             pid,
-            pidfd,
+            exit_source,
             requests,
             exit,
             signalled: false,
@@ -97,18 +96,10 @@ impl Supervisor {
                 // delaying the sweep and the reap. (Signalling before it would be safe too:
                 // the zombie pins the group.)
                 biased;
-                ready = self.pidfd.readable() => {
-                    let mut guard = match ready {
-                        Ok(guard) => guard,
-                        Err(source) => break Err(self.wait_error(source)),
-                    };
-                    match exited_unreaped(self.pidfd.get_ref()) {
-                        Ok(true) => break self.sweep_and_reap(),
-                        // Spurious wake-up: forget the readiness and wait again.
-                        Ok(false) => guard.clear_ready(),
-                        Err(source) => break Err(self.wait_error(source)),
-                    }
-                }
+                exited = self.exit_source.exited() => match exited {
+                    Ok(()) => break self.sweep_and_reap(),
+                    Err(source) => break Err(self.wait_error(source)),
+                },
                 request = self.requests.recv(), if handle_alive => match request {
                     Some(Request { signal, ack }) => {
                         let answer = self.deliver(signal);
@@ -184,7 +175,7 @@ impl Supervisor {
                 signal: status.signal(),
             }),
             Ok(None) => Err(self.wait_error(io::Error::other(
-                "the pidfd reported an exit but the child is not reapable",
+                "an exit was observed but the child is not reapable",
             ))),
             Err(source) => Err(self.wait_error(source)),
         }
@@ -217,19 +208,6 @@ impl Drop for Supervisor {
                 sweep: self.signalled,
                 exit: std::mem::replace(&mut self.exit, placeholder),
             });
-        }
-    }
-}
-
-/// Whether the process behind `pidfd` has exited and is still waiting to be reaped.
-fn exited_unreaped(pidfd: &OwnedFd) -> io::Result<bool> {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-    loop {
-        match waitid(WaitId::PidFd(pidfd.as_fd()), options) {
-            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
-            Ok(None) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(errno) => return Err(errno.into()),
         }
     }
 }

@@ -9,6 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::production::child::{
     ChildHandle, SignalDelivery, SpawnError, SpawnRequest, StderrTarget, spawn_child,
 };
@@ -31,7 +32,13 @@ fn request(program: &str, args: &[&str], cwd: &Path) -> SpawnRequest {
         args: args.iter().map(OsString::from).collect(),
         cwd: cwd.to_path_buf(),
         stderr: StderrTarget::Null,
+        backend: Backend::Native,
     }
+}
+
+/// Spawns `req` with `backend` observing its exit.
+fn spawn_on(backend: Backend, req: SpawnRequest) -> Result<ChildHandle, SpawnError> {
+    spawn_child(&SpawnRequest { backend, ..req })
 }
 
 fn sh(script: &str, cwd: &Path) -> SpawnRequest {

@@ -1,11 +1,24 @@
-//! Exit capture and group signals: terminate, kill, sweeps, no signal after the reap.
+//! Exit capture and group signals: terminate, kill, sweeps, no signal after the reap —
+//! each test once per backend (a pidfd natively, `SIGCHLD` + `waitid` portably).
 
 use super::*;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spawn_returns_a_running_session_leader() {
+per_backend!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    spawn_returns_a_running_session_leader,
+    exit_codes_are_reported,
+    an_exit_before_anyone_awaits_is_observed,
+    terminate_stops_a_sleeping_child_quickly,
+    a_child_ignoring_term_survives_it_and_dies_on_kill,
+    terminate_leaves_no_grandchild,
+    a_grandchild_ignoring_term_is_swept_with_kill,
+    without_a_signal_a_grandchild_survives_its_parent,
+    a_signal_after_the_reap_sends_nothing,
+);
+
+async fn spawn_returns_a_running_session_leader(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&request("sleep", &["30"], dir.path())).unwrap();
+    let child = spawn_on(backend, request("sleep", &["30"], dir.path())).unwrap();
     let pid = pid_of(&child);
 
     assert!(kill(Pid::from_raw(pid), None).is_ok(), "kill(pid, 0)");
@@ -41,11 +54,10 @@ async fn spawn_returns_a_running_session_leader() {
     assert_eq!(exit_of(&child).await.signal, Some(9));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn exit_codes_are_reported() {
+async fn exit_codes_are_reported(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     for code in [0, 3] {
-        let child = spawn_child(&sh(&format!("exit {code}"), dir.path())).unwrap();
+        let child = spawn_on(backend, sh(&format!("exit {code}"), dir.path())).unwrap();
         let exit = exit_of(&child).await;
         assert_eq!(
             exit,
@@ -58,10 +70,9 @@ async fn exit_codes_are_reported() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_exit_before_anyone_awaits_is_observed() {
+async fn an_exit_before_anyone_awaits_is_observed(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&sh("exit 7", dir.path())).unwrap();
+    let child = spawn_on(backend, sh("exit 7", dir.path())).unwrap();
     let pid = pid_of(&child);
     tokio::time::sleep(Duration::from_millis(200)).await;
 
@@ -85,10 +96,9 @@ async fn an_exit_before_anyone_awaits_is_observed() {
     assert_eq!(within("late", late).await.unwrap(), expected);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminate_stops_a_sleeping_child_quickly() {
+async fn terminate_stops_a_sleeping_child_quickly(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&request("sleep", &["30"], dir.path())).unwrap();
+    let child = spawn_on(backend, request("sleep", &["30"], dir.path())).unwrap();
     let started = Instant::now();
     let delivery = within("terminate", child.send_signal(StopSignal::Terminate)).await;
     assert_eq!(delivery.unwrap(), SignalDelivery::Sent);
@@ -108,15 +118,17 @@ async fn terminate_stops_a_sleeping_child_quickly() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_child_ignoring_term_survives_it_and_dies_on_kill() {
+async fn a_child_ignoring_term_survives_it_and_dies_on_kill(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     // The trap sets SIGTERM to ignored; the `sleep`s inherit that across exec, so the
     // group signal kills none of them.
-    let child = spawn_child(&sh(
-        "trap '' TERM; : > term.ready; while :; do sleep 0.05; done",
-        dir.path(),
-    ))
+    let child = spawn_on(
+        backend,
+        sh(
+            "trap '' TERM; : > term.ready; while :; do sleep 0.05; done",
+            dir.path(),
+        ),
+    )
     .unwrap();
     wait_for_file(&dir.path().join("term.ready")).await;
     assert!(ignores_term(pid_of(&child)));
@@ -140,10 +152,9 @@ async fn a_child_ignoring_term_survives_it_and_dies_on_kill() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn terminate_leaves_no_grandchild() {
+async fn terminate_leaves_no_grandchild(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&sh("sleep 60 & echo $! > gpid; wait", dir.path())).unwrap();
+    let child = spawn_on(backend, sh("sleep 60 & echo $! > gpid; wait", dir.path())).unwrap();
     let gpid: i32 = wait_for_file(&dir.path().join("gpid"))
         .await
         .trim()
@@ -171,14 +182,16 @@ async fn terminate_leaves_no_grandchild() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_grandchild_ignoring_term_is_swept_with_kill() {
+async fn a_grandchild_ignoring_term_is_swept_with_kill(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     // The leader dies on SIGTERM; the grandchild ignores it. Only the sweep can end it.
-    let child = spawn_child(&sh(
-        "(trap '' TERM; echo $(exec sh -c 'echo $PPID') > gpid; exec sleep 60) & wait",
-        dir.path(),
-    ))
+    let child = spawn_on(
+        backend,
+        sh(
+            "(trap '' TERM; echo $(exec sh -c 'echo $PPID') > gpid; exec sleep 60) & wait",
+            dir.path(),
+        ),
+    )
     .unwrap();
     let gpid: i32 = wait_for_file(&dir.path().join("gpid"))
         .await
@@ -213,10 +226,9 @@ async fn a_grandchild_ignoring_term_is_swept_with_kill() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_signal_a_grandchild_survives_its_parent() {
+async fn without_a_signal_a_grandchild_survives_its_parent(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&sh("sleep 60 & echo $! > gpid; exit 0", dir.path())).unwrap();
+    let child = spawn_on(backend, sh("sleep 60 & echo $! > gpid; exit 0", dir.path())).unwrap();
     assert_eq!(
         exit_of(&child).await,
         ChildExit {
@@ -242,10 +254,9 @@ async fn without_a_signal_a_grandchild_survives_its_parent() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signal_after_the_reap_sends_nothing() {
+async fn a_signal_after_the_reap_sends_nothing(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&sh("exit 0", dir.path())).unwrap();
+    let child = spawn_on(backend, sh("exit 0", dir.path())).unwrap();
     exit_of(&child).await;
     for signal in [StopSignal::Terminate, StopSignal::Kill] {
         let started = Instant::now();

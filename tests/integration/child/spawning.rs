@@ -2,6 +2,13 @@
 
 use super::*;
 
+// The supervisor's life without its handle, and racing askers, once per backend.
+per_backend!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    dropping_the_handle_neither_kills_nor_leaks_a_zombie,
+    concurrent_signals_and_waiters_agree,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_missing_program_is_a_spawn_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -126,10 +133,9 @@ async fn stdio_is_null_or_the_log_and_nothing_else_is_inherited() {
     exit_of(&child).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dropping_the_handle_neither_kills_nor_leaks_a_zombie() {
+async fn dropping_the_handle_neither_kills_nor_leaks_a_zombie(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&request("sleep", &["30"], dir.path())).unwrap();
+    let child = spawn_on(backend, request("sleep", &["30"], dir.path())).unwrap();
     let pid = pid_of(&child);
     drop(child);
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -153,10 +159,9 @@ async fn dropping_the_handle_neither_kills_nor_leaks_a_zombie() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_signals_and_waiters_agree() {
+async fn concurrent_signals_and_waiters_agree(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let child = spawn_child(&request("sleep", &["30"], dir.path())).unwrap();
+    let child = spawn_on(backend, request("sleep", &["30"], dir.path())).unwrap();
     let waiters: Vec<_> = (0..4).map(|_| tokio::spawn(child.exit())).collect();
     let (a, b) = tokio::join!(
         child.send_signal(StopSignal::Terminate),

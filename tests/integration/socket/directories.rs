@@ -7,7 +7,7 @@ async fn a_directory_that_does_not_exist_yet_is_waited_for() -> TestResult {
     let dir = tempfile::tempdir()?;
     let control = dir.path().join("control").join("nested");
     let path = control.join("citizen.sock");
-    assert_eq!(inspect(&path), Inspection::Absent);
+    assert_eq!(inspect_on(&path, Backend::Native), Inspection::Absent);
 
     let cancel = CancellationToken::new();
     let _cancel_on_exit = cancel.clone().drop_guard();

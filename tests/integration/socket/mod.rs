@@ -12,9 +12,10 @@ use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
-    AddressConflict, AwaitSocketError, Inspection, Observation, Probe, ProbeDoubt, Verdict,
-    WaitOptions, await_socket_alive, inspect, inspect_for_probe, observe, verdict,
+    AddressConflict, AwaitSocketError, Inspection, Observation, Probe, ProbeDoubt, SUN_PATH_MAX,
+    Verdict, WaitOptions, await_socket_alive, inspect_for_probe_with, observe_with, verdict,
 };
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -41,7 +42,35 @@ fn inotify_only() -> WaitOptions {
     WaitOptions {
         poll_interval: Duration::from_secs(10),
         probe_timeout: PROBE_TIMEOUT,
+        backend: Backend::Native,
     }
+}
+
+/// The default options with `backend`.
+fn on(backend: Backend) -> WaitOptions {
+    WaitOptions {
+        backend,
+        ..WaitOptions::default()
+    }
+}
+
+/// Options under which a change is seen well within [`PROMPT`]: natively by inotify alone
+/// ([`inotify_only`]); the portable backend has no notification, so its poll is its
+/// wake-up and must be short (its detection latency is up to one poll interval).
+fn prompt_wake(backend: Backend) -> WaitOptions {
+    match backend {
+        Backend::Native => inotify_only(),
+        Backend::Portable => WaitOptions {
+            poll_interval: Duration::from_millis(20),
+            probe_timeout: PROBE_TIMEOUT,
+            backend,
+        },
+    }
+}
+
+/// Layer 1 with `backend`'s mechanism.
+fn inspect_on(path: &Path, backend: Backend) -> Inspection {
+    inspect_for_probe_with(path, backend).0
 }
 
 /// A socket bound at `path` but not yet listening (the bind→listen gap).
@@ -100,10 +129,10 @@ fn expect_forged(result: Result<(), AwaitSocketError>, path: &Path, want: Addres
     }
 }
 
-async fn forged_now(path: &Path) -> Result<(), AwaitSocketError> {
+async fn forged_now(path: &Path, backend: Backend) -> Result<(), AwaitSocketError> {
     match tokio::time::timeout(
         AT_ONCE,
-        await_socket_alive(path, CancellationToken::new(), WaitOptions::default()),
+        await_socket_alive(path, CancellationToken::new(), on(backend)),
     )
     .await
     {
@@ -113,4 +142,6 @@ async fn forged_now(path: &Path) -> Result<(), AwaitSocketError> {
 }
 
 mod directories;
+mod peers;
+pub(crate) use peers::listening_as;
 mod verdicts;

@@ -1,15 +1,32 @@
-//! Each kind of thing at the socket path, and the verdict the waiter reaches on it.
+//! Each kind of thing at the socket path, and the verdict the waiter reaches on it —
+//! every test once per backend: the portable one must reach the same verdicts.
 
 use super::*;
 
-#[tokio::test]
-async fn a_real_listener_is_alive_and_await_resolves_at_once() -> TestResult {
+per_backend!(
+    #[tokio::test] -> super::TestResult:
+    a_real_listener_is_alive_and_await_resolves_at_once,
+    a_symlink_to_a_live_listener_is_forged_and_never_connected,
+    a_dangling_symlink_is_forged_too,
+    a_regular_file_or_a_directory_is_forged_not_socket,
+    an_absent_socket_waits_until_cancelled,
+    an_already_cancelled_token_settles_at_once,
+    a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds,
+    a_listener_that_binds_first_and_listens_later_is_seen,
+    a_full_backlog_is_indeterminate_never_dead,
+    a_path_longer_than_sun_path_is_reached_natively_and_a_typed_error_portably,
+    a_socket_owned_by_another_uid_is_forged_and_never_connected,
+    a_parent_that_is_a_file_is_indeterminate_never_absent,
+    a_datagram_socket_at_the_path_is_indeterminate_not_dead,
+);
+
+async fn a_real_listener_is_alive_and_await_resolves_at_once(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     let listener = UnixListener::bind(&path)?;
 
-    assert_eq!(inspect(&path), Inspection::SocketFile);
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(inspect_on(&path, backend), Inspection::SocketFile);
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(
         observation,
         Observation {
@@ -22,7 +39,7 @@ async fn a_real_listener_is_alive_and_await_resolves_at_once() -> TestResult {
     let started = Instant::now();
     tokio::time::timeout(
         AT_ONCE,
-        await_socket_alive(&path, CancellationToken::new(), WaitOptions::default()),
+        await_socket_alive(&path, CancellationToken::new(), on(backend)),
     )
     .await??;
     eprintln!("live listener: await resolved in {:?}", started.elapsed());
@@ -36,8 +53,9 @@ async fn a_real_listener_is_alive_and_await_resolves_at_once() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_symlink_to_a_live_listener_is_forged_and_never_connected() -> TestResult {
+async fn a_symlink_to_a_live_listener_is_forged_and_never_connected(
+    backend: Backend,
+) -> TestResult {
     let dir = tempfile::tempdir()?;
     let target = dir.path().join("elsewhere.sock");
     let listener = UnixListener::bind(&target)?;
@@ -45,8 +63,8 @@ async fn a_symlink_to_a_live_listener_is_forged_and_never_connected() -> TestRes
     std::os::unix::fs::symlink(&target, &path)?;
 
     let expected = Inspection::AddressConflict(AddressConflict::Symlink);
-    assert_eq!(inspect(&path), expected);
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    assert_eq!(inspect_on(&path, backend), expected);
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, expected);
     assert_eq!(observation.probe, None, "a symlink must not be probed");
     assert_eq!(
@@ -54,7 +72,7 @@ async fn a_symlink_to_a_live_listener_is_forged_and_never_connected() -> TestRes
         Verdict::Forged(AddressConflict::Symlink)
     );
 
-    let result = forged_now(&path).await;
+    let result = forged_now(&path, backend).await;
     let text = match &result {
         Err(e) => e.to_string(),
         Ok(()) => String::new(),
@@ -67,21 +85,23 @@ async fn a_symlink_to_a_live_listener_is_forged_and_never_connected() -> TestRes
     assert_never_connected(&listener)
 }
 
-#[tokio::test]
-async fn a_dangling_symlink_is_forged_too() -> TestResult {
+async fn a_dangling_symlink_is_forged_too(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     std::os::unix::fs::symlink(dir.path().join("nowhere.sock"), &path)?;
     assert_eq!(
-        inspect(&path),
+        inspect_on(&path, backend),
         Inspection::AddressConflict(AddressConflict::Symlink)
     );
-    expect_forged(forged_now(&path).await, &path, AddressConflict::Symlink);
+    expect_forged(
+        forged_now(&path, backend).await,
+        &path,
+        AddressConflict::Symlink,
+    );
     Ok(())
 }
 
-#[tokio::test]
-async fn a_regular_file_or_a_directory_is_forged_not_socket() -> TestResult {
+async fn a_regular_file_or_a_directory_is_forged_not_socket(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("file.sock");
     std::fs::write(&file, b"not a socket")?;
@@ -89,30 +109,33 @@ async fn a_regular_file_or_a_directory_is_forged_not_socket() -> TestResult {
     std::fs::create_dir(&subdir)?;
 
     for path in [&file, &subdir] {
-        let observation = observe(path, PROBE_TIMEOUT).await;
+        let observation = observe_with(path, PROBE_TIMEOUT, backend).await;
         assert_eq!(
             observation.inspection,
             Inspection::AddressConflict(AddressConflict::NotSocket),
             "{path:?}"
         );
         assert_eq!(observation.probe, None);
-        expect_forged(forged_now(path).await, path, AddressConflict::NotSocket);
+        expect_forged(
+            forged_now(path, backend).await,
+            path,
+            AddressConflict::NotSocket,
+        );
     }
     Ok(())
 }
 
-#[tokio::test]
-async fn an_absent_socket_waits_until_cancelled() -> TestResult {
+async fn an_absent_socket_waits_until_cancelled(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
 
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::Absent);
     assert_eq!(observation.probe, None);
     assert_eq!(verdict(&observation), Verdict::Wait);
 
     let cancel = CancellationToken::new();
-    let task = spawn_await(&path, &cancel, WaitOptions::default());
+    let task = spawn_await(&path, &cancel, on(backend));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!task.is_finished(), "an absent socket must keep waiting");
     let cancelled_at = Instant::now();
@@ -128,17 +151,13 @@ async fn an_absent_socket_waits_until_cancelled() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn an_already_cancelled_token_settles_at_once() -> TestResult {
+async fn an_already_cancelled_token_settles_at_once(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     let cancel = CancellationToken::new();
     cancel.cancel();
-    let result = tokio::time::timeout(
-        AT_ONCE,
-        await_socket_alive(&path, cancel, WaitOptions::default()),
-    )
-    .await?;
+    let result =
+        tokio::time::timeout(AT_ONCE, await_socket_alive(&path, cancel, on(backend))).await?;
     assert!(
         matches!(result, Err(AwaitSocketError::Cancelled { .. })),
         "{result:?}"
@@ -146,13 +165,14 @@ async fn an_already_cancelled_token_settles_at_once() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds() -> TestResult {
+async fn a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds(
+    backend: Backend,
+) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     drop(UnixListener::bind(&path)?); // The file stays; nobody listens.
 
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::SocketFile);
     match &observation.probe {
         Some(Probe::Dead(e)) => assert_eq!(e.errno(), Errno::ECONNREFUSED),
@@ -162,7 +182,7 @@ async fn a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds(
 
     let cancel = CancellationToken::new();
     let _cancel_on_exit = cancel.clone().drop_guard();
-    let task = spawn_await(&path, &cancel, inotify_only());
+    let task = spawn_await(&path, &cancel, prompt_wake(backend));
     // Long enough for the backoff to have grown well past the latency we assert.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!task.is_finished(), "a stale socket must keep waiting");
@@ -178,13 +198,12 @@ async fn a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds(
     Ok(())
 }
 
-#[tokio::test]
-async fn a_listener_that_binds_first_and_listens_later_is_seen() -> TestResult {
+async fn a_listener_that_binds_first_and_listens_later_is_seen(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     let cancel = CancellationToken::new();
     let _cancel_on_exit = cancel.clone().drop_guard();
-    let task = spawn_await(&path, &cancel, inotify_only());
+    let task = spawn_await(&path, &cancel, prompt_wake(backend));
     tokio::time::sleep(Duration::from_millis(20)).await;
 
     // bind() creates the file (an inotify event) …
@@ -202,8 +221,7 @@ async fn a_listener_that_binds_first_and_listens_later_is_seen() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_full_backlog_is_indeterminate_never_dead() -> TestResult {
+async fn a_full_backlog_is_indeterminate_never_dead(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     let server = bound_not_listening(&path)?;
@@ -230,7 +248,7 @@ async fn a_full_backlog_is_indeterminate_never_dead() -> TestResult {
     }
     assert!(full, "the backlog never filled ({} queued)", queued.len());
 
-    let (inspection, file) = inspect_for_probe(&path);
+    let (inspection, file) = inspect_for_probe_with(&path, backend);
     assert_eq!(inspection, Inspection::SocketFile);
     let Some(file) = file else {
         return Err("no handle for a socket file".into());
@@ -239,7 +257,7 @@ async fn a_full_backlog_is_indeterminate_never_dead() -> TestResult {
         file.probe(PROBE_TIMEOUT).await,
         Probe::Indeterminate(ProbeDoubt::BacklogFull)
     );
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(
         observation.probe,
         Some(Probe::Indeterminate(ProbeDoubt::BacklogFull))
@@ -252,6 +270,7 @@ async fn a_full_backlog_is_indeterminate_never_dead() -> TestResult {
     let options = WaitOptions {
         poll_interval: Duration::from_millis(20),
         probe_timeout: PROBE_TIMEOUT,
+        backend,
     };
     let task = spawn_await(&path, &cancel, options);
     tokio::time::sleep(Duration::from_millis(100)).await;
@@ -267,8 +286,9 @@ async fn a_full_backlog_is_indeterminate_never_dead() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_socket_path_longer_than_sun_path_is_reached() -> TestResult {
+async fn a_path_longer_than_sun_path_is_reached_natively_and_a_typed_error_portably(
+    backend: Backend,
+) -> TestResult {
     let dir = tempfile::tempdir()?;
     let mut long_dir = dir.path().to_path_buf();
     while long_dir.as_os_str().len() < 120 {
@@ -284,14 +304,31 @@ async fn a_socket_path_longer_than_sun_path_is_reached() -> TestResult {
     let listener = UnixListener::bind(&short)?;
     std::fs::rename(&short, &path)?;
 
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::SocketFile);
-    assert_eq!(observation.probe, Some(Probe::Alive));
-    tokio::time::timeout(
+    let awaited = tokio::time::timeout(
         AT_ONCE,
-        await_socket_alive(&path, CancellationToken::new(), WaitOptions::default()),
+        await_socket_alive(&path, CancellationToken::new(), on(backend)),
     )
-    .await??;
+    .await?;
+    if backend == Backend::Portable {
+        // Connecting by path cannot reach it: unsure (never dead), and the waiter fails
+        // at once with a typed error instead of waiting forever.
+        let len = path.as_os_str().len();
+        assert_eq!(
+            observation.probe,
+            Some(Probe::Indeterminate(ProbeDoubt::PathTooLong { len }))
+        );
+        match awaited {
+            Err(AwaitSocketError::PathTooLong { len: got, max, .. }) => {
+                assert_eq!((got, max), (len, SUN_PATH_MAX));
+            }
+            other => panic!("expected PathTooLong, got {other:?}"),
+        }
+        return assert_never_connected(&listener);
+    }
+    assert_eq!(observation.probe, Some(Probe::Alive));
+    awaited?;
     listener.set_nonblocking(true)?;
     assert!(
         listener.accept().is_ok(),
@@ -300,8 +337,9 @@ async fn a_socket_path_longer_than_sun_path_is_reached() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_socket_owned_by_another_uid_is_forged_and_never_connected() -> TestResult {
+async fn a_socket_owned_by_another_uid_is_forged_and_never_connected(
+    backend: Backend,
+) -> TestResult {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skip a_socket_owned_by_another_uid_is_forged: chown to another uid needs root");
         return Ok(());
@@ -312,31 +350,33 @@ async fn a_socket_owned_by_another_uid_is_forged_and_never_connected() -> TestRe
     std::os::unix::fs::chown(&path, Some(65534), None)?;
 
     let conflict = AddressConflict::ForeignOwner { uid: 65534 };
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(
         observation.inspection,
         Inspection::AddressConflict(conflict)
     );
     assert_eq!(observation.probe, None);
-    expect_forged(forged_now(&path).await, &path, conflict);
+    expect_forged(forged_now(&path, backend).await, &path, conflict);
     assert_never_connected(&listener)
 }
 
-#[tokio::test]
-async fn a_parent_that_is_a_file_is_indeterminate_never_absent() -> TestResult {
+async fn a_parent_that_is_a_file_is_indeterminate_never_absent(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("not-a-dir");
     std::fs::write(&file, b"")?;
     let path = file.join("citizen.sock");
 
-    match inspect(&path) {
+    match inspect_on(&path, backend) {
         Inspection::Indeterminate(e) => assert_eq!(e.errno(), Errno::ENOTDIR),
         other => panic!("expected Indeterminate(ENOTDIR), got {other:?}"),
     }
-    assert_eq!(verdict(&observe(&path, PROBE_TIMEOUT).await), Verdict::Wait);
+    assert_eq!(
+        verdict(&observe_with(&path, PROBE_TIMEOUT, backend).await),
+        Verdict::Wait
+    );
     // Waits (not forged, not absent-and-done) until cancelled.
     let cancel = CancellationToken::new();
-    let task = spawn_await(&path, &cancel, WaitOptions::default());
+    let task = spawn_await(&path, &cancel, on(backend));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(!task.is_finished());
     cancel.cancel();
@@ -348,12 +388,11 @@ async fn a_parent_that_is_a_file_is_indeterminate_never_absent() -> TestResult {
     Ok(())
 }
 
-#[tokio::test]
-async fn a_datagram_socket_at_the_path_is_indeterminate_not_dead() -> TestResult {
+async fn a_datagram_socket_at_the_path_is_indeterminate_not_dead(backend: Backend) -> TestResult {
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     let _datagram = UnixDatagram::bind(&path)?;
-    let observation = observe(&path, PROBE_TIMEOUT).await;
+    let observation = observe_with(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::SocketFile);
     match &observation.probe {
         Some(Probe::Indeterminate(ProbeDoubt::Os(e))) => {

@@ -203,7 +203,9 @@ pub fn stand_in_main() {
             let fd = nix::sys::socket::socket(
                 nix::sys::socket::AddressFamily::Unix,
                 nix::sys::socket::SockType::Stream,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+                // No flags: this stand-in exits right after the bind (and macOS has no
+                // SOCK_CLOEXEC).
+                nix::sys::socket::SockFlag::empty(),
                 None,
             )
             .expect("socket");

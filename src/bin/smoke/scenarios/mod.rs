@@ -23,6 +23,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::lock::LockClaim;
@@ -37,6 +38,21 @@ use crate::cli::ResidentArgs;
 use crate::os::ProcessId;
 use crate::runner::Runner;
 use crate::{registry, tmp};
+
+/// The backend of this run, chosen once by `--backend` before any scenario starts.
+/// A process-wide value rather than a field of [`Env`]: the checks that build options
+/// take only their scratch dir, and one run exercises exactly one backend.
+static BACKEND: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
+
+/// Selects the run's backend; only the first call counts.
+pub fn select_backend(backend: Backend) {
+    let _ = BACKEND.set(backend);
+}
+
+/// The run's backend ([`Backend::Native`] unless `--backend` said otherwise).
+pub fn backend() -> Backend {
+    BACKEND.get().copied().unwrap_or_default()
+}
 
 /// What every scenario needs to know about the run.
 #[derive(Debug, Clone)]
@@ -161,6 +177,7 @@ pub fn resident_request(
         args: args.to_args(),
         cwd: dir.to_path_buf(),
         stderr: StderrTarget::AppendTo(stderr.clone()),
+        backend: backend(),
     };
     (request, ready, stderr)
 }

@@ -102,6 +102,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(agent));
     options.control_dir = work.join(pi_fixture::CONTROL_DIR);
     options.lock_dir = dir.join("locks");
+    options.backend = super::backend();
     options.pi_program = pi.clone().into_os_string();
     options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
         .context("the stand-in's extension args")?;

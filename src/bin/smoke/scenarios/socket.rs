@@ -10,18 +10,18 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
-};
+use nix::sys::socket::{Backlog, UnixAddr, bind, connect, listen};
 use tokio_util::sync::CancellationToken;
 
+use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
-    AddressConflict, AwaitSocketError, Inspection, Probe, WaitOptions, await_socket_alive, observe,
+    AddressConflict, AwaitSocketError, Inspection, Probe, SUN_PATH_MAX, WaitOptions,
+    await_socket_alive, observe_with,
 };
 
 use super::{Env, Scratch, bounded};
 use crate::catalog::{Check, Scenario};
-use crate::os::{bind_any_len, had_connection, socket_alias};
+use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
 use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
@@ -37,10 +37,13 @@ const CHECKS: [Check; 8] = [
 
 /// Short waits keep the run fast; the poll interval is the waiter's upper bound between
 /// probes when no inotify event wakes it.
-const WAIT: WaitOptions = WaitOptions {
-    poll_interval: Duration::from_millis(25),
-    probe_timeout: Duration::from_millis(100),
-};
+fn wait() -> WaitOptions {
+    WaitOptions {
+        poll_interval: Duration::from_millis(25),
+        probe_timeout: Duration::from_millis(100),
+        backend: super::backend(),
+    }
+}
 /// How long a check lets a waiter run to show it keeps waiting.
 const STILL_WAITING: Duration = Duration::from_millis(60);
 /// How long a forged path may take to be rejected, or a listener to be noticed.
@@ -65,7 +68,7 @@ pub async fn run(runner: &Runner, env: &Env) {
 }
 
 async fn await_alive(path: &Path) -> Result<(), AwaitSocketError> {
-    await_socket_alive(path, CancellationToken::new(), WAIT).await
+    await_socket_alive(path, CancellationToken::new(), wait()).await
 }
 
 async fn listening(dir: &Path) -> Result<()> {
@@ -113,7 +116,7 @@ async fn symlink(dir: &Path) -> Result<()> {
 async fn absent_then_cancel(dir: &Path) -> Result<()> {
     let path = dir.join("absent.sock");
     let cancel = CancellationToken::new();
-    let mut waiter = pin!(await_socket_alive(&path, cancel.clone(), WAIT));
+    let mut waiter = pin!(await_socket_alive(&path, cancel.clone(), wait()));
     if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
         bail!("returned {early:?} for an absent socket before any cancellation");
     }
@@ -134,7 +137,7 @@ async fn stale(dir: &Path) -> Result<()> {
     let path = dir.join("stale.sock");
     // Binding and dropping leaves the socket file behind with nobody listening.
     drop(bind_any_len(&path)?);
-    let seen = observe(&path, WAIT.probe_timeout).await;
+    let seen = observe_with(&path, wait().probe_timeout, super::backend()).await;
     expect_that(
         seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),
         || format!("a stale socket file observed as {seen:?}, not a dead socket file"),
@@ -168,26 +171,14 @@ async fn backlog_full(dir: &Path) -> Result<()> {
     // A long TMPDIR makes a path sun_path cannot hold; bind and connect via an alias.
     let (alias, _dir) = socket_alias(&path)?;
     let addr = UnixAddr::new(&alias).context("address")?;
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )
-    .context("socket")?;
+    let fd = stream_socket(false).context("socket")?;
     bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).context("bind")?;
     listen(&fd, Backlog::new(0).context("backlog")?).context("listen")?;
     let listener = UnixListener::from(fd);
     let mut queued = Vec::new();
     let mut full = false;
     for _ in 0..64 {
-        let client = socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-            None,
-        )
-        .context("client socket")?;
+        let client = stream_socket(true).context("client socket")?;
         match connect(std::os::fd::AsRawFd::as_raw_fd(&client), &addr) {
             Ok(()) => queued.push(client),
             Err(Errno::EAGAIN) => {
@@ -204,7 +195,7 @@ async fn backlog_full(dir: &Path) -> Result<()> {
         )
     })?;
     // The layer below the waiter: busy must read as indeterminate, never as dead.
-    let seen = observe(&path, WAIT.probe_timeout).await;
+    let seen = observe_with(&path, wait().probe_timeout, super::backend()).await;
     expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
         format!("a full backlog observed as {seen:?}, not indeterminate")
     })?;
@@ -234,6 +225,17 @@ async fn long_path(dir: &Path) -> Result<()> {
     let len = path.as_os_str().len();
     expect_that(len > 108, || format!("the path is only {len} bytes"))?;
     let listener = bind_any_len(&path)?;
+    if super::backend() == Backend::Portable {
+        // Unreachable by path: the check cannot pass, but the typed error must be there.
+        return match bounded(PROMPT, "await_socket_alive", await_alive(&path)).await? {
+            Err(AwaitSocketError::PathTooLong { .. }) => Err(skip(format!(
+                "the portable backend connects by path and sun_path holds {SUN_PATH_MAX} bytes: a {len}-byte path is a PathTooLong error there (checked)"
+            ))),
+            other => {
+                bail!("portable backend, {len}-byte path: expected PathTooLong, got {other:?}")
+            }
+        };
+    }
     bounded(PROMPT, "await_socket_alive", await_alive(&path)).await??;
     expect_that(had_connection(&listener)?, || {
         format!("resolved for a {len}-byte path, but the listener saw no connection")

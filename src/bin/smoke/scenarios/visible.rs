@@ -144,6 +144,7 @@ impl World {
         options.observe_timeout = OBSERVE;
         options.poll_interval = Duration::from_millis(25);
         options.probe_timeout = Duration::from_millis(100);
+        options.backend = super::backend();
         let releases = Arc::new(AtomicUsize::new(0));
         let counted = releases.clone();
         let release: ReleaseFn = Arc::new(move |claim| {

@@ -106,6 +106,7 @@ async fn world(
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
     options.poll_interval = Duration::from_millis(25);
     options.probe_timeout = Duration::from_millis(100);
+    options.backend = super::backend();
     options.term_grace = TERM_GRACE;
     options.kill_grace = KILL_GRACE;
     options.control_dir = dir.join("control");

@@ -65,6 +65,7 @@ impl Server {
             ],
             cwd: dir.to_path_buf(),
             stderr: StderrTarget::AppendTo(dir.join("tmux.stderr.log")),
+            backend: super::super::backend(),
         };
         // Owned by V8, the check that stops it: the server lives across all V checks.
         let handle = spawn_registered(Check::VisibleNothingLeft, &request)

@@ -1,12 +1,27 @@
-//! Portable fallback (everywhere but Linux): `lstat`, then connect by path.
+//! Portable probe (every platform; the only one off Linux): `lstat`, then connect by
+//! path, then the connected listener's uid checked.
 //!
-//! Without `O_PATH` and `/proc/self/fd` there is a window between the `lstat` and the
-//! connect in which a symlink could be swapped in; this is the documented limit of the
-//! fallback. A path that does not fit `sun_path` cannot be reached at all and is reported
-//! as such ([`ProbeDoubt::PathTooLong`], and
-//! [`AwaitSocketError::PathTooLong`](super::AwaitSocketError::PathTooLong) up front).
+//! # The window, stated once
 //!
-//! Compiled on Linux too, for the unit tests only, so it stays exercised.
+//! Without `O_PATH` and `/proc/self/fd` the inspection and the connect are two lookups of
+//! the path. Between them, someone who can write to the socket's directory can swap in
+//! another file — a symlink included, which `connect` follows. What still holds:
+//!
+//! - a swapped-in path that reaches a listener running as another uid is caught after
+//!   the connect (`SO_PEERCRED` / `getpeereid`), so it is still forged
+//!   ([`AddressConflict::ForeignListener`](super::AddressConflict::ForeignListener));
+//! - the probe only connects and hangs up: it never sends a byte, so a wrong target
+//!   learns nothing but that someone connected;
+//! - the next look `lstat`s again, so a symlink left in place is forged on that look.
+//!
+//! What does not: a swap to *another listener of our own uid* during the window is
+//! taken as alive for that look. Only a process of our own uid (or root) can arrange it,
+//! and it could impersonate our citizen by other means anyway. The Linux native backend
+//! has no window at all.
+//!
+//! A path that does not fit `sun_path` cannot be reached by path; the probe says so
+//! ([`ProbeDoubt::PathTooLong`]) and the waiter fails up front
+//! ([`AwaitSocketError::PathTooLong`](super::AwaitSocketError::PathTooLong)).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -1,0 +1,56 @@
+//! Linux exit source: a pidfd, readable once the process has exited.
+//!
+//! The readiness is confirmed with `waitid(P_PIDFD, WEXITED | WNOWAIT | WNOHANG)`, which
+//! observes the exit without reaping it: the zombie keeps pinning the pid (and so the
+//! process group id) until the supervisor has swept the group and reaps.
+
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+
+use rustix::process::{PidfdFlags, WaitId, WaitIdOptions, pidfd_open, waitid};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+/// A pidfd registered with the runtime's reactor.
+#[derive(Debug)]
+pub(super) struct PidfdExit {
+    pidfd: AsyncFd<OwnedFd>,
+}
+
+impl PidfdExit {
+    /// Opens a non-blocking pidfd for the (unreaped, hence still ours) child and registers
+    /// it with the runtime's reactor.
+    pub(super) fn open(pid: u32) -> io::Result<Self> {
+        let raw = i32::try_from(pid).map_err(io::Error::other)?;
+        let rpid = rustix::process::Pid::from_raw(raw)
+            .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
+        let pidfd = pidfd_open(rpid, PidfdFlags::NONBLOCK)?;
+        let pidfd = crate::sys::register_owned_fd(pidfd, Interest::READABLE)?;
+        Ok(Self { pidfd })
+    }
+
+    /// Resolves once the child has exited and is still unreaped. Cancel-safe.
+    pub(super) async fn exited(&self) -> io::Result<()> {
+        loop {
+            let mut guard = self.pidfd.readable().await?;
+            if exited_unreaped(self.pidfd.get_ref())? {
+                return Ok(());
+            }
+            // Spurious wake-up: forget the readiness and wait again.
+            guard.clear_ready();
+        }
+    }
+}
+
+/// Whether the process behind `pidfd` has exited and is still waiting to be reaped.
+fn exited_unreaped(pidfd: &OwnedFd) -> io::Result<bool> {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+    loop {
+        match waitid(WaitId::PidFd(pidfd.as_fd()), options) {
+            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
+            Ok(None) => return Ok(false),
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! `--backend`: the portable backend is selectable, announced, and a check it cannot
+//! pass skips naming the platform limit (after checking the typed error).
+
+use crate::run;
+
+#[test]
+fn the_portable_backend_is_announced_and_its_long_path_check_skips_naming_the_limit() {
+    let r = run(&["--backend", "portable", "--only", "S1.7", "--only", "S1.4"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("backend portable"), "{}", r.stderr);
+    let skip = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("skip S1.7 "))
+        .unwrap_or_else(|| panic!("no skip line for S1.7:\n{}", r.stdout));
+    assert!(
+        skip.contains("sun_path") && skip.contains("PathTooLong") && skip.contains("(checked)"),
+        "{skip}"
+    );
+    assert!(r.stdout.contains("ok S1.4 "), "{}", r.stdout);
+
+    // The native backend reaches the same path and says nothing about a backend.
+    let r = run(&["--only", "S1.7"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains("ok S1.7 "), "{}", r.stdout);
+    assert!(!r.stderr.contains("backend"), "{}", r.stderr);
+}
+
+#[test]
+fn an_unknown_backend_is_a_usage_error_naming_the_valid_ones() {
+    let r = run(&["--backend", "kqueue"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(
+        r.stderr.contains("native") && r.stderr.contains("portable"),
+        "{}",
+        r.stderr
+    );
+}
