@@ -28,6 +28,7 @@ mod standin;
 mod stats;
 #[cfg(target_os = "linux")]
 mod sys;
+#[cfg(target_os = "linux")]
 mod visible;
 
 #[cfg(target_os = "linux")]

@@ -43,8 +43,18 @@ async fn a_live_socket_refuses_target_live() {
     assert_eq!((world.releases(), world.lock_exists()), (1, false));
 }
 
+// Linux: the atomic close-on-exec and non-blocking socket flags (other targets only
+// type-check this crate's tests).
+#[cfg(target_os = "linux")]
 #[tokio::test(start_paused = true)]
 async fn a_full_backlog_refuses_as_indeterminate_never_as_dead() {
+    use std::os::fd::AsRawFd;
+
+    use nix::errno::Errno;
+    use nix::sys::socket::{
+        AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
+    };
+
     let world = World::new();
     let server = socket(
         AddressFamily::Unix,

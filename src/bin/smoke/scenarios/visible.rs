@@ -22,9 +22,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
-};
+use nix::sys::socket::{Backlog, UnixAddr, bind, connect, listen};
 use serde_json::json;
 
 use entwurf_v2_spawn::production::{ProductionOptions, ReleaseFn};
@@ -290,23 +288,13 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
 fn full_backlog(path: &Path) -> Result<(Vec<std::os::fd::OwnedFd>, Option<std::fs::File>)> {
     // A long TMPDIR makes a path sun_path cannot hold: bind and connect via an alias.
     let (alias, held) = crate::os::socket_alias(path)?;
-    let server = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
+    let server = crate::os::stream_socket(false)?;
     let addr = UnixAddr::new(&alias)?;
     bind(server.as_raw_fd(), &addr)?;
     listen(&server, Backlog::new(0)?)?;
     let mut fds = vec![server];
     for _ in 0..64 {
-        let client = socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            None,
-        )?;
+        let client = crate::os::stream_socket(true)?;
         match connect(client.as_raw_fd(), &addr) {
             Ok(()) => fds.push(client),
             Err(Errno::EAGAIN) => return Ok((fds, held)),
