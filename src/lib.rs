@@ -17,7 +17,8 @@
 //! - [`socket`]: inspecting, probing and awaiting the control socket;
 //! - [`watcher`]: `execute_spawn_bg_resume`, the race between socket, exit and timeout;
 //! - [`production`]: the real dependencies (children, signals, identity);
-//! - [`resume_args`]: the argv a resumed `pi` is started with.
+//! - [`resume_args`]: the argv a resumed `pi` is started with;
+//! - [`visible`]: resume in a tmux window the operator sees, observed in milliseconds.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -69,6 +70,7 @@ pub mod release;
 pub mod resume_args;
 pub mod socket;
 mod sys;
+pub mod visible;
 pub mod watcher;
 
 pub use backend::Backend;

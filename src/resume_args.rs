@@ -1,15 +1,24 @@
 //! The argv a resumed `pi` is started with (docs/design.md §9; section numbers below
 //! refer to that document).
 //!
-//! Two variants share one prefix and one suffix; only the middle differs. Keeping the
-//! builder pure lets the stand-in `pi` of the live gate check its own argv against it;
-//! [`parse_resume_pi_args`] is its inverse, for a `pi` that checks the argv it got.
+//! The two background variants share one prefix and one suffix; only the middle
+//! differs. A third, `visible`, for a window the operator sees, has its own builder
+//! ([`build_visible_pi_args`]).
+//!
+//! Keeping the builders pure lets the stand-in `pi` of the live gate check its own argv
+//! against them; [`parse_resume_pi_args`] is the inverse, for a `pi` that checks the argv
+//! it got.
 
 mod parse;
 mod passthrough;
+mod visible;
 
 pub use parse::{ParsedResumeArgs, RESERVED_FLAGS, ResumeArgvError, parse_resume_pi_args};
 pub use passthrough::{PassthroughArgs, RefusedArg, check_added_arg};
+pub use visible::{
+    ParsedVisibleArgs, VisibleArgsError, VisibleResumeArgs, build_visible_pi_args,
+    parse_visible_pi_args,
+};
 
 /// Which kind of process is resumed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

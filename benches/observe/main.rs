@@ -2,9 +2,10 @@
 //!
 //! Measures how promptly and how cheaply the crate observes: socket-alive detection
 //! against fixed-interval poll baselines (same probe, same run), terminate/kill → exit
-//! observed, spawn → handle, idle CPU while waiting, and N concurrent watchers over the
-//! production dependencies. Sections: `detection`, `child` (spawn, terminate, kill),
-//! `idle`, `scale`; none named = all. `--quick` runs fewer trials (a smoke of the bench,
+//! observed, spawn → handle, idle CPU while waiting, N concurrent watchers over the
+//! production dependencies, and a visible resume's observation in a real tmux window
+//! against a 500 ms poll. Sections: `detection`, `child` (spawn, terminate, kill),
+//! `idle`, `scale`, `visible` (skipped without tmux); none named = all. `--quick` runs fewer trials (a smoke of the bench,
 //! not numbers to quote). Prints markdown tables (docs/performance.md).
 //!
 //! The binary doubles as the stand-in child (`--stand-in`, see `standin.rs`).
@@ -27,6 +28,8 @@ mod standin;
 mod stats;
 #[cfg(target_os = "linux")]
 mod sys;
+#[cfg(target_os = "linux")]
+mod visible;
 
 #[cfg(target_os = "linux")]
 use std::time::{Duration, Instant};
@@ -70,8 +73,8 @@ fn parse_args(args: &[String]) -> Args {
         }
     }
     for s in &a.sections {
-        if !["detection", "child", "idle", "scale"].contains(&s.as_str()) {
-            eprintln!("unknown section {s} (detection, child, idle, scale)");
+        if !["detection", "child", "idle", "scale", "visible"].contains(&s.as_str()) {
+            eprintln!("unknown section {s} (detection, child, idle, scale, visible)");
             std::process::exit(2);
         }
     }
@@ -169,6 +172,28 @@ fn main() {
     if want("child") {
         eprintln!("child: {trials} trials each of spawn / terminate / kill ...");
         rows.extend(rt.block_on(child::run(trials)));
+    }
+    if want("visible") {
+        let n = trials.min(100);
+        eprintln!(
+            "visible: {n} socket trials (+ 500 ms poll) and {n} pane-death trials in tmux ..."
+        );
+        match rt.block_on(visible::run(n, &mut rng)) {
+            None => {
+                notes.push("visible: skipped, tmux is not installed (apt-get install tmux)".into())
+            }
+            Some(r) => {
+                let [obs, poll] = [&r.rows[0], &r.rows[1]];
+                notes.push(format!(
+                    "visible ratios (same run): poll 500 ms / visible observation: p50 {} p99 {}; pane death: the 500 ms poll never looks at the pane and waits out its 30 s bound; {} failure(s){}",
+                    ratio(poll.p50(), obs.p50()),
+                    ratio(poll.p99(), obs.p99()),
+                    r.failures.len(),
+                    r.failures.first().map_or(String::new(), |f| format!(", first: {f}"))
+                ));
+                rows.extend(r.rows);
+            }
+        }
     }
     drop(rt);
 

@@ -150,6 +150,16 @@ pub enum IdentityError {
     },
 }
 
+/// A launch identity together with the saved session file it was read from: a visible
+/// resume names the session by its file (`--session <file>`), not by its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionIdentity {
+    /// The saved session file, absolute.
+    pub session_file: PathBuf,
+    /// What the session is launched with.
+    pub launch: LaunchIdentity,
+}
+
 /// Resolves the launch identity of `gid` from `<agent_dir>/sessions/*/*.jsonl` (see the
 /// module docs for the rules). `extension_args` are passed through verbatim.
 ///
@@ -163,6 +173,20 @@ pub fn resolve_launch_identity(
     gid: &GardenId,
     extension_args: &PassthroughArgs,
 ) -> Result<LaunchIdentity, IdentityError> {
+    resolve_session_identity(agent_dir, gid, extension_args).map(|found| found.launch)
+}
+
+/// [`resolve_launch_identity`], also saying which file the identity came from (made
+/// absolute, so it still names the file from the session's own cwd).
+///
+/// # Errors
+///
+/// As [`resolve_launch_identity`].
+pub fn resolve_session_identity(
+    agent_dir: &Path,
+    gid: &GardenId,
+    extension_args: &PassthroughArgs,
+) -> Result<SessionIdentity, IdentityError> {
     let sessions_dir = agent_dir.join("sessions");
     let not_found = || IdentityError::NotFound {
         gid: gid.clone(),
@@ -198,11 +222,15 @@ pub fn resolve_launch_identity(
         Some(Candidate::Ours { path, cwd, model }) => {
             let cwd = header_cwd(&path, cwd)?;
             let model = model?;
-            Ok(LaunchIdentity {
-                cwd,
-                provider: model.provider,
-                model: model.model,
-                extension_args: extension_args.clone(),
+            let session_file = std::path::absolute(&path).unwrap_or(path);
+            Ok(SessionIdentity {
+                session_file,
+                launch: LaunchIdentity {
+                    cwd,
+                    provider: model.provider,
+                    model: model.model,
+                    extension_args: extension_args.clone(),
+                },
             })
         }
         Some(Candidate::Suspect(path)) => Err(IdentityError::UnreadableHeader {

@@ -100,6 +100,16 @@ fn expected_named_summary(what: &str, passed: usize, failed: usize, skipped: usi
     }
 }
 
+/// Skips expected in a full run besides the one privilege-dependent check: the eight V
+/// checks skip when tmux is not installed (CI installs it).
+pub fn tmux_skips() -> usize {
+    let found = std::process::Command::new("tmux")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if found { 0 } else { 8 }
+}
+
 /// The environment variable whose value marks every process of one test's run.
 const MARK: &str = "ENTWURF_SMOKE_TEST_MARK";
 

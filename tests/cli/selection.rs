@@ -49,7 +49,7 @@ fn list_prints_every_check_and_who_skips_and_runs_nothing() {
     let r = run(&["--list"]);
     assert_eq!(r.code, 0);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 32, "{}", r.stdout);
+    assert_eq!(lines.len(), 40, "{}", r.stdout);
     assert!(lines[0].contains("(commit "));
     let (runs_as_root, skips_as_root) = ("S1.8 ", "L8 ");
     let (skip_id, run_id) = if is_root() {
@@ -61,6 +61,14 @@ fn list_prints_every_check_and_who_skips_and_runs_nothing() {
     assert!(line(skip_id).contains("— skips: "), "{}", line(skip_id));
     assert!(line(run_id).ends_with("— runs"), "{}", line(run_id));
     assert!(line("L7 ").contains(" lock ") && line("H2 ").contains(" hygiene "));
+    let v1 = line("V1 ");
+    let tmux_missing = crate::tmux_skips() > 0;
+    assert!(v1.contains(" visible "), "{v1}");
+    assert_eq!(
+        v1.contains("— skips: tmux is not installed"),
+        tmux_missing,
+        "{v1}"
+    );
     // Nothing ran: no header, no result, and (run() checks) no temp dir.
     assert!(!r.stdout.contains("ok "));
     let keep = run(&["--list", "--keep-tmp"]);
@@ -144,14 +152,16 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
     let names: Vec<&str> = report.test_suites.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["socket", "child", "watcher", "lock", "resume", "hygiene"]
+        [
+            "socket", "child", "watcher", "lock", "resume", "visible", "hygiene"
+        ]
     );
     let cases: Vec<_> = report
         .test_suites
         .iter()
         .flat_map(|s| &s.test_cases)
         .collect();
-    assert_eq!(cases.len(), 31);
+    assert_eq!(cases.len(), 39);
     let failed: Vec<&str> = cases
         .iter()
         .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
@@ -163,5 +173,5 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
         .iter()
         .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. }))
         .count();
-    assert_eq!(skipped, 1);
+    assert_eq!(skipped, 1 + crate::tmux_skips());
 }

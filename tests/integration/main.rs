@@ -32,4 +32,5 @@ mod production;
 mod reach;
 mod release_props;
 mod socket;
+mod visible;
 mod watcher;

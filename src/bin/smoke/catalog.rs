@@ -21,17 +21,20 @@ pub enum Scenario {
     Lock,
     /// `resume`: resume end to end with a stand-in `pi` (R).
     Resume,
+    /// `visible`: visible resume in a private tmux server (V).
+    Visible,
 }
 
 impl Scenario {
     /// Every scenario, in output order.
     #[cfg(test)]
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Socket,
         Self::Child,
         Self::Watcher,
         Self::Lock,
         Self::Resume,
+        Self::Visible,
     ];
 
     /// The subcommand name.
@@ -42,6 +45,7 @@ impl Scenario {
             Self::Watcher => "watcher",
             Self::Lock => "lock",
             Self::Resume => "resume",
+            Self::Visible => "visible",
         }
     }
 }
@@ -53,6 +57,8 @@ pub enum Needs {
     Root,
     /// Not root: root may signal every pid, so no EPERM holder exists for it.
     NonRoot,
+    /// tmux on `PATH`: the visible checks open real tmux windows.
+    Tmux,
 }
 
 impl Needs {
@@ -65,9 +71,23 @@ impl Needs {
             (Self::NonRoot, true) => Some(
                 "running as root: kill(1, 0) succeeds, so no EPERM holder exists; run as an ordinary user",
             ),
+            (Self::Tmux, _) if !tmux_installed() => {
+                Some("tmux is not installed (apt-get install tmux)")
+            }
             _ => None,
         }
     }
+}
+
+/// Whether `tmux -V` runs: the one way to know tmux is there before using it.
+fn tmux_installed() -> bool {
+    std::process::Command::new("tmux")
+        .arg("-V")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 /// One check of the live gate.
@@ -129,6 +149,22 @@ pub enum Check {
     ResumeEndToEnd,
     /// R2: resident alive after release, then cleaned up.
     ResumeResident,
+    /// V1: visible resume, stand-in binds → socket-alive, window open.
+    VisibleSocketAlive,
+    /// V2: visible resume, stand-in exits → pane-exited.
+    VisiblePaneExited,
+    /// V3: live socket → refused, no window.
+    VisibleLiveSocket,
+    /// V4: full backlog → refused, no window.
+    VisibleBacklogFull,
+    /// V5: symlink → refused, no window.
+    VisibleSymlink,
+    /// V6: lock held → refused, no window.
+    VisibleLockHeld,
+    /// V7: a cwd with a tmux command substitution → refused, nothing executed.
+    VisibleHashCwd,
+    /// V8: the private tmux server and its stand-ins are gone afterwards.
+    VisibleNothingLeft,
     /// H1: no descriptor leaked.
     HygieneFds,
     /// H2: no child left unreaped.
@@ -142,7 +178,7 @@ pub const RACERS: usize = 8;
 
 impl Check {
     /// Every check, in output order.
-    pub const ALL: [Self; 31] = [
+    pub const ALL: [Self; 39] = [
         Self::SocketListening,
         Self::SocketSymlink,
         Self::SocketAbsentCancel,
@@ -171,6 +207,14 @@ impl Check {
         Self::LockEperm,
         Self::ResumeEndToEnd,
         Self::ResumeResident,
+        Self::VisibleSocketAlive,
+        Self::VisiblePaneExited,
+        Self::VisibleLiveSocket,
+        Self::VisibleBacklogFull,
+        Self::VisibleSymlink,
+        Self::VisibleLockHeld,
+        Self::VisibleHashCwd,
+        Self::VisibleNothingLeft,
         Self::HygieneFds,
         Self::HygieneChildren,
         Self::HygieneTempDirs,
@@ -204,6 +248,14 @@ impl Check {
             Self::LockEperm => "L8",
             Self::ResumeEndToEnd => "R1",
             Self::ResumeResident => "R2",
+            Self::VisibleSocketAlive => "V1",
+            Self::VisiblePaneExited => "V2",
+            Self::VisibleLiveSocket => "V3",
+            Self::VisibleBacklogFull => "V4",
+            Self::VisibleSymlink => "V5",
+            Self::VisibleLockHeld => "V6",
+            Self::VisibleHashCwd => "V7",
+            Self::VisibleNothingLeft => "V8",
             Self::HygieneFds => "H1",
             Self::HygieneChildren => "H2",
             Self::HygieneTempDirs => "H3",
@@ -271,6 +323,28 @@ impl Check {
             Self::ResumeResident => {
                 "resume: the resident is still alive after the release, then cleaned up"
             }
+            Self::VisibleSocketAlive => {
+                "visible: stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open"
+            }
+            Self::VisiblePaneExited => {
+                "visible: stand-in pi exits at once → pane-exited in ms, lock released"
+            }
+            Self::VisibleLiveSocket => "visible: a live socket → refused (target-live), no window",
+            Self::VisibleBacklogFull => {
+                "visible: a full accept backlog → refused (indeterminate), no window"
+            }
+            Self::VisibleSymlink => {
+                "visible: a symlink at the socket path → refused (address conflict), no window"
+            }
+            Self::VisibleLockHeld => {
+                "visible: lock held → refused, no window, the holder's lock kept"
+            }
+            Self::VisibleHashCwd => {
+                "visible: a cwd holding a tmux command substitution → refused, no window, nothing executed"
+            }
+            Self::VisibleNothingLeft => {
+                "visible: the private tmux server, its windows and stand-ins are gone afterwards"
+            }
             Self::HygieneFds => "no descriptor leaked since the start",
             Self::HygieneChildren => "no child left unreaped, no group member left alive",
             Self::HygieneTempDirs => "every temp dir removed",
@@ -307,6 +381,14 @@ impl Check {
             | C::LockRace
             | C::LockEperm => Some(Scenario::Lock),
             C::ResumeEndToEnd | C::ResumeResident => Some(Scenario::Resume),
+            C::VisibleSocketAlive
+            | C::VisiblePaneExited
+            | C::VisibleLiveSocket
+            | C::VisibleBacklogFull
+            | C::VisibleSymlink
+            | C::VisibleLockHeld
+            | C::VisibleHashCwd
+            | C::VisibleNothingLeft => Some(Scenario::Visible),
             C::HygieneFds | C::HygieneChildren | C::HygieneTempDirs => None,
         }
     }
@@ -316,6 +398,14 @@ impl Check {
         match self {
             Self::SocketForeignOwner => Some(Needs::Root),
             Self::LockEperm => Some(Needs::NonRoot),
+            Self::VisibleSocketAlive
+            | Self::VisiblePaneExited
+            | Self::VisibleLiveSocket
+            | Self::VisibleBacklogFull
+            | Self::VisibleSymlink
+            | Self::VisibleLockHeld
+            | Self::VisibleHashCwd
+            | Self::VisibleNothingLeft => Some(Needs::Tmux),
             _ => None,
         }
     }

@@ -103,6 +103,8 @@ pub enum Command {
     Lock,
     /// Resume end to end with a stand-in `pi` (R).
     Resume,
+    /// Visible resume in a private tmux server (V; skipped without tmux).
+    Visible,
     /// Internal: this binary re-executed as a child of the smoke.
     #[command(name = "__stand-in", hide = true)]
     StandIn(StandIn),
@@ -118,6 +120,7 @@ impl Command {
             Self::Watcher => Some(Scenario::Watcher),
             Self::Lock => Some(Scenario::Lock),
             Self::Resume => Some(Scenario::Resume),
+            Self::Visible => Some(Scenario::Visible),
         }
     }
 }

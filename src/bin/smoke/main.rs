@@ -6,7 +6,7 @@
 //! `smoke-entwurf-v2-spawn-live: 31 checks passed (real OS primitives)`, or with
 //! `, <K> skipped`, or `<P> passed, <F> failed`.
 //!
-//! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume]`;
+//! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume|visible]`;
 //! `--format text|tap|json|junit`, `--color auto|always|never`, `--record FILE`,
 //! `--keep-tmp`, `--check-timeout-ms MS` (default 10000), `--list`, `--only ID`,
 //! `--backend native|portable` (the library's observation backend; portable is POSIX
@@ -60,6 +60,14 @@
 //! | L8 | lock | a holder pid answering EPERM → conflict, kept (non-root only, else `skip`) |
 //! | R1 | resume | resume: saved session → identity → argv → socket-alive → lock file released |
 //! | R2 | resume | resume: the resident is still alive after the release, then cleaned up |
+//! | V1 | visible | stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open |
+//! | V2 | visible | stand-in pi exits at once → pane-exited in ms, lock released |
+//! | V3 | visible | a live socket → refused (target-live), no window |
+//! | V4 | visible | a full accept backlog → refused (indeterminate), no window |
+//! | V5 | visible | a symlink at the socket path → refused (address conflict), no window |
+//! | V6 | visible | lock held → refused, no window, the holder's lock kept |
+//! | V7 | visible | a cwd holding a tmux command substitution → refused, no window, nothing executed |
+//! | V8 | visible | the private tmux server, its windows and stand-ins are gone afterwards |
 //! | H1 | hygiene | no descriptor leaked since the start |
 //! | H2 | hygiene | no child left unreaped, no group member left alive |
 //! | H3 | hygiene | every temp dir removed (`skip` with `--keep-tmp`) |
@@ -75,7 +83,8 @@
 //! # Stand-ins
 //!
 //! Every child is this binary re-executed (hidden `__stand-in` subcommand, or argv\[0\]
-//! `pi`): see `stand_ins`.
+//! `pi`): see `stand_ins`; in tmux windows, argv\[0\] `pi-visible` or `pi-visible-exits`:
+//! see `visible_pi`. The V checks skip when tmux is not installed.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
@@ -91,6 +100,7 @@ mod scenarios;
 mod setup;
 mod stand_ins;
 mod tmp;
+mod visible_pi;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -109,6 +119,9 @@ use crate::runner::{Injection, Runner};
 fn main() -> ExitCode {
     if stand_ins::is_pi() {
         return stand_ins::pi();
+    }
+    if let Some(role) = visible_pi::role() {
+        return visible_pi::run(role);
     }
     let cli = Cli::parse();
     if let Some(Command::StandIn(stand_in)) = &cli.command {

@@ -11,6 +11,7 @@ pub mod lock;
 mod lock_race;
 pub mod resume;
 pub mod socket;
+pub mod visible;
 pub mod watcher;
 
 use std::collections::BTreeMap;
@@ -74,6 +75,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         watcher::run(runner, env),
         lock::run(runner, env),
         resume::run(runner, env),
+        visible::run(runner, env),
     );
     hygiene::run(runner, env).await;
 }

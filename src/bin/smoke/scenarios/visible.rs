@@ -1,0 +1,305 @@
+//! V: visible resume into a real tmux window, observed in milliseconds.
+//!
+//! The scenario starts a private tmux server for the run — `tmux -D -S <scratch>/tmux.sock
+//! -f /dev/null`, a child of this process in its own registered process group, so every
+//! way out that kills the run's groups kills it too, and its socket goes with the temp
+//! dir. A session `main` holds a watchdog window (`sh`) that runs `kill-server` as soon as
+//! the runner is gone, which covers a SIGKILLed runner. Windows are opened the way an
+//! operator's dispatcher would: `TmuxLauncher::caller` with the `$TMUX` value a shell in
+//! that session sees.
+//!
+//! Each check has its own saved session, lock dir and control dir; the runtime is a
+//! symlink to this binary whose name picks the stand-in role (see `visible_pi`). The
+//! checks run one after another, because the "no window" checks compare the server's
+//! window list before and after. V8 then kills the server and proves that nothing of it
+//! is left: the server reaped, the stand-in of V1 gone.
+
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::errno::Errno;
+use nix::sys::socket::{Backlog, UnixAddr, bind, connect, listen};
+use serde_json::json;
+
+use entwurf_v2_spawn::production::{ProductionOptions, ReleaseFn};
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
+use entwurf_v2_spawn::visible::{
+    ObservationReceipt, VisibleError, VisibleOptions, VisibleResume, visible_resume,
+};
+use entwurf_v2_spawn::{GardenId, error_chain};
+
+use super::{Env, Scratch, gid};
+use crate::catalog::{Check, Needs, Scenario};
+use crate::runner::{Runner, expect_that, skip};
+use crate::stand_ins::pi_fixture;
+use crate::visible_pi;
+
+mod server;
+
+use server::Server;
+
+const CHECKS: [Check; 8] = [
+    Check::VisibleSocketAlive,
+    Check::VisiblePaneExited,
+    Check::VisibleLiveSocket,
+    Check::VisibleBacklogFull,
+    Check::VisibleSymlink,
+    Check::VisibleLockHeld,
+    Check::VisibleHashCwd,
+    Check::VisibleNothingLeft,
+];
+/// Generous: the stand-in binds within milliseconds; the bound only matters on failure.
+const OBSERVE: Duration = Duration::from_secs(3);
+
+/// Runs V1–V8 in order.
+pub async fn run(runner: &Runner, env: &Env) {
+    let Some(scratch) = Scratch::for_checks(Scenario::Visible, runner, env, &CHECKS).await else {
+        return;
+    };
+    let euid = nix::unistd::geteuid().as_raw();
+    let missing = super::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
+    if let Ok(Some(why)) = missing {
+        for check in CHECKS {
+            runner.check(check, async { Err::<(), _>(skip(why)) }).await;
+        }
+        return;
+    }
+    // Installed but not startable is a failure of every check, never a skip.
+    let server = match Server::start(scratch.path(), env).await {
+        Ok(server) => server,
+        Err(why) => {
+            for check in CHECKS {
+                let why = format!("starting the private tmux server: {why:#}");
+                runner
+                    .check(check, async move { Err::<(), _>(anyhow!(why)) })
+                    .await;
+            }
+            return;
+        }
+    };
+    let dir = scratch.path();
+    let alive = runner
+        .check(Check::VisibleSocketAlive, socket_alive(env, &server, dir))
+        .await;
+    runner
+        .check(Check::VisiblePaneExited, pane_exited(env, &server, dir))
+        .await;
+    for (check, tag) in [
+        (Check::VisibleLiveSocket, Plant::LiveSocket),
+        (Check::VisibleBacklogFull, Plant::FullBacklog),
+        (Check::VisibleSymlink, Plant::Symlink),
+        (Check::VisibleLockHeld, Plant::LockHeld),
+        (Check::VisibleHashCwd, Plant::HashCwd),
+    ] {
+        runner.check(check, refused(env, &server, dir, tag)).await;
+    }
+    let nothing_left = server.stop(alive);
+    if runner.runs(Check::VisibleNothingLeft) {
+        runner.check(Check::VisibleNothingLeft, nothing_left).await;
+    } else {
+        let _ = nothing_left.await;
+    }
+}
+
+/// One check's saved session, dirs and options.
+struct World {
+    gid: GardenId,
+    options: VisibleOptions,
+    socket: PathBuf,
+    releases: Arc<AtomicUsize>,
+}
+
+impl World {
+    fn new(env: &Env, dir: &Path, n: u32, role: &str, cwd: Option<PathBuf>) -> Result<Self> {
+        let gid = gid(0xf00 + n)?;
+        let root = std::fs::canonicalize(dir)?.join(format!("v{n}"));
+        let work = cwd.unwrap_or_else(|| root.join("work"));
+        let control = work.join(pi_fixture::CONTROL_DIR);
+        let sessions = root.join("agent/sessions/--smoke--");
+        let bin = root.join("bin");
+        for d in [&control, &sessions, &bin] {
+            std::fs::create_dir_all(d).context("scratch dirs")?;
+        }
+        let lines = [
+            json!({"type": "session", "id": gid.as_str(), "cwd": work}),
+            json!({"type": "model_change", "provider": pi_fixture::PROVIDER, "modelId": pi_fixture::MODEL}),
+        ];
+        let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        std::fs::write(sessions.join(format!("{gid}.jsonl")), text).context("session")?;
+        let pi = bin.join(role);
+        std::os::unix::fs::symlink(&env.exe, &pi).context("linking the stand-in pi")?;
+
+        let production = ProductionOptions::with_home(&root.join("home"), Some(root.join("agent")));
+        let mut options = VisibleOptions::from_production(&production);
+        options.lock_dir = root.join("locks");
+        options.control_dir = control;
+        options.pi_program = pi.into_os_string();
+        options.extension_args = PassthroughArgs::new(visible_pi::EXTENSION_ARGS)?;
+        options.observe_timeout = OBSERVE;
+        options.poll_interval = Duration::from_millis(25);
+        options.probe_timeout = Duration::from_millis(100);
+        options.backend = super::backend();
+        let releases = Arc::new(AtomicUsize::new(0));
+        let counted = releases.clone();
+        let release: ReleaseFn = Arc::new(move |claim| {
+            counted.fetch_add(1, Ordering::SeqCst);
+            entwurf_v2_spawn::lock::release(claim)
+        });
+        options.release = release;
+        let socket = options.socket_path(&gid);
+        Ok(Self {
+            gid,
+            options,
+            socket,
+            releases,
+        })
+    }
+
+    async fn resume(&self, server: &Server) -> Result<VisibleResume, VisibleError> {
+        visible_resume(&self.gid, &self.options, &server.launcher()).await
+    }
+
+    fn released_once(&self) -> Result<()> {
+        let n = self.releases.load(Ordering::SeqCst);
+        expect_that(n == 1, || format!("released {n} times, not once"))?;
+        let lock = entwurf_v2_spawn::lock::lock_path(&self.options.lock_dir, &self.gid);
+        expect_that(!lock.exists(), || {
+            format!("{} is still there", lock.display())
+        })
+    }
+}
+
+/// V1: returns the stand-in's pid for V8.
+async fn socket_alive(env: &Env, server: &Server, dir: &Path) -> Result<u32> {
+    let world = World::new(env, dir, 1, visible_pi::BINDS, None)?;
+    let done = world
+        .resume(server)
+        .await
+        .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+    let ObservationReceipt::SocketAlive { after } = done.observation else {
+        bail!("expected socket-alive, got {}", done.observation);
+    };
+    expect_that(after < OBSERVE, || {
+        format!("socket-alive only after {after:?}")
+    })?;
+    world.released_once()?;
+    let windows = server.windows().await?;
+    expect_that(windows.contains(&done.launch.window_id), || {
+        format!("window {} is gone: {windows:?}", done.launch.window_id)
+    })?;
+    Ok(done.launch.pane_pid)
+}
+
+/// V2.
+async fn pane_exited(env: &Env, server: &Server, dir: &Path) -> Result<()> {
+    let world = World::new(env, dir, 2, visible_pi::EXITS, None)?;
+    let done = world
+        .resume(server)
+        .await
+        .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+    let ObservationReceipt::PaneExited { after } = done.observation else {
+        bail!("expected pane-exited, got {}", done.observation);
+    };
+    expect_that(after < OBSERVE, || {
+        format!("pane-exited only after {after:?}")
+    })?;
+    world.released_once()
+}
+
+/// What a refusal check plants before resuming.
+#[derive(Debug, Clone, Copy)]
+enum Plant {
+    LiveSocket,
+    FullBacklog,
+    Symlink,
+    LockHeld,
+    HashCwd,
+}
+
+/// V3–V7: refused with the expected kind, no window, released once (V6: never taken).
+async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result<()> {
+    let n = 3 + plant as u32;
+    let marker = dir.join(format!("v{n}-marker"));
+    let hash_cwd = dir.join(format!("v{n}/#(touch {})", marker.display()));
+    let cwd = matches!(plant, Plant::HashCwd).then(|| hash_cwd.clone());
+    let world = World::new(env, dir, n, visible_pi::BINDS, cwd)?;
+    let mut keep = (Vec::new(), None);
+    let mut listeners = Vec::new();
+    let mut held = None;
+    let expected = match plant {
+        Plant::LiveSocket => {
+            listeners.push(crate::os::bind_any_len(&world.socket)?);
+            "target-live"
+        }
+        Plant::FullBacklog => {
+            keep = full_backlog(&world.socket)?;
+            "liveness-indeterminate"
+        }
+        Plant::Symlink => {
+            std::os::unix::fs::symlink(dir.join("elsewhere.sock"), &world.socket)?;
+            "address-conflict"
+        }
+        Plant::LockHeld => {
+            let (lock_dir, gid) = (world.options.lock_dir.clone(), world.gid.clone());
+            held = Some(super::acquire_off_thread(lock_dir, gid).await?);
+            "lock-held"
+        }
+        Plant::HashCwd => "launch-refused",
+    };
+    let before = server.windows().await?;
+    let error = match world.resume(server).await {
+        Ok(done) => bail!("expected {expected}, got a window: {}", done.launch),
+        Err(error) => error,
+    };
+    let kind = error.refusal().map(|r| r.kind());
+    expect_that(kind == Some(expected), || {
+        format!("expected {expected}, got {}", error_chain(&error))
+    })?;
+    let after = server.windows().await?;
+    expect_that(after == before, || {
+        format!("windows {before:?} became {after:?}")
+    })?;
+    let releases = world.releases.load(Ordering::SeqCst);
+    let want = usize::from(!matches!(plant, Plant::LockHeld));
+    expect_that(releases == want, || {
+        format!("released {releases} times, not {want}")
+    })?;
+    if let Some(claim) = held {
+        let outcome = entwurf_v2_spawn::lock::release(&claim)?;
+        expect_that(
+            outcome == entwurf_v2_spawn::lock::ReleaseOutcome::Released,
+            || format!("the holder's lock was touched: {outcome:?}"),
+        )?;
+    }
+    if matches!(plant, Plant::HashCwd) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        expect_that(!marker.exists(), || "tmux ran the #(…) in the cwd".into())?;
+    }
+    drop((keep, listeners));
+    Ok(())
+}
+
+/// A listener whose accept backlog is full: connects until EAGAIN. Keeps every fd (and
+/// the alias's directory, if one was needed).
+fn full_backlog(path: &Path) -> Result<(Vec<std::os::fd::OwnedFd>, Option<std::fs::File>)> {
+    // A long TMPDIR makes a path sun_path cannot hold: bind and connect via an alias.
+    let (alias, held) = crate::os::socket_alias(path)?;
+    let server = crate::os::stream_socket(false)?;
+    let addr = UnixAddr::new(&alias)?;
+    bind(server.as_raw_fd(), &addr)?;
+    listen(&server, Backlog::new(0)?)?;
+    let mut fds = vec![server];
+    for _ in 0..64 {
+        let client = crate::os::stream_socket(true)?;
+        match connect(client.as_raw_fd(), &addr) {
+            Ok(()) => fds.push(client),
+            Err(Errno::EAGAIN) => return Ok((fds, held)),
+            Err(e) => bail!("filling the backlog: {e}"),
+        }
+    }
+    bail!("the backlog never filled")
+}

@@ -1,0 +1,203 @@
+//! The `visible` scenario's private tmux server: started as a registered child group,
+//! watched by a window that kills it once the runner is gone, and stopped by V8.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use entwurf_v2_spawn::error_chain;
+use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
+use entwurf_v2_spawn::visible::TmuxLauncher;
+
+use super::super::{Env, bounded, kill_child, off_thread, spawn_registered};
+use super::OBSERVE;
+use crate::catalog::{Check, Scenario};
+use crate::runner::expect_that;
+
+/// The run's private tmux server.
+pub(super) struct Server {
+    handle: ChildHandle,
+    socket: PathBuf,
+    /// A short dir for the socket when the scratch dir's path is too long for it.
+    _short: Option<tempfile::TempDir>,
+    /// `$TMUX` as a shell inside session `main` sees it.
+    tmux_env: OsString,
+    /// The watchdog's pid (the pane of session `main`).
+    watchdog: u32,
+}
+
+fn tmux(socket: &Path) -> Command {
+    let mut command = Command::new("tmux");
+    command.arg("-S").arg(socket);
+    command
+}
+
+/// Runs a tmux command off the runtime thread; its stdout, or why it failed.
+async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
+    let socket = socket.to_path_buf();
+    off_thread(move || {
+        let out = tmux(&socket).args(&args).output().context("running tmux")?;
+        if !out.status.success() {
+            bail!(
+                "tmux {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+    .await
+}
+
+impl Server {
+    pub(super) async fn start(dir: &Path, env: &Env) -> Result<Self> {
+        let (socket, short) = socket_place(dir, env)?;
+        let request = SpawnRequest {
+            program: "tmux".into(),
+            args: vec![
+                "-D".into(),
+                "-S".into(),
+                socket.clone().into(),
+                "-f".into(),
+                "/dev/null".into(),
+            ],
+            cwd: dir.to_path_buf(),
+            stderr: StderrTarget::AppendTo(dir.join("tmux.stderr.log")),
+            backend: super::super::backend(),
+        };
+        // Owned by V8, the check that stops it: the server lives across all V checks.
+        let handle = spawn_registered(Check::VisibleNothingLeft, &request)
+            .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
+        let mut server = Self {
+            handle,
+            socket,
+            _short: short,
+            tmux_env: OsString::new(),
+            watchdog: 0,
+        };
+        if let Err(e) = server.open_session().await {
+            kill_child(&server.handle).await;
+            return Err(e);
+        }
+        Ok(server)
+    }
+
+    async fn open_session(&mut self) -> Result<()> {
+        let socket = self.socket.clone();
+        let up = crate::os::poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
+            socket.exists()
+        })
+        .await;
+        if !up {
+            bail!("the tmux server never made its socket");
+        }
+        // The watchdog: as soon as the runner is gone (SIGKILL included), kill the server.
+        let watchdog =
+            "while kill -0 \"$0\" 2>/dev/null; do sleep 0.1; done; exec tmux -S \"$1\" kill-server";
+        let args: Vec<OsString> = vec![
+            "new-session".into(),
+            "-d".into(),
+            "-s".into(),
+            "main".into(),
+            "-x".into(),
+            "100".into(),
+            "-y".into(),
+            "30".into(),
+            "--".into(),
+            "sh".into(),
+            "-c".into(),
+            watchdog.into(),
+            std::process::id().to_string().into(),
+            self.socket.clone().into(),
+        ];
+        run_tmux(&self.socket, args).await?;
+        let value = run_tmux(
+            &self.socket,
+            vec![
+                "display-message".into(),
+                "-p".into(),
+                "-t".into(),
+                "main".into(),
+                "#{pane_pid} #{socket_path},#{pid},#{session_id}".into(),
+            ],
+        )
+        .await?;
+        let (pid, tmux_env) = value
+            .trim()
+            .split_once(' ')
+            .ok_or_else(|| anyhow!("tmux display-message printed {value:?}"))?;
+        self.watchdog = pid.parse().context("the watchdog's pid")?;
+        self.tmux_env = tmux_env.replace(",$", ",").into();
+        Ok(())
+    }
+
+    pub(super) fn launcher(&self) -> TmuxLauncher {
+        TmuxLauncher::caller(Some(self.tmux_env.clone()))
+    }
+
+    pub(super) async fn windows(&self) -> Result<Vec<String>> {
+        let out = run_tmux(
+            &self.socket,
+            vec![
+                "list-windows".into(),
+                "-a".into(),
+                "-F".into(),
+                "#{window_id}".into(),
+            ],
+        )
+        .await?;
+        Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// Kills the server (V8's body): reaped, its socket gone, and the stand-in of V1 (if
+    /// any) gone with it.
+    pub(super) async fn stop(self, stand_in: Option<u32>) -> Result<()> {
+        let killed = run_tmux(&self.socket, vec!["kill-server".into()]).await;
+        let exited = bounded(OBSERVE, "the tmux server's exit", self.handle.exit()).await;
+        if exited.is_err() {
+            kill_child(&self.handle).await;
+        }
+        killed?;
+        exited?.map_err(|e| anyhow!("{}", error_chain(&e)))?;
+        let watchdog = self.watchdog;
+        for (what, pid) in [
+            ("the stand-in pi", stand_in),
+            ("the watchdog", Some(watchdog)),
+        ] {
+            let Some(pid) = pid else { continue };
+            // A zombie no longer runs: this machine's init may reap orphans late.
+            let gone = crate::os::poll_until(OBSERVE, Duration::from_millis(5), || {
+                crate::os::proc_stat(pid).is_none_or(|stat| stat.is_dead())
+            })
+            .await;
+            expect_that(gone, || {
+                format!("{what} (pid {pid}) outlived the tmux server")
+            })?;
+        }
+        let _ = std::fs::remove_file(&self.socket);
+        Ok(())
+    }
+}
+
+/// Where the server's socket goes: in the scratch dir, so it leaves with it on every way
+/// out; under `/tmp` in a marked dir of its own (registered like every temp dir) when a
+/// long TMPDIR would make the path too long for tmux to bind (`sun_path`).
+fn socket_place(dir: &Path, env: &Env) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    let socket = dir.join("tmux.sock");
+    if socket.as_os_str().len() <= 100 {
+        return Ok((socket, None));
+    }
+    let short = tempfile::Builder::new()
+        .prefix(&crate::tmp::name_prefix("tmux"))
+        .tempdir_in("/tmp")
+        .context("a short dir for the tmux socket")?;
+    crate::registry::register_temp_dir(short.path().to_path_buf(), Scenario::Visible);
+    std::fs::write(
+        short.path().join(crate::tmp::MARKER),
+        format!("{}\n", env.runner),
+    )
+    .context("marking the tmux socket's dir")?;
+    Ok((short.path().join("tmux.sock"), Some(short)))
+}

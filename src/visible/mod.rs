@@ -1,0 +1,383 @@
+//! Visible resume: reopen a dormant citizen in a tmux window the operator can see, and
+//! observe within milliseconds whether it came up.
+//!
+//! A background resume hides the citizen's terminal; an operator who wants to watch (or
+//! answer) a resumed `pi` needs it in their own tmux session. [`visible_resume`] does
+//! that in a fixed order:
+//!
+//! 1. take the dispatch lock of the gid (held by someone → [`Refusal::LockHeld`]);
+//! 2. resolve the launch identity from the saved session under it;
+//! 3. liveness preflight on the control socket: alive → `target-live`; cannot tell →
+//!    refused; a symlink, non-socket or foreign socket → address conflict;
+//! 4. launch: the [`Launcher`] opens a window running `pi` with the visible argv
+//!    (`--entwurf-control … --session <file> [--provider P] --model M`, no prompt: a
+//!    resume runs no turn);
+//! 5. one bounded observation: the socket comes alive (`socket-alive`), the pane's
+//!    process exits (`pane-exited`), or the timeout passes (`unobserved`), each with the
+//!    wait in milliseconds;
+//! 6. release the lock, exactly once, whatever happened after step 1 — also when the
+//!    future is dropped midway. A failed release is an error naming the lock.
+//!
+//! Nothing is killed, retried or closed: the window is the operator's. The result keeps
+//! two receipts apart — the [`LaunchReceipt`] (tmux made a window) and the
+//! [`ObservationReceipt`] (what the citizen did) — because a window that opened says
+//! nothing about the process in it.
+//!
+//! ```no_run
+//! use entwurf_v2_spawn::production::ProductionOptions;
+//! use entwurf_v2_spawn::visible::{TmuxLauncher, VisibleError, VisibleOptions, visible_resume};
+//! use entwurf_v2_spawn::{GardenId, error_chain};
+//!
+//! async fn reopen(gid: &str) -> anyhow::Result<()> {
+//!     let gid = GardenId::parse(gid)?;
+//!     let options = VisibleOptions::from_production(&ProductionOptions::from_env()?);
+//!     match visible_resume(&gid, &options, &TmuxLauncher::from_env()).await {
+//!         Ok(done) => println!("{gid}: {} — {}", done.launch, done.observation),
+//!         Err(VisibleError::Refused(refusal)) => {
+//!             eprintln!("{gid} refused ({}): {}", refusal.kind(), refusal.advice());
+//!         }
+//!         Err(other) => eprintln!("{gid}: {}", error_chain(&other)),
+//!     }
+//!     Ok(())
+//! }
+//! ```
+
+mod error;
+mod launcher;
+mod observe;
+mod tmux;
+
+#[cfg(test)]
+mod tests;
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::backend::Backend;
+use crate::garden_id::GardenId;
+use crate::lock::{self, AcquireError, LockClaim, LockIoError, ReleaseOutcome};
+use crate::production::identity::{IdentityError, SessionIdentity, resolve_session_identity};
+use crate::production::{ProductionOptions, ReleaseFn};
+use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_args};
+use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe_with};
+
+pub use error::{Refusal, VisibleError};
+pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
+pub use observe::{ObservationReceipt, UnobservedReason, watch_process_exit};
+pub use tmux::{
+    TMUX_HANDLE_FORMAT, TMUX_LAUNCH_TIMEOUT, TmuxLauncher, check_cwd, escape_tmux_arg,
+    resolve_runtime,
+};
+
+/// Resolves a session's identity and file: `(agent dir, gid, extension args)`.
+pub type SessionResolver = Arc<
+    dyn Fn(&Path, &GardenId, &PassthroughArgs) -> Result<SessionIdentity, IdentityError>
+        + Send
+        + Sync,
+>;
+
+/// Options of a visible resume. Each has a default ([`VisibleOptions::from_production`])
+/// and can be overridden, so tests and the live smoke use their own directories.
+#[derive(Clone)]
+pub struct VisibleOptions {
+    /// Where dispatch locks live.
+    pub lock_dir: PathBuf,
+    /// Where control sockets live (`<dir>/<gid>.sock`).
+    pub control_dir: PathBuf,
+    /// The agent dir holding `sessions/`.
+    pub agent_dir: PathBuf,
+    /// The runtime (default `pi`, resolved on `PATH` by the launcher).
+    pub pi_program: OsString,
+    /// Extension args for the resumed session, checked when built (no reserved flag).
+    pub extension_args: PassthroughArgs,
+    /// Resolves identity and session file (default: the saved session reader).
+    pub identity: SessionResolver,
+    /// Releases the lock (default: [`lock::release`]).
+    pub release: ReleaseFn,
+    /// The bound of the one observation (default 30 s, as long as the TypeScript
+    /// dispatcher waits).
+    pub observe_timeout: Duration,
+    /// Upper bound between socket looks when nothing wakes the waiter.
+    pub poll_interval: Duration,
+    /// How long one probe connect may take (preflight and observation).
+    pub probe_timeout: Duration,
+    /// Which observation backend inspects and probes the socket (preflight and
+    /// observation). The pane's exit is watched with a pidfd on Linux whatever this
+    /// says: POSIX has no way to watch a process we did not start.
+    pub backend: Backend,
+}
+
+impl std::fmt::Debug for VisibleOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisibleOptions")
+            .field("lock_dir", &self.lock_dir)
+            .field("control_dir", &self.control_dir)
+            .field("agent_dir", &self.agent_dir)
+            .field("pi_program", &self.pi_program)
+            .field("extension_args", &self.extension_args)
+            .field("observe_timeout", &self.observe_timeout)
+            .field("poll_interval", &self.poll_interval)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VisibleOptions {
+    /// The same directories, runtime, extension args and probe tuning as a background
+    /// resume, with the saved-session reader, `lock::release` and a 30 s observation.
+    pub fn from_production(o: &ProductionOptions) -> Self {
+        Self {
+            lock_dir: o.lock_dir.clone(),
+            control_dir: o.control_dir.clone(),
+            agent_dir: o.agent_dir.clone(),
+            pi_program: o.pi_program.clone(),
+            extension_args: o.extension_args.clone(),
+            identity: Arc::new(resolve_session_identity),
+            release: o.release.clone(),
+            observe_timeout: Duration::from_secs(30),
+            poll_interval: o.poll_interval,
+            probe_timeout: o.probe_timeout,
+            backend: o.backend,
+        }
+    }
+
+    /// The control socket of `gid`.
+    #[must_use]
+    pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
+        self.control_dir.join(format!("{gid}.sock"))
+    }
+}
+
+/// A visible resume that launched: both receipts, never merged, and what the release
+/// found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VisibleResume {
+    /// The window tmux made.
+    pub launch: LaunchReceipt,
+    /// What the citizen did in it.
+    pub observation: ObservationReceipt,
+    /// What the (single) release found.
+    pub release: ReleaseOutcome,
+}
+
+/// Resumes `gid` in a window the `launcher` opens, observes it once, and releases the
+/// lock exactly once (see the module docs for the order). Refusals come back as
+/// [`VisibleError::Refused`] with nothing launched.
+///
+/// # Errors
+///
+/// [`VisibleError::Refused`] with nothing launched; [`VisibleError::Lock`] for a broken lock dir; [`VisibleError::LaunchUncertain`] when a window may be open; [`VisibleError::Release`] when the release failed (it keeps the receipts).
+pub async fn visible_resume<L: Launcher>(
+    gid: &GardenId,
+    options: &VisibleOptions,
+    launcher: &L,
+) -> Result<VisibleResume, VisibleError> {
+    let claim = match acquire(&options.lock_dir, gid).await {
+        Ok(claim) => claim,
+        Err(AcquireError::Conflict(conflict)) => {
+            return Err(VisibleError::Refused(Refusal::LockHeld(conflict)));
+        }
+        Err(error) => return Err(VisibleError::Lock(error)),
+    };
+    let held = HeldLock {
+        claim,
+        release: options.release.clone(),
+        done: false,
+    };
+    let socket = options.socket_path(gid);
+
+    let request = match prepare(gid, options, &socket).await {
+        Ok(request) => request,
+        Err(refusal) => return Err(held.refuse(refusal)),
+    };
+    let launch = match launcher.launch(&request).await {
+        Ok(receipt) => receipt,
+        Err(error) if error.nothing_launched() => return Err(held.refuse(Refusal::Launch(error))),
+        Err(error) => {
+            let lock_path = held.claim.lock_path().to_path_buf();
+            return Err(match held.release() {
+                Ok(release) => VisibleError::LaunchUncertain { error, release },
+                Err(source) => VisibleError::Release {
+                    lock_path,
+                    source,
+                    launch: None,
+                    observation: None,
+                    refusal: None,
+                    launch_error: Some(Box::new(error)),
+                },
+            });
+        }
+    };
+    let wait = WaitOptions {
+        poll_interval: options.poll_interval,
+        probe_timeout: options.probe_timeout,
+        backend: options.backend,
+    };
+    let observation =
+        observe::observe_once(launcher, &launch, &socket, options.observe_timeout, wait).await;
+    let lock_path = held.claim.lock_path().to_path_buf();
+    match held.release() {
+        Ok(release) => Ok(VisibleResume {
+            launch,
+            observation,
+            release,
+        }),
+        Err(source) => Err(VisibleError::Release {
+            lock_path,
+            source,
+            launch: Some(launch),
+            observation: Some(observation),
+            refusal: None,
+            launch_error: None,
+        }),
+    }
+}
+
+/// `lock::acquire` on the blocking pool: it fsyncs the claim (milliseconds on a real
+/// disk), which would stall every other task of the runtime thread.
+#[expect(
+    clippy::result_large_err,
+    reason = "AcquireError is the lock module's public shape; one acquire per resume"
+)]
+async fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
+    let (dir, owned) = (lock_dir.to_path_buf(), gid.clone());
+    match tokio::task::spawn_blocking(move || lock::acquire(&dir, &owned)).await {
+        Ok(acquired) => acquired,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(join) => Err(AcquireError::Io {
+            op: "acquire lock",
+            path: lock::lock_path(lock_dir, gid),
+            source: std::io::Error::other(join),
+        }),
+    }
+}
+
+/// Identity, preflight and argv: everything between taking the lock and launching.
+async fn prepare(
+    gid: &GardenId,
+    options: &VisibleOptions,
+    socket: &Path,
+) -> Result<LaunchRequest, Refusal> {
+    let identity = resolve_identity(gid, options)
+        .await
+        .map_err(Refusal::Identity)?;
+    preflight(socket, options.probe_timeout, options.backend).await?;
+    let args = build_visible_pi_args(&VisibleResumeArgs {
+        session_file: &identity.session_file,
+        extension_args: &identity.launch.extension_args,
+        provider: identity.launch.provider.as_deref(),
+        model: &identity.launch.model,
+    })
+    .map_err(Refusal::Argv)?;
+    Ok(LaunchRequest {
+        gid: gid.clone(),
+        program: options.pi_program.clone(),
+        args,
+        cwd: identity.launch.cwd,
+    })
+}
+
+/// Runs the resolver on the blocking pool: it scans saved sessions (file I/O).
+async fn resolve_identity(
+    gid: &GardenId,
+    options: &VisibleOptions,
+) -> Result<SessionIdentity, IdentityError> {
+    let (resolver, agent_dir, gid, ext) = (
+        options.identity.clone(),
+        options.agent_dir.clone(),
+        gid.clone(),
+        options.extension_args.clone(),
+    );
+    let agent = agent_dir.clone();
+    match tokio::task::spawn_blocking(move || resolver(&agent, &gid, &ext)).await {
+        Ok(resolved) => resolved,
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(join) => Err(IdentityError::Io {
+            path: agent_dir,
+            source: std::io::Error::other(join),
+        }),
+    }
+}
+
+/// The liveness preflight: only an absent socket, or a socket file nobody listens on
+/// (a dead citizen's leftover, which the resumed `pi` replaces), lets the launch go on.
+async fn preflight(
+    socket: &Path,
+    probe_timeout: Duration,
+    backend: Backend,
+) -> Result<(), Refusal> {
+    let seen = observe_with(socket, probe_timeout, backend).await;
+    let socket = socket.to_path_buf();
+    match (seen.inspection, seen.probe) {
+        (Inspection::Absent, _) | (Inspection::SocketFile, Some(Probe::Dead(_))) => Ok(()),
+        (Inspection::SocketFile, Some(Probe::Alive)) => Err(Refusal::TargetLive { socket }),
+        (Inspection::AddressConflict(conflict), _) => {
+            Err(Refusal::AddressConflict { socket, conflict })
+        }
+        (Inspection::SocketFile, Some(Probe::ForeignListener { uid })) => {
+            Err(Refusal::AddressConflict {
+                socket,
+                conflict: AddressConflict::ForeignListener { uid },
+            })
+        }
+        (Inspection::Indeterminate(error), _) => Err(Refusal::LivenessIndeterminate {
+            socket,
+            doubt: error.to_string(),
+        }),
+        (Inspection::SocketFile, Some(Probe::Indeterminate(doubt))) => {
+            Err(Refusal::LivenessIndeterminate {
+                socket,
+                doubt: doubt.to_string(),
+            })
+        }
+        (Inspection::SocketFile, None) => Err(Refusal::LivenessIndeterminate {
+            socket,
+            doubt: "not probed".into(),
+        }),
+    }
+}
+
+/// The claim while it is held. [`HeldLock::release`] releases it once; dropping it
+/// unreleased (the caller dropped the future) releases it too, best effort, so the gid
+/// is never pinned by an abandoned resume.
+struct HeldLock {
+    claim: LockClaim,
+    release: ReleaseFn,
+    done: bool,
+}
+
+impl HeldLock {
+    fn release(mut self) -> Result<ReleaseOutcome, LockIoError> {
+        self.done = true;
+        (self.release)(&self.claim)
+    }
+
+    /// Releases and reports `refusal` (or the failed release, carrying it).
+    fn refuse(self, refusal: Refusal) -> VisibleError {
+        let lock_path = self.claim.lock_path().to_path_buf();
+        match self.release() {
+            Ok(_) => VisibleError::Refused(refusal),
+            Err(source) => VisibleError::Release {
+                lock_path,
+                source,
+                launch: None,
+                observation: None,
+                refusal: Some(Box::new(refusal)),
+                launch_error: None,
+            },
+        }
+    }
+}
+
+impl Drop for HeldLock {
+    fn drop(&mut self) {
+        if !self.done {
+            self.done = true;
+            // Nobody is left to report a failure to; the lock file then names itself.
+            let _ = (self.release)(&self.claim);
+        }
+    }
+}

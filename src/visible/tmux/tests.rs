@@ -1,0 +1,100 @@
+//! The tmux launcher's pure parts: handle parsing, escaping, targets.
+
+use super::*;
+
+#[test]
+fn the_handle_row_parses_and_keeps_spaces_in_the_session_name() {
+    let receipt = parse_handle(b"77 4242 %7 @3 2 my session\n").expect("parses");
+    assert_eq!(
+        receipt,
+        LaunchReceipt {
+            session: "my session".into(),
+            window_id: "@3".into(),
+            window_index: 2,
+            pane_id: "%7".into(),
+            pane_pid: 4242,
+            server_pid: 77,
+        }
+    );
+}
+
+#[test]
+fn an_unparsable_row_says_a_window_may_be_open() {
+    for row in [
+        &b""[..],
+        b"\n",
+        b"garbage",
+        b"7 0 %1 @1 1 s\n",
+        b"0 12 %1 @1 1 s\n",
+        b"7 12 1 @1 1 s\n",
+        b"7 12 %1 1 1 s\n",
+        b"7 12 %1 @1 x s\n",
+        b"7 12 %1 @1 1\n",
+        b"12 %1 @1 1 s\n",
+        b"7 12 %1 @1 1 s\n7 13 %2 @2 2 s\n",
+    ] {
+        let err = parse_handle(row).expect_err("unparsable");
+        assert!(matches!(err, LaunchError::UnparsableHandle { .. }), "{err}");
+        assert!(!err.nothing_launched());
+        assert!(err.to_string().contains("a window may be open"), "{err}");
+    }
+}
+
+#[test]
+fn escaping_protects_a_final_semicolon_only() {
+    let e = |s: &str| escape_tmux_arg(s.into()).into_string().expect("utf-8");
+    assert_eq!(e("a;"), "a\\;");
+    assert_eq!(e("a\\;"), "a\\\\;");
+    assert_eq!(e(";"), "\\;");
+    assert_eq!(e("a;b"), "a;b");
+    assert_eq!(e("#{x}"), "#{x}");
+    assert_eq!(e(""), "");
+}
+
+#[test]
+fn the_server_comes_from_tmux_env_or_a_name() {
+    let request = |cwd: &Path| LaunchRequest {
+        gid: crate::GardenId::parse("20260613T000000-aaaaaa").expect("gid"),
+        program: "/bin/sh".into(),
+        args: vec!["x;".into()],
+        cwd: cwd.to_path_buf(),
+    };
+    let dir = tempfile::tempdir().expect("tmp");
+    let r = request(dir.path());
+    let args = TmuxLauncher::caller(Some("/tmp/tmux-0/default,123,4".into()))
+        .command_args(&r)
+        .expect("args");
+    assert_eq!(
+        args[..2],
+        [OsString::from("-S"), "/tmp/tmux-0/default".into()]
+    );
+    assert!(args.contains(&OsString::from("$4:{end}")));
+    assert_eq!(args.last(), Some(&OsString::from("x\\;")));
+    let named = TmuxLauncher::named_server("priv", "main")
+        .command_args(&r)
+        .expect("args");
+    assert_eq!(named[..2], [OsString::from("-L"), "priv".into()]);
+    assert!(named.contains(&OsString::from("main:{end}")));
+
+    for env in [None, Some(OsString::new())] {
+        let err = TmuxLauncher::caller(env)
+            .command_args(&r)
+            .expect_err("none");
+        assert!(matches!(err, LaunchError::NoServer), "{err}");
+    }
+    for bad in ["nonsense", "rel/sock,1,2", "/s,x,2", "/s,1,"] {
+        let err = TmuxLauncher::caller(Some(bad.into()))
+            .command_args(&r)
+            .expect_err(bad);
+        assert!(
+            matches!(err, LaunchError::TmuxEnvUnparsable { .. }),
+            "{err}"
+        );
+    }
+    for session in ["", "a:b", "a.b"] {
+        let err = TmuxLauncher::named_server("priv", session)
+            .command_args(&r)
+            .expect_err(session);
+        assert!(matches!(err, LaunchError::BadSession { .. }), "{err}");
+    }
+}
