@@ -7,7 +7,15 @@ use crate::run;
 fn the_portable_backend_is_announced_and_its_long_path_check_skips_naming_the_limit() {
     let r = run(&["--backend", "portable", "--only", "S1.7", "--only", "S1.4"]);
     assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
-    assert!(r.stderr.contains("backend portable"), "{}", r.stderr);
+    // Named in the summary line, so a pasted line never reads as the default gate.
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l
+                .starts_with("smoke-entwurf-v2-spawn-live (only S1.4, S1.7, backend portable): ")),
+        "{}",
+        r.stdout
+    );
     let skip = r
         .stdout
         .lines()
@@ -23,7 +31,23 @@ fn the_portable_backend_is_announced_and_its_long_path_check_skips_naming_the_li
     let r = run(&["--only", "S1.7"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("ok S1.7 "), "{}", r.stdout);
-    assert!(!r.stderr.contains("backend"), "{}", r.stderr);
+    assert!(
+        !r.stdout.contains("backend") && !r.stderr.contains("backend"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_full_run_on_the_portable_backend_is_named_as_such() {
+    let r = run(&["--backend", "portable"]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    let summary = r.stdout.lines().last().unwrap_or_default();
+    assert!(
+        summary.starts_with("smoke-entwurf-v2-spawn-live (backend portable): ")
+            && summary.contains("checks passed"),
+        "{summary}"
+    );
 }
 
 #[test]

@@ -139,11 +139,15 @@ fn main() -> ExitCode {
         }
     };
     scenarios::select_backend(cli.options.backend.into());
-    if scenarios::backend() != entwurf_v2_spawn::Backend::Native {
-        // On stderr, so every output format stays as it is; a pasted summary needs it.
-        eprintln!("{PROGRAM}: backend {}", scenarios::backend());
-    }
-    let selection = Selection { scenario, only };
+    // A non-default backend is named in the summary line (and so in every record), like
+    // a partial selection: its line proves another backend than the gate's.
+    let backend = (scenarios::backend() != entwurf_v2_spawn::Backend::default())
+        .then(|| scenarios::backend().as_str());
+    let selection = Selection {
+        scenario,
+        only,
+        backend,
+    };
     let selected = catalog::select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();
     if options.list {

@@ -93,12 +93,15 @@ pub struct Selection {
     pub scenario: Option<Scenario>,
     /// `--only` ids, as given (deduplicated, catalog order).
     pub only: Vec<&'static str>,
+    /// The library backend when it is not the platform's default (`portable` on Linux):
+    /// such a run proves another backend, so its line must not read as the default gate.
+    pub backend: Option<&'static str>,
 }
 
 impl Selection {
-    /// The whole gate: every scenario, no filter.
+    /// The whole gate: every scenario, no filter, the default backend.
     pub fn is_full(&self) -> bool {
-        self.scenario.is_none() && self.only.is_empty()
+        self.scenario.is_none() && self.only.is_empty() && self.backend.is_none()
     }
 
     /// The scenario name for headers and records (`all` when none was named).
@@ -106,10 +109,11 @@ impl Selection {
         self.scenario.map_or("all", Scenario::name)
     }
 
-    /// `lock`, `only L2, L3`, `lock, only L2`; empty for the full gate.
+    /// `lock`, `only L2, L3`, `lock, only L2`, `backend portable`; empty for the full gate.
     pub fn describe(&self) -> String {
         let only = (!self.only.is_empty()).then(|| format!("only {}", self.only.join(", ")));
-        [self.scenario.map(|s| s.name().to_owned()), only]
+        let backend = self.backend.map(|b| format!("backend {b}"));
+        [self.scenario.map(|s| s.name().to_owned()), only, backend]
             .into_iter()
             .flatten()
             .collect::<Vec<_>>()
@@ -195,6 +199,7 @@ mod tests {
         let lock = Selection {
             scenario: Some(Scenario::Lock),
             only: Vec::new(),
+            backend: None,
         };
         assert_eq!(
             lock.summary_line(&tally(10, 0, 1)),
@@ -203,10 +208,20 @@ mod tests {
         let only = Selection {
             scenario: None,
             only: vec!["L2", "L3"],
+            backend: None,
         };
         assert_eq!(
             only.summary_line(&tally(5, 0, 0)),
             "smoke-entwurf-v2-spawn-live (only L2, L3): 5 checks passed (real OS primitives)"
+        );
+        let portable = Selection {
+            scenario: None,
+            only: Vec::new(),
+            backend: Some("portable"),
+        };
+        assert_eq!(
+            portable.summary_line(&tally(29, 0, 2)),
+            "smoke-entwurf-v2-spawn-live (backend portable): 29 checks passed, 2 skipped (real OS primitives)"
         );
     }
 }
