@@ -169,7 +169,40 @@ fn wait_for(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
 
 /// The binary under test, as a plain `std` command (for runs the test signals).
 fn smoke_command() -> std::process::Command {
-    std::process::Command::new(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"))
+    use nix::sys::signal::{SaFlags, SigAction, SigHandler, SigSet, Signal, sigaction};
+    use std::os::unix::process::CommandExt;
+
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"));
+    // The ways-out tests send INT, TERM, HUP and QUIT. A test run started as a background
+    // job of a non-interactive shell inherits INT and QUIT ignored (and HUP under nohup),
+    // and the smoke keeps a signal that was ignored at its start ignored, as `nohup`
+    // expects. Give the smoke the default dispositions a run from a terminal has, so these
+    // tests test the smoke and not how the test run was started.
+    let reset = || -> std::io::Result<()> {
+        let default = SigAction::new(SigHandler::SigDfl, SaFlags::empty(), SigSet::empty());
+        for signal in [
+            Signal::SIGINT,
+            Signal::SIGTERM,
+            Signal::SIGHUP,
+            Signal::SIGQUIT,
+        ] {
+            // SAFETY: sigaction is async-signal-safe, so it may run between fork and exec.
+            #[expect(unsafe_code, reason = "sigaction between fork and exec")]
+            unsafe {
+                sigaction(signal, &default)?;
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only calls sigaction (async-signal-safe) and allocates nothing.
+    #[expect(
+        unsafe_code,
+        reason = "pre_exec to reset signal dispositions in the child"
+    )]
+    unsafe {
+        cmd.pre_exec(reset);
+    }
+    cmd
 }
 
 /// The second-to-last line (the summary, when a failed-ids line follows it).
