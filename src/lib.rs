@@ -60,6 +60,8 @@
 
 // Library code never panics on input; tests (their own crates) may.
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+// Public items keep their `# Errors` sections and `#[must_use]` (what a dependent reads).
+#![warn(clippy::must_use_candidate, clippy::missing_errors_doc)]
 
 pub mod backend;
 pub mod garden_id;

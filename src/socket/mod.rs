@@ -309,12 +309,14 @@ pub fn inspect(path: &Path) -> Inspection {
 
 /// Layer 1, keeping hold of a socket file for layer 2: the handle is `Some` exactly when
 /// the inspection is [`Inspection::SocketFile`]. Uses [`Backend::Native`].
+#[must_use]
 pub fn inspect_for_probe(path: &Path) -> (Inspection, Option<SocketFile>) {
     inspect_for_probe_with(path, Backend::Native)
 }
 
 /// [`inspect_for_probe`] with the given backend's mechanism (`open(O_PATH)` + `fstat`
 /// natively on Linux, `lstat` in the portable backend).
+#[must_use]
 pub fn inspect_for_probe_with(path: &Path, backend: Backend) -> (Inspection, Option<SocketFile>) {
     let (inspection, held) = held::inspect_held(path, backend);
     (inspection, held.map(SocketFile))

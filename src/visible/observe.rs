@@ -171,6 +171,10 @@ pub fn watch_process_exit(
 
 /// Elsewhere there is no pidfd: the exit of a process we did not start cannot be
 /// observed, so the future never resolves and the observation rests on the socket.
+///
+/// # Errors
+///
+/// None here; the `Result` keeps the Linux signature, where opening the pidfd can fail.
 #[cfg(not(target_os = "linux"))]
 pub fn watch_process_exit(
     _pid: u32,
