@@ -91,6 +91,9 @@ case "${1:-}" in
     # Not --all-targets: that would also run the observe bench (clippy still builds it).
     cargo test --locked --lib --bins --tests
     cargo test --locked --doc
+    # The library as a dependent gets it (no cli feature), and the runnable example.
+    cargo check --locked --no-default-features --lib
+    cargo run --locked --quiet --example resume >/dev/null
     ;;
   help | -h | --help)
     usage
