@@ -194,7 +194,7 @@ impl ProductionOptions {
     /// The control socket of `gid`.
     #[must_use]
     pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
-        self.control_dir.join(format!("{gid}.sock"))
+        crate::socket::socket_path(&self.control_dir, gid)
     }
 
     /// The dispatch lock of `gid`.

@@ -53,6 +53,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use crate::backend::Backend;
+use crate::garden_id::GardenId;
 
 pub use classify::{classify_connect_error, classify_inspect_error, classify_mode, classify_stat};
 pub use notify::CLOSE_DELAY as INOTIFY_CLOSE_DELAY;
@@ -300,6 +301,14 @@ pub enum AwaitSocketError {
 
 /// Usable bytes in `sockaddr_un.sun_path` (108 on Linux, 104 on the BSDs), minus the NUL.
 pub const SUN_PATH_MAX: usize = if cfg!(target_os = "linux") { 107 } else { 103 };
+
+/// The control socket path for `gid` in `control_dir`: the one place its name is spelled,
+/// for the background and the visible resume alike. Taking a [`GardenId`] means the name
+/// is validated and cannot escape the directory.
+#[must_use]
+pub fn socket_path(control_dir: &Path, gid: &GardenId) -> PathBuf {
+    control_dir.join(format!("{gid}.sock"))
+}
 
 /// Layer 1 on its own: what sits at `path` (final symlink not followed).
 #[must_use]

@@ -147,7 +147,7 @@ impl VisibleOptions {
     /// The control socket of `gid`.
     #[must_use]
     pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
-        self.control_dir.join(format!("{gid}.sock"))
+        crate::socket::socket_path(&self.control_dir, gid)
     }
 }
 
