@@ -6,13 +6,35 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use crate::smoke_command;
 
 fn record(file: &std::path::Path) -> std::process::Output {
+    record_from(file, &std::env::temp_dir())
+}
+
+fn record_from(file: &std::path::Path, cwd: &std::path::Path) -> std::process::Output {
     let tmp = tempfile::tempdir().unwrap();
     smoke_command()
         .args(["child", "--only", "S2.3", "--record"])
         .arg(file)
         .env("TMPDIR", tmp.path())
+        .current_dir(cwd)
         .output()
         .unwrap()
+}
+
+/// A git repository of its own with one commit; returns its short hash.
+fn other_repo(dir: &std::path::Path) -> String {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@example.invalid"])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["commit", "-q", "--allow-empty", "-m", "another project"]);
+    git(&["rev-parse", "--short", "HEAD"])
 }
 
 #[test]
@@ -23,8 +45,11 @@ fn the_entry_names_the_built_commit_and_the_rest_of_the_file_stays() {
     std::fs::write(&file, before).unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
     let inode = std::fs::metadata(&file).unwrap().ino();
-    // Run from another directory (a git repo or not): the commit is the build's.
-    let out = record(&file);
+    // Run from inside another git repository: the commit is the build's, never the HEAD
+    // of the directory the user happens to be in.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let their_head = other_repo(elsewhere.path());
+    let out = record_from(&file, elsewhere.path());
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let version = smoke_command().arg("--version").output().unwrap();
     let version = String::from_utf8_lossy(&version.stdout);
@@ -41,6 +66,7 @@ fn the_entry_names_the_built_commit_and_the_rest_of_the_file_stays() {
         lines[5].ends_with(&format!(", built from commit {commit}")),
         "{after}"
     );
+    assert!(!lines[5].contains(&their_head), "{after}");
     assert_eq!(after.replace(&format!("{}\n", lines[5]), ""), before);
     let meta = std::fs::metadata(&file).unwrap();
     assert_eq!(meta.mode() & 0o777, 0o640, "the mode was not kept");

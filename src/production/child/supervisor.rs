@@ -98,7 +98,15 @@ impl Supervisor {
                 biased;
                 exited = self.exit_source.exited() => match exited {
                     Ok(()) => break self.sweep_and_reap(),
-                    Err(source) => break Err(self.wait_error(source)),
+                    Err(source) => {
+                        let error = self.wait_error(source);
+                        // We cannot see the exit, but the child must still be reaped
+                        // (and swept, if signalled) some day: the process-wide reaper
+                        // takes it over. It gets a channel of its own, so the error
+                        // published here stays the answer the handles got.
+                        self.hand_to_reaper(watch::channel(None).0);
+                        break Err(error);
+                    }
                 },
                 request = self.requests.recv(), if handle_alive => match request {
                     Some(Request { signal, ack }) => {
@@ -200,13 +208,23 @@ impl Drop for Supervisor {
         if self.finished {
             return;
         }
+        // The exit channel goes with the child, so handles still get the real exit.
+        let (placeholder, _) = watch::channel(None);
+        let exit = std::mem::replace(&mut self.exit, placeholder);
+        self.hand_to_reaper(exit);
+    }
+}
+
+impl Supervisor {
+    /// Gives the unreaped child (if still ours) to the process-wide reaper, which reaps
+    /// it, completes a requested group sweep, and publishes its exit on `exit`. From then
+    /// on the reaper is the one that reaps and signals; this supervisor sends nothing.
+    fn hand_to_reaper(&mut self, exit: watch::Sender<Published>) {
         if let Some(child) = self.child.take() {
-            // The exit channel goes with the child, so handles still get the real exit.
-            let (placeholder, _) = watch::channel(None);
             reaper::adopt(Orphan {
                 child,
                 sweep: self.signalled,
-                exit: std::mem::replace(&mut self.exit, placeholder),
+                exit,
             });
         }
     }

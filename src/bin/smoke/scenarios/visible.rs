@@ -25,7 +25,7 @@ use nix::errno::Errno;
 use nix::sys::socket::{Backlog, UnixAddr, bind, connect, listen};
 use serde_json::json;
 
-use entwurf_v2_spawn::production::{ProductionOptions, ReleaseFn};
+use entwurf_v2_spawn::production::ProductionOptions;
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::visible::{
     ObservationReceipt, VisibleError, VisibleOptions, VisibleResume, visible_resume,
@@ -143,12 +143,7 @@ impl World {
         options.poll_interval = Duration::from_millis(25);
         options.probe_timeout = Duration::from_millis(100);
         options.backend = super::backend();
-        let releases = Arc::new(AtomicUsize::new(0));
-        let counted = releases.clone();
-        let release: ReleaseFn = Arc::new(move |claim| {
-            counted.fetch_add(1, Ordering::SeqCst);
-            entwurf_v2_spawn::lock::release(claim)
-        });
+        let (release, releases) = super::counting_release();
         options.release = release;
         let socket = options.socket_path(&gid);
         Ok(Self {
