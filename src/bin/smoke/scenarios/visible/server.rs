@@ -54,14 +54,23 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
 impl Server {
     pub(super) async fn start(dir: &Path, env: &Env) -> Result<Self> {
         let (socket, short) = socket_place(dir, env)?;
+        // The server runs under a small guard shell, its group leader, which kills it the
+        // moment the runner is gone. The watchdog window below does the same, but only
+        // once it exists: a runner SIGKILLed between the server's start and that window
+        // left the server running for good (seen in about 1 run in 3 killed that early).
+        // When the server ends (kill-server), the guard takes its whole group with it.
+        let guard = "tmux -D -S \"$1\" -f /dev/null & t=$!; \
+             (while kill -0 \"$2\" 2>/dev/null && kill -0 \"$t\" 2>/dev/null; do sleep 0.1; done; \
+             kill -9 \"$t\" 2>/dev/null) & \
+             wait \"$t\"; kill -9 0";
         let request = SpawnRequest {
-            program: "tmux".into(),
+            program: "sh".into(),
             args: vec![
-                "-D".into(),
-                "-S".into(),
+                "-c".into(),
+                guard.into(),
+                "sh".into(),
                 socket.clone().into(),
-                "-f".into(),
-                "/dev/null".into(),
+                std::process::id().to_string().into(),
             ],
             cwd: dir.to_path_buf(),
             stderr: StderrTarget::AppendTo(dir.join("tmux.stderr.log")),
