@@ -18,6 +18,10 @@ commands:
   check         cargo fmt --check, clippy with warnings as errors (also for
                 aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
                 every test
+  install-pi    installs the pinned real pi runtimes (and a Node >= 22.19 when the
+                system's is older) into target/real-pi/ from the committed npm lock
+                files in real-pi/; the live gate's pi scenario and the real-pi tests
+                use them. Nothing global; nothing is fetched at test time.
   help          this list
 USAGE
 }
@@ -42,6 +46,93 @@ build() {
   local target=${CARGO_TARGET_DIR:-$root/target}
   case "$target" in /*) ;; *) target=$root/$target ;; esac
   echo "$target/release/$bin"
+}
+
+# The pinned real `pi` runtimes (real-pi/README.md). Everything lands in target/real-pi/:
+#   node/      a Node >= 22.19 from the npm registry, only when the system's is older
+#   runtime/   every pinned pi version (`npm ci` from real-pi/runtime/package-lock.json)
+#   bin/pi-X   one launcher per version: the chosen node on that version's cli, offline
+#   npm-cache/ npm's cache for these installs (not the user's ~/.npm)
+# A rerun with unchanged lock files reinstalls nothing.
+install_pi() {
+  local dest=$root/target/real-pi
+  case "$dest" in *[[:space:]\'\"\\]*)
+    echo "[install-pi] the checkout path must not contain whitespace or quotes: $root" >&2
+    exit 2 ;;
+  esac
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "[install-pi] npm is not on PATH: install Node.js and npm (Debian: apt-get install nodejs npm), then rerun" >&2
+    exit 2
+  fi
+  mkdir -p "$dest/bin"
+  local npm_flags=(ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    --engine-strict=false --cache "$dest/npm-cache")
+
+  # Copies a committed package.json + lock into $dest/$1 and runs `npm ci` there, unless
+  # the same lock is installed already.
+  npm_ci_into() {
+    local name=$1 target=$dest/$1 stamp
+    stamp=$(cat "$root/real-pi/$name/package.json" "$root/real-pi/$name/package-lock.json" | sha256sum | cut -d' ' -f1)
+    if [ -d "$target/node_modules" ] && [ "$(cat "$target/.installed-lock" 2>/dev/null)" = "$stamp" ]; then
+      echo "[install-pi] $name: already installed from this lock"
+      return
+    fi
+    rm -rf "$target"
+    mkdir -p "$target"
+    cp "$root/real-pi/$name/package.json" "$root/real-pi/$name/package-lock.json" "$target/"
+    echo "[install-pi] $name: npm ci (from real-pi/$name/package-lock.json)"
+    (cd "$target" && npm "${npm_flags[@]}")
+    echo "$stamp" >"$target/.installed-lock"
+  }
+
+  local node="" version
+  if command -v node >/dev/null 2>&1; then
+    version=$(node --version 2>/dev/null || true)
+    if node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)' 2>/dev/null; then
+      node=$(command -v node)
+      echo "[install-pi] node: the system's $version at $node (>= 22.19)"
+    else
+      echo "[install-pi] node: the system's is ${version:-unusable} (< 22.19); installing the pinned one"
+    fi
+  fi
+  if [ -z "$node" ]; then
+    npm_ci_into node
+    node=$(ls "$dest"/node/node_modules/node-linux-*/bin/node 2>/dev/null | head -n 1)
+    if [ -z "$node" ] || ! "$node" --version >/dev/null 2>&1; then
+      echo "[install-pi] no runnable node in $dest/node (the pinned packages cover Linux x64 and arm64): install Node >= 22.19 on PATH and rerun" >&2
+      exit 1
+    fi
+    echo "[install-pi] node: $("$node" --version) at $node"
+  fi
+
+  npm_ci_into runtime
+  rm -f "$dest"/bin/pi-*
+  local pkg cli launcher found=0
+  for pkg in "$dest"/runtime/node_modules/pi-*/package.json; do
+    [ -e "$pkg" ] || continue
+    version=$("$node" -p 'require(process.argv[1]).version' "$pkg")
+    cli=$("$node" -p 'const p = require(process.argv[1]); require("path").join(require("path").dirname(process.argv[1]), typeof p.bin === "string" ? p.bin : p.bin.pi)' "$pkg")
+    launcher=$dest/bin/pi-$version
+    cat >"$launcher" <<LAUNCHER
+#!/bin/sh
+# Written by ./run.sh install-pi: pi $version on $("$node" --version), offline.
+PI_OFFLINE=1
+export PI_OFFLINE
+exec '$node' '$cli' "\$@"
+LAUNCHER
+    chmod 755 "$launcher"
+    if [ "$("$launcher" --version 2>/dev/null)" != "$version" ]; then
+      echo "[install-pi] $launcher does not answer --version with $version" >&2
+      exit 1
+    fi
+    echo "[install-pi] pi $version: $launcher"
+    found=$((found + 1))
+  done
+  if [ "$found" = 0 ]; then
+    echo "[install-pi] no pi runtime was installed from real-pi/runtime/package.json" >&2
+    exit 1
+  fi
+  echo "[install-pi] $found pi runtimes in $dest/bin (the live gate's pi scenario and the real-pi tests find them there)"
 }
 
 case "${1:-}" in
@@ -94,6 +185,9 @@ case "${1:-}" in
     # The library as a dependent gets it (no cli feature), and the runnable example.
     cargo check --locked --no-default-features --lib
     cargo run --locked --quiet --example resume >/dev/null
+    ;;
+  install-pi)
+    install_pi
     ;;
   help | -h | --help)
     usage
