@@ -2,7 +2,6 @@
 //! (pidfd; `SIGCHLD` listener). Its own test binary: tests within one binary run in
 //! parallel and would disturb the count.
 
-use std::ffi::OsString;
 use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::Backend;
@@ -32,13 +31,11 @@ async fn cycles_leak_nothing(backend: Backend) {
                 1 => ("sleep 30", Some(StopSignal::Terminate)),
                 _ => ("sleep 30", Some(StopSignal::Kill)),
             };
-            let child = spawn_child(&SpawnRequest {
-                program: OsString::from("/bin/sh"),
-                args: vec!["-c".into(), script.into()],
-                cwd: std::env::temp_dir(),
-                stderr: StderrTarget::AppendTo(log),
-                backend,
-            })
+            let child = spawn_child(
+                &SpawnRequest::new("/bin/sh", ["-c", script], std::env::temp_dir())
+                    .with_stderr(StderrTarget::AppendTo(log))
+                    .with_backend(backend),
+            )
             .unwrap();
             if let Some(signal) = signal {
                 child.signal(signal).await.unwrap();

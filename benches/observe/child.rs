@@ -38,13 +38,7 @@ use crate::sys::until_ready;
 pub fn stand_in_request(cwd: &Path, mode: &str, extra: &[&str]) -> SpawnRequest {
     let mut args: Vec<OsString> = vec![standin::FLAG.into(), mode.into(), "-".into()];
     args.extend(extra.iter().map(OsString::from));
-    SpawnRequest {
-        program: std::env::current_exe().expect("current_exe").into(),
-        args,
-        cwd: cwd.to_path_buf(),
-        stderr: StderrTarget::Null,
-        backend: Default::default(),
-    }
+    SpawnRequest::new(std::env::current_exe().expect("current_exe"), args, cwd)
 }
 
 const GRACE: Duration = Duration::from_millis(50);
@@ -123,14 +117,8 @@ pub async fn run(trials: usize) -> Vec<Row> {
 
 /// One trial of each handle-level measurement with `backend` observing the exits.
 async fn handle_trial(cwd: &Path, backend: Backend, h: &mut Handle) {
-    let on = |req: SpawnRequest| SpawnRequest { backend, ..req };
-    let sleep_req = SpawnRequest {
-        program: "/bin/sleep".into(),
-        args: vec!["30".into()],
-        cwd: cwd.to_path_buf(),
-        stderr: StderrTarget::Null,
-        backend,
-    };
+    let on = |req: SpawnRequest| req.with_backend(backend);
+    let sleep_req = SpawnRequest::new("/bin/sleep", ["30"], cwd).with_backend(backend);
 
     // Stand-in that exits 0 on SIGTERM.
     let t0 = Instant::now();

@@ -13,7 +13,7 @@
 use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::Backend;
-use entwurf_v2_spawn::production::child::{SpawnRequest, StderrTarget, spawn_child};
+use entwurf_v2_spawn::production::child::{SpawnRequest, spawn_child};
 use entwurf_v2_spawn::socket::{WaitOptions, await_socket_alive};
 use entwurf_v2_spawn::watcher::StopSignal;
 use tokio_util::sync::CancellationToken;
@@ -103,13 +103,9 @@ fn measure(window: Duration, waiter: Waiter) -> (Cpu, Duration) {
             .await
             .map(|r| r.map_err(|e| e.to_string())),
             Waiter::Supervisor(backend) => {
-                let child = spawn_child(&SpawnRequest {
-                    program: "/bin/sleep".into(),
-                    args: vec!["600".into()],
-                    cwd: dir.path().to_path_buf(),
-                    stderr: StderrTarget::Null,
-                    backend,
-                })
+                let child = spawn_child(
+                    &SpawnRequest::new("/bin/sleep", ["600"], dir.path()).with_backend(backend),
+                )
                 .expect("spawn sleep");
                 let waited = tokio::time::timeout(window, child.exit()).await;
                 child.signal(StopSignal::Kill).await.expect("kill");

@@ -78,8 +78,13 @@ pub enum StderrTarget {
     Null,
 }
 
-/// What to start: the program, its argv and where it runs.
+/// What to start: the program, its argv, where it runs and what it inherits.
+///
+/// Built with [`SpawnRequest::new`] and the `with_*` methods (the struct is
+/// `#[non_exhaustive]`, so a field added later breaks no dependent); the fields stay
+/// readable and assignable.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SpawnRequest {
     /// The program: an absolute path, or a bare name looked up on `PATH`. (A relative
     /// path with a slash is ambiguous once `cwd` differs from ours; avoid it.)
@@ -92,6 +97,49 @@ pub struct SpawnRequest {
     pub stderr: StderrTarget,
     /// How its exit is observed ([`Backend::Native`]: a pidfd on Linux).
     pub backend: Backend,
+    /// Variables set in its environment on top of the one it inherits from us, in order
+    /// (a later entry for the same name wins).
+    pub env: Vec<(OsString, OsString)>,
+}
+
+impl SpawnRequest {
+    /// `program args…` in `cwd`, with stderr discarded, the default backend and the
+    /// inherited environment.
+    pub fn new(
+        program: impl Into<OsString>,
+        args: impl IntoIterator<Item = impl Into<OsString>>,
+        cwd: impl Into<PathBuf>,
+    ) -> Self {
+        Self {
+            program: program.into(),
+            args: args.into_iter().map(Into::into).collect(),
+            cwd: cwd.into(),
+            stderr: StderrTarget::Null,
+            backend: Backend::default(),
+            env: Vec::new(),
+        }
+    }
+
+    /// Where its stderr goes.
+    #[must_use]
+    pub fn with_stderr(mut self, stderr: StderrTarget) -> Self {
+        self.stderr = stderr;
+        self
+    }
+
+    /// How its exit is observed.
+    #[must_use]
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Sets `name=value` in its environment (after the entries set before).
+    #[must_use]
+    pub fn with_env(mut self, name: impl Into<OsString>, value: impl Into<OsString>) -> Self {
+        self.env.push((name.into(), value.into()));
+        self
+    }
 }
 
 /// A started child. Its supervisor task owns the reaping and the signals; this handle
@@ -211,6 +259,7 @@ pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
     let mut command = Command::new(&req.program);
     command
         .args(&req.args)
+        .envs(req.env.iter().map(|(name, value)| (name, value)))
         .current_dir(&req.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -118,6 +118,9 @@ pub struct ProductionOptions {
     /// list is built ([`PassthroughArgs::new`]): a flag the resume argv sets itself,
     /// `--` or an empty arg never gets this far.
     pub extension_args: PassthroughArgs,
+    /// Variables set in every resumed child's environment on top of the one it inherits
+    /// (default: none), e.g. `HOME` for a child that must not see ours.
+    pub child_env: Vec<(OsString, OsString)>,
     /// How the child's exit and its socket are observed (default [`Backend::Native`]:
     /// pidfd, inotify and `O_PATH` on Linux). Reaches the spawner through
     /// [`SpawnRequest::backend`] and the socket waiter through [`WaitOptions::backend`].
@@ -138,6 +141,7 @@ impl std::fmt::Debug for ProductionOptions {
             .field("stderr", &self.stderr)
             .field("spawn_concurrency", &self.spawn_concurrency)
             .field("extension_args", &self.extension_args)
+            .field("child_env", &self.child_env)
             .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
@@ -172,6 +176,7 @@ impl ProductionOptions {
             stderr: StderrPolicy::LogDir(pi.join("entwurf-v2-logs")),
             spawn_concurrency: DEFAULT_SPAWN_CONCURRENCY,
             extension_args: PassthroughArgs::default(),
+            child_env: Vec::new(),
             backend: Backend::Native,
         }
     }
@@ -333,13 +338,10 @@ impl ProductionDeps {
             prompt: plan.prompt(),
             launch_args: plan.launch_args(),
         });
-        let request = SpawnRequest {
-            program: o.pi_program.clone(),
-            args: args.into_iter().map(OsString::from).collect(),
-            cwd: identity.cwd.clone(),
-            stderr: o.stderr_for(plan.target_garden_id()),
-            backend: o.backend,
-        };
+        let mut request = SpawnRequest::new(o.pi_program.clone(), args, identity.cwd.clone())
+            .with_stderr(o.stderr_for(plan.target_garden_id()))
+            .with_backend(o.backend);
+        request.env.extend(o.child_env.iter().cloned());
         Ok((identity, request))
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
-use entwurf_v2_spawn::production::child::{SpawnError, SpawnRequest, spawn_child};
+use entwurf_v2_spawn::production::child::{SpawnError, spawn_child};
 use entwurf_v2_spawn::production::{
     ProductionDeps, ProductionOptions, ProductionOutcome, ResumeLaunch, ResumeSpawnError,
     fixed_identity,
@@ -48,11 +48,10 @@ fn world(script: &'static str) -> World {
         let req = launch.request;
         let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "stand-in-pi".into()];
         args.extend(req.args.iter().cloned());
-        spawn_child(&SpawnRequest {
-            program: "/bin/sh".into(),
-            args,
-            ..req.clone()
-        })
+        let mut req = req.clone();
+        req.program = "/bin/sh".into();
+        req.args = args;
+        spawn_child(&req)
     });
     let releases = Arc::new(AtomicUsize::new(0));
     let counted = releases.clone();

@@ -27,18 +27,14 @@ async fn within<T>(what: &str, fut: impl Future<Output = T>) -> T {
 }
 
 fn request(program: &str, args: &[&str], cwd: &Path) -> SpawnRequest {
-    SpawnRequest {
-        program: OsString::from(program),
-        args: args.iter().map(OsString::from).collect(),
-        cwd: cwd.to_path_buf(),
-        stderr: StderrTarget::Null,
-        backend: Backend::Native,
-    }
+    SpawnRequest::new(program, args.iter().map(OsString::from), cwd)
+        .with_stderr(StderrTarget::Null)
+        .with_backend(Backend::Native)
 }
 
 /// Spawns `req` with `backend` observing its exit.
 fn spawn_on(backend: Backend, req: SpawnRequest) -> Result<ChildHandle, SpawnError> {
-    spawn_child(&SpawnRequest { backend, ..req })
+    spawn_child(&req.with_backend(backend))
 }
 
 fn sh(script: &str, cwd: &Path) -> SpawnRequest {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use entwurf_v2_spawn::lock::{self, LockClaim};
-use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, spawn_child};
+use entwurf_v2_spawn::production::child::{ChildHandle, spawn_child};
 
 use entwurf_v2_spawn::production::{
     ProductionDeps, ProductionOptions, ResumeLaunch, fixed_identity,
@@ -81,11 +81,10 @@ pub fn world(child: Child, stand_in_test: &'static str) -> World {
                 (exe.into(), args.iter().map(OsString::from).collect())
             }
         };
-        let handle = spawn_child(&SpawnRequest {
-            program,
-            args,
-            ..req.clone()
-        })?;
+        let mut req = req.clone();
+        req.program = program;
+        req.args = args;
+        let handle = spawn_child(&req)?;
         *recorded.lock().expect("pid") = Some(handle.pid());
         Ok(handle)
     });

@@ -172,13 +172,9 @@ pub fn resident_request(
         ready: Some(ready.clone()),
         ..with_lifeline(env, args)
     };
-    let request = SpawnRequest {
-        program: env.exe.clone().into_os_string(),
-        args: args.to_args(),
-        cwd: dir.to_path_buf(),
-        stderr: StderrTarget::AppendTo(stderr.clone()),
-        backend: backend(),
-    };
+    let request = SpawnRequest::new(env.exe.clone(), args.to_args(), dir)
+        .with_stderr(StderrTarget::AppendTo(stderr.clone()))
+        .with_backend(backend());
     (request, ready, stderr)
 }
 

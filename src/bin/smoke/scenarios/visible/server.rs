@@ -63,19 +63,16 @@ impl Server {
              (while kill -0 \"$2\" 2>/dev/null && kill -0 \"$t\" 2>/dev/null; do sleep 0.1; done; \
              kill -9 \"$t\" 2>/dev/null) & \
              wait \"$t\"; kill -9 0";
-        let request = SpawnRequest {
-            program: "sh".into(),
-            args: vec![
-                "-c".into(),
-                guard.into(),
-                "sh".into(),
-                socket.clone().into(),
-                std::process::id().to_string().into(),
-            ],
-            cwd: dir.to_path_buf(),
-            stderr: StderrTarget::AppendTo(dir.join("tmux.stderr.log")),
-            backend: super::super::backend(),
-        };
+        let args: [OsString; 5] = [
+            "-c".into(),
+            guard.into(),
+            "sh".into(),
+            socket.clone().into(),
+            std::process::id().to_string().into(),
+        ];
+        let request = SpawnRequest::new("sh", args, dir)
+            .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
+            .with_backend(super::super::backend());
         // Owned by V8, the check that stops it: the server lives across all V checks.
         let handle = spawn_registered(Check::VisibleNothingLeft, &request)
             .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
