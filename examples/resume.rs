@@ -185,8 +185,16 @@ async fn report(result: Result<ProductionOutcome, WatchError>) {
             }
             stop(&resident).await;
         }
-        Ok(SpawnBgOutcome::ChildExited { pid, exit, release }) => {
+        Ok(SpawnBgOutcome::ChildExited {
+            pid,
+            exit,
+            release,
+            stderr_tail,
+        }) => {
             println!("   child-exited: pid {pid}, {exit}; release: {release:?}");
+            if let Some(said) = stderr_tail {
+                println!("   it said on stderr: {said}");
+            }
         }
         Ok(SpawnBgOutcome::SpawnStartFailed { error, release }) => {
             println!("   spawn-start-failed: {}", error_chain(&error));

@@ -37,7 +37,10 @@
 //!     // Every error is printed with its causes: the top message alone rarely says why.
 //!     match execute_spawn_bg_resume(&plan, Some(&claim), &deps).await {
 //!         Ok(SpawnBgOutcome::SocketAlive { pid, .. }) => println!("{gid} is resident as pid {pid}"),
-//!         Ok(SpawnBgOutcome::ChildExited { exit, .. }) => println!("{gid} ended: {exit}"),
+//!         Ok(SpawnBgOutcome::ChildExited { exit, stderr_tail, .. }) => {
+//!             // A runtime that refused to run says why on stderr: show it with the code.
+//!             println!("{gid} ended: {exit}; stderr: {}", stderr_tail.as_deref().unwrap_or("-"))
+//!         }
 //!         Ok(SpawnBgOutcome::SpawnStartFailed { error, .. }) => {
 //!             eprintln!("could not start {gid}: {}", error_chain(&error))
 //!         }

@@ -152,6 +152,42 @@ pub struct ChildHandle {
     pid: u32,
     requests: mpsc::Sender<Request>,
     exit: watch::Receiver<Published>,
+    stderr: Option<StderrSpan>,
+}
+
+/// How much of a child's stderr [`ChildHandle::stderr_tail`] gives back: the end of it,
+/// enough for the few lines a runtime prints when it refuses its argv.
+pub const STDERR_TAIL_BYTES: u64 = 2048;
+
+/// Where in its stderr log a child's own output starts: the log's length when the child
+/// was started (the log is appended to by every resume of the same garden id).
+#[derive(Debug, Clone)]
+pub(crate) struct StderrSpan {
+    path: PathBuf,
+    start: u64,
+}
+
+impl StderrSpan {
+    /// The last [`STDERR_TAIL_BYTES`] written from `start` on, cut to whole lines and
+    /// trimmed; `None` when nothing was written or the log cannot be read. Blocking.
+    pub(crate) fn tail(&self) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut log = File::open(&self.path).ok()?;
+        let end = log.metadata().ok()?.len();
+        let from = self.start.max(end.saturating_sub(STDERR_TAIL_BYTES));
+        log.seek(SeekFrom::Start(from)).ok()?;
+        let mut bytes = Vec::new();
+        log.take(STDERR_TAIL_BYTES).read_to_end(&mut bytes).ok()?;
+        let text = String::from_utf8_lossy(&bytes);
+        // Started mid-line when the child wrote more than the tail holds: drop the part.
+        let text = if from > self.start {
+            text.split_once('\n').map_or("", |(_, rest)| rest)
+        } else {
+            &text
+        };
+        let text = text.trim();
+        (!text.is_empty()).then(|| text.to_owned())
+    }
 }
 
 impl ChildHandle {
@@ -182,6 +218,21 @@ impl ChildHandle {
                 Err(_) => Err(ExitWatchError::SupervisorGone { pid }),
             }
         }
+    }
+
+    /// What the child wrote to stderr since it was started, when stderr is a log file
+    /// ([`StderrTarget::AppendTo`]): its last lines, at most [`STDERR_TAIL_BYTES`],
+    /// trimmed. `None` when stderr is discarded, nothing was written, or the log cannot be
+    /// read. Reads the file: blocking, keep it off the async workers. (Another writer of
+    /// the same log since the spawn — an earlier resident of the same garden id — shows
+    /// up here too.)
+    #[must_use]
+    pub fn stderr_tail(&self) -> Option<String> {
+        self.stderr.as_ref().and_then(StderrSpan::tail)
+    }
+
+    pub(crate) fn stderr_span(&self) -> Option<StderrSpan> {
+        self.stderr.clone()
     }
 
     /// The exit, if it was already observed (and the child reaped).
@@ -251,9 +302,17 @@ pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
         program: req.program.clone(),
     })?;
     check_cwd(req)?;
-    let stderr = match &req.stderr {
-        StderrTarget::AppendTo(path) => Stdio::from(open_stderr_log(path)?),
-        StderrTarget::Null => Stdio::null(),
+    let (stderr, stderr_span) = match &req.stderr {
+        StderrTarget::AppendTo(path) => {
+            let log = open_stderr_log(path)?;
+            // Where this child's own lines will start; a failed stat only loses the tail.
+            let span = log.metadata().ok().map(|meta| StderrSpan {
+                path: path.clone(),
+                start: meta.len(),
+            });
+            (Stdio::from(log), span)
+        }
+        StderrTarget::Null => (Stdio::null(), None),
     };
 
     let mut command = Command::new(&req.program);
@@ -292,6 +351,7 @@ pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
         pid,
         requests: requests_tx,
         exit: exit_rx,
+        stderr: stderr_span,
     })
 }
 

@@ -190,7 +190,7 @@ impl ProductionOptions {
         let home = std::env::var_os("HOME")
             .filter(|h| !h.is_empty())
             .ok_or(OptionsError::NoHome)?;
-        let agent_dir = std::env::var_os("PI_CODING_AGENT_DIR")
+        let agent_dir = std::env::var_os(AGENT_DIR_VAR)
             .filter(|d| !d.is_empty())
             .map(PathBuf::from);
         Ok(Self::with_home(Path::new(&home), agent_dir))
@@ -276,6 +276,9 @@ pub struct ProductionDeps {
     spawn_slots: Arc<Semaphore>,
 }
 
+/// The variable through which `pi` is told its agent dir.
+pub const AGENT_DIR_VAR: &str = "PI_CODING_AGENT_DIR";
+
 /// How many spawns run at once by default: enough to overlap each child's exec with the
 /// next fork, few enough not to grow the blocking pool by a thread per resume.
 pub const DEFAULT_SPAWN_CONCURRENCY: usize = 4;
@@ -342,6 +345,15 @@ impl ProductionDeps {
             .with_stderr(o.stderr_for(plan.target_garden_id()))
             .with_backend(o.backend);
         request.env.extend(o.child_env.iter().cloned());
+        // The agent dir the identity was resolved from is the one the child must use:
+        // told nothing, pi looks in its default (`$PI_CODING_AGENT_DIR`, else
+        // `$HOME/.pi/agent` in the child's environment), does not find the session there,
+        // mints an empty one under the same id and runs the turn in it. Always set, after
+        // `child_env`, rather than only when it differs from pi's default: working out
+        // pi's default would be a guess at its rules, and telling costs nothing.
+        request
+            .env
+            .push((AGENT_DIR_VAR.into(), o.agent_dir.clone().into_os_string()));
         Ok((identity, request))
     }
 }
@@ -423,6 +435,15 @@ impl WatchDeps for ProductionDeps {
 
     fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
         Ok((self.options.release)(claim)?)
+    }
+
+    /// The end of the child's stderr log, read on the blocking pool.
+    async fn stderr_tail(&self, child: &ChildHandle) -> Option<String> {
+        let span = child.stderr_span()?;
+        tokio::task::spawn_blocking(move || span.tail())
+            .await
+            .ok()
+            .flatten()
     }
 
     fn term_grace(&self) -> Duration {

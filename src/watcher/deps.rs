@@ -125,6 +125,16 @@ pub trait WatchDeps: Sync {
     /// [`WatchError::ReleaseFailed`](super::WatchError::ReleaseFailed).
     fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError>;
 
+    /// What the child said on its way out, for
+    /// [`SpawnBgOutcome::ChildExited`](super::SpawnBgOutcome::ChildExited): asked once,
+    /// after the exit was observed and the lock released. The production deps answer with
+    /// the end of its stderr log (a runtime that refuses its argv says why there, and
+    /// "exit code 1" alone tells an operator nothing). Default: nothing.
+    fn stderr_tail(&self, child: &Self::Child) -> impl Future<Output = Option<String>> + Send {
+        let _ = child;
+        std::future::ready(None)
+    }
+
     /// How long the child may take to exit after SIGTERM.
     fn term_grace(&self) -> Duration;
 

@@ -115,7 +115,14 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 spawn_error: None,
             };
             let release = releaser.release(event, on)?;
-            Ok(SpawnBgOutcome::ChildExited { pid, exit, release })
+            // Asked after the release: the lock is not held while the log is read.
+            let stderr_tail = deps.stderr_tail(&child).await;
+            Ok(SpawnBgOutcome::ChildExited {
+                pid,
+                exit,
+                release,
+                stderr_tail,
+            })
         }
         Ended::Retained(reason) => retain(reason),
     }

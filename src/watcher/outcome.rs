@@ -45,6 +45,10 @@ pub enum SpawnBgOutcome<C, E> {
         exit: ChildExit,
         /// What the release found.
         release: ReleaseOutcome,
+        /// The end of what it wrote to stderr, when the deps can tell
+        /// ([`WatchDeps::stderr_tail`](super::WatchDeps::stderr_tail)): why a runtime
+        /// that exits at once refused to run.
+        stderr_tail: Option<String>,
     },
     /// Nothing was observed: the lock is kept, and the diagnostic says why.
     LockRetained(Box<RetainedDiagnostic>),

@@ -30,6 +30,7 @@ mod lock;
 mod lock_props;
 mod production;
 mod reach;
+mod real_pi;
 mod release_props;
 mod socket;
 mod visible;

@@ -412,3 +412,61 @@ async fn a_socket_path_the_portable_backend_cannot_reach_starts_nothing() {
     assert_eq!(release, ReleaseOutcome::Released);
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
 }
+
+/// The child's own stderr reaches the `ChildExited` outcome: only what it wrote (not an
+/// earlier resume's lines in the same log), its end when it wrote more than the tail
+/// holds, cut at a line boundary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exit_carries_the_end_of_the_childs_own_stderr() {
+    let w = world(
+        "i=0; while [ $i -lt 400 ]; do echo \"noise line $i\" >&2; i=$((i+1)); done; \
+         echo 'Error: Unknown option: --session-id' >&2; exit 1",
+    );
+    let log = w
+        .dir
+        .path()
+        .join(".pi/entwurf-v2-logs")
+        .join(format!("{GID}.stderr.log"));
+    std::fs::create_dir_all(log.parent().expect("log dir")).expect("log dir");
+    std::fs::write(&log, "an earlier resume said this\n").expect("earlier log");
+    let outcome = resume(&w, Duration::from_secs(5)).await;
+    let SpawnBgOutcome::ChildExited {
+        exit, stderr_tail, ..
+    } = &outcome
+    else {
+        panic!("expected child-exited, got {outcome:?}");
+    };
+    assert_eq!(exit.code, Some(1));
+    let tail = stderr_tail.as_deref().expect("a stderr tail");
+    assert!(
+        tail.ends_with("Error: Unknown option: --session-id"),
+        "the last line is the child's own: {tail:?}"
+    );
+    assert!(tail.len() <= 2048, "bounded: {} bytes", tail.len());
+    assert!(
+        tail.starts_with("noise line "),
+        "whole lines only: {tail:?}"
+    );
+    assert!(!tail.contains("earlier resume"), "{tail:?}");
+
+    // A child that wrote nothing has no tail, even with an earlier resume in the log.
+    let quiet = world("exit 3");
+    let quiet_log = quiet
+        .dir
+        .path()
+        .join(".pi/entwurf-v2-logs")
+        .join(format!("{GID}.stderr.log"));
+    std::fs::create_dir_all(quiet_log.parent().expect("log dir")).expect("log dir");
+    std::fs::write(&quiet_log, "an earlier resume said this\n").expect("earlier log");
+    let outcome = resume(&quiet, Duration::from_secs(5)).await;
+    assert!(
+        matches!(
+            outcome,
+            SpawnBgOutcome::ChildExited {
+                stderr_tail: None,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+}

@@ -194,7 +194,9 @@ fn exited(
     outcome: &entwurf_v2_spawn::production::ProductionOutcome,
 ) -> Option<(ChildExit, ReleaseOutcome, u32)> {
     match outcome {
-        SpawnBgOutcome::ChildExited { exit, release, pid } => Some((*exit, *release, *pid)),
+        SpawnBgOutcome::ChildExited {
+            exit, release, pid, ..
+        } => Some((*exit, *release, *pid)),
         _ => None,
     }
 }
