@@ -23,12 +23,15 @@
 //! ```no_run
 //! use std::time::Duration;
 //! use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions};
+//! use entwurf_v2_spawn::runtime::{ArgvDialect, preflight};
 //! use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
 //! use entwurf_v2_spawn::{GardenId, SpawnBgPlan, error_chain, lock};
 //!
 //! async fn resume(gid: &str) -> Result<(), Box<dyn std::error::Error>> {
 //!     let gid = GardenId::parse(gid)?;
 //!     let options = ProductionOptions::from_env()?; // HOME, PI_CODING_AGENT_DIR
+//!     // Before the lock: a missing pi, or one too old for the argv, is refused with nothing taken.
+//!     preflight(&options.pi_program, ArgvDialect::SpawnBg).await?;
 //!     let claim = lock::acquire(&options.lock_dir, &gid)?;
 //!     let socket = options.socket_path(&gid);
 //!     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?
@@ -73,6 +76,7 @@ pub mod plan;
 pub mod production;
 pub mod release;
 pub mod resume_args;
+pub mod runtime;
 pub mod socket;
 mod sys;
 pub mod visible;

@@ -26,3 +26,21 @@ pub(crate) fn register_owned_fd<T: OwnsFd>(inner: T, interest: Interest) -> io::
     )]
     AsyncFd::with_interest(inner, interest)
 }
+
+/// Runs blocking `work` (file or process I/O) on tokio's blocking pool, so it never
+/// stalls an async worker, and hands its result back. A panic in `work` is resumed here,
+/// exactly as if it had been called inline.
+///
+/// # Errors
+///
+/// The [`JoinError`](tokio::task::JoinError) of a task that was cancelled because its
+/// runtime is shutting down: whether `work` ran is then unknown.
+pub(crate) async fn off_async<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, tokio::task::JoinError> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => Ok(value),
+        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+        Err(join) => Err(join),
+    }
+}

@@ -440,7 +440,7 @@ impl WatchDeps for ProductionDeps {
     /// The end of the child's stderr log, read on the blocking pool.
     async fn stderr_tail(&self, child: &ChildHandle) -> Option<String> {
         let span = child.stderr_span()?;
-        tokio::task::spawn_blocking(move || span.tail())
+        crate::sys::off_async(move || span.tail())
             .await
             .ok()
             .flatten()

@@ -45,7 +45,7 @@
 mod error;
 mod launcher;
 mod observe;
-mod tmux;
+pub(crate) mod tmux;
 
 #[cfg(test)]
 mod tests;

@@ -242,7 +242,7 @@ fn parent_pid(pid: u32) -> Option<u32> {
 }
 
 /// Why [`run_bounded`] gave no output.
-enum Bounded {
+pub(crate) enum Bounded {
     /// The program could not be started: nothing ran.
     Start(io::Error),
     /// It ran past the limit and was killed; it may have done its work.
@@ -254,7 +254,11 @@ enum Bounded {
 /// Runs `program args` with stdin null and its output captured, killing it after
 /// `limit`. The output is one short row, far below a pipe's buffer, so waiting before
 /// reading cannot deadlock.
-fn run_bounded(program: &OsStr, args: &[OsString], limit: Duration) -> Result<Output, Bounded> {
+pub(crate) fn run_bounded(
+    program: &OsStr,
+    args: &[OsString],
+    limit: Duration,
+) -> Result<Output, Bounded> {
     let mut child = Command::new(program)
         .args(args)
         .stdin(Stdio::null())

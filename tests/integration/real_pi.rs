@@ -3,6 +3,7 @@
 //! dependencies, and the fixture extension (`real-pi/fixture/`) standing in for entwurf's
 //! control extension. Without an installed runtime these skip, except on CI.
 
+use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use entwurf_test_support::real_pi::{
@@ -11,6 +12,7 @@ use entwurf_test_support::real_pi::{
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
 use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions};
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
+use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeError, preflight};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -115,4 +117,56 @@ async fn a_refused_argv_brings_pis_own_stderr_line_into_the_outcome() {
             "pi {v}: pi's stderr line is not in the outcome: {shown}"
         );
     }
+}
+
+/// The preflight names the version each installed runtime reports, and refuses — typed,
+/// naming what it found — a missing runtime and one below the spawn-bg floor (a stand-in
+/// answering `--version` as pi 0.73.1 does: the real 0.73.1 is another package, which
+/// refuses `--session-id`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preflight_names_the_version_and_refuses_before_the_lock() {
+    for runtime in runtimes_or_skip("the_preflight_names_the_version_and_refuses_before_the_lock") {
+        let found = preflight(runtime.launcher.as_os_str(), ArgvDialect::SpawnBg)
+            .await
+            .unwrap_or_else(|e| panic!("pi {}: {e}", runtime.version));
+        assert_eq!(found.to_string(), runtime.version);
+    }
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-pi");
+    let refusal = preflight(missing.as_os_str(), ArgvDialect::SpawnBg)
+        .await
+        .expect_err("a missing runtime is refused");
+    assert!(
+        matches!(refusal, RuntimeError::Missing { .. }),
+        "{refusal:?}"
+    );
+    assert!(refusal.to_string().contains("no-such-pi"), "{refusal}");
+    assert!(
+        refusal.advice().contains("install pi"),
+        "{}",
+        refusal.advice()
+    );
+
+    let old = dir.path().join("pi-0.73.1");
+    std::fs::write(&old, "#!/bin/sh\necho 0.73.1\n").expect("stand-in");
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let refusal = preflight(old.as_os_str(), ArgvDialect::SpawnBg)
+        .await
+        .expect_err("0.73.1 is below the floor");
+    assert_eq!(
+        refusal.found().map(|v| v.to_string()).as_deref(),
+        Some("0.73.1")
+    );
+    assert!(
+        refusal.to_string().contains("0.73.1") && refusal.to_string().contains("0.76.0"),
+        "{refusal}"
+    );
+    assert_eq!(
+        refusal.advice(),
+        "upgrade pi from 0.73.1 to 0.76.0 or newer"
+    );
+    // The visible argv has no known floor: the same runtime passes there.
+    let visible = preflight(old.as_os_str(), ArgvDialect::Visible).await;
+    assert_eq!(visible.expect("no floor").to_string(), "0.73.1");
 }
