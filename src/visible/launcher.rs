@@ -13,8 +13,12 @@ use std::path::PathBuf;
 use crate::garden_id::GardenId;
 use crate::watcher::BoxError;
 
-/// What to open: `program args…` in `cwd`, for the citizen `gid`.
+/// What to open: `program args…` in `cwd`, for the citizen `gid`, with `env` set.
+///
+/// Built with [`LaunchRequest::new`] (`#[non_exhaustive]`: a field added later breaks
+/// no dependent).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LaunchRequest {
     /// The citizen being resumed (for launchers that name windows or log).
     pub gid: GardenId,
@@ -24,6 +28,23 @@ pub struct LaunchRequest {
     pub args: Vec<String>,
     /// The session's working directory, from its saved header.
     pub cwd: PathBuf,
+    /// Variables set in the window's environment (tmux `new-window -e NAME=VALUE`): the
+    /// window inherits the tmux server's environment, not the dispatcher's.
+    pub env: Vec<(String, OsString)>,
+}
+
+impl LaunchRequest {
+    /// `program args…` in `cwd` for `gid`, with nothing added to the environment.
+    #[must_use]
+    pub fn new(gid: GardenId, program: OsString, args: Vec<String>, cwd: PathBuf) -> Self {
+        Self {
+            gid,
+            program,
+            args,
+            cwd,
+            env: Vec::new(),
+        }
+    }
 }
 
 /// Launch receipt: the window tmux made. Kept apart from the observation receipt, because

@@ -103,6 +103,9 @@ pub struct VisibleOptions {
     pub poll_interval: Duration,
     /// How long one probe connect may take (preflight and observation).
     pub probe_timeout: Duration,
+    /// Variables set in the window's environment (default: none), on top of the tmux
+    /// server's; `PI_CODING_AGENT_DIR` is always set to `agent_dir` after these.
+    pub child_env: Vec<(String, OsString)>,
     /// Which observation backend inspects and probes the socket (preflight and
     /// observation). The pane's exit is watched with a pidfd on Linux whatever this
     /// says: POSIX has no way to watch a process we did not start.
@@ -120,6 +123,7 @@ impl std::fmt::Debug for VisibleOptions {
             .field("observe_timeout", &self.observe_timeout)
             .field("poll_interval", &self.poll_interval)
             .field("probe_timeout", &self.probe_timeout)
+            .field("child_env", &self.child_env)
             .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
@@ -140,6 +144,11 @@ impl VisibleOptions {
             observe_timeout: Duration::from_secs(30),
             poll_interval: o.poll_interval,
             probe_timeout: o.probe_timeout,
+            child_env: o
+                .child_env
+                .iter()
+                .filter_map(|(name, value)| Some((name.to_str()?.to_owned(), value.clone())))
+                .collect(),
             backend: o.backend,
         }
     }
@@ -272,12 +281,20 @@ async fn prepare(
         model: &identity.launch.model,
     })
     .map_err(Refusal::Argv)?;
-    Ok(LaunchRequest {
-        gid: gid.clone(),
-        program: options.pi_program.clone(),
+    let mut request = LaunchRequest::new(
+        gid.clone(),
+        options.pi_program.clone(),
         args,
-        cwd: identity.launch.cwd,
-    })
+        identity.launch.cwd,
+    );
+    request.env.extend(options.child_env.iter().cloned());
+    // The agent dir the session was found in, as for a background resume (the window
+    // gets the tmux server's environment, which may name another or none).
+    request.env.push((
+        crate::production::AGENT_DIR_VAR.to_owned(),
+        options.agent_dir.clone().into_os_string(),
+    ));
+    Ok(request)
 }
 
 /// Runs the resolver on the blocking pool: it scans saved sessions (file I/O).

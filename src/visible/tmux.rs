@@ -164,7 +164,7 @@ impl TmuxLauncher {
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_default();
         let runtime = resolve_runtime(&request.program, &search_path)?;
-        let command: [OsString; 11] = [
+        let command: [OsString; 10] = [
             "new-window".into(),
             "-d".into(),
             "-a".into(),
@@ -175,9 +175,15 @@ impl TmuxLauncher {
             "-P".into(),
             "-F".into(),
             TMUX_HANDLE_FORMAT.into(),
-            "--".into(),
         ];
         argv.extend(command.into_iter().map(escape_tmux_arg));
+        for (name, value) in &request.env {
+            let mut assignment = OsString::from(format!("{name}="));
+            assignment.push(value);
+            argv.push("-e".into());
+            argv.push(escape_tmux_arg(assignment));
+        }
+        argv.push("--".into());
         argv.push(escape_tmux_arg(runtime.into()));
         argv.extend(request.args.iter().map(|a| escape_tmux_arg(a.into())));
         Ok(argv)

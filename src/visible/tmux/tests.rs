@@ -53,11 +53,13 @@ fn escaping_protects_a_final_semicolon_only() {
 
 #[test]
 fn the_server_comes_from_tmux_env_or_a_name() {
-    let request = |cwd: &Path| LaunchRequest {
-        gid: crate::GardenId::parse("20260613T000000-aaaaaa").expect("gid"),
-        program: "/bin/sh".into(),
-        args: vec!["x;".into()],
-        cwd: cwd.to_path_buf(),
+    let request = |cwd: &Path| {
+        LaunchRequest::new(
+            crate::GardenId::parse("20260613T000000-aaaaaa").expect("gid"),
+            "/bin/sh".into(),
+            vec!["x;".into()],
+            cwd.to_path_buf(),
+        )
     };
     let dir = tempfile::tempdir().expect("tmp");
     let r = request(dir.path());
@@ -97,4 +99,36 @@ fn the_server_comes_from_tmux_env_or_a_name() {
             .expect_err(session);
         assert!(matches!(err, LaunchError::BadSession { .. }), "{err}");
     }
+}
+
+#[test]
+fn the_window_environment_goes_before_the_command() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut r = LaunchRequest::new(
+        crate::GardenId::parse("20260613T000000-aaaaaa").expect("gid"),
+        "/bin/sh".into(),
+        vec!["-c".into(), "true".into()],
+        dir.path().to_path_buf(),
+    );
+    r.env.push(("HOME".into(), "/scratch/home".into()));
+    r.env
+        .push(("PI_CODING_AGENT_DIR".into(), "/scratch/agent;".into()));
+    let args = TmuxLauncher::named_server("priv", "main")
+        .command_args(&r)
+        .expect("args");
+    let dashdash = args.iter().position(|a| a == "--").expect("--");
+    let pairs: Vec<_> = args[..dashdash]
+        .windows(2)
+        .filter(|w| w[0] == "-e")
+        .map(|w| w[1].clone())
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            OsString::from("HOME=/scratch/home"),
+            // Escaped like every argument: a final ';' would end the tmux command.
+            "PI_CODING_AGENT_DIR=/scratch/agent\\;".into(),
+        ]
+    );
+    assert_eq!(args[dashdash + 1], "/bin/sh");
 }

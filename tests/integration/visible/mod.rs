@@ -121,12 +121,12 @@ async fn a_process_that_is_already_gone_counts_as_exited() {
 }
 
 fn request(world: &World, cwd: &std::path::Path) -> LaunchRequest {
-    LaunchRequest {
-        gid: world.gid.clone(),
-        program: world.options.pi_program.clone(),
-        args: vec!["--entwurf-control".into()],
-        cwd: cwd.to_path_buf(),
-    }
+    LaunchRequest::new(
+        world.gid.clone(),
+        world.options.pi_program.clone(),
+        vec!["--entwurf-control".into()],
+        cwd.to_path_buf(),
+    )
 }
 
 #[tokio::test]
