@@ -67,6 +67,23 @@ pub struct ResumeLaunch<'a> {
     pub request: &'a SpawnRequest,
 }
 
+impl<'a> ResumeLaunch<'a> {
+    /// A launch of `request` for `plan` as `identity`: what a spawner that rewrites the
+    /// request (another argv variant, say) hands on to the one it wraps.
+    #[must_use]
+    pub fn new(
+        plan: &'a SpawnBgPlan,
+        identity: &'a LaunchIdentity,
+        request: &'a SpawnRequest,
+    ) -> Self {
+        Self {
+            plan,
+            identity,
+            request,
+        }
+    }
+}
+
 /// The outcome [`execute_spawn_bg_resume`](crate::watcher::execute_spawn_bg_resume) gives
 /// with the production deps: the resident's handle, or a typed spawn error.
 pub type ProductionOutcome = SpawnBgOutcome<ChildHandle, ResumeSpawnError>;

@@ -7,7 +7,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
 use entwurf_test_support::real_pi::{
-    self, PiWorld, Runtime, fixture_extension_args, runtimes_or_skip, turns,
+    self, PiWorld, Runtime, fixture_extension_args, greet_and_release_turn, runtimes_or_skip, turns,
 };
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
 use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions};
@@ -63,6 +63,12 @@ async fn a_session_under_another_agent_dir_is_resumed_in_that_session() {
             panic!("pi {v}: expected socket-alive, got {outcome:?}");
         };
         assert_eq!(release, ReleaseOutcome::Released, "pi {v}");
+        let hello = greet_and_release_turn(&plan.expected_socket_path().to_path_buf());
+        assert_eq!(
+            hello.session, GID,
+            "pi {v}: the socket is the resumed session's"
+        );
+        assert_eq!(hello.pid, resident.pid(), "pi {v}: and the resident's own");
         let exit = tokio::time::timeout(OBSERVE, resident.exit())
             .await
             .unwrap_or_else(|_| panic!("pi {v}: the resident never exited"))

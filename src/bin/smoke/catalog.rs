@@ -1,6 +1,7 @@
-//! The fixed list of checks: ids, labels and the scenario each belongs to.
+//! The list of checks: ids, labels and the scenario each belongs to.
 //!
-//! The list is static so that the TAP plan (`1..N`) can be printed before the first check
+//! The list is fixed before the first check — the fixed checks ([`Check::FIXED`]) and
+//! the P checks of the real pi runtimes found at setup ([`Catalog`]) — so that the TAP plan (`1..N`) can be printed before the first check
 //! runs, results print in a stable order however the checks interleave, and a check that
 //! never reported (a scenario bug) is caught as a failure instead of silently missing.
 //! The table itself is in the crate docs of the binary (`main.rs`).
@@ -23,18 +24,21 @@ pub enum Scenario {
     Resume,
     /// `visible`: visible resume in a private tmux server (V).
     Visible,
+    /// `pi`: resumes with the real `pi` runtimes, offline (P).
+    Pi,
 }
 
 impl Scenario {
     /// Every scenario, in output order.
     #[cfg(test)]
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Socket,
         Self::Child,
         Self::Watcher,
         Self::Lock,
         Self::Resume,
         Self::Visible,
+        Self::Pi,
     ];
 
     /// The subcommand name.
@@ -46,6 +50,7 @@ impl Scenario {
             Self::Lock => "lock",
             Self::Resume => "resume",
             Self::Visible => "visible",
+            Self::Pi => "pi",
         }
     }
 }
@@ -59,6 +64,8 @@ pub enum Needs {
     NonRoot,
     /// tmux on `PATH`: the visible checks open real tmux windows.
     Tmux,
+    /// strace on `PATH`: the P check that proves nothing escapes traces real pi.
+    Strace,
 }
 
 impl Needs {
@@ -74,6 +81,9 @@ impl Needs {
             (Self::Tmux, _) if !tmux_installed() => {
                 Some("tmux is not installed (apt-get install tmux)")
             }
+            (Self::Strace, _) if !runs("strace", "-V") => {
+                Some("strace is not installed (apt-get install strace)")
+            }
             _ => None,
         }
     }
@@ -81,8 +91,13 @@ impl Needs {
 
 /// Whether `tmux -V` runs: the one way to know tmux is there before using it.
 fn tmux_installed() -> bool {
-    std::process::Command::new("tmux")
-        .arg("-V")
+    runs("tmux", "-V")
+}
+
+/// Whether `program arg` runs and exits 0.
+fn runs(program: &str, arg: &str) -> bool {
+    std::process::Command::new(program)
+        .arg(arg)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -165,6 +180,11 @@ pub enum Check {
     VisibleHashCwd,
     /// V8: the private tmux server and its stand-ins are gone afterwards.
     VisibleNothingLeft,
+    /// P: no real pi runtime was found (a skip naming the install command; a failure on
+    /// CI).
+    PiMissing,
+    /// P<n>.<k>: check `k` against runtime `n`.
+    Pi(&'static PiRuntime, PiCheck),
     /// H1: no descriptor leaked.
     HygieneFds,
     /// H2: no child left unreaped.
@@ -173,12 +193,14 @@ pub enum Check {
     HygieneTempDirs,
 }
 
+use crate::pi_runtime::{PiCheck, PiRuntime};
+
 /// How many processes race for one lock in [`Check::LockRace`].
 pub const RACERS: usize = 8;
 
 impl Check {
-    /// Every check, in output order.
-    pub const ALL: [Self; 39] = [
+    /// Every check but those of the real pi runtimes (see [`Catalog`]), in output order.
+    pub const FIXED: [Self; 39] = [
         Self::SocketListening,
         Self::SocketSymlink,
         Self::SocketAbsentCancel,
@@ -256,6 +278,8 @@ impl Check {
             Self::VisibleLockHeld => "V6",
             Self::VisibleHashCwd => "V7",
             Self::VisibleNothingLeft => "V8",
+            Self::PiMissing => "P",
+            Self::Pi(runtime, check) => runtime.id(check),
             Self::HygieneFds => "H1",
             Self::HygieneChildren => "H2",
             Self::HygieneTempDirs => "H3",
@@ -345,6 +369,8 @@ impl Check {
             Self::VisibleNothingLeft => {
                 "visible: the private tmux server, its windows and stand-ins are gone afterwards"
             }
+            Self::PiMissing => "real pi runtimes: resumes of sessions pi wrote, offline",
+            Self::Pi(runtime, check) => runtime.label(check),
             Self::HygieneFds => "no descriptor leaked since the start",
             Self::HygieneChildren => "no child left unreaped, no group member left alive",
             Self::HygieneTempDirs => "every temp dir removed",
@@ -389,6 +415,7 @@ impl Check {
             | C::VisibleLockHeld
             | C::VisibleHashCwd
             | C::VisibleNothingLeft => Some(Scenario::Visible),
+            C::PiMissing | C::Pi(..) => Some(Scenario::Pi),
             C::HygieneFds | C::HygieneChildren | C::HygieneTempDirs => None,
         }
     }
@@ -405,7 +432,9 @@ impl Check {
             | Self::VisibleSymlink
             | Self::VisibleLockHeld
             | Self::VisibleHashCwd
-            | Self::VisibleNothingLeft => Some(Needs::Tmux),
+            | Self::VisibleNothingLeft
+            | Self::Pi(_, PiCheck::Visible) => Some(Needs::Tmux),
+            Self::Pi(_, PiCheck::NothingEscapes) => Some(Needs::Strace),
             _ => None,
         }
     }
@@ -417,6 +446,9 @@ impl Check {
             Self::ChildTerminated => Some(Self::ChildSpawned),
             Self::WatcherReleasedOnce => Some(Self::WatcherTimeout),
             Self::ResumeResident => Some(Self::ResumeEndToEnd),
+            Self::Pi(runtime, PiCheck::ResumeTurn) => {
+                Some(Self::Pi(runtime, PiCheck::ResumeSocketAlive))
+            }
             _ => None,
         }
     }
@@ -426,36 +458,78 @@ impl Check {
         self.scenario().is_none()
     }
 
+    /// How long the check may run: `base` (`--check-timeout-ms`), six times that for a
+    /// check against the real pi, whose Node start-up alone takes a second or two and
+    /// which runs a resume or two per check.
+    pub fn deadline(self, base: std::time::Duration) -> std::time::Duration {
+        match self {
+            Self::Pi(..) => base * 6,
+            _ => base,
+        }
+    }
+}
+
+/// Every check of this run, in output order: the fixed ones, with the P checks of the
+/// real pi runtimes found at setup (or the one `P` line saying none was) before hygiene.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    checks: Vec<Check>,
+}
+
+impl Catalog {
+    /// The catalog with one set of P checks per runtime (`runtimes` oldest first).
+    pub fn new(runtimes: &'static [PiRuntime]) -> Self {
+        let mut checks: Vec<Check> = Check::FIXED
+            .into_iter()
+            .filter(|c| !c.is_hygiene())
+            .collect();
+        if runtimes.is_empty() {
+            checks.push(Check::PiMissing);
+        }
+        for runtime in runtimes {
+            checks.extend(PiCheck::ALL.map(|k| Check::Pi(runtime, k)));
+        }
+        checks.extend(Check::FIXED.into_iter().filter(|c| c.is_hygiene()));
+        Self { checks }
+    }
+
+    /// Every check.
+    pub fn checks(&self) -> &[Check] {
+        &self.checks
+    }
+
     /// Every distinct id, in catalog order.
-    pub fn ids() -> Vec<&'static str> {
+    pub fn ids(&self) -> Vec<&'static str> {
         let mut ids: Vec<&'static str> = Vec::new();
-        for check in Self::ALL {
+        for check in &self.checks {
             if !ids.contains(&check.id()) {
                 ids.push(check.id());
             }
         }
         ids
     }
-}
 
-/// Which checks run for a scenario (`None`: all) and `--only` ids (empty: no filter):
-/// the matching checks, what they inspect, and hygiene, in catalog order.
-pub fn select(scenario: Option<Scenario>, only: &[&str]) -> Vec<Check> {
-    let wanted = |c: Check| {
-        let in_scenario = scenario.is_none_or(|s| c.scenario() == Some(s));
-        let by_id = only.is_empty() || only.contains(&c.id());
-        in_scenario && by_id
-    };
-    Check::ALL
-        .into_iter()
-        .filter(|c| {
-            c.is_hygiene()
-                || wanted(*c)
-                || Check::ALL
-                    .iter()
-                    .any(|other| other.inspects() == Some(*c) && wanted(*other))
-        })
-        .collect()
+    /// Which checks run for a scenario (`None`: all) and `--only` ids (empty: no
+    /// filter): the matching checks, what they inspect, and hygiene, in catalog order.
+    pub fn select(&self, scenario: Option<Scenario>, only: &[&str]) -> Vec<Check> {
+        let wanted = |c: Check| {
+            let in_scenario = scenario.is_none_or(|s| c.scenario() == Some(s));
+            let by_id = only.is_empty() || only.contains(&c.id());
+            in_scenario && by_id
+        };
+        self.checks
+            .iter()
+            .copied()
+            .filter(|c| {
+                c.is_hygiene()
+                    || wanted(*c)
+                    || self
+                        .checks
+                        .iter()
+                        .any(|other| other.inspects() == Some(*c) && wanted(*other))
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -463,8 +537,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_runtime_has_its_own_p_checks_before_hygiene() {
+        let runtimes = crate::pi_runtime::test_runtimes(&["0.79.1", "1.6.0"]);
+        let catalog = Catalog::new(runtimes);
+        let ids = catalog.ids();
+        assert_eq!(
+            ids.len(),
+            catalog.checks().len() - 4,
+            "unique but the seed's S1/S2/S3"
+        );
+        let p: Vec<_> = ids.iter().filter(|id| id.starts_with('P')).collect();
+        assert_eq!(p.len(), 14);
+        assert_eq!(*p[0], "P1.1");
+        assert_eq!(*p[13], "P2.7");
+        assert!(!ids.contains(&"P"), "no P line when runtimes are there");
+        assert!(
+            Check::Pi(&runtimes[1], PiCheck::Legacy)
+                .label()
+                .starts_with("pi 1.6.0: legacy")
+        );
+        assert_eq!(ids.last(), Some(&"H3"));
+        let turn = catalog.select(None, &["P2.2"]);
+        assert_eq!(
+            turn.iter().map(|c| c.id()).collect::<Vec<_>>(),
+            ["P2.1", "P2.2", "H1", "H2", "H3"],
+            "the turn check brings the resume it inspects"
+        );
+        for check in catalog.checks() {
+            assert!(!check.label().contains('#'), "{check:?}");
+        }
+    }
+
+    #[test]
     fn labels_are_tap_safe_and_scenarios_consistent() {
-        for check in Check::ALL {
+        for check in Check::FIXED {
             assert!(!check.label().contains('#'), "{check:?}");
             assert!(!check.label().contains('\n'), "{check:?}");
         }
@@ -472,28 +578,34 @@ mod tests {
         assert_eq!(Check::ChildEarlyExit.scenario(), Some(Scenario::Child));
         assert_eq!(Check::WatcherTimeout.scenario(), Some(Scenario::Watcher));
         assert_eq!(Check::HygieneFds.scenario(), None);
-        for check in Check::ALL {
+        for check in Check::FIXED {
             if let Some(inspected) = check.inspects() {
                 assert_eq!(inspected.scenario(), check.scenario(), "{check:?}");
             }
         }
-        let mut sorted = Check::ALL;
+        let mut sorted = Check::FIXED;
         sorted.sort();
-        assert_eq!(sorted, Check::ALL, "ALL is in declaration order");
+        assert_eq!(sorted, Check::FIXED, "FIXED is in declaration order");
     }
 
     #[test]
     fn selection_brings_inspected_checks_and_hygiene() {
         let ids = |checks: Vec<Check>| checks.iter().map(|c| c.id()).collect::<Vec<_>>();
+        let catalog = Catalog::new(&[]);
+        let select = |s, only: &[&str]| catalog.select(s, only);
         assert_eq!(ids(select(None, &["R2"])), ["R1", "R2", "H1", "H2", "H3"]);
         assert_eq!(
             ids(select(Some(Scenario::Child), &[])),
             ["S2", "S2", "S2.3", "H1", "H2", "H3"]
         );
-        assert_eq!(select(None, &[]), Check::ALL);
+        assert_eq!(select(None, &[]), catalog.checks());
         assert_eq!(
             ids(select(Some(Scenario::Lock), &["S2"])),
             ["H1", "H2", "H3"]
+        );
+        assert_eq!(
+            ids(select(Some(Scenario::Pi), &[])),
+            ["P", "H1", "H2", "H3"]
         );
     }
 }

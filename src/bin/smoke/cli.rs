@@ -61,6 +61,11 @@ pub struct RunOptions {
     /// on Linux), so the live gate proves the code other platforms run.
     #[arg(long, value_enum, default_value_t = BackendArg::Native, global = true)]
     pub backend: BackendArg,
+    /// A real `pi` runtime for the `pi` scenario (repeatable; its `--version` is asked
+    /// first). Default: the launchers `./run.sh install-pi` wrote (`$ENTWURF_REAL_PI_DIR`,
+    /// else the checkout's `target/real-pi`).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub pi: Vec<PathBuf>,
     /// Test only: fail every check with this id after it ran (exercises FAIL paths).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_failure: Vec<String>,
@@ -105,6 +110,8 @@ pub enum Command {
     Resume,
     /// Visible resume in a private tmux server (V; skipped without tmux).
     Visible,
+    /// Resumes with the real pi runtimes, offline (P; `./run.sh install-pi`).
+    Pi,
     /// Internal: this binary re-executed as a child of the smoke.
     #[command(name = "__stand-in", hide = true)]
     StandIn(StandIn),
@@ -121,6 +128,7 @@ impl Command {
             Self::Lock => Some(Scenario::Lock),
             Self::Resume => Some(Scenario::Resume),
             Self::Visible => Some(Scenario::Visible),
+            Self::Pi => Some(Scenario::Pi),
         }
     }
 }

@@ -93,6 +93,7 @@ mod cli;
 mod lifeline;
 mod os;
 mod output;
+mod pi_runtime;
 mod registry;
 mod report;
 mod runner;
@@ -131,7 +132,15 @@ fn main() -> ExitCode {
     let held = Signals::hold();
     let scenario = cli.command.as_ref().and_then(Command::scenario);
     let options = &cli.options;
-    let only = match setup::check_only(&options.only, scenario) {
+    let pi = match pi_runtime::discover(&options.pi) {
+        Ok(pi) => pi,
+        Err(e) => {
+            eprintln!("{PROGRAM}: setup error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let catalog = catalog::Catalog::new(pi.found);
+    let only = match setup::check_only(&catalog, &options.only, scenario) {
         Ok(only) => only,
         Err(usage) => {
             eprintln!("{PROGRAM}: {usage}");
@@ -148,10 +157,13 @@ fn main() -> ExitCode {
         only,
         backend,
     };
-    let selected = catalog::select(selection.scenario, &selection.only);
+    let selected = catalog.select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();
     if options.list {
-        print!("{}", setup::list(&selected, euid, options.keep_tmp));
+        print!(
+            "{}",
+            setup::list(&selected, euid, options.keep_tmp, &pi.missing)
+        );
         return ExitCode::SUCCESS;
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -189,6 +201,7 @@ fn main() -> ExitCode {
         selected,
         options,
         record: record.as_ref(),
+        pi,
     };
     let result = runtime.block_on(run.run(signals));
     // A check abandoned at its deadline may still sit in a blocking task; dropping the
@@ -319,6 +332,7 @@ struct Run<'a> {
     selected: Vec<Check>,
     options: &'a RunOptions,
     record: Option<&'a Target>,
+    pi: pi_runtime::PiRuntimes,
 }
 
 impl Run<'_> {
@@ -328,6 +342,7 @@ impl Run<'_> {
             selected,
             options,
             record,
+            pi,
         } = self;
         let runner_id = os::ProcessId::current()
             .ok_or_else(|| anyhow::anyhow!("cannot read our own /proc/<pid>/stat"))?;
@@ -338,17 +353,30 @@ impl Run<'_> {
             // After the signal streams: the signal driver's descriptors are part of the
             // runtime, not a leak.
             baseline_fds: os::open_fds(),
+            pi,
         };
         if options.keep_tmp {
             registry::keep_all_temp_dirs();
         }
         let deadline = Duration::from_millis(options.check_timeout_ms);
-        // Each unit chains at most two checks, hygiene three more: beyond that only a
-        // runtime thread stuck in a system call can explain the wait.
+        // Each unit chains at most two checks, hygiene three more, and a real pi runtime
+        // its seven (each with its longer deadline): beyond that only a runtime thread
+        // stuck in a system call can explain the wait.
         let format = options.format;
-        registry::start_watchdog(deadline * 5 + Duration::from_secs(5), move |why| {
-            output::abandoned(format, why);
-        });
+        let pi_chain = selected
+            .iter()
+            .filter(|c| matches!(c, Check::Pi(..)))
+            .map(|c| c.deadline(deadline))
+            .max()
+            .map_or(Duration::ZERO, |each| {
+                each * u32::try_from(pi_runtime::PiCheck::ALL.len()).unwrap_or(u32::MAX)
+            });
+        registry::start_watchdog(
+            deadline * 5 + pi_chain + Duration::from_secs(5),
+            move |why| {
+                output::abandoned(format, why);
+            },
+        );
 
         let sink = output::sink(options.format, output::use_color(options.color));
         let injection = Injection {

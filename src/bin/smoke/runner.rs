@@ -69,6 +69,11 @@ impl Runner {
         }
     }
 
+    /// The checks of this run, in catalog order.
+    pub fn selected(&self) -> &[Check] {
+        &self.selected
+    }
+
     /// Whether `check` is part of this run.
     pub fn runs(&self, check: Check) -> bool {
         self.selected.contains(&check)
@@ -96,7 +101,8 @@ impl Runner {
             }
             value
         };
-        let (outcome, value) = match tokio::time::timeout(self.deadline, body).await {
+        let deadline = check.deadline(self.deadline);
+        let (outcome, value) = match tokio::time::timeout(deadline, body).await {
             Ok(Ok(value)) => (Outcome::Pass, Some(value)),
             Ok(Err(e)) => match e.downcast_ref::<Skip>() {
                 Some(Skip(why)) => (Outcome::Skip(why.clone()), None),
@@ -113,8 +119,13 @@ impl Runner {
                 };
                 (
                     Outcome::Fail(format!(
-                        "deadline exceeded: no result within {} ms (--check-timeout-ms); the check was abandoned{killed}",
-                        self.deadline.as_millis()
+                        "deadline exceeded: no result within {} ms (--check-timeout-ms{}); the check was abandoned{killed}",
+                        deadline.as_millis(),
+                        if deadline == self.deadline {
+                            ""
+                        } else {
+                            ", scaled for real pi"
+                        }
                     )),
                     None,
                 )

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{Check, Scenario};
+use crate::catalog::{Catalog, Check, Scenario};
 use crate::output::record::Target;
 use crate::report::{COMMIT, PROGRAM};
 
@@ -52,10 +52,11 @@ pub fn check_record(file: &Path) -> Result<Target, SetupError> {
 /// `--only` ids, checked against the catalog (and the scenario, when one is named):
 /// deduplicated, in catalog order. An unknown id is a usage error listing the valid ones.
 pub fn check_only(
+    catalog: &Catalog,
     only: &[String],
     scenario: Option<Scenario>,
 ) -> Result<Vec<&'static str>, String> {
-    let valid = Check::ids();
+    let valid = catalog.ids();
     let mut ids = Vec::new();
     for id in only {
         let Some(known) = valid.iter().copied().find(|v| v == id) else {
@@ -65,7 +66,8 @@ pub fn check_only(
             ));
         };
         if let Some(s) = scenario {
-            let in_scenario = Check::ALL
+            let in_scenario = catalog
+                .checks()
                 .iter()
                 .any(|c| c.id() == known && (c.scenario() == Some(s) || c.is_hygiene()));
             if !in_scenario {
@@ -85,7 +87,7 @@ pub fn check_only(
 
 /// `--list`: every check of the selection with its scenario, label, and whether it will
 /// skip for `euid` and why. Runs nothing.
-pub fn list(checks: &[Check], euid: u32, keep_tmp: bool) -> String {
+pub fn list(checks: &[Check], euid: u32, keep_tmp: bool, pi_missing: &str) -> String {
     let mut out = format!(
         "{PROGRAM} {} (commit {COMMIT}): {} checks; for euid {euid}\n",
         env!("CARGO_PKG_VERSION"),
@@ -98,6 +100,7 @@ pub fn list(checks: &[Check], euid: u32, keep_tmp: bool) -> String {
             None if keep_tmp && *check == Check::HygieneTempDirs => {
                 Some("--keep-tmp keeps the temp dirs")
             }
+            None if *check == Check::PiMissing => Some(pi_missing),
             None => None,
         };
         let will = skip.map_or_else(|| "runs".to_owned(), |why| format!("skips: {why}"));

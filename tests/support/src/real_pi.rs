@@ -250,3 +250,37 @@ pub fn fixture_extension_args() -> Vec<String> {
     let fixture = fixture().to_str().expect("utf-8 fixture path").to_owned();
     vec!["-e".into(), fixture]
 }
+
+/// What the fixture's control socket says to every connection.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Hello {
+    /// The session id pi runs (the garden id of a resume).
+    pub session: String,
+    /// pi's pid.
+    pub pid: u32,
+    /// `CLOCK_MONOTONIC` (ns, as a decimal string) when the socket started listening.
+    pub listening_monotonic_ns: String,
+}
+
+/// Connects to the fixture's socket, reads its greeting, and tells the resident to run
+/// its turn (the fixture holds it until told, so the turn never races the observation).
+///
+/// # Panics
+///
+/// When the socket does not answer within 5 s or greets with something else.
+#[must_use]
+pub fn greet_and_release_turn(socket: &Path) -> Hello {
+    use std::io::{BufRead, BufReader, Write};
+    let stream = std::os::unix::net::UnixStream::connect(socket).expect("connect to the fixture");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    let mut line = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut line)
+        .expect("the fixture's greeting");
+    let hello: Hello = serde_json::from_str(&line).expect("a JSON greeting");
+    (&stream).write_all(b"turn\n").expect("release the turn");
+    hello
+}

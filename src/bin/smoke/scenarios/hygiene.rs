@@ -21,9 +21,7 @@ pub async fn run(runner: &Runner, env: &Env) {
     runner.check(Check::HygieneChildren, children()).await;
     runner.check(Check::HygieneFds, fds(env)).await;
     // Only hygiene selected (`--only H1`): no scenario made a dir to look for.
-    let scenario_ran = Check::ALL
-        .iter()
-        .any(|c| !c.is_hygiene() && runner.runs(*c));
+    let scenario_ran = runner.selected().iter().any(|c| !c.is_hygiene());
     runner
         .check(Check::HygieneTempDirs, temp_dirs(env, scenario_ran))
         .await;

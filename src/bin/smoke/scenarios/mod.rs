@@ -9,6 +9,7 @@ pub mod child;
 pub mod hygiene;
 pub mod lock;
 mod lock_race;
+pub mod pi;
 pub mod resume;
 pub mod socket;
 pub mod visible;
@@ -36,6 +37,7 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 use crate::catalog::{Check, Scenario};
 use crate::cli::ResidentArgs;
 use crate::os::ProcessId;
+use crate::pi_runtime::PiRuntimes;
 use crate::runner::Runner;
 use crate::{registry, tmp};
 
@@ -65,6 +67,8 @@ pub struct Env {
     pub keep_tmp: bool,
     /// Our descriptors before any check ran (for the hygiene check).
     pub baseline_fds: BTreeMap<i32, String>,
+    /// The real pi runtimes of this run (or why there are none).
+    pub pi: PiRuntimes,
 }
 
 /// Runs every selected scenario concurrently, then hygiene.
@@ -76,6 +80,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         lock::run(runner, env),
         resume::run(runner, env),
         visible::run(runner, env),
+        pi::run(runner, env),
     );
     hygiene::run(runner, env).await;
 }
@@ -304,9 +309,18 @@ pub async fn unexpected(outcome: ProductionOutcome, wanted: &str) -> anyhow::Err
             Some(signal) => format!("socket-alive (pid {pid}) only after {signal}"),
             None => format!("socket-alive (pid {pid})"),
         },
-        SpawnBgOutcome::ChildExited { exit, pid, .. } => {
-            format!("child-exited ({exit}, pid {pid})")
-        }
+        SpawnBgOutcome::ChildExited {
+            exit,
+            pid,
+            stderr_tail,
+            ..
+        } => match stderr_tail {
+            Some(said) => format!(
+                "child-exited ({exit}, pid {pid}; it said: {})",
+                said.replace('\n', " | ")
+            ),
+            None => format!("child-exited ({exit}, pid {pid})"),
+        },
         SpawnBgOutcome::LockRetained(diagnostic) => diagnostic.to_string(),
     };
     if let SpawnBgOutcome::SocketAlive { resident, .. } = &outcome {

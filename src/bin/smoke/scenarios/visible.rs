@@ -38,7 +38,7 @@ use crate::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
 use crate::visible_pi;
 
-mod server;
+pub(crate) mod server;
 
 use server::Server;
 
@@ -69,7 +69,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         return;
     }
     // Installed but not startable is a failure of every check, never a skip.
-    let server = match Server::start(scratch.path(), env).await {
+    let server = match Server::start(scratch.path(), env, Check::VisibleNothingLeft).await {
         Ok(server) => server,
         Err(why) => {
             for check in CHECKS {

@@ -17,8 +17,8 @@ use super::OBSERVE;
 use crate::catalog::{Check, Scenario};
 use crate::runner::expect_that;
 
-/// The run's private tmux server.
-pub(super) struct Server {
+/// A private tmux server of the run (the `visible` scenario's, or a real pi runtime's).
+pub(crate) struct Server {
     handle: ChildHandle,
     socket: PathBuf,
     /// A short dir for the socket when the scratch dir's path is too long for it.
@@ -52,8 +52,11 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
 }
 
 impl Server {
-    pub(super) async fn start(dir: &Path, env: &Env) -> Result<Self> {
-        let (socket, short) = socket_place(dir, env)?;
+    /// Starts a server in `dir` whose process group belongs to `owner` (abandoning that
+    /// check kills it).
+    pub(crate) async fn start(dir: &Path, env: &Env, owner: Check) -> Result<Self> {
+        let scenario = owner.scenario().unwrap_or(Scenario::Visible);
+        let (socket, short) = socket_place(dir, env, scenario)?;
         // The server runs under a small guard shell, its group leader, which kills it the
         // moment the runner is gone. The watchdog window below does the same, but only
         // once it exists: a runner SIGKILLed between the server's start and that window
@@ -73,8 +76,8 @@ impl Server {
         let request = SpawnRequest::new("sh", args, dir)
             .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
             .with_backend(super::super::backend());
-        // Owned by V8, the check that stops it: the server lives across all V checks.
-        let handle = spawn_registered(Check::VisibleNothingLeft, &request)
+        // Owned by the check that stops it (V8: the server lives across all V checks).
+        let handle = spawn_registered(owner, &request)
             .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
         let mut server = Self {
             handle,
@@ -139,11 +142,21 @@ impl Server {
         Ok(())
     }
 
-    pub(super) fn launcher(&self) -> TmuxLauncher {
+    /// Closes a window (its pane's process gets SIGHUP from tmux).
+    pub(crate) async fn kill_window(&self, window_id: &str) -> Result<()> {
+        run_tmux(
+            &self.socket,
+            vec!["kill-window".into(), "-t".into(), window_id.into()],
+        )
+        .await
+        .map(drop)
+    }
+
+    pub(crate) fn launcher(&self) -> TmuxLauncher {
         TmuxLauncher::caller(Some(self.tmux_env.clone()))
     }
 
-    pub(super) async fn windows(&self) -> Result<Vec<String>> {
+    pub(crate) async fn windows(&self) -> Result<Vec<String>> {
         let out = run_tmux(
             &self.socket,
             vec![
@@ -159,7 +172,7 @@ impl Server {
 
     /// Kills the server (V8's body): reaped, its socket gone, and the stand-in of V1 (if
     /// any) gone with it.
-    pub(super) async fn stop(self, stand_in: Option<u32>) -> Result<()> {
+    pub(crate) async fn stop(self, stand_in: Option<u32>) -> Result<()> {
         let killed = run_tmux(&self.socket, vec!["kill-server".into()]).await;
         let exited = bounded(OBSERVE, "the tmux server's exit", self.handle.exit()).await;
         if exited.is_err() {
@@ -190,7 +203,11 @@ impl Server {
 /// Where the server's socket goes: in the scratch dir, so it leaves with it on every way
 /// out; under `/tmp` in a marked dir of its own (registered like every temp dir) when a
 /// long TMPDIR would make the path too long for tmux to bind (`sun_path`).
-fn socket_place(dir: &Path, env: &Env) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+fn socket_place(
+    dir: &Path,
+    env: &Env,
+    scenario: Scenario,
+) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
     let socket = dir.join("tmux.sock");
     if socket.as_os_str().len() <= 100 {
         return Ok((socket, None));
@@ -199,7 +216,7 @@ fn socket_place(dir: &Path, env: &Env) -> Result<(PathBuf, Option<tempfile::Temp
         .prefix(&crate::tmp::name_prefix("tmux"))
         .tempdir_in("/tmp")
         .context("a short dir for the tmux socket")?;
-    crate::registry::register_temp_dir(short.path().to_path_buf(), Scenario::Visible);
+    crate::registry::register_temp_dir(short.path().to_path_buf(), scenario);
     std::fs::write(
         short.path().join(crate::tmp::MARKER),
         format!("{}\n", env.runner),

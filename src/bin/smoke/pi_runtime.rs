@@ -1,0 +1,258 @@
+//! The real `pi` runtimes this run resumes sessions with (the `pi` scenario, P checks),
+//! found once before any check: `--pi PATH` (repeatable), else the launchers that
+//! `./run.sh install-pi` writes to `<dir>/bin/pi-<version>`, where `<dir>` is
+//! `$ENTWURF_REAL_PI_DIR` or the checkout's `target/real-pi` (the checkout this binary
+//! was built from).
+//!
+//! Each runtime gets its own checks with ids `P<n>.<k>`: `n` its position (oldest
+//! first), `k` the check. Ids and labels are made once here and live as long as the
+//! process (leaked: a handful of short strings), so the catalog keeps handing out
+//! `&'static str` like it does for the fixed checks.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeVersion, preflight};
+
+use crate::setup::SetupError;
+
+/// The variable naming the install dir; set but empty, it says "no real pi in this run".
+pub const DIR_VAR: &str = "ENTWURF_REAL_PI_DIR";
+
+/// The install dir of the checkout this binary was built from.
+const BUILT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/real-pi");
+
+/// The fixture extension, built into the binary so a copied binary (CI runs one as an
+/// ordinary user) needs nothing from the checkout but the runtimes; written into each
+/// run's scratch dir.
+pub const FIXTURE_SOURCE: &str =
+    include_str!("../../../real-pi/fixture/entwurf-control-fixture.ts");
+/// The fixture's file name.
+pub const FIXTURE_NAME: &str = "entwurf-control-fixture.ts";
+
+/// One P check, run once per runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PiCheck {
+    /// spawn-bg `v2-control` resume of a session pi wrote → socket-alive.
+    ResumeSocketAlive,
+    /// The resident's offline turn: exit 0, one turn appended, header unchanged.
+    ResumeTurn,
+    /// `legacy`: no socket; the exit releases; the turn is in the file.
+    Legacy,
+    /// Visible resume in a private tmux server.
+    Visible,
+    /// A runtime refusing the argv: its stderr line in the outcome.
+    RefusedArgv,
+    /// The preflight: the version named; missing and too old refused before the lock.
+    Preflight,
+    /// Nothing on the network, nothing written outside the scratch dir, nothing left.
+    NothingEscapes,
+}
+
+impl PiCheck {
+    /// Every P check, in output order.
+    pub const ALL: [Self; 7] = [
+        Self::ResumeSocketAlive,
+        Self::ResumeTurn,
+        Self::Legacy,
+        Self::Visible,
+        Self::RefusedArgv,
+        Self::Preflight,
+        Self::NothingEscapes,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::ResumeSocketAlive => {
+                "spawn-bg v2-control resume of a session pi wrote → identity from its file, socket-alive for that gid, released once, resident not signalled"
+            }
+            Self::ResumeTurn => {
+                "the resident runs its offline turn and exits 0 → exactly that turn appended, header unchanged, no second session"
+            }
+            Self::Legacy => {
+                "legacy resume (discovery off, fixture as extension arg, no control flag) → no socket, the exit releases, the turn is in the file"
+            }
+            Self::Visible => {
+                "visible resume in a private tmux window → socket-alive, released, window open, transcript byte-identical; window closed → pane-exited"
+            }
+            Self::RefusedArgv => {
+                "pi refusing the argv (no extension defines --entwurf-control) → the exit releases, pi's stderr line in the outcome"
+            }
+            Self::Preflight => {
+                "preflight names this version; a missing runtime and one below 0.76.0 are refused, typed, naming what was found"
+            }
+            Self::NothingEscapes => {
+                "under strace: no inet socket, nothing written outside the scratch dir; no pi or node process left"
+            }
+        }
+    }
+}
+
+/// One runtime and its checks' ids and labels.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PiRuntime {
+    /// 1-based, oldest first: the `n` of `P<n>.<k>`.
+    pub position: usize,
+    /// What it is (from the launcher's name, or its `--version` for `--pi`).
+    pub version: RuntimeVersion,
+    /// The program the resumes launch.
+    pub launcher: PathBuf,
+    ids: [&'static str; PiCheck::ALL.len()],
+    labels: [&'static str; PiCheck::ALL.len()],
+}
+
+impl PiRuntime {
+    fn new(position: usize, version: RuntimeVersion, launcher: PathBuf) -> Self {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        Self {
+            position,
+            version,
+            launcher,
+            ids: PiCheck::ALL.map(|k| leak(format!("P{position}.{}", k as usize + 1))),
+            labels: PiCheck::ALL.map(|k| leak(format!("pi {version}: {}", k.label()))),
+        }
+    }
+
+    /// The id of check `k` on this runtime.
+    pub fn id(&self, k: PiCheck) -> &'static str {
+        self.ids[k as usize]
+    }
+
+    /// The label of check `k` on this runtime.
+    pub fn label(&self, k: PiCheck) -> &'static str {
+        self.labels[k as usize]
+    }
+}
+
+/// What this run has: runtimes, or why none (the `P` line's skip).
+#[derive(Debug, Clone)]
+pub struct PiRuntimes {
+    /// Oldest first.
+    pub found: &'static [PiRuntime],
+    /// Why none was found, naming the fix, when `found` is empty.
+    pub missing: String,
+    /// Set when `ENTWURF_REAL_PI_DIR` is set but empty: the run was told to use none, so
+    /// the `P` line is a skip even on CI.
+    pub opted_out: bool,
+}
+
+/// Finds the runtimes: `--pi` paths (each asked its `--version`), else the launchers in
+/// the install dir.
+///
+/// # Errors
+///
+/// A `--pi` runtime the preflight refuses: setup error, naming it and the fix.
+pub fn discover(given: &[PathBuf]) -> Result<PiRuntimes, SetupError> {
+    if !given.is_empty() {
+        let mut found = Vec::new();
+        for path in given {
+            let version = preflight_blocking(path.as_os_str())?;
+            found.push((version, path.clone()));
+        }
+        return Ok(PiRuntimes {
+            found: leak_sorted(found),
+            missing: String::new(),
+            opted_out: false,
+        });
+    }
+    let dir = match std::env::var_os(DIR_VAR) {
+        Some(dir) if dir.is_empty() => {
+            return Ok(PiRuntimes {
+                found: &[],
+                missing: format!("{DIR_VAR} is set but empty: this run uses no real pi"),
+                opted_out: true,
+            });
+        }
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(BUILT_DIR),
+    };
+    let bin = dir.join("bin");
+    let found: Vec<_> = std::fs::read_dir(&bin)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let name = entry.file_name().into_string().ok()?;
+            let version = RuntimeVersion::parse(name.strip_prefix("pi-")?)?;
+            Some((version, entry.path()))
+        })
+        .collect();
+    Ok(PiRuntimes {
+        found: leak_sorted(found),
+        missing: format!(
+            "no real pi runtime in {}: run ./run.sh install-pi (or pass --pi PATH)",
+            bin.display()
+        ),
+        opted_out: false,
+    })
+}
+
+fn leak_sorted(mut found: Vec<(RuntimeVersion, PathBuf)>) -> &'static [PiRuntime] {
+    found.sort();
+    found.dedup_by(|a, b| a.1 == b.1);
+    let runtimes: Vec<PiRuntime> = found
+        .into_iter()
+        .enumerate()
+        .map(|(i, (version, launcher))| PiRuntime::new(i + 1, version, launcher))
+        .collect();
+    Box::leak(runtimes.into_boxed_slice())
+}
+
+/// The library's preflight, on a throwaway runtime: setup runs before the run's own.
+fn preflight_blocking(program: &std::ffi::OsStr) -> Result<RuntimeVersion, SetupError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            SetupError(format!(
+                "cannot start an async runtime for the pi preflight: {e}"
+            ))
+        })?;
+    runtime
+        .block_on(preflight(program, ArgvDialect::SpawnBg))
+        .map_err(|refusal| {
+            SetupError(format!(
+                "--pi {}: {}: {}",
+                Path::new(program).display(),
+                entwurf_v2_spawn::error_chain(&refusal),
+                refusal.advice()
+            ))
+        })
+}
+
+/// The fixture's text and a place for it: `<dir>/entwurf-control-fixture.ts`.
+pub fn write_fixture(dir: &Path) -> std::io::Result<PathBuf> {
+    let path = dir.join(FIXTURE_NAME);
+    std::fs::write(&path, FIXTURE_SOURCE)?;
+    Ok(path)
+}
+
+/// `-e <fixture>` as extension args.
+pub fn fixture_args(fixture: &Path) -> Vec<String> {
+    vec!["-e".into(), fixture.to_string_lossy().into_owned()]
+}
+
+/// A variable every process of a P check inherits, naming this run and runtime: how the
+/// check finds what it started (never by name).
+pub fn marker(runner: crate::os::ProcessId, runtime: &PiRuntime) -> (OsString, OsString) {
+    (
+        "ENTWURF_SMOKE_PI".into(),
+        format!("{runner}/{}", runtime.version).into(),
+    )
+}
+
+/// Runtimes with these versions (launchers that do not exist), for the catalog's tests.
+#[cfg(test)]
+pub fn test_runtimes(versions: &[&str]) -> &'static [PiRuntime] {
+    leak_sorted(
+        versions
+            .iter()
+            .filter_map(|v| {
+                Some((
+                    RuntimeVersion::parse(v)?,
+                    PathBuf::from(format!("/nonexistent/pi-{v}")),
+                ))
+            })
+            .collect(),
+    )
+}

@@ -1,0 +1,927 @@
+//! P: resumes with the REAL `pi` runtimes, offline.
+//!
+//! Every other scenario launches a stand-in `pi` this project wrote. Here the library
+//! meets the runtime it launches: each runtime found at setup (`pi_runtime`) resumes
+//! sessions that it wrote itself, with the fixture extension (`real-pi/fixture/`, built
+//! into this binary and written to the scratch dir) standing in for entwurf's control
+//! extension: it accepts `--entwurf-control`, stands the control socket up, greets each
+//! connection with its session id and pid, holds its turn until told `turn`, and answers
+//! through the offline provider `fixture/echo`.
+//!
+//! Each runtime works in its own dir: a `HOME`, an agent dir that is NOT pi's default
+//! (so a resume that does not tell pi its agent dir fails), a project dir, locks and
+//! logs. Every process of a runtime's checks inherits a marker variable naming this run
+//! and the runtime; P<n>.7 finds what is left by that marker, never by name. The
+//! runtimes run concurrently, each one's seven checks in order.
+
+use std::ffi::OsString;
+use std::future::Future;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use entwurf_v2_spawn::lock::ReleaseOutcome;
+use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, ResumeLaunch, StderrPolicy};
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
+use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeError, preflight};
+use entwurf_v2_spawn::visible::{Launcher, ObservationReceipt, VisibleOptions, visible_resume};
+use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
+use entwurf_v2_spawn::{GardenId, SpawnBgPlan, error_chain};
+
+use super::visible::server::Server;
+use super::{
+    Env, Scratch, acquire_off_thread, bounded, counting_release, kill_child, off_thread,
+    spawn_registered, spawner_for, stderr_note, unexpected,
+};
+use crate::catalog::{Check, Needs, Scenario};
+use crate::os;
+use crate::pi_runtime::{PiCheck, PiRuntime, fixture_args, marker, write_fixture};
+use crate::runner::{Runner, expect_that, skip};
+
+/// How long a real pi may take to come up or to finish: Node starts it in one to three
+/// seconds; a loaded machine takes longer. Only a failure waits this long.
+const OBSERVE: Duration = Duration::from_secs(30);
+/// What the session pi writes first says.
+const FIRST: &str = "first words, written by pi itself";
+/// What the resume asks.
+const PROMPT: &str = "good morning from the gate";
+
+/// Runs the `P` line when no runtime was found, else every runtime's checks.
+pub async fn run(runner: &Runner, env: &Env) {
+    if runner.runs(Check::PiMissing) {
+        let (why, opted_out) = (env.pi.missing.clone(), env.pi.opted_out);
+        runner
+            .check(Check::PiMissing, async move {
+                if !opted_out && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+                    bail!("required on CI: {why}");
+                }
+                Err::<(), _>(skip(why))
+            })
+            .await;
+    }
+    let checks: Vec<Check> = runner
+        .selected()
+        .iter()
+        .copied()
+        .filter(|c| matches!(c, Check::Pi(..)))
+        .collect();
+    let Some(scratch) = Scratch::for_checks(Scenario::Pi, runner, env, &checks).await else {
+        return;
+    };
+    let fixture = match write_fixture(scratch.path()) {
+        Ok(fixture) => fixture,
+        Err(e) => {
+            for check in checks {
+                let why = format!("writing the fixture extension: {e}");
+                runner
+                    .check(check, async move { Err::<(), _>(anyhow!(why)) })
+                    .await;
+            }
+            return;
+        }
+    };
+    each_runtime(runner, env, scratch.path(), &fixture, env.pi.found).await;
+}
+
+/// Runs `runtimes` concurrently (a join over a list of borrowing futures, without a
+/// futures crate: the list is split, its head joined with the rest).
+fn each_runtime<'a>(
+    runner: &'a Runner,
+    env: &'a Env,
+    dir: &'a Path,
+    fixture: &'a Path,
+    runtimes: &'static [PiRuntime],
+) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
+    Box::pin(async move {
+        if let Some((first, rest)) = runtimes.split_first() {
+            tokio::join!(
+                one_runtime(runner, env, dir, fixture, first),
+                each_runtime(runner, env, dir, fixture, rest)
+            );
+        }
+    })
+}
+
+/// P<n>.1 to P<n>.7 against `runtime`, in order.
+async fn one_runtime(
+    runner: &Runner,
+    env: &Env,
+    base: &Path,
+    fixture: &Path,
+    runtime: &'static PiRuntime,
+) {
+    let check = |k| Check::Pi(runtime, k);
+    if !PiCheck::ALL.iter().any(|k| runner.runs(check(*k))) {
+        return;
+    }
+    let world = match World::new(env, base, fixture, runtime) {
+        Ok(world) => world,
+        Err(e) => {
+            for k in PiCheck::ALL {
+                let why = format!("setting up pi {}'s dirs: {e:#}", runtime.version);
+                runner
+                    .check(check(k), async move { Err::<(), _>(anyhow!(why)) })
+                    .await;
+            }
+            return;
+        }
+    };
+    let resident = runner
+        .check(check(PiCheck::ResumeSocketAlive), resume(&world))
+        .await;
+    runner
+        .check(check(PiCheck::ResumeTurn), async {
+            match &resident {
+                Some(r) => turn(&world, r).await,
+                None => bail!("not evaluated: the resume it inspects failed"),
+            }
+        })
+        .await;
+    if let Some(r) = &resident {
+        if r.handle.try_exit().is_none() {
+            kill_child(&r.handle).await;
+        }
+    }
+    runner.check(check(PiCheck::Legacy), legacy(&world)).await;
+    runner
+        .check(check(PiCheck::Visible), visible(env, &world))
+        .await;
+    runner
+        .check(check(PiCheck::RefusedArgv), refused_argv(&world))
+        .await;
+    runner
+        .check(check(PiCheck::Preflight), preflight_refusals(&world))
+        .await;
+    runner
+        .check(check(PiCheck::NothingEscapes), nothing_escapes(&world))
+        .await;
+}
+
+/// One runtime's dirs and what every resume of it shares.
+struct World {
+    runtime: &'static PiRuntime,
+    /// The runtime's own dir (canonical): everything it may write is below.
+    root: PathBuf,
+    home: PathBuf,
+    /// Not pi's default (`<home>/.pi/agent`): pi finds its sessions only when told.
+    agent: PathBuf,
+    /// The sessions' project dir (their cwd).
+    work: PathBuf,
+    logs: PathBuf,
+    fixture: PathBuf,
+    /// The variable every process of this runtime's checks inherits.
+    marker: (OsString, OsString),
+}
+
+impl World {
+    fn new(env: &Env, base: &Path, fixture: &Path, runtime: &'static PiRuntime) -> Result<Self> {
+        let root = std::fs::canonicalize(base)?.join(format!("pi-{}", runtime.version));
+        let world = Self {
+            runtime,
+            home: root.join("home"),
+            agent: root.join("agent"),
+            work: root.join("work"),
+            logs: root.join("logs"),
+            fixture: fixture.to_path_buf(),
+            marker: marker(env.runner, runtime),
+            root,
+        };
+        for dir in [
+            &world.home,
+            &world.agent,
+            &world.work,
+            &world.logs,
+            &world.tmp(),
+        ] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        Ok(world)
+    }
+
+    fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// `HOME`, `TMPDIR` (pi's extension loader caches there) and the marker.
+    fn child_env(&self) -> Vec<(OsString, OsString)> {
+        vec![
+            ("HOME".into(), self.home.clone().into_os_string()),
+            ("TMPDIR".into(), self.tmp().into_os_string()),
+            self.marker.clone(),
+        ]
+    }
+
+    /// A garden id per check (`P<n>.<k>` → `…-a0nnkk`), so each has its own session.
+    fn gid(&self, k: PiCheck) -> Result<GardenId> {
+        let n = 0xa0_0000 + self.runtime.position * 0x100 + k as usize + 1;
+        GardenId::parse(&format!("20261203T000000-{n:06x}")).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The production options of a resume for `owner`: this world's dirs, the runtime,
+    /// `extension_args`, a counted release.
+    fn options(
+        &self,
+        owner: Check,
+        extension_args: Vec<String>,
+    ) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
+        let mut options = ProductionOptions::with_home(&self.home, Some(self.agent.clone()));
+        options.lock_dir = self.root.join("locks");
+        options.stderr = StderrPolicy::LogDir(self.logs.clone());
+        options.pi_program = self.runtime.launcher.clone().into_os_string();
+        options.extension_args =
+            PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
+        options.child_env = self.child_env();
+        options.spawner = spawner_for(owner);
+        options.backend = super::backend();
+        options.term_grace = Duration::from_secs(2);
+        options.kill_grace = Duration::from_secs(1);
+        let (release, releases) = counting_release();
+        options.release = release;
+        Ok((options, releases))
+    }
+
+    fn log(&self, gid: &GardenId) -> PathBuf {
+        self.logs.join(format!("{gid}.stderr.log"))
+    }
+
+    /// Lets pi write session `gid` in `work` (one offline turn) and returns its file.
+    async fn create_session(&self, owner: Check, gid: &GardenId) -> Result<PathBuf> {
+        let fixture = self.fixture.to_string_lossy().into_owned();
+        let args = [
+            "--mode",
+            "json",
+            "-p",
+            "-e",
+            &fixture,
+            "--session-id",
+            gid.as_str(),
+            "--provider",
+            "fixture",
+            "--model",
+            "echo",
+            FIRST,
+        ];
+        let log = self.logs.join(format!("{gid}.create.stderr.log"));
+        let mut request = SpawnRequest::new(&self.runtime.launcher, args, &self.work)
+            .with_stderr(StderrTarget::AppendTo(log.clone()))
+            .with_backend(super::backend())
+            .with_env("PI_CODING_AGENT_DIR", &self.agent);
+        request.env.extend(self.child_env());
+        let child = spawn_registered(owner, &request)
+            .map_err(|e| anyhow!("starting pi to write the session: {}", error_chain(&e)))?;
+        let exit = match bounded(OBSERVE, "pi writing the session", child.exit()).await {
+            Ok(exit) => exit.map_err(|e| anyhow!("{}", error_chain(&e)))?,
+            Err(e) => {
+                kill_child(&child).await;
+                return Err(e);
+            }
+        };
+        expect_that(exit.code == Some(0), || {
+            format!(
+                "pi could not write the session: {exit}{}",
+                stderr_note(&log)
+            )
+        })?;
+        let files = self.sessions_of(gid);
+        match files.as_slice() {
+            [file] => Ok(file.clone()),
+            _ => bail!(
+                "pi wrote {} session files for {gid}: {files:?}",
+                files.len()
+            ),
+        }
+    }
+
+    /// Every session file of `gid` under the world's agent dir and pi's default one.
+    fn sessions_of(&self, gid: &GardenId) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for root in [
+            self.agent.join("sessions"),
+            self.home.join(".pi/agent/sessions"),
+        ] {
+            collect_sessions(&root, &format!("_{gid}.jsonl"), &mut files);
+        }
+        files.sort();
+        files
+    }
+}
+
+fn collect_sessions(dir: &Path, suffix: &str, into: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_sessions(&path, suffix, into);
+        } else if path.to_string_lossy().ends_with(suffix) {
+            into.push(path);
+        }
+    }
+}
+
+/// The user and assistant messages of a session file, `(role, text)`, in order.
+fn turns(file: &Path) -> Result<Vec<(String, String)>> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut turns = Vec::new();
+    for line in text.lines() {
+        let entry: serde_json::Value =
+            serde_json::from_str(line).with_context(|| format!("a line of {}", file.display()))?;
+        let message = &entry["message"];
+        let Some(role) = message["role"].as_str() else {
+            continue;
+        };
+        if entry["type"] != "message" || (role != "user" && role != "assistant") {
+            continue;
+        }
+        let said = match &message["content"] {
+            serde_json::Value::String(s) => s.clone(),
+            serde_json::Value::Array(parts) => {
+                parts.iter().filter_map(|p| p["text"].as_str()).collect()
+            }
+            _ => String::new(),
+        };
+        turns.push((role.to_owned(), said));
+    }
+    Ok(turns)
+}
+
+fn header(file: &Path) -> Result<String> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
+/// What the fixture's socket says to each connection.
+#[derive(Debug, serde::Deserialize)]
+struct Hello {
+    session: String,
+    pid: u32,
+}
+
+/// Reads the fixture's greeting on `socket`; with `release_turn`, then tells the resident
+/// to run its turn.
+async fn greet(socket: &Path, release_turn: bool) -> Result<Hello> {
+    let socket = socket.to_path_buf();
+    off_thread(move || {
+        let (address, _dir) = os::socket_alias(&socket)?;
+        let stream = UnixStream::connect(&address)
+            .with_context(|| format!("connecting to {}", socket.display()))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut line = String::new();
+        BufReader::new(&stream)
+            .read_line(&mut line)
+            .context("reading the fixture's greeting")?;
+        let hello: Hello = serde_json::from_str(&line)
+            .with_context(|| format!("the socket greeted with {line:?}, not the fixture's line"))?;
+        if release_turn {
+            (&stream)
+                .write_all(b"turn\n")
+                .context("telling the resident to run its turn")?;
+        }
+        Ok(hello)
+    })
+    .await
+}
+
+fn released_once(releases: &AtomicUsize, lock: &Path) -> Result<()> {
+    let n = releases.load(Ordering::SeqCst);
+    expect_that(n == 1, || format!("release was called {n} times, not once"))?;
+    expect_that(!lock.exists(), || {
+        format!("{} is still there", lock.display())
+    })
+}
+
+/// What P<n>.1 leaves for P<n>.2.
+struct Resident {
+    handle: ChildHandle,
+    gid: GardenId,
+    file: PathBuf,
+    header: String,
+    before: Vec<(String, String)>,
+}
+
+/// P<n>.1: the spawn-bg `v2-control` resume of a session pi wrote.
+async fn resume(world: &World) -> Result<Resident> {
+    let owner = Check::Pi(world.runtime, PiCheck::ResumeSocketAlive);
+    let gid = world.gid(PiCheck::ResumeSocketAlive)?;
+    let file = world.create_session(owner, &gid).await?;
+    let (header, before) = (header(&file)?, turns(&file)?);
+    let (options, releases) = world.options(owner, fixture_args(&world.fixture))?;
+    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+    let socket = options.socket_path(&gid);
+    // The session's own cwd, insisted on: a resume elsewhere would mint a new session.
+    let plan =
+        SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?.with_cwd(&world.work)?;
+    let deps = ProductionDeps::new(options);
+    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let (pid, release, handle) = match outcome {
+        SpawnBgOutcome::SocketAlive {
+            pid,
+            release,
+            resident,
+            after_signal: None,
+        } => (pid, release, resident),
+        other => {
+            let e = unexpected(other, "socket-alive").await;
+            bail!("{e}{}", stderr_note(&world.log(&gid)));
+        }
+    };
+    let resident = Resident {
+        handle,
+        gid: gid.clone(),
+        file,
+        header,
+        before,
+    };
+    let checked = async {
+        expect_that(release == ReleaseOutcome::Released, || {
+            format!("the release said {release:?}")
+        })?;
+        released_once(&releases, claim.lock_path())?;
+        // (pi renames its process to `pi`, so its argv cannot be read back from /proc:
+        // the socket's greeting below names the session it runs, and P<n>.2 finds the
+        // turn — which only the model from pi's own file can answer — in that file.)
+        let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).context("the resident's cwd")?;
+        expect_that(cwd == world.work, || {
+            format!(
+                "pi runs in {}, not the session's {}",
+                cwd.display(),
+                world.work.display()
+            )
+        })?;
+        // Only now is the turn released: the resident was observed before it worked.
+        let hello = greet(&socket, true).await?;
+        expect_that(hello.session == gid.as_str(), || {
+            format!("the socket belongs to session {}, not {gid}", hello.session)
+        })?;
+        expect_that(hello.pid == pid, || {
+            format!(
+                "the socket is pid {}'s, not the resident's {pid}",
+                hello.pid
+            )
+        })?;
+        expect_that(
+            resident
+                .handle
+                .try_exit()
+                .is_none_or(|e| e.signal.is_none()),
+            || "the resident was killed by a signal".into(),
+        )
+    }
+    .await;
+    if let Err(e) = checked {
+        kill_child(&resident.handle).await;
+        return Err(e);
+    }
+    Ok(resident)
+}
+
+/// The turn a resume of `PROMPT` appends.
+fn the_turn() -> Vec<(String, String)> {
+    vec![
+        ("user".to_owned(), PROMPT.to_owned()),
+        ("assistant".to_owned(), format!("echo: {PROMPT}")),
+    ]
+}
+
+/// P<n>.2: the resident runs the turn it was told to and exits 0; the file gained
+/// exactly that turn.
+async fn turn(world: &World, r: &Resident) -> Result<()> {
+    let exit = bounded(
+        OBSERVE,
+        "the resident's exit after its turn",
+        r.handle.exit(),
+    )
+    .await?
+    .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+    expect_that(exit.code == Some(0), || {
+        format!("pi ended with {exit}{}", stderr_note(&world.log(&r.gid)))
+    })?;
+    let files = world.sessions_of(&r.gid);
+    expect_that(files == [r.file.clone()], || {
+        format!("the resume minted another session: {files:?}")
+    })?;
+    expect_that(header(&r.file)? == r.header, || {
+        "the session header changed".into()
+    })?;
+    let after = turns(&r.file)?;
+    let added = after.get(r.before.len()..).unwrap_or_default();
+    expect_that(after.starts_with(&r.before), || {
+        "the earlier history changed".into()
+    })?;
+    expect_that(added == the_turn(), || {
+        format!("expected exactly the resumed turn, the file gained {added:?}")
+    })
+}
+
+/// P<n>.3: the legacy one-shot worker: extension discovery off, the fixture passed as an
+/// extension arg, no control flag — so no socket; the exit releases. The production deps
+/// build the `v2-control` argv; a dispatcher wanting `legacy` says so in its spawner,
+/// which sees the plan and the resolved identity.
+async fn legacy(world: &World) -> Result<()> {
+    use entwurf_v2_spawn::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
+    let owner = Check::Pi(world.runtime, PiCheck::Legacy);
+    let gid = world.gid(PiCheck::Legacy)?;
+    let file = world.create_session(owner, &gid).await?;
+    let before = turns(&file)?;
+    let (mut options, releases) = world.options(owner, fixture_args(&world.fixture))?;
+    let register = spawner_for(owner);
+    options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+        let identity = launch.identity;
+        let args = build_resume_pi_args(&ResumeArgs {
+            variant: ResumeVariant::Legacy,
+            session_id: launch.plan.session_id().as_str(),
+            extension_args: &identity.extension_args,
+            provider: identity.provider.as_deref(),
+            model: &identity.model,
+            prompt: launch.plan.prompt(),
+            launch_args: launch.plan.launch_args(),
+        });
+        let mut request = launch.request.clone();
+        request.args = args.into_iter().map(OsString::from).collect();
+        register(&ResumeLaunch::new(launch.plan, identity, &request))
+    });
+    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+    let socket = options.socket_path(&gid);
+    let plan =
+        SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?.with_cwd(&world.work)?;
+    let deps = ProductionDeps::new(options);
+    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let SpawnBgOutcome::ChildExited {
+        exit, release, pid, ..
+    } = outcome
+    else {
+        let e = unexpected(outcome, "child-exited").await;
+        bail!("{e}{}", stderr_note(&world.log(&gid)));
+    };
+    expect_that(exit.code == Some(0), || {
+        format!(
+            "legacy pi (pid {pid}) ended with {exit}{}",
+            stderr_note(&world.log(&gid))
+        )
+    })?;
+    expect_that(release == ReleaseOutcome::Released, || {
+        format!("the release said {release:?}")
+    })?;
+    released_once(&releases, claim.lock_path())?;
+    expect_that(!socket.exists(), || {
+        format!("a socket appeared at {}", socket.display())
+    })?;
+    let after = turns(&file)?;
+    let added = after.get(before.len()..).unwrap_or_default();
+    expect_that(added == the_turn(), || {
+        format!("expected the turn in the file, it gained {added:?}")
+    })
+}
+
+/// P<n>.4: the visible resume in a private tmux server's window; then the window is
+/// closed and the pane's exit observed.
+async fn visible(env: &Env, world: &World) -> Result<()> {
+    let owner = Check::Pi(world.runtime, PiCheck::Visible);
+    let euid = nix::unistd::geteuid().as_raw();
+    if let Some(why) = off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await? {
+        return Err(skip(why));
+    }
+    let gid = world.gid(PiCheck::Visible)?;
+    let file = world.create_session(owner, &gid).await?;
+    let transcript = std::fs::read(&file).context("reading the transcript")?;
+    let server_dir = world.root.join("tmux");
+    std::fs::create_dir_all(&server_dir).context("the tmux server's dir")?;
+    let server = Server::start(&server_dir, env, owner)
+        .await
+        .context("starting the private tmux server")?;
+    let result = visible_in(world, &server, &gid, &file, &transcript).await;
+    let stopped = server.stop(None).await;
+    let pane_pid = result?;
+    stopped?;
+    let gone = os::poll_until(Duration::from_secs(2), Duration::from_millis(5), || {
+        os::proc_stat(pane_pid).is_none_or(|s| s.is_dead())
+    })
+    .await;
+    expect_that(gone, || format!("pi (pid {pane_pid}) outlived its window"))
+}
+
+/// The part of P<n>.4 that needs the server; returns the pane's pid.
+async fn visible_in(
+    world: &World,
+    server: &Server,
+    gid: &GardenId,
+    file: &Path,
+    transcript: &[u8],
+) -> Result<u32> {
+    let owner = Check::Pi(world.runtime, PiCheck::Visible);
+    let (production, releases) = world.options(owner, fixture_args(&world.fixture))?;
+    let mut options = VisibleOptions::from_production(&production);
+    options.release = production.release.clone();
+    options.observe_timeout = OBSERVE;
+    let socket = options.socket_path(gid);
+    let launcher = server.launcher();
+    let done = visible_resume(gid, &options, &launcher)
+        .await
+        .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+    let receipt = done.launch.clone();
+    let ObservationReceipt::SocketAlive { after } = done.observation else {
+        bail!("expected socket-alive, got {}", done.observation);
+    };
+    expect_that(after < OBSERVE, || {
+        format!("socket-alive only after {after:?}")
+    })?;
+    released_once(
+        &releases,
+        &entwurf_v2_spawn::lock::lock_path(&options.lock_dir, gid),
+    )?;
+    let windows = server.windows().await?;
+    expect_that(windows.contains(&receipt.window_id), || {
+        format!(
+            "window {} is gone after the resume: {windows:?}",
+            receipt.window_id
+        )
+    })?;
+    let hello = greet(&socket, false).await?;
+    expect_that(
+        hello.session == gid.as_str() && hello.pid == receipt.pane_pid,
+        || {
+            format!(
+                "the socket is session {} of pid {}, not {gid} of the pane's pid {}",
+                hello.session, hello.pid, receipt.pane_pid
+            )
+        },
+    )?;
+    // Watched before the window closes, so the exit cannot be missed.
+    let exited = launcher
+        .watch_pane_exit(&receipt)
+        .map_err(|e| anyhow!("watching the pane: {e}"))?;
+    server.kill_window(&receipt.window_id).await?;
+    bounded(
+        Duration::from_secs(10),
+        "pane-exited after the window closed",
+        exited,
+    )
+    .await?
+    .map_err(|e| anyhow!("watching the pane: {e}"))?;
+    let now = std::fs::read(file).context("reading the transcript")?;
+    expect_that(now == transcript, || {
+        format!(
+            "the transcript changed ({} → {} bytes): a visible resume runs no turn",
+            transcript.len(),
+            now.len()
+        )
+    })?;
+    Ok(receipt.pane_pid)
+}
+
+/// P<n>.5: pi itself refuses the argv (no extension defines `--entwurf-control`): the
+/// exit releases, and what pi said is in the outcome.
+async fn refused_argv(world: &World) -> Result<()> {
+    let owner = Check::Pi(world.runtime, PiCheck::RefusedArgv);
+    let gid = world.gid(PiCheck::RefusedArgv)?;
+    let _file = world.create_session(owner, &gid).await?;
+    let (options, releases) = world.options(owner, Vec::new())?;
+    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+    let plan = SpawnBgPlan::new(gid.clone(), PROMPT, options.socket_path(&gid), OBSERVE)?;
+    let deps = ProductionDeps::new(options);
+    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let SpawnBgOutcome::ChildExited {
+        exit, stderr_tail, ..
+    } = outcome
+    else {
+        return Err(unexpected(outcome, "child-exited").await);
+    };
+    expect_that(exit.code.is_some_and(|c| c != 0), || {
+        format!("pi ended with {exit}, not a refusal")
+    })?;
+    released_once(&releases, claim.lock_path())?;
+    let said = stderr_tail.unwrap_or_default();
+    expect_that(said.contains("Unknown option: --entwurf-control"), || {
+        format!("the outcome does not carry pi's own line; its stderr tail: {said:?}")
+    })
+}
+
+/// P<n>.6: the preflight names this runtime's version, and refuses — typed, naming what
+/// it found — a missing runtime and one below the spawn-bg floor (a stand-in answering
+/// `--version` as 0.73.1, the last release without `--session-id`, does).
+async fn preflight_refusals(world: &World) -> Result<()> {
+    let found = preflight(world.runtime.launcher.as_os_str(), ArgvDialect::SpawnBg)
+        .await
+        .map_err(|e| anyhow!("{}: {}", error_chain(&e), e.advice()))?;
+    expect_that(found == world.runtime.version, || {
+        format!(
+            "the preflight found {found}, the launcher is {}",
+            world.runtime.version
+        )
+    })?;
+    let missing = world.root.join("bin/no-such-pi");
+    match preflight(missing.as_os_str(), ArgvDialect::SpawnBg).await {
+        Err(RuntimeError::Missing { .. }) => {}
+        other => bail!("a missing runtime: expected Missing, got {other:?}"),
+    }
+    let old = world.root.join("bin/pi-0.73.1");
+    std::fs::create_dir_all(world.root.join("bin")).context("bin dir")?;
+    std::fs::write(&old, "#!/bin/sh\necho 0.73.1\n").context("the 0.73.1 stand-in")?;
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o755))?;
+    match preflight(old.as_os_str(), ArgvDialect::SpawnBg).await {
+        Err(e @ RuntimeError::BelowFloor { .. }) => {
+            let text = e.to_string();
+            expect_that(text.contains("0.73.1") && text.contains("0.76.0"), || {
+                format!("the refusal does not name both versions: {text}")
+            })?;
+            expect_that(e.advice().contains("upgrade"), || e.advice())
+        }
+        other => bail!("pi 0.73.1: expected BelowFloor, got {other:?}"),
+    }
+}
+
+/// P<n>.7: one more resume, traced: no inet socket, no write outside the world's dir;
+/// then no process carrying this runtime's marker is left.
+async fn nothing_escapes(world: &World) -> Result<()> {
+    let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
+    let euid = nix::unistd::geteuid().as_raw();
+    if let Some(why) = off_thread(move || Ok(Needs::Strace.skip_reason(euid))).await? {
+        return Err(skip(why));
+    }
+    let gid = world.gid(PiCheck::NothingEscapes)?;
+    let _file = world.create_session(owner, &gid).await?;
+    let trace = world.logs.join(format!("{gid}.strace"));
+    let traced = world.root.join("bin/pi-traced");
+    std::fs::create_dir_all(world.root.join("bin")).context("bin dir")?;
+    std::fs::write(&traced, traced_launcher(&trace, &world.runtime.launcher))
+        .context("the traced launcher")?;
+    std::fs::set_permissions(&traced, std::fs::Permissions::from_mode(0o755))?;
+    let (mut options, _releases) = world.options(owner, fixture_args(&world.fixture))?;
+    options.pi_program = traced.into_os_string();
+    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+    let socket = options.socket_path(&gid);
+    let plan = SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?;
+    let deps = ProductionDeps::new(options);
+    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let SpawnBgOutcome::SocketAlive { resident, .. } = outcome else {
+        let e = unexpected(outcome, "socket-alive").await;
+        bail!("{e}{}", stderr_note(&world.log(&gid)));
+    };
+    let ran = async {
+        greet(&socket, true).await?;
+        let exit = bounded(OBSERVE, "the traced resident's exit", resident.exit())
+            .await?
+            .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+        expect_that(exit.code == Some(0), || {
+            format!(
+                "traced pi ended with {exit}{}",
+                stderr_note(&world.log(&gid))
+            )
+        })
+    }
+    .await;
+    if let Err(e) = ran {
+        kill_child(&resident).await;
+        return Err(e);
+    }
+    let text = std::fs::read_to_string(&trace).context("reading the trace")?;
+    let escapes = escapes(&text, &world.root);
+    expect_that(escapes.is_empty(), || {
+        format!(
+            "{} call(s) reached beyond the scratch dir: {}",
+            escapes.len(),
+            escapes.join(" | ")
+        )
+    })?;
+    expect_that(text.contains("bind("), || {
+        "the trace shows no bind: did strace trace pi?".into()
+    })?;
+    let marker = world.marker.clone();
+    let left = move || marked_processes(&marker);
+    let clean = os::poll_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        left().is_empty()
+    })
+    .await;
+    expect_that(clean, || {
+        let marker = world.marker.clone();
+        format!(
+            "processes of this runtime's checks are left: {:?}",
+            marked_processes(&marker)
+        )
+    })
+}
+
+/// A launcher that runs `launcher` under strace, logging every network call and every
+/// call that creates, writes, renames or removes a file.
+fn traced_launcher(trace: &Path, launcher: &Path) -> String {
+    format!(
+        "#!/bin/sh\nexec strace -f -qq -o '{}' -e trace=%network,open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,truncate '{}' \"$@\"\n",
+        trace.display(),
+        launcher.display()
+    )
+}
+
+/// The traced calls that left `root`: an inet address, or a successful write, create,
+/// rename or removal of an absolute path outside it. (Relative paths resolve in the
+/// session's cwd, which is inside; a path relative to another directory descriptor
+/// cannot be resolved from the trace and is not judged.)
+fn escapes(trace: &str, root: &Path) -> Vec<String> {
+    const WRITES: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"];
+    const CHANGES: [&str; 12] = [
+        "mkdir(",
+        "mkdirat(",
+        "rename(",
+        "renameat(",
+        "renameat2(",
+        "unlink(",
+        "unlinkat(",
+        "rmdir(",
+        "symlink(",
+        "symlinkat(",
+        "link(",
+        "truncate(",
+    ];
+    let harmless = [
+        "/dev/null",
+        "/dev/tty",
+        "/dev/pts/",
+        "/proc/",
+        "/dev/urandom",
+    ];
+    let root = root.to_string_lossy();
+    let mut found = Vec::new();
+    for line in trace.lines() {
+        let failed = line.contains(") = -1 ");
+        // Any try counts, a failed or pending one too (a non-blocking connect answers
+        // EINPROGRESS): only creating an inet socket is not reaching anything.
+        let reaches = ["connect(", "sendto(", "sendmsg(", "bind("]
+            .iter()
+            .any(|call| line.contains(call));
+        if reaches && line.contains("AF_INET") {
+            found.push(line.to_owned());
+            continue;
+        }
+        let writes = (line.contains("open") || line.contains("creat("))
+            && WRITES.iter().any(|w| line.contains(w));
+        let changes = CHANGES.iter().any(|c| line.contains(c));
+        if failed || !(writes || changes) {
+            continue;
+        }
+        let outside = quoted_paths(line)
+            .into_iter()
+            .filter(|p| p.starts_with('/'))
+            .any(|p| !p.starts_with(&*root) && !harmless.iter().any(|h| p.starts_with(h)));
+        if outside {
+            found.push(line.to_owned());
+        }
+    }
+    found
+}
+
+/// The double-quoted strings of an strace line.
+fn quoted_paths(line: &str) -> Vec<&str> {
+    line.split('"').skip(1).step_by(2).collect()
+}
+
+/// Pids of the processes whose environment holds `marker` (name=value).
+fn marked_processes(marker: &(OsString, OsString)) -> Vec<u32> {
+    let mut needle = marker.0.clone();
+    needle.push("=");
+    needle.push(&marker.1);
+    let needle = needle.into_encoded_bytes();
+    os::processes()
+        .into_iter()
+        .filter(|(_, stat)| !stat.is_dead())
+        .filter(|(pid, _)| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|var| var == needle.as_slice()))
+        })
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_trace_judge_flags_inet_and_writes_outside_only() {
+        let root = Path::new("/tmp/smoke/pi-1");
+        let trace = [
+            r#"12 bind(22, {sa_family=AF_UNIX, sun_path="/tmp/smoke/pi-1/home/.pi/entwurf-control/x.sock"}, 110) = 0"#,
+            r#"12 openat(AT_FDCWD, "/tmp/smoke/pi-1/agent/sessions/a.jsonl", O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0666) = 23"#,
+            r#"12 openat(AT_FDCWD, "/etc/ssl/openssl.cnf", O_RDONLY|O_CLOEXEC) = 24"#,
+            r#"12 openat(AT_FDCWD, "/root/.npmrc", O_WRONLY|O_CREAT, 0666) = -1 EACCES (Permission denied)"#,
+            r#"12 openat(AT_FDCWD, "/dev/null", O_RDWR|O_CLOEXEC) = 25"#,
+            r#"12 connect(26, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("1.2.3.4")}, 16) = -1 EINPROGRESS (Operation now in progress)"#,
+            r#"12 mkdir("/root/.cache/jiti", 0777) = 0"#,
+            r#"12 openat(AT_FDCWD, "relative.txt", O_WRONLY|O_CREAT, 0666) = 27"#,
+        ]
+        .join("\n");
+        let found = escapes(&trace, root);
+        assert_eq!(found.len(), 2, "{found:#?}");
+        assert!(
+            found[0].contains("AF_INET"),
+            "an inet connect, even in progress"
+        );
+        assert!(found[1].contains("/root/.cache/jiti"), "a mkdir outside");
+    }
+}
