@@ -21,6 +21,8 @@ use assert_cmd::Command;
 
 const BIN: &str = "smoke-entwurf-v2-spawn-live";
 const SUFFIX: &str = " (real OS primitives)";
+/// Where the smoke looks for the real pi runtimes; empty: none in this run.
+const REAL_PI_DIR: &str = "ENTWURF_REAL_PI_DIR";
 
 struct Run {
     code: i32,
@@ -35,6 +37,9 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     let mut cmd = Command::cargo_bin(BIN).unwrap();
     cmd.args(args)
         .env("TMPDIR", tmp.path())
+        // These tests are about the harness: no real pi (its P checks have their own
+        // tests, `pi.rs`), so a full run reports the one P line as an opted-out skip.
+        .env(REAL_PI_DIR, "")
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE")
         .timeout(Duration::from_secs(90));
@@ -173,6 +178,7 @@ fn smoke_command() -> std::process::Command {
     use std::os::unix::process::CommandExt;
 
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"));
+    cmd.env(REAL_PI_DIR, "");
     // The ways-out tests send INT, TERM, HUP and QUIT. A test run started as a background
     // job of a non-interactive shell inherits INT and QUIT ignored (and HUP under nohup),
     // and the smoke keeps a signal that was ignored at its start ignored, as `nohup`

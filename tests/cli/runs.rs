@@ -7,20 +7,22 @@ use std::time::{Duration, Instant};
 use assert_cmd::Command;
 
 use crate::{
-    BIN, count_lines, expected_named_summary, is_root, last_line, run, summary_before_failed_ids,
+    BIN, REAL_PI_DIR, count_lines, expected_named_summary, is_root, last_line, run,
+    summary_before_failed_ids,
 };
 
 #[test]
 fn every_scenario_passes_with_its_summary_line() {
-    let cases: [(&[&str], usize); 8] = [
-        (&[], 39),
-        (&["all"], 39),
+    let cases: [(&[&str], usize); 9] = [
+        (&[], 40),
+        (&["all"], 40),
         (&["socket"], 11),
         (&["child"], 6),
         (&["watcher"], 10),
         (&["lock"], 11),
         (&["resume"], 5),
         (&["visible"], 11),
+        (&["pi"], 4),
     ];
     for (args, total) in cases {
         // A full run keeps the contract's line; a scenario names itself.
@@ -45,10 +47,12 @@ fn every_scenario_passes_with_its_summary_line() {
         );
         // Every scenario's skips are pinned, so a check that quietly starts skipping
         // fails here. Exactly one of S1.8 (root) and L8 (non-root) can run; the V checks
-        // skip only without tmux.
+        // skip only without tmux; the P line skips because these runs opt out of real pi,
+        // and with it H3 (no check made a temp dir).
         let root = is_root();
         let expected_skips = match what {
-            "" => 1 + crate::tmux_skips(),
+            "" => 2 + crate::tmux_skips(),
+            "pi" => 2,
             "socket" => usize::from(!root),
             "lock" => usize::from(root),
             "visible" => crate::tmux_skips(),
@@ -189,7 +193,7 @@ fn run_sh(args: &[&str]) -> std::process::Output {
 fn run_sh_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut cmd = std::process::Command::new(root.join("run.sh"));
-    cmd.args(args).env_remove("LIVE").env(
+    cmd.args(args).env_remove("LIVE").env(REAL_PI_DIR, "").env(
         "ENTWURF_SMOKE_BIN",
         env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live"),
     );
@@ -232,7 +236,7 @@ fn run_sh_info_flags_work_without_live() {
         &[("TMPDIR", tmp.path().to_str().unwrap())],
     );
     assert_eq!(list.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 40);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 41);
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 
@@ -300,6 +304,7 @@ fn a_long_tmpdir_still_passes() {
     let out = Command::cargo_bin(BIN)
         .unwrap()
         .env("TMPDIR", &long)
+        .env(REAL_PI_DIR, "")
         .timeout(Duration::from_secs(90))
         .output()
         .unwrap();

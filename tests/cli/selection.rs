@@ -49,7 +49,7 @@ fn list_prints_every_check_and_who_skips_and_runs_nothing() {
     let r = run(&["--list"]);
     assert_eq!(r.code, 0);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 40, "{}", r.stdout);
+    assert_eq!(lines.len(), 41, "{}", r.stdout);
     assert!(lines[0].contains("(commit "));
     let (runs_as_root, skips_as_root) = ("S1.8 ", "L8 ");
     let (skip_id, run_id) = if is_root() {
@@ -153,7 +153,7 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
     assert_eq!(
         names,
         [
-            "socket", "child", "watcher", "lock", "resume", "visible", "hygiene"
+            "socket", "child", "watcher", "lock", "resume", "visible", "pi", "hygiene"
         ]
     );
     let cases: Vec<_> = report
@@ -161,7 +161,7 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
         .iter()
         .flat_map(|s| &s.test_cases)
         .collect();
-    assert_eq!(cases.len(), 39);
+    assert_eq!(cases.len(), 40);
     let failed: Vec<&str> = cases
         .iter()
         .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
@@ -173,5 +173,9 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
         .iter()
         .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. }))
         .count();
-    assert_eq!(skipped, 1 + crate::tmux_skips());
+    assert_eq!(
+        skipped,
+        2 + crate::tmux_skips(),
+        "S1.8 or L8, and the opted-out P line"
+    );
 }

@@ -63,7 +63,7 @@ async fn a_session_under_another_agent_dir_is_resumed_in_that_session() {
             panic!("pi {v}: expected socket-alive, got {outcome:?}");
         };
         assert_eq!(release, ReleaseOutcome::Released, "pi {v}");
-        let hello = greet_and_release_turn(&plan.expected_socket_path().to_path_buf());
+        let hello = greet_and_release_turn(plan.expected_socket_path());
         assert_eq!(
             hello.session, GID,
             "pi {v}: the socket is the resumed session's"

@@ -20,8 +20,12 @@ const STEP: Duration = Duration::from_millis(2);
 pub async fn run(runner: &Runner, env: &Env) {
     runner.check(Check::HygieneChildren, children()).await;
     runner.check(Check::HygieneFds, fds(env)).await;
-    // Only hygiene selected (`--only H1`): no scenario made a dir to look for.
-    let scenario_ran = runner.selected().iter().any(|c| !c.is_hygiene());
+    // Only hygiene selected (`--only H1`), or only the P line of a run without real pi:
+    // no check made a dir to look for.
+    let scenario_ran = runner
+        .selected()
+        .iter()
+        .any(|c| !c.is_hygiene() && *c != Check::PiMissing);
     runner
         .check(Check::HygieneTempDirs, temp_dirs(env, scenario_ran))
         .await;
@@ -91,7 +95,7 @@ async fn temp_dirs(env: &Env, scenario_ran: bool) -> Result<()> {
     let dirs = registry::temp_dirs();
     if !scenario_ran {
         return Err(skip(
-            "only hygiene checks were selected: no scenario made a temp dir",
+            "no selected check makes a temp dir (only hygiene, or no real pi runtime)",
         ));
     }
     if env.keep_tmp {
