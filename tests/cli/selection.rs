@@ -79,6 +79,37 @@ fn list_prints_every_check_and_who_skips_and_runs_nothing() {
     );
 }
 
+/// `--list --format json` is JSON Lines like a run's; TAP and JUnit report runs, so
+/// they are a usage error there, never text under their name.
+#[test]
+fn list_honours_the_requested_format() {
+    let r = run(&["--list", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let values: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(values.len(), 40);
+    assert_eq!(values[0]["type"], "list");
+    assert_eq!(values[0]["backend"], "native");
+    assert_eq!(values[0]["total"], 39);
+    let l8 = values.iter().find(|v| v["id"] == "L8").unwrap();
+    assert_eq!(l8["type"], "check");
+    assert_eq!(l8["runs"], !is_root());
+    assert_eq!(l8["skip_reason"].is_string(), is_root());
+    for format in ["tap", "junit"] {
+        let r = run(&["--list", "--format", format]);
+        assert_eq!(r.code, 2, "{format}: {}", r.stdout);
+        assert!(r.stdout.is_empty());
+        assert!(
+            r.stderr.contains("--list prints text or json"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
 #[test]
 fn a_failing_summary_is_followed_by_the_failed_ids() {
     let r = run(&[
@@ -153,7 +184,13 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
     assert_eq!(
         names,
         [
-            "socket", "child", "watcher", "lock", "resume", "visible", "hygiene"
+            "socket (native)",
+            "child (native)",
+            "watcher (native)",
+            "lock (native)",
+            "resume (native)",
+            "visible (native)",
+            "hygiene (native)"
         ]
     );
     let cases: Vec<_> = report
