@@ -243,6 +243,35 @@ impl Drop for CancelOnDrop {
     }
 }
 
+/// The exit status of `pid` while it is a zombie child of `server` (the kernel keeps it
+/// in `/proc/<pid>/stat`, field 52, in `waitpid` form until the parent reaps it); `None`
+/// when it is not (running, reaped, not the server's child: its pid taken by a stranger).
+#[cfg(target_os = "linux")]
+fn zombie_status(pid: u32, server: u32) -> Option<PaneExitStatus> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: count from the last ')'.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    // fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[49] field 52.
+    if fields.first() != Some(&"Z") || fields.get(1)?.parse::<u32>().ok()? != server {
+        return None;
+    }
+    let status: i32 = fields.get(49)?.parse().ok()?;
+    Some(if status & 0x7f == 0 {
+        PaneExitStatus::Code((status >> 8) & 0xff)
+    } else {
+        PaneExitStatus::Signal(status & 0x7f)
+    })
+}
+
+/// No `/proc` elsewhere: the server is asked.
+#[cfg(not(target_os = "linux"))]
+fn zombie_status(_pid: u32, _server: u32) -> Option<PaneExitStatus> {
+    None
+}
+
 /// Parses `#{pane_dead} #{pane_dead_status} #{pane_dead_signal}`: `None` while the
 /// pane is not dead yet (tmux has not handled the exit) or the row is not understood.
 fn parse_dead_pane(row: &str) -> Option<PaneExitStatus> {
@@ -296,12 +325,19 @@ impl Launcher for TmuxLauncher {
         parse_handle(&output.stdout)
     }
 
-    /// Asks the server for the dead pane's status (remain-on-exit keeps the pane, so
-    /// tmux still knows it). The pidfd fires when the process exits, which can be a
-    /// moment before the server has reaped it, so this asks again every 5 ms, up to
-    /// [`PANE_STATUS_WAIT`]; `None` when tmux never says (the pane was closed by hand,
-    /// the server is gone, the status is unknown).
+    /// The status of the pane's process: read from the kernel while it is a zombie the
+    /// server has not reaped yet (Linux), else asked of the server (remain-on-exit keeps
+    /// the dead pane, so tmux still knows it). The pidfd fires when the process exits,
+    /// which can be a moment before the server has reaped it, so the server is asked
+    /// again every 5 ms, up to [`PANE_STATUS_WAIT`]; `None` when neither says (the pane
+    /// was closed by hand, the server is gone). Both, because either alone misses: a
+    /// server reaps within moments (no zombie left to read), and a `tmux -D` server
+    /// (3.3a) now and then leaves the zombie unreaped for good, its pane dead without a
+    /// status.
     async fn pane_exit_status(&self, receipt: &LaunchReceipt) -> Option<PaneExitStatus> {
+        if let Some(status) = zombie_status(receipt.pane_pid, receipt.server_pid) {
+            return Some(status);
+        }
         let argv = self.pane_query_args(&receipt.pane_id).ok()?;
         let started = Instant::now();
         while started.elapsed() < PANE_STATUS_WAIT {

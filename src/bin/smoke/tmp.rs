@@ -58,9 +58,19 @@ pub fn make(scenario: Scenario, owner: ProcessId) -> Result<PathBuf> {
 /// A kept dir stays for people to read: marked kept first (naming the same owner, so a
 /// later sweep can still tell it is gone), then the owner marker goes, so at no moment
 /// can a sweep take it before [`KEEP_FOR`] has passed.
+/// Kept once (a dir is finished when its scenario ends and again at cleanup): a second
+/// call, with the owner marker gone, must not blank the owner in the kept file.
 pub fn keep(dir: &Path) {
-    let owner = std::fs::read_to_string(dir.join(MARKER)).unwrap_or_default();
-    let _ = std::fs::write(dir.join(KEPT), owner);
+    let kept = dir.join(KEPT);
+    match std::fs::read_to_string(dir.join(MARKER)) {
+        Ok(owner) => {
+            let _ = std::fs::write(&kept, owner);
+        }
+        Err(_) if kept.exists() => return,
+        Err(_) => {
+            let _ = std::fs::write(&kept, "");
+        }
+    }
     let _ = std::fs::remove_file(dir.join(MARKER));
 }
 
