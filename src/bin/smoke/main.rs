@@ -18,8 +18,11 @@
 //! Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error, 128+signal
 //! when SIGINT, SIGTERM, SIGHUP or SIGQUIT ended the run (130, 143, 129, 131). Whichever
 //! way it ends, every process group it started is killed and its temp dirs are removed
-//! (a failed check's dir is kept and its path printed), and the output is finished:
-//! TAP `Bail out!`, a JSON summary with `"interrupted": true`, a text line saying so.
+//! (a failed check's dir is kept and its path printed; a run a day later removes it), and
+//! the output is finished, with every check that finished: TAP `Bail out!`, a JSON
+//! summary with `"interrupted": true`, a text line saying so and what the cleanup did, a
+//! JUnit `interrupted` testcase in error. tmux clients run in process groups of their own,
+//! so a terminal's signal reaches the runner, not a client mid-command.
 //! A check abandoned at its deadline has its groups killed at once. Stand-ins watch the
 //! runner and exit when it dies, SIGKILL included (`stand_ins`); dirs a killed run left
 //! are swept by the next run (`tmp`). Setup problems are found before any check
