@@ -247,10 +247,12 @@ fn remove_dir(path: &Path) {
     }
 }
 
-/// Removes every registered temp dir that is not kept (best effort), and says what
-/// became of each dir still on disk. Also dirs removed once already: a blocking task of
-/// a dropped check may have recreated one since (`lock::acquire` creates its lock dir),
-/// which is why cleanup waits for those first.
+/// Removes every registered temp dir that is not kept (best effort), then says what
+/// became of every dir the run made: most were removed already, when their scenario
+/// ended (also when a signal dropped it), so the count is of what is gone, not of what
+/// this last pass removed. Also dirs removed once already: a blocking task of a dropped
+/// check may have recreated one since (`lock::acquire` creates its lock dir), which is
+/// why cleanup waits for those first.
 fn finish_temp_dirs(cleanup: &mut Cleanup) {
     let pending: Vec<PathBuf> = with(|r| {
         r.dirs
@@ -259,13 +261,17 @@ fn finish_temp_dirs(cleanup: &mut Cleanup) {
             .map(|d| d.path.clone())
             .collect()
     });
-    for dir in pending {
-        if finish_temp_dir(&dir) {
-            cleanup.kept.push(dir);
-        } else if dir.exists() {
-            cleanup.left.push(dir);
-        } else {
+    for dir in &pending {
+        finish_temp_dir(dir);
+    }
+    let kept = kept_temp_dirs();
+    for dir in temp_dirs() {
+        if !dir.exists() {
             cleanup.removed += 1;
+        } else if kept.contains(&dir) {
+            cleanup.kept.push(dir);
+        } else {
+            cleanup.left.push(dir);
         }
     }
 }
