@@ -15,6 +15,7 @@ commands:
   $bin [ARGS]   the live phase gate (needs LIVE=1: spawns real children and opens
                 real unix sockets); ARGS go to the binary, e.g. --format tap, watcher.
                 --help, -h, --list and --version run nothing and need no LIVE.
+                Without LIVE it skips, reported in the --format asked for.
   check         cargo fmt --check, clippy with warnings as errors (also for
                 aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
                 every test
@@ -36,16 +37,73 @@ need_cargo() {
 # Builds the release binary and prints its path. Cargo's progress goes to stderr, so a
 # first build (about a minute) is visible rather than silent. ENTWURF_SMOKE_BIN names a
 # binary built already (the CLI tests use their own build), skipping cargo.
+#
+# The path is the one cargo reports (the `executable` of its compiler-artifact message),
+# never one guessed here: cargo resolves CARGO_TARGET_DIR, CARGO_BUILD_TARGET_DIR,
+# `build.target-dir` in a config file, relative paths (against the caller's directory)
+# and a `--target` layout itself, and a guess that differs runs a missing or stale binary.
 build() {
   if [ -n "${ENTWURF_SMOKE_BIN:-}" ]; then
     echo "$ENTWURF_SMOKE_BIN"
     return
   fi
   need_cargo
-  cargo build --release --locked --manifest-path "$root/Cargo.toml" --bin "$bin" >&2
-  local target=${CARGO_TARGET_DIR:-$root/target}
-  case "$target" in /*) ;; *) target=$root/$target ;; esac
-  echo "$target/release/$bin"
+  local messages exe
+  messages=$(cargo build --release --locked --manifest-path "$root/Cargo.toml" --bin "$bin" \
+    --message-format=json-render-diagnostics) || exit $?
+  # One JSON object per line; the binary's artifact is the one with a non-null
+  # "executable". Paths with a '"' or '\' in them are not supported (JSON escapes).
+  exe=$(printf '%s\n' "$messages" | grep '"reason":"compiler-artifact"' |
+    grep -o '"executable":"[^"]*"' | sed 's/^"executable":"//; s/"$//' | tail -n 1)
+  if [ -z "$exe" ] || [ ! -x "$exe" ]; then
+    echo "[$bin] cargo built, but did not name an executable for $bin (got '${exe}')" >&2
+    exit 2
+  fi
+  echo "$exe"
+}
+
+# The requested output format, for the skip report (`--format X` or `--format=X`).
+requested_format() {
+  local format=text previous=""
+  for arg in "$@"; do
+    case "$arg" in
+      --format=*) format=${arg#--format=} ;;
+      *) [ "$previous" = --format ] && format=$arg ;;
+    esac
+    previous=$arg
+  done
+  echo "$format"
+}
+
+# Without LIVE the gate skips, and says so in the format asked for: a CI step that
+# writes `--format junit > report.xml` gets a valid report with one skipped test, not a
+# text line in an XML file (and TAP gets a skipped plan, JSON a summary object).
+skip_report() {
+  local why="set LIVE=1 to run (spawns real children and opens real unix sockets)"
+  case "$(requested_format "$@")" in
+    tap)
+      echo "TAP version 13"
+      echo "1..0 # SKIP $why"
+      ;;
+    json)
+      echo "{\"type\":\"summary\",\"summary\":null,\"skipped\":true,\"reason\":\"$why\",\"passed\":0,\"failed\":0,\"total\":0,\"interrupted\":false}"
+      ;;
+    junit)
+      cat <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="$bin" tests="1" skipped="1" failures="0" errors="0">
+    <testsuite name="live gate" tests="1" skipped="1" errors="0" failures="0">
+        <testcase name="$bin" classname="$bin">
+            <skipped message="$why"/>
+        </testcase>
+    </testsuite>
+</testsuites>
+XML
+      ;;
+    *)
+      echo "[$bin] skipped — $why"
+      ;;
+  esac
 }
 
 # The pinned real `pi` runtimes (real-pi/README.md). Everything lands in target/real-pi/:
@@ -150,7 +208,7 @@ case "${1:-}" in
     case "${LIVE-}" in
       1) ;;
       "" | 0)
-        echo "[$bin] skipped — set LIVE=1 to run (spawns real children and opens real unix sockets)"
+        skip_report "$@"
         exit 0
         ;;
       *)

@@ -20,9 +20,11 @@
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
-use crate::visible::tmux::{Bounded, run_bounded};
+use crate::sys::{Bounded, CancelOnDrop, run_bounded};
 
 /// How long `pi --version` may take. Node starts pi in about half a second; a loaded
 /// machine gets ten times that.
@@ -220,7 +222,17 @@ pub async fn preflight(
     dialect: ArgvDialect,
 ) -> Result<RuntimeVersion, RuntimeError> {
     let owned = program.to_owned();
-    let run = move || run_bounded(&owned, &[OsString::from("--version")], VERSION_TIMEOUT);
+    let cancelled = Arc::new(AtomicBool::new(false));
+    // Dropped with this future: a preflight nobody waits for kills its `pi --version`.
+    let _cancel_on_drop = CancelOnDrop(cancelled.clone());
+    let run = move || {
+        run_bounded(
+            &owned,
+            &[OsString::from("--version")],
+            VERSION_TIMEOUT,
+            &cancelled,
+        )
+    };
     let Ok(ran) = crate::sys::off_async(run).await else {
         return Err(RuntimeError::Cancelled {
             program: program.to_owned(),
@@ -234,7 +246,7 @@ pub async fn preflight(
                 source,
             });
         }
-        Err(Bounded::TimedOut) => {
+        Err(Bounded::TimedOut | Bounded::Cancelled) => {
             return Err(RuntimeError::TimedOut {
                 program: program.to_owned(),
                 after: VERSION_TIMEOUT,

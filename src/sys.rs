@@ -1,7 +1,14 @@
-//! OS glue shared by the socket and child modules.
+//! OS glue shared by the modules: descriptors for the reactor, blocking work off the
+//! async workers, and short-lived helper programs (tmux, `pi --version`) run bounded.
 
+use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
@@ -42,5 +49,65 @@ pub(crate) async fn off_async<T: Send + 'static>(
         Ok(value) => Ok(value),
         Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
         Err(join) => Err(join),
+    }
+}
+
+/// Sets the flag when dropped: the future that started a [`run_bounded`] was dropped
+/// (or finished), so the blocking task stops waiting for the program and kills it.
+pub(crate) struct CancelOnDrop(pub(crate) Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Why [`run_bounded`] gave no output.
+pub(crate) enum Bounded {
+    /// The program could not be started: nothing ran.
+    Start(io::Error),
+    /// It ran past the limit and was killed; it may have done its work.
+    TimedOut,
+    /// The caller went away (the launch future was dropped) and it was killed; it may
+    /// have done its work.
+    Cancelled,
+    /// Waiting for it or reading its output failed.
+    Io(io::Error),
+}
+
+/// Runs `program args` with stdin null and its output captured, in a process group of
+/// its own (see the module docs: a terminal's signal to the caller's group must not kill
+/// it), killing it after `limit` or once `cancelled` is set. The output is one short
+/// row, far below a pipe's buffer, so waiting before reading cannot deadlock.
+pub(crate) fn run_bounded(
+    program: &OsStr,
+    args: &[OsString],
+    limit: Duration,
+    cancelled: &AtomicBool,
+) -> Result<Output, Bounded> {
+    let mut child = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .map_err(Bounded::Start)?;
+    let started = Instant::now();
+    loop {
+        match child.try_wait().map_err(Bounded::Io)? {
+            Some(_) => return child.wait_with_output().map_err(Bounded::Io),
+            None if cancelled.load(Ordering::SeqCst) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Bounded::Cancelled);
+            }
+            None if started.elapsed() >= limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(Bounded::TimedOut);
+            }
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
     }
 }

@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 
+use super::observe::PaneExitStatus;
 use crate::garden_id::GardenId;
 use crate::watcher::BoxError;
 
@@ -257,4 +258,14 @@ pub trait Launcher: Send + Sync {
         &self,
         receipt: &LaunchReceipt,
     ) -> Result<impl Future<Output = Result<(), BoxError>> + Send + 'static, BoxError>;
+
+    /// How the pane's process ended, asked once [`watch_pane_exit`](Self::watch_pane_exit)
+    /// saw it exit; `None` when the launcher cannot tell (the default).
+    fn pane_exit_status(
+        &self,
+        receipt: &LaunchReceipt,
+    ) -> impl Future<Output = Option<PaneExitStatus>> + Send {
+        let _ = receipt;
+        std::future::ready(None)
+    }
 }

@@ -13,8 +13,8 @@
 //!    (`--entwurf-control … --session <file> [--provider P] --model M`, no prompt: a
 //!    resume runs no turn);
 //! 5. one bounded observation: the socket comes alive (`socket-alive`), the pane's
-//!    process exits (`pane-exited`), or the timeout passes (`unobserved`), each with the
-//!    wait in milliseconds;
+//!    process exits (`pane-exited`, with its exit status when the launcher can tell), or
+//!    the timeout passes (`unobserved`), each with the wait in milliseconds;
 //! 6. release the lock, exactly once, whatever happened after step 1 — also when the
 //!    future is dropped midway. A failed release is an error naming the lock.
 //!
@@ -45,7 +45,7 @@
 mod error;
 mod launcher;
 mod observe;
-pub(crate) mod tmux;
+mod tmux;
 
 #[cfg(test)]
 mod tests;
@@ -65,7 +65,7 @@ use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe_wit
 
 pub use error::{Refusal, VisibleError};
 pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
-pub use observe::{ObservationReceipt, UnobservedReason, watch_process_exit};
+pub use observe::{ObservationReceipt, PaneExitStatus, UnobservedReason, watch_process_exit};
 pub use tmux::{
     TMUX_HANDLE_FORMAT, TMUX_LAUNCH_TIMEOUT, TmuxLauncher, check_cwd, escape_tmux_arg,
     resolve_runtime,

@@ -21,11 +21,14 @@ pub enum ObservationReceipt {
         /// From the window's opening to the first successful connect.
         after: Duration,
     },
-    /// The pane's process exited before its socket came alive: `pi` died (look at the
-    /// window, if tmux kept it, or at the session's logs).
+    /// The pane's process exited before its socket came alive: `pi` died. The tmux
+    /// launcher keeps the dead pane open (`remain-on-exit`, that window only), so its
+    /// last output can still be read there.
     PaneExited {
         /// From the window's opening to the exit.
         after: Duration,
+        /// How it ended, when the launcher could tell ([`Launcher::pane_exit_status`]).
+        status: Option<PaneExitStatus>,
     },
     /// Neither within the bound, or a watch failed.
     Unobserved {
@@ -34,6 +37,24 @@ pub enum ObservationReceipt {
         /// Why nothing was seen.
         reason: UnobservedReason,
     },
+}
+
+/// How a pane's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaneExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal with this number killed it.
+    Signal(i32),
+}
+
+impl fmt::Display for PaneExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Code(code) => write!(f, "exit code {code}"),
+            Self::Signal(signal) => write!(f, "killed by signal {signal}"),
+        }
+    }
 }
 
 /// Why an observation saw nothing.
@@ -62,7 +83,7 @@ impl ObservationReceipt {
     pub fn after(&self) -> Duration {
         match self {
             Self::SocketAlive { after }
-            | Self::PaneExited { after }
+            | Self::PaneExited { after, .. }
             | Self::Unobserved { after, .. } => *after,
         }
     }
@@ -71,14 +92,18 @@ impl ObservationReceipt {
 impl fmt::Display for ObservationReceipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} after {} ms", self.kind(), self.after().as_millis())?;
-        if let Self::Unobserved {
-            reason: UnobservedReason::WatchFailed(error),
-            ..
-        } = self
-        {
-            write!(f, " ({error})")?;
+        match self {
+            Self::Unobserved {
+                reason: UnobservedReason::WatchFailed(error),
+                ..
+            } => write!(f, " ({error})"),
+            Self::PaneExited {
+                status: Some(status),
+                ..
+            } => write!(f, " ({status})"),
+            Self::PaneExited { status: None, .. } => write!(f, " (exit status unknown)"),
+            _ => Ok(()),
         }
-        Ok(())
     }
 }
 
@@ -111,25 +136,31 @@ pub(super) async fn observe_once<L: Launcher>(
     let alive = await_socket_alive(socket, cancel, wait);
     // Biased, pane first: when both settle in the same poll, the conservative report is
     // the exit (a `pi` that bound and died is not resident).
-    tokio::select! {
+    let exited_after = tokio::select! {
         biased;
         exited = pane => match exited {
-            Ok(()) => ObservationReceipt::PaneExited { after: started.elapsed() },
-            Err(error) => unobserved(UnobservedReason::WatchFailed(format!(
+            Ok(()) => started.elapsed(),
+            Err(error) => return unobserved(UnobservedReason::WatchFailed(format!(
                 "watching the pane: {}",
                 crate::error_chain(error.as_ref())
             ))),
         },
-        alive = alive => match alive {
+        alive = alive => return match alive {
             Ok(()) => ObservationReceipt::SocketAlive { after: started.elapsed() },
             Err(error) => unobserved(UnobservedReason::WatchFailed(
                 crate::error_chain(&error),
             )),
         },
-        () = tokio::time::sleep(timeout) => ObservationReceipt::Unobserved {
+        () = tokio::time::sleep(timeout) => return ObservationReceipt::Unobserved {
             after: timeout,
             reason: UnobservedReason::TimedOut,
         },
+    };
+    // `after` is the exit as observed; asking for the status comes after (and takes a
+    // tmux round trip), so it does not count.
+    ObservationReceipt::PaneExited {
+        after: exited_after,
+        status: launcher.pane_exit_status(receipt).await,
     }
 }
 

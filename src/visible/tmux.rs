@@ -1,10 +1,24 @@
 //! The production launcher: `tmux new-window` in the caller's server or a named one.
 //!
-//! Command: `tmux [-S socket | -L name] new-window -d -a -t <session>:{end} -c <cwd>
-//! -P -F <format> -- <absolute runtime> <argv>`. `-d` keeps the operator's focus, `-a`
-//! with `{end}` appends the window, `-P -F` prints a handle we parse into the
-//! [`LaunchReceipt`]. An argv of several words is exec'd by tmux directly (no shell), so
-//! the pane's pid is the runtime's.
+//! Command: `tmux [-S socket | -L name] new-window -d -a -t <session>:{end} -n <gid>
+//! -c <cwd> -P -F <format> -- <absolute runtime> <argv> ; set-option -w -t
+//! <session>:{end} remain-on-exit on`. `-d` keeps the operator's focus, `-a` with `{end}`
+//! appends the window, `-n` names it after the gid (else tmux shows the runtime's name),
+//! `-P -F` prints a handle we parse into the [`LaunchReceipt`]. An argv of several words
+//! is exec'd by tmux directly (no shell), so the pane's pid is the runtime's.
+//!
+//! `remain-on-exit` is set for that window only, in the same tmux command: a `pi` that
+//! dies at once leaves a dead pane the operator can still read (its last output, and
+//! tmux's "Pane is dead" line with the status), and the status goes into the
+//! `pane-exited` receipt ([`Launcher::pane_exit_status`]). Why the same command: tmux
+//! runs one client's command list to its end before its event loop handles the child's
+//! exit (SIGCHLD), so the option is set before tmux could close the window; and
+//! `{end}` still names the new window, since no other client's command runs in between.
+//!
+//! Every tmux client runs in a process group of its own: a terminal's SIGINT or SIGHUP
+//! goes to the caller's foreground group, and a client killed by it mid-launch would turn
+//! an interrupt into a "launch failed; a window may be open". It is killed on the launch
+//! timeout, and when the launch future is dropped (cancelled).
 //!
 //! What tmux would otherwise do to the input, and what is done about it:
 //! - `-c` is expanded as a format: `#{…}` rewrites the path and `#(…)` runs a command.
@@ -18,15 +32,18 @@
 //!   ([`resolve_runtime`]), so the window runs exactly the file that was checked.
 
 use std::ffi::{OsStr, OsString};
-use std::io;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::PermissionsExt;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use super::launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
-use super::observe::watch_process_exit;
+use super::observe::{PaneExitStatus, watch_process_exit};
+use crate::sys::{Bounded, CancelOnDrop, run_bounded};
 use crate::watcher::BoxError;
 
 /// The `-P -F` format: the server's pid, the pane's pid, pane, window id, window index,
@@ -164,12 +181,14 @@ impl TmuxLauncher {
             .or_else(|| std::env::var_os("PATH"))
             .unwrap_or_default();
         let runtime = resolve_runtime(&request.program, &search_path)?;
-        let command: [OsString; 10] = [
+        let command: [OsString; 12] = [
             "new-window".into(),
             "-d".into(),
             "-a".into(),
             "-t".into(),
-            target.into(),
+            target.clone().into(),
+            "-n".into(),
+            request.gid.as_str().into(),
             "-c".into(),
             request.cwd.clone().into(),
             "-P".into(),
@@ -186,8 +205,81 @@ impl TmuxLauncher {
         argv.push("--".into());
         argv.push(escape_tmux_arg(runtime.into()));
         argv.extend(request.args.iter().map(|a| escape_tmux_arg(a.into())));
+        // A bare `;` (never escaped): the separator before the second command.
+        let keep_dead_pane: [OsString; 7] = [
+            ";".into(),
+            "set-option".into(),
+            "-w".into(),
+            "-t".into(),
+            target.into(),
+            "remain-on-exit".into(),
+            "on".into(),
+        ];
+        argv.extend(keep_dead_pane);
         Ok(argv)
     }
+
+    /// `display-message -p -t <pane> <format>` on the launcher's server.
+    fn pane_query_args(&self, pane_id: &str) -> Result<Vec<OsString>, LaunchError> {
+        let (mut argv, _) = self.target()?;
+        argv.extend(
+            [
+                "display-message",
+                "-p",
+                "-t",
+                pane_id,
+                "#{pane_dead} #{pane_dead_status} #{pane_dead_signal}",
+            ]
+            .map(OsString::from),
+        );
+        Ok(argv)
+    }
+}
+
+/// How long [`Launcher::pane_exit_status`] waits for tmux to notice a pane's exit.
+const PANE_STATUS_WAIT: Duration = Duration::from_secs(1);
+
+/// The exit status of `pid` while it is a zombie child of `server` (the kernel keeps it
+/// in `/proc/<pid>/stat`, field 52, in `waitpid` form until the parent reaps it); `None`
+/// when it is not (running, reaped, not the server's child: its pid taken by a stranger).
+#[cfg(target_os = "linux")]
+fn zombie_status(pid: u32, server: u32) -> Option<PaneExitStatus> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: count from the last ')'.
+    let fields: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    // fields[0] is field 3 (state), fields[1] field 4 (ppid), fields[49] field 52.
+    if fields.first() != Some(&"Z") || fields.get(1)?.parse::<u32>().ok()? != server {
+        return None;
+    }
+    let status: i32 = fields.get(49)?.parse().ok()?;
+    Some(if status & 0x7f == 0 {
+        PaneExitStatus::Code((status >> 8) & 0xff)
+    } else {
+        PaneExitStatus::Signal(status & 0x7f)
+    })
+}
+
+/// No `/proc` elsewhere: the server is asked.
+#[cfg(not(target_os = "linux"))]
+fn zombie_status(_pid: u32, _server: u32) -> Option<PaneExitStatus> {
+    None
+}
+
+/// Parses `#{pane_dead} #{pane_dead_status} #{pane_dead_signal}`: `None` while the
+/// pane is not dead yet (tmux has not handled the exit) or the row is not understood.
+fn parse_dead_pane(row: &str) -> Option<PaneExitStatus> {
+    let mut fields = row.trim_end_matches('\n').split(' ');
+    let (dead, status, signal) = (fields.next()?, fields.next()?, fields.next()?);
+    if dead != "1" {
+        return None;
+    }
+    if let Ok(signal) = signal.parse::<i32>() {
+        return Some(PaneExitStatus::Signal(signal));
+    }
+    status.parse::<i32>().ok().map(PaneExitStatus::Code)
 }
 
 impl Launcher for TmuxLauncher {
@@ -196,7 +288,9 @@ impl Launcher for TmuxLauncher {
     async fn launch(&self, request: &LaunchRequest) -> Result<LaunchReceipt, LaunchError> {
         let argv = self.command_args(request)?;
         let (tmux, limit) = (self.tmux.clone(), self.launch_timeout);
-        let run = move || run_bounded(&tmux, &argv, limit);
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let _cancel_on_drop = CancelOnDrop(cancelled.clone());
+        let run = move || run_bounded(&tmux, &argv, limit, &cancelled);
         let output = match tokio::task::spawn_blocking(run).await {
             Ok(Ok(output)) => output,
             Ok(Err(Bounded::Start(source))) => {
@@ -205,18 +299,59 @@ impl Launcher for TmuxLauncher {
                     source,
                 });
             }
-            Ok(Err(Bounded::TimedOut)) => return Err(LaunchError::TmuxTimedOut { after: limit }),
+            Ok(Err(Bounded::TimedOut | Bounded::Cancelled)) => {
+                return Err(LaunchError::TmuxTimedOut { after: limit });
+            }
             Ok(Err(Bounded::Io(source))) => return Err(LaunchError::Other(Box::new(source))),
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(join) => return Err(LaunchError::Other(Box::new(join))),
         };
         if !output.status.success() {
+            // The window's handle printed means new-window made it, and only the
+            // remain-on-exit after it failed: the window is open, so it is a launch (its
+            // dead pane may close at once), never a refusal with "nothing launched".
+            if let Ok(receipt) = parse_handle(&output.stdout) {
+                return Ok(receipt);
+            }
             return Err(LaunchError::TmuxFailed {
                 status: output.status.to_string(),
                 stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             });
         }
         parse_handle(&output.stdout)
+    }
+
+    /// The status of the pane's process: read from the kernel while it is a zombie the
+    /// server has not reaped yet (Linux), else asked of the server (remain-on-exit keeps
+    /// the dead pane, so tmux still knows it). The pidfd fires when the process exits,
+    /// which can be a moment before the server has reaped it, so the server is asked
+    /// again every 5 ms, up to [`PANE_STATUS_WAIT`]; `None` when neither says (the pane
+    /// was closed by hand, the server is gone). Both, because either alone misses: a
+    /// server reaps within moments (no zombie left to read), and a `tmux -D` server
+    /// (3.3a) now and then leaves the zombie unreaped for good, its pane dead without a
+    /// status.
+    async fn pane_exit_status(&self, receipt: &LaunchReceipt) -> Option<PaneExitStatus> {
+        if let Some(status) = zombie_status(receipt.pane_pid, receipt.server_pid) {
+            return Some(status);
+        }
+        let argv = self.pane_query_args(&receipt.pane_id).ok()?;
+        let started = Instant::now();
+        while started.elapsed() < PANE_STATUS_WAIT {
+            let (tmux, argv) = (self.tmux.clone(), argv.clone());
+            let cancelled = Arc::new(AtomicBool::new(false));
+            let _cancel_on_drop = CancelOnDrop(cancelled.clone());
+            let run = move || run_bounded(&tmux, &argv, PANE_STATUS_WAIT, &cancelled);
+            let output = match tokio::task::spawn_blocking(run).await {
+                Ok(Ok(output)) if output.status.success() => output,
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                _ => return None,
+            };
+            if let Some(status) = parse_dead_pane(&String::from_utf8_lossy(&output.stdout)) {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        None
     }
 
     fn watch_pane_exit(
@@ -245,45 +380,6 @@ fn parent_pid(pid: u32) -> Option<u32> {
     // The command name may hold spaces and parentheses: count from the last ')'.
     let rest = stat.get(stat.rfind(')')? + 1..)?;
     rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Why [`run_bounded`] gave no output.
-pub(crate) enum Bounded {
-    /// The program could not be started: nothing ran.
-    Start(io::Error),
-    /// It ran past the limit and was killed; it may have done its work.
-    TimedOut,
-    /// Waiting for it or reading its output failed.
-    Io(io::Error),
-}
-
-/// Runs `program args` with stdin null and its output captured, killing it after
-/// `limit`. The output is one short row, far below a pipe's buffer, so waiting before
-/// reading cannot deadlock.
-pub(crate) fn run_bounded(
-    program: &OsStr,
-    args: &[OsString],
-    limit: Duration,
-) -> Result<Output, Bounded> {
-    let mut child = Command::new(program)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(Bounded::Start)?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait().map_err(Bounded::Io)? {
-            Some(_) => return child.wait_with_output().map_err(Bounded::Io),
-            None if started.elapsed() >= limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Bounded::TimedOut);
-            }
-            None => std::thread::sleep(Duration::from_millis(1)),
-        }
-    }
 }
 
 /// Parses the one row `-P -F` printed ([`TMUX_HANDLE_FORMAT`]); anything else is

@@ -27,15 +27,47 @@ fn the_portable_backend_is_announced_and_its_long_path_check_skips_naming_the_li
     );
     assert!(r.stdout.contains("ok S1.4 "), "{}", r.stdout);
 
-    // The native backend reaches the same path and says nothing about a backend.
+    // The native backend reaches the same path; the header names it, the summary line
+    // (the default gate's) does not.
     let r = run(&["--only", "S1.7"]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains("ok S1.7 "), "{}", r.stdout);
     assert!(
-        !r.stdout.contains("backend") && !r.stderr.contains("backend"),
+        r.stdout.lines().next().unwrap().contains("backend native"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.lines().last().unwrap().contains("backend") && !r.stderr.contains("backend"),
         "{}",
         r.stderr
     );
+}
+
+/// `--list` tells ahead what the run does: on the portable backend S1.7 skips.
+#[test]
+fn list_on_the_portable_backend_says_s1_7_skips_as_the_run_does() {
+    let list = run(&["--list", "--backend", "portable"]);
+    assert_eq!(list.code, 0);
+    let line = list
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("S1.7 "))
+        .unwrap()
+        .to_owned();
+    assert!(
+        line.contains("— skips: ") && line.contains("PathTooLong"),
+        "{line}"
+    );
+    let native = run(&["--list"]);
+    let line = native
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("S1.7 "))
+        .unwrap();
+    assert!(line.ends_with("— runs"), "{line}");
+    let r = run(&["--backend", "portable", "--only", "S1.7"]);
+    assert!(r.stdout.contains("skip S1.7 "), "{}", r.stdout);
 }
 
 #[test]

@@ -123,6 +123,7 @@ fn json_lines_parse_with_the_documented_fields() {
     let (start, rest) = values.split_first().unwrap();
     assert_eq!(start["type"], "start", "{start}");
     assert_eq!(start["scenario"], "lock");
+    assert_eq!(start["backend"], "native");
     assert!(
         start["version"].is_string() && start["commit"].is_string() && start["euid"].is_number()
     );
@@ -161,7 +162,8 @@ fn json_lines_parse_with_the_documented_fields() {
     let skipped = usize::from(is_root());
     assert_eq!(
         s["summary"].as_str().unwrap(),
-        expected_named_summary("lock", 10 - skipped, 1, skipped)
+        // H3 skips: the failed check's dir is kept.
+        expected_named_summary("lock", 9 - skipped, 1, skipped + 1)
     );
 }
 
@@ -178,11 +180,18 @@ fn colors_follow_flag_no_color_and_clicolor_force() {
         &[("NO_COLOR", "1"), ("CLICOLOR_FORCE", "1")]
     )));
     assert!(!esc(&run_env(&["child"], &[("NO_COLOR", "1")])));
-    // A dumb terminal cannot show colors: off, even when forced by the environment.
-    assert!(!esc(&run_env(
+    // CLICOLOR_FORCE forces, as --help says: also with TERM=dumb (forcing is the
+    // user's explicit say-so; TERM=dumb alone keeps auto plain).
+    assert!(esc(&run_env(
         &["child"],
         &[("TERM", "dumb"), ("CLICOLOR_FORCE", "1")]
     )));
+    assert!(!esc(&run_env(&["child"], &[("TERM", "dumb")])));
+    let help = run(&["--help"]).stdout;
+    assert!(
+        help.contains("CLICOLOR_FORCE") && help.contains("TERM=dumb"),
+        "{help}"
+    );
     // Machine formats are never colored.
     assert!(!esc(&run(&[
         "child", "--color", "always", "--format", "json"
@@ -228,4 +237,57 @@ fn record_appends_dated_entries_under_one_heading() {
 fn skip_unless_ci(why: &str) {
     assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
     eprintln!("skip: {why}");
+}
+
+/// Which backend ran is in every header, `--list` and JUnit's names, so a CI page with
+/// both runs keeps them apart; JUnit suites carry time, timestamp and hostname.
+#[test]
+fn every_format_names_the_backend_and_junit_suites_are_complete() {
+    for backend in ["native", "portable"] {
+        let args = |format: &str| -> Vec<String> {
+            ["--only", "S1.4", "--backend", backend, "--format", format]
+                .map(str::to_owned)
+                .to_vec()
+        };
+        let run_fmt = |format: &str| {
+            let args = args(format);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let r = run(&args);
+            assert_eq!(r.code, 0, "{format}: {}\n{}", r.stdout, r.stderr);
+            r.stdout
+        };
+        let named = format!("backend {backend}");
+        let text = run_fmt("text");
+        assert!(text.lines().next().unwrap().contains(&named), "{text}");
+        let tap = run_fmt("tap");
+        assert!(
+            tap.lines()
+                .any(|l| l.starts_with("# ") && l.contains(&named)),
+            "{tap}"
+        );
+        let json = run_fmt("json");
+        let start: serde_json::Value = serde_json::from_str(json.lines().next().unwrap()).unwrap();
+        assert_eq!(start["backend"], backend, "{json}");
+        let list = run(&["--list", "--backend", backend]);
+        assert!(list.stdout.lines().next().unwrap().contains(&named));
+
+        let xml = run_fmt("junit");
+        let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+        for suite in &report.test_suites {
+            assert!(
+                suite.name.ends_with(&format!(" ({backend})")),
+                "{:?}",
+                suite.name
+            );
+            assert!(suite.time.is_some(), "{xml}");
+            for case in &suite.test_cases {
+                let class = case.classname.as_ref().unwrap();
+                assert!(class.starts_with(&format!("{BIN}.{backend}.")), "{class:?}");
+            }
+        }
+        let suite_tag = xml.lines().find(|l| l.contains("<testsuite ")).unwrap();
+        for attribute in ["time=\"", "timestamp=\"", "hostname=\""] {
+            assert!(suite_tag.contains(attribute), "{attribute}: {suite_tag}");
+        }
+    }
 }

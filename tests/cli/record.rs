@@ -101,3 +101,22 @@ fn concurrent_recorders_never_lose_an_entry() {
     assert_eq!(entries, n, "{text}");
     assert_eq!(text.matches("## Live smoke record").count(), 1);
 }
+
+/// A `## Live smoke record` quoted inside a fenced code block is text, not the
+/// section: the entry goes under the real heading (made when there is none).
+#[test]
+fn a_heading_inside_a_code_fence_is_not_the_section() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("NEXT.md");
+    let before = "# Next\n\n```md\n## Live smoke record\n```\n\ntext\n";
+    std::fs::write(&file, before).unwrap();
+    let out = record(&file);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let after = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        after.starts_with(before),
+        "the fenced text changed: {after}"
+    );
+    let rest = &after[before.len()..];
+    assert!(rest.starts_with("\n## Live smoke record\n\n- "), "{after}");
+}

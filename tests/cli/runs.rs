@@ -316,3 +316,100 @@ fn a_long_tmpdir_still_passes() {
         "temp dirs left"
     );
 }
+
+/// Without LIVE the gate skips in the format asked for: `--format junit > report.xml`
+/// is a valid report with one skipped test, never a text line in an XML file.
+#[test]
+fn run_sh_skips_in_the_requested_format() {
+    let junit = run_sh(&[BIN, "--format", "junit"]);
+    assert_eq!(junit.status.code(), Some(0));
+    let xml = String::from_utf8_lossy(&junit.stdout);
+    let report = quick_junit::Report::deserialize_from_str(&xml).unwrap();
+    let cases: Vec<_> = report
+        .test_suites
+        .iter()
+        .flat_map(|s| &s.test_cases)
+        .collect();
+    assert_eq!(cases.len(), 1, "{xml}");
+    assert!(
+        matches!(cases[0].status, quick_junit::TestCaseStatus::Skipped { .. }),
+        "{xml}"
+    );
+    let json = run_sh(&[BIN, "--format=json"]);
+    let value: serde_json::Value =
+        serde_json::from_str(String::from_utf8_lossy(&json.stdout).trim()).unwrap();
+    assert_eq!(value["skipped"], true);
+    assert!(value["reason"].as_str().unwrap().contains("LIVE=1"));
+    let tap = run_sh(&["lock", "--format", "tap"].map(|a| if a == "lock" { BIN } else { a }));
+    let tap = String::from_utf8_lossy(&tap.stdout);
+    assert_eq!(
+        tap.lines().collect::<Vec<_>>()[..2],
+        [
+            "TAP version 13",
+            "1..0 # SKIP set LIVE=1 to run (spawns real children and opens real unix sockets)"
+        ]
+    );
+    // Text stays the one line it always was.
+    assert_eq!(
+        String::from_utf8_lossy(&run_sh(&[BIN, "--format", "text"]).stdout),
+        SKIP_LINE
+    );
+}
+
+/// run.sh runs the binary cargo built, wherever cargo put it: a relative
+/// CARGO_TARGET_DIR is relative to the caller's directory, and CARGO_BUILD_TARGET_DIR
+/// counts too. A stand-in `cargo` on PATH resolves them as cargo does and reports the
+/// executable as cargo does; run.sh must run exactly that file.
+#[test]
+fn run_sh_runs_the_binary_where_cargo_built_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin_dir = tmp.path().join("bin");
+    std::fs::create_dir(&bin_dir).unwrap();
+    let cargo = bin_dir.join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\n\
+             dir=${{CARGO_TARGET_DIR:-${{CARGO_BUILD_TARGET_DIR:-target-default}}}}\n\
+             case \"$dir\" in /*) ;; *) dir=$PWD/$dir ;; esac\n\
+             mkdir -p \"$dir/release\"\n\
+             printf '#!/bin/sh\\necho ran %s \"$@\"\\n' \"$dir\" > \"$dir/release/{BIN}\"\n\
+             chmod +x \"$dir/release/{BIN}\"\n\
+             echo '{{\"reason\":\"compiler-artifact\",\"executable\":null}}'\n\
+             echo \"{{\\\"reason\\\":\\\"compiler-artifact\\\",\\\"executable\\\":\\\"$dir/release/{BIN}\\\"}}\"\n\
+             echo '{{\"reason\":\"build-finished\",\"success\":true}}'\n"
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let cwd = tmp.path().join("x");
+    std::fs::create_dir(&cwd).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for (var, value, built) in [
+        ("CARGO_TARGET_DIR", "tgt", cwd.join("tgt")),
+        ("CARGO_BUILD_TARGET_DIR", "other", cwd.join("other")),
+    ] {
+        let out = std::process::Command::new(root.join("run.sh"))
+            .args([BIN, "lock"])
+            .current_dir(&cwd)
+            .env("PATH", &path)
+            .env("LIVE", "1")
+            .env_remove("ENTWURF_SMOKE_BIN")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET_DIR")
+            .env(var, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{var}: {out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("ran {} lock\n", built.display()),
+            "{var}"
+        );
+    }
+}

@@ -79,6 +79,37 @@ fn list_prints_every_check_and_who_skips_and_runs_nothing() {
     );
 }
 
+/// `--list --format json` is JSON Lines like a run's; TAP and JUnit report runs, so
+/// they are a usage error there, never text under their name.
+#[test]
+fn list_honours_the_requested_format() {
+    let r = run(&["--list", "--format", "json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let values: Vec<serde_json::Value> = r
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    assert_eq!(values.len(), 41);
+    assert_eq!(values[0]["type"], "list");
+    assert_eq!(values[0]["backend"], "native");
+    assert_eq!(values[0]["total"], 40);
+    let l8 = values.iter().find(|v| v["id"] == "L8").unwrap();
+    assert_eq!(l8["type"], "check");
+    assert_eq!(l8["runs"], !is_root());
+    assert_eq!(l8["skip_reason"].is_string(), is_root());
+    for format in ["tap", "junit"] {
+        let r = run(&["--list", "--format", format]);
+        assert_eq!(r.code, 2, "{format}: {}", r.stdout);
+        assert!(r.stdout.is_empty());
+        assert!(
+            r.stderr.contains("--list prints text or json"),
+            "{}",
+            r.stderr
+        );
+    }
+}
+
 #[test]
 fn a_failing_summary_is_followed_by_the_failed_ids() {
     let r = run(&[
@@ -91,7 +122,8 @@ fn a_failing_summary_is_followed_by_the_failed_ids() {
     assert_eq!(r.code, 1);
     assert_eq!(
         summary_before_failed_ids(&r.stdout),
-        expected_named_summary("child", 3, 3, 0)
+        // H3 skips: the failed checks' dir is kept.
+        expected_named_summary("child", 2, 3, 1)
     );
     assert_eq!(last_line(&r.stdout), "failed ids: S2 S2.3");
 }
@@ -153,7 +185,14 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
     assert_eq!(
         names,
         [
-            "socket", "child", "watcher", "lock", "resume", "visible", "pi", "hygiene"
+            "socket (native)",
+            "child (native)",
+            "watcher (native)",
+            "lock (native)",
+            "resume (native)",
+            "visible (native)",
+            "pi (native)",
+            "hygiene (native)"
         ]
     );
     let cases: Vec<_> = report
@@ -173,9 +212,7 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
         .iter()
         .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. }))
         .count();
-    assert_eq!(
-        skipped,
-        2 + crate::tmux_skips(),
-        "S1.8 or L8, and the opted-out P line"
-    );
+    // L8 or S1.8 by privilege, H3 (the failed check's dir is kept), the opted-out P
+    // line, V without tmux.
+    assert_eq!(skipped, 3 + crate::tmux_skips());
 }

@@ -29,6 +29,7 @@ mod identity_props;
 mod lock;
 mod lock_props;
 mod production;
+mod provenance;
 mod reach;
 mod real_pi;
 mod release_props;

@@ -68,6 +68,18 @@ pub enum Needs {
     Strace,
 }
 
+/// Why `check` skips on `backend` whoever runs it, or `None`. One text for `--list` and
+/// the check itself: S1.7's path is longer than `sun_path`, which only the native
+/// backend (connect through `/proc/self/fd/N`) can reach.
+pub fn backend_skip(check: Check, backend: entwurf_v2_spawn::Backend) -> Option<String> {
+    (check == Check::SocketLongPath && backend == entwurf_v2_spawn::Backend::Portable).then(|| {
+        format!(
+            "the portable backend connects by path and sun_path holds {} bytes: a longer path is a PathTooLong error there (checked)",
+            entwurf_v2_spawn::socket::SUN_PATH_MAX
+        )
+    })
+}
+
 impl Needs {
     /// Why a check with this need skips for `euid`, or `None` when it runs.
     pub fn skip_reason(self, euid: u32) -> Option<&'static str> {
@@ -89,15 +101,19 @@ impl Needs {
     }
 }
 
-/// Whether `tmux -V` runs: the one way to know tmux is there before using it.
+/// Whether `tmux -V` runs: the one way to know tmux is there before using it. In a
+/// process group of its own, like every tmux client of the run (see `scenarios::visible`):
+/// a terminal's signal must not turn into "tmux is not installed".
 fn tmux_installed() -> bool {
     runs("tmux", "-V")
 }
 
-/// Whether `program arg` runs and exits 0.
+/// Whether `program arg` runs and exits 0, in a process group of its own.
 fn runs(program: &str, arg: &str) -> bool {
+    use std::os::unix::process::CommandExt;
     std::process::Command::new(program)
         .arg(arg)
+        .process_group(0)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -303,7 +319,7 @@ impl Check {
             Self::SocketBacklogFull => {
                 "a listener with a full accept backlog → indeterminate, keeps waiting, never dead"
             }
-            Self::SocketLongPath => "a socket path longer than 108 bytes → resolves",
+            Self::SocketLongPath => "a socket path longer than sun_path's 107 bytes → resolves",
             Self::SocketForeignOwner => "a socket owned by another uid → forged reject",
             Self::ChildSpawned => "spawn_child resolves once the real process started",
             Self::ChildTerminated => {

@@ -33,8 +33,9 @@ pub struct RunOptions {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     pub format: Format,
-    /// Colors in the text format (auto: only on a terminal; NO_COLOR and CLICOLOR_FORCE
-    /// are honored).
+    /// Colors in the text format. auto: on a terminal unless TERM=dumb; CLICOLOR_FORCE
+    /// (not 0) forces them on, also with TERM=dumb or no terminal; NO_COLOR turns them
+    /// off and beats CLICOLOR_FORCE.
     #[arg(long, value_enum, default_value_t = ColorWhen::Auto, global = true)]
     pub color: ColorWhen,
     /// Add a dated entry with the summary line under `## Live smoke record` in FILE
@@ -149,7 +150,7 @@ pub enum Format {
 /// When to color the text format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ColorWhen {
-    /// On a terminal, unless NO_COLOR; CLICOLOR_FORCE forces.
+    /// On a terminal (not TERM=dumb); CLICOLOR_FORCE forces on, NO_COLOR off (and wins).
     Auto,
     /// Always.
     Always,

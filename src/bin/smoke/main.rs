@@ -18,8 +18,11 @@
 //! Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error, 128+signal
 //! when SIGINT, SIGTERM, SIGHUP or SIGQUIT ended the run (130, 143, 129, 131). Whichever
 //! way it ends, every process group it started is killed and its temp dirs are removed
-//! (a failed check's dir is kept and its path printed), and the output is finished:
-//! TAP `Bail out!`, a JSON summary with `"interrupted": true`, a text line saying so.
+//! (a failed check's dir is kept and its path printed; a run a day later removes it), and
+//! the output is finished, with every check that finished: TAP `Bail out!`, a JSON
+//! summary with `"interrupted": true`, a text line saying so and what the cleanup did, a
+//! JUnit `interrupted` testcase in error. tmux clients run in process groups of their own,
+//! so a terminal's signal reaches the runner, not a client mid-command.
 //! A check abandoned at its deadline has its groups killed at once. Stand-ins watch the
 //! runner and exit when it dies, SIGKILL included (`stand_ins`); dirs a killed run left
 //! are swept by the next run (`tmp`). Setup problems are found before any check
@@ -38,7 +41,7 @@
 //! | S1.4 | socket | a regular file at the socket path → forged reject |
 //! | S1.5 | socket | a stale socket file (nobody listening) → keeps waiting, resolves once a listener appears |
 //! | S1.6 | socket | a listener with a full accept backlog → indeterminate, keeps waiting, never dead |
-//! | S1.7 | socket | a socket path longer than 108 bytes → resolves |
+//! | S1.7 | socket | a socket path longer than sun_path's 107 bytes → resolves (native only, else `skip`) |
 //! | S1.8 | socket | a socket owned by another uid → forged reject (root only, else `skip`) |
 //! | S2 | child | spawn_child resolves once the real process started |
 //! | S2 | child | terminate → await_child_exit observes the exit (code 0, or killed by the signal) |
@@ -160,11 +163,23 @@ fn main() -> ExitCode {
     let selected = catalog.select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();
     if options.list {
-        print!(
-            "{}",
-            setup::list(&selected, euid, options.keep_tmp, &pi.missing)
-        );
-        return ExitCode::SUCCESS;
+        let listing = setup::Listing {
+            checks: &selected,
+            euid,
+            keep_tmp: options.keep_tmp,
+            backend: scenarios::backend(),
+            pi_missing: &pi.missing,
+        };
+        return match setup::list(&listing, options.format) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(usage) => {
+                eprintln!("{PROGRAM}: {usage}");
+                ExitCode::from(2)
+            }
+        };
     }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -189,7 +204,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let record = match prepare(options) {
+    let record = match prepare(options, &selected) {
         Ok(record) => record,
         Err(e) => {
             eprintln!("{PROGRAM}: setup error: {e}");
@@ -220,9 +235,9 @@ fn main() -> ExitCode {
 
 /// Everything that must hold before the first check, then the sweep of dirs left by
 /// runs that died (see `tmp`).
-fn prepare(options: &RunOptions) -> Result<Option<Target>, setup::SetupError> {
+fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, setup::SetupError> {
     setup::check_proc()?;
-    let root = setup::check_temp_dir()?;
+    let root = setup::check_temp_dir(selected)?;
     let record = options
         .record
         .as_deref()
@@ -392,6 +407,8 @@ impl Run<'_> {
                 total,
                 euid,
                 deadline,
+                backend: scenarios::backend().as_str(),
+                started: std::time::SystemTime::now(),
             })
         });
 
@@ -405,9 +422,11 @@ impl Run<'_> {
         let wall = start.elapsed();
         // Every way out: kill what was started, remove the temp dirs not kept, then
         // finish the output.
-        let cleaned = registry::cleanup();
+        let cleanup = registry::cleanup();
         let tally = match interrupted {
-            Some(_) => runner.tally(),
+            // Every finished result is shown, also those behind a check that was still
+            // running: the tally counts them.
+            Some(_) => runner.finish_interrupted(),
             None => runner.finish(),
         };
         let ending = Ending {
@@ -416,12 +435,14 @@ impl Run<'_> {
             total,
             wall,
             interrupted,
+            cleanup,
         };
         runner.with_sink(|s| s.end(&ending));
         if let Some(why) = interrupted {
             eprintln!(
-                "{PROGRAM}: interrupted by {}: killed {} child process group(s), removed temp dirs",
-                why.signal, cleaned.killed
+                "{PROGRAM}: interrupted by {}: {}",
+                why.signal,
+                ending.cleanup.describe()
             );
             return Ok(ExitCode::from(why.code));
         }

@@ -26,6 +26,7 @@ use nix::unistd::Pid;
 
 use crate::catalog::{Check, Scenario};
 use crate::os;
+use crate::report::Cleanup;
 
 /// Why [`spawn_group`] started nothing.
 #[derive(Debug, thiserror::Error)]
@@ -215,8 +216,8 @@ pub fn kept_temp_dirs() -> Vec<PathBuf> {
     })
 }
 
-/// Removes `path` unless it is kept; a kept dir loses its owner marker, so the next
-/// run's sweep leaves it alone. Returns whether it was kept.
+/// Removes `path` unless it is kept; a kept dir is marked kept (see `tmp::keep`), so a
+/// later run's sweep leaves it for [`crate::tmp::KEEP_FOR`]. Returns whether it was kept.
 pub fn finish_temp_dir(path: &Path) -> bool {
     let keep = with(|r| {
         r.dirs
@@ -225,7 +226,7 @@ pub fn finish_temp_dir(path: &Path) -> bool {
             .is_some_and(|d| r.keep_all || r.failed.contains(&d.scenario))
     });
     if keep {
-        crate::tmp::unmark(path);
+        crate::tmp::keep(path);
     } else {
         remove_dir(path);
     }
@@ -246,10 +247,13 @@ fn remove_dir(path: &Path) {
     }
 }
 
-/// Removes every registered temp dir that is not kept (best effort). Also dirs removed
-/// once already: a blocking task of a dropped check may have recreated one since
-/// (`lock::acquire` creates its lock dir), which is why cleanup waits for those first.
-fn finish_temp_dirs() {
+/// Removes every registered temp dir that is not kept (best effort), then says what
+/// became of every dir the run made: most were removed already, when their scenario
+/// ended (also when a signal dropped it), so the count is of what is gone, not of what
+/// this last pass removed. Also dirs removed once already: a blocking task of a dropped
+/// check may have recreated one since (`lock::acquire` creates its lock dir), which is
+/// why cleanup waits for those first.
+fn finish_temp_dirs(cleanup: &mut Cleanup) {
     let pending: Vec<PathBuf> = with(|r| {
         r.dirs
             .iter()
@@ -257,21 +261,24 @@ fn finish_temp_dirs() {
             .map(|d| d.path.clone())
             .collect()
     });
-    for dir in pending {
-        finish_temp_dir(&dir);
+    for dir in &pending {
+        finish_temp_dir(dir);
     }
-}
-
-/// What [`cleanup`] did.
-#[derive(Debug, Clone, Copy)]
-pub struct Cleaned {
-    /// Process groups that still had members and were SIGKILLed.
-    pub killed: usize,
+    let kept = kept_temp_dirs();
+    for dir in temp_dirs() {
+        if !dir.exists() {
+            cleanup.removed += 1;
+        } else if kept.contains(&dir) {
+            cleanup.kept.push(dir);
+        } else {
+            cleanup.left.push(dir);
+        }
+    }
 }
 
 /// The common end of every way out: close the registry (no spawn after this), SIGKILL
 /// every group that still has a member, remove the temp dirs that are not kept.
-pub fn cleanup() -> Cleaned {
+pub fn cleanup() -> Cleanup {
     let pgids = with(|r| {
         r.closed = true;
         r.groups.iter().map(|g| g.pgid).collect::<Vec<_>>()
@@ -286,18 +293,19 @@ pub fn cleanup() -> Cleaned {
     while BLOCKING.load(Ordering::SeqCst) > 0 && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(2));
     }
-    finish_temp_dirs();
-    Cleaned { killed }
+    let mut cleanup = Cleanup {
+        killed,
+        ..Cleanup::default()
+    };
+    finish_temp_dirs(&mut cleanup);
+    cleanup
 }
 
 /// The watchdog's way out: clean up, finish the output, say why, exit 1.
 fn watchdog_exit(why: &str, finish: &dyn Fn(&str)) -> ! {
     let cleaned = cleanup();
     finish(why);
-    eprintln!(
-        "smoke-entwurf-v2-spawn-live: {why}; killed {} child process group(s), removed temp dirs",
-        cleaned.killed
-    );
+    eprintln!("smoke-entwurf-v2-spawn-live: {why}; {}", cleaned.describe());
     std::process::exit(1)
 }
 

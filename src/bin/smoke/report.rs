@@ -5,6 +5,7 @@
 //! output formats print them, and neither is imported back from here.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::catalog::{Check, Scenario};
 
@@ -43,6 +44,8 @@ pub struct CheckResult {
     pub outcome: Outcome,
     /// How long it took, in milliseconds.
     pub ms: f64,
+    /// When it started (JUnit gives each suite the span of its checks).
+    pub started: Instant,
     /// A failed check's temp dir, kept on disk with the stand-ins' stderr logs.
     pub kept_dir: Option<PathBuf>,
 }
@@ -149,6 +152,51 @@ impl Selection {
 /// The line after a failing summary: which ids to look at (`None` when nothing failed).
 pub fn failed_ids_line(tally: &Tally) -> Option<String> {
     (!tally.failed_ids.is_empty()).then(|| format!("failed ids: {}", tally.failed_ids.join(" ")))
+}
+
+/// What the cleanup at the end of a run did, as every way out reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cleanup {
+    /// Process groups that still had members and were SIGKILLed.
+    pub killed: usize,
+    /// Temp dirs removed.
+    pub removed: usize,
+    /// Temp dirs kept on purpose (a failed check's, `--keep-tmp`).
+    pub kept: Vec<PathBuf>,
+    /// Temp dirs that should have gone and are still there.
+    pub left: Vec<PathBuf>,
+}
+
+impl Cleanup {
+    /// `killed 2 process group(s), removed 5 temp dir(s), kept 1: /tmp/…`: what
+    /// happened, never more.
+    pub fn describe(&self) -> String {
+        let mut text = format!(
+            "killed {} process group(s), removed {} temp dir(s)",
+            self.killed, self.removed
+        );
+        let paths = |dirs: &[PathBuf]| {
+            dirs.iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.kept.is_empty() {
+            text.push_str(&format!(
+                ", kept {}: {}",
+                self.kept.len(),
+                paths(&self.kept)
+            ));
+        }
+        if !self.left.is_empty() {
+            text.push_str(&format!(
+                ", could not remove {}: {}",
+                self.left.len(),
+                paths(&self.left)
+            ));
+        }
+        text
+    }
 }
 
 /// Why a run ended early: the signal's name and the exit code it maps to (128 + signal).

@@ -147,6 +147,7 @@ impl Runner {
             check,
             outcome,
             ms,
+            started: start,
             kept_dir,
         });
         value
@@ -194,12 +195,31 @@ impl Runner {
                             "never reported: its scenario ended before running it".into(),
                         ),
                         ms: 0.0,
+                        started: Instant::now(),
                         kept_dir: None,
                     });
                 }
             }
         }
         self.flush();
+        self.tally()
+    }
+
+    /// An interrupted run's end: prints every finished result the in-order stream held
+    /// back (a check still running before it), with its own number, and returns the
+    /// tally of what finished. Every counted result is then also shown: a FAIL that
+    /// finished behind a running check would otherwise be counted and never printed.
+    pub fn finish_interrupted(&self) -> Tally {
+        {
+            let results = self.results.borrow();
+            let mut sink = self.sink.borrow_mut();
+            for (i, result) in results.iter().enumerate().skip(self.printed.get()) {
+                if let Some(result) = result {
+                    sink.result(i + 1, result);
+                }
+            }
+            self.printed.set(results.len());
+        }
         self.tally()
     }
 

@@ -7,7 +7,10 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{Catalog, Check, Scenario};
+use entwurf_v2_spawn::Backend;
+
+use crate::catalog::{Catalog, Check, Scenario, backend_skip};
+use crate::cli::Format;
 use crate::output::record::Target;
 use crate::report::{COMMIT, PROGRAM};
 
@@ -29,18 +32,45 @@ pub fn check_proc() -> Result<(), SetupError> {
     }
 }
 
-/// The system temp dir must take a new dir (every scenario works in one).
-pub fn check_temp_dir() -> Result<PathBuf, SetupError> {
+/// What the checks add to their scratch dir's path at most, beyond the dir itself:
+/// nested dirs, a gid, a socket name. V7 also puts the scratch dir's whole path inside
+/// a cwd (`<dir>/v7/#(touch <dir>/v7-marker)/…`), so the visible scenario needs the
+/// dir's length twice.
+const DEEPEST_SUFFIX: usize = 200;
+
+/// The system temp dir must take a new dir (every scenario works in one), and the
+/// deepest path the selected checks build under it must fit the OS's path limit: a
+/// TMPDIR of a few thousand bytes takes a dir, and then a check fails half-way with
+/// "File name too long". The probe builds a path that long for real.
+pub fn check_temp_dir(selected: &[Check]) -> Result<PathBuf, SetupError> {
     let root = std::env::temp_dir();
-    tempfile::Builder::new()
-        .prefix(&crate::tmp::name_prefix("probe"))
+    let unusable = |e: &dyn std::fmt::Display| {
+        SetupError(format!(
+            "temp dir {} is unusable ({e}): set TMPDIR to an existing writable directory, or unset it to use /tmp",
+            root.display()
+        ))
+    };
+    // Named like a scenario's dir, and at least as long as the longest (`visible`).
+    let probe = tempfile::Builder::new()
+        .prefix(&crate::tmp::name_prefix("probe--"))
         .tempdir()
-        .map_err(|e| {
-            SetupError(format!(
-                "temp dir {} is unusable ({e}): set TMPDIR to an existing writable directory, or unset it to use /tmp",
-                root.display()
-            ))
-        })?;
+        .map_err(|e| unusable(&e))?;
+    let dir_len = probe.path().as_os_str().len();
+    let twice = selected
+        .iter()
+        .any(|c| c.scenario() == Some(Scenario::Visible));
+    let deepest = if twice { 2 * dir_len } else { dir_len } + DEEPEST_SUFFIX;
+    let mut path = probe.path().to_path_buf();
+    while path.as_os_str().len() < deepest {
+        path.push("d".repeat(100));
+    }
+    std::fs::create_dir_all(&path).map_err(|e| {
+        SetupError(format!(
+            "temp dir {} is {} bytes long: the selected checks build paths of up to {deepest} bytes under it, and making one failed ({e}); set TMPDIR to a shorter directory, or unset it to use /tmp",
+            root.display(),
+            root.as_os_str().len()
+        ))
+    })?;
     Ok(root)
 }
 
@@ -85,30 +115,97 @@ pub fn check_only(
     Ok(ids)
 }
 
-/// `--list`: every check of the selection with its scenario, label, and whether it will
-/// skip for `euid` and why. Runs nothing.
-pub fn list(checks: &[Check], euid: u32, keep_tmp: bool, pi_missing: &str) -> String {
-    let mut out = format!(
-        "{PROGRAM} {} (commit {COMMIT}): {} checks; for euid {euid}\n",
-        env!("CARGO_PKG_VERSION"),
-        checks.len()
-    );
-    for check in checks {
-        let scenario = check.scenario().map_or("hygiene", Scenario::name);
-        let skip = match check.needs().and_then(|n| n.skip_reason(euid)) {
-            Some(why) => Some(why),
-            None if keep_tmp && *check == Check::HygieneTempDirs => {
-                Some("--keep-tmp keeps the temp dirs")
-            }
-            None if *check == Check::PiMissing => Some(pi_missing),
-            None => None,
-        };
-        let will = skip.map_or_else(|| "runs".to_owned(), |why| format!("skips: {why}"));
-        out.push_str(&format!(
-            "{:<5} {scenario:<8} {} — {will}\n",
-            check.id(),
-            check.label()
-        ));
+/// What `--list` lists, and for whom.
+pub struct Listing<'a> {
+    /// The selected checks.
+    pub checks: &'a [Check],
+    /// Who would run them (root and ordinary users skip different checks).
+    pub euid: u32,
+    /// `--keep-tmp` (H3 skips).
+    pub keep_tmp: bool,
+    /// The backend they would use (S1.7 skips on portable).
+    pub backend: Backend,
+    /// Why no real pi runtime was found (the `P` line skips), when none was.
+    pub pi_missing: &'a str,
+}
+
+impl Listing<'_> {
+    /// Why `check` would skip in this run, or `None` when it runs.
+    fn skip(&self, check: Check) -> Option<String> {
+        if let Some(why) = check.needs().and_then(|n| n.skip_reason(self.euid)) {
+            return Some(why.to_owned());
+        }
+        if let Some(why) = backend_skip(check, self.backend) {
+            return Some(why);
+        }
+        if check == Check::PiMissing {
+            return Some(self.pi_missing.to_owned());
+        }
+        (self.keep_tmp && check == Check::HygieneTempDirs)
+            .then(|| "--keep-tmp keeps the temp dirs".to_owned())
     }
-    out
+}
+
+/// `--list`: every check of the selection with its scenario, label, and whether it will
+/// skip for this euid and backend, and why. Runs nothing. Text, or with `--format json`
+/// JSON Lines (a `list` object, then one `check` object per check); TAP and JUnit report
+/// runs, so they are a usage error here rather than text under their name.
+pub fn list(listing: &Listing<'_>, format: Format) -> Result<String, String> {
+    let Listing {
+        checks,
+        euid,
+        backend,
+        ..
+    } = *listing;
+    let backend = backend.as_str();
+    match format {
+        Format::Text => {
+            let mut out = format!(
+                "{PROGRAM} {} (commit {COMMIT}): {} checks; for euid {euid}, backend {backend}\n",
+                env!("CARGO_PKG_VERSION"),
+                checks.len()
+            );
+            for check in checks {
+                let scenario = check.scenario().map_or("hygiene", Scenario::name);
+                let will = listing
+                    .skip(*check)
+                    .map_or_else(|| "runs".to_owned(), |why| format!("skips: {why}"));
+                out.push_str(&format!(
+                    "{:<5} {scenario:<8} {} — {will}\n",
+                    check.id(),
+                    check.label()
+                ));
+            }
+            Ok(out)
+        }
+        Format::Json => {
+            let mut out = serde_json::json!({
+                "type": "list",
+                "version": env!("CARGO_PKG_VERSION"),
+                "commit": COMMIT,
+                "euid": euid,
+                "backend": backend,
+                "total": checks.len(),
+            })
+            .to_string();
+            out.push('\n');
+            for check in checks {
+                let skip = listing.skip(*check);
+                let line = serde_json::json!({
+                    "type": "check",
+                    "id": check.id(),
+                    "scenario": check.scenario().map_or("hygiene", Scenario::name),
+                    "label": check.label(),
+                    "runs": skip.is_none(),
+                    "skip_reason": skip,
+                });
+                out.push_str(&line.to_string());
+                out.push('\n');
+            }
+            Ok(out)
+        }
+        Format::Tap | Format::Junit => Err(
+            "--list prints text or json (--format text|json); tap and junit report runs".to_owned(),
+        ),
+    }
 }

@@ -4,8 +4,13 @@
 //! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir and
 //! holds a marker file naming the run that made it (pid and start time). A runner killed
 //! with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
-//! owner no longer runs: never a live run's, never a kept one (keeping swaps the marker
-//! for a "kept" file), never anything without our name.
+//! owner no longer runs: never a live run's, never anything without our name.
+//!
+//! A kept dir (a failed check's, `--keep-tmp`) is for people to read, so a later run
+//! leaves it alone for [`KEEP_FOR`] (a day) after it was kept, then sweeps it like any
+//! other once its owner is provably gone: kept dirs of failed runs no longer pile up
+//! forever. Keeping swaps the owner marker for a "kept" file that names the same owner;
+//! its mtime is when it was kept.
 //!
 //! The pid in the name covers the instant between `mkdir` and the marker write: a run
 //! killed right there leaves a dir without a marker, and the name still says whose it
@@ -24,8 +29,12 @@ use crate::registry;
 pub const PREFIX: &str = "smoke-entwurf-v2-";
 /// The marker file inside each dir.
 pub const MARKER: &str = ".smoke-entwurf-v2-owner";
-/// In a dir kept for people to read (a failed check's, `--keep-tmp`): never swept.
+/// In a dir kept for people to read (a failed check's, `--keep-tmp`): names the owner
+/// like [`MARKER`]; swept only [`KEEP_FOR`] after it was written.
 pub const KEPT: &str = ".smoke-entwurf-v2-kept";
+/// How long a kept dir stays after its run: a day, to read it; then the next run that
+/// finds its owner gone sweeps it.
+pub const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
 
 /// `smoke-entwurf-v2-<what>-<pid>-`: the start of every name this run gives a dir.
 pub fn name_prefix(what: &str) -> String {
@@ -46,10 +55,22 @@ pub fn make(scenario: Scenario, owner: ProcessId) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A kept dir stays for people to read: marked kept first, then unmarked, so at no
-/// moment can a sweep take it.
-pub fn unmark(dir: &Path) {
-    let _ = std::fs::write(dir.join(KEPT), "");
+/// A kept dir stays for people to read: marked kept first (naming the same owner, so a
+/// later sweep can still tell it is gone), then the owner marker goes, so at no moment
+/// can a sweep take it before [`KEEP_FOR`] has passed.
+/// Kept once (a dir is finished when its scenario ends and again at cleanup): a second
+/// call, with the owner marker gone, must not blank the owner in the kept file.
+pub fn keep(dir: &Path) {
+    let kept = dir.join(KEPT);
+    match std::fs::read_to_string(dir.join(MARKER)) {
+        Ok(owner) => {
+            let _ = std::fs::write(&kept, owner);
+        }
+        Err(_) if kept.exists() => return,
+        Err(_) => {
+            let _ = std::fs::write(&kept, "");
+        }
+    }
     let _ = std::fs::remove_file(dir.join(MARKER));
 }
 
@@ -64,11 +85,22 @@ fn pid_in_name(name: &str) -> Option<u32> {
 }
 
 /// Whether the run that made `dir` (named `name`) still runs; `None` when the dir is
-/// not one of ours or is kept.
+/// not one of ours, or is kept and not yet [`KEEP_FOR`] old (sweeping it is not asked).
 fn owner_alive(dir: &Path, name: &str) -> Option<bool> {
     let pid = pid_in_name(name)?;
-    if dir.join(KEPT).exists() {
-        return None;
+    let kept = dir.join(KEPT);
+    if let Ok(meta) = std::fs::symlink_metadata(&kept) {
+        let age = meta.modified().ok()?.elapsed().unwrap_or_default();
+        if age < KEEP_FOR {
+            return None;
+        }
+        // Old enough. The kept file names the owner (older versions left it empty:
+        // the pid in the name is all there is then).
+        let text = std::fs::read_to_string(&kept).ok()?;
+        return match text.parse::<ProcessId>() {
+            Ok(owner) => (owner.pid == pid).then(|| owner.is_alive()),
+            Err(_) => Some(os::proc_stat(pid).is_some_and(|s| !s.is_dead())),
+        };
     }
     match std::fs::read_to_string(dir.join(MARKER)) {
         Ok(text) => {
@@ -85,8 +117,8 @@ fn owner_alive(dir: &Path, name: &str) -> Option<bool> {
 
 /// Removes dirs under `root` that a dead run of this program left; returns them.
 ///
-/// Only real dirs (not symlinks) with our name, owned by our euid, not kept, whose owner
-/// is gone.
+/// Only real dirs (not symlinks) with our name, owned by our euid, whose owner is gone,
+/// and, if kept, kept more than [`KEEP_FOR`] ago.
 pub fn sweep(root: &Path) -> Vec<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let euid = nix::unistd::geteuid().as_raw();
@@ -143,13 +175,24 @@ mod tests {
         let unmarked_dead = mk(&format!("{PREFIX}socket-4194304-dddddd"), None, false);
         let unmarked_live = mk(&format!("{PREFIX}socket-{pid}-eeeeee"), None, false);
         let foreign = mk("someone-else-1-x", Some(dead), false);
+        // Kept more than KEEP_FOR ago: swept once its owner is gone, never while it runs.
+        let aged = |dir: &Path, owner: ProcessId| {
+            let kept = std::fs::File::create(dir.join(KEPT)).expect("kept");
+            std::io::Write::write_all(&mut &kept, owner.to_string().as_bytes()).expect("owner");
+            let then = std::time::SystemTime::now() - KEEP_FOR - std::time::Duration::from_secs(60);
+            kept.set_modified(then).expect("mtime");
+        };
+        let old_kept_gone = mk(&format!("{PREFIX}socket-{pid}-gggggg"), None, false);
+        aged(&old_kept_gone, dead);
+        let old_kept_live = mk(&format!("{PREFIX}socket-{pid}-hhhhhh"), None, false);
+        aged(&old_kept_live, me);
         let old_style = mk(&format!("{PREFIX}socket-ffffff"), Some(dead), false);
         let mut swept = sweep(root.path());
         swept.sort();
-        let mut want = vec![gone, unmarked_dead];
+        let mut want = vec![gone, unmarked_dead, old_kept_gone];
         want.sort();
         assert_eq!(swept, want);
-        for dir in [live, kept, unmarked_live, foreign, old_style] {
+        for dir in [live, kept, unmarked_live, foreign, old_style, old_kept_live] {
             assert!(dir.exists(), "{}", dir.display());
         }
     }

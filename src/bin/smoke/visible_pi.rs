@@ -27,6 +27,8 @@ use crate::stand_ins::pi_fixture;
 pub const BINDS: &str = "pi-visible";
 /// See the module docs.
 pub const EXITS: &str = "pi-visible-exits";
+/// What `pi-visible-exits` exits with: V2 finds it in the `pane-exited` receipt.
+pub const EXIT_CODE: u8 = 3;
 
 /// Extension args of the scenario: the last ends in `;`, which tmux takes as a command
 /// separator unless escaped — unescaped, `kill-server` would run and end the scenario's
@@ -79,7 +81,7 @@ pub fn run(role: &str) -> ExitCode {
         ));
     }
     if role == EXITS {
-        return ExitCode::from(3);
+        return ExitCode::from(EXIT_CODE);
     }
     let header = std::fs::read_to_string(&parsed.session_file)
         .ok()

@@ -71,7 +71,23 @@ fn the_server_comes_from_tmux_env_or_a_name() {
         [OsString::from("-S"), "/tmp/tmux-0/default".into()]
     );
     assert!(args.contains(&OsString::from("$4:{end}")));
-    assert_eq!(args.last(), Some(&OsString::from("x\\;")));
+    // The runtime's last arg, escaped; then, after a bare `;`, remain-on-exit for that
+    // window only; the window is named after the gid.
+    let tail: Vec<OsString> = [
+        "x\\;",
+        ";",
+        "set-option",
+        "-w",
+        "-t",
+        "$4:{end}",
+        "remain-on-exit",
+        "on",
+    ]
+    .map(OsString::from)
+    .to_vec();
+    assert_eq!(args[args.len() - tail.len()..], tail[..]);
+    let name = args.iter().position(|a| a == "-n").expect("-n");
+    assert_eq!(args[name + 1], "20260613T000000-aaaaaa");
     let named = TmuxLauncher::named_server("priv", "main")
         .command_args(&r)
         .expect("args");

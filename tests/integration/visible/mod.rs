@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::visible::{
-    LaunchError, LaunchReceipt, LaunchRequest, Launcher, ObservationReceipt, Refusal, TmuxLauncher,
-    VisibleError, visible_resume, watch_process_exit,
+    LaunchError, LaunchReceipt, LaunchRequest, Launcher, ObservationReceipt, PaneExitStatus,
+    Refusal, TmuxLauncher, VisibleError, visible_resume, watch_process_exit,
 };
 
 use world::{
@@ -98,7 +98,7 @@ async fn a_pi_that_dies_at_once_is_pane_exited_in_ms_not_a_timeout() {
     let done = visible_resume(&world.gid, &world.options, &launcher)
         .await
         .expect("resumed");
-    let ObservationReceipt::PaneExited { after } = done.observation else {
+    let ObservationReceipt::PaneExited { after, status } = done.observation else {
         panic!("{:?}", done.observation)
     };
     eprintln!("pane-exited after {after:?}");
@@ -106,6 +106,28 @@ async fn a_pi_that_dies_at_once_is_pane_exited_in_ms_not_a_timeout() {
     assert_eq!(releases.load(Ordering::SeqCst), 1);
     assert!(!world.lock_exists());
     assert!(world.recorded_argv().is_some(), "pi never ran");
+    // As the operator sees it: the status in the receipt, the window named after the
+    // gid and still there with its dead pane (remain-on-exit for that window only).
+    assert_eq!(status, Some(PaneExitStatus::Code(3)));
+    let show = |target: &str, format: &str| {
+        let out = tmux
+            .tmux()
+            .args(["display-message", "-p", "-t", target, format])
+            .output()
+            .expect("display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let window = done.launch.window_id.as_str();
+    assert!(tmux.windows().iter().any(|w| w == window), "window closed");
+    assert_eq!(
+        show(window, "#{window_name} #{pane_dead} #{remain-on-exit}"),
+        format!("{} 1 on", world.gid)
+    );
+    assert_eq!(
+        show("main:0", "#{remain-on-exit}"),
+        "off",
+        "remain-on-exit must be for that window only"
+    );
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ impl Sink for Json {
             "commit": COMMIT,
             "scenario": h.selection.scenario_name(),
             "only": h.selection.only,
+            "backend": h.backend,
             "euid": h.euid,
             "total": h.total,
             "deadline_ms": u64::try_from(h.deadline.as_millis()).unwrap_or(u64::MAX),
@@ -62,6 +63,9 @@ impl Sink for Json {
             "wall_ms": (e.wall.as_secs_f64() * 10_000.0).round() / 10.0,
             "interrupted": e.interrupted.is_some(),
             "signal": e.interrupted.map(|i| i.signal),
+            "killed_groups": e.cleanup.killed,
+            "removed_dirs": e.cleanup.removed,
+            "kept_dirs": e.cleanup.kept.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
         });
         emit(&line.to_string());
     }

@@ -1,10 +1,14 @@
 //! JUnit XML for CI test report pages (`quick-junit`): one testsuite per scenario (and
-//! one for hygiene), one testcase per check, failures and skips marked. XML cannot be
-//! streamed, so the document is written once, at the end — also when a signal ended the
-//! run, with the checks that reported and the interruption noted on the report.
+//! one for hygiene), named with the backend (`socket (native)`, classname
+//! `smoke-entwurf-v2-spawn-live.native.socket`) so a CI page with both backends' runs
+//! keeps them apart; each suite has `time` (the span of its checks, which run
+//! concurrently), `timestamp` (the run's start) and `hostname`. One testcase per check,
+//! failures and skips marked. XML cannot be streamed, so the document is written once,
+//! at the end — also when a signal ended the run: then with every check that finished,
+//! and an `interrupted` testcase in error (suite `run`), so the report is never green.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
@@ -14,16 +18,37 @@ use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM};
 /// Collects results until the end.
 #[derive(Default)]
 pub struct Junit {
-    /// Suite name → its cases, in catalog order of first appearance.
-    suites: BTreeMap<usize, (String, Vec<TestCase>)>,
+    /// Suite key → its name, cases, and the span of its checks (first start, last end).
+    suites: BTreeMap<usize, Suite>,
     header: Option<Header>,
 }
 
-fn suite_of(r: &CheckResult) -> (usize, String) {
+struct Suite {
+    name: String,
+    cases: Vec<TestCase>,
+    span: Option<(Instant, Instant)>,
+}
+
+fn backend(header: Option<&Header>) -> &'static str {
+    header.map_or("native", |h| h.backend)
+}
+
+/// Suite key and scenario name (hygiene last).
+fn suite_of(r: &CheckResult) -> (usize, &'static str) {
     match r.check.scenario() {
-        Some(s) => (s as usize, s.name().to_owned()),
-        None => (usize::MAX, "hygiene".to_owned()),
+        Some(s) => (s as usize, s.name()),
+        None => (usize::MAX, "hygiene"),
     }
+}
+
+/// `socket (native)`: CI's two runs, one per backend, must not merge into one suite.
+fn suite_name(scenario: &str, backend: &str) -> String {
+    format!("{scenario} ({backend})")
+}
+
+/// `smoke-entwurf-v2-spawn-live.portable.socket`.
+fn classname(scenario: &str, backend: &str) -> String {
+    format!("{PROGRAM}.{backend}.{scenario}")
 }
 
 impl Sink for Junit {
@@ -49,24 +74,70 @@ impl Sink for Junit {
                 status
             }
         };
-        let (key, suite) = suite_of(r);
+        let backend = backend(self.header.as_ref());
+        let (key, scenario) = suite_of(r);
+        let time = Duration::from_secs_f64(r.ms / 1000.0);
         let mut case = TestCase::new(format!("{} {}", r.check.id(), r.check.label()), status);
-        case.set_classname(format!("{PROGRAM}.{suite}"))
-            .set_time(Duration::from_secs_f64(r.ms / 1000.0));
-        self.suites
-            .entry(key)
-            .or_insert_with(|| (suite, Vec::new()))
-            .1
-            .push(case);
+        case.set_classname(classname(scenario, backend))
+            .set_time(time);
+        let suite = self.suites.entry(key).or_insert_with(|| Suite {
+            name: suite_name(scenario, backend),
+            cases: Vec::new(),
+            span: None,
+        });
+        suite.cases.push(case);
+        let end = r.started + time;
+        suite.span = Some(match suite.span {
+            None => (r.started, end),
+            Some((first, last)) => (first.min(r.started), last.max(end)),
+        });
     }
 
     fn end(&mut self, e: &Ending) {
+        let header = self.header.as_ref();
+        let backend = backend(header);
         let mut report = Report::new(e.selection.program_label());
         report.set_time(e.wall);
-        for (_, (name, cases)) in std::mem::take(&mut self.suites) {
+        let hostname = nix::unistd::gethostname()
+            .ok()
+            .map(|h| h.to_string_lossy().into_owned());
+        // RFC 3339 in UTC, to the second: what JUnit consumers parse as `timestamp`.
+        let timestamp = header.map(|h| humantime::format_rfc3339_seconds(h.started).to_string());
+        let mut suites = std::mem::take(&mut self.suites);
+        // An interrupted run is not green: the interruption is an error of its own, in
+        // a suite `run`, besides the checks that finished (all of them).
+        if let Some(line) = e.interrupted_line() {
+            let mut status = TestCaseStatus::non_success(NonSuccessKind::Error);
+            status
+                .set_message(line.as_str())
+                .set_description(line.as_str());
+            let mut case = TestCase::new("interrupted", status);
+            case.set_classname(classname("run", backend));
+            suites.insert(
+                usize::MAX - 1,
+                Suite {
+                    name: suite_name("run", backend),
+                    cases: vec![case],
+                    span: None,
+                },
+            );
+        }
+        for (_, Suite { name, cases, span }) in suites {
             let mut suite = TestSuite::new(name);
+            suite.set_time(span.map_or(Duration::ZERO, |(first, last)| last - first));
+            if let Some(timestamp) = &timestamp {
+                suite
+                    .extra
+                    .insert("timestamp".into(), timestamp.as_str().into());
+            }
+            if let Some(hostname) = &hostname {
+                suite
+                    .extra
+                    .insert("hostname".into(), hostname.as_str().into());
+            }
             suite.add_property(("commit", COMMIT));
-            if let Some(h) = &self.header {
+            suite.add_property(("backend", backend));
+            if let Some(h) = header {
                 suite.add_property(("euid", h.euid.to_string().as_str()));
             }
             if let Some(summary) = e.summary_line() {

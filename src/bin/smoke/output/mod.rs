@@ -12,10 +12,10 @@ mod tap;
 mod text;
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::cli::{ColorWhen, Format};
-use crate::report::{CheckResult, Interruption, Selection, Tally};
+use crate::report::{CheckResult, Cleanup, Interruption, Selection, Tally};
 
 /// What the header says about the run.
 #[derive(Debug, Clone)]
@@ -28,15 +28,22 @@ pub struct Header {
     pub euid: u32,
     /// The per-check deadline.
     pub deadline: Duration,
+    /// The library backend the checks use (`native` or `portable`), always named: two
+    /// runs on two backends must never read the same.
+    pub backend: &'static str,
+    /// When the run started (JUnit's timestamp).
+    pub started: SystemTime,
 }
 
 impl Header {
-    /// `scenario all` or `scenario lock, only L2` (shared by the text and TAP headers).
+    /// `scenario all, backend native` or `scenario lock, only L2, backend portable`
+    /// (shared by the text and TAP headers).
     pub fn scope(&self) -> String {
         let mut scope = format!("scenario {}", self.selection.scenario_name());
         if !self.selection.only.is_empty() {
             scope.push_str(&format!(", only {}", self.selection.only.join(", ")));
         }
+        scope.push_str(&format!(", backend {}", self.backend));
         scope
     }
 }
@@ -54,6 +61,8 @@ pub struct Ending {
     pub wall: Duration,
     /// Set when a signal ended the run: there is no summary line then.
     pub interrupted: Option<Interruption>,
+    /// What the cleanup did (an interrupted run says it).
+    pub cleanup: Cleanup,
 }
 
 impl Ending {
@@ -68,11 +77,12 @@ impl Ending {
     pub fn interrupted_line(&self) -> Option<String> {
         self.interrupted.map(|i| {
             format!(
-                "{}: interrupted by {} after {} of {} checks; children killed, temp dirs removed; no summary",
+                "{}: interrupted by {} after {} of {} checks; {}; no summary",
                 self.selection.program_label(),
                 i.signal,
                 self.tally.total(),
-                self.total
+                self.total,
+                self.cleanup.describe()
             )
         })
     }
@@ -121,23 +131,26 @@ pub fn abandoned(format: Format, why: &str) {
 
 /// Whether the text format is colored.
 ///
-/// `--color always|never` wins. For `auto`: `NO_COLOR` (non-empty) or `TERM=dumb` turn
-/// colors off, then `CLICOLOR_FORCE` (non-empty, not `0`) turns them on, else only a
-/// terminal stdout gets them. The "off" requests beat CLICOLOR_FORCE: when a user set
-/// both, the request for less is the safer one to honor (a dumb terminal would print
-/// the escapes as garbage).
+/// `--color always|never` wins. For `auto`, in this order: `NO_COLOR` (non-empty) turns
+/// colors off; `CLICOLOR_FORCE` (non-empty, not `0`) turns them on, whatever the
+/// terminal (also `TERM=dumb`, also not a terminal: that is what forcing means);
+/// `TERM=dumb` turns them off; else only a terminal stdout gets them. NO_COLOR beats
+/// CLICOLOR_FORCE: both are the user's explicit requests, and the one for less is the
+/// safer to honor. `--help` says the same.
 pub fn use_color(when: ColorWhen) -> bool {
     let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     match when {
         ColorWhen::Always => true,
         ColorWhen::Never => false,
         ColorWhen::Auto => {
-            if set("NO_COLOR") || std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
+            if set("NO_COLOR") {
                 false
             } else if set("CLICOLOR_FORCE")
                 && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0")
             {
                 true
+            } else if std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
+                false
             } else {
                 std::io::stdout().is_terminal()
             }

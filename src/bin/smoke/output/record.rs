@@ -220,7 +220,17 @@ fn insert(old: &str, entry: &str) -> String {
         lines.push((at, piece.trim_end_matches(['\n', '\r'])));
         at += piece.len();
     }
-    let Some(heading) = lines.iter().position(|(_, l)| l.trim_end() == HEADING) else {
+    // The heading is a line of its own outside any fenced code block: a `## Live smoke
+    // record` quoted inside ``` (say, in docs showing the format) is text, not the section.
+    let mut fenced = false;
+    let heading = lines.iter().position(|(_, l)| {
+        if l.trim_start().starts_with("```") {
+            fenced = !fenced;
+            return false;
+        }
+        !fenced && l.trim_end() == HEADING
+    });
+    let Some(heading) = heading else {
         let mut new = old.to_owned();
         if !new.is_empty() {
             if !new.ends_with('\n') {
@@ -285,6 +295,11 @@ mod tests {
         );
         let fence = insert("## Live smoke record\n```sh\n# run\n```\n", "- b");
         assert_eq!(fence, "## Live smoke record\n```sh\n# run\n```\n- b\n");
+        let quoted = insert("```md\n## Live smoke record\n```\n", "- b");
+        assert_eq!(
+            quoted,
+            "```md\n## Live smoke record\n```\n\n## Live smoke record\n\n- b\n"
+        );
         let bare = insert("## Live smoke record\n## Later\n", "- b");
         assert_eq!(bare, "## Live smoke record\n\n- b\n## Later\n");
     }

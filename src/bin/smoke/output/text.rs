@@ -59,7 +59,7 @@ impl Sink for Text {
         emit(&line);
         if let Some(dir) = &r.kept_dir {
             emit(&format!(
-                "     kept {} (stand-ins' stderr logs are there)",
+                "     kept {} (stand-ins' stderr logs are there; a run a day later removes it)",
                 dir.display()
             ));
         }

@@ -223,7 +223,9 @@ async fn long_path(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(&deep).context("creating the deep dir")?;
     let path = deep.join("long-path.sock");
     let len = path.as_os_str().len();
-    expect_that(len > 108, || format!("the path is only {len} bytes"))?;
+    expect_that(len > SUN_PATH_MAX, || {
+        format!("the path is only {len} bytes")
+    })?;
     let listener = bind_any_len(&path)?;
     if super::backend() == Backend::Portable {
         // Unreachable by path: the check cannot pass, but the typed error must be there.

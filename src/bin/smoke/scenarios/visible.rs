@@ -28,7 +28,7 @@ use serde_json::json;
 use entwurf_v2_spawn::production::ProductionOptions;
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::visible::{
-    ObservationReceipt, VisibleError, VisibleOptions, VisibleResume, visible_resume,
+    ObservationReceipt, PaneExitStatus, VisibleError, VisibleOptions, VisibleResume, visible_resume,
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
@@ -196,12 +196,17 @@ async fn pane_exited(env: &Env, server: &Server, dir: &Path) -> Result<()> {
         .resume(server)
         .await
         .map_err(|e| anyhow!("{}", error_chain(&e)))?;
-    let ObservationReceipt::PaneExited { after } = done.observation else {
+    let ObservationReceipt::PaneExited { after, status } = done.observation else {
         bail!("expected pane-exited, got {}", done.observation);
     };
     expect_that(after < OBSERVE, || {
         format!("pane-exited only after {after:?}")
     })?;
+    let code = visible_pi::EXIT_CODE;
+    expect_that(
+        status == Some(PaneExitStatus::Code(i32::from(code))),
+        || format!("the receipt says {status:?}, not exit code {code}"),
+    )?;
     world.released_once()
 }
 

@@ -36,10 +36,40 @@ fn tmux(socket: &Path) -> Command {
 }
 
 /// Runs a tmux command off the runtime thread; its stdout, or why it failed.
+///
+/// The client runs in a process group of its own, registered like every child of the
+/// run (owned by V8, whose server it talks to). In the runner's group it was the first
+/// to die of a terminal's SIGINT or SIGHUP (`kill-pane`, Ctrl-C), and the check waiting
+/// on it reported that collateral as a FAIL before the run saw its own signal. Being
+/// registered, cleanup still kills it on every way out, and it is killed after
+/// [`OBSERVE`] if the server never answers.
 async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Stdio};
     let socket = socket.to_path_buf();
     off_thread(move || {
-        let out = tmux(&socket).args(&args).output().context("running tmux")?;
+        let mut command = tmux(&socket);
+        command
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child =
+            crate::registry::spawn_group(Check::VisibleNothingLeft, || command.spawn(), Child::id)?
+                .context("running tmux")?;
+        let started = std::time::Instant::now();
+        // The output is one short listing, far below a pipe's buffer: waiting before
+        // reading cannot deadlock.
+        while child.try_wait().context("waiting for tmux")?.is_none() {
+            if started.elapsed() > OBSERVE {
+                let _ = child.kill();
+                let _ = child.wait();
+                bail!("tmux {args:?}: no answer within {OBSERVE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let out = child.wait_with_output().context("reading tmux's output")?;
         if !out.status.success() {
             bail!(
                 "tmux {args:?}: {}",
