@@ -1,7 +1,7 @@
 //! Output formats: text (snapshot), help, TAP and `prove`, JSON Lines, colors, `--record`.
 
 use crate::{
-    BIN, Run, expected_named_summary, expected_summary, is_root, last_line, normalize, run, run_env,
+    BIN, Run, expected_named_summary, expected_summary, last_line, normalize, run, run_env,
 };
 
 #[test]
@@ -41,7 +41,7 @@ fn tap_is_well_formed_version_13() {
     }
     assert_eq!(
         results.iter().filter(|l| l.contains(" # SKIP ")).count(),
-        1 + crate::tmux_skips()
+        crate::privilege_skips() + crate::tmux_skips()
     );
     assert!(lines.iter().all(|l| l.starts_with("ok ")
         || l.starts_with("# ")
@@ -51,7 +51,11 @@ fn tap_is_well_formed_version_13() {
         last_line(&r.stdout),
         format!(
             "# {}",
-            expected_summary(38 - crate::tmux_skips(), 0, 1 + crate::tmux_skips())
+            expected_summary(
+                39 - crate::privilege_skips() - crate::tmux_skips(),
+                0,
+                crate::privilege_skips() + crate::tmux_skips()
+            )
         )
     );
 }
@@ -156,11 +160,11 @@ fn json_lines_parse_with_the_documented_fields() {
         10
     );
     assert!(s["wall_ms"].is_number());
-    // L8 (an EPERM holder) runs only for an ordinary user and skips as root.
-    let skipped = usize::from(is_root());
+    // L8 (an EPERM holder) runs as root too (a holder of another uid): nothing skips.
+    assert_eq!(s["skipped"], 0);
     assert_eq!(
         s["summary"].as_str().unwrap(),
-        expected_named_summary("lock", 10 - skipped, 1, skipped)
+        expected_named_summary("lock", 10, 1, 0)
     );
 }
 
