@@ -226,9 +226,9 @@ fn record_appends_dated_entries_under_one_heading() {
     }
 }
 
-/// A missing tool or kernel facility skips the test with a message, except on CI, which
+/// A missing tool, kernel facility or privilege skips the test with a message, except on CI, which
 /// installs everything: there a skip would hide a check that silently stopped running.
-fn skip_unless_ci(why: &str) {
+pub(crate) fn skip_unless_ci(why: &str) {
     assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
     eprintln!("skip: {why}");
 }
