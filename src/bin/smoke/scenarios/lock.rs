@@ -330,8 +330,17 @@ fn dead_reclaim(env: &Env, locks: &Path) -> Result<()> {
 fn other_host(env: &Env, locks: &Path) -> Result<()> {
     let gid = gid(0x405)?;
     let pid = dead_pid(env)?;
-    let (path, bytes) = write_claim(locks, &gid, pid, "smoke-elsewhere.invalid")?;
-    expect_conflict(lock::acquire(locks, &gid))?;
+    let host = "smoke-elsewhere.invalid";
+    let (path, bytes) = write_claim(locks, &gid, pid, host)?;
+    let c = expect_conflict(lock::acquire(locks, &gid))?;
+    // The conflict must be *this* claim, parsed: any conflict (an unreadable file, say)
+    // would otherwise pass.
+    expect_that(
+        c.holder
+            .as_ref()
+            .is_some_and(|h| h.pid() == pid && h.hostname() == host),
+        || format!("conflict holder {:?} is not pid {pid} on {host}", c.holder),
+    )?;
     unchanged(&path, &bytes)
 }
 
