@@ -164,7 +164,10 @@ fn interrupts_at_any_moment_leave_nothing_behind() {
     }
     // A full run takes ~300 ms and the signals land 5–124 ms in: most runs are caught
     // mid-way.
-    assert!(interrupted > 0, "none of the 80 runs was interrupted (exit 130)");
+    assert!(
+        interrupted > 0,
+        "none of the 80 runs was interrupted (exit 130)"
+    );
 }
 
 #[test]

@@ -70,7 +70,13 @@ fn parse_inverts_build() {
 /// good share and its exact half (`to_argv`, rebuild) runs — free-form argvs are
 /// essentially never accepted.
 fn near_valid_argv() -> impl Strategy<Value = Vec<String>> {
-    (args(), 0..5u8, any::<prop::sample::Index>(), any::<prop::sample::Index>(), arg())
+    (
+        args(),
+        0..5u8,
+        any::<prop::sample::Index>(),
+        any::<prop::sample::Index>(),
+        arg(),
+    )
         .prop_map(|(a, mutation, i, j, new)| {
             let mut argv = build_resume_pi_args(&a.view());
             if argv.is_empty() {

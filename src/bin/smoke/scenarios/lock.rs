@@ -386,9 +386,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
             Err(Errno::EPERM) => {}
             other => return Err(skip(format!("kill(1, 0) gives {other:?} here, not EPERM"))),
         }
-        return eperm_holder(locks, &gid, 1, &|| os::probe_pid(1), &|| {
-            lock::acquire(locks, &gid)
-        });
+        return eperm_holder(locks, &gid, 1);
     }
     let args = ResidentArgs {
         lifeline: Some(env.runner),
@@ -410,9 +408,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         os::poll_until_blocking(Duration::from_secs(3), Duration::from_millis(1), || {
             os::probe_pid(pid) == Err(Errno::EPERM)
         });
-        eperm_holder(locks, &gid, pid, &|| os::probe_pid(pid), &|| {
-            lock::acquire(locks, &gid)
-        })
+        eperm_holder(locks, &gid, pid)
     });
     registry::kill_group(pid);
     let mut holder = holder;
@@ -420,21 +416,15 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
     checked
 }
 
-/// A claim held by the live `pid` that `probe` (this thread's `kill(pid, 0)`) answers
-/// EPERM for: `acquire` must conflict, name that holder, and leave the file alone.
-fn eperm_holder(
-    locks: &Path,
-    gid: &GardenId,
-    pid: u32,
-    probe: &dyn Fn() -> nix::Result<()>,
-    acquire: &dyn Fn() -> Result<LockClaim, AcquireError>,
-) -> Result<()> {
+/// A claim held by the live `pid` that this thread's `kill(pid, 0)` answers EPERM for:
+/// acquiring (on this thread) must conflict, name that holder, and leave the file alone.
+fn eperm_holder(locks: &Path, gid: &GardenId, pid: u32) -> Result<()> {
     let (path, bytes) = write_claim(locks, gid, pid, &hostname()?)?;
-    let probed = probe();
+    let probed = os::probe_pid(pid);
     expect_that(probed == Err(Errno::EPERM), || {
         format!("kill({pid}, 0) gives {probed:?} to the acquirer, not EPERM")
     })?;
-    let c = expect_conflict(acquire())?;
+    let c = expect_conflict(lock::acquire(locks, gid))?;
     expect_that(c.holder.as_ref().is_some_and(|h| h.pid() == pid), || {
         format!("conflict holder {:?} is not pid {pid}", c.holder)
     })?;
@@ -464,5 +454,7 @@ fn without_cap_kill(f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
 /// Off Linux there is no per-thread capability set to drop: a root run cannot meet EPERM.
 #[cfg(not(target_os = "linux"))]
 fn without_cap_kill(_f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
-    Err(skip("running as root off Linux: no per-thread CAP_KILL to drop"))
+    Err(skip(
+        "running as root off Linux: no per-thread CAP_KILL to drop",
+    ))
 }
