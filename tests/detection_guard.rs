@@ -1,16 +1,21 @@
 //! Regression guard for socket-alive detection latency (the full measurement is
 //! `cargo bench --bench observe -- detection`, see docs/performance.md).
 //!
-//! 20 trials: a real listener binds and listens after a random 0–50 ms, and the
-//! production waiter (default options) must notice it. Latency = the waiter's return
-//! minus the instant right after `listen()` returned.
+//! 20 trials: a real listener binds and listens after a random 260–400 ms, and the
+//! production waiter must notice it. Latency = the waiter's return minus the instant
+//! right after `listen()` returned.
 //!
-//! Not timing-fragile by design: the bounds are two orders of magnitude above what the
-//! waiter does (p50 ≈ 0.15 ms on a loaded 2-core machine), and only a broken wake-up
-//! path reaches them — without inotify, the waiter falls back to its backoff poll capped
-//! at 150 ms, whose median latency is ≈ 75 ms; a close that blocks the return (the
-//! inotify close used to) shows up as ≈ 10–20 ms, which the p50 bound deliberately
-//! tolerates. A loaded machine delays single trials, which the median absorbs.
+//! The guard must trip when the inotify wake-up is gone, and a tight time bound would be
+//! fragile on a loaded 2-core machine; so the setup forces the latency up structurally
+//! instead. The waiter's poll interval is 10 s ("inotify only"): with its watch armed on
+//! an absent path it sleeps the whole interval and only an event wakes it (p50 ≈ 0.25 ms).
+//! Without inotify it falls back to its backoff — 1 ms, doubling — whose looks land at
+//! about 127, 255 and 511 ms after the start; a listener appearing at 260–400 ms is then
+//! first seen at the 511 ms look, 110–250 ms late, far above the 50 ms p50 bound. (An
+//! earlier version bound the listener within 50 ms of a 1 ms backoff, and passed with
+//! the watch forced off: p50 7.6 ms.) A close that blocks the return (the inotify close
+//! used to) shows up as ≈ 10–20 ms, which the p50 bound deliberately tolerates. A loaded
+//! machine delays single trials, which the median absorbs.
 
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
@@ -22,12 +27,19 @@ const TRIALS: usize = 20;
 const P50_BOUND: Duration = Duration::from_millis(50);
 const MAX_BOUND: Duration = Duration::from_secs(1);
 
-/// Delays in 0..50 ms without a RNG crate: spread by a fixed stride, with the clock's
+/// Long enough that only inotify can wake the waiter within the trial (see the docs).
+const POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// The listener appears within `[DELAY_FROM, DELAY_FROM + DELAY_SPREAD)` of the start:
+/// after the backoff's look at ≈ 255 ms, well before its next at ≈ 511 ms.
+const DELAY_FROM: Duration = Duration::from_millis(260);
+const DELAY_SPREAD_US: u64 = 140_000;
+
+/// Delays in 260..400 ms without a RNG crate: spread by a fixed stride, with the clock's
 /// sub-millisecond part for variety between runs.
 fn delays() -> Vec<Duration> {
     let jitter = Instant::now().elapsed().subsec_nanos() as u64 % 1000;
     (0..TRIALS as u64)
-        .map(|i| Duration::from_micros((i * 7919 + jitter) % 50_000))
+        .map(|i| DELAY_FROM + Duration::from_micros((i * 7919 + jitter) % DELAY_SPREAD_US))
         .collect()
 }
 
@@ -41,7 +53,11 @@ async fn detection_stays_prompt() {
         let waiter = {
             let path = path.clone();
             tokio::spawn(async move {
-                await_socket_alive(&path, CancellationToken::new(), WaitOptions::default())
+                let options = WaitOptions {
+                    poll_interval: POLL_INTERVAL,
+                    ..WaitOptions::default()
+                };
+                await_socket_alive(&path, CancellationToken::new(), options)
                     .await
                     .map(|()| Instant::now())
             })

@@ -80,6 +80,18 @@ fn a_full_run_on_the_portable_backend_is_named_as_such() {
             && summary.contains("checks passed"),
         "{summary}"
     );
+    // Pinned like the native runs: S1.7 (a path beyond sun_path, typed error checked),
+    // plus S1.8 for an ordinary user, the V checks without tmux (never on CI) and the P
+    // line (these runs opt out of real pi). A check that quietly starts skipping on this
+    // backend fails here.
+    let (passed, failed, skipped) = crate::count_lines(&r.stdout);
+    let expected_skips = 2 + crate::privilege_skips() + crate::tmux_skips();
+    assert_eq!((failed, skipped), (0, expected_skips), "{}", r.stdout);
+    assert!(r.stdout.contains("skip S1.7 "), "{}", r.stdout);
+    assert_eq!(
+        summary,
+        crate::expected_named_summary("backend portable", passed, 0, skipped)
+    );
 }
 
 #[test]

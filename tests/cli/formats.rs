@@ -1,7 +1,7 @@
 //! Output formats: text (snapshot), help, TAP and `prove`, JSON Lines, colors, `--record`.
 
 use crate::{
-    BIN, Run, expected_named_summary, expected_summary, is_root, last_line, normalize, run, run_env,
+    BIN, Run, expected_named_summary, expected_summary, last_line, normalize, run, run_env,
 };
 
 #[test]
@@ -42,7 +42,7 @@ fn tap_is_well_formed_version_13() {
     // S1.8 or L8, the opted-out P line, and the V checks without tmux.
     assert_eq!(
         results.iter().filter(|l| l.contains(" # SKIP ")).count(),
-        2 + crate::tmux_skips()
+        crate::privilege_skips() + 1 + crate::tmux_skips()
     );
     assert!(lines.iter().all(|l| l.starts_with("ok ")
         || l.starts_with("# ")
@@ -52,7 +52,11 @@ fn tap_is_well_formed_version_13() {
         last_line(&r.stdout),
         format!(
             "# {}",
-            expected_summary(38 - crate::tmux_skips(), 0, 2 + crate::tmux_skips())
+            expected_summary(
+                40 - crate::privilege_skips() - 1 - crate::tmux_skips(),
+                0,
+                crate::privilege_skips() + 1 + crate::tmux_skips()
+            )
         )
     );
 }
@@ -158,12 +162,12 @@ fn json_lines_parse_with_the_documented_fields() {
         10
     );
     assert!(s["wall_ms"].is_number());
-    // L8 (an EPERM holder) runs only for an ordinary user and skips as root.
-    let skipped = usize::from(is_root());
+    // L8 (an EPERM holder) runs as root too (a holder of another uid); H3 skips.
+    assert_eq!(s["skipped"], 1, "H3: the failed check's dir is kept");
     assert_eq!(
         s["summary"].as_str().unwrap(),
         // H3 skips: the failed check's dir is kept.
-        expected_named_summary("lock", 9 - skipped, 1, skipped + 1)
+        expected_named_summary("lock", 9, 1, 1)
     );
 }
 
@@ -232,9 +236,9 @@ fn record_appends_dated_entries_under_one_heading() {
     }
 }
 
-/// A missing tool or kernel facility skips the test with a message, except on CI, which
+/// A missing tool, kernel facility or privilege skips the test with a message, except on CI, which
 /// installs everything: there a skip would hide a check that silently stopped running.
-fn skip_unless_ci(why: &str) {
+pub(crate) fn skip_unless_ci(why: &str) {
     assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
     eprintln!("skip: {why}");
 }

@@ -105,14 +105,27 @@ fn expected_named_summary(what: &str, passed: usize, failed: usize, skipped: usi
     }
 }
 
-/// Skips expected in a full run besides the one privilege-dependent check: the eight V
-/// checks skip when tmux is not installed (CI installs it).
+/// Skips expected in a full run besides the privilege-dependent one: the eight V checks
+/// skip when tmux is missing or does not run — locally. On CI (`CI` set) the smoke fails
+/// them instead, and this fails the test at once with the reason: a gate that quietly
+/// shrank by eight checks must never pass there.
 pub fn tmux_skips() -> usize {
     let found = std::process::Command::new("tmux")
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
+    assert!(
+        found || std::env::var_os("CI").is_none(),
+        "tmux is missing or failing (`tmux -V`), and CI must run the visible checks (apt-get install tmux)"
+    );
     if found { 0 } else { 8 }
+}
+
+/// The privilege-dependent skip of a full run: S1.8 (a socket given to another uid)
+/// needs root. L8 (an EPERM holder) runs for everyone: as root with a holder of another
+/// uid, met from a thread without `CAP_KILL`.
+pub fn privilege_skips() -> usize {
+    usize::from(!is_root())
 }
 
 /// The environment variable whose value marks every process of one test's run.

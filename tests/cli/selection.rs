@@ -51,15 +51,14 @@ fn list_prints_every_check_and_who_skips_and_runs_nothing() {
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines.len(), 41, "{}", r.stdout);
     assert!(lines[0].contains("(commit "));
-    let (runs_as_root, skips_as_root) = ("S1.8 ", "L8 ");
-    let (skip_id, run_id) = if is_root() {
-        (skips_as_root, runs_as_root)
-    } else {
-        (runs_as_root, skips_as_root)
-    };
     let line = |id: &str| lines.iter().find(|l| l.starts_with(id)).unwrap().to_owned();
-    assert!(line(skip_id).contains("— skips: "), "{}", line(skip_id));
-    assert!(line(run_id).ends_with("— runs"), "{}", line(run_id));
+    // S1.8 needs root; L8 runs for everyone (as root with a holder of another uid).
+    if is_root() {
+        assert!(line("S1.8 ").ends_with("— runs"), "{}", line("S1.8 "));
+    } else {
+        assert!(line("S1.8 ").contains("— skips: "), "{}", line("S1.8 "));
+    }
+    assert!(line("L8 ").ends_with("— runs"), "{}", line("L8 "));
     assert!(line("L7 ").contains(" lock ") && line("H2 ").contains(" hygiene "));
     let v1 = line("V1 ");
     let tmux_missing = crate::tmux_skips() > 0;
@@ -96,8 +95,12 @@ fn list_honours_the_requested_format() {
     assert_eq!(values[0]["total"], 40);
     let l8 = values.iter().find(|v| v["id"] == "L8").unwrap();
     assert_eq!(l8["type"], "check");
-    assert_eq!(l8["runs"], !is_root());
-    assert_eq!(l8["skip_reason"].is_string(), is_root());
+    // L8 runs for everyone (as root with a holder of another uid).
+    assert_eq!(l8["runs"], true);
+    assert!(l8["skip_reason"].is_null());
+    let p = values.iter().find(|v| v["id"] == "P").unwrap();
+    assert_eq!(p["runs"], false, "these runs opt out of real pi");
+    assert!(p["skip_reason"].as_str().unwrap().contains("ENTWURF_REAL_PI_DIR"));
     for format in ["tap", "junit"] {
         let r = run(&["--list", "--format", format]);
         assert_eq!(r.code, 2, "{format}: {}", r.stdout);
@@ -212,7 +215,7 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
         .iter()
         .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::Skipped { .. }))
         .count();
-    // L8 or S1.8 by privilege, H3 (the failed check's dir is kept), the opted-out P
+    // S1.8 for an ordinary user, H3 (the failed check's dir is kept), the opted-out P
     // line, V without tmux.
-    assert_eq!(skipped, 3 + crate::tmux_skips());
+    assert_eq!(skipped, crate::privilege_skips() + 2 + crate::tmux_skips());
 }

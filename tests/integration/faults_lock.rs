@@ -17,6 +17,8 @@ use std::process::{Command, Output};
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{AcquireError, acquire, lock_path, reclaim_marker_path, release};
 
+use crate::faults_socket::skip_unless_ci;
+
 const GID: &str = "20260613T000000-dddddd";
 const FAULT_ENV: &str = "ENTWURF_LOCK_FAULT";
 const DIR_ENV: &str = "ENTWURF_LOCK_FAULT_DIR";
@@ -206,12 +208,13 @@ fn a_lock_file_we_cannot_read_is_an_io_error_for_acquire_and_release_even_for_ro
     std::os::unix::fs::chown(&locks, Some(NOBODY), Some(NOBODY)).expect("chown");
     match helper("unreadable", tmp.path(), true) {
         Ok(out) => assert_helper_ok(&out),
-        // A temp dir nobody cannot reach (e.g. a private TMPDIR), as above.
-        Err(e) if e.kind() == ErrorKind::PermissionDenied => eprintln!(
-            "skip a_lock_file_we_cannot_read_..._even_for_root: uid {NOBODY} cannot execute \
+        // A temp dir nobody cannot reach (e.g. a private TMPDIR), as above. CI must run
+        // it: this is its only check of an unreadable lock file.
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => skip_unless_ci(&format!(
+            "a_lock_file_we_cannot_read_..._even_for_root: uid {NOBODY} cannot execute \
              a copy of the test binary under {}: {e}",
             tmp.path().display()
-        ),
+        )),
         Err(e) => panic!("running the helper as uid {NOBODY}: {e}"),
     }
 }
@@ -231,13 +234,14 @@ fn a_read_only_lock_dir_is_a_clear_error_and_nothing_is_written_even_for_root() 
     if root {
         match helper("read-only", tmp.path(), true) {
             Ok(out) => assert_helper_ok(&out),
-            // A temp dir nobody cannot reach (e.g. a private TMPDIR).
+            // A temp dir nobody cannot reach (e.g. a private TMPDIR). CI must run it: this
+            // is its only check of a read-only lock dir.
             Err(e) if e.kind() == ErrorKind::PermissionDenied => {
-                eprintln!(
-                    "skip a_read_only_lock_dir_..._even_for_root: uid {NOBODY} cannot execute \
+                skip_unless_ci(&format!(
+                    "a_read_only_lock_dir_..._even_for_root: uid {NOBODY} cannot execute \
                      a copy of the test binary under {}: {e}",
                     tmp.path().display()
-                );
+                ));
                 return;
             }
             Err(e) => panic!("running the helper as uid {NOBODY}: {e}"),

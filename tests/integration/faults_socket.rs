@@ -276,7 +276,7 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
 #[test]
 fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skip: a decoy listening as another uid needs root");
+        skip_unless_ci("a decoy listening as another uid needs root");
         return;
     }
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -347,9 +347,9 @@ fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() 
     assert!(alive > 0, "the storm never showed our own listener");
 }
 
-/// A missing tool or kernel facility skips the test with a message, except on CI, which
+/// A missing tool, kernel facility or privilege skips the test with a message, except on CI, which
 /// installs everything: there a skip would hide a check that silently stopped running.
-fn skip_unless_ci(why: &str) {
+pub(crate) fn skip_unless_ci(why: &str) {
     assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
     eprintln!("skip: {why}");
 }

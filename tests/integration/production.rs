@@ -7,7 +7,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::{SpawnError, spawn_child};
@@ -195,12 +195,29 @@ async fn timeout_terminates_the_real_child_and_its_exit_releases_once(backend: B
 async fn a_child_ignoring_sigterm_is_killed_after_the_grace(backend: Backend) {
     let mut w = world_ignoring_term();
     w.options.backend = backend;
-    let outcome = resume(&w, Duration::from_millis(100)).await;
+    let observe = Duration::from_millis(100);
+    let started = Instant::now();
+    let outcome = resume(&w, observe).await;
+    let took = started.elapsed();
     let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
         panic!("expected child-exited, got {outcome:?}");
     };
     assert_eq!(exit.signal, Some(9));
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
+    // "After the grace": SIGKILL only once the observe timeout and the whole SIGTERM
+    // grace have run (timers never fire early, so no slack below), and its exit seen
+    // within the kill grace (the watch would retain the lock after it; a second of
+    // slack above absorbs the spawn and a loaded machine).
+    let (term, kill) = (w.options.term_grace, w.options.kill_grace);
+    assert!(
+        took >= observe + term,
+        "SIGKILL before the grace ran out: the whole resume took {took:?} < {:?}",
+        observe + term
+    );
+    assert!(
+        took < observe + term + kill + Duration::from_secs(1),
+        "the kill's exit took {took:?} to be seen"
+    );
 }
 
 async fn an_early_exit_releases_with_its_code(backend: Backend) {

@@ -204,6 +204,10 @@ pub struct ResidentArgs {
     /// behind the lifeline.
     #[arg(long, value_name = "MS")]
     pub max_life_ms: Option<u64>,
+    /// Become this uid (and gid, no supplementary groups) before anything else runs:
+    /// a live process of another user, for L8 as root. Needs root.
+    #[arg(long, value_name = "UID")]
+    pub become_uid: Option<u32>,
 }
 
 impl ResidentArgs {
@@ -240,6 +244,9 @@ impl ResidentArgs {
         }
         if let Some(ms) = self.max_life_ms {
             flag("max-life-ms", Some(ms.to_string().into()));
+        }
+        if let Some(uid) = self.become_uid {
+            flag("become-uid", Some(uid.to_string().into()));
         }
         args
     }
@@ -337,6 +344,7 @@ mod tests {
             listen_after_ms: 30,
             ready: Some("/tmp/r".into()),
             max_life_ms: Some(5),
+            become_uid: Some(65534),
         };
         match parse_stand_in(resident.to_args()) {
             StandInRole::Resident(parsed) => assert_eq!(parsed, resident),

@@ -60,7 +60,7 @@
 //! | L5 | lock | a dead holder pid on another host → conflict, kept |
 //! | L6 | lock | a corrupt, empty or wrong-gid lock → conflict, never deleted |
 //! | L7 | lock | 8 processes racing for one lock → exactly one winner |
-//! | L8 | lock | a holder pid answering EPERM → conflict, kept (non-root only, else `skip`) |
+//! | L8 | lock | a holder pid answering EPERM → conflict, kept (as root: a holder running as uid 65534, acquired on a thread without `CAP_KILL`) |
 //! | R1 | resume | resume: saved session → identity → argv → socket-alive → lock file released |
 //! | R2 | resume | resume: the resident is still alive after the release, then cleaned up |
 //! | V1 | visible | stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open |

@@ -5,7 +5,8 @@
 //!   pending forever, so only SIGKILL ends it), `--exit-code N` (exit at once),
 //!   `--grandchild` (start this binary again as a SIGTERM-ignoring resident in the same
 //!   process group), `--listen PATH --listen-after-ms N` (bind a unix socket late),
-//!   `--ready FILE` (created once all of that is set up, holding the grandchild's pid).
+//!   `--ready FILE` (created once all of that is set up, holding the grandchild's pid),
+//!   `--become-uid UID` (drop to another user first: L8's live holder as root).
 //! - **lock racer** (`__stand-in lock-racer`): waits for a start file, calls
 //!   `lock::acquire` once, reports, holds until a done file appears, then exits 0 (won),
 //!   3 (conflict) or 4 (other error).
@@ -146,6 +147,13 @@ fn resident(a: &ResidentArgs) -> ExitCode {
     if let Some(code) = a.exit_code {
         return ExitCode::from(code);
     }
+    // Before any thread starts: glibc's setresuid changes every thread, but there is
+    // only this one yet, so no thread can run on with the old credentials.
+    if let Some(uid) = a.become_uid {
+        if let Err(e) = become_uid(uid) {
+            return fail("resident", &e);
+        }
+    }
     lifeline(a.lifeline.map_or(Watched::Parent, Watched::Runner));
     lifetime_cap(a.max_life_ms.unwrap_or(MAX_LIFE_MS));
     let mut grandchild_pid = String::new();
@@ -173,6 +181,16 @@ fn resident(a: &ResidentArgs) -> ExitCode {
         let _ = std::fs::remove_file(path);
     }
     ExitCode::SUCCESS
+}
+
+/// Drops every id (real, effective, saved; groups too) to `uid`: the runner, root, then
+/// answers EPERM to `kill(pid, 0)` from a thread without `CAP_KILL` (L8 as root).
+fn become_uid(uid: u32) -> Result<(), String> {
+    use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
+    let (gid, uid) = (Gid::from_raw(uid), Uid::from_raw(uid));
+    setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
+    setresgid(gid, gid, gid).map_err(|e| format!("setresgid: {e}"))?;
+    setresuid(uid, uid, uid).map_err(|e| format!("setresuid: {e}"))
 }
 
 /// Starts the grandchild in our process group and waits until it, too, has SIGTERM

@@ -7,7 +7,9 @@
 //!   does), binds `<cwd>/control/<gid>.sock` — the cwd is the window's, so a window opened
 //!   in the wrong directory never makes the socket the scenario waits for — and accepts
 //!   until tmux hangs up its terminal (SIGHUP, the default action ends it).
-//! - `pi-visible-exits`: the same checks, then exits 3 at once (a `pi` that dies).
+//! - `pi-visible-exits`: the same checks, then leaves [`EXITED_MARKER`] in
+//!   `<cwd>/control/` and exits 3 at once (a `pi` that dies). The marker is what tells
+//!   V2's exit apart from an argv mismatch, which ends the pane just as fast.
 //!
 //! An argv mismatch exits 2 with the difference on stderr (the pane closes, and the
 //! check sees `pane-exited` instead of `socket-alive`). A lifetime cap ends it after
@@ -29,6 +31,10 @@ pub const BINDS: &str = "pi-visible";
 pub const EXITS: &str = "pi-visible-exits";
 /// What `pi-visible-exits` exits with: V2 finds it in the `pane-exited` receipt.
 pub const EXIT_CODE: u8 = 3;
+
+/// Left by `pi-visible-exits` in its control dir once its argv passed, just before it
+/// exits (see the module docs).
+pub const EXITED_MARKER: &str = "pi-visible-exits.argv-ok";
 
 /// Extension args of the scenario: the last ends in `;`, which tmux takes as a command
 /// separator unless escaped — unescaped, `kill-server` would run and end the scenario's
@@ -81,6 +87,10 @@ pub fn run(role: &str) -> ExitCode {
         ));
     }
     if role == EXITS {
+        let marker = Path::new(pi_fixture::CONTROL_DIR).join(EXITED_MARKER);
+        if let Err(e) = std::fs::write(&marker, format!("argv ok, exiting {EXIT_CODE}\n")) {
+            return fail(&format!("writing {}: {e}", marker.display()));
+        }
         return ExitCode::from(EXIT_CODE);
     }
     let header = std::fs::read_to_string(&parsed.session_file)

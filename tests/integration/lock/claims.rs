@@ -186,6 +186,74 @@ fn a_pid_we_may_not_signal_is_a_conflict() {
     assert_eq!(fs::read_to_string(&s.path).expect("read"), held);
 }
 
+/// Runs `f` on a fresh thread whose effective capabilities lack `CAP_KILL`. Capabilities
+/// are per thread on Linux (rustix's `capset` is the raw per-thread call), so the rest of
+/// the test process keeps them and the thread's credentials die with it. Root without
+/// `CAP_KILL` is refused `kill(pid, 0)` for a process of another uid (EPERM), exactly as
+/// an ordinary user is: the only way a root run can meet an EPERM holder.
+fn without_cap_kill<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
+            let mut sets = capabilities(None).expect("capget");
+            sets.effective.remove(CapabilitySet::KILL);
+            set_capabilities(None, sets).expect("capset: drop CAP_KILL");
+            f()
+        })
+        .join()
+        .expect("the capless thread panicked")
+    })
+}
+
+#[test]
+fn a_live_holder_of_another_uid_is_a_conflict_even_for_root() {
+    // As an ordinary user, pid 1 (root's) answers EPERM. As root, a holder running as
+    // `nobody` and an acquire on a thread without CAP_KILL meet the same EPERM: without
+    // this a root run (CI) could never tell an EPERM holder from a stale one.
+    let root = nix::unistd::geteuid().is_root();
+    let mut sleeper = root.then(|| {
+        use std::os::unix::process::CommandExt;
+        Command::new("sleep")
+            .arg("30")
+            .uid(65534)
+            .gid(65534)
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sleep as nobody")
+    });
+    let holder = sleeper.as_ref().map_or(1, Child::id);
+    let s = setup();
+    let held = claim_line(&s.path, GID, holder, &our_hostname(), "0123456789abcdef");
+    fs::create_dir_all(&s.dir).expect("mkdir");
+    fs::write(&s.path, &held).expect("write");
+    let attempt = || {
+        let probe = nix::sys::signal::kill(nix::unistd::Pid::from_raw(holder as i32), None);
+        (probe, acquire(&s.dir, &gid()))
+    };
+    let (probe, result) = if root {
+        without_cap_kill(attempt)
+    } else {
+        attempt()
+    };
+    if let Some(mut sleeper) = sleeper.take() {
+        let _ = sleeper.kill();
+        let _ = sleeper.wait();
+    }
+    assert_eq!(
+        probe,
+        Err(nix::errno::Errno::EPERM),
+        "the holder {holder} must answer EPERM to this acquirer"
+    );
+    let c = conflict(result);
+    assert_eq!(c.holder.as_ref().map(LockClaim::pid), Some(holder));
+    assert!(
+        c.message.contains("belongs to another user"),
+        "{}",
+        c.message
+    );
+    assert_eq!(fs::read_to_string(&s.path).expect("read"), held);
+}
+
 #[test]
 fn a_dead_pid_on_another_host_is_a_conflict() {
     let s = setup();

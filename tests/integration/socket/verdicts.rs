@@ -188,10 +188,21 @@ async fn a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds(
     assert!(!task.is_finished(), "a stale socket must keep waiting");
 
     std::fs::remove_file(&path)?;
+    // The removal alone wakes the waiter; it must look, find nothing, and keep waiting.
+    // The pause keeps that wake apart from the bind's, so a waiter that returned on it
+    // (or on any earlier look) is caught below instead of passing with latency 0 (a
+    // return before `listening_at` saturates the subtraction).
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let before_bind = Instant::now();
     let _listener = UnixListener::bind(&path)?; // bind + listen
     let listening_at = Instant::now();
     let (result, settled_at) = settle(task).await?;
     result?;
+    assert!(
+        settled_at >= before_bind,
+        "the waiter returned {:?} before the new listener existed",
+        before_bind.duration_since(settled_at)
+    );
     let latency = settled_at.duration_since(listening_at);
     eprintln!("stale → new listener: detected {latency:?} after listen");
     assert!(latency < PROMPT, "detection took {latency:?}");
@@ -341,7 +352,9 @@ async fn a_socket_owned_by_another_uid_is_forged_and_never_connected(
     backend: Backend,
 ) -> TestResult {
     if !nix::unistd::geteuid().is_root() {
-        eprintln!("skip a_socket_owned_by_another_uid_is_forged: chown to another uid needs root");
+        crate::faults_socket::skip_unless_ci(
+            "a_socket_owned_by_another_uid_is_forged: chown to another uid needs root",
+        );
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

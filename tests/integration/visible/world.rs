@@ -87,6 +87,13 @@ impl PrivateTmux {
             .args(["list-windows", "-a", "-F", "#{window_id}"])
             .output()
             .expect("list-windows");
+        // A dead server lists nothing, and "nothing before == nothing after" would pass.
+        assert!(
+            out.status.success(),
+            "tmux list-windows failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::to_owned)

@@ -53,6 +53,9 @@ async fn an_exit_watcher_failing_to_start_retains_escalates_and_cancels_the_sock
     assert_eq!(r.elapsed, TERM + KILL);
     assert_eq!(r.deps.record.releases(), 0);
     assert!(r.deps.record.socket_watch_cancelled());
+    // Gone before SIGTERM, not only by the return: with no exit watcher the socket must
+    // not watch on through the escalation.
+    assert!(r.deps.record.socket_watch_gone_before_signals());
 }
 
 #[tokio::test(start_paused = true)]
@@ -142,6 +145,7 @@ async fn the_backstop_races_only_the_exit_never_the_socket() {
     assert!(d.error.as_deref().is_some_and(|e| e.contains("waitid")));
     assert_eq!(r.deps.record.releases(), 0);
     assert!(r.deps.record.socket_watch_cancelled());
+    assert!(r.deps.record.socket_watch_gone_before_signals());
 }
 
 #[tokio::test(start_paused = true)]

@@ -55,6 +55,11 @@ pub struct Record {
     pub exit_token: Mutex<Option<CancellationToken>>,
     pub socket_dropped: AtomicBool,
     pub exit_dropped: AtomicBool,
+    /// `(socket, exit)` watcher dropped, as they stood when the first signal went out.
+    /// "Cancelled" after the call returns is always true (the call drops everything on
+    /// return), so only this snapshot tells whether a watcher was gone *before* the
+    /// escalation, as a watcher that may no longer release must be.
+    pub dropped_at_first_signal: Mutex<Option<(bool, bool)>>,
 }
 
 impl Record {
@@ -69,6 +74,16 @@ impl Record {
         let token = self.socket_token.lock().expect("token");
         token.as_ref().is_some_and(CancellationToken::is_cancelled)
             && self.socket_dropped.load(Ordering::SeqCst)
+    }
+    /// True when the socket watcher was started and already dropped when the first
+    /// signal was sent (false if no signal was sent).
+    pub fn socket_watch_gone_before_signals(&self) -> bool {
+        self.socket_token.lock().expect("token").is_some()
+            && self
+                .dropped_at_first_signal
+                .lock()
+                .expect("snapshot")
+                .is_some_and(|(socket, _)| socket)
     }
     /// True when the exit watcher was started, then cancelled and dropped.
     pub fn exit_watch_cancelled(&self) -> bool {
@@ -251,6 +266,16 @@ impl WatchDeps for FakeDeps {
             StopSignal::Kill => self.script.kill_fails,
         };
         let now = Instant::now();
+        self.record
+            .dropped_at_first_signal
+            .lock()
+            .expect("snapshot")
+            .get_or_insert_with(|| {
+                (
+                    self.record.socket_dropped.load(Ordering::SeqCst),
+                    self.record.exit_dropped.load(Ordering::SeqCst),
+                )
+            });
         self.record
             .signals
             .lock()

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::errno::Errno;
@@ -330,8 +330,17 @@ fn dead_reclaim(env: &Env, locks: &Path) -> Result<()> {
 fn other_host(env: &Env, locks: &Path) -> Result<()> {
     let gid = gid(0x405)?;
     let pid = dead_pid(env)?;
-    let (path, bytes) = write_claim(locks, &gid, pid, "smoke-elsewhere.invalid")?;
-    expect_conflict(lock::acquire(locks, &gid))?;
+    let host = "smoke-elsewhere.invalid";
+    let (path, bytes) = write_claim(locks, &gid, pid, host)?;
+    let c = expect_conflict(lock::acquire(locks, &gid))?;
+    // The conflict must be *this* claim, parsed: any conflict (an unreadable file, say)
+    // would otherwise pass.
+    expect_that(
+        c.holder
+            .as_ref()
+            .is_some_and(|h| h.pid() == pid && h.hostname() == host),
+        || format!("conflict holder {:?} is not pid {pid} on {host}", c.holder),
+    )?;
     unchanged(&path, &bytes)
 }
 
@@ -363,19 +372,89 @@ fn corrupt(_env: &Env, locks: &Path) -> Result<()> {
     Ok(())
 }
 
-fn eperm(_env: &Env, locks: &Path) -> Result<()> {
-    if let Some(why) = crate::catalog::Needs::NonRoot.skip_reason(nix::unistd::geteuid().as_raw()) {
-        return Err(skip(why));
-    }
-    match os::probe_pid(1) {
-        Err(Errno::EPERM) => {}
-        other => return Err(skip(format!("kill(1, 0) gives {other:?} here, not EPERM"))),
-    }
+/// The uid L8's holder drops to when the run is root's.
+const NOBODY: u32 = 65534;
+
+/// L8. An ordinary user meets EPERM at pid 1 (root's). Root may signal every pid, so a
+/// root run makes the same EPERM itself: the holder is a live resident that dropped to
+/// `nobody`, and the acquire runs on a thread without `CAP_KILL` (see
+/// [`without_cap_kill`]) — a root run (CI) proves the EPERM arm too, not only a laptop's.
+fn eperm(env: &Env, locks: &Path) -> Result<()> {
     let gid = gid(0x40a)?;
-    let (path, bytes) = write_claim(locks, &gid, 1, &hostname()?)?;
-    let c = expect_conflict(lock::acquire(locks, &gid))?;
-    expect_that(c.holder.as_ref().is_some_and(|h| h.pid() == 1), || {
-        format!("conflict holder {:?} is not pid 1", c.holder)
+    if !nix::unistd::geteuid().is_root() {
+        match os::probe_pid(1) {
+            Err(Errno::EPERM) => {}
+            other => return Err(skip(format!("kill(1, 0) gives {other:?} here, not EPERM"))),
+        }
+        return eperm_holder(locks, &gid, 1);
+    }
+    let args = ResidentArgs {
+        lifeline: Some(env.runner),
+        become_uid: Some(NOBODY),
+        max_life_ms: Some(30_000),
+        ..ResidentArgs::default()
+    };
+    let mut command = Command::new(&env.exe);
+    command
+        .args(args.to_args())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .process_group(0);
+    let holder = registry::spawn_group(Check::LockEperm, || command.spawn(), Child::id)?
+        .context("starting a holder as uid 65534")?;
+    let pid = holder.id();
+    let checked = without_cap_kill(|| {
+        // The holder drops its ids right after exec: wait until it has.
+        os::poll_until_blocking(Duration::from_secs(3), Duration::from_millis(1), || {
+            os::probe_pid(pid) == Err(Errno::EPERM)
+        });
+        eperm_holder(locks, &gid, pid)
+    });
+    registry::kill_group(pid);
+    let mut holder = holder;
+    let _ = holder.wait();
+    checked
+}
+
+/// A claim held by the live `pid` that this thread's `kill(pid, 0)` answers EPERM for:
+/// acquiring (on this thread) must conflict, name that holder, and leave the file alone.
+fn eperm_holder(locks: &Path, gid: &GardenId, pid: u32) -> Result<()> {
+    let (path, bytes) = write_claim(locks, gid, pid, &hostname()?)?;
+    let probed = os::probe_pid(pid);
+    expect_that(probed == Err(Errno::EPERM), || {
+        format!("kill({pid}, 0) gives {probed:?} to the acquirer, not EPERM")
+    })?;
+    let c = expect_conflict(lock::acquire(locks, gid))?;
+    expect_that(c.holder.as_ref().is_some_and(|h| h.pid() == pid), || {
+        format!("conflict holder {:?} is not pid {pid}", c.holder)
     })?;
     unchanged(&path, &bytes)
+}
+
+/// Runs `f` on a fresh thread whose effective capabilities lack `CAP_KILL`. Capabilities
+/// are per thread on Linux (rustix's `capset` is the raw per-thread call), so the rest of
+/// the run keeps them and the thread's credentials end with it; a pooled thread is never
+/// used, as it would carry the loss into later work. Root without `CAP_KILL` gets EPERM
+/// from `kill(pid, 0)` for a process of another uid, as an ordinary user does.
+#[cfg(target_os = "linux")]
+fn without_cap_kill(f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use rustix::thread::{CapabilitySet, capabilities, set_capabilities};
+            let mut sets = capabilities(None).context("capget")?;
+            sets.effective.remove(CapabilitySet::KILL);
+            set_capabilities(None, sets).context("capset: dropping CAP_KILL")?;
+            f()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(anyhow!("the thread without CAP_KILL panicked")))
+    })
+}
+
+/// Off Linux there is no per-thread capability set to drop: a root run cannot meet EPERM.
+#[cfg(not(target_os = "linux"))]
+fn without_cap_kill(_f: impl FnOnce() -> Result<()> + Send) -> Result<()> {
+    Err(skip(
+        "running as root off Linux: no per-thread CAP_KILL to drop",
+    ))
 }

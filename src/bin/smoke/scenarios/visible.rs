@@ -54,6 +54,11 @@ const CHECKS: [Check; 8] = [
 ];
 /// Generous: the stand-in binds within milliseconds; the bound only matters on failure.
 const OBSERVE: Duration = Duration::from_secs(3);
+/// "In milliseconds": what V1 and V2 require of an observation, counted from the open
+/// window to the socket or the exit. The stand-in execs and binds in a few ms; a bound
+/// of [`OBSERVE`] itself could never fail, this one leaves room for a loaded machine
+/// and none for a waiter that sleeps a poll tick (the dispatcher's 500 ms).
+const IN_MS: Duration = Duration::from_millis(300);
 
 /// Runs V1–V8 in order.
 pub async fn run(runner: &Runner, env: &Env) {
@@ -178,8 +183,8 @@ async fn socket_alive(env: &Env, server: &Server, dir: &Path) -> Result<u32> {
     let ObservationReceipt::SocketAlive { after } = done.observation else {
         bail!("expected socket-alive, got {}", done.observation);
     };
-    expect_that(after < OBSERVE, || {
-        format!("socket-alive only after {after:?}")
+    expect_that(after < IN_MS, || {
+        format!("socket-alive only after {after:?} (≥ {IN_MS:?})")
     })?;
     world.released_once()?;
     let windows = server.windows().await?;
@@ -199,8 +204,17 @@ async fn pane_exited(env: &Env, server: &Server, dir: &Path) -> Result<()> {
     let ObservationReceipt::PaneExited { after, status } = done.observation else {
         bail!("expected pane-exited, got {}", done.observation);
     };
-    expect_that(after < OBSERVE, || {
-        format!("pane-exited only after {after:?}")
+    expect_that(after < IN_MS, || {
+        format!("pane-exited only after {after:?} (≥ {IN_MS:?})")
+    })?;
+    // An argv mismatch ends the pane as fast (exit 2): only the stand-in's marker says
+    // it got past its argv checks and exited as asked.
+    let marker = world.options.control_dir.join(visible_pi::EXITED_MARKER);
+    expect_that(marker.exists(), || {
+        format!(
+            "the pane exited, but not as asked: no {} (argv refused? the stand-in's message is in the pane)",
+            marker.display()
+        )
     })?;
     let code = visible_pi::EXIT_CODE;
     expect_that(
