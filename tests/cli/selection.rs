@@ -100,7 +100,12 @@ fn list_honours_the_requested_format() {
     assert!(l8["skip_reason"].is_null());
     let p = values.iter().find(|v| v["id"] == "P").unwrap();
     assert_eq!(p["runs"], false, "these runs opt out of real pi");
-    assert!(p["skip_reason"].as_str().unwrap().contains("ENTWURF_REAL_PI_DIR"));
+    assert!(
+        p["skip_reason"]
+            .as_str()
+            .unwrap()
+            .contains("ENTWURF_REAL_PI_DIR")
+    );
     for format in ["tap", "junit"] {
         let r = run(&["--list", "--format", format]);
         assert_eq!(r.code, 2, "{format}: {}", r.stdout);
