@@ -185,12 +185,22 @@ fn resident(a: &ResidentArgs) -> ExitCode {
 
 /// Drops every id (real, effective, saved; groups too) to `uid`: the runner, root, then
 /// answers EPERM to `kill(pid, 0)` from a thread without `CAP_KILL` (L8 as root).
+#[cfg(any(target_os = "linux", target_os = "freebsd"))]
 fn become_uid(uid: u32) -> Result<(), String> {
     use nix::unistd::{Gid, Uid, setgroups, setresgid, setresuid};
     let (gid, uid) = (Gid::from_raw(uid), Uid::from_raw(uid));
     setgroups(&[]).map_err(|e| format!("setgroups: {e}"))?;
     setresgid(gid, gid, gid).map_err(|e| format!("setresgid: {e}"))?;
     setresuid(uid, uid, uid).map_err(|e| format!("setresuid: {e}"))
+}
+
+/// macOS has no `setres*id`: as root, `setgid` and `setuid` set the real, effective and
+/// saved ids alike (the supplementary groups stay; the check needs only the uid).
+#[cfg(not(any(target_os = "linux", target_os = "freebsd")))]
+fn become_uid(uid: u32) -> Result<(), String> {
+    use nix::unistd::{Gid, Uid, setgid, setuid};
+    setgid(Gid::from_raw(uid)).map_err(|e| format!("setgid: {e}"))?;
+    setuid(Uid::from_raw(uid)).map_err(|e| format!("setuid: {e}"))
 }
 
 /// Starts the grandchild in our process group and waits until it, too, has SIGTERM
