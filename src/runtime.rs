@@ -30,6 +30,11 @@ use crate::sys::{Bounded, CancelOnDrop, run_bounded};
 /// machine gets ten times that.
 pub const VERSION_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The environment `--version` runs with on top of ours. A question leaves nothing behind:
+/// pi turns on Node's module compile cache, which would write `node-compile-cache/` into
+/// the caller's temp dir for a version string.
+const QUESTION_ONLY: &[(&str, &str)] = &[("NODE_DISABLE_COMPILE_CACHE", "1")];
+
 /// A runtime's version, `major.minor.patch` (a pre-release or build suffix is ignored).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RuntimeVersion {
@@ -212,7 +217,7 @@ impl RuntimeError {
 }
 
 /// Asks `program --version` (stdin null, bounded by [`VERSION_TIMEOUT`], on the
-/// blocking pool) and checks the answer against `dialect`'s floor.
+/// blocking pool, Node's compile cache off so nothing is written) and checks the answer against `dialect`'s floor.
 ///
 /// # Errors
 ///
@@ -229,6 +234,7 @@ pub async fn preflight(
         run_bounded(
             &owned,
             &[OsString::from("--version")],
+            QUESTION_ONLY,
             VERSION_TIMEOUT,
             &cancelled,
         )

@@ -75,18 +75,20 @@ pub(crate) enum Bounded {
     Io(io::Error),
 }
 
-/// Runs `program args` with stdin null and its output captured, in a process group of
+/// Runs `program args` (with `env` set on top of ours) with stdin null and its output captured, in a process group of
 /// its own (see the module docs: a terminal's signal to the caller's group must not kill
 /// it), killing it after `limit` or once `cancelled` is set. The output is one short
 /// row, far below a pipe's buffer, so waiting before reading cannot deadlock.
 pub(crate) fn run_bounded(
     program: &OsStr,
     args: &[OsString],
+    env: &[(&str, &str)],
     limit: Duration,
     cancelled: &AtomicBool,
 ) -> Result<Output, Bounded> {
     let mut child = Command::new(program)
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

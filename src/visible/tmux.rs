@@ -290,7 +290,7 @@ impl Launcher for TmuxLauncher {
         let (tmux, limit) = (self.tmux.clone(), self.launch_timeout);
         let cancelled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
-        let run = move || run_bounded(&tmux, &argv, limit, &cancelled);
+        let run = move || run_bounded(&tmux, &argv, &[], limit, &cancelled);
         let output = match tokio::task::spawn_blocking(run).await {
             Ok(Ok(output)) => output,
             Ok(Err(Bounded::Start(source))) => {
@@ -340,7 +340,7 @@ impl Launcher for TmuxLauncher {
             let (tmux, argv) = (self.tmux.clone(), argv.clone());
             let cancelled = Arc::new(AtomicBool::new(false));
             let _cancel_on_drop = CancelOnDrop(cancelled.clone());
-            let run = move || run_bounded(&tmux, &argv, PANE_STATUS_WAIT, &cancelled);
+            let run = move || run_bounded(&tmux, &argv, &[], PANE_STATUS_WAIT, &cancelled);
             let output = match tokio::task::spawn_blocking(run).await {
                 Ok(Ok(output)) if output.status.success() => output,
                 Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),

@@ -135,6 +135,26 @@ impl Drop for Scratch {
     }
 }
 
+/// How long a socket path a program other than the library may be given: `sun_path`
+/// holds 107 bytes and a NUL; tmux and node bind by path. (The library itself reaches
+/// longer ones, S1.7.)
+pub const SOCKET_PATH_ROOM: usize = 100;
+
+/// A short dir under `/tmp` for sockets that must fit [`SOCKET_PATH_ROOM`] when the
+/// scratch dir's path is too long (a long `TMPDIR`): registered like every temp dir, so
+/// it goes on every way out, and marked with the run's identity, so a killed run's is
+/// swept.
+pub fn short_dir(env: &Env, scenario: Scenario, what: &str) -> Result<tempfile::TempDir> {
+    let short = tempfile::Builder::new()
+        .prefix(&tmp::name_prefix(what))
+        .tempdir_in("/tmp")
+        .with_context(|| format!("a short dir for the {what} sockets"))?;
+    registry::register_temp_dir(short.path().to_path_buf(), scenario);
+    std::fs::write(short.path().join(tmp::MARKER), format!("{}\n", env.runner))
+        .with_context(|| format!("marking {}", short.path().display()))?;
+    Ok(short)
+}
+
 /// Records a failure for every selected check of a scenario that could not even set up.
 async fn fail_setup(runner: &Runner, checks: &[Check], error: &anyhow::Error) {
     for check in checks {

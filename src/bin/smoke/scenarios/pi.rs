@@ -38,8 +38,8 @@ use entwurf_v2_spawn::{GardenId, SpawnBgPlan, error_chain};
 
 use super::visible::server::Server;
 use super::{
-    Env, Scratch, acquire_off_thread, bounded, counting_release, kill_child, off_thread,
-    spawn_registered, spawner_for, stderr_note, unexpected,
+    Env, SOCKET_PATH_ROOM, Scratch, acquire_off_thread, bounded, counting_release, kill_child,
+    off_thread, short_dir, spawn_registered, spawner_for, stderr_note, unexpected,
 };
 use crate::catalog::{Check, Needs, Scenario};
 use crate::os;
@@ -176,6 +176,11 @@ struct World {
     /// The sessions' project dir (their cwd).
     work: PathBuf,
     logs: PathBuf,
+    /// Where the fixture stands its sockets up (`$ENTWURF_CONTROL_DIR`) and the library
+    /// looks: `<home>/.pi/entwurf-control`, or a short dir when that is too long for node
+    /// to bind a socket in.
+    control: PathBuf,
+    _short: Option<tempfile::TempDir>,
     fixture: PathBuf,
     /// The variable every process of this runtime's checks inherits.
     marker: (OsString, OsString),
@@ -184,12 +189,22 @@ struct World {
 impl World {
     fn new(env: &Env, base: &Path, fixture: &Path, runtime: &'static PiRuntime) -> Result<Self> {
         let root = std::fs::canonicalize(base)?.join(format!("pi-{}", runtime.version));
+        let control = root.join("home/.pi/entwurf-control");
+        // `<gid>.sock` is 27 bytes.
+        let (control, short) = if control.as_os_str().len() + 28 <= SOCKET_PATH_ROOM {
+            (control, None)
+        } else {
+            let short = short_dir(env, Scenario::Pi, "pi-control")?;
+            (short.path().to_path_buf(), Some(short))
+        };
         let world = Self {
             runtime,
             home: root.join("home"),
             agent: root.join("agent"),
             work: root.join("work"),
             logs: root.join("logs"),
+            control,
+            _short: short,
             fixture: fixture.to_path_buf(),
             marker: marker(env.runner, runtime),
             root,
@@ -210,11 +225,16 @@ impl World {
         self.root.join("tmp")
     }
 
-    /// `HOME`, `TMPDIR` (pi's extension loader caches there) and the marker.
+    /// `HOME`, `TMPDIR` (pi's extension loader caches there), the fixture's control dir
+    /// and the marker.
     fn child_env(&self) -> Vec<(OsString, OsString)> {
         vec![
             ("HOME".into(), self.home.clone().into_os_string()),
             ("TMPDIR".into(), self.tmp().into_os_string()),
+            (
+                "ENTWURF_CONTROL_DIR".into(),
+                self.control.clone().into_os_string(),
+            ),
             self.marker.clone(),
         ]
     }
@@ -234,6 +254,7 @@ impl World {
     ) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
         let mut options = ProductionOptions::with_home(&self.home, Some(self.agent.clone()));
         options.lock_dir = self.root.join("locks");
+        options.control_dir = self.control.clone();
         options.stderr = StderrPolicy::LogDir(self.logs.clone());
         options.pi_program = self.runtime.launcher.clone().into_os_string();
         options.extension_args =
@@ -783,7 +804,7 @@ async fn nothing_escapes(world: &World) -> Result<()> {
         return Err(e);
     }
     let text = std::fs::read_to_string(&trace).context("reading the trace")?;
-    let escapes = escapes(&text, &world.root);
+    let escapes = escapes(&text, &[&world.root, &world.control]);
     expect_that(escapes.is_empty(), || {
         format!(
             "{} call(s) reached beyond the scratch dir: {}",
@@ -819,11 +840,12 @@ fn traced_launcher(trace: &Path, launcher: &Path) -> String {
     )
 }
 
-/// The traced calls that left `root`: an inet address, or a successful write, create,
-/// rename or removal of an absolute path outside it. (Relative paths resolve in the
+/// The traced calls that left `roots` (the runtime's dir, and its short control dir when
+/// it has one): an inet address, or a successful write, create, rename or removal of an
+/// absolute path outside them. (Relative paths resolve in the
 /// session's cwd, which is inside; a path relative to another directory descriptor
 /// cannot be resolved from the trace and is not judged.)
-fn escapes(trace: &str, root: &Path) -> Vec<String> {
+fn escapes(trace: &str, roots: &[&Path]) -> Vec<String> {
     const WRITES: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"];
     const CHANGES: [&str; 12] = [
         "mkdir(",
@@ -846,7 +868,11 @@ fn escapes(trace: &str, root: &Path) -> Vec<String> {
         "/proc/",
         "/dev/urandom",
     ];
-    let root = root.to_string_lossy();
+    let roots: Vec<String> = roots
+        .iter()
+        .map(|r| format!("{}/", r.to_string_lossy()))
+        .collect();
+    let inside = |p: &str| roots.iter().any(|r| p.starts_with(r.as_str()));
     let mut found = Vec::new();
     for line in trace.lines() {
         let failed = line.contains(") = -1 ");
@@ -868,7 +894,7 @@ fn escapes(trace: &str, root: &Path) -> Vec<String> {
         let outside = quoted_paths(line)
             .into_iter()
             .filter(|p| p.starts_with('/'))
-            .any(|p| !p.starts_with(&*root) && !harmless.iter().any(|h| p.starts_with(h)));
+            .any(|p| !inside(p) && !harmless.iter().any(|h| p.starts_with(h)));
         if outside {
             found.push(line.to_owned());
         }
@@ -904,7 +930,7 @@ mod tests {
 
     #[test]
     fn the_trace_judge_flags_inet_and_writes_outside_only() {
-        let root = Path::new("/tmp/smoke/pi-1");
+        let roots = [Path::new("/tmp/smoke/pi-1"), Path::new("/tmp/short-1")];
         let trace = [
             r#"12 bind(22, {sa_family=AF_UNIX, sun_path="/tmp/smoke/pi-1/home/.pi/entwurf-control/x.sock"}, 110) = 0"#,
             r#"12 openat(AT_FDCWD, "/tmp/smoke/pi-1/agent/sessions/a.jsonl", O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0666) = 23"#,
@@ -913,15 +939,21 @@ mod tests {
             r#"12 openat(AT_FDCWD, "/dev/null", O_RDWR|O_CLOEXEC) = 25"#,
             r#"12 connect(26, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("1.2.3.4")}, 16) = -1 EINPROGRESS (Operation now in progress)"#,
             r#"12 mkdir("/root/.cache/jiti", 0777) = 0"#,
+            r#"12 unlink("/tmp/short-1/x.sock") = 0"#,
+            r#"12 unlink("/tmp/smoke/pi-10/x.sock") = 0"#,
             r#"12 openat(AT_FDCWD, "relative.txt", O_WRONLY|O_CREAT, 0666) = 27"#,
         ]
         .join("\n");
-        let found = escapes(&trace, root);
-        assert_eq!(found.len(), 2, "{found:#?}");
+        let found = escapes(&trace, &roots);
+        assert_eq!(found.len(), 3, "{found:#?}");
         assert!(
             found[0].contains("AF_INET"),
             "an inet connect, even in progress"
         );
         assert!(found[1].contains("/root/.cache/jiti"), "a mkdir outside");
+        assert!(
+            found[2].contains("pi-10/"),
+            "a sibling sharing a prefix is outside"
+        );
     }
 }

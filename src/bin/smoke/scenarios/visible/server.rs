@@ -12,7 +12,9 @@ use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
 use entwurf_v2_spawn::visible::TmuxLauncher;
 
-use super::super::{Env, bounded, kill_child, off_thread, spawn_registered};
+use super::super::{
+    Env, SOCKET_PATH_ROOM, bounded, kill_child, off_thread, short_dir, spawn_registered,
+};
 use super::OBSERVE;
 use crate::catalog::{Check, Scenario};
 use crate::runner::expect_that;
@@ -239,18 +241,9 @@ fn socket_place(
     scenario: Scenario,
 ) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
     let socket = dir.join("tmux.sock");
-    if socket.as_os_str().len() <= 100 {
+    if socket.as_os_str().len() <= SOCKET_PATH_ROOM {
         return Ok((socket, None));
     }
-    let short = tempfile::Builder::new()
-        .prefix(&crate::tmp::name_prefix("tmux"))
-        .tempdir_in("/tmp")
-        .context("a short dir for the tmux socket")?;
-    crate::registry::register_temp_dir(short.path().to_path_buf(), scenario);
-    std::fs::write(
-        short.path().join(crate::tmp::MARKER),
-        format!("{}\n", env.runner),
-    )
-    .context("marking the tmux socket's dir")?;
+    let short = short_dir(env, scenario, "tmux")?;
     Ok((short.path().join("tmux.sock"), Some(short)))
 }
