@@ -10,6 +10,7 @@
 
 mod backend;
 mod formats;
+mod pi;
 mod record;
 mod runs;
 mod selection;
