@@ -19,10 +19,12 @@ commands:
   check         cargo fmt --check, clippy with warnings as errors (also for
                 aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
                 every test
-  install-pi    installs the pinned real pi runtimes (and a Node >= 22.19 when the
-                system's is older) into target/real-pi/ from the committed npm lock
-                files in real-pi/; the live gate's pi scenario and the real-pi tests
-                use them. Nothing global; nothing is fetched at test time.
+  install-pi [DIR]
+                installs the pinned real pi runtimes (and a Node >= 22.19 when the
+                system's is older) into target/real-pi/ (or DIR) from the committed
+                npm lock files in real-pi/; the live gate's pi scenario and the
+                real-pi tests use them (another DIR: ENTWURF_REAL_PI_DIR=DIR).
+                Nothing global; nothing is fetched at test time.
   help          this list
 USAGE
 }
@@ -113,9 +115,10 @@ XML
 #   npm-cache/ npm's cache for these installs (not the user's ~/.npm)
 # A rerun with unchanged lock files reinstalls nothing.
 install_pi() {
-  local dest=$root/target/real-pi
+  local dest=${1:-$root/target/real-pi}
+  case "$dest" in /*) ;; *) dest=$PWD/$dest ;; esac
   case "$dest" in *[[:space:]\'\"\\]*)
-    echo "[install-pi] the checkout path must not contain whitespace or quotes: $root" >&2
+    echo "[install-pi] the install dir must not contain whitespace or quotes: $dest" >&2
     exit 2 ;;
   esac
   if ! command -v npm >/dev/null 2>&1; then
@@ -245,7 +248,7 @@ case "${1:-}" in
     cargo run --locked --quiet --example resume >/dev/null
     ;;
   install-pi)
-    install_pi
+    install_pi "${2:-}"
     ;;
   help | -h | --help)
     usage
