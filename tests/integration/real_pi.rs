@@ -10,7 +10,7 @@ use entwurf_test_support::real_pi::{
     self, PiWorld, Runtime, fixture_extension_args, greet_and_release_turn, runtimes_or_skip, turns,
 };
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome};
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions};
+use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, ProductionOutcome};
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeError, preflight};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
@@ -33,6 +33,25 @@ fn options(world: &PiWorld, runtime: &Runtime, extension_args: Vec<String>) -> P
     options
 }
 
+/// Resumes session `GID` of `world` with the prompt "second" under its lock, the child
+/// given `extension_args`; the outcome and the socket path.
+async fn resume(
+    world: &PiWorld,
+    runtime: &Runtime,
+    extension_args: Vec<String>,
+) -> (ProductionOutcome, std::path::PathBuf) {
+    let options = options(world, runtime, extension_args);
+    let gid = GardenId::parse(GID).expect("gid");
+    let claim = lock::acquire(&options.lock_dir, &gid).expect("lock");
+    let socket = options.socket_path(&gid);
+    let plan = SpawnBgPlan::new(gid, "second", socket.clone(), OBSERVE).expect("plan");
+    let deps = ProductionDeps::new(options);
+    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps)
+        .await
+        .expect("watch");
+    (outcome, socket)
+}
+
 /// A session pi wrote under an agent dir that is not pi's default is resumed in that
 /// session: the turn lands in its file, and no second session is minted under the gid.
 /// (Before the child was told its agent dir, pi created a fresh session in the default
@@ -46,15 +65,7 @@ async fn a_session_under_another_agent_dir_is_resumed_in_that_session() {
         let header = real_pi::header(&file);
         let before = turns(&file);
 
-        let options = options(&world, &runtime, fixture_extension_args());
-        let gid = GardenId::parse(GID).expect("gid");
-        let claim = lock::acquire(&options.lock_dir, &gid).expect("lock");
-        let plan = SpawnBgPlan::new(gid.clone(), "second", options.socket_path(&gid), OBSERVE)
-            .expect("plan");
-        let deps = ProductionDeps::new(options);
-        let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps)
-            .await
-            .expect("watch");
+        let (outcome, socket) = resume(&world, &runtime, fixture_extension_args()).await;
         let v = &runtime.version;
         let SpawnBgOutcome::SocketAlive {
             release, resident, ..
@@ -63,7 +74,7 @@ async fn a_session_under_another_agent_dir_is_resumed_in_that_session() {
             panic!("pi {v}: expected socket-alive, got {outcome:?}");
         };
         assert_eq!(release, ReleaseOutcome::Released, "pi {v}");
-        let hello = greet_and_release_turn(plan.expected_socket_path());
+        let hello = greet_and_release_turn(&socket);
         assert_eq!(
             hello.session, GID,
             "pi {v}: the socket is the resumed session's"
@@ -103,15 +114,7 @@ async fn a_refused_argv_brings_pis_own_stderr_line_into_the_outcome() {
     for runtime in runtimes_or_skip("a_refused_argv_brings_pis_own_stderr_line_into_the_outcome") {
         let world = PiWorld::new(false);
         let _file = world.create_session(&runtime, GID, "first");
-        let options = options(&world, &runtime, Vec::new());
-        let gid = GardenId::parse(GID).expect("gid");
-        let claim = lock::acquire(&options.lock_dir, &gid).expect("lock");
-        let plan = SpawnBgPlan::new(gid.clone(), "second", options.socket_path(&gid), OBSERVE)
-            .expect("plan");
-        let deps = ProductionDeps::new(options);
-        let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps)
-            .await
-            .expect("watch");
+        let (outcome, _socket) = resume(&world, &runtime, Vec::new()).await;
         let v = &runtime.version;
         let shown = format!("{outcome:?}");
         assert!(

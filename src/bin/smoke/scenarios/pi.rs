@@ -27,9 +27,11 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 
-use entwurf_v2_spawn::lock::ReleaseOutcome;
+use entwurf_v2_spawn::lock::{LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
-use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, ResumeLaunch, StderrPolicy};
+use entwurf_v2_spawn::production::{
+    ProductionDeps, ProductionOptions, ProductionOutcome, ResumeLaunch, StderrPolicy,
+};
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeError, preflight};
 use entwurf_v2_spawn::visible::{Launcher, ObservationReceipt, VisibleOptions, visible_resume};
@@ -269,6 +271,23 @@ impl World {
         Ok((options, releases))
     }
 
+    /// Takes the lock of `gid` and runs the spawn-bg resume of `PROMPT` with `options`,
+    /// in the session's own cwd (insisted on: a resume elsewhere would mint a new
+    /// session). Returns the outcome, the claim (for its path) and the socket path.
+    async fn spawn_bg(
+        &self,
+        options: ProductionOptions,
+        gid: &GardenId,
+    ) -> Result<(ProductionOutcome, LockClaim, PathBuf)> {
+        let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+        let socket = options.socket_path(gid);
+        let plan =
+            SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?.with_cwd(&self.work)?;
+        let deps = ProductionDeps::new(options);
+        let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+        Ok((outcome, claim, socket))
+    }
+
     fn log(&self, gid: &GardenId) -> PathBuf {
         self.logs.join(format!("{gid}.stderr.log"))
     }
@@ -435,13 +454,7 @@ async fn resume(world: &World) -> Result<Resident> {
     let file = world.create_session(owner, &gid).await?;
     let (header, before) = (header(&file)?, turns(&file)?);
     let (options, releases) = world.options(owner, fixture_args(&world.fixture))?;
-    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
-    let socket = options.socket_path(&gid);
-    // The session's own cwd, insisted on: a resume elsewhere would mint a new session.
-    let plan =
-        SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?.with_cwd(&world.work)?;
-    let deps = ProductionDeps::new(options);
-    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let (outcome, claim, socket) = world.spawn_bg(options, &gid).await?;
     let (pid, release, handle) = match outcome {
         SpawnBgOutcome::SocketAlive {
             pid,
@@ -569,12 +582,7 @@ async fn legacy(world: &World) -> Result<()> {
         request.args = args.into_iter().map(OsString::from).collect();
         register(&ResumeLaunch::new(launch.plan, identity, &request))
     });
-    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
-    let socket = options.socket_path(&gid);
-    let plan =
-        SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?.with_cwd(&world.work)?;
-    let deps = ProductionDeps::new(options);
-    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let (outcome, claim, socket) = world.spawn_bg(options, &gid).await?;
     let SpawnBgOutcome::ChildExited {
         exit, release, pid, ..
     } = outcome
@@ -705,10 +713,7 @@ async fn refused_argv(world: &World) -> Result<()> {
     let gid = world.gid(PiCheck::RefusedArgv)?;
     let _file = world.create_session(owner, &gid).await?;
     let (options, releases) = world.options(owner, Vec::new())?;
-    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
-    let plan = SpawnBgPlan::new(gid.clone(), PROMPT, options.socket_path(&gid), OBSERVE)?;
-    let deps = ProductionDeps::new(options);
-    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let (outcome, claim, _socket) = world.spawn_bg(options, &gid).await?;
     let SpawnBgOutcome::ChildExited {
         exit, stderr_tail, ..
     } = outcome
@@ -777,11 +782,7 @@ async fn nothing_escapes(world: &World) -> Result<()> {
     std::fs::set_permissions(&traced, std::fs::Permissions::from_mode(0o755))?;
     let (mut options, _releases) = world.options(owner, fixture_args(&world.fixture))?;
     options.pi_program = traced.into_os_string();
-    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
-    let socket = options.socket_path(&gid);
-    let plan = SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?;
-    let deps = ProductionDeps::new(options);
-    let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+    let (outcome, _claim, socket) = world.spawn_bg(options, &gid).await?;
     let SpawnBgOutcome::SocketAlive { resident, .. } = outcome else {
         let e = unexpected(outcome, "socket-alive").await;
         bail!("{e}{}", stderr_note(&world.log(&gid)));
