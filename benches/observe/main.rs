@@ -151,7 +151,7 @@ fn print_real_pi(n: usize, load_after: &str, r: &real_pi::Report) -> bool {
     for v in &r.versions {
         let [lib, poll, share, poll_share] = [&v.rows[0], &v.rows[1], &v.rows[3], &v.rows[5]];
         println!(
-            "- pi {}: 500 ms poll / library, launch → seen: p50 {} p99 {}; listen → seen (poll / library's share): p50 {} p99 {}; the library's share ≤ 1 ms at p99: {}; {} share(s) below 0; release → returned p50 {} p99 {} ms; the poll missed the socket on {} launch(es); calibration (fixture's stamp − preload's): {}; {} failure(s){}; turns in the session after the run: {}",
+            "- pi {}: 500 ms poll / library, launch → seen: p50 {} p99 {}; listen → seen (poll / library's share): p50 {} p99 {}; the library's share ≤ 1 ms at p99: {}; {} stop(s) inside listen() (share = upper bound); release → returned p50 {} p99 {} ms; inside pi's listen() p50 {} max {} ms; the poll missed the socket on {} launch(es); calibration (fixture's stamp − the one after listen()): {}; {} failure(s){}; turns in the session after the run: {}",
             v.version,
             ratio(poll.p50(), lib.p50()),
             ratio(poll.p99(), lib.p99()),
@@ -161,6 +161,8 @@ fn print_real_pi(n: usize, load_after: &str, r: &real_pi::Report) -> bool {
             v.negative,
             fmt(v.release.p50()),
             fmt(v.release.p99()),
+            fmt(v.in_listen.p50()),
+            fmt(v.in_listen.max()),
             v.poll_missed,
             match &v.calibration {
                 Ok(ms) => format!("{} ms", fmt(*ms)),

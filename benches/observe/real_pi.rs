@@ -15,9 +15,7 @@
 //! - **returned**: right after `execute_spawn_bg_resume` returned `SocketAlive` (after
 //!   the lock release);
 //! - **listen**: `process.hrtime.bigint()` (CLOCK_MONOTONIC) in pi's own process right
-//!   after the control socket's `listen()` returned — a preload's stamp, see below; the
-//!   fixture's `listeningMonotonicNs` is taken a little later, in the `'listening'`
-//!   event on node's next tick;
+//!   after the control socket's `listen()` returned — a preload's stamp, see below;
 //! - **500 ms poll**: a task started at the launch instant probes the same path every
 //!   500 ms with the same probe as the library's (`socket::observe` + `verdict`: the
 //!   TypeScript dispatcher polls at that interval) and stamps its first success.
@@ -30,12 +28,13 @@
 //!   answered. The first connection is the library's own probe, which closes without
 //!   reading. So the bench takes the stamp itself, in pi's process, through a preload
 //!   (`NODE_OPTIONS=--require=<scratch>/listen-stamp.cjs`) that wraps
-//!   `net.Server.prototype.listen` — for a path it binds and listens synchronously — and
-//!   reads the clock right after it returned (before node's next tick, where the fixture
-//!   reads it: that stamp can be late by whatever else runs first, and by a stop, see
-//!   below). Once per version a calibration launch, in which the bench is the only
-//!   client, reads the fixture's own line and prints the fixture's stamp minus the
-//!   preload's;
+//!   `net.Server.prototype.listen` — for a path it creates, binds and listens
+//!   synchronously — and reads the clock right before and right after it. The "after"
+//!   stamp is the reference (node spends about a millisecond in there, and `bind()`,
+//!   which wakes the library's inotify, comes before `listen()`). The fixture reads its
+//!   clock later still, in the `'listening'` event on node's next tick. Once per
+//!   version a calibration launch, in which the bench is the only client, reads the
+//!   fixture's own line and prints the fixture's stamp minus the preload's "after";
 //! - once that first connection is accepted the socket is gone within milliseconds
 //!   (pi exits: a real resident would live on), so a 500 ms tick would almost never
 //!   find it. The wrapper therefore stops the resident's process group (SIGSTOP) at the
@@ -44,9 +43,11 @@
 //!   its backlog, which is all the probe asks). A launch whose poll still found nothing
 //!   is counted as a miss, never estimated.
 //!
-//! `listen → observed` is the library's share. A connect succeeds as soon as the kernel
-//! has done `listen()`, before pi reads its clock, so a very prompt observation can come
-//! out a few microseconds negative: kept as measured, and counted.
+//! `listen → observed` is the library's share. The library can only see the socket
+//! after the `listen()` syscall, but pi reads its clock a few microseconds after that;
+//! when the stop lands in between, the "after" stamp is late by the whole stop. Such a
+//! launch is counted and its share taken against the "before" stamp instead: an upper
+//! bound.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -97,11 +98,14 @@ pub struct VersionReport {
     pub rows: Vec<Row>,
     /// Release called → `SocketAlive` returned.
     pub release: Row,
+    /// The time pi spent inside `listen()` (socket, bind, listen), by the preload.
+    pub in_listen: Row,
     /// The calibration launch: the fixture's own stamp − the preload's, ms.
     pub calibration: Result<f64, String>,
     /// Launches whose poll saw nothing before pi had shut its socket down.
     pub poll_missed: usize,
-    /// `listen → socket-alive` samples below 0 (the stamp came after the observation).
+    /// Launches whose stop landed between pi's `listen()` and its clock read (their
+    /// share is the upper bound `observed − before`).
     pub negative: usize,
     /// Launches that did not end as socket-alive + exit 0, with what happened.
     pub failures: Vec<String>,
@@ -144,21 +148,23 @@ pub fn launcher_dir() -> PathBuf {
 }
 
 /// The preload that stamps pi's control socket's `listen()` (module docs): wraps
-/// `net.Server.prototype.listen`, which for a path binds and listens synchronously in
-/// the calling process, takes `process.hrtime.bigint()` right after it returned, and
-/// appends `<ns> <path>` to `$ENTWURF_BENCH_LISTEN_STAMPS` in the `'listening'` event
-/// (after the caller's own callback, so the fixture's stamp is not delayed by the write).
+/// `net.Server.prototype.listen`, which for a path creates, binds and listens
+/// synchronously in the calling process, takes `process.hrtime.bigint()` right before
+/// and right after it, and appends `<before> <after> <path>` to
+/// `$ENTWURF_BENCH_LISTEN_STAMPS` in the `'listening'` event (after the caller's own
+/// callback, so the fixture's stamp is not delayed by the write).
 const PRELOAD: &str = r#"'use strict';
 const fs = require('node:fs');
 const net = require('node:net');
 const out = process.env.ENTWURF_BENCH_LISTEN_STAMPS;
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...args) {
+  const before = process.hrtime.bigint();
   const result = listen.apply(this, args);
-  const ns = process.hrtime.bigint();
+  const after = process.hrtime.bigint();
   const where = typeof args[0] === 'string' ? args[0] : '';
   if (out && where.endsWith('.sock')) {
-    this.once('listening', () => fs.appendFileSync(out, `${ns} ${where}\n`));
+    this.once('listening', () => fs.appendFileSync(out, `${before} ${after} ${where}\n`));
   }
   return result;
 };
@@ -189,13 +195,17 @@ fn options(world: &PiWorld, runtime: &Runtime, stamps: &Path) -> ProductionOptio
     o
 }
 
-/// The preload's stamp for `socket` in `file`.
-fn listen_stamp(file: &Path, socket: &Path) -> Option<i128> {
+/// The preload's stamps for `socket` in `file`: right before and right after pi's
+/// `listen()` (socket, bind, listen).
+fn listen_stamp(file: &Path, socket: &Path) -> Option<(i128, i128)> {
     let text = std::fs::read_to_string(file).ok()?;
     let socket = socket.to_str()?;
     text.lines().find_map(|l| {
-        let (ns, path) = l.split_once(' ')?;
-        (path == socket).then(|| ns.parse().ok()).flatten()
+        let mut f = l.splitn(3, ' ');
+        let (before, after, path) = (f.next()?, f.next()?, f.next()?);
+        (path == socket)
+            .then(|| Some((before.parse().ok()?, after.parse().ok()?)))
+            .flatten()
     })
 }
 
@@ -322,7 +332,7 @@ fn ms(from: i128, to: i128) -> f64 {
 
 /// The calibration launch: pi started directly with the spawn-bg argv and the
 /// preload, the bench its only client (a connect every 0.2 ms), reading the fixture's
-/// own line. Returns the fixture's stamp − the preload's in ms.
+/// own line. Returns the fixture's stamp − the preload's (after `listen()`) in ms.
 fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
     let stamps = world.dir.path().join("calibration-stamps");
     let socket = world.home.join(format!(".pi/entwurf-control/{GID}.sock"));
@@ -369,14 +379,15 @@ fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
     }
     let _ = child.wait();
     let (_, _, fixture_ns) = said?;
-    let preload_ns = listen_stamp(&stamps, &socket).ok_or("no preload stamp")?;
-    Ok(ms(preload_ns, fixture_ns))
+    let (_, after) = listen_stamp(&stamps, &socket).ok_or("no preload stamp")?;
+    Ok(ms(after, fixture_ns))
 }
 
 async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>) -> VersionReport {
     let v = runtime.version.clone();
     let mut lat: [Vec<f64>; 7] = Default::default();
     let mut release = Vec::new();
+    let mut in_listen = Vec::new();
     let (mut poll_missed, mut negative, mut failures) = (0, 0, Vec::new());
     let world = PiWorld::new(false);
     std::fs::write(world.dir.path().join("listen-stamp.cjs"), PRELOAD).expect("preload");
@@ -457,14 +468,19 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         drop(resident);
 
         match (listen_stamp(&listen_stamps, &socket), observed) {
-            (Some(listening), Some(observed)) => {
+            (Some((before, after)), Some(observed)) => {
+                in_listen.push(ms(before, after));
+                // The stop landed between pi's listen() and its clock read: `after` came
+                // late; the share is at most `observed − before` (module docs).
+                let listening = if after > observed {
+                    negative += 1;
+                    before
+                } else {
+                    after
+                };
                 lat[0].push(ms(launched, returned));
                 lat[2].push(ms(launched, listening));
-                let share = ms(listening, observed);
-                if share < 0.0 {
-                    negative += 1;
-                }
-                lat[3].push(share);
+                lat[3].push(ms(listening, observed));
                 lat[4].push(ms(listening, returned));
                 if let Some(r) = released {
                     release.push(ms(r, returned));
@@ -493,6 +509,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
             .map(|(ms, variant)| Row::new("real-pi", variant, ms))
             .collect(),
         release: Row::new("real-pi", "release → returned", release),
+        in_listen: Row::new("real-pi", "inside pi's listen()", in_listen),
         calibration,
         poll_missed,
         negative,
