@@ -318,10 +318,12 @@ fn main() {
         scale_report = Some(r);
     }
 
-    println!("## latencies (ms)");
-    println!();
-    print_table(&rows);
-    println!();
+    if !rows.is_empty() {
+        println!("## latencies (ms)");
+        println!();
+        print_table(&rows);
+        println!();
+    }
     for n in &notes {
         println!("{n}");
     }
