@@ -4,8 +4,11 @@
 //! against fixed-interval poll baselines (same probe, same run), terminate/kill → exit
 //! observed, spawn → handle, idle CPU while waiting, N concurrent watchers over the
 //! production dependencies, and a visible resume's observation in a real tmux window
-//! against a 500 ms poll. Sections: `detection`, `child` (spawn, terminate, kill),
-//! `idle`, `scale`, `visible` (skipped without tmux); none named = all. `--quick` runs fewer trials (a smoke of the bench,
+//! against a 500 ms poll, and launches of the real `pi` (launch → socket-alive, the
+//! library's share of it, and a 500 ms poll on the same launches). Sections: `detection`,
+//! `child` (spawn, terminate, kill), `idle`, `scale`, `visible` (skipped without tmux),
+//! `real-pi` (skipped without `./run.sh install-pi`; `--launches N` per version, default
+//! 20); none named = all. `--quick` runs fewer trials (a smoke of the bench,
 //! not numbers to quote). Prints markdown tables (docs/performance.md).
 //!
 //! The binary doubles as the stand-in child (`--stand-in`, see `standin.rs`).
@@ -20,6 +23,8 @@ mod child;
 mod detection;
 #[cfg(target_os = "linux")]
 mod idle;
+#[cfg(target_os = "linux")]
+mod real_pi;
 #[cfg(target_os = "linux")]
 mod scale;
 #[cfg(target_os = "linux")]
@@ -43,6 +48,7 @@ struct Args {
     quick: bool,
     trials: Option<usize>,
     scale: Option<usize>,
+    launches: Option<usize>,
     seed: Option<u64>,
 }
 
@@ -53,6 +59,7 @@ fn parse_args(args: &[String]) -> Args {
         quick: std::env::var_os("OBSERVE_QUICK").is_some(),
         trials: None,
         scale: None,
+        launches: None,
         seed: None,
     };
     let mut it = args.iter();
@@ -62,6 +69,7 @@ fn parse_args(args: &[String]) -> Args {
             "--quick" => a.quick = true,
             "--trials" => a.trials = value().map(|v: u64| v as usize),
             "--scale" => a.scale = value().map(|v: u64| v as usize),
+            "--launches" => a.launches = value().map(|v: u64| v as usize),
             "--seed" => a.seed = value(),
             // cargo bench passes --bench to harness-less benches.
             "--bench" => {}
@@ -72,9 +80,10 @@ fn parse_args(args: &[String]) -> Args {
             s => a.sections.push(s.to_string()),
         }
     }
+    const SECTIONS: [&str; 6] = ["detection", "child", "idle", "scale", "visible", "real-pi"];
     for s in &a.sections {
-        if !["detection", "child", "idle", "scale", "visible"].contains(&s.as_str()) {
-            eprintln!("unknown section {s} (detection, child, idle, scale, visible)");
+        if !SECTIONS.contains(&s.as_str()) {
+            eprintln!("unknown section {s} ({})", SECTIONS.join(", "));
             std::process::exit(2);
         }
     }
@@ -93,16 +102,85 @@ fn machine() -> String {
         })
         .unwrap_or_else(|| "?".into());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!(
         "{cores} cores, {cpu}, Linux {}, loadavg {}",
         kernel.trim(),
-        load.split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        loadavg()
     )
+}
+
+/// The 1, 5 and 15 minute load averages.
+#[cfg(target_os = "linux")]
+fn loadavg() -> String {
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    load.split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The `real-pi` section's table and counts; true when a launch failed or a process
+/// was left behind.
+#[cfg(target_os = "linux")]
+fn print_real_pi(n: usize, load_after: &str, r: &real_pi::Report) -> bool {
+    println!();
+    println!(
+        "## real pi: spawn-bg resume, {n} launches per version (ms, CLOCK_MONOTONIC; loadavg at the end {load_after})"
+    );
+    println!();
+    println!("| pi | measurement | n | p50 | p90 | p99 | max | mean |");
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    for v in &r.versions {
+        for row in &v.rows {
+            println!(
+                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                v.version,
+                row.variant,
+                row.ms.len(),
+                fmt(row.p50()),
+                fmt(row.pct(0.90)),
+                fmt(row.p99()),
+                fmt(row.max()),
+                fmt(row.mean())
+            );
+        }
+    }
+    println!();
+    let mut failed = r.leftovers != 0;
+    for v in &r.versions {
+        let [lib, poll, share, poll_share] = [&v.rows[0], &v.rows[1], &v.rows[3], &v.rows[5]];
+        println!(
+            "- pi {}: 500 ms poll / library, launch → seen: p50 {} p99 {}; listen → seen (poll / library's share): p50 {} p99 {}; the library's share ≤ 1 ms at p99: {}; {} stop(s) inside listen() (share = upper bound); release → returned p50 {} p99 {} ms; inside pi's listen() p50 {} max {} ms; the poll missed the socket on {} launch(es); calibration (fixture's stamp − the one after listen()): {}; {} failure(s){}; turns in the session after the run: {}",
+            v.version,
+            ratio(poll.p50(), lib.p50()),
+            ratio(poll.p99(), lib.p99()),
+            ratio(poll_share.p50(), share.p50()),
+            ratio(poll_share.p99(), share.p99()),
+            if share.p99() <= 1.0 { "met" } else { "MISSED" },
+            v.negative,
+            fmt(v.release.p50()),
+            fmt(v.release.p99()),
+            fmt(v.in_listen.p50()),
+            fmt(v.in_listen.max()),
+            v.poll_missed,
+            match &v.calibration {
+                Ok(ms) => format!("{} ms", fmt(*ms)),
+                Err(e) => format!("failed ({e})"),
+            },
+            v.failures.len(),
+            v.failures
+                .first()
+                .map_or(String::new(), |f| format!(", first: {f}")),
+            v.turns
+        );
+        failed |= !v.failures.is_empty();
+    }
+    println!(
+        "- processes left in any resident's group after the run: {}",
+        r.leftovers
+    );
+    failed
 }
 
 #[cfg(target_os = "linux")]
@@ -195,6 +273,17 @@ fn main() {
             }
         }
     }
+    let mut real_pi_report = None;
+    if want("real-pi") {
+        let n = args.launches.unwrap_or(if args.quick { 3 } else { 20 });
+        match rt.block_on(real_pi::run(n)) {
+            None => notes.push(format!(
+                "real-pi: skipped, no pi runtime in {} (run ./run.sh install-pi)",
+                real_pi::launcher_dir().display()
+            )),
+            Some(r) => real_pi_report = Some((n, loadavg(), r)),
+        }
+    }
     drop(rt);
 
     let mut idle_lines = Vec::new();
@@ -229,10 +318,12 @@ fn main() {
         scale_report = Some(r);
     }
 
-    println!("## latencies (ms)");
-    println!();
-    print_table(&rows);
-    println!();
+    if !rows.is_empty() {
+        println!("## latencies (ms)");
+        println!();
+        print_table(&rows);
+        println!();
+    }
     for n in &notes {
         println!("{n}");
     }
@@ -247,6 +338,9 @@ fn main() {
         }
     }
     let mut failed = false;
+    if let Some((n, load_after, r)) = real_pi_report {
+        failed |= print_real_pi(n, &load_after, &r);
+    }
     if let Some(r) = scale_report {
         println!();
         println!(
@@ -299,7 +393,7 @@ fn main() {
         for e in r.errors.iter().take(20) {
             println!("  ERROR {e}");
         }
-        failed = !r.errors.is_empty() || r.leftovers != 0;
+        failed |= !r.errors.is_empty() || r.leftovers != 0;
     }
     println!();
     println!("total bench time: {:.1} s", started.elapsed().as_secs_f64());
