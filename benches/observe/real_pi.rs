@@ -20,38 +20,33 @@
 //!   500 ms with the same probe as the library's (`socket::observe` + `verdict`: the
 //!   TypeScript dispatcher polls at that interval) and stamps its first success.
 //!
-//! Two properties of the fixture shape the method:
+//! How the fixture shapes the method:
 //!
-//! - it answers only the FIRST connection with its JSON line: that accept releases the
-//!   held turn, and pi runs the offline turn, shuts down and closes the listener in the
-//!   same microtask checkpoint, so a second connection queued behind it is reset, never
-//!   answered. The first connection is the library's own probe, which closes without
-//!   reading. So the bench takes the stamp itself, in pi's process, through a preload
+//! - the library's probe connects and closes without reading; the fixture greets every
+//!   connection with a JSON line holding its own listen stamp, but reads its clock in
+//!   the `'listening'` event, on node's next tick. The bench therefore takes the stamp
+//!   itself, in pi's process, through a preload
 //!   (`NODE_OPTIONS=--require=<scratch>/listen-stamp.cjs`) that wraps
 //!   `net.Server.prototype.listen` — for a path it creates, binds and listens
 //!   synchronously — and reads the clock right before and right after it. The "after"
 //!   stamp is the reference (node spends about a millisecond in there, and `bind()`,
-//!   which wakes the library's inotify, comes before `listen()`). The fixture reads its
-//!   clock later still, in the `'listening'` event on node's next tick. Once per
-//!   version a calibration launch, in which the bench is the only client, reads the
-//!   fixture's own line and prints the fixture's stamp minus the preload's "after";
-//! - once that first connection is accepted the socket is gone within milliseconds
-//!   (pi exits: a real resident would live on), so a 500 ms tick would almost never
-//!   find it. The wrapper therefore stops the resident's process group (SIGSTOP) at the
-//!   instant of the library's observation — after its stamp — and the bench continues it
-//!   once the poll has seen the socket (a stopped listener still completes connects from
-//!   its backlog, which is all the probe asks). A launch whose poll still found nothing
-//!   is counted as a miss, never estimated.
+//!   which wakes the library's inotify, comes before `listen()`). Once per version a
+//!   calibration launch, in which the bench is the only client, reads the fixture's own
+//!   line and prints the fixture's stamp minus the preload's "after";
+//! - the fixture holds its turn until a client writes `turn`, so the socket stays up
+//!   after the library's observation, as a real resident's would: the 500 ms poll meets
+//!   it on its next tick, and only then does the bench tell the resident to run its
+//!   turn. A launch whose poll still found nothing is counted as a miss, never
+//!   estimated.
 //!
 //! `listen → observed` is the library's share. The library can only see the socket
 //! after the `listen()` syscall, but pi reads its clock a few microseconds after that;
-//! when the stop lands in between, the "after" stamp is late by the whole stop. Such a
-//! launch is counted and its share taken against the "before" stamp instead: an upper
-//! bound.
+//! when pi is descheduled in between, the "after" stamp comes after the observation.
+//! Such a launch is counted and its share taken against the "before" stamp instead: an
+//! upper bound.
 
 use std::ffi::OsString;
 use std::future::Future;
-use std::io::Read;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -230,12 +225,9 @@ struct Stamps {
     observed: Option<i128>,
     /// The watcher called release (right after the observation).
     released: Option<i128>,
-    /// The resident's group was stopped right at the observation.
-    stopped: bool,
 }
 
-/// `ProductionDeps`, stamping the instant the socket waiter resolves alive and stopping
-/// the resident's group right then (module docs).
+/// `ProductionDeps`, stamping the instant the socket waiter resolves alive.
 struct Stamped {
     inner: ProductionDeps,
     stamps: Arc<Mutex<Stamps>>,
@@ -262,11 +254,7 @@ impl WatchDeps for Stamped {
             let alive = waiter.await;
             if alive.is_ok() {
                 let now = mono_ns();
-                let mut s = stamps.lock().expect("stamps");
-                s.observed = Some(now);
-                if let Some(pid) = s.pid {
-                    s.stopped = killpg(Pid::from_raw(pid as i32), Signal::SIGSTOP).is_ok();
-                }
+                stamps.lock().expect("stamps").observed = Some(now);
             }
             alive
         })
@@ -307,14 +295,19 @@ impl WatchDeps for Stamped {
 }
 
 /// The fixture's JSON line: `(session, pid, listeningMonotonicNs)`.
-fn hello(mut stream: UnixStream) -> Result<(String, u32, i128), String> {
+/// Reads the fixture's greeting on `stream`, then tells the resident to run its turn.
+fn hello(stream: UnixStream) -> Result<(String, u32, i128), String> {
+    use std::io::{BufRead, BufReader, Write};
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(|e| e.to_string())?;
     let mut line = String::new();
-    stream
-        .read_to_string(&mut line)
+    BufReader::new(&stream)
+        .read_line(&mut line)
         .map_err(|e| format!("read: {e}"))?;
+    (&stream)
+        .write_all(b"turn\n")
+        .map_err(|e| format!("write: {e}"))?;
     let v: serde_json::Value =
         serde_json::from_str(line.trim()).map_err(|e| format!("{e}: {line:?}"))?;
     let session = v["session"].as_str().unwrap_or_default().to_owned();
@@ -324,6 +317,12 @@ fn hello(mut stream: UnixStream) -> Result<(String, u32, i128), String> {
         .and_then(|s| s.parse().ok())
         .ok_or_else(|| format!("no listeningMonotonicNs: {line:?}"))?;
     Ok((session, pid, listening))
+}
+
+/// Connects to the resident's socket and tells it to run its turn.
+fn tell_turn(socket: &Path) -> Result<(), String> {
+    let stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
+    hello(stream).map(drop)
 }
 
 fn ms(from: i128, to: i128) -> f64 {
@@ -437,7 +436,6 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         let Stamps {
             observed,
             released,
-            stopped,
             ..
         } = std::mem::take(&mut *stamps.lock().expect("stamps"));
 
@@ -452,14 +450,14 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         };
         let pid = resident.0.pid();
         pgroups.push(pid);
-        // The resident is stopped (if the stop worked): its listener stays up for the poll.
+        // The resident holds its turn until told: its listener stays up for the poll.
         let polled = match tokio::time::timeout(POLL * 3, poll).await {
             Ok(Ok((Ok(()), seen))) => Some(seen),
             _ => None,
         };
         cancel.cancel();
-        if stopped {
-            let _ = killpg(Pid::from_raw(pid as i32), Signal::SIGCONT);
+        if let Err(e) = tell_turn(&socket) {
+            failures.push(format!("launch {i}: telling pi to run its turn: {e}"));
         }
         match tokio::time::timeout(OBSERVE, resident.0.exit()).await {
             Ok(Ok(e)) if e.code == Some(0) => {}
@@ -470,8 +468,8 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         match (listen_stamp(&listen_stamps, &socket), observed) {
             (Some((before, after)), Some(observed)) => {
                 in_listen.push(ms(before, after));
-                // The stop landed between pi's listen() and its clock read: `after` came
-                // late; the share is at most `observed − before` (module docs).
+                // pi was descheduled between its listen() and its clock read: `after`
+                // came late; the share is at most `observed − before` (module docs).
                 let listening = if after > observed {
                     negative += 1;
                     before
