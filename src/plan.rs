@@ -7,24 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::garden_id::GardenId;
+use crate::release::ReleasePolicy;
 use crate::resume_args::{PassthroughArgs, RefusedArg};
-
-/// When the spawn-bg watcher may release the lock. There is one rule today; the type
-/// exists so a plan says it explicitly, as the TypeScript dispatcher's plans do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReleaseWhen {
-    /// On the first of: the control socket is connectable, or the child exited.
-    #[default]
-    SocketAliveOrChildExited,
-}
-
-impl ReleaseWhen {
-    /// The wire name, `socket-alive-or-child-exited`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        "socket-alive-or-child-exited"
-    }
-}
 
 /// Why a plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +44,6 @@ pub struct SpawnBgPlan {
     launch_args: PassthroughArgs,
     expected_socket_path: PathBuf,
     observe_timeout: Duration,
-    release_when: ReleaseWhen,
 }
 
 impl SpawnBgPlan {
@@ -90,7 +73,6 @@ impl SpawnBgPlan {
             launch_args: PassthroughArgs::default(),
             expected_socket_path,
             observe_timeout,
-            release_when: ReleaseWhen::SocketAliveOrChildExited,
         })
     }
 
@@ -166,10 +148,13 @@ impl SpawnBgPlan {
     pub fn observe_timeout(&self) -> Duration {
         self.observe_timeout
     }
-    /// The release rule.
+    /// The release rule, stated by the plan as the TypeScript dispatcher's plans state
+    /// it: always [`ReleasePolicy::AfterSpawnObservation`] (wire name
+    /// `socket-alive-or-child-exited`) for a spawn-bg resume, so it is implied by the
+    /// type rather than stored.
     #[must_use]
-    pub fn release_when(&self) -> ReleaseWhen {
-        self.release_when
+    pub fn release_policy(&self) -> ReleasePolicy {
+        ReleasePolicy::AfterSpawnObservation
     }
 }
 
@@ -201,7 +186,10 @@ mod tests {
             .expect("launch args");
         assert_eq!(plan.session_id(), &gid());
         assert_eq!(plan.launch_args(), ["--approve"]);
-        assert_eq!(plan.release_when().as_str(), "socket-alive-or-child-exited");
+        assert_eq!(
+            plan.release_policy().as_str(),
+            "socket-alive-or-child-exited"
+        );
         assert!(plan.clone().with_cwd("rel").is_err());
         assert_eq!(
             plan.with_cwd("/w").expect("cwd").cwd(),

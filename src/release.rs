@@ -7,15 +7,33 @@
 use crate::lock::LockClaim;
 use crate::plan::SpawnBgPlan;
 
-/// When a dispatch lock may be released.
+/// When a dispatch lock may be released: the one release-policy type of the crate. A
+/// plan states its policy ([`SpawnBgPlan::release_policy`]) and the reducer applies it.
+/// (0.1 also had `plan::ReleaseWhen` with one variant, the same concept as
+/// `AfterSpawnObservation` under a second name.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleasePolicy {
     /// No lock is held; nothing ever releases.
     NoLock,
     /// Release once the final message was sent (foreground transports).
     AfterSendFinal,
-    /// Release on the first observed transition of a spawned child (spawn-bg).
+    /// Release on the first observed transition of a spawned child (spawn-bg): the
+    /// control socket is connectable, or the child exited (or it never started).
     AfterSpawnObservation,
+}
+
+impl ReleasePolicy {
+    /// The name a plan or report spells the rule with. `socket-alive-or-child-exited`
+    /// is the TypeScript dispatcher's name for the spawn-bg rule; `no-lock` and
+    /// `after-send-final` are this crate's names for the two rules it has no plans for.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoLock => "no-lock",
+            Self::AfterSendFinal => "after-send-final",
+            Self::AfterSpawnObservation => "socket-alive-or-child-exited",
+        }
+    }
 }
 
 /// Something that happened during a dispatch.
@@ -148,7 +166,7 @@ pub fn policy_for_spawn_bg<'a>(
             lock_gid: claim.garden_id().to_string(),
         }),
         Some(claim) => Ok(SpawnBgLock {
-            policy: ReleasePolicy::AfterSpawnObservation,
+            policy: plan.release_policy(),
             claim,
         }),
     }

@@ -61,7 +61,7 @@ use crate::lock::{self, AcquireError, LockClaim, LockIoError, ReleaseOutcome};
 use crate::production::identity::{IdentityError, SessionIdentity, resolve_session_identity};
 use crate::production::{ProductionOptions, ReleaseFn};
 use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_args};
-use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe_with};
+use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe};
 
 pub use error::{Refusal, VisibleError};
 pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
@@ -79,8 +79,11 @@ pub type SessionResolver = Arc<
 >;
 
 /// Options of a visible resume. Each has a default ([`VisibleOptions::from_production`])
-/// and can be overridden, so tests and the live smoke use their own directories.
+/// and can be overridden through the public fields, so tests and the live smoke use
+/// their own directories. `#[non_exhaustive]`: built only by `from_production`, so an
+/// option added later (as `child_env` was) breaks no dependent.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct VisibleOptions {
     /// Where dispatch locks live.
     pub lock_dir: PathBuf,
@@ -220,11 +223,10 @@ pub async fn visible_resume<L: Launcher>(
             });
         }
     };
-    let wait = WaitOptions {
-        poll_interval: options.poll_interval,
-        probe_timeout: options.probe_timeout,
-        backend: options.backend,
-    };
+    let wait = WaitOptions::default()
+        .with_poll_interval(options.poll_interval)
+        .with_probe_timeout(options.probe_timeout)
+        .with_backend(options.backend);
     let observation =
         observe::observe_once(launcher, &launch, &socket, options.observe_timeout, wait).await;
     let lock_path = held.claim.lock_path().to_path_buf();
@@ -326,7 +328,7 @@ async fn preflight(
     probe_timeout: Duration,
     backend: Backend,
 ) -> Result<(), Refusal> {
-    let seen = observe_with(socket, probe_timeout, backend).await;
+    let seen = observe(socket, probe_timeout, backend).await;
     let socket = socket.to_path_buf();
     match (seen.inspection, seen.probe) {
         (Inspection::Absent, _) | (Inspection::SocketFile, Some(Probe::Dead(_))) => Ok(()),

@@ -31,8 +31,9 @@ use super::ExitWatchError;
 use super::supervisor::Published;
 use crate::watcher::ChildExit;
 
-/// How often the reaper looks at the children it holds.
-pub const REAP_POLL: Duration = Duration::from_millis(100);
+/// How often the reaper looks at the children it holds. Crate-private since 0.2.0: an
+/// internal cadence, which no dependent tuned or read.
+pub(crate) const REAP_POLL: Duration = Duration::from_millis(100);
 
 /// A child whose supervisor is gone.
 pub(super) struct Orphan {
