@@ -401,23 +401,15 @@ impl WatchDeps for ProductionDeps {
         // permit moves into the blocking task, so it is held for as long as the fork/exec
         // runs even if this future is dropped meanwhile.
         let slot = self.spawn_slots.clone().acquire_owned().await.ok();
-        let spawned = tokio::task::spawn_blocking(move || {
+        // A panicking spawner panics here, as it did when called inline (off_async).
+        crate::sys::off_async(move || {
             let _slot = slot;
             let (identity, request) = deps.resolve(&owned_plan)?;
-            let launch = ResumeLaunch {
-                plan: &owned_plan,
-                identity: &identity,
-                request: &request,
-            };
+            let launch = ResumeLaunch::new(&owned_plan, &identity, &request);
             (deps.options.spawner)(&launch).map_err(ResumeSpawnError::Spawn)
         })
-        .await;
-        match spawned {
-            Ok(spawned) => spawned,
-            // A panicking spawner panics here, as it did when called inline.
-            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(join) => Err(ResumeSpawnError::Cancelled(join)),
-        }
+        .await
+        .unwrap_or_else(|join| Err(ResumeSpawnError::Cancelled(join)))
     }
 
     fn watch_socket(

@@ -128,9 +128,7 @@ impl Orphan {
 /// Whether the child `pid` has exited and still waits to be reaped. Also the portable
 /// backend's look after each `SIGCHLD` (`portable.rs`).
 pub(super) fn exited_unreaped(pid: u32) -> io::Result<bool> {
-    let raw = i32::try_from(pid).map_err(io::Error::other)?;
-    let pid = rustix::process::Pid::from_raw(raw)
-        .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
+    let pid = crate::sys::rustix_pid(pid)?;
     let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
     loop {
         match waitid(WaitId::Pid(pid), options) {
