@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::garden_id::GardenId;
+use crate::lock::LockClaim;
 use crate::release::ReleasePolicy;
 use crate::resume_args::{PassthroughArgs, RefusedArg};
 
@@ -155,6 +156,61 @@ impl SpawnBgPlan {
     #[must_use]
     pub fn release_policy(&self) -> ReleasePolicy {
         ReleasePolicy::AfterSpawnObservation
+    }
+}
+
+/// A spawn-bg plan paired with a lock that cannot be its lock. This is a programming
+/// error in the caller, reported before anything is spawned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// No lock was passed, but spawn-bg always runs under one.
+    #[error("spawn-bg resume of {target} needs a dispatch lock, none was given")]
+    MissingLock {
+        /// The plan's target.
+        target: String,
+    },
+    /// The lock names another garden id than the plan's target.
+    #[error("dispatch lock is for {lock_gid}, but the plan targets {target}")]
+    MismatchedLock {
+        /// The plan's target.
+        target: String,
+        /// The gid in the lock claim.
+        lock_gid: String,
+    },
+}
+
+/// A spawn-bg plan's lock, checked against the plan, with the policy it implies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpawnBgLock<'a> {
+    /// Always [`ReleasePolicy::AfterSpawnObservation`] for spawn-bg.
+    pub(crate) policy: ReleasePolicy,
+    /// The lock, known to be for the plan's target.
+    pub(crate) claim: &'a LockClaim,
+}
+
+/// Derives the policy for a spawn-bg plan, refusing a missing or mis-paired lock.
+///
+/// # Errors
+///
+/// [`PolicyError`] when no lock is given or it names another gid than the plan's
+/// target.
+pub(crate) fn policy_for_spawn_bg<'a>(
+    plan: &SpawnBgPlan,
+    lock: Option<&'a LockClaim>,
+) -> Result<SpawnBgLock<'a>, PolicyError> {
+    let target = plan.target_garden_id();
+    match lock {
+        None => Err(PolicyError::MissingLock {
+            target: target.to_string(),
+        }),
+        Some(claim) if claim.garden_id() != target => Err(PolicyError::MismatchedLock {
+            target: target.to_string(),
+            lock_gid: claim.garden_id().to_string(),
+        }),
+        Some(claim) => Ok(SpawnBgLock {
+            policy: plan.release_policy(),
+            claim,
+        }),
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::garden_id::GardenId;
 use crate::lock::ReleaseOutcome;
-use crate::release::PolicyError;
+use crate::plan::PolicyError;
 
 use super::deps::{BoxError, ChildExit, StopSignal};
 
