@@ -18,7 +18,7 @@ commands:
                 Without LIVE it skips, reported in the --format asked for.
   check         cargo fmt --check, clippy with warnings as errors (also for
                 aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
-                every test
+                every test, for every workspace member
   install-pi [DIR]
                 installs the pinned real pi runtimes (and a Node >= 22.19 when the
                 system's is older) into target/real-pi/ (or DIR) from the committed
@@ -225,14 +225,15 @@ case "${1:-}" in
   check)
     need_cargo
     cd "$root"
-    cargo fmt --check
-    cargo clippy --locked --all-targets -- -D warnings
+    # Every workspace member (the crate, tests/support, tests/procfs) is under the gate.
+    cargo fmt --all --check
+    cargo clippy --locked --workspace --all-targets -- -D warnings
     # Portability: the crate must also build for macOS and FreeBSD (clippy type-checks,
     # no linker needed). Each target is checked when installed, else named.
     installed=$(rustup target list --installed 2>/dev/null || true)
     for target in aarch64-apple-darwin x86_64-unknown-freebsd; do
       if grep -qx "$target" <<<"$installed"; then
-        cargo clippy --locked --all-targets --target "$target" -- -D warnings
+        cargo clippy --locked --workspace --all-targets --target "$target" -- -D warnings
       elif [ -n "${CI:-}" ]; then
         echo "[check] clippy for $target: target not installed on CI (rustup target add $target)" >&2
         exit 1
@@ -241,8 +242,8 @@ case "${1:-}" in
       fi
     done
     # Not --all-targets: that would also run the observe bench (clippy still builds it).
-    cargo test --locked --lib --bins --tests
-    cargo test --locked --doc
+    cargo test --locked --workspace --lib --bins --tests
+    cargo test --locked --workspace --doc
     # The library as a dependent gets it (no cli feature), and the runnable example.
     cargo check --locked --no-default-features --lib
     cargo run --locked --quiet --example resume >/dev/null

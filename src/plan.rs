@@ -7,24 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::garden_id::GardenId;
+use crate::lock::LockClaim;
+use crate::release::ReleasePolicy;
 use crate::resume_args::{PassthroughArgs, RefusedArg};
-
-/// When the spawn-bg watcher may release the lock. There is one rule today; the type
-/// exists so a plan says it explicitly, as the TypeScript dispatcher's plans do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ReleaseWhen {
-    /// On the first of: the control socket is connectable, or the child exited.
-    #[default]
-    SocketAliveOrChildExited,
-}
-
-impl ReleaseWhen {
-    /// The wire name, `socket-alive-or-child-exited`.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        "socket-alive-or-child-exited"
-    }
-}
 
 /// Why a plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,7 +45,6 @@ pub struct SpawnBgPlan {
     launch_args: PassthroughArgs,
     expected_socket_path: PathBuf,
     observe_timeout: Duration,
-    release_when: ReleaseWhen,
 }
 
 impl SpawnBgPlan {
@@ -90,7 +74,6 @@ impl SpawnBgPlan {
             launch_args: PassthroughArgs::default(),
             expected_socket_path,
             observe_timeout,
-            release_when: ReleaseWhen::SocketAliveOrChildExited,
         })
     }
 
@@ -166,10 +149,68 @@ impl SpawnBgPlan {
     pub fn observe_timeout(&self) -> Duration {
         self.observe_timeout
     }
-    /// The release rule.
+    /// The release rule, stated by the plan as the TypeScript dispatcher's plans state
+    /// it: always [`ReleasePolicy::AfterSpawnObservation`] (wire name
+    /// `socket-alive-or-child-exited`) for a spawn-bg resume, so it is implied by the
+    /// type rather than stored.
     #[must_use]
-    pub fn release_when(&self) -> ReleaseWhen {
-        self.release_when
+    pub fn release_policy(&self) -> ReleasePolicy {
+        ReleasePolicy::AfterSpawnObservation
+    }
+}
+
+/// A spawn-bg plan paired with a lock that cannot be its lock. This is a programming
+/// error in the caller, reported before anything is spawned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyError {
+    /// No lock was passed, but spawn-bg always runs under one.
+    #[error("spawn-bg resume of {target} needs a dispatch lock, none was given")]
+    MissingLock {
+        /// The plan's target.
+        target: String,
+    },
+    /// The lock names another garden id than the plan's target.
+    #[error("dispatch lock is for {lock_gid}, but the plan targets {target}")]
+    MismatchedLock {
+        /// The plan's target.
+        target: String,
+        /// The gid in the lock claim.
+        lock_gid: String,
+    },
+}
+
+/// A spawn-bg plan's lock, checked against the plan, with the policy it implies.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SpawnBgLock<'a> {
+    /// Always [`ReleasePolicy::AfterSpawnObservation`] for spawn-bg.
+    pub(crate) policy: ReleasePolicy,
+    /// The lock, known to be for the plan's target.
+    pub(crate) claim: &'a LockClaim,
+}
+
+/// Derives the policy for a spawn-bg plan, refusing a missing or mis-paired lock.
+///
+/// # Errors
+///
+/// [`PolicyError`] when no lock is given or it names another gid than the plan's
+/// target.
+pub(crate) fn policy_for_spawn_bg<'a>(
+    plan: &SpawnBgPlan,
+    lock: Option<&'a LockClaim>,
+) -> Result<SpawnBgLock<'a>, PolicyError> {
+    let target = plan.target_garden_id();
+    match lock {
+        None => Err(PolicyError::MissingLock {
+            target: target.to_string(),
+        }),
+        Some(claim) if claim.garden_id() != target => Err(PolicyError::MismatchedLock {
+            target: target.to_string(),
+            lock_gid: claim.garden_id().to_string(),
+        }),
+        Some(claim) => Ok(SpawnBgLock {
+            policy: plan.release_policy(),
+            claim,
+        }),
     }
 }
 
@@ -201,7 +242,10 @@ mod tests {
             .expect("launch args");
         assert_eq!(plan.session_id(), &gid());
         assert_eq!(plan.launch_args(), ["--approve"]);
-        assert_eq!(plan.release_when().as_str(), "socket-alive-or-child-exited");
+        assert_eq!(
+            plan.release_policy().as_str(),
+            "socket-alive-or-child-exited"
+        );
         assert!(plan.clone().with_cwd("rel").is_err());
         assert_eq!(
             plan.with_cwd("/w").expect("cwd").cwd(),

@@ -4,18 +4,35 @@
 //! Keeping this pure makes "released at most once" a property of one small function
 //! (checked by proptest) instead of a convention spread over the watcher.
 
-use crate::lock::LockClaim;
-use crate::plan::SpawnBgPlan;
-
-/// When a dispatch lock may be released.
+/// When a dispatch lock may be released: the one release-policy type of the crate. A
+/// plan states its policy
+/// ([`SpawnBgPlan::release_policy`](crate::plan::SpawnBgPlan::release_policy)) and the
+/// reducer applies it.
+/// (0.1 also had `plan::ReleaseWhen` with one variant, the same concept as
+/// `AfterSpawnObservation` under a second name.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleasePolicy {
     /// No lock is held; nothing ever releases.
     NoLock,
     /// Release once the final message was sent (foreground transports).
     AfterSendFinal,
-    /// Release on the first observed transition of a spawned child (spawn-bg).
+    /// Release on the first observed transition of a spawned child (spawn-bg): the
+    /// control socket is connectable, or the child exited (or it never started).
     AfterSpawnObservation,
+}
+
+impl ReleasePolicy {
+    /// The name a plan or report spells the rule with. `socket-alive-or-child-exited`
+    /// is the TypeScript dispatcher's name for the spawn-bg rule; `no-lock` and
+    /// `after-send-final` are this crate's names for the two rules it has no plans for.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoLock => "no-lock",
+            Self::AfterSendFinal => "after-send-final",
+            Self::AfterSpawnObservation => "socket-alive-or-child-exited",
+        }
+    }
 }
 
 /// Something that happened during a dispatch.
@@ -96,61 +113,6 @@ pub fn reduce(
         (ReleaseState { released: true }, ReleaseDecision::Release)
     } else {
         (state, ReleaseDecision::Hold)
-    }
-}
-
-/// A spawn-bg plan paired with a lock that cannot be its lock. This is a programming
-/// error in the caller, reported before anything is spawned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum PolicyError {
-    /// No lock was passed, but spawn-bg always runs under one.
-    #[error("spawn-bg resume of {target} needs a dispatch lock, none was given")]
-    MissingLock {
-        /// The plan's target.
-        target: String,
-    },
-    /// The lock names another garden id than the plan's target.
-    #[error("dispatch lock is for {lock_gid}, but the plan targets {target}")]
-    MismatchedLock {
-        /// The plan's target.
-        target: String,
-        /// The gid in the lock claim.
-        lock_gid: String,
-    },
-}
-
-/// A spawn-bg plan's lock, checked against the plan, with the policy it implies.
-#[derive(Debug, Clone, Copy)]
-pub struct SpawnBgLock<'a> {
-    /// Always [`ReleasePolicy::AfterSpawnObservation`] for spawn-bg.
-    pub policy: ReleasePolicy,
-    /// The lock, known to be for the plan's target.
-    pub claim: &'a LockClaim,
-}
-
-/// Derives the policy for a spawn-bg plan, refusing a missing or mis-paired lock.
-///
-/// # Errors
-///
-/// [`PolicyError`] when no lock is given or it names another gid than the plan's
-/// target.
-pub fn policy_for_spawn_bg<'a>(
-    plan: &SpawnBgPlan,
-    lock: Option<&'a LockClaim>,
-) -> Result<SpawnBgLock<'a>, PolicyError> {
-    let target = plan.target_garden_id();
-    match lock {
-        None => Err(PolicyError::MissingLock {
-            target: target.to_string(),
-        }),
-        Some(claim) if claim.garden_id() != target => Err(PolicyError::MismatchedLock {
-            target: target.to_string(),
-            lock_gid: claim.garden_id().to_string(),
-        }),
-        Some(claim) => Ok(SpawnBgLock {
-            policy: ReleasePolicy::AfterSpawnObservation,
-            claim,
-        }),
     }
 }
 

@@ -30,6 +30,10 @@ pub enum ResumeVariant {
 }
 
 /// Everything that goes into a resume argv, borrowed.
+///
+/// A plain struct on purpose, unlike the options: its fields are the argv's grammar
+/// (docs/design.md §9) one for one, so a new field is a new argv, which every caller
+/// (and the stand-in `pi` that parses it) must see at compile time.
 #[derive(Debug, Clone, Copy)]
 pub struct ResumeArgs<'a> {
     /// Which variant.

@@ -52,6 +52,16 @@ pub(crate) async fn off_async<T: Send + 'static>(
     }
 }
 
+/// `pid` as rustix's `Pid`, for `pidfd_open` and `waitid`: the one place a `u32` pid
+/// from std becomes one. Refused (never wrapped or truncated) when it does not fit a
+/// `pid_t` or is 0, which rustix cannot name: a mistaken pid there would be a stranger.
+pub(crate) fn rustix_pid(pid: u32) -> io::Result<rustix::process::Pid> {
+    i32::try_from(pid)
+        .ok()
+        .and_then(rustix::process::Pid::from_raw)
+        .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))
+}
+
 /// Sets the flag when dropped: the future that started a [`run_bounded`] was dropped
 /// (or finished), so the blocking task stops waiting for the program and kills it.
 pub(crate) struct CancelOnDrop(pub(crate) Arc<AtomicBool>);

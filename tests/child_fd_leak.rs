@@ -9,7 +9,7 @@ use entwurf_v2_spawn::production::child::{SpawnRequest, StderrTarget, spawn_chil
 use entwurf_v2_spawn::watcher::StopSignal;
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
+    entwurf_procfs::open_fds().unwrap().len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,10 +53,7 @@ async fn detection_stays_prompt() {
         let waiter = {
             let path = path.clone();
             tokio::spawn(async move {
-                let options = WaitOptions {
-                    poll_interval: POLL_INTERVAL,
-                    ..WaitOptions::default()
-                };
+                let options = WaitOptions::default().with_poll_interval(POLL_INTERVAL);
                 await_socket_alive(&path, CancellationToken::new(), options)
                     .await
                     .map(|()| Instant::now())

@@ -43,11 +43,9 @@ async fn strace_helper_process() {
         eprintln!("strace_helper_process only runs under the strace test");
         return;
     };
-    let options = WaitOptions {
-        poll_interval: Duration::from_millis(20),
-        probe_timeout: Duration::from_millis(300),
-        ..WaitOptions::default()
-    };
+    let options = WaitOptions::default()
+        .with_poll_interval(Duration::from_millis(20))
+        .with_probe_timeout(Duration::from_millis(300));
     // 1. A live socket: resolves (a connect that succeeds).
     let live = dir.join("live-citizen.sock");
     let _live = UnixListener::bind(&live).expect("bind live");

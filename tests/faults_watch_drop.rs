@@ -18,7 +18,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use entwurf_test_support::world::{Child, World, alive, gid, proc_state, world};
+use entwurf_procfs::{alive, proc_state};
+use entwurf_test_support::world::{Child, World, gid, world};
 use entwurf_v2_spawn::lock::{self, ReleaseOutcome, parse_claim};
 use entwurf_v2_spawn::socket::{INOTIFY_CLOSE_DELAY, WaitOptions, await_socket_alive};
 use entwurf_v2_spawn::watcher::execute_spawn_bg_resume;
@@ -29,17 +30,12 @@ use tokio_util::sync::CancellationToken;
 /// Open descriptors of this process by kind (`anon_inode:inotify`, `socket`, ...).
 fn fd_kinds() -> BTreeMap<String, usize> {
     let mut kinds = BTreeMap::new();
-    for entry in std::fs::read_dir("/proc/self/fd").expect("fds") {
-        let entry = entry.expect("fd");
-        // The read_dir handle itself is gone by the time its link is read.
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            let target = target.to_string_lossy().into_owned();
-            let kind = match target.split_once(":[") {
-                Some((kind, _)) => kind.to_owned(),
-                None => target,
-            };
-            *kinds.entry(kind).or_default() += 1;
-        }
+    for target in entwurf_procfs::open_fds().expect("fds").into_values() {
+        let kind = match target.split_once(":[") {
+            Some((kind, _)) => kind.to_owned(),
+            None => target,
+        };
+        *kinds.entry(kind).or_default() += 1;
     }
     kinds
 }
@@ -105,10 +101,10 @@ async fn check_and_clean(
     let now = fd_kinds();
     assert_eq!(now, expected, "descriptors: before {before:?}");
     assert!(
-        std::fs::read_dir("/proc/self/fd")
+        entwurf_procfs::open_fds()
             .expect("fds")
-            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-            .any(|t| t.to_string_lossy() == "anon_inode:[pidfd]"),
+            .values()
+            .any(|t| t == "anon_inode:[pidfd]"),
         "the extra descriptor is the child's pidfd"
     );
     assert_eq!(

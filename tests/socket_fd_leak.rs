@@ -20,35 +20,24 @@ type TestResult = Result<(), Box<dyn Error>>;
 
 /// Every open descriptor of this process, as `fd -> target` lines, sorted.
 fn open_fds() -> Result<Vec<String>, Box<dyn Error>> {
-    let mut fds = Vec::new();
-    for entry in std::fs::read_dir("/proc/self/fd")? {
-        let entry = entry?;
-        // The read_dir handle itself shows up and is gone by the time we read its link.
-        if let Ok(target) = std::fs::read_link(entry.path()) {
-            fds.push(format!(
-                "{} -> {}",
-                entry.file_name().to_string_lossy(),
-                target.display()
-            ));
-        }
-    }
+    let mut fds: Vec<String> = entwurf_procfs::open_fds()?
+        .into_iter()
+        .map(|(fd, target)| format!("{fd} -> {target}"))
+        .collect();
     fds.sort();
     Ok(fds)
 }
 
 /// Inotify watches held by this process (`inotify wd:` lines in `/proc/self/fdinfo`).
 fn inotify_watches() -> Result<usize, Box<dyn Error>> {
-    let mut watches = 0;
-    for entry in std::fs::read_dir("/proc/self/fdinfo")? {
-        let entry = entry?;
-        if let Ok(info) = std::fs::read_to_string(entry.path()) {
-            watches += info
-                .lines()
+    Ok(entwurf_procfs::fdinfo()?
+        .values()
+        .map(|info| {
+            info.lines()
                 .filter(|l| l.starts_with("inotify wd:"))
-                .count();
-        }
-    }
-    Ok(watches)
+                .count()
+        })
+        .sum())
 }
 
 fn inotify_count(fds: &[String]) -> usize {

@@ -15,9 +15,7 @@ type TestResult = Result<(), Box<dyn Error>>;
 
 /// On-CPU time of the calling thread, when the kernel exposes it.
 fn thread_cpu() -> Option<Duration> {
-    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
+    entwurf_procfs::thread_cpu_time()
 }
 
 #[tokio::test]

@@ -41,7 +41,7 @@ pub async fn poll_baseline(
     cancel: CancellationToken,
 ) -> Result<(), String> {
     loop {
-        match verdict(&observe(&path, probe_timeout).await) {
+        match verdict(&observe(&path, probe_timeout, Backend::Native).await) {
             Verdict::Alive => return Ok(()),
             Verdict::Forged(c) => return Err(format!("forged: {c}")),
             Verdict::Wait => {}
@@ -82,10 +82,7 @@ pub async fn run(trials: usize, rng: &mut Rng) -> Result3 {
         let mut waiters = Vec::new();
         for backend in [Backend::Native, Backend::Portable] {
             let (path, cancel) = (path.clone(), cancel.clone());
-            let options = WaitOptions {
-                backend,
-                ..WaitOptions::default()
-            };
+            let options = WaitOptions::default().with_backend(backend);
             waiters.push(tokio::spawn(async move {
                 let r = await_socket_alive(&path, cancel, options).await;
                 (Instant::now(), r.map_err(|e| e.to_string()))

@@ -94,10 +94,7 @@ fn measure(window: Duration, waiter: Waiter) -> (Cpu, Duration) {
                 await_socket_alive(
                     &path,
                     cancel.clone(),
-                    WaitOptions {
-                        backend,
-                        ..WaitOptions::default()
-                    },
+                    WaitOptions::default().with_backend(backend),
                 ),
             )
             .await

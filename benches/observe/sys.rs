@@ -63,34 +63,27 @@ impl Cpu {
 
 /// Open descriptors of this process.
 pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count().saturating_sub(1))
+    entwurf_procfs::open_fds().map_or(0, |fds| fds.len())
 }
 
 /// Threads of this process.
 pub fn threads() -> usize {
-    status_field("/proc/self/status", "Threads:")
+    entwurf_procfs::status_field(std::process::id(), "Threads:")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
 }
 
 /// Resident set size of this process in KiB.
 pub fn rss_kib() -> usize {
-    status_field("/proc/self/status", "VmRSS:")
+    entwurf_procfs::status_field(std::process::id(), "VmRSS:")
         .and_then(|v| v.trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
 }
 
-fn status_field(file: &str, key: &str) -> Option<String> {
-    let text = std::fs::read_to_string(file).ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(key).map(|v| v.trim().to_string()))
-}
-
 /// Whether `pid` blocks SIGTERM (the stand-in is ready to handle or ignore it).
 pub fn blocks_sigterm(pid: u32) -> bool {
-    status_field(&format!("/proc/{pid}/status"), "SigBlk:")
-        .and_then(|mask| u64::from_str_radix(&mask, 16).ok())
-        .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+    entwurf_procfs::signal_mask(pid, "SigBlk:")
+        .is_some_and(|mask| entwurf_procfs::mask_has(mask, 15))
 }
 
 /// Waits (async, bounded) until the stand-in `pid` has blocked SIGTERM.
@@ -104,34 +97,10 @@ pub async fn until_ready(pid: u32) {
 
 /// `(pid, ppid, pgrp)` of every process on the machine.
 pub fn processes() -> Vec<(u32, u32, u32)> {
-    let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid pgrp ..." — comm may hold spaces and parens.
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        if let (Some(ppid), Some(pgrp)) = (
-            fields.get(1).and_then(|f| f.parse().ok()),
-            fields.get(2).and_then(|f| f.parse().ok()),
-        ) {
-            out.push((pid, ppid, pgrp));
-        }
-    }
-    out
+    entwurf_procfs::processes()
+        .into_iter()
+        .map(|(pid, stat)| (pid, stat.ppid, stat.pgrp))
+        .collect()
 }
 
 /// SplitMix64: small, seedable, good enough for delays and shuffles.

@@ -119,15 +119,10 @@ fn options(root: &Path, pi: &Path) -> VisibleOptions {
     o.observe_timeout = Duration::from_secs(5);
     let (cwd, file) = (root.to_path_buf(), root.join("session.jsonl"));
     o.identity = Arc::new(move |_, _, ext| {
-        Ok(SessionIdentity {
-            session_file: file.clone(),
-            launch: LaunchIdentity {
-                cwd: cwd.clone(),
-                provider: None,
-                model: "bench".into(),
-                extension_args: ext.clone(),
-            },
-        })
+        Ok(SessionIdentity::new(
+            file.clone(),
+            LaunchIdentity::new(cwd.clone(), "bench").with_extension_args(ext.clone()),
+        ))
     });
     o
 }

@@ -13,7 +13,7 @@
 //! [`ChildHandle::exit`] and [`ChildHandle::try_exit`] see it no matter when they ask.
 //!
 //! If the runtime shuts down while the child still runs, the dropped supervisor hands the
-//! child to a process-wide reaper thread (`reaper.rs`, polling every [`REAP_POLL`]),
+//! child to a process-wide reaper thread (`reaper.rs`, polling every 100 ms, `REAP_POLL`),
 //! which sweeps if a signal was requested, reaps and publishes the exit: a runtime's
 //! shutdown never leaves a zombie for the life of the dispatcher.
 //!
@@ -44,7 +44,6 @@ mod source;
 mod supervisor;
 
 pub use error::{ExitWatchError, SignalDelivery, SignalError, SpawnError};
-pub use reaper::REAP_POLL;
 
 use std::ffi::OsString;
 use std::fs::{DirBuilder, File, OpenOptions};

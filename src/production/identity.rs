@@ -40,7 +40,12 @@ use scan::{Scan, scan_file};
 pub use line::{ModelChangeLine, ProviderField, SessionHeader, SessionLine, parse_session_line};
 
 /// What a resumed session is launched with.
+///
+/// A custom [`IdentityResolver`](crate::production::IdentityResolver) builds one with
+/// [`LaunchIdentity::new`] and the `with_*` methods; `#[non_exhaustive]`, so a field
+/// added later breaks no resolver. The fields stay readable and assignable.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LaunchIdentity {
     /// The session's working directory, from its header (absolute).
     pub cwd: PathBuf,
@@ -50,6 +55,33 @@ pub struct LaunchIdentity {
     pub model: String,
     /// Extension args, verbatim (checked: see [`PassthroughArgs`]).
     pub extension_args: PassthroughArgs,
+}
+
+impl LaunchIdentity {
+    /// A session run in `cwd` with `model`, no provider and no extension args.
+    #[must_use]
+    pub fn new(cwd: impl Into<PathBuf>, model: impl Into<String>) -> Self {
+        Self {
+            cwd: cwd.into(),
+            provider: None,
+            model: model.into(),
+            extension_args: PassthroughArgs::default(),
+        }
+    }
+
+    /// Sets `--provider` (`None`: the argv names none).
+    #[must_use]
+    pub fn with_provider(mut self, provider: Option<String>) -> Self {
+        self.provider = provider;
+        self
+    }
+
+    /// Sets the extension args, already checked ([`PassthroughArgs::new`]).
+    #[must_use]
+    pub fn with_extension_args(mut self, extension_args: PassthroughArgs) -> Self {
+        self.extension_args = extension_args;
+        self
+    }
 }
 
 /// A provider/model pair as a `model_change` line names it.
@@ -152,12 +184,27 @@ pub enum IdentityError {
 
 /// A launch identity together with the saved session file it was read from: a visible
 /// resume names the session by its file (`--session <file>`), not by its id.
+///
+/// A custom [`SessionResolver`](crate::visible::SessionResolver) builds one with
+/// [`SessionIdentity::new`] (`#[non_exhaustive]`, as [`LaunchIdentity`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct SessionIdentity {
     /// The saved session file, absolute.
     pub session_file: PathBuf,
     /// What the session is launched with.
     pub launch: LaunchIdentity,
+}
+
+impl SessionIdentity {
+    /// `launch`, read from the saved session `session_file`.
+    #[must_use]
+    pub fn new(session_file: impl Into<PathBuf>, launch: LaunchIdentity) -> Self {
+        Self {
+            session_file: session_file.into(),
+            launch,
+        }
+    }
 }
 
 /// Resolves the launch identity of `gid` from `<agent_dir>/sessions/*/*.jsonl` (see the

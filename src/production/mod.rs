@@ -101,7 +101,12 @@ pub enum StderrPolicy {
 }
 
 /// Options of the production wiring (docs/design.md §8).
+///
+/// Built with [`ProductionOptions::with_home`] or [`ProductionOptions::from_env`], then
+/// adjusted through the public fields. `#[non_exhaustive]`, so a knob added later (as
+/// `spawn_concurrency`, `child_env` and `backend` were) breaks no dependent.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct ProductionOptions {
     /// Upper bound between socket probes when nothing wakes the waiter.
     pub poll_interval: Duration,
@@ -297,8 +302,10 @@ pub struct ProductionDeps {
 pub const AGENT_DIR_VAR: &str = "PI_CODING_AGENT_DIR";
 
 /// How many spawns run at once by default: enough to overlap each child's exec with the
-/// next fork, few enough not to grow the blocking pool by a thread per resume.
-pub const DEFAULT_SPAWN_CONCURRENCY: usize = 4;
+/// next fork, few enough not to grow the blocking pool by a thread per resume. A
+/// dependent reads the default off [`ProductionOptions::spawn_concurrency`] of fresh
+/// options; crate-private since 0.2.0.
+pub(crate) const DEFAULT_SPAWN_CONCURRENCY: usize = 4;
 
 impl ProductionDeps {
     /// Wires `options`.
@@ -394,23 +401,15 @@ impl WatchDeps for ProductionDeps {
         // permit moves into the blocking task, so it is held for as long as the fork/exec
         // runs even if this future is dropped meanwhile.
         let slot = self.spawn_slots.clone().acquire_owned().await.ok();
-        let spawned = tokio::task::spawn_blocking(move || {
+        // A panicking spawner panics here, as it did when called inline (off_async).
+        crate::sys::off_async(move || {
             let _slot = slot;
             let (identity, request) = deps.resolve(&owned_plan)?;
-            let launch = ResumeLaunch {
-                plan: &owned_plan,
-                identity: &identity,
-                request: &request,
-            };
+            let launch = ResumeLaunch::new(&owned_plan, &identity, &request);
             (deps.options.spawner)(&launch).map_err(ResumeSpawnError::Spawn)
         })
-        .await;
-        match spawned {
-            Ok(spawned) => spawned,
-            // A panicking spawner panics here, as it did when called inline.
-            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(join) => Err(ResumeSpawnError::Cancelled(join)),
-        }
+        .await
+        .unwrap_or_else(|join| Err(ResumeSpawnError::Cancelled(join)))
     }
 
     fn watch_socket(
@@ -418,11 +417,10 @@ impl WatchDeps for ProductionDeps {
         path: &Path,
         cancel: CancellationToken,
     ) -> Result<impl Future<Output = Result<(), BoxError>>, BoxError> {
-        let options = WaitOptions {
-            poll_interval: self.options.poll_interval,
-            probe_timeout: self.options.probe_timeout,
-            backend: self.options.backend,
-        };
+        let options = WaitOptions::default()
+            .with_poll_interval(self.options.poll_interval)
+            .with_probe_timeout(self.options.probe_timeout)
+            .with_backend(self.options.backend);
         let path = path.to_path_buf();
         Ok(async move { Ok(await_socket_alive(&path, cancel, options).await?) })
     }

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use super::{RefusedArg, ResumeArgvError, check_added_arg};
 
-/// Everything that goes into a visible resume argv, borrowed.
+/// Everything that goes into a visible resume argv, borrowed. Plain, as
+/// [`ResumeArgs`](super::ResumeArgs) and for its reason: the fields are the argv.
 #[derive(Debug, Clone, Copy)]
 pub struct VisibleResumeArgs<'a> {
     /// The saved session file; must be absolute (the window's cwd is the session's, not

@@ -1,5 +1,10 @@
 //! The pure classifiers behind layers 1 and 2: what an errno or a stat means, shared by
-//! both backends (and public, so callers holding their own stat or errno agree with us).
+//! both backends. Crate-private: a dependent sees their answers through [`inspect`],
+//! [`observe`] and [`verdict`](super::verdict), and no dependent classified a raw errno
+//! or stat itself (0.2.0 made them `pub(crate)`).
+//!
+//! [`inspect`]: super::inspect
+//! [`observe`]: super::observe
 
 use nix::errno::Errno;
 use nix::sys::stat::{FileStat, SFlag};
@@ -8,7 +13,7 @@ use super::{AddressConflict, Inspection, OsError, Probe, ProbeDoubt};
 
 /// Classifies a failed look at the path: ENOENT is absent, the rest indeterminate.
 #[must_use]
-pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
+pub(crate) fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
     match errno {
         Errno::ENOENT => Inspection::Absent,
         other => Inspection::Indeterminate(OsError::new(op, other)),
@@ -18,7 +23,7 @@ pub fn classify_inspect_error(op: &'static str, errno: Errno) -> Inspection {
 /// Classifies what `stat` says sits at the path, for a process whose effective uid is
 /// `euid`.
 #[must_use]
-pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
+pub(crate) fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
     #[cfg_attr(
         target_os = "linux",
         expect(clippy::useless_conversion, reason = "mode_t is u16 on some platforms")
@@ -30,7 +35,7 @@ pub fn classify_stat(stat: &FileStat, euid: u32) -> Inspection {
 /// [`classify_stat`] on raw fields (`mode` as in `st_mode`), for tests and callers
 /// holding another stat type.
 #[must_use]
-pub fn classify_mode(mode: u32, owner: u32, euid: u32) -> Inspection {
+pub(crate) fn classify_mode(mode: u32, owner: u32, euid: u32) -> Inspection {
     let kind = mode & file_type_bits(SFlag::S_IFMT);
     if kind == file_type_bits(SFlag::S_IFLNK) {
         Inspection::AddressConflict(AddressConflict::Symlink)
@@ -54,7 +59,7 @@ pub(super) fn file_type_bits(flag: SFlag) -> u32 {
 /// Classifies a failed connect: ECONNREFUSED/ENOENT dead, EAGAIN a full backlog, the
 /// rest indeterminate.
 #[must_use]
-pub fn classify_connect_error(errno: Errno) -> Probe {
+pub(crate) fn classify_connect_error(errno: Errno) -> Probe {
     match errno {
         Errno::ECONNREFUSED | Errno::ENOENT => Probe::Dead(OsError::new("connect", errno)),
         Errno::EAGAIN => Probe::Indeterminate(ProbeDoubt::BacklogFull),

@@ -55,7 +55,9 @@ use nix::errno::Errno;
 use crate::backend::Backend;
 use crate::garden_id::GardenId;
 
-pub use classify::{classify_connect_error, classify_inspect_error, classify_mode, classify_stat};
+#[cfg(test)]
+pub(crate) use classify::classify_mode;
+pub(crate) use classify::{classify_connect_error, classify_inspect_error, classify_stat};
 pub use notify::CLOSE_DELAY as INOTIFY_CLOSE_DELAY;
 pub use wait::{await_socket_alive, check_reachable};
 
@@ -246,7 +248,12 @@ pub enum Verdict {
 }
 
 /// Tuning for [`await_socket_alive`].
+///
+/// `#[non_exhaustive]`: start from [`WaitOptions::default`] and set what differs with the
+/// `with_*` methods (or assign the public fields), so a knob added later breaks no
+/// dependent. (0.1 had a plain struct: adding `backend` broke every literal.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct WaitOptions {
     /// Upper bound between two probes when nothing wakes the waiter (default 150 ms).
     pub poll_interval: Duration,
@@ -263,6 +270,29 @@ impl Default for WaitOptions {
             probe_timeout: Duration::from_millis(300),
             backend: Backend::Native,
         }
+    }
+}
+
+impl WaitOptions {
+    /// Sets [`poll_interval`](Self::poll_interval).
+    #[must_use]
+    pub fn with_poll_interval(mut self, poll_interval: Duration) -> Self {
+        self.poll_interval = poll_interval;
+        self
+    }
+
+    /// Sets [`probe_timeout`](Self::probe_timeout).
+    #[must_use]
+    pub fn with_probe_timeout(mut self, probe_timeout: Duration) -> Self {
+        self.probe_timeout = probe_timeout;
+        self
+    }
+
+    /// Sets [`backend`](Self::backend).
+    #[must_use]
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
     }
 }
 
@@ -310,23 +340,19 @@ pub fn socket_path(control_dir: &Path, gid: &GardenId) -> PathBuf {
     control_dir.join(format!("{gid}.sock"))
 }
 
-/// Layer 1 on its own: what sits at `path` (final symlink not followed).
+/// Layer 1 on its own: what sits at `path` (final symlink not followed), looked at with
+/// [`Backend::Native`].
 #[must_use]
 pub fn inspect(path: &Path) -> Inspection {
-    inspect_for_probe(path).0
+    inspect_for_probe(path, Backend::Native).0
 }
 
 /// Layer 1, keeping hold of a socket file for layer 2: the handle is `Some` exactly when
-/// the inspection is [`Inspection::SocketFile`]. Uses [`Backend::Native`].
+/// the inspection is [`Inspection::SocketFile`]. `backend` picks the mechanism
+/// (`open(O_PATH)` + `fstat` natively on Linux, `lstat` in the portable backend);
+/// [`Backend::default()`] is the native one.
 #[must_use]
-pub fn inspect_for_probe(path: &Path) -> (Inspection, Option<SocketFile>) {
-    inspect_for_probe_with(path, Backend::Native)
-}
-
-/// [`inspect_for_probe`] with the given backend's mechanism (`open(O_PATH)` + `fstat`
-/// natively on Linux, `lstat` in the portable backend).
-#[must_use]
-pub fn inspect_for_probe_with(path: &Path, backend: Backend) -> (Inspection, Option<SocketFile>) {
+pub fn inspect_for_probe(path: &Path, backend: Backend) -> (Inspection, Option<SocketFile>) {
     let (inspection, held) = held::inspect_held(path, backend);
     (inspection, held.map(SocketFile))
 }
@@ -345,15 +371,12 @@ impl SocketFile {
     }
 }
 
-/// Layers 1 and 2: inspects `path` and, when a socket file sits there, probes the same
-/// inode by connecting (the connection is closed at once). Uses [`Backend::Native`].
-pub async fn observe(path: &Path, probe_timeout: Duration) -> Observation {
-    observe_with(path, probe_timeout, Backend::Native).await
-}
-
-/// [`observe`] with the given backend.
-pub async fn observe_with(path: &Path, probe_timeout: Duration, backend: Backend) -> Observation {
-    let (inspection, file) = inspect_for_probe_with(path, backend);
+/// Layers 1 and 2: inspects `path` with `backend`'s mechanism and, when a socket file
+/// sits there, probes the same inode (natively; the portable backend the same path) by
+/// connecting, the connection closed at once. A connect still in progress after
+/// `probe_timeout` is indeterminate.
+pub async fn observe(path: &Path, probe_timeout: Duration, backend: Backend) -> Observation {
+    let (inspection, file) = inspect_for_probe(path, backend);
     let probe = match file {
         Some(file) => Some(file.probe(probe_timeout).await),
         None => None,

@@ -270,7 +270,7 @@ fn await_future_is_send() {
     let path = Path::new("/nonexistent/x.sock");
     let fut = await_socket_alive(path, cancel, WaitOptions::default());
     assert_send(&fut);
-    let obs = observe(path, Duration::from_millis(1));
+    let obs = observe(path, Duration::from_millis(1), Backend::Native);
     assert_send(&obs);
 }
 

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::notify::{DirWatch, Wake};
-use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe_with, verdict};
+use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict};
 use crate::backend::Backend;
 
 /// Resolves once `path` accepts a connection from a listener of our uid; fails at once
@@ -75,7 +75,7 @@ pub async fn await_socket_alive(
         let observation = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(cancelled()),
-            observation = observe_with(path, options.probe_timeout, options.backend) => observation,
+            observation = observe(path, options.probe_timeout, options.backend) => observation,
         };
         match verdict(&observation) {
             Verdict::Alive => return Ok(()),

@@ -50,7 +50,11 @@ impl LaunchRequest {
 
 /// Launch receipt: the window tmux made. Kept apart from the observation receipt, because
 /// a window that opened says nothing about whether `pi` came up in it.
+///
+/// A custom [`Launcher`] builds one with [`LaunchReceipt::new`]; `#[non_exhaustive]`, so
+/// a field added later (as `server_pid` was) breaks no launcher.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LaunchReceipt {
     /// The session the window was added to (its name).
     pub session: String,
@@ -66,6 +70,29 @@ pub struct LaunchReceipt {
     /// The tmux server's pid, the pane process's parent: it tells the pane's process from
     /// a newcomer that took its pid.
     pub server_pid: u32,
+}
+
+impl LaunchReceipt {
+    /// The window `window_id` (index `window_index`) in `session`, whose pane `pane_id`
+    /// runs `pane_pid`, a child of the server `server_pid`.
+    #[must_use]
+    pub fn new(
+        session: impl Into<String>,
+        window_id: impl Into<String>,
+        window_index: u32,
+        pane_id: impl Into<String>,
+        pane_pid: u32,
+        server_pid: u32,
+    ) -> Self {
+        Self {
+            session: session.into(),
+            window_id: window_id.into(),
+            window_index,
+            pane_id: pane_id.into(),
+            pane_pid,
+            server_pid,
+        }
+    }
 }
 
 impl fmt::Display for LaunchReceipt {

@@ -61,7 +61,7 @@ use crate::lock::{self, AcquireError, LockClaim, LockIoError, ReleaseOutcome};
 use crate::production::identity::{IdentityError, SessionIdentity, resolve_session_identity};
 use crate::production::{ProductionOptions, ReleaseFn};
 use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_args};
-use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe_with};
+use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe};
 
 pub use error::{Refusal, VisibleError};
 pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
@@ -79,8 +79,11 @@ pub type SessionResolver = Arc<
 >;
 
 /// Options of a visible resume. Each has a default ([`VisibleOptions::from_production`])
-/// and can be overridden, so tests and the live smoke use their own directories.
+/// and can be overridden through the public fields, so tests and the live smoke use
+/// their own directories. `#[non_exhaustive]`: built only by `from_production`, so an
+/// option added later (as `child_env` was) breaks no dependent.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct VisibleOptions {
     /// Where dispatch locks live.
     pub lock_dir: PathBuf,
@@ -200,14 +203,16 @@ pub async fn visible_resume<L: Launcher>(
 
     let request = match prepare(gid, options, &socket).await {
         Ok(request) => request,
-        Err(refusal) => return Err(held.refuse(refusal)),
+        Err(refusal) => return Err(held.refuse(refusal).await),
     };
     let launch = match launcher.launch(&request).await {
         Ok(receipt) => receipt,
-        Err(error) if error.nothing_launched() => return Err(held.refuse(Refusal::Launch(error))),
+        Err(error) if error.nothing_launched() => {
+            return Err(held.refuse(Refusal::Launch(error)).await);
+        }
         Err(error) => {
             let lock_path = held.claim.lock_path().to_path_buf();
-            return Err(match held.release() {
+            return Err(match held.release().await {
                 Ok(release) => VisibleError::LaunchUncertain { error, release },
                 Err(source) => VisibleError::Release {
                     lock_path,
@@ -220,15 +225,14 @@ pub async fn visible_resume<L: Launcher>(
             });
         }
     };
-    let wait = WaitOptions {
-        poll_interval: options.poll_interval,
-        probe_timeout: options.probe_timeout,
-        backend: options.backend,
-    };
+    let wait = WaitOptions::default()
+        .with_poll_interval(options.poll_interval)
+        .with_probe_timeout(options.probe_timeout)
+        .with_backend(options.backend);
     let observation =
         observe::observe_once(launcher, &launch, &socket, options.observe_timeout, wait).await;
     let lock_path = held.claim.lock_path().to_path_buf();
-    match held.release() {
+    match held.release().await {
         Ok(release) => Ok(VisibleResume {
             launch,
             observation,
@@ -253,15 +257,15 @@ pub async fn visible_resume<L: Launcher>(
 )]
 async fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
     let (dir, owned) = (lock_dir.to_path_buf(), gid.clone());
-    match tokio::task::spawn_blocking(move || lock::acquire(&dir, &owned)).await {
-        Ok(acquired) => acquired,
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(join) => Err(AcquireError::Io {
-            op: "acquire lock",
-            path: lock::lock_path(lock_dir, gid),
-            source: std::io::Error::other(join),
-        }),
-    }
+    crate::sys::off_async(move || lock::acquire(&dir, &owned))
+        .await
+        .unwrap_or_else(|join| {
+            Err(AcquireError::Io {
+                op: "acquire lock",
+                path: lock::lock_path(lock_dir, gid),
+                source: std::io::Error::other(join),
+            })
+        })
 }
 
 /// Identity, preflight and argv: everything between taking the lock and launching.
@@ -309,14 +313,14 @@ async fn resolve_identity(
         options.extension_args.clone(),
     );
     let agent = agent_dir.clone();
-    match tokio::task::spawn_blocking(move || resolver(&agent, &gid, &ext)).await {
-        Ok(resolved) => resolved,
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(join) => Err(IdentityError::Io {
-            path: agent_dir,
-            source: std::io::Error::other(join),
-        }),
-    }
+    crate::sys::off_async(move || resolver(&agent, &gid, &ext))
+        .await
+        .unwrap_or_else(|join| {
+            Err(IdentityError::Io {
+                path: agent_dir,
+                source: std::io::Error::other(join),
+            })
+        })
 }
 
 /// The liveness preflight: only an absent socket, or a socket file nobody listens on
@@ -326,7 +330,7 @@ async fn preflight(
     probe_timeout: Duration,
     backend: Backend,
 ) -> Result<(), Refusal> {
-    let seen = observe_with(socket, probe_timeout, backend).await;
+    let seen = observe(socket, probe_timeout, backend).await;
     let socket = socket.to_path_buf();
     match (seen.inspection, seen.probe) {
         (Inspection::Absent, _) | (Inspection::SocketFile, Some(Probe::Dead(_))) => Ok(()),
@@ -367,15 +371,25 @@ struct HeldLock {
 }
 
 impl HeldLock {
-    fn release(mut self) -> Result<ReleaseOutcome, LockIoError> {
+    /// Releases on the blocking pool: the release reads the lock file and removes it,
+    /// file I/O that must not stall the runtime thread. Once started, the release runs
+    /// to its end even if this future is dropped (a blocking task is never cancelled
+    /// midway), and `done` is set before it starts, so it happens exactly once.
+    async fn release(mut self) -> Result<ReleaseOutcome, LockIoError> {
         self.done = true;
-        (self.release)(&self.claim)
+        let (release, claim) = (self.release.clone(), self.claim.clone());
+        match crate::sys::off_async(move || release(&claim)).await {
+            Ok(released) => released,
+            // The runtime is shutting down and the task never ran: release here, so the
+            // gid is not pinned (nothing else is left to run it).
+            Err(_) => (self.release)(&self.claim),
+        }
     }
 
     /// Releases and reports `refusal` (or the failed release, carrying it).
-    fn refuse(self, refusal: Refusal) -> VisibleError {
+    async fn refuse(self, refusal: Refusal) -> VisibleError {
         let lock_path = self.claim.lock_path().to_path_buf();
-        match self.release() {
+        match self.release().await {
             Ok(_) => VisibleError::Refused(refusal),
             Err(source) => VisibleError::Release {
                 lock_path,
@@ -390,6 +404,10 @@ impl HeldLock {
 }
 
 impl Drop for HeldLock {
+    /// The one release left on the calling thread, by necessity: `drop` cannot await,
+    /// and a release handed to the blocking pool from here would let the caller see the
+    /// lock still held after dropping the resume (and a runtime shutting down would drop
+    /// the task unrun). It is the cancellation path only, one small read and unlink.
     fn drop(&mut self) {
         if !self.done {
             self.done = true;

@@ -183,10 +183,7 @@ pub fn watch_process_exit(
     use rustix::process::{PidfdFlags, pidfd_open};
     use tokio::io::Interest;
 
-    let raw = i32::try_from(pid).map_err(io::Error::other)?;
-    let rpid = rustix::process::Pid::from_raw(raw)
-        .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
-    let fd = match pidfd_open(rpid, PidfdFlags::empty()) {
+    let fd = match pidfd_open(crate::sys::rustix_pid(pid)?, PidfdFlags::empty()) {
         Ok(fd) => Some(crate::sys::register_owned_fd(fd, Interest::READABLE)?),
         Err(rustix::io::Errno::SRCH) => None,
         Err(e) => return Err(e.into()),

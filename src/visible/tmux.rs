@@ -283,28 +283,34 @@ fn parse_dead_pane(row: &str) -> Option<PaneExitStatus> {
 }
 
 impl Launcher for TmuxLauncher {
-    /// Runs the checks, then tmux (on the blocking pool: it waits for the server's
-    /// answer), and parses the handle it prints.
+    /// Runs the checks, then tmux, and parses the handle it prints. Both the checks
+    /// (the cwd's metadata, the runtime's lookup on `PATH`) and tmux (it waits for the
+    /// server's answer) run on the blocking pool: file and process I/O never stall the
+    /// runtime thread.
     async fn launch(&self, request: &LaunchRequest) -> Result<LaunchReceipt, LaunchError> {
-        let argv = self.command_args(request)?;
-        let (tmux, limit) = (self.tmux.clone(), self.launch_timeout);
+        let (launcher, request) = (self.clone(), request.clone());
+        let limit = self.launch_timeout;
         let cancelled = Arc::new(AtomicBool::new(false));
         let _cancel_on_drop = CancelOnDrop(cancelled.clone());
-        let run = move || run_bounded(&tmux, &argv, &[], limit, &cancelled);
-        let output = match tokio::task::spawn_blocking(run).await {
-            Ok(Ok(output)) => output,
-            Ok(Err(Bounded::Start(source))) => {
+        let run = move || {
+            let argv = launcher.command_args(&request)?;
+            Ok(run_bounded(&launcher.tmux, &argv, &[], limit, &cancelled))
+        };
+        let ran = crate::sys::off_async(run)
+            .await
+            .map_err(|join| LaunchError::Other(Box::new(join)))??;
+        let output = match ran {
+            Ok(output) => output,
+            Err(Bounded::Start(source)) => {
                 return Err(LaunchError::TmuxStart {
                     tmux: self.tmux.clone(),
                     source,
                 });
             }
-            Ok(Err(Bounded::TimedOut | Bounded::Cancelled)) => {
+            Err(Bounded::TimedOut | Bounded::Cancelled) => {
                 return Err(LaunchError::TmuxTimedOut { after: limit });
             }
-            Ok(Err(Bounded::Io(source))) => return Err(LaunchError::Other(Box::new(source))),
-            Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-            Err(join) => return Err(LaunchError::Other(Box::new(join))),
+            Err(Bounded::Io(source)) => return Err(LaunchError::Other(Box::new(source))),
         };
         if !output.status.success() {
             // The window's handle printed means new-window made it, and only the
@@ -331,7 +337,13 @@ impl Launcher for TmuxLauncher {
     /// (3.3a) now and then leaves the zombie unreaped for good, its pane dead without a
     /// status.
     async fn pane_exit_status(&self, receipt: &LaunchReceipt) -> Option<PaneExitStatus> {
-        if let Some(status) = zombie_status(receipt.pane_pid, receipt.server_pid) {
+        // `/proc` is read on the blocking pool too: a file read, like any other.
+        let (pane, server) = (receipt.pane_pid, receipt.server_pid);
+        if let Some(status) = crate::sys::off_async(move || zombie_status(pane, server))
+            .await
+            .ok()
+            .flatten()
+        {
             return Some(status);
         }
         let argv = self.pane_query_args(&receipt.pane_id).ok()?;
@@ -341,9 +353,8 @@ impl Launcher for TmuxLauncher {
             let cancelled = Arc::new(AtomicBool::new(false));
             let _cancel_on_drop = CancelOnDrop(cancelled.clone());
             let run = move || run_bounded(&tmux, &argv, &[], PANE_STATUS_WAIT, &cancelled);
-            let output = match tokio::task::spawn_blocking(run).await {
+            let output = match crate::sys::off_async(run).await {
                 Ok(Ok(output)) if output.status.success() => output,
-                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
                 _ => return None,
             };
             if let Some(status) = parse_dead_pane(&String::from_utf8_lossy(&output.stdout)) {
@@ -361,10 +372,15 @@ impl Launcher for TmuxLauncher {
         let exited = watch_process_exit(receipt.pane_pid)?;
         // Opened first, checked second: the pidfd pins the process it names. A pane's
         // process is a child of the tmux server; one that is not has taken the pid of a
-        // pane process that already exited (and was reaped) before the open.
-        let not_the_pane =
-            parent_pid(receipt.pane_pid).is_some_and(|parent| parent != receipt.server_pid);
+        // pane process that already exited (and was reaped) before the open. Checked in
+        // the future, on the blocking pool (a `/proc` read), so starting does not wait.
+        let (pane, server) = (receipt.pane_pid, receipt.server_pid);
         Ok(async move {
+            let not_the_pane = crate::sys::off_async(move || {
+                parent_pid(pane).is_some_and(|parent| parent != server)
+            })
+            .await
+            .map_err(|join| Box::new(join) as BoxError)?;
             if not_the_pane {
                 return Ok(());
             }

@@ -15,10 +15,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error_chain;
 use crate::lock::{LockClaim, ReleaseOutcome};
-use crate::plan::SpawnBgPlan;
-use crate::release::{
-    ReleaseEvent, ReleasePolicy, ReleaseState, SpawnBgLock, policy_for_spawn_bg, reduce,
-};
+use crate::plan::{SpawnBgLock, SpawnBgPlan, policy_for_spawn_bg};
+use crate::release::{ReleaseEvent, ReleasePolicy, ReleaseState, reduce};
 
 pub use deps::{BoxError, ChildExit, SpawnedChild, StopSignal, WatchDeps};
 pub use outcome::{ReleaseCause, RetainReason, RetainedDiagnostic, SpawnBgOutcome, WatchError};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::garden_id::GardenId;
 use crate::lock::ReleaseOutcome;
-use crate::release::PolicyError;
+use crate::plan::PolicyError;
 
 use super::deps::{BoxError, ChildExit, StopSignal};
 
@@ -94,7 +94,11 @@ impl RetainReason {
 }
 
 /// Everything a person needs to find the child and clear the lock.
+///
+/// Made by the watcher and read by callers, never built by them: `#[non_exhaustive]`,
+/// so a detail added later breaks no dependent that reads or matches it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetainedDiagnostic {
     /// The citizen.
     pub target: GardenId,

@@ -151,21 +151,11 @@ fn unique_mark() -> String {
 /// of a test and everything it started, whatever their names.
 fn marked(token: &str) -> Vec<u32> {
     let needle = format!("{MARK}={token}");
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+    entwurf_procfs::processes()
+        .into_iter()
+        .map(|(pid, _)| pid)
         .filter(|pid| {
-            let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|s| {
-                    let state = s.rsplit_once(')')?.1.split_whitespace().next()?.to_owned();
-                    Some(state != "Z" && state != "X")
-                })
-                .unwrap_or(false);
-            alive
+            entwurf_procfs::alive(*pid)
                 && std::fs::read(format!("/proc/{pid}/environ"))
                     .is_ok_and(|env| env.split(|b| *b == 0).any(|kv| kv == needle.as_bytes()))
         })

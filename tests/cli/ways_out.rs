@@ -202,15 +202,7 @@ fn stand_ins_follow_a_sigkilled_runner_and_the_next_run_sweeps_its_dirs() {
         std::process::id()
     ));
     std::fs::create_dir(&live).unwrap();
-    let me = std::fs::read_to_string("/proc/self/stat").unwrap();
-    let start_time = me
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .nth(19)
-        .unwrap()
-        .to_owned();
+    let start_time = entwurf_procfs::ProcessId::current().unwrap().start_time;
     std::fs::write(
         live.join(".smoke-entwurf-v2-owner"),
         format!("{}:{start_time}\n", std::process::id()),
@@ -249,16 +241,9 @@ fn every_stand_in_role_exits_when_its_runner_dies() {
             .arg("60")
             .spawn()
             .unwrap();
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", helper.id())).unwrap();
-        let start_time = stat
-            .rsplit_once(')')
+        let lifeline = entwurf_procfs::ProcessId::of(helper.id())
             .unwrap()
-            .1
-            .split_whitespace()
-            .nth(19)
-            .unwrap()
-            .to_owned();
-        let lifeline = format!("{}:{start_time}", helper.id());
+            .to_string();
         let mark = unique_mark();
         let ready = dir.path().join(format!("{role}.ready"));
         let mut cmd = smoke_command();

@@ -16,8 +16,7 @@ use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
-    AddressConflict, AwaitSocketError, Verdict, WaitOptions, await_socket_alive, observe,
-    observe_with, verdict,
+    AddressConflict, AwaitSocketError, Verdict, WaitOptions, await_socket_alive, observe, verdict,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -142,11 +141,9 @@ fn a_socket_swapped_for_a_symlink_mid_wait_is_forged_and_its_target_never_connec
     // backoff, the swap itself is seen through inotify (IN_MOVED_TO).
     let waiter = start_waiter(
         &path,
-        WaitOptions {
-            poll_interval: Duration::from_millis(20),
-            probe_timeout: Duration::from_millis(300),
-            ..WaitOptions::default()
-        },
+        WaitOptions::default()
+            .with_poll_interval(Duration::from_millis(20))
+            .with_probe_timeout(Duration::from_millis(300)),
     );
     // Several probes see the stale socket (Dead → keep waiting)...
     std::thread::sleep(Duration::from_millis(150));
@@ -220,7 +217,7 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
     let started = Instant::now();
     let mut probes = 0;
     while probes < 3000 && started.elapsed() < Duration::from_secs(4) {
-        let seen = rt.block_on(observe(&path, Duration::from_millis(300)));
+        let seen = rt.block_on(observe(&path, Duration::from_millis(300), Backend::Native));
         match verdict(&seen) {
             Verdict::Alive => &alive,
             Verdict::Forged(_) => &forged,
@@ -312,7 +309,7 @@ fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() 
     // Until the window was hit a few times (or time is up: then nothing was proved).
     while on_decoy < 3 && started.elapsed() < Duration::from_secs(8) {
         for _ in 0..200 {
-            let seen = rt.block_on(observe_with(
+            let seen = rt.block_on(observe(
                 &path,
                 Duration::from_millis(300),
                 Backend::Portable,

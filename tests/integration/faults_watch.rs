@@ -6,7 +6,8 @@
 
 use std::time::{Duration, Instant};
 
-use entwurf_test_support::world::{Child, World, alive, exit_of, stand_in_main, world};
+use entwurf_procfs::alive;
+use entwurf_test_support::world::{Child, World, exit_of, stand_in_main, world};
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::ProductionOutcome;

@@ -4,7 +4,7 @@
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -79,13 +79,8 @@ fn world_ignoring_term() -> World {
     w.options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         let child = spawn(launch)?;
         let ignores_term = || {
-            std::fs::read_to_string(format!("/proc/{}/status", child.pid()))
-                .ok()
-                .and_then(|status| {
-                    let mask = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
-                    u64::from_str_radix(mask.trim(), 16).ok()
-                })
-                .is_some_and(|mask| mask & (1 << (15 - 1)) != 0)
+            entwurf_procfs::signal_mask(child.pid(), "SigIgn:")
+                .is_some_and(|mask| entwurf_procfs::mask_has(mask, 15))
         };
         let deadline = std::time::Instant::now() + DEADLINE;
         while !ignores_term() && std::time::Instant::now() < deadline {
@@ -125,11 +120,10 @@ fn lock_file(w: &World) -> PathBuf {
     lock::lock_path(&w.options.lock_dir, &GardenId::parse(GID).expect("gid"))
 }
 
+/// Running. Only called while the child is unreaped (its supervisor reaps on exit), so
+/// the pid cannot have been reused.
 fn alive(pid: u32) -> bool {
-    // Only called while the child is unreaped (its supervisor reaps on exit), so the pid
-    // cannot have been reused.
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+    entwurf_procfs::alive(pid)
 }
 
 async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on(backend: Backend) {

@@ -10,163 +10,17 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-/// The fields of `/proc/<pid>/stat` the checks need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcStat {
-    /// One-letter state (`R`, `S`, `Z`, ...).
-    pub state: char,
-    /// Parent pid.
-    pub ppid: u32,
-    /// Process group.
-    pub pgrp: u32,
-    /// Session.
-    pub session: u32,
-    /// Start time after boot, in clock ticks: with the pid, it names one process for
-    /// good (a reused pid has a later start time).
-    pub start_time: u64,
-}
+// The /proc readers are the checks' shared ones (tests/procfs), also used by the test
+// binaries and the bench.
+pub use entwurf_procfs::{
+    ProcessId, cmdline, ignored_signals, live_group_members, proc_stat, processes,
+};
 
-impl ProcStat {
-    /// A zombie (or dead-and-being-reaped) process no longer runs anything.
-    pub fn is_dead(&self) -> bool {
-        matches!(self.state, 'Z' | 'X' | 'x')
-    }
-}
-
-/// Reads `/proc/<pid>/stat`; `None` when the process is gone (or unreadable).
-pub fn proc_stat(pid: u32) -> Option<ProcStat> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
-}
-
-/// The command name may contain spaces and parentheses, so fields are counted from the
-/// last `)`.
-fn parse_stat(text: &str) -> Option<ProcStat> {
-    let rest = text.get(text.rfind(')')? + 1..)?;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    Some(ProcStat {
-        state: fields.first()?.chars().next()?,
-        ppid: fields.get(1)?.parse().ok()?,
-        pgrp: fields.get(2)?.parse().ok()?,
-        session: fields.get(3)?.parse().ok()?,
-        // Field 22 of stat(5); `fields` starts at field 3 (the state).
-        start_time: fields.get(19)?.parse().ok()?,
-    })
-}
-
-/// Every process visible in `/proc` with its stat.
-pub fn processes() -> Vec<(u32, ProcStat)> {
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    dir.filter_map(|entry| {
-        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
-        Some((pid, proc_stat(pid)?))
-    })
-    .collect()
-}
-
-/// Processes in group `pgid` that still run (zombies excluded).
-pub fn live_group_members(pgid: u32) -> Vec<u32> {
-    processes()
-        .into_iter()
-        .filter(|(_, s)| s.pgrp == pgid && !s.is_dead())
-        .map(|(pid, _)| pid)
-        .collect()
-}
-
-/// Who a process is for good: its pid and start time (see [`ProcStat::start_time`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ProcessId {
-    /// The pid.
-    pub pid: u32,
-    /// Its start time in clock ticks after boot.
-    pub start_time: u64,
-}
-
-impl ProcessId {
-    /// This process.
-    pub fn current() -> Option<Self> {
-        Self::of(std::process::id())
-    }
-
-    /// Process `pid` as it is now, when it runs.
-    pub fn of(pid: u32) -> Option<Self> {
-        let stat = proc_stat(pid)?;
-        Some(Self {
-            pid,
-            start_time: stat.start_time,
-        })
-    }
-
-    /// Whether this very process still runs (same pid, same start time, not a zombie).
-    pub fn is_alive(self) -> bool {
-        proc_stat(self.pid).is_some_and(|s| !s.is_dead() && s.start_time == self.start_time)
-    }
-}
-
-impl std::fmt::Display for ProcessId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.pid, self.start_time)
-    }
-}
-
-impl std::str::FromStr for ProcessId {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (pid, start) = s
-            .trim()
-            .split_once(':')
-            .ok_or_else(|| format!("{s:?} is not PID:START_TIME"))?;
-        Ok(Self {
-            pid: pid.parse().map_err(|_| format!("bad pid in {s:?}"))?,
-            start_time: start
-                .parse()
-                .map_err(|_| format!("bad start time in {s:?}"))?,
-        })
-    }
-}
-
-/// The signals this process ignores (`SigIgn` of `/proc/self/status`; bit n-1 is
-/// signal n), 0 when unreadable.
-pub fn ignored_signals() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            let line = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
-            u64::from_str_radix(line.trim(), 16).ok()
-        })
-        .unwrap_or(0)
-}
-
-/// `/proc/<pid>/cmdline` split at NULs.
-pub fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .map(|bytes| {
-            bytes
-                .split(|b| *b == 0)
-                .filter(|part| !part.is_empty())
-                .map(|part| String::from_utf8_lossy(part).into_owned())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Our open descriptors and what they point at, without the one listing them.
+/// Our open descriptors and what they point at, without the one listing them (empty
+/// when `/proc` cannot be read: H1 then compares two empty maps, and setup has already
+/// refused a run without `/proc`).
 pub fn open_fds() -> BTreeMap<i32, String> {
-    let own_listing = format!("/proc/{}/fd", std::process::id());
-    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
-        return BTreeMap::new();
-    };
-    dir.filter_map(|entry| {
-        let entry = entry.ok()?;
-        let fd: i32 = entry.file_name().to_str()?.parse().ok()?;
-        let target = std::fs::read_link(entry.path()).ok()?;
-        let target = target.to_string_lossy().into_owned();
-        (target != own_listing).then_some((fd, target))
-    })
-    .collect()
+    entwurf_procfs::open_fds().unwrap_or_default()
 }
 
 /// `kill(pid, 0)`: `Ok` when the process exists and may be signalled.
@@ -279,33 +133,5 @@ pub fn stream_socket(nonblocking: bool) -> nix::Result<std::os::fd::OwnedFd> {
             fcntl(&sock, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
         }
         Ok(sock)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stat_parses_names_with_parens_and_spaces() {
-        let line = "42 (a) b (c) S 7 42 42 0 -1 4194560 1 0 0 0 0 0 0 0 20 0 1 0 12345 0 0";
-        let stat = parse_stat(line).expect("parse");
-        assert_eq!(stat.state, 'S');
-        assert_eq!(stat.ppid, 7);
-        assert_eq!(stat.pgrp, 42);
-        assert_eq!(stat.session, 42);
-        assert_eq!(stat.start_time, 12345);
-        assert!(parse_stat("garbage").is_none());
-    }
-
-    #[test]
-    fn our_own_stat_and_a_new_fd_are_visible() {
-        let me = proc_stat(std::process::id()).expect("self");
-        assert!(!me.is_dead());
-        let before = open_fds();
-        let file = std::fs::File::open("/proc/self/stat").expect("open");
-        let after = open_fds();
-        assert_eq!(after.len(), before.len() + 1, "{before:?} {after:?}");
-        drop(file);
     }
 }

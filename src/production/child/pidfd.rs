@@ -21,10 +21,7 @@ impl PidfdExit {
     /// Opens a non-blocking pidfd for the (unreaped, hence still ours) child and registers
     /// it with the runtime's reactor.
     pub(super) fn open(pid: u32) -> io::Result<Self> {
-        let raw = i32::try_from(pid).map_err(io::Error::other)?;
-        let rpid = rustix::process::Pid::from_raw(raw)
-            .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
-        let pidfd = pidfd_open(rpid, PidfdFlags::NONBLOCK)?;
+        let pidfd = pidfd_open(crate::sys::rustix_pid(pid)?, PidfdFlags::NONBLOCK)?;
         let pidfd = crate::sys::register_owned_fd(pidfd, Interest::READABLE)?;
         Ok(Self { pidfd })
     }

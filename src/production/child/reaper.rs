@@ -31,8 +31,9 @@ use super::ExitWatchError;
 use super::supervisor::Published;
 use crate::watcher::ChildExit;
 
-/// How often the reaper looks at the children it holds.
-pub const REAP_POLL: Duration = Duration::from_millis(100);
+/// How often the reaper looks at the children it holds. Crate-private since 0.2.0: an
+/// internal cadence, which no dependent tuned or read.
+pub(crate) const REAP_POLL: Duration = Duration::from_millis(100);
 
 /// A child whose supervisor is gone.
 pub(super) struct Orphan {
@@ -127,9 +128,7 @@ impl Orphan {
 /// Whether the child `pid` has exited and still waits to be reaped. Also the portable
 /// backend's look after each `SIGCHLD` (`portable.rs`).
 pub(super) fn exited_unreaped(pid: u32) -> io::Result<bool> {
-    let raw = i32::try_from(pid).map_err(io::Error::other)?;
-    let pid = rustix::process::Pid::from_raw(raw)
-        .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))?;
+    let pid = crate::sys::rustix_pid(pid)?;
     let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
     loop {
         match waitid(WaitId::Pid(pid), options) {

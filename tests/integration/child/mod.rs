@@ -60,11 +60,10 @@ async fn wait_for_file(path: &Path) -> String {
     .await
 }
 
-/// The state letter from /proc/<pid>/stat, if the process still exists.
+/// The state letter from /proc/<pid>/stat, if the process still exists (these tests
+/// hold pids as nix's `i32`).
 fn proc_state(pid: i32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.trim_start().chars().next()
+    entwurf_procfs::proc_state(u32::try_from(pid).ok()?)
 }
 
 /// Gone, or a zombie/dead entry waiting for its (new) parent to reap it.
@@ -93,13 +92,8 @@ fn pid_of(child: &ChildHandle) -> i32 {
 
 /// Whether `pid` ignores SIGTERM, from the SigIgn mask in /proc/<pid>/status.
 fn ignores_term(pid: i32) -> bool {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let mask = status
-        .lines()
-        .find_map(|l| l.strip_prefix("SigIgn:"))
-        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
-        .unwrap();
-    mask & (1 << (libc_sigterm() - 1)) != 0
+    let mask = entwurf_procfs::signal_mask(u32::try_from(pid).unwrap(), "SigIgn:").unwrap();
+    entwurf_procfs::mask_has(mask, libc_sigterm())
 }
 
 fn libc_sigterm() -> u32 {
@@ -109,12 +103,11 @@ fn libc_sigterm() -> u32 {
 /// This process's descriptors without close-on-exec (`O_CLOEXEC` is octal 02000000 in
 /// the `flags:` line of /proc/self/fdinfo).
 fn inheritable_fds() -> Vec<u32> {
-    std::fs::read_dir("/proc/self/fdinfo")
+    entwurf_procfs::fdinfo()
         .unwrap()
-        .filter_map(|e| {
-            let name = e.ok()?.file_name();
-            let fd: u32 = name.to_str()?.parse().ok()?;
-            let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).ok()?;
+        .into_iter()
+        .filter_map(|(fd, info)| {
+            let fd = u32::try_from(fd).ok()?;
             let flags = info
                 .lines()
                 .find_map(|l| l.strip_prefix("flags:"))?

@@ -27,9 +27,9 @@ async fn spawn_returns_a_running_session_leader(backend: Backend) {
         "{:?}",
         proc_state(pid)
     );
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let cmdline = entwurf_procfs::cmdline(u32::try_from(pid).unwrap());
     assert!(
-        cmdline.starts_with(b"sleep\0"),
+        cmdline.first().is_some_and(|arg| arg == "sleep"),
         "exec happened: {cmdline:?}"
     );
     assert_eq!(
@@ -201,7 +201,9 @@ async fn a_grandchild_ignoring_term_is_swept_with_kill(backend: Backend) {
     // The subshell writes its own pid, then execs sleep under that pid.
     assert!(
         poll_until("grandchild became sleep", Duration::from_secs(2), || {
-            std::fs::read(format!("/proc/{gpid}/cmdline")).is_ok_and(|c| c.starts_with(b"sleep\0"))
+            entwurf_procfs::cmdline(u32::try_from(gpid).unwrap())
+                .first()
+                .is_some_and(|arg| arg == "sleep")
         })
         .await
     );

@@ -28,12 +28,9 @@ fn the_single_match_gives_cwd_provider_model_and_extension_args() {
     let identity = resolve_launch_identity(agent.path(), &gid(), &ext).unwrap();
     assert_eq!(
         identity,
-        LaunchIdentity {
-            cwd: PathBuf::from("/work/b"),
-            provider: Some("anthropic".to_owned()),
-            model: "claude-y".to_owned(),
-            extension_args: ext,
-        }
+        LaunchIdentity::new(PathBuf::from("/work/b"), "claude-y")
+            .with_provider(Some("anthropic".to_owned()))
+            .with_extension_args(ext)
     );
     assert_eq!(snapshot(agent.path()), before, "nothing on disk changed");
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, Inspection, Observation, Probe, ProbeDoubt, SUN_PATH_MAX,
-    Verdict, WaitOptions, await_socket_alive, inspect_for_probe_with, observe_with, verdict,
+    Verdict, WaitOptions, await_socket_alive, inspect_for_probe, observe, verdict,
 };
 use nix::errno::Errno;
 use nix::sys::socket::{
@@ -39,19 +39,15 @@ const DEADLINE: Duration = Duration::from_secs(5);
 /// Options whose poll interval is far longer than any latency we assert: passing with
 /// them proves the wake came from inotify.
 fn inotify_only() -> WaitOptions {
-    WaitOptions {
-        poll_interval: Duration::from_secs(10),
-        probe_timeout: PROBE_TIMEOUT,
-        backend: Backend::Native,
-    }
+    WaitOptions::default()
+        .with_poll_interval(Duration::from_secs(10))
+        .with_probe_timeout(PROBE_TIMEOUT)
+        .with_backend(Backend::Native)
 }
 
 /// The default options with `backend`.
 fn on(backend: Backend) -> WaitOptions {
-    WaitOptions {
-        backend,
-        ..WaitOptions::default()
-    }
+    WaitOptions::default().with_backend(backend)
 }
 
 /// Options under which a change is seen well within [`PROMPT`]: natively by inotify alone
@@ -60,17 +56,16 @@ fn on(backend: Backend) -> WaitOptions {
 fn prompt_wake(backend: Backend) -> WaitOptions {
     match backend {
         Backend::Native => inotify_only(),
-        Backend::Portable => WaitOptions {
-            poll_interval: Duration::from_millis(20),
-            probe_timeout: PROBE_TIMEOUT,
-            backend,
-        },
+        Backend::Portable => WaitOptions::default()
+            .with_poll_interval(Duration::from_millis(20))
+            .with_probe_timeout(PROBE_TIMEOUT)
+            .with_backend(backend),
     }
 }
 
 /// Layer 1 with `backend`'s mechanism.
 fn inspect_on(path: &Path, backend: Backend) -> Inspection {
-    inspect_for_probe_with(path, backend).0
+    inspect_for_probe(path, backend).0
 }
 
 /// A socket bound at `path` but not yet listening (the bind→listen gap).

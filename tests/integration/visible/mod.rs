@@ -341,14 +341,7 @@ async fn a_pid_that_is_not_the_servers_child_is_not_the_pane() {
         .arg("5")
         .spawn()
         .expect("sleep");
-    let receipt = |server_pid| LaunchReceipt {
-        session: "main".into(),
-        window_id: "@1".into(),
-        window_index: 1,
-        pane_id: "%1".into(),
-        pane_pid: child.id(),
-        server_pid,
-    };
+    let receipt = |server_pid| LaunchReceipt::new("main", "@1", 1, "%1", child.id(), server_pid);
     let launcher = TmuxLauncher::named_server("unused", "main");
 
     // Its parent is this test process, not "server" pid 1: not the pane, gone at once.

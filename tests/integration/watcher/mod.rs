@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use entwurf_test_support::fake_deps::{At, FakeChild, FakeDeps, FakeError, PID, Script};
 use entwurf_v2_spawn::lock::{self, LockClaim};
-use entwurf_v2_spawn::release::PolicyError;
+use entwurf_v2_spawn::plan::PolicyError;
 use entwurf_v2_spawn::watcher::{
     ChildExit, ReleaseCause, RetainReason, SpawnBgOutcome, StopSignal, WatchError,
     execute_spawn_bg_resume,

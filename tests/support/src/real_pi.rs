@@ -156,8 +156,18 @@ impl PiWorld {
         let out = self.run(
             runtime,
             &[
-                "--mode", "json", "-p", "-e", fixture, "--session-id", gid, "--provider",
-                "fixture", "--model", "echo", prompt,
+                "--mode",
+                "json",
+                "-p",
+                "-e",
+                fixture,
+                "--session-id",
+                gid,
+                "--provider",
+                "fixture",
+                "--model",
+                "echo",
+                prompt,
             ],
         );
         assert!(

@@ -22,7 +22,7 @@ use entwurf_v2_spawn::production::{
     ProductionDeps, ProductionOptions, ResumeLaunch, fixed_identity,
 };
 use entwurf_v2_spawn::resume_args::{
-    PassthroughArgs,     ParsedResumeArgs, ResumeArgs, ResumeVariant, parse_resume_pi_args,
+    ParsedResumeArgs, PassthroughArgs, ResumeArgs, ResumeVariant, parse_resume_pi_args,
 };
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
@@ -139,17 +139,6 @@ impl World {
         }
         panic!("the child never started");
     }
-}
-
-/// `/proc/<pid>/stat` state letter, `None` once the pid is gone (reaped).
-pub fn proc_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(") ")?.1.chars().next()
-}
-
-/// Running (not a zombie, not gone).
-pub fn alive(pid: u32) -> bool {
-    proc_state(pid).is_some_and(|s| s != 'Z' && s != 'X')
 }
 
 /// The resume argv the stand-in must receive for this world's plan.

@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, Inspection, Probe, SUN_PATH_MAX, WaitOptions,
-    await_socket_alive, observe_with,
+    await_socket_alive, observe,
 };
 
 use super::{Env, Scratch, bounded};
@@ -38,11 +38,10 @@ const CHECKS: [Check; 8] = [
 /// Short waits keep the run fast; the poll interval is the waiter's upper bound between
 /// probes when no inotify event wakes it.
 fn wait() -> WaitOptions {
-    WaitOptions {
-        poll_interval: Duration::from_millis(25),
-        probe_timeout: Duration::from_millis(100),
-        backend: super::backend(),
-    }
+    WaitOptions::default()
+        .with_poll_interval(Duration::from_millis(25))
+        .with_probe_timeout(Duration::from_millis(100))
+        .with_backend(super::backend())
 }
 /// How long a check lets a waiter run to show it keeps waiting.
 const STILL_WAITING: Duration = Duration::from_millis(60);
@@ -137,7 +136,7 @@ async fn stale(dir: &Path) -> Result<()> {
     let path = dir.join("stale.sock");
     // Binding and dropping leaves the socket file behind with nobody listening.
     drop(bind_any_len(&path)?);
-    let seen = observe_with(&path, wait().probe_timeout, super::backend()).await;
+    let seen = observe(&path, wait().probe_timeout, super::backend()).await;
     expect_that(
         seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),
         || format!("a stale socket file observed as {seen:?}, not a dead socket file"),
@@ -195,7 +194,7 @@ async fn backlog_full(dir: &Path) -> Result<()> {
         )
     })?;
     // The layer below the waiter: busy must read as indeterminate, never as dead.
-    let seen = observe_with(&path, wait().probe_timeout, super::backend()).await;
+    let seen = observe(&path, wait().probe_timeout, super::backend()).await;
     expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
         format!("a full backlog observed as {seen:?}, not indeterminate")
     })?;

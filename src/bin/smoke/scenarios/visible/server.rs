@@ -31,6 +31,15 @@ pub(crate) struct Server {
     watchdog: u32,
 }
 
+/// A shell function, `runs PID START`: whether process PID still runs and is the one
+/// that started at START (field 22 of `/proc/PID/stat`, clock ticks after boot). The
+/// watchdogs know the runner by both, never by its pid alone: a pid reused after the
+/// runner died would keep a pid-only watchdog (and the server it guards) alive for good.
+/// Fields are counted after the last `) ` (the command name may hold both); a zombie
+/// (`Z`) no longer runs. `read` is a builtin: a look every 0.1 s forks nothing.
+const RUNS: &str = "runs() { { read -r s < \"/proc/$1/stat\"; } 2>/dev/null || return 1; \
+     s=${s##*\") \"}; set -- \"$2\" $s; [ \"$2\" != Z ] && [ \"${21}\" = \"$1\" ]; }; ";
+
 fn tmux(socket: &Path) -> Command {
     let mut command = Command::new("tmux");
     command.arg("-S").arg(socket);
@@ -94,16 +103,19 @@ impl Server {
         // once it exists: a runner SIGKILLed between the server's start and that window
         // left the server running for good (seen in about 1 run in 3 killed that early).
         // When the server ends (kill-server), the guard takes its whole group with it.
-        let guard = "tmux -D -S \"$1\" -f /dev/null & t=$!; \
-             (while kill -0 \"$2\" 2>/dev/null && kill -0 \"$t\" 2>/dev/null; do sleep 0.1; done; \
+        let guard = format!(
+            "{RUNS}tmux -D -S \"$1\" -f /dev/null & t=$!; \
+             (while runs \"$2\" \"$3\" && kill -0 \"$t\" 2>/dev/null; do sleep 0.1; done; \
              kill -9 \"$t\" 2>/dev/null) & \
-             wait \"$t\"; kill -9 0";
-        let args: [OsString; 5] = [
+             wait \"$t\"; kill -9 0"
+        );
+        let args: [OsString; 6] = [
             "-c".into(),
             guard.into(),
             "sh".into(),
             socket.clone().into(),
-            std::process::id().to_string().into(),
+            env.runner.pid.to_string().into(),
+            env.runner.start_time.to_string().into(),
         ];
         let request = SpawnRequest::new("sh", args, dir)
             .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
@@ -118,14 +130,14 @@ impl Server {
             tmux_env: OsString::new(),
             watchdog: 0,
         };
-        if let Err(e) = server.open_session().await {
+        if let Err(e) = server.open_session(env.runner).await {
             kill_child(&server.handle).await;
             return Err(e);
         }
         Ok(server)
     }
 
-    async fn open_session(&mut self) -> Result<()> {
+    async fn open_session(&mut self, runner: crate::os::ProcessId) -> Result<()> {
         let socket = self.socket.clone();
         let up = crate::os::poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
             socket.exists()
@@ -135,8 +147,9 @@ impl Server {
             bail!("the tmux server never made its socket");
         }
         // The watchdog: as soon as the runner is gone (SIGKILL included), kill the server.
-        let watchdog =
-            "while kill -0 \"$0\" 2>/dev/null; do sleep 0.1; done; exec tmux -S \"$1\" kill-server";
+        let watchdog = format!(
+            "{RUNS}while runs \"$0\" \"$2\"; do sleep 0.1; done; exec tmux -S \"$1\" kill-server"
+        );
         let args: Vec<OsString> = vec![
             "new-session".into(),
             "-d".into(),
@@ -150,8 +163,9 @@ impl Server {
             "sh".into(),
             "-c".into(),
             watchdog.into(),
-            std::process::id().to_string().into(),
+            runner.pid.to_string().into(),
             self.socket.clone().into(),
+            runner.start_time.to_string().into(),
         ];
         run_tmux(&self.socket, args).await?;
         let value = run_tmux(
