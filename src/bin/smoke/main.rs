@@ -91,20 +91,10 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-mod catalog;
-mod cli;
-mod lifeline;
+mod harness;
 mod os;
-mod output;
-mod pi_runtime;
-mod registry;
-mod report;
-mod runner;
 mod scenarios;
-mod setup;
 mod stand_ins;
-mod tmp;
-mod visible_pi;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -113,12 +103,15 @@ use clap::Parser;
 use nix::sys::signal::{SigSet, Signal as NixSignal};
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use crate::catalog::Check;
-use crate::cli::{Cli, Command, RunOptions};
-use crate::output::record::Target;
-use crate::output::{Ending, Header};
-use crate::report::{Interruption, PROGRAM, Selection};
-use crate::runner::{Injection, Runner};
+use crate::harness::catalog::Check;
+use crate::harness::cli::{Cli, Command, RunOptions};
+use crate::harness::output::record::Target;
+use crate::harness::output::{Ending, Header};
+use crate::harness::pi_runtimes as pi_runtime;
+use crate::harness::report::{Interruption, PROGRAM, Selection};
+use crate::harness::runner::{Injection, Runner};
+use crate::harness::{catalog, cleanup, output, setup};
+use crate::stand_ins::visible_pi;
 
 fn main() -> ExitCode {
     if stand_ins::is_pi() {
@@ -226,7 +219,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // Only the run's own set-up fails this way (before the first check).
         Err(e) => {
-            registry::cleanup();
+            cleanup::cleanup();
             eprintln!("{PROGRAM}: setup error: {e:#}");
             ExitCode::from(2)
         }
@@ -243,7 +236,7 @@ fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, s
         .as_deref()
         .map(setup::check_record)
         .transpose()?;
-    let swept = tmp::sweep(&root);
+    let swept = cleanup::temp_dirs::sweep(&root);
     if !swept.is_empty() {
         eprintln!(
             "{PROGRAM}: removed {} temp dir(s) left by runs that are gone: {}",
@@ -371,7 +364,7 @@ impl Run<'_> {
             pi,
         };
         if options.keep_tmp {
-            registry::keep_all_temp_dirs();
+            cleanup::keep_all_temp_dirs();
         }
         let deadline = Duration::from_millis(options.check_timeout_ms);
         // Each unit chains at most two checks, hygiene three more, and a real pi runtime
@@ -386,7 +379,7 @@ impl Run<'_> {
             .map_or(Duration::ZERO, |each| {
                 each * u32::try_from(pi_runtime::PiCheck::ALL.len()).unwrap_or(u32::MAX)
             });
-        registry::start_watchdog(
+        cleanup::start_watchdog(
             deadline * 5 + pi_chain + Duration::from_secs(5),
             move |why| {
                 output::abandoned(format, why);
@@ -422,7 +415,7 @@ impl Run<'_> {
         let wall = start.elapsed();
         // Every way out: kill what was started, remove the temp dirs not kept, then
         // finish the output.
-        let cleanup = registry::cleanup();
+        let cleanup = cleanup::cleanup();
         let tally = match interrupted {
             // Every finished result is shown, also those behind a check that was still
             // running: the tally counts them.

@@ -9,10 +9,10 @@ use entwurf_v2_spawn::production::child::SignalDelivery;
 use entwurf_v2_spawn::watcher::StopSignal;
 
 use super::{Env, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cli::ResidentArgs;
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
-use crate::runner::{Runner, expect_that};
 
 const CHECKS: [Check; 3] = [
     Check::ChildSpawned,

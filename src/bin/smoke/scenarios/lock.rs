@@ -18,11 +18,11 @@ use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
 use super::{Env, Scratch, gid, off_thread};
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cleanup;
+use crate::harness::cli::ResidentArgs;
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
-use crate::registry;
-use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
     Check::LockFormat,
@@ -134,7 +134,7 @@ fn dead_pid(env: &Env) -> Result<u32> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0);
-    let mut child = registry::spawn_group(Check::LockDeadReclaim, || command.spawn(), Child::id)?
+    let mut child = cleanup::spawn_group(Check::LockDeadReclaim, || command.spawn(), Child::id)?
         .context("starting a short-lived child")?;
     let pid = child.id();
     child.wait().context("reaping it")?;
@@ -400,7 +400,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0);
-    let holder = registry::spawn_group(Check::LockEperm, || command.spawn(), Child::id)?
+    let holder = cleanup::spawn_group(Check::LockEperm, || command.spawn(), Child::id)?
         .context("starting a holder as uid 65534")?;
     let pid = holder.id();
     let checked = without_cap_kill(|| {
@@ -410,7 +410,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         });
         eperm_holder(locks, &gid, pid)
     });
-    registry::kill_group(pid);
+    cleanup::kill_group(pid);
     let mut holder = holder;
     let _ = holder.wait();
     checked

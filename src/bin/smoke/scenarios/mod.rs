@@ -34,12 +34,12 @@ use entwurf_v2_spawn::production::child::{
 use entwurf_v2_spawn::production::{ProductionOutcome, ReleaseFn, ResumeLaunch};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cleanup::{self, temp_dirs};
+use crate::harness::cli::ResidentArgs;
+use crate::harness::pi_runtimes::PiRuntimes;
+use crate::harness::runner::Runner;
 use crate::os::ProcessId;
-use crate::pi_runtime::PiRuntimes;
-use crate::runner::Runner;
-use crate::{registry, tmp};
 
 /// The backend of this run, chosen once by `--backend` before any scenario starts.
 /// A process-wide value rather than a field of [`Env`]: the checks that build options
@@ -96,7 +96,7 @@ impl Scratch {
     /// Creates `smoke-entwurf-v2-<scenario>-XXXXXX` under the system temp dir.
     pub fn new(scenario: Scenario, env: &Env) -> Result<Self> {
         Ok(Self {
-            path: tmp::make(scenario, env.runner)?,
+            path: temp_dirs::make(scenario, env.runner)?,
         })
     }
 
@@ -129,7 +129,7 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if registry::finish_temp_dir(&self.path) {
+        if cleanup::finish_temp_dir(&self.path) {
             eprintln!("smoke-entwurf-v2-spawn-live: kept {}", self.path.display());
         }
     }
@@ -146,12 +146,15 @@ pub const SOCKET_PATH_ROOM: usize = 100;
 /// swept.
 pub fn short_dir(env: &Env, scenario: Scenario, what: &str) -> Result<tempfile::TempDir> {
     let short = tempfile::Builder::new()
-        .prefix(&tmp::name_prefix(what))
+        .prefix(&temp_dirs::name_prefix(what))
         .tempdir_in("/tmp")
         .with_context(|| format!("a short dir for the {what} sockets"))?;
-    registry::register_temp_dir(short.path().to_path_buf(), scenario);
-    std::fs::write(short.path().join(tmp::MARKER), format!("{}\n", env.runner))
-        .with_context(|| format!("marking {}", short.path().display()))?;
+    cleanup::register_temp_dir(short.path().to_path_buf(), scenario);
+    std::fs::write(
+        short.path().join(temp_dirs::MARKER),
+        format!("{}\n", env.runner),
+    )
+    .with_context(|| format!("marking {}", short.path().display()))?;
     Ok(short)
 }
 
@@ -206,7 +209,7 @@ pub fn resident_request(
 /// `spawn_child` for `owner`, its new process group registered before anyone can miss
 /// it (see `registry`). Refused once cleanup began or `owner` was abandoned.
 pub fn spawn_registered(owner: Check, request: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
-    registry::spawn_group(owner, || spawn_child(request), ChildHandle::pid).unwrap_or_else(
+    cleanup::spawn_group(owner, || spawn_child(request), ChildHandle::pid).unwrap_or_else(
         |refused| {
             Err(SpawnError::Exec {
                 program: request.program.clone(),
@@ -280,7 +283,7 @@ pub fn stderr_note(path: &Path) -> String {
 pub async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let guard = registry::BlockingGuard::enter();
+    let guard = cleanup::BlockingGuard::enter();
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
         work()

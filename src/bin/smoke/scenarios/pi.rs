@@ -41,10 +41,10 @@ use super::{
     Env, SOCKET_PATH_ROOM, Scratch, acquire_off_thread, bounded, counting_release, kill_child,
     off_thread, short_dir, spawn_registered, spawner_for, stderr_note, unexpected,
 };
-use crate::catalog::{Check, Needs, Scenario};
+use crate::harness::catalog::{Check, Needs, Scenario};
+use crate::harness::pi_runtimes::{PiCheck, PiRuntime, fixture_args, marker, write_fixture};
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
-use crate::pi_runtime::{PiCheck, PiRuntime, fixture_args, marker, write_fixture};
-use crate::runner::{Runner, expect_that, skip};
 
 /// How long a real pi may take to come up or to finish: Node starts it in one to three
 /// seconds; a loaded machine takes longer. Only a failure waits this long.

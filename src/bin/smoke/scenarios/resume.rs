@@ -25,9 +25,9 @@ use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 use super::{
     Env, Scratch, acquire_off_thread, bounded, kill_child, spawner_for, stderr_note, unexpected,
 };
-use crate::catalog::{Check, Scenario};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
-use crate::runner::{Runner, expect_that};
 use crate::stand_ins::{expected_pi_args, pi_fixture};
 
 const CHECKS: [Check; 2] = [Check::ResumeEndToEnd, Check::ResumeResident];

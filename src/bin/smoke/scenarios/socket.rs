@@ -20,9 +20,9 @@ use entwurf_v2_spawn::socket::{
 };
 
 use super::{Env, Scratch, bounded};
-use crate::catalog::{Check, Scenario};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
-use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
     Check::SocketListening,
@@ -245,7 +245,9 @@ async fn long_path(dir: &Path) -> Result<()> {
 }
 
 async fn foreign_owner(dir: &Path) -> Result<()> {
-    if let Some(why) = crate::catalog::Needs::Root.skip_reason(nix::unistd::geteuid().as_raw()) {
+    if let Some(why) =
+        crate::harness::catalog::Needs::Root.skip_reason(nix::unistd::geteuid().as_raw())
+    {
         return Err(skip(why));
     }
     let path = dir.join("foreign.sock");

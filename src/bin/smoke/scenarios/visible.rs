@@ -33,10 +33,10 @@ use entwurf_v2_spawn::visible::{
 use entwurf_v2_spawn::{GardenId, error_chain};
 
 use super::{Env, Scratch, gid};
-use crate::catalog::{Check, Needs, Scenario};
-use crate::runner::{Runner, expect_that, skip};
+use crate::harness::catalog::{Check, Needs, Scenario};
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
-use crate::visible_pi;
+use crate::stand_ins::visible_pi;
 
 pub(crate) mod server;
 

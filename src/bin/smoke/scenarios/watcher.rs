@@ -25,10 +25,10 @@ use super::{
     Env, Scratch, acquire_off_thread, bounded, gid, kill_child, resident_request, spawn_registered,
     spawner_for, unexpected,
 };
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cli::ResidentArgs;
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
-use crate::runner::{Runner, expect_that};
 
 const CHECKS: [Check; 7] = [
     Check::WatcherTimeout,
@@ -278,7 +278,7 @@ async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
     .await;
     if !clean {
         let survivors = os::live_group_members(pid);
-        crate::registry::kill_group(pid);
+        crate::harness::cleanup::kill_group(pid);
         bail!(
             "process group {pid} still has members {survivors:?} (grandchild {grandchild}) after the watcher returned"
         );

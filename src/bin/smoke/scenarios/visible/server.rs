@@ -16,8 +16,8 @@ use super::super::{
     Env, SOCKET_PATH_ROOM, bounded, kill_child, off_thread, short_dir, spawn_registered,
 };
 use super::OBSERVE;
-use crate::catalog::{Check, Scenario};
-use crate::runner::expect_that;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::expect_that;
 
 /// A private tmux server of the run (the `visible` scenario's, or a real pi runtime's).
 pub(crate) struct Server {
@@ -57,9 +57,12 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child =
-            crate::registry::spawn_group(Check::VisibleNothingLeft, || command.spawn(), Child::id)?
-                .context("running tmux")?;
+        let mut child = crate::harness::cleanup::spawn_group(
+            Check::VisibleNothingLeft,
+            || command.spawn(),
+            Child::id,
+        )?
+        .context("running tmux")?;
         let started = std::time::Instant::now();
         // The output is one short listing, far below a pipe's buffer: waiting before
         // reading cannot deadlock.

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeVersion, preflight};
 
-use crate::setup::SetupError;
+use crate::harness::setup::SetupError;
 
 /// The variable naming the install dir; set but empty, it says "no real pi in this run".
 pub const DIR_VAR: &str = "ENTWURF_REAL_PI_DIR";
@@ -26,7 +26,7 @@ const BUILT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/real-pi");
 /// ordinary user) needs nothing from the checkout but the runtimes; written into each
 /// run's scratch dir.
 pub const FIXTURE_SOURCE: &str =
-    include_str!("../../../real-pi/fixture/entwurf-control-fixture.ts");
+    include_str!("../../../../real-pi/fixture/entwurf-control-fixture.ts");
 /// The fixture's file name.
 pub const FIXTURE_NAME: &str = "entwurf-control-fixture.ts";
 

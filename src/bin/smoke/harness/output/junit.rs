@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
 use super::{Ending, Header, Sink, emit};
-use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM};
+use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM};
 
 /// Collects results until the end.
 #[derive(Default)]

@@ -9,10 +9,10 @@ use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::catalog::Check;
-use crate::output::Sink;
-use crate::registry;
-use crate::report::{CheckResult, Outcome, Tally};
+use crate::harness::catalog::Check;
+use crate::harness::cleanup;
+use crate::harness::output::Sink;
+use crate::harness::report::{CheckResult, Outcome, Tally};
 
 /// The error a check returns to say "skip, because ...".
 #[derive(Debug)]
@@ -111,7 +111,7 @@ impl Runner {
             Err(_) => {
                 // Nothing will stop what the dropped check started: kill its groups now,
                 // so the hygiene checks judge the other checks, not this one.
-                let killed = registry::abandon(check);
+                let killed = cleanup::abandon(check);
                 let killed = if killed > 0 {
                     format!("; killed its {killed} process group(s)")
                 } else {
@@ -140,7 +140,7 @@ impl Runner {
             };
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let kept_dir = match (&outcome, check.scenario()) {
-            (Outcome::Fail(_), Some(scenario)) => registry::keep_for_failure(scenario),
+            (Outcome::Fail(_), Some(scenario)) => cleanup::keep_for_failure(scenario),
             _ => None,
         };
         self.record(CheckResult {

@@ -4,7 +4,7 @@
 //! interrupted run ends with `Bail out!`, so a consumer never mistakes it for a pass.
 
 use super::{Ending, Header, Sink, emit};
-use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
+use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
 /// TAP output (never colored).
 pub struct Tap;

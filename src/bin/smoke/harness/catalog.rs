@@ -208,7 +208,7 @@ pub enum Check {
     HygieneTempDirs,
 }
 
-use crate::pi_runtime::{PiCheck, PiRuntime};
+use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 
 /// How many processes race for one lock in [`Check::LockRace`].
 pub const RACERS: usize = 8;
@@ -552,7 +552,7 @@ mod tests {
 
     #[test]
     fn every_runtime_has_its_own_p_checks_before_hygiene() {
-        let runtimes = crate::pi_runtime::test_runtimes(&["0.79.1", "1.6.0"]);
+        let runtimes = crate::harness::pi_runtimes::test_runtimes(&["0.79.1", "1.6.0"]);
         let catalog = Catalog::new(runtimes);
         let ids = catalog.ids();
         assert_eq!(

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use entwurf_v2_spawn::Backend;
 
-use crate::catalog::{Catalog, Check, Scenario, backend_skip};
-use crate::cli::Format;
-use crate::output::record::Target;
-use crate::report::{COMMIT, PROGRAM};
+use crate::harness::catalog::{Catalog, Check, Scenario, backend_skip};
+use crate::harness::cli::Format;
+use crate::harness::output::record::Target;
+use crate::harness::report::{COMMIT, PROGRAM};
 
 /// A setup error: what is wrong and how to fix it, in one line.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub fn check_temp_dir(selected: &[Check]) -> Result<PathBuf, SetupError> {
     };
     // Named like a scenario's dir, and at least as long as the longest (`visible`).
     let probe = tempfile::Builder::new()
-        .prefix(&crate::tmp::name_prefix("probe--"))
+        .prefix(&crate::harness::cleanup::temp_dirs::name_prefix("probe--"))
         .tempdir()
         .map_err(|e| unusable(&e))?;
     let dir_len = probe.path().as_os_str().len();

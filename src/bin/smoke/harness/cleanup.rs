@@ -24,9 +24,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::catalog::{Check, Scenario};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::report::Cleanup;
 use crate::os;
-use crate::report::Cleanup;
+
+pub mod temp_dirs;
 
 /// Why [`spawn_group`] started nothing.
 #[derive(Debug, thiserror::Error)]
@@ -216,8 +218,8 @@ pub fn kept_temp_dirs() -> Vec<PathBuf> {
     })
 }
 
-/// Removes `path` unless it is kept; a kept dir is marked kept (see `tmp::keep`), so a
-/// later run's sweep leaves it for [`crate::tmp::KEEP_FOR`]. Returns whether it was kept.
+/// Removes `path` unless it is kept; a kept dir is marked kept (see `temp_dirs::keep`), so a
+/// later run's sweep leaves it for [`crate::harness::cleanup::temp_dirs::KEEP_FOR`]. Returns whether it was kept.
 pub fn finish_temp_dir(path: &Path) -> bool {
     let keep = with(|r| {
         r.dirs
@@ -226,7 +228,7 @@ pub fn finish_temp_dir(path: &Path) -> bool {
             .is_some_and(|d| r.keep_all || r.failed.contains(&d.scenario))
     });
     if keep {
-        crate::tmp::keep(path);
+        crate::harness::cleanup::temp_dirs::keep(path);
     } else {
         remove_dir(path);
     }

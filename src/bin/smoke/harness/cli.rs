@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::catalog::Scenario;
+use crate::harness::catalog::Scenario;
 use crate::os::ProcessId;
 
 /// The live phase gate of entwurf-v2-spawn: drives the production dependencies against
@@ -17,7 +17,7 @@ use crate::os::ProcessId;
 /// check. Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error,
 /// 128+signal when ended by a signal (130 INT, 143 TERM, 129 HUP, 131 QUIT).
 #[derive(Debug, Parser)]
-#[command(name = "smoke-entwurf-v2-spawn-live", version = crate::report::VERSION)]
+#[command(name = "smoke-entwurf-v2-spawn-live", version = crate::harness::report::VERSION)]
 pub struct Cli {
     /// Which scenario to run (default: all).
     #[command(subcommand)]

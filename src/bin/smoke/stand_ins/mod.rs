@@ -37,8 +37,11 @@ use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError};
 use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
-use crate::cli::{RacerArgs, ResidentArgs, StandInRole};
-use crate::lifeline::{Watched, lifeline};
+use crate::harness::cli::{RacerArgs, ResidentArgs, StandInRole};
+use crate::stand_ins::lifeline::{Watched, lifeline};
+
+pub mod lifeline;
+pub mod visible_pi;
 use crate::os;
 
 /// The identity the resume scenario's saved session declares, and the stand-in `pi`

@@ -4,7 +4,7 @@
 use owo_colors::{OwoColorize, Style};
 
 use super::{Ending, Header, Sink, emit, ms};
-use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
+use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
 /// Text output, optionally colored.
 pub struct Text {

@@ -21,9 +21,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::catalog::Scenario;
+use crate::harness::catalog::Scenario;
+use crate::harness::cleanup;
 use crate::os::{self, ProcessId};
-use crate::registry;
 
 /// Every dir this program makes starts with this.
 pub const PREFIX: &str = "smoke-entwurf-v2-";
@@ -49,7 +49,7 @@ pub fn make(scenario: Scenario, owner: ProcessId) -> Result<PathBuf> {
         .context("creating the scenario's temp dir")?
         .keep();
     // Registered first: if the marker cannot be written the dir still goes at the end.
-    registry::register_temp_dir(dir.clone(), scenario);
+    cleanup::register_temp_dir(dir.clone(), scenario);
     std::fs::write(dir.join(MARKER), format!("{owner}\n"))
         .with_context(|| format!("marking {}", dir.display()))?;
     Ok(dir)

@@ -14,8 +14,8 @@ mod text;
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, SystemTime};
 
-use crate::cli::{ColorWhen, Format};
-use crate::report::{CheckResult, Cleanup, Interruption, Selection, Tally};
+use crate::harness::cli::{ColorWhen, Format};
+use crate::harness::report::{CheckResult, Cleanup, Interruption, Selection, Tally};
 
 /// What the header says about the run.
 #[derive(Debug, Clone)]
@@ -124,7 +124,10 @@ pub fn abandoned(format: Format, why: &str) {
             })
             .to_string(),
         ),
-        Format::Text => emit(&format!("{}: {why}; no summary", crate::report::PROGRAM)),
+        Format::Text => emit(&format!(
+            "{}: {why}; no summary",
+            crate::harness::report::PROGRAM
+        )),
         Format::Junit => {}
     }
 }
