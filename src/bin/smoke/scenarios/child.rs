@@ -10,9 +10,9 @@ use entwurf_v2_spawn::watcher::StopSignal;
 
 use super::{Env, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
 use crate::harness::catalog::{Check, Scenario};
-use crate::harness::cli::ResidentArgs;
 use crate::harness::runner::{Runner, expect_that};
 use crate::os;
+use crate::stand_ins::args::ResidentArgs;
 
 const CHECKS: [Check; 3] = [
     Check::ChildSpawned,

@@ -20,9 +20,9 @@ use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, Releas
 use super::{Env, Scratch, gid, off_thread};
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::cleanup;
-use crate::harness::cli::ResidentArgs;
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
+use crate::stand_ins::args::ResidentArgs;
 
 const CHECKS: [Check; 8] = [
     Check::LockFormat,

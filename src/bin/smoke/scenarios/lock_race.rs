@@ -13,9 +13,9 @@ use entwurf_v2_spawn::lock;
 use super::{Env, gid};
 use crate::harness::catalog::{Check, RACERS};
 use crate::harness::cleanup;
-use crate::harness::cli::RacerArgs;
 use crate::harness::runner::expect_that;
 use crate::os;
+use crate::stand_ins::args::RacerArgs;
 use crate::stand_ins::{RACER_CONFLICT, RACER_WON};
 
 /// Every racer waits for a start file, then calls acquire once: exactly one may win.

@@ -36,10 +36,10 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::cleanup::{self, temp_dirs};
-use crate::harness::cli::ResidentArgs;
 use crate::harness::pi_runtimes::PiRuntimes;
 use crate::harness::runner::Runner;
 use crate::os::ProcessId;
+use crate::stand_ins::args::ResidentArgs;
 
 /// The backend of this run, chosen once by `--backend` before any scenario starts.
 /// A process-wide value rather than a field of [`Env`]: the checks that build options

@@ -26,9 +26,9 @@ use super::{
     spawner_for, unexpected,
 };
 use crate::harness::catalog::{Check, Scenario};
-use crate::harness::cli::ResidentArgs;
 use crate::harness::runner::{Runner, expect_that};
 use crate::os;
+use crate::stand_ins::args::ResidentArgs;
 
 const CHECKS: [Check; 7] = [
     Check::WatcherTimeout,

@@ -37,9 +37,10 @@ use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError};
 use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
-use crate::harness::cli::{RacerArgs, ResidentArgs, StandInRole};
-use crate::stand_ins::lifeline::{Watched, lifeline};
+use args::{RacerArgs, ResidentArgs, StandInRole};
+use lifeline::{Watched, lifeline};
 
+pub mod args;
 pub mod lifeline;
 pub mod visible_pi;
 use crate::os;
