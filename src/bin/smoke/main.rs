@@ -100,16 +100,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use nix::sys::signal::{SigSet, Signal as NixSignal};
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use crate::harness::catalog::Check;
 use crate::harness::cli::{Cli, Command, RunOptions};
 use crate::harness::output::record::Target;
 use crate::harness::output::{Ending, Header};
 use crate::harness::pi_runtimes as pi_runtime;
-use crate::harness::report::{Interruption, PROGRAM, Selection};
+use crate::harness::report::{PROGRAM, Selection};
 use crate::harness::runner::{Injection, Runner};
+use crate::harness::signals::{self, Signals};
 use crate::harness::{catalog, cleanup, output, setup};
 use crate::stand_ins::visible_pi;
 
@@ -251,89 +250,6 @@ fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, s
     Ok(record)
 }
 
-/// The signals that end a run early. Caught, so that the run can clean up: a default
-/// SIGHUP (a closed terminal, a dropped ssh) or SIGQUIT would leave every child behind.
-///
-/// A signal that was already ignored when the run started stays ignored: under `nohup`
-/// the user asked for the run to survive a hangup, and a shell starts background jobs
-/// with SIGINT and SIGQUIT ignored.
-struct Signals {
-    int: Option<Signal>,
-    term: Option<Signal>,
-    hup: Option<Signal>,
-    quit: Option<Signal>,
-}
-
-/// The ending signals, blocked in the main thread while the run sets up.
-fn ending_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for signal in [
-        NixSignal::SIGINT,
-        NixSignal::SIGTERM,
-        NixSignal::SIGHUP,
-        NixSignal::SIGQUIT,
-    ] {
-        set.add(signal);
-    }
-    set
-}
-
-impl Signals {
-    /// Blocks the ending signals in the main thread, so one that arrives before the
-    /// handlers exist waits (pending) instead of killing the run by its default action.
-    /// Children get an empty mask again: std's spawn resets it.
-    fn hold() -> Option<SigSet> {
-        let set = ending_signals();
-        set.thread_block().ok().map(|()| set)
-    }
-
-    /// Installs the handlers, then lets held signals through to them.
-    fn install(held: Option<SigSet>) -> std::io::Result<Self> {
-        let installed = Self::catch()?;
-        if let Some(set) = held {
-            set.thread_unblock().map_err(std::io::Error::from)?;
-        }
-        Ok(installed)
-    }
-
-    fn catch() -> std::io::Result<Self> {
-        let ignored = os::ignored_signals();
-        let catch = |kind: SignalKind| {
-            let ignored = ignored & (1u64 << (kind.as_raw_value() - 1)) != 0;
-            if ignored {
-                Ok(None)
-            } else {
-                signal(kind).map(Some)
-            }
-        };
-        Ok(Self {
-            int: catch(SignalKind::interrupt())?,
-            term: catch(SignalKind::terminate())?,
-            hup: catch(SignalKind::hangup())?,
-            quit: catch(SignalKind::quit())?,
-        })
-    }
-
-    /// The first to arrive, with the exit code it maps to (128 + its number).
-    async fn recv(&mut self) -> Interruption {
-        async fn next(signal: &mut Option<Signal>) {
-            match signal {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        let (signal, code) = tokio::select! {
-            () = next(&mut self.int) => ("SIGINT", 130),
-            () = next(&mut self.term) => ("SIGTERM", 143),
-            () = next(&mut self.hup) => ("SIGHUP", 129),
-            () = next(&mut self.quit) => ("SIGQUIT", 131),
-        };
-        Interruption { signal, code }
-    }
-}
-
 /// One run of the selected checks.
 struct Run<'a> {
     selection: Selection,
@@ -379,7 +295,7 @@ impl Run<'_> {
             .map_or(Duration::ZERO, |each| {
                 each * u32::try_from(pi_runtime::PiCheck::ALL.len()).unwrap_or(u32::MAX)
             });
-        cleanup::start_watchdog(
+        signals::start_watchdog(
             deadline * 5 + pi_chain + Duration::from_secs(5),
             move |why| {
                 output::abandoned(format, why);

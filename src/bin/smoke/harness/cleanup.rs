@@ -302,35 +302,3 @@ pub fn cleanup() -> Cleanup {
     finish_temp_dirs(&mut cleanup);
     cleanup
 }
-
-/// The watchdog's way out: clean up, finish the output, say why, exit 1.
-fn watchdog_exit(why: &str, finish: &dyn Fn(&str)) -> ! {
-    let cleaned = cleanup();
-    finish(why);
-    eprintln!("smoke-entwurf-v2-spawn-live: {why}; {}", cleaned.describe());
-    std::process::exit(1)
-}
-
-/// Starts the last-resort watchdog: a plain thread, so it fires even if a check blocks
-/// the runtime thread in a system call (which a tokio deadline cannot interrupt).
-/// `finish` ends the output in its format (it runs on the watchdog thread).
-pub fn start_watchdog(limit: Duration, finish: impl Fn(&str) + Send + 'static) {
-    let spawned = std::thread::Builder::new()
-        .name("watchdog".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            std::thread::sleep(limit);
-            watchdog_exit(
-                &format!(
-                    "FAIL watchdog: the run exceeded {} ms (the runtime thread is blocked)",
-                    limit.as_millis()
-                ),
-                &finish,
-            );
-        });
-    if let Err(e) = spawned {
-        eprintln!(
-            "smoke-entwurf-v2-spawn-live: no watchdog thread ({e}); per-check deadlines still apply"
-        );
-    }
-}

@@ -8,3 +8,4 @@ pub mod pi_runtimes;
 pub mod report;
 pub mod runner;
 pub mod setup;
+pub mod signals;
