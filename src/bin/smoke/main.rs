@@ -142,11 +142,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    scenarios::select_backend(cli.options.backend.into());
+    scenarios::shared::select_backend(cli.options.backend.into());
     // A non-default backend is named in the summary line (and so in every record), like
     // a partial selection: its line proves another backend than the gate's.
-    let backend = (scenarios::backend() != entwurf_v2_spawn::Backend::default())
-        .then(|| scenarios::backend().as_str());
+    let backend = (scenarios::shared::backend() != entwurf_v2_spawn::Backend::default())
+        .then(|| scenarios::shared::backend().as_str());
     let selection = Selection {
         scenario,
         only,
@@ -159,7 +159,7 @@ fn main() -> ExitCode {
             checks: &selected,
             euid,
             keep_tmp: options.keep_tmp,
-            backend: scenarios::backend(),
+            backend: scenarios::shared::backend(),
             pi_missing: &pi.missing,
         };
         return match setup::list(&listing, options.format) {
@@ -316,7 +316,7 @@ impl Run<'_> {
                 total,
                 euid,
                 deadline,
-                backend: scenarios::backend().as_str(),
+                backend: scenarios::shared::backend().as_str(),
                 started: std::time::SystemTime::now(),
             })
         });

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use entwurf_v2_spawn::production::child::SignalDelivery;
 use entwurf_v2_spawn::watcher::StopSignal;
 
-use super::{Env, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
+use super::shared::{Env, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::{Runner, expect_that};
 use crate::os;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::Env;
+use super::shared::Env;
 use crate::harness::catalog::Check;
 use crate::harness::cleanup;
 use crate::harness::runner::{Runner, expect_that, skip};

@@ -17,7 +17,7 @@ use serde::Serialize;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
-use super::{Env, Scratch, gid, off_thread};
+use super::shared::{Env, Scratch, gid, off_thread};
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::cleanup;
 use crate::harness::runner::{Runner, expect_that, skip};

@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 
 use entwurf_v2_spawn::lock;
 
-use super::{Env, gid};
+use super::shared::{Env, gid};
 use crate::harness::catalog::{Check, RACERS};
 use crate::harness::cleanup;
 use crate::harness::runner::expect_that;
@@ -34,7 +34,7 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
         go.clone(),
         done.clone(),
     );
-    let mut racers = super::off_thread(move || {
+    let mut racers = super::shared::off_thread(move || {
         let mut racers: Vec<(Child, PathBuf)> = Vec::new();
         for i in 0..RACERS {
             let args = RacerArgs {

@@ -36,11 +36,11 @@ use entwurf_v2_spawn::visible::{Launcher, ObservationReceipt, VisibleOptions, vi
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan, error_chain};
 
-use super::visible::server::Server;
-use super::{
+use super::shared::{
     Env, SOCKET_PATH_ROOM, Scratch, acquire_off_thread, bounded, counting_release, kill_child,
     off_thread, short_dir, spawn_registered, spawner_for, stderr_note, unexpected,
 };
+use super::visible::server::Server;
 use crate::harness::catalog::{Check, Needs, Scenario};
 use crate::harness::pi_runtimes::{PiCheck, PiRuntime, fixture_args, marker, write_fixture};
 use crate::harness::runner::{Runner, expect_that, skip};
@@ -261,7 +261,7 @@ impl World {
             PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
         options.child_env = self.child_env();
         options.spawner = spawner_for(owner);
-        options.backend = super::backend();
+        options.backend = super::shared::backend();
         options.term_grace = Duration::from_secs(2);
         options.kill_grace = Duration::from_secs(1);
         let (release, releases) = counting_release();
@@ -293,7 +293,7 @@ impl World {
         let log = self.logs.join(format!("{gid}.create.stderr.log"));
         let mut request = SpawnRequest::new(&self.runtime.launcher, args, &self.work)
             .with_stderr(StderrTarget::AppendTo(log.clone()))
-            .with_backend(super::backend())
+            .with_backend(super::shared::backend())
             .with_env("PI_CODING_AGENT_DIR", &self.agent);
         request.env.extend(self.child_env());
         let child = spawn_registered(owner, &request)

@@ -22,7 +22,7 @@ use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
-use super::{
+use super::shared::{
     Env, Scratch, acquire_off_thread, bounded, kill_child, spawner_for, stderr_note, unexpected,
 };
 use crate::harness::catalog::{Check, Scenario};
@@ -102,7 +102,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(agent));
     options.control_dir = work.join(pi_fixture::CONTROL_DIR);
     options.lock_dir = dir.join("locks");
-    options.backend = super::backend();
+    options.backend = super::shared::backend();
     options.pi_program = pi.clone().into_os_string();
     options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
         .context("the stand-in's extension args")?;
@@ -112,7 +112,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     options.probe_timeout = Duration::from_millis(100);
     options.term_grace = Duration::from_millis(150);
     options.kill_grace = Duration::from_millis(500);
-    let (release, releases) = super::counting_release();
+    let (release, releases) = super::shared::counting_release();
     options.release = release;
 
     let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;

@@ -19,7 +19,7 @@ use entwurf_v2_spawn::socket::{
     await_socket_alive, observe_with,
 };
 
-use super::{Env, Scratch, bounded};
+use super::shared::{Env, Scratch, bounded};
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
@@ -41,7 +41,7 @@ fn wait() -> WaitOptions {
     WaitOptions {
         poll_interval: Duration::from_millis(25),
         probe_timeout: Duration::from_millis(100),
-        backend: super::backend(),
+        backend: super::shared::backend(),
     }
 }
 /// How long a check lets a waiter run to show it keeps waiting.
@@ -137,7 +137,7 @@ async fn stale(dir: &Path) -> Result<()> {
     let path = dir.join("stale.sock");
     // Binding and dropping leaves the socket file behind with nobody listening.
     drop(bind_any_len(&path)?);
-    let seen = observe_with(&path, wait().probe_timeout, super::backend()).await;
+    let seen = observe_with(&path, wait().probe_timeout, super::shared::backend()).await;
     expect_that(
         seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),
         || format!("a stale socket file observed as {seen:?}, not a dead socket file"),
@@ -195,7 +195,7 @@ async fn backlog_full(dir: &Path) -> Result<()> {
         )
     })?;
     // The layer below the waiter: busy must read as indeterminate, never as dead.
-    let seen = observe_with(&path, wait().probe_timeout, super::backend()).await;
+    let seen = observe_with(&path, wait().probe_timeout, super::shared::backend()).await;
     expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
         format!("a full backlog observed as {seen:?}, not indeterminate")
     })?;
@@ -227,7 +227,7 @@ async fn long_path(dir: &Path) -> Result<()> {
         format!("the path is only {len} bytes")
     })?;
     let listener = bind_any_len(&path)?;
-    if super::backend() == Backend::Portable {
+    if super::shared::backend() == Backend::Portable {
         // Unreachable by path: the check cannot pass, but the typed error must be there.
         return match bounded(PROMPT, "await_socket_alive", await_alive(&path)).await? {
             Err(AwaitSocketError::PathTooLong { .. }) => Err(skip(format!(

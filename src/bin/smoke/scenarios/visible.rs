@@ -32,7 +32,7 @@ use entwurf_v2_spawn::visible::{
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
-use super::{Env, Scratch, gid};
+use super::shared::{Env, Scratch, gid};
 use crate::harness::catalog::{Check, Needs, Scenario};
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
@@ -66,7 +66,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         return;
     };
     let euid = nix::unistd::geteuid().as_raw();
-    let missing = super::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
+    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
     if let Ok(Some(why)) = missing {
         for check in CHECKS {
             runner.check(check, async { Err::<(), _>(skip(why)) }).await;
@@ -147,8 +147,8 @@ impl World {
         options.observe_timeout = OBSERVE;
         options.poll_interval = Duration::from_millis(25);
         options.probe_timeout = Duration::from_millis(100);
-        options.backend = super::backend();
-        let (release, releases) = super::counting_release();
+        options.backend = super::shared::backend();
+        let (release, releases) = super::shared::counting_release();
         options.release = release;
         let socket = options.socket_path(&gid);
         Ok(Self {
@@ -259,7 +259,7 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
         }
         Plant::LockHeld => {
             let (lock_dir, gid) = (world.options.lock_dir.clone(), world.gid.clone());
-            held = Some(super::acquire_off_thread(lock_dir, gid).await?);
+            held = Some(super::shared::acquire_off_thread(lock_dir, gid).await?);
             "lock-held"
         }
         Plant::HashCwd => "launch-refused",

@@ -21,7 +21,7 @@ use entwurf_v2_spawn::production::{
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
-use super::{
+use super::shared::{
     Env, Scratch, acquire_off_thread, bounded, gid, kill_child, resident_request, spawn_registered,
     spawner_for, unexpected,
 };
@@ -106,7 +106,7 @@ async fn world(
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
     options.poll_interval = Duration::from_millis(25);
     options.probe_timeout = Duration::from_millis(100);
-    options.backend = super::backend();
+    options.backend = super::shared::backend();
     options.term_grace = TERM_GRACE;
     options.kill_grace = KILL_GRACE;
     options.control_dir = dir.join("control");
@@ -137,7 +137,7 @@ async fn world(
     } else {
         options.spawner = spawner_for(owner);
     }
-    let (release, releases) = super::counting_release();
+    let (release, releases) = super::shared::counting_release();
     options.release = release;
     let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
     Ok(World {

@@ -12,7 +12,7 @@ use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
 use entwurf_v2_spawn::visible::TmuxLauncher;
 
-use super::super::{
+use super::super::shared::{
     Env, SOCKET_PATH_ROOM, bounded, kill_child, off_thread, short_dir, spawn_registered,
 };
 use super::OBSERVE;
@@ -110,7 +110,7 @@ impl Server {
         ];
         let request = SpawnRequest::new("sh", args, dir)
             .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
-            .with_backend(super::super::backend());
+            .with_backend(super::super::shared::backend());
         // Owned by the check that stops it (V8: the server lives across all V checks).
         let handle = spawn_registered(owner, &request)
             .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;

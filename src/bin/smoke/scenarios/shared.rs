@@ -1,19 +1,5 @@
-//! The scenarios, one module each, and what they share: scratch dirs, stand-in children
-//! and small assertion helpers.
-//!
-//! Scenarios run concurrently, and so do the independent checks inside each scenario
-//! (`tokio::join!` on one current-thread runtime); checks that inspect the same run are
-//! chained through the value the first one returns.
-
-pub mod child;
-pub mod hygiene;
-pub mod lock;
-mod lock_race;
-pub mod pi;
-pub mod resume;
-pub mod socket;
-pub mod visible;
-pub mod watcher;
+//! What the scenarios share: the run's [`Env`], scratch dirs, stand-in children and small
+//! assertion helpers.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -69,20 +55,6 @@ pub struct Env {
     pub baseline_fds: BTreeMap<i32, String>,
     /// The real pi runtimes of this run (or why there are none).
     pub pi: PiRuntimes,
-}
-
-/// Runs every selected scenario concurrently, then hygiene.
-pub async fn run(runner: &Runner, env: &Env) {
-    tokio::join!(
-        socket::run(runner, env),
-        child::run(runner, env),
-        watcher::run(runner, env),
-        lock::run(runner, env),
-        resume::run(runner, env),
-        visible::run(runner, env),
-        pi::run(runner, env),
-    );
-    hygiene::run(runner, env).await;
 }
 
 /// A scenario's own temp dir: unique per run (several runs at once never collide),
