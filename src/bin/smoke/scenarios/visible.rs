@@ -40,7 +40,7 @@ use crate::stand_ins::visible_pi;
 
 pub(crate) mod server;
 
-use server::Server;
+use server::{OBSERVE, Server};
 
 const CHECKS: [Check; 8] = [
     Check::VisibleSocketAlive,
@@ -52,8 +52,6 @@ const CHECKS: [Check; 8] = [
     Check::VisibleHashCwd,
     Check::VisibleNothingLeft,
 ];
-/// Generous: the stand-in binds within milliseconds; the bound only matters on failure.
-const OBSERVE: Duration = Duration::from_secs(3);
 /// "In milliseconds": what V1 and V2 require of an observation, counted from the open
 /// window to the socket or the exit. The stand-in execs and binds in a few ms; a bound
 /// of [`OBSERVE`] itself could never fail, this one leaves room for a loaded machine

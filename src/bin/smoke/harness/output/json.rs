@@ -7,7 +7,7 @@
 
 use serde_json::json;
 
-use super::{Ending, Header, Sink, emit};
+use super::sink::{Ending, Header, Sink, emit};
 use crate::harness::report::{COMMIT, CheckResult, Outcome};
 
 /// JSON Lines output (never colored).

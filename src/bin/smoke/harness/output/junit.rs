@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{Ending, Header, Sink, emit};
+use super::sink::{Ending, Header, Sink, emit};
 use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM};
 
 /// Collects results until the end.

@@ -3,7 +3,7 @@
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{Ending, Header, Sink, emit, ms};
+use super::sink::{Ending, Header, Sink, emit, ms};
 use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
 /// Text output, optionally colored.

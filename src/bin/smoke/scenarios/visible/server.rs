@@ -15,9 +15,12 @@ use entwurf_v2_spawn::visible::TmuxLauncher;
 use super::super::shared::{
     Env, SOCKET_PATH_ROOM, bounded, kill_child, off_thread, short_dir, spawn_registered,
 };
-use super::OBSERVE;
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::expect_that;
+
+/// Generous: a stand-in binds within milliseconds, tmux answers as fast; the bound only
+/// matters on failure (the visible checks' observations use it too).
+pub(crate) const OBSERVE: Duration = Duration::from_secs(3);
 
 /// A private tmux server of the run (the `visible` scenario's, or a real pi runtime's).
 pub(crate) struct Server {
