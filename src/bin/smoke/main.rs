@@ -100,12 +100,13 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use entwurf_v2_spawn::Backend;
 
 use crate::harness::catalog::Check;
 use crate::harness::cli::{Cli, Command, RunOptions};
 use crate::harness::output::record::Target;
 use crate::harness::output::{Ending, Header};
-use crate::harness::pi_runtimes as pi_runtime;
+use crate::harness::pi_runtimes;
 use crate::harness::report::{PROGRAM, Selection};
 use crate::harness::runner::{Injection, Runner};
 use crate::harness::signals::{self, Signals};
@@ -127,7 +128,7 @@ fn main() -> ExitCode {
     let held = Signals::hold();
     let scenario = cli.command.as_ref().and_then(Command::scenario);
     let options = &cli.options;
-    let pi = match pi_runtime::discover(&options.pi) {
+    let pi = match pi_runtimes::discover(&options.pi) {
         Ok(pi) => pi,
         Err(e) => {
             eprintln!("{PROGRAM}: setup error: {e}");
@@ -142,15 +143,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    scenarios::shared::select_backend(cli.options.backend.into());
+    let backend: Backend = options.backend.into();
     // A non-default backend is named in the summary line (and so in every record), like
     // a partial selection: its line proves another backend than the gate's.
-    let backend = (scenarios::shared::backend() != entwurf_v2_spawn::Backend::default())
-        .then(|| scenarios::shared::backend().as_str());
     let selection = Selection {
         scenario,
         only,
-        backend,
+        backend: (backend != Backend::default()).then(|| backend.as_str()),
     };
     let selected = catalog.select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();
@@ -159,7 +158,7 @@ fn main() -> ExitCode {
             checks: &selected,
             euid,
             keep_tmp: options.keep_tmp,
-            backend: scenarios::shared::backend(),
+            backend,
             pi_missing: &pi.missing,
         };
         return match setup::list(&listing, options.format) {
@@ -209,6 +208,7 @@ fn main() -> ExitCode {
         options,
         record: record.as_ref(),
         pi,
+        backend,
     };
     let result = runtime.block_on(run.run(signals));
     // A check abandoned at its deadline may still sit in a blocking task; dropping the
@@ -226,7 +226,7 @@ fn main() -> ExitCode {
 }
 
 /// Everything that must hold before the first check, then the sweep of dirs left by
-/// runs that died (see `tmp`).
+/// runs that died (see `cleanup::temp_dirs`).
 fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, setup::SetupError> {
     setup::check_proc()?;
     let root = setup::check_temp_dir(selected)?;
@@ -256,7 +256,8 @@ struct Run<'a> {
     selected: Vec<Check>,
     options: &'a RunOptions,
     record: Option<&'a Target>,
-    pi: pi_runtime::PiRuntimes,
+    pi: pi_runtimes::PiRuntimes,
+    backend: Backend,
 }
 
 impl Run<'_> {
@@ -267,12 +268,14 @@ impl Run<'_> {
             options,
             record,
             pi,
+            backend,
         } = self;
-        let runner_id = os::ProcessId::current()
+        let gate = os::ProcessId::current()
             .ok_or_else(|| anyhow::anyhow!("cannot read our own /proc/<pid>/stat"))?;
         let env = scenarios::Env {
             exe: std::env::current_exe()?,
-            runner: runner_id,
+            gate,
+            backend,
             keep_tmp: options.keep_tmp,
             // After the signal streams: the signal driver's descriptors are part of the
             // runtime, not a leak.
@@ -293,7 +296,7 @@ impl Run<'_> {
             .map(|c| c.deadline(deadline))
             .max()
             .map_or(Duration::ZERO, |each| {
-                each * u32::try_from(pi_runtime::PiCheck::ALL.len()).unwrap_or(u32::MAX)
+                each * u32::try_from(pi_runtimes::PiCheck::ALL.len()).unwrap_or(u32::MAX)
             });
         signals::start_watchdog(
             deadline * 5 + pi_chain + Duration::from_secs(5),
@@ -316,7 +319,7 @@ impl Run<'_> {
                 total,
                 euid,
                 deadline,
-                backend: scenarios::shared::backend().as_str(),
+                backend: backend.as_str(),
                 started: std::time::SystemTime::now(),
             })
         });

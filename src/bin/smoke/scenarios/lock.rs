@@ -17,7 +17,7 @@ use serde::Serialize;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
-use super::shared::{Env, Scratch, gid, off_thread};
+use super::shared::{Env, gid, off_thread, scratch};
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::cleanup;
 use crate::harness::runner::{Runner, expect_that, skip};
@@ -37,7 +37,7 @@ const CHECKS: [Check; 8] = [
 
 /// Runs the selected L checks concurrently (each on its own gid or dir).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Lock, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Lock, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -389,7 +389,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         return eperm_holder(locks, &gid, 1);
     }
     let args = ResidentArgs {
-        lifeline: Some(env.runner),
+        lifeline: Some(env.gate),
         become_uid: Some(NOBODY),
         max_life_ms: Some(30_000),
         ..ResidentArgs::default()

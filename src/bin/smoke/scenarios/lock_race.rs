@@ -28,7 +28,7 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
     // Each spawn waits for the racer's exec: off the runtime thread, like the lock I/O.
     let (exe, lifeline, race, gid_text, go_file, done_file) = (
         env.exe.clone(),
-        env.runner,
+        env.gate,
         race_dir.clone(),
         gid.to_string(),
         go.clone(),

@@ -23,7 +23,7 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_res
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::shared::{
-    Env, Scratch, acquire_off_thread, bounded, kill_child, spawner_for, stderr_note, unexpected,
+    Env, acquire_off_thread, bounded, kill_child, scratch, spawner_for, stderr_note, unexpected,
 };
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::{Runner, expect_that};
@@ -36,7 +36,7 @@ const OBSERVE: Duration = Duration::from_secs(3);
 
 /// Runs R1 then R2 (R2 inspects and stops the resident R1 brought up).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Resume, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Resume, runner, env, &CHECKS).await else {
         return;
     };
     let resident = runner
@@ -102,7 +102,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(agent));
     options.control_dir = work.join(pi_fixture::CONTROL_DIR);
     options.lock_dir = dir.join("locks");
-    options.backend = super::shared::backend();
+    options.backend = env.backend;
     options.pi_program = pi.clone().into_os_string();
     options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
         .context("the stand-in's extension args")?;

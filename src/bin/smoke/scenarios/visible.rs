@@ -32,7 +32,7 @@ use entwurf_v2_spawn::visible::{
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
-use super::shared::{Env, Scratch, gid};
+use super::shared::{Env, gid, scratch};
 use crate::harness::catalog::{Check, Needs, Scenario};
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
@@ -60,7 +60,7 @@ const IN_MS: Duration = Duration::from_millis(300);
 
 /// Runs V1–V8 in order.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Visible, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Visible, runner, env, &CHECKS).await else {
         return;
     };
     let euid = nix::unistd::geteuid().as_raw();
@@ -145,7 +145,7 @@ impl World {
         options.observe_timeout = OBSERVE;
         options.poll_interval = Duration::from_millis(25);
         options.probe_timeout = Duration::from_millis(100);
-        options.backend = super::shared::backend();
+        options.backend = env.backend;
         let (release, releases) = super::shared::counting_release();
         options.release = release;
         let socket = options.socket_path(&gid);

@@ -22,7 +22,7 @@ use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_s
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::shared::{
-    Env, Scratch, acquire_off_thread, bounded, gid, kill_child, resident_request, spawn_registered,
+    Env, acquire_off_thread, bounded, gid, kill_child, resident_request, scratch, spawn_registered,
     spawner_for, unexpected,
 };
 use crate::harness::catalog::{Check, Scenario};
@@ -52,7 +52,7 @@ const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 
 /// Runs the selected S3 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Watcher, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Watcher, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -106,7 +106,7 @@ async fn world(
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
     options.poll_interval = Duration::from_millis(25);
     options.probe_timeout = Duration::from_millis(100);
-    options.backend = super::shared::backend();
+    options.backend = env.backend;
     options.term_grace = TERM_GRACE;
     options.kill_grace = KILL_GRACE;
     options.control_dir = dir.join("control");

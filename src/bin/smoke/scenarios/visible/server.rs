@@ -113,7 +113,7 @@ impl Server {
         ];
         let request = SpawnRequest::new("sh", args, dir)
             .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
-            .with_backend(super::super::shared::backend());
+            .with_backend(env.backend);
         // Owned by the check that stops it (V8: the server lives across all V checks).
         let handle = spawn_registered(owner, &request)
             .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
