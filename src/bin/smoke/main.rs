@@ -22,9 +22,9 @@
 //! the output is finished, with every check that finished: TAP `Bail out!`, a JSON
 //! summary with `"interrupted": true`, a text line saying so and what the cleanup did, a
 //! JUnit `interrupted` testcase in error. tmux clients run in process groups of their own,
-//! so a terminal's signal reaches the runner, not a client mid-command.
+//! so a terminal's signal reaches the gate process, not a client mid-command.
 //! A check abandoned at its deadline has its groups killed at once. Stand-ins watch the
-//! runner and exit when it dies, SIGKILL included (`stand_ins`); dirs a killed run left
+//! gate process and exit when it dies, SIGKILL included (`stand_ins`); dirs a killed run left
 //! are swept by the next run (`tmp`). Setup problems are found before any check
 //! (`setup`). A partial selection is named in the summary line.
 //!

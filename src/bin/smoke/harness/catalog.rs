@@ -9,7 +9,7 @@
 //! The catalog is the one owner of scenario names and of each check's scenario: the
 //! command line, the headers, `--list`, JUnit suites and the summary all ask here.
 
-/// A scenario the runner can select (a subcommand).
+/// A scenario the command line can select (a subcommand).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scenario {
     /// `socket`: control socket observation (S1).

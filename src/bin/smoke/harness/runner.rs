@@ -40,7 +40,7 @@ pub struct Injection {
     pub hang: Vec<String>,
 }
 
-/// The shared run state handed to every scenario.
+/// The check executor: the shared run state handed to every scenario.
 pub struct Runner {
     selected: Vec<Check>,
     results: RefCell<Vec<Option<CheckResult>>>,
@@ -79,7 +79,7 @@ impl Runner {
         self.selected.contains(&check)
     }
 
-    /// Runs one check body under its deadline, records and streams the result, and hands
+    /// Runs one check body under its deadline, reports and streams the result, and hands
     /// the body's value on (`None` when it failed, was skipped or timed out) so a check
     /// that inspects the same run can depend on it.
     pub async fn check<T>(
@@ -93,7 +93,7 @@ impl Runner {
         let hang = self.injection.hang.iter().any(|id| id == check.id());
         let start = Instant::now();
         // The body runs first, so what it started (a resident, say) stays alive while
-        // the check hangs: the tests kill the runner then and watch the stand-ins go.
+        // the check hangs: the tests kill the gate process then and watch the stand-ins go.
         let body = async {
             let value = body.await;
             if hang {
@@ -143,7 +143,7 @@ impl Runner {
             (Outcome::Fail(_), Some(scenario)) => cleanup::keep_for_failure(scenario),
             _ => None,
         };
-        self.record(CheckResult {
+        self.report_result(CheckResult {
             check,
             outcome,
             ms,
@@ -153,7 +153,7 @@ impl Runner {
         value
     }
 
-    fn record(&self, result: CheckResult) {
+    fn report_result(&self, result: CheckResult) {
         // Slots are per `Check` (each appears once), not per id: the seed's ids repeat.
         {
             let mut results = self.results.borrow_mut();

@@ -88,7 +88,7 @@ async fn fail_setup(runner: &Runner, checks: &[Check], error: &anyhow::Error) {
     }
 }
 
-/// The resident described by `args`, watching this run's runner.
+/// The resident described by `args`, watching this run's gate process.
 fn with_lifeline(env: &Env, args: &ResidentArgs) -> ResidentArgs {
     ResidentArgs {
         lifeline: Some(env.gate),

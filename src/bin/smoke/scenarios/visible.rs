@@ -4,7 +4,7 @@
 //! -f /dev/null`, a child of this process in its own registered process group, so every
 //! way out that kills the run's groups kills it too, and its socket goes with the temp
 //! dir. A session `main` holds a watchdog window (`sh`) that runs `kill-server` as soon as
-//! the runner is gone, which covers a SIGKILLed runner. Windows are opened the way an
+//! the gate process is gone, which covers a SIGKILLed one. Windows are opened the way an
 //! operator's dispatcher would: `TmuxLauncher::caller` with the `$TMUX` value a shell in
 //! that session sees.
 //!

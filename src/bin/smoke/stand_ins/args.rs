@@ -22,7 +22,7 @@ pub enum StandInRole {
 /// Variants of the stand-in resident.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
 pub struct ResidentArgs {
-    /// The runner (pid:start time): the stand-in exits as soon as it is gone.
+    /// The gate process (pid:start time): the stand-in exits as soon as it is gone.
     #[arg(long, value_name = "PID:START")]
     pub lifeline: Option<ProcessId>,
     /// Keep SIGTERM blocked forever (only SIGKILL ends it).
@@ -99,7 +99,7 @@ impl ResidentArgs {
 /// A lock racer: waits for the start line, then calls `lock::acquire` once.
 #[derive(Debug, Clone, PartialEq, Eq, Args)]
 pub struct RacerArgs {
-    /// The runner (pid:start time): the racer exits as soon as it is gone.
+    /// The gate process (pid:start time): the racer exits as soon as it is gone.
     #[arg(long, value_name = "PID:START")]
     pub lifeline: Option<ProcessId>,
     /// The lock dir.

@@ -3,8 +3,8 @@
 //! the run made, and when they go, is the cleanup owner's (`cleanup`).
 //!
 //! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir and
-//! holds a marker file naming the run that made it (pid and start time). A runner killed
-//! with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
+//! holds a marker file naming the run that made it (pid and start time). A gate process
+//! killed with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
 //! owner no longer runs: never a live run's, never anything without our name.
 //!
 //! A kept dir (a failed check's, `--keep-tmp`) is for people to read, so a later run

@@ -1,5 +1,5 @@
 //! The `visible` scenario's private tmux server: started as a registered child group,
-//! watched by a window that kills it once the runner is gone, and stopped by V8.
+//! watched by a window that kills it once the gate process is gone, and stopped by V8.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -43,7 +43,7 @@ fn tmux(socket: &Path) -> Command {
 /// Runs a tmux command off the runtime thread; its stdout, or why it failed.
 ///
 /// The client runs in a process group of its own, registered like every child of the
-/// run (owned by V8, whose server it talks to). In the runner's group it was the first
+/// run (owned by V8, whose server it talks to). In the gate process's group it was the first
 /// to die of a terminal's SIGINT or SIGHUP (`kill-pane`, Ctrl-C), and the check waiting
 /// on it reported that collateral as a FAIL before the run saw its own signal. Being
 /// registered, cleanup still kills it on every way out, and it is killed after
@@ -96,8 +96,8 @@ impl Server {
         let scenario = owner.scenario().unwrap_or(Scenario::Visible);
         let (socket, short) = socket_place(dir, env, scenario)?;
         // The server runs under a small guard shell, its group leader, which kills it the
-        // moment the runner is gone. The watchdog window below does the same, but only
-        // once it exists: a runner SIGKILLed between the server's start and that window
+        // moment the gate process is gone. The watchdog window below does the same, but only
+        // once it exists: a gate process SIGKILLed between the server's start and that window
         // left the server running for good (seen in about 1 run in 3 killed that early).
         // When the server ends (kill-server), the guard takes its whole group with it.
         let guard = "tmux -D -S \"$1\" -f /dev/null & t=$!; \
@@ -140,7 +140,7 @@ impl Server {
         if !up {
             bail!("the tmux server never made its socket");
         }
-        // The watchdog: as soon as the runner is gone (SIGKILL included), kill the server.
+        // The watchdog: as soon as the gate process is gone (SIGKILL included), kill the server.
         let watchdog =
             "while kill -0 \"$0\" 2>/dev/null; do sleep 0.1; done; exec tmux -S \"$1\" kill-server";
         let args: Vec<OsString> = vec![
