@@ -56,11 +56,11 @@ fn start_without_lifeline(args: &[&str], tmp: &Path, mark: &str) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// S2 hangs after its resident started, R1 after its stand-in `pi` did: both stay alive
+/// S2.1 hangs after its resident started, R1 after its stand-in `pi` did: both stay alive
 /// until the deadline, so a signal or SIGKILL meets live stand-ins.
 const HANG: [&str; 6] = [
     "--inject-hang",
-    "S2",
+    "S2.1",
     "--inject-hang",
     "R1",
     "--check-timeout-ms",
@@ -322,7 +322,13 @@ fn an_abandoned_check_is_killed_and_the_others_stay_clean() {
     let tmp = tempfile::tempdir().unwrap();
     let mark = unique_mark();
     let out = smoke_command()
-        .args(["child", "--inject-hang", "S2", "--check-timeout-ms", "400"])
+        .args([
+            "child",
+            "--inject-hang",
+            "S2.1",
+            "--check-timeout-ms",
+            "400",
+        ])
         .env("TMPDIR", tmp.path())
         .env(MARK, &mark)
         .output()
@@ -339,7 +345,8 @@ fn an_abandoned_check_is_killed_and_the_others_stay_clean() {
         assert!(stdout.contains(h), "{h}: {stdout}");
     }
     assert!(marked(&mark).is_empty(), "{:?}", marked(&mark));
-    assert_eq!(last_line(&stdout), "failed ids: S2");
+    // S2.2 inspects the abandoned S2.1, so it is not evaluated: a failure of its own.
+    assert_eq!(last_line(&stdout), "failed ids: S2.1 S2.2");
 }
 
 #[test]
@@ -545,7 +552,7 @@ fn a_tmpdir_too_long_for_the_checks_is_a_setup_error() {
 }
 
 /// An interrupted run shows every result that finished, in every format, also those
-/// behind a check still running (S1 hangs here, so nothing streams before the signal),
+/// behind a check still running (L1 hangs here, so nothing streams before the signal),
 /// and its JUnit report is not green.
 #[test]
 fn an_interrupted_run_shows_every_finished_result_and_junit_is_not_green() {

@@ -1,17 +1,30 @@
 //! `smoke-entwurf-v2-spawn-live`: the live phase gate.
 //!
 //! It drives the library's production dependencies against real OS objects — unix
-//! sockets, child processes, timers, signals, lock files — and prints one line per check
-//! and a summary line people paste into commit bodies:
-//! `smoke-entwurf-v2-spawn-live: 31 checks passed (real OS primitives)`, or with
-//! `, <K> skipped`, or `<P> passed, <F> failed`.
+//! sockets, child processes, timers, signals, lock files, tmux windows, the real `pi` —
+//! and prints one line per check and a summary line people paste into commit bodies:
+//! `smoke-entwurf-v2-spawn-live: <N> checks passed (real OS primitives)`, or with
+//! `, <K> skipped`, or `<P> passed, <F> failed`. `--help` lists the options, `--list`
+//! every check (the catalog, `harness::catalog`, is the only list of them).
 //!
-//! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume|visible]`;
-//! `--format text|tap|json|junit`, `--color auto|always|never`, `--record FILE`,
-//! `--keep-tmp`, `--check-timeout-ms MS` (default 10000), `--list`, `--only ID`,
-//! `--backend native|portable` (the library's observation backend; portable is POSIX
-//! only, so Linux proves what other platforms run: a check it cannot pass there skips
-//! naming the limit).
+//! # Layout: three folders, dependencies pointing one way
+//!
+//! - `harness/`: what runs the checks and says how they went — the command line
+//!   (`cli`), the catalog of checks and the real pi runtimes it lists (`catalog`,
+//!   `pi_runtimes`), the check executor (`runner`), what a run reports (`report`) and the
+//!   formats that print it (`output`, `--record` included), what must hold before the
+//!   first check (`setup`), the ending signals and the watchdog (`signals`), and the one
+//!   owner of every process group and temp dir the run makes (`cleanup`).
+//! - `stand_ins/`: the children the checks start, all this binary re-executed — the
+//!   resident, the lock racer and the stand-in `pi` (`stand_ins`), the visible `pi` of
+//!   the tmux windows (`visible_pi`), the lifeline that ends them with the gate process,
+//!   and their typed argv (`args`).
+//! - `scenarios/`: the checks, one module per scenario, and what they share (`shared`).
+//!
+//! `main.rs` wires them; `os` holds the small views of `/proc`, descriptors and sockets
+//! that all three use. Scenarios use the harness and the stand-ins' argv; the harness
+//! uses the stand-ins' argv only for the hidden `__stand-in` subcommand; the stand-ins
+//! use neither. There is no module cycle.
 //!
 //! # Every way out
 //!
@@ -22,72 +35,27 @@
 //! the output is finished, with every check that finished: TAP `Bail out!`, a JSON
 //! summary with `"interrupted": true`, a text line saying so and what the cleanup did, a
 //! JUnit `interrupted` testcase in error. tmux clients run in process groups of their own,
-//! so a terminal's signal reaches the gate process, not a client mid-command.
-//! A check abandoned at its deadline has its groups killed at once. Stand-ins watch the
-//! gate process and exit when it dies, SIGKILL included (`stand_ins`); dirs a killed run left
-//! are swept by the next run (`tmp`). Setup problems are found before any check
-//! (`setup`). A partial selection is named in the summary line.
+//! so a terminal's signal reaches the gate process (this one), not a client
+//! mid-command. A check abandoned at its deadline has its groups killed at once.
+//! Stand-ins watch the gate process and exit when it dies, SIGKILL included
+//! (`stand_ins::lifeline`); dirs a killed run left are swept by the next run
+//! (`harness::cleanup::temp_dirs`). Setup problems are found before any check
+//! (`harness::setup`). A partial selection is named in the summary line.
 //!
-//! # Checks
+//! # Ids
 //!
-//! The seven seed checks keep their ids (`S1` ×3, `S2` ×2, `S3` ×2). Hygiene (`H`) runs
-//! after whichever scenario was selected.
-//!
-//! | id | scenario | check |
-//! | --- | --- | --- |
-//! | S1 | socket | a real listening unix socket → await_socket_alive resolves (connectable) |
-//! | S1 | socket | a symlink at the socket path → forged reject (never connected) |
-//! | S1 | socket | an absent socket → waits, then cancellation settles it (no hang) |
-//! | S1.4 | socket | a regular file at the socket path → forged reject |
-//! | S1.5 | socket | a stale socket file (nobody listening) → keeps waiting, resolves once a listener appears |
-//! | S1.6 | socket | a listener with a full accept backlog → indeterminate, keeps waiting, never dead |
-//! | S1.7 | socket | a socket path longer than sun_path's 107 bytes → resolves (native only, else `skip`) |
-//! | S1.8 | socket | a socket owned by another uid → forged reject (root only, else `skip`) |
-//! | S2 | child | spawn_child resolves once the real process started |
-//! | S2 | child | terminate → await_child_exit observes the exit (code 0, or killed by the signal) |
-//! | S2.3 | child | a child that exits before anyone awaits it → exit observed |
-//! | S3 | watcher | timeout → terminate → child-exited (real timer + real child + watcher) |
-//! | S3 | watcher | lock released exactly once on the observed exit |
-//! | S3.3 | watcher | a missing program → spawn-start-failed, lock released exactly once |
-//! | S3.4 | watcher | a child ignoring SIGTERM → SIGKILL after the term grace, exit observed |
-//! | S3.5 | watcher | a grandchild ignoring SIGTERM → no survivor in the group after the kill |
-//! | S3.6 | watcher | a child that listens late → socket-alive, lock released, resident lives on |
-//! | S3.7 | watcher | a forged socket path → backstop terminates → child-exited, lock released |
-//! | L1 | lock | acquire writes the shared claim (one JSON line, 0600 file, 0700 dir) |
-//! | L2 | lock | a held lock → conflict with holder evidence |
-//! | L3 | lock | release is nonce-guarded: a successor's lock is never removed |
-//! | L4 | lock | a holder pid dead on this host → reclaimed |
-//! | L5 | lock | a dead holder pid on another host → conflict, kept |
-//! | L6 | lock | a corrupt, empty or wrong-gid lock → conflict, never deleted |
-//! | L7 | lock | 8 processes racing for one lock → exactly one winner |
-//! | L8 | lock | a holder pid answering EPERM → conflict, kept (as root: a holder running as uid 65534, acquired on a thread without `CAP_KILL`) |
-//! | R1 | resume | resume: saved session → identity → argv → socket-alive → lock file released |
-//! | R2 | resume | resume: the resident is still alive after the release, then cleaned up |
-//! | V1 | visible | stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open |
-//! | V2 | visible | stand-in pi exits at once → pane-exited in ms, lock released |
-//! | V3 | visible | a live socket → refused (target-live), no window |
-//! | V4 | visible | a full accept backlog → refused (indeterminate), no window |
-//! | V5 | visible | a symlink at the socket path → refused (address conflict), no window |
-//! | V6 | visible | lock held → refused, no window, the holder's lock kept |
-//! | V7 | visible | a cwd holding a tmux command substitution → refused, no window, nothing executed |
-//! | V8 | visible | the private tmux server, its windows and stand-ins are gone afterwards |
-//! | H1 | hygiene | no descriptor leaked since the start |
-//! | H2 | hygiene | no child left unreaped, no group member left alive |
-//! | H3 | hygiene | every temp dir removed (`skip` with `--keep-tmp`) |
+//! Every id names one check. The seven checks of the seed's parity table keep its ids
+//! in their labels: `S1.1`–`S1.3` end in `[seed S1]`, `S2.1`–`S2.2` in `[seed S2]`,
+//! `S3.1`–`S3.2` in `[seed S3]`; `--only S1` is a usage error naming the three. Hygiene
+//! (`H`) runs after whichever scenario was selected.
 //!
 //! # Test-only flags (hidden)
 //!
-//! `--inject-failure <ID>` turns every passing check with that id into a FAIL after it
-//! ran; `--inject-hang <ID>` makes those checks hang, after their body ran, until their
-//! deadline (what the body started stays alive meanwhile). The CLI tests
-//! use them to cover FAIL lines, `not ok`, exit 1 and the per-check deadline. Neither
-//! changes what a check verifies when it is not named.
-//!
-//! # Stand-ins
-//!
-//! Every child is this binary re-executed (hidden `__stand-in` subcommand, or argv\[0\]
-//! `pi`): see `stand_ins`; in tmux windows, argv\[0\] `pi-visible` or `pi-visible-exits`:
-//! see `visible_pi`. The V checks skip when tmux is not installed.
+//! `--inject-failure <ID>` turns the passing check with that id into a FAIL after it
+//! ran; `--inject-hang <ID>` makes it hang, after its body ran, until its deadline (what
+//! the body started stays alive meanwhile). The CLI tests use them to cover FAIL lines,
+//! `not ok`, exit 1 and the per-check deadline. Neither changes what a check verifies
+//! when it is not named.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 

@@ -44,8 +44,9 @@ pub struct RunOptions {
     /// run nothing.
     #[arg(long, global = true)]
     pub list: bool,
-    /// Run only the checks with this id (repeatable), then the hygiene checks. A check
-    /// that inspects another's run brings it along (R2 needs R1).
+    /// Run only the check with this id (repeatable), then the hygiene checks. A check
+    /// that inspects another's run brings it along (R2 needs R1). Every id names one
+    /// check; the seed's S1, S2, S3 are S1.1–S1.3, S2.1–S2.2, S3.1–S3.2.
     #[arg(long, value_name = "ID", global = true)]
     pub only: Vec<String>,
     /// Keep the temp dirs (their paths go to stderr).
@@ -97,11 +98,11 @@ impl From<BackendArg> for entwurf_v2_spawn::Backend {
 pub enum Command {
     /// Every scenario, then hygiene (the default).
     All,
-    /// Control socket observation (S1).
+    /// Control socket observation (S1.x).
     Socket,
-    /// Real child processes (S2).
+    /// Real child processes (S2.x).
     Child,
-    /// The watcher over production dependencies (S3).
+    /// The watcher over production dependencies (S3.x).
     Watcher,
     /// Real lock files (L).
     Lock,

@@ -154,7 +154,7 @@ impl Runner {
     }
 
     fn report_result(&self, result: CheckResult) {
-        // Slots are per `Check` (each appears once), not per id: the seed's ids repeat.
+        // One slot per `Check` (each appears once in the selection).
         {
             let mut results = self.results.borrow_mut();
             let slot = self
