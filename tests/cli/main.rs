@@ -11,6 +11,7 @@
 mod backend;
 mod formats;
 mod pi;
+mod readme;
 mod record;
 mod runs;
 mod selection;
