@@ -10,6 +10,7 @@
 
 mod backend;
 mod formats;
+mod layout;
 mod pi;
 mod readme;
 mod record;

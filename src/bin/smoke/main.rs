@@ -24,7 +24,7 @@
 //! `main.rs` wires them; `os` holds the small views of `/proc`, descriptors and sockets
 //! that all three use. Scenarios use the harness and the stand-ins' argv; the harness
 //! uses the stand-ins' argv only for the hidden `__stand-in` subcommand; the stand-ins
-//! use neither. There is no module cycle.
+//! use neither. There is no module cycle (`tests/cli/layout.rs` checks it).
 //!
 //! # Every way out
 //!
