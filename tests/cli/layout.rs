@@ -61,7 +61,7 @@ fn paths(text: &str) -> Vec<Vec<String>> {
             .filter(|p| !p.is_empty())
             .collect::<Vec<_>>()
     };
-    for (i, _) in text.match_indices(|c| c == 'c' || c == 's') {
+    for (i, _) in text.match_indices(['c', 's']) {
         let rest = &text[i..];
         if !(rest.starts_with("crate::") || rest.starts_with("super::")) {
             continue;
