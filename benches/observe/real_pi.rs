@@ -434,9 +434,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await;
         let returned = mono_ns();
         let Stamps {
-            observed,
-            released,
-            ..
+            observed, released, ..
         } = std::mem::take(&mut *stamps.lock().expect("stamps"));
 
         let resident = match outcome {

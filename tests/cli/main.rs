@@ -10,7 +10,9 @@
 
 mod backend;
 mod formats;
+mod layout;
 mod pi;
+mod readme;
 mod record;
 mod runs;
 mod selection;

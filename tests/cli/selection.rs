@@ -36,12 +36,49 @@ fn an_unknown_id_is_a_usage_error_listing_the_valid_ones() {
     assert_eq!(r.code, 2);
     assert!(r.stdout.is_empty());
     assert!(
-        r.stderr.contains("--only X9") && r.stderr.contains("valid ids: S1 S1.4"),
+        r.stderr.contains("--only X9") && r.stderr.contains("valid ids: S1.1 S1.2 S1.3 S1.4"),
         "{}",
         r.stderr
     );
-    let r = run(&["lock", "--only", "S2"]);
+    let r = run(&["lock", "--only", "S2.1"]);
     assert_eq!(r.code, 2, "an id outside the named scenario");
+}
+
+/// Every listed id runs exactly one check (and hygiene), the seed's included; a seed id
+/// that named several checks is a usage error naming the ids they have now.
+#[test]
+fn every_listed_id_runs_exactly_one_check_and_a_seed_id_names_its_checks() {
+    let r = run(&["--only", "S1.2"]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    let ids: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("ok ").or_else(|| l.strip_prefix("skip ")))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    assert_eq!(ids, ["S1.2", "H1", "H2", "H3"]);
+    assert!(r.stdout.contains(" [seed S1] ("), "{}", r.stdout);
+    let r = run(&["--only", "S1"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stdout.is_empty());
+    assert!(
+        r.stderr
+            .contains("--only S1: the seed's S1 is 3 checks with ids of their own, S1.1 S1.2 S1.3"),
+        "{}",
+        r.stderr
+    );
+    // No id is listed twice.
+    let list = run(&["--list"]);
+    let mut listed: Vec<&str> = list
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let n = listed.len();
+    listed.sort_unstable();
+    listed.dedup();
+    assert_eq!(listed.len(), n, "{}", list.stdout);
 }
 
 #[test]
@@ -93,6 +130,9 @@ fn list_honours_the_requested_format() {
     assert_eq!(values[0]["type"], "list");
     assert_eq!(values[0]["backend"], "native");
     assert_eq!(values[0]["total"], 40);
+    let seed = values.iter().find(|v| v["id"] == "S2.2").unwrap();
+    assert_eq!(seed["seed"], "S2", "the seed's id stays visible");
+    assert!(values.iter().find(|v| v["id"] == "S2.3").unwrap()["seed"].is_null());
     let l8 = values.iter().find(|v| v["id"] == "L8").unwrap();
     assert_eq!(l8["type"], "check");
     // L8 runs for everyone (as root with a holder of another uid).
@@ -123,7 +163,9 @@ fn a_failing_summary_is_followed_by_the_failed_ids() {
     let r = run(&[
         "child",
         "--inject-failure",
-        "S2",
+        "S2.1",
+        "--inject-failure",
+        "S2.2",
         "--inject-failure",
         "S2.3",
     ]);
@@ -133,7 +175,7 @@ fn a_failing_summary_is_followed_by_the_failed_ids() {
         // H3 skips: the failed checks' dir is kept.
         expected_named_summary("child", 2, 3, 1)
     );
-    assert_eq!(last_line(&r.stdout), "failed ids: S2 S2.3");
+    assert_eq!(last_line(&r.stdout), "failed ids: S2.1 S2.2 S2.3");
 }
 
 /// The commit is the build's, embedded at build time: the same from any directory,

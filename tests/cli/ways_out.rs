@@ -1,5 +1,5 @@
 //! Every way out leaves the machine as it was: signals, a check abandoned at its
-//! deadline, SIGKILL of the runner (stand-ins follow it, the next run sweeps its dirs),
+//! deadline, SIGKILL of the gate process (stand-ins follow it, the next run sweeps its dirs),
 //! setup errors, and a failed check's kept dir.
 
 use std::path::Path;
@@ -25,8 +25,8 @@ fn start(args: &[&str], tmp: &Path, mark: &str) -> Child {
 }
 
 /// Waits until the run has at least `n` marked processes besides itself.
-fn wait_for_stand_ins(runner: &Child, mark: &str, n: usize) -> Vec<u32> {
-    let me = runner.id();
+fn wait_for_stand_ins(gate: &Child, mark: &str, n: usize) -> Vec<u32> {
+    let me = gate.id();
     let mut found = Vec::new();
     let seen = wait_for(Duration::from_secs(10), || {
         found = marked(mark).into_iter().filter(|p| *p != me).collect();
@@ -41,7 +41,7 @@ fn signal(child: &Child, sig: Signal) {
 }
 
 /// Stand-ins keep no lifeline with this set: what is gone then was killed by the
-/// runner's own cleanup.
+/// gate's own cleanup.
 const NO_LIFELINE: &str = "ENTWURF_SMOKE_TEST_NO_LIFELINE";
 
 /// Like [`start`], without the stand-ins' lifeline.
@@ -56,11 +56,11 @@ fn start_without_lifeline(args: &[&str], tmp: &Path, mark: &str) -> Child {
     cmd.spawn().unwrap()
 }
 
-/// S2 hangs after its resident started, R1 after its stand-in `pi` did: both stay alive
+/// S2.1 hangs after its resident started, R1 after its stand-in `pi` did: both stay alive
 /// until the deadline, so a signal or SIGKILL meets live stand-ins.
 const HANG: [&str; 6] = [
     "--inject-hang",
-    "S2",
+    "S2.1",
     "--inject-hang",
     "R1",
     "--check-timeout-ms",
@@ -80,11 +80,11 @@ fn every_signal_cleans_up_finishes_the_output_and_exits_128_plus_n() {
         let mark = unique_mark();
         let mut args = HANG.to_vec();
         args.extend(["--format", format]);
-        let runner = start_without_lifeline(&args, tmp.path(), &mark);
+        let gate = start_without_lifeline(&args, tmp.path(), &mark);
         // The resident (S2), the stand-in pi (R1), and S3.6's resident at least.
-        wait_for_stand_ins(&runner, &mark, 2);
-        signal(&runner, sig);
-        let out = runner.wait_with_output().unwrap();
+        wait_for_stand_ins(&gate, &mark, 2);
+        signal(&gate, sig);
+        let out = gate.wait_with_output().unwrap();
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(code), "{sig}: {stderr}");
@@ -125,7 +125,7 @@ fn every_signal_cleans_up_finishes_the_output_and_exits_128_plus_n() {
                 "{stdout}"
             ),
         }
-        // Killed by the runner's cleanup (no lifeline here): nothing marked is left but
+        // Killed by the gate's cleanup (no lifeline here): nothing marked is left but
         // zombies init reaps.
         assert!(
             wait_for(Duration::from_millis(500), || marked(&mark).is_empty()),
@@ -151,10 +151,10 @@ fn interrupts_at_any_moment_leave_nothing_behind() {
     for i in 0..80u64 {
         let tmp = tempfile::tempdir().unwrap();
         let mark = unique_mark();
-        let runner = start_without_lifeline(&[], tmp.path(), &mark);
+        let gate = start_without_lifeline(&[], tmp.path(), &mark);
         std::thread::sleep(Duration::from_millis(5 + (i * 7) % 120));
-        signal(&runner, Signal::SIGINT);
-        let out = runner.wait_with_output().unwrap();
+        signal(&gate, Signal::SIGINT);
+        let out = gate.wait_with_output().unwrap();
         // A run may finish before the signal lands, or die of it before its first
         // instruction of Rust (nothing can be caught, or started, that early).
         assert!(
@@ -180,20 +180,20 @@ fn interrupts_at_any_moment_leave_nothing_behind() {
 }
 
 #[test]
-fn stand_ins_follow_a_sigkilled_runner_and_the_next_run_sweeps_its_dirs() {
+fn stand_ins_follow_a_sigkilled_gate_process_and_the_next_run_sweeps_its_dirs() {
     let tmp = tempfile::tempdir().unwrap();
     let mark = unique_mark();
-    let mut runner = start(&HANG, tmp.path(), &mark);
-    let stand_ins = wait_for_stand_ins(&runner, &mark, 2);
-    signal(&runner, Signal::SIGKILL);
-    runner.wait().unwrap();
+    let mut gate = start(&HANG, tmp.path(), &mark);
+    let stand_ins = wait_for_stand_ins(&gate, &mark, 2);
+    signal(&gate, Signal::SIGKILL);
+    gate.wait().unwrap();
     assert!(
         wait_for(Duration::from_secs(1), || marked(&mark).is_empty()),
-        "stand-ins {stand_ins:?} outlived the runner by 1 s: {:?}",
+        "stand-ins {stand_ins:?} outlived the gate by 1 s: {:?}",
         marked(&mark)
     );
     let left = std::fs::read_dir(tmp.path()).unwrap().count();
-    assert!(left > 0, "a SIGKILLed runner cannot have removed its dirs");
+    assert!(left > 0, "a SIGKILLed gate cannot have removed its dirs");
     // Beside them: a dir this program did not make, and one of a live owner (us).
     let foreign = tmp.path().join("smoke-entwurf-v2-not-ours");
     std::fs::create_dir(&foreign).unwrap();
@@ -231,8 +231,8 @@ fn stand_ins_follow_a_sigkilled_runner_and_the_next_run_sweeps_its_dirs() {
     assert_eq!(rest, expected);
 }
 
-/// The grandchild and the lock racer watch the runner too: started directly, with a
-/// helper process as their "runner", they exit within 1 s of its SIGKILL.
+/// The grandchild and the lock racer watch the gate too: started directly, with a
+/// helper process as their "gate", they exit within 1 s of its SIGKILL.
 #[test]
 fn every_stand_in_role_exits_when_its_runner_dies() {
     let dir = tempfile::tempdir().unwrap();
@@ -292,16 +292,12 @@ fn every_stand_in_role_exits_when_its_runner_dies() {
             let _ = stand_in.try_wait();
             marked(&mark).is_empty()
         });
-        assert!(
-            gone,
-            "{role}: {:?} outlived the runner by 1 s",
-            marked(&mark)
-        );
+        assert!(gone, "{role}: {:?} outlived the gate by 1 s", marked(&mark));
         let status = stand_in.wait().unwrap();
         assert_eq!(
             status.code(),
             Some(5),
-            "{role}: exit code of a stand-in whose runner died"
+            "{role}: exit code of a stand-in whose gate died"
         );
     }
 }
@@ -311,7 +307,13 @@ fn an_abandoned_check_is_killed_and_the_others_stay_clean() {
     let tmp = tempfile::tempdir().unwrap();
     let mark = unique_mark();
     let out = smoke_command()
-        .args(["child", "--inject-hang", "S2", "--check-timeout-ms", "400"])
+        .args([
+            "child",
+            "--inject-hang",
+            "S2.1",
+            "--check-timeout-ms",
+            "400",
+        ])
         .env("TMPDIR", tmp.path())
         .env(MARK, &mark)
         .output()
@@ -328,7 +330,8 @@ fn an_abandoned_check_is_killed_and_the_others_stay_clean() {
         assert!(stdout.contains(h), "{h}: {stdout}");
     }
     assert!(marked(&mark).is_empty(), "{:?}", marked(&mark));
-    assert_eq!(last_line(&stdout), "failed ids: S2");
+    // S2.2 inspects the abandoned S2.1, so it is not evaluated: a failure of its own.
+    assert_eq!(last_line(&stdout), "failed ids: S2.1 S2.2");
 }
 
 #[test]
@@ -534,7 +537,7 @@ fn a_tmpdir_too_long_for_the_checks_is_a_setup_error() {
 }
 
 /// An interrupted run shows every result that finished, in every format, also those
-/// behind a check still running (S1 hangs here, so nothing streams before the signal),
+/// behind a check still running (L1 hangs here, so nothing streams before the signal),
 /// and its JUnit report is not green.
 #[test]
 fn an_interrupted_run_shows_every_finished_result_and_junit_is_not_green() {
@@ -555,15 +558,15 @@ fn an_interrupted_run_shows_every_finished_result_and_junit_is_not_green() {
                 "--format",
                 format,
             ];
-            let runner = start_without_lifeline(&args, tmp.path(), &mark);
-            (tmp, runner)
+            let gate = start_without_lifeline(&args, tmp.path(), &mark);
+            (tmp, gate)
         })
         .collect();
     // The other lock checks finish in well under a second; L1 hangs for 30 s.
     std::thread::sleep(Duration::from_secs(3));
-    for ((_tmp, runner), format) in runs.into_iter().zip(formats) {
-        signal(&runner, Signal::SIGINT);
-        let out = runner.wait_with_output().unwrap();
+    for ((_tmp, gate), format) in runs.into_iter().zip(formats) {
+        signal(&gate, Signal::SIGINT);
+        let out = gate.wait_with_output().unwrap();
         assert_eq!(out.status.code(), Some(130), "{format}");
         let stdout = String::from_utf8_lossy(&out.stdout);
         match format {
@@ -622,7 +625,7 @@ fn an_interrupted_run_shows_every_finished_result_and_junit_is_not_green() {
 
 /// Every tmux client the run starts (the smoke's own, and the library's `new-window`)
 /// runs in a process group of its own: a terminal's SIGINT or SIGHUP goes to the
-/// runner's group and must not kill a client mid-command (which read as a FAIL and left
+/// gate's group and must not kill a client mid-command (which read as a FAIL and left
 /// a kept dir). A tmux on PATH that logs its group and its parent's, then runs tmux.
 #[test]
 fn tmux_clients_run_outside_the_runners_process_group() {
@@ -673,7 +676,7 @@ fn tmux_clients_run_outside_the_runners_process_group() {
         String::from_utf8_lossy(&out.stdout)
     );
     let log = std::fs::read_to_string(&log).unwrap();
-    // The runner's own clients (version probe, list-windows, display-message, ...) and
+    // The gate's own clients (version probe, list-windows, display-message, ...) and
     // the library's new-window; the server's guard starts `tmux -D` itself (a child of sh).
     assert!(log.lines().any(|l| l.contains("new-window")), "{log}");
     let runner_clients: Vec<&str> = log.lines().filter(|l| !l.contains(" -D ")).collect();

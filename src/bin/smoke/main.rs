@@ -1,17 +1,30 @@
 //! `smoke-entwurf-v2-spawn-live`: the live phase gate.
 //!
 //! It drives the library's production dependencies against real OS objects — unix
-//! sockets, child processes, timers, signals, lock files — and prints one line per check
-//! and a summary line people paste into commit bodies:
-//! `smoke-entwurf-v2-spawn-live: 31 checks passed (real OS primitives)`, or with
-//! `, <K> skipped`, or `<P> passed, <F> failed`.
+//! sockets, child processes, timers, signals, lock files, tmux windows, the real `pi` —
+//! and prints one line per check and a summary line people paste into commit bodies:
+//! `smoke-entwurf-v2-spawn-live: <N> checks passed (real OS primitives)`, or with
+//! `, <K> skipped`, or `<P> passed, <F> failed`. `--help` lists the options, `--list`
+//! every check (the catalog, `harness::catalog`, is the only list of them).
 //!
-//! `smoke-entwurf-v2-spawn-live [OPTIONS] [all|socket|child|watcher|lock|resume|visible]`;
-//! `--format text|tap|json|junit`, `--color auto|always|never`, `--record FILE`,
-//! `--keep-tmp`, `--check-timeout-ms MS` (default 10000), `--list`, `--only ID`,
-//! `--backend native|portable` (the library's observation backend; portable is POSIX
-//! only, so Linux proves what other platforms run: a check it cannot pass there skips
-//! naming the limit).
+//! # Layout: three folders, dependencies pointing one way
+//!
+//! - `harness/`: what runs the checks and says how they went — the command line
+//!   (`cli`), the catalog of checks and the real pi runtimes it lists (`catalog`,
+//!   `pi_runtimes`), the check executor (`runner`), what a run reports (`report`) and the
+//!   formats that print it (`output`, `--record` included), what must hold before the
+//!   first check (`setup`), the ending signals and the watchdog (`signals`), and the one
+//!   owner of every process group and temp dir the run makes (`cleanup`).
+//! - `stand_ins/`: the children the checks start, all this binary re-executed — the
+//!   resident, the lock racer and the stand-in `pi` (`stand_ins`), the visible `pi` of
+//!   the tmux windows (`visible_pi`), the lifeline that ends them with the gate process,
+//!   and their typed argv (`args`).
+//! - `scenarios/`: the checks, one module per scenario, and what they share (`shared`).
+//!
+//! `main.rs` wires them; `os` holds the small views of `/proc`, descriptors and sockets
+//! that all three use. Scenarios use the harness and the stand-ins' argv; the harness
+//! uses the stand-ins' argv only for the hidden `__stand-in` subcommand; the stand-ins
+//! use neither. There is no module cycle (`tests/cli/layout.rs` checks it).
 //!
 //! # Every way out
 //!
@@ -22,103 +35,51 @@
 //! the output is finished, with every check that finished: TAP `Bail out!`, a JSON
 //! summary with `"interrupted": true`, a text line saying so and what the cleanup did, a
 //! JUnit `interrupted` testcase in error. tmux clients run in process groups of their own,
-//! so a terminal's signal reaches the runner, not a client mid-command.
-//! A check abandoned at its deadline has its groups killed at once. Stand-ins watch the
-//! runner and exit when it dies, SIGKILL included (`stand_ins`); dirs a killed run left
-//! are swept by the next run (`tmp`). Setup problems are found before any check
-//! (`setup`). A partial selection is named in the summary line.
+//! so a terminal's signal reaches the gate process (this one), not a client
+//! mid-command. A check abandoned at its deadline has its groups killed at once.
+//! Stand-ins watch the gate process and exit when it dies, SIGKILL included
+//! (`stand_ins::lifeline`); dirs a killed run left are swept by the next run
+//! (`harness::cleanup::temp_dirs`). Setup problems are found before any check
+//! (`harness::setup`). A partial selection is named in the summary line.
 //!
-//! # Checks
+//! # Ids
 //!
-//! The seven seed checks keep their ids (`S1` ×3, `S2` ×2, `S3` ×2). Hygiene (`H`) runs
-//! after whichever scenario was selected.
-//!
-//! | id | scenario | check |
-//! | --- | --- | --- |
-//! | S1 | socket | a real listening unix socket → await_socket_alive resolves (connectable) |
-//! | S1 | socket | a symlink at the socket path → forged reject (never connected) |
-//! | S1 | socket | an absent socket → waits, then cancellation settles it (no hang) |
-//! | S1.4 | socket | a regular file at the socket path → forged reject |
-//! | S1.5 | socket | a stale socket file (nobody listening) → keeps waiting, resolves once a listener appears |
-//! | S1.6 | socket | a listener with a full accept backlog → indeterminate, keeps waiting, never dead |
-//! | S1.7 | socket | a socket path longer than sun_path's 107 bytes → resolves (native only, else `skip`) |
-//! | S1.8 | socket | a socket owned by another uid → forged reject (root only, else `skip`) |
-//! | S2 | child | spawn_child resolves once the real process started |
-//! | S2 | child | terminate → await_child_exit observes the exit (code 0, or killed by the signal) |
-//! | S2.3 | child | a child that exits before anyone awaits it → exit observed |
-//! | S3 | watcher | timeout → terminate → child-exited (real timer + real child + watcher) |
-//! | S3 | watcher | lock released exactly once on the observed exit |
-//! | S3.3 | watcher | a missing program → spawn-start-failed, lock released exactly once |
-//! | S3.4 | watcher | a child ignoring SIGTERM → SIGKILL after the term grace, exit observed |
-//! | S3.5 | watcher | a grandchild ignoring SIGTERM → no survivor in the group after the kill |
-//! | S3.6 | watcher | a child that listens late → socket-alive, lock released, resident lives on |
-//! | S3.7 | watcher | a forged socket path → backstop terminates → child-exited, lock released |
-//! | L1 | lock | acquire writes the shared claim (one JSON line, 0600 file, 0700 dir) |
-//! | L2 | lock | a held lock → conflict with holder evidence |
-//! | L3 | lock | release is nonce-guarded: a successor's lock is never removed |
-//! | L4 | lock | a holder pid dead on this host → reclaimed |
-//! | L5 | lock | a dead holder pid on another host → conflict, kept |
-//! | L6 | lock | a corrupt, empty or wrong-gid lock → conflict, never deleted |
-//! | L7 | lock | 8 processes racing for one lock → exactly one winner |
-//! | L8 | lock | a holder pid answering EPERM → conflict, kept (as root: a holder running as uid 65534, acquired on a thread without `CAP_KILL`) |
-//! | R1 | resume | resume: saved session → identity → argv → socket-alive → lock file released |
-//! | R2 | resume | resume: the resident is still alive after the release, then cleaned up |
-//! | V1 | visible | stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open |
-//! | V2 | visible | stand-in pi exits at once → pane-exited in ms, lock released |
-//! | V3 | visible | a live socket → refused (target-live), no window |
-//! | V4 | visible | a full accept backlog → refused (indeterminate), no window |
-//! | V5 | visible | a symlink at the socket path → refused (address conflict), no window |
-//! | V6 | visible | lock held → refused, no window, the holder's lock kept |
-//! | V7 | visible | a cwd holding a tmux command substitution → refused, no window, nothing executed |
-//! | V8 | visible | the private tmux server, its windows and stand-ins are gone afterwards |
-//! | H1 | hygiene | no descriptor leaked since the start |
-//! | H2 | hygiene | no child left unreaped, no group member left alive |
-//! | H3 | hygiene | every temp dir removed (`skip` with `--keep-tmp`) |
+//! Every id names one check. The seven checks of the seed's parity table keep its ids
+//! in their labels: `S1.1`–`S1.3` end in `[seed S1]`, `S2.1`–`S2.2` in `[seed S2]`,
+//! `S3.1`–`S3.2` in `[seed S3]`; `--only S1` is a usage error naming the three. Hygiene
+//! (`H`) runs after whichever scenario was selected.
 //!
 //! # Test-only flags (hidden)
 //!
-//! `--inject-failure <ID>` turns every passing check with that id into a FAIL after it
-//! ran; `--inject-hang <ID>` makes those checks hang, after their body ran, until their
-//! deadline (what the body started stays alive meanwhile). The CLI tests
-//! use them to cover FAIL lines, `not ok`, exit 1 and the per-check deadline. Neither
-//! changes what a check verifies when it is not named.
-//!
-//! # Stand-ins
-//!
-//! Every child is this binary re-executed (hidden `__stand-in` subcommand, or argv\[0\]
-//! `pi`): see `stand_ins`; in tmux windows, argv\[0\] `pi-visible` or `pi-visible-exits`:
-//! see `visible_pi`. The V checks skip when tmux is not installed.
+//! `--inject-failure <ID>` turns the passing check with that id into a FAIL after it
+//! ran; `--inject-hang <ID>` makes it hang, after its body ran, until its deadline (what
+//! the body started stays alive meanwhile). The CLI tests use them to cover FAIL lines,
+//! `not ok`, exit 1 and the per-check deadline. Neither changes what a check verifies
+//! when it is not named.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 
-mod catalog;
-mod cli;
-mod lifeline;
+mod harness;
 mod os;
-mod output;
-mod pi_runtime;
-mod registry;
-mod report;
-mod runner;
 mod scenarios;
-mod setup;
 mod stand_ins;
-mod tmp;
-mod visible_pi;
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use nix::sys::signal::{SigSet, Signal as NixSignal};
-use tokio::signal::unix::{Signal, SignalKind, signal};
+use entwurf_v2_spawn::Backend;
 
-use crate::catalog::Check;
-use crate::cli::{Cli, Command, RunOptions};
-use crate::output::record::Target;
-use crate::output::{Ending, Header};
-use crate::report::{Interruption, PROGRAM, Selection};
-use crate::runner::{Injection, Runner};
+use crate::harness::catalog::Check;
+use crate::harness::cli::{Cli, Command, RunOptions};
+use crate::harness::output::record::Target;
+use crate::harness::output::{Ending, Header};
+use crate::harness::pi_runtimes;
+use crate::harness::report::{PROGRAM, Selection};
+use crate::harness::runner::{Injection, Runner};
+use crate::harness::signals::{self, Signals};
+use crate::harness::{catalog, cleanup, output, setup};
+use crate::stand_ins::visible_pi;
 
 fn main() -> ExitCode {
     if stand_ins::is_pi() {
@@ -135,7 +96,7 @@ fn main() -> ExitCode {
     let held = Signals::hold();
     let scenario = cli.command.as_ref().and_then(Command::scenario);
     let options = &cli.options;
-    let pi = match pi_runtime::discover(&options.pi) {
+    let pi = match pi_runtimes::discover(&options.pi) {
         Ok(pi) => pi,
         Err(e) => {
             eprintln!("{PROGRAM}: setup error: {e}");
@@ -150,15 +111,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    scenarios::select_backend(cli.options.backend.into());
+    let backend: Backend = options.backend.into();
     // A non-default backend is named in the summary line (and so in every record), like
     // a partial selection: its line proves another backend than the gate's.
-    let backend = (scenarios::backend() != entwurf_v2_spawn::Backend::default())
-        .then(|| scenarios::backend().as_str());
     let selection = Selection {
         scenario,
         only,
-        backend,
+        backend: (backend != Backend::default()).then(|| backend.as_str()),
     };
     let selected = catalog.select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();
@@ -167,7 +126,7 @@ fn main() -> ExitCode {
             checks: &selected,
             euid,
             keep_tmp: options.keep_tmp,
-            backend: scenarios::backend(),
+            backend,
             pi_missing: &pi.missing,
         };
         return match setup::list(&listing, options.format) {
@@ -217,6 +176,7 @@ fn main() -> ExitCode {
         options,
         record: record.as_ref(),
         pi,
+        backend,
     };
     let result = runtime.block_on(run.run(signals));
     // A check abandoned at its deadline may still sit in a blocking task; dropping the
@@ -226,7 +186,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // Only the run's own set-up fails this way (before the first check).
         Err(e) => {
-            registry::cleanup();
+            cleanup::cleanup();
             eprintln!("{PROGRAM}: setup error: {e:#}");
             ExitCode::from(2)
         }
@@ -234,7 +194,7 @@ fn main() -> ExitCode {
 }
 
 /// Everything that must hold before the first check, then the sweep of dirs left by
-/// runs that died (see `tmp`).
+/// runs that died (see `cleanup::temp_dirs`).
 fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, setup::SetupError> {
     setup::check_proc()?;
     let root = setup::check_temp_dir(selected)?;
@@ -243,7 +203,7 @@ fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, s
         .as_deref()
         .map(setup::check_record)
         .transpose()?;
-    let swept = tmp::sweep(&root);
+    let swept = cleanup::temp_dirs::sweep(&root);
     if !swept.is_empty() {
         eprintln!(
             "{PROGRAM}: removed {} temp dir(s) left by runs that are gone: {}",
@@ -258,96 +218,14 @@ fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, s
     Ok(record)
 }
 
-/// The signals that end a run early. Caught, so that the run can clean up: a default
-/// SIGHUP (a closed terminal, a dropped ssh) or SIGQUIT would leave every child behind.
-///
-/// A signal that was already ignored when the run started stays ignored: under `nohup`
-/// the user asked for the run to survive a hangup, and a shell starts background jobs
-/// with SIGINT and SIGQUIT ignored.
-struct Signals {
-    int: Option<Signal>,
-    term: Option<Signal>,
-    hup: Option<Signal>,
-    quit: Option<Signal>,
-}
-
-/// The ending signals, blocked in the main thread while the run sets up.
-fn ending_signals() -> SigSet {
-    let mut set = SigSet::empty();
-    for signal in [
-        NixSignal::SIGINT,
-        NixSignal::SIGTERM,
-        NixSignal::SIGHUP,
-        NixSignal::SIGQUIT,
-    ] {
-        set.add(signal);
-    }
-    set
-}
-
-impl Signals {
-    /// Blocks the ending signals in the main thread, so one that arrives before the
-    /// handlers exist waits (pending) instead of killing the run by its default action.
-    /// Children get an empty mask again: std's spawn resets it.
-    fn hold() -> Option<SigSet> {
-        let set = ending_signals();
-        set.thread_block().ok().map(|()| set)
-    }
-
-    /// Installs the handlers, then lets held signals through to them.
-    fn install(held: Option<SigSet>) -> std::io::Result<Self> {
-        let installed = Self::catch()?;
-        if let Some(set) = held {
-            set.thread_unblock().map_err(std::io::Error::from)?;
-        }
-        Ok(installed)
-    }
-
-    fn catch() -> std::io::Result<Self> {
-        let ignored = os::ignored_signals();
-        let catch = |kind: SignalKind| {
-            let ignored = ignored & (1u64 << (kind.as_raw_value() - 1)) != 0;
-            if ignored {
-                Ok(None)
-            } else {
-                signal(kind).map(Some)
-            }
-        };
-        Ok(Self {
-            int: catch(SignalKind::interrupt())?,
-            term: catch(SignalKind::terminate())?,
-            hup: catch(SignalKind::hangup())?,
-            quit: catch(SignalKind::quit())?,
-        })
-    }
-
-    /// The first to arrive, with the exit code it maps to (128 + its number).
-    async fn recv(&mut self) -> Interruption {
-        async fn next(signal: &mut Option<Signal>) {
-            match signal {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
-        let (signal, code) = tokio::select! {
-            () = next(&mut self.int) => ("SIGINT", 130),
-            () = next(&mut self.term) => ("SIGTERM", 143),
-            () = next(&mut self.hup) => ("SIGHUP", 129),
-            () = next(&mut self.quit) => ("SIGQUIT", 131),
-        };
-        Interruption { signal, code }
-    }
-}
-
 /// One run of the selected checks.
 struct Run<'a> {
     selection: Selection,
     selected: Vec<Check>,
     options: &'a RunOptions,
     record: Option<&'a Target>,
-    pi: pi_runtime::PiRuntimes,
+    pi: pi_runtimes::PiRuntimes,
+    backend: Backend,
 }
 
 impl Run<'_> {
@@ -358,12 +236,14 @@ impl Run<'_> {
             options,
             record,
             pi,
+            backend,
         } = self;
-        let runner_id = os::ProcessId::current()
+        let gate = os::ProcessId::current()
             .ok_or_else(|| anyhow::anyhow!("cannot read our own /proc/<pid>/stat"))?;
         let env = scenarios::Env {
             exe: std::env::current_exe()?,
-            runner: runner_id,
+            gate,
+            backend,
             keep_tmp: options.keep_tmp,
             // After the signal streams: the signal driver's descriptors are part of the
             // runtime, not a leak.
@@ -371,7 +251,7 @@ impl Run<'_> {
             pi,
         };
         if options.keep_tmp {
-            registry::keep_all_temp_dirs();
+            cleanup::keep_all_temp_dirs();
         }
         let deadline = Duration::from_millis(options.check_timeout_ms);
         // Each unit chains at most two checks, hygiene three more, and a real pi runtime
@@ -384,9 +264,9 @@ impl Run<'_> {
             .map(|c| c.deadline(deadline))
             .max()
             .map_or(Duration::ZERO, |each| {
-                each * u32::try_from(pi_runtime::PiCheck::ALL.len()).unwrap_or(u32::MAX)
+                each * u32::try_from(pi_runtimes::PiCheck::ALL.len()).unwrap_or(u32::MAX)
             });
-        registry::start_watchdog(
+        signals::start_watchdog(
             deadline * 5 + pi_chain + Duration::from_secs(5),
             move |why| {
                 output::abandoned(format, why);
@@ -407,7 +287,7 @@ impl Run<'_> {
                 total,
                 euid,
                 deadline,
-                backend: scenarios::backend().as_str(),
+                backend: backend.as_str(),
                 started: std::time::SystemTime::now(),
             })
         });
@@ -422,7 +302,7 @@ impl Run<'_> {
         let wall = start.elapsed();
         // Every way out: kill what was started, remove the temp dirs not kept, then
         // finish the output.
-        let cleanup = registry::cleanup();
+        let cleanup = cleanup::cleanup();
         let tally = match interrupted {
             // Every finished result is shown, also those behind a check that was still
             // running: the tally counts them.

@@ -8,11 +8,11 @@ use anyhow::{Result, bail};
 use entwurf_v2_spawn::production::child::SignalDelivery;
 use entwurf_v2_spawn::watcher::StopSignal;
 
-use super::{Env, Scratch, Started, bounded, kill_child, spawn_resident, wait_ready};
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use super::shared::{Env, Started, bounded, kill_child, scratch, spawn_resident, wait_ready};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
-use crate::runner::{Runner, expect_that};
+use crate::stand_ins::args::ResidentArgs;
 
 const CHECKS: [Check; 3] = [
     Check::ChildSpawned,
@@ -24,7 +24,7 @@ const EARLY_EXIT_CODE: u8 = 7;
 
 /// Runs the selected S2 checks.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Child, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Child, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();

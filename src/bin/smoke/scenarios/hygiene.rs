@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use super::Env;
-use crate::catalog::Check;
-use crate::runner::{Runner, expect_that, skip};
-use crate::{os, registry};
+use super::shared::Env;
+use crate::harness::catalog::Check;
+use crate::harness::cleanup;
+use crate::harness::runner::{Runner, expect_that, skip};
+use crate::os;
 
 const SETTLE: Duration = Duration::from_millis(500);
 const STEP: Duration = Duration::from_millis(2);
@@ -35,7 +36,7 @@ pub async fn run(runner: &Runner, env: &Env) {
 /// started (a grandchild that escaped a kill).
 fn leftovers() -> Vec<String> {
     let me = std::process::id();
-    let groups = registry::groups();
+    let groups = cleanup::groups();
     os::processes()
         .into_iter()
         .filter(|(_, s)| s.ppid == me || (groups.contains(&s.pgrp) && !s.is_dead()))
@@ -64,7 +65,7 @@ async fn children() -> Result<()> {
     }
     let found = leftovers();
     // Clean up so the run still ends tidy, but report it: something was left behind.
-    registry::kill_groups();
+    cleanup::kill_groups();
     expect_that(found.is_empty(), || {
         format!("left behind: {}", found.join("; "))
     })
@@ -92,7 +93,7 @@ async fn fds(env: &Env) -> Result<()> {
 }
 
 async fn temp_dirs(env: &Env, scenario_ran: bool) -> Result<()> {
-    let dirs = registry::temp_dirs();
+    let dirs = cleanup::temp_dirs();
     if !scenario_ran {
         return Err(skip(
             "no selected check makes a temp dir (only hygiene, or no real pi runtime)",
@@ -102,7 +103,7 @@ async fn temp_dirs(env: &Env, scenario_ran: bool) -> Result<()> {
         return Err(skip(format!("--keep-tmp kept {} temp dir(s)", dirs.len())));
     }
     // A failed check's dir is kept on purpose; its failure is already reported.
-    let kept = registry::kept_temp_dirs();
+    let kept = cleanup::kept_temp_dirs();
     let left: Vec<String> = dirs
         .iter()
         .filter(|d| d.exists() && !kept.contains(d))

@@ -17,12 +17,12 @@ use serde::Serialize;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError, LockClaim, LockConflict, ReleaseOutcome};
 
-use super::{Env, Scratch, gid, off_thread};
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use super::shared::{Env, gid, off_thread, scratch};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cleanup;
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
-use crate::registry;
-use crate::runner::{Runner, expect_that, skip};
+use crate::stand_ins::args::ResidentArgs;
 
 const CHECKS: [Check; 8] = [
     Check::LockFormat,
@@ -37,7 +37,7 @@ const CHECKS: [Check; 8] = [
 
 /// Runs the selected L checks concurrently (each on its own gid or dir).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Lock, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Lock, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -134,7 +134,7 @@ fn dead_pid(env: &Env) -> Result<u32> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0);
-    let mut child = registry::spawn_group(Check::LockDeadReclaim, || command.spawn(), Child::id)?
+    let mut child = cleanup::spawn_group(Check::LockDeadReclaim, || command.spawn(), Child::id)?
         .context("starting a short-lived child")?;
     let pid = child.id();
     child.wait().context("reaping it")?;
@@ -389,7 +389,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         return eperm_holder(locks, &gid, 1);
     }
     let args = ResidentArgs {
-        lifeline: Some(env.runner),
+        lifeline: Some(env.gate),
         become_uid: Some(NOBODY),
         max_life_ms: Some(30_000),
         ..ResidentArgs::default()
@@ -400,7 +400,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0);
-    let holder = registry::spawn_group(Check::LockEperm, || command.spawn(), Child::id)?
+    let holder = cleanup::spawn_group(Check::LockEperm, || command.spawn(), Child::id)?
         .context("starting a holder as uid 65534")?;
     let pid = holder.id();
     let checked = without_cap_kill(|| {
@@ -410,7 +410,7 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         });
         eperm_holder(locks, &gid, pid)
     });
-    registry::kill_group(pid);
+    cleanup::kill_group(pid);
     let mut holder = holder;
     let _ = holder.wait();
     checked

@@ -10,12 +10,13 @@ use anyhow::{Context, Result};
 
 use entwurf_v2_spawn::lock;
 
-use super::{Env, gid};
-use crate::catalog::{Check, RACERS};
-use crate::cli::RacerArgs;
-use crate::runner::expect_that;
+use super::shared::{Env, gid};
+use crate::harness::catalog::{Check, RACERS};
+use crate::harness::cleanup;
+use crate::harness::runner::expect_that;
+use crate::os;
+use crate::stand_ins::args::RacerArgs;
 use crate::stand_ins::{RACER_CONFLICT, RACER_WON};
-use crate::{os, registry};
 
 /// Every racer waits for a start file, then calls acquire once: exactly one may win.
 /// Winners hold until every racer has answered (see `stand_ins`).
@@ -27,13 +28,13 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
     // Each spawn waits for the racer's exec: off the runtime thread, like the lock I/O.
     let (exe, lifeline, race, gid_text, go_file, done_file) = (
         env.exe.clone(),
-        env.runner,
+        env.gate,
         race_dir.clone(),
         gid.to_string(),
         go.clone(),
         done.clone(),
     );
-    let mut racers = super::off_thread(move || {
+    let mut racers = super::shared::off_thread(move || {
         let mut racers: Vec<(Child, PathBuf)> = Vec::new();
         for i in 0..RACERS {
             let args = RacerArgs {
@@ -51,7 +52,7 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .process_group(0);
-            let child = registry::spawn_group(Check::LockRace, || command.spawn(), Child::id)?
+            let child = cleanup::spawn_group(Check::LockRace, || command.spawn(), Child::id)?
                 .context("starting a racer")?;
             racers.push((child, args.ready));
         }

@@ -1,7 +1,7 @@
 //! P: resumes with the REAL `pi` runtimes, offline.
 //!
 //! Every other scenario launches a stand-in `pi` this project wrote. Here the library
-//! meets the runtime it launches: each runtime found at setup (`pi_runtime`) resumes
+//! meets the runtime it launches: each runtime found at setup (`harness::pi_runtimes`) resumes
 //! sessions that it wrote itself, with the fixture extension (`real-pi/fixture/`, built
 //! into this binary and written to the scratch dir) standing in for entwurf's control
 //! extension: it accepts `--entwurf-control`, stands the control socket up, greets each
@@ -36,17 +36,17 @@ use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeError, preflight};
 use entwurf_v2_spawn::visible::{Launcher, ObservationReceipt, VisibleOptions, visible_resume};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
-use entwurf_v2_spawn::{GardenId, SpawnBgPlan, error_chain};
+use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan, error_chain};
 
-use super::visible::server::Server;
-use super::{
-    Env, SOCKET_PATH_ROOM, Scratch, acquire_off_thread, bounded, counting_release, kill_child,
-    off_thread, short_dir, spawn_registered, spawner_for, stderr_note, unexpected,
+use super::shared::{
+    Env, SOCKET_PATH_ROOM, acquire_off_thread, bounded, counting_release, kill_child, off_thread,
+    scratch, short_dir, spawn_registered, spawner_for, stderr_note, unexpected,
 };
-use crate::catalog::{Check, Needs, Scenario};
+use super::visible::server::Server;
+use crate::harness::catalog::{Check, Needs, Scenario};
+use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
-use crate::pi_runtime::{PiCheck, PiRuntime, fixture_args, marker, write_fixture};
-use crate::runner::{Runner, expect_that, skip};
 
 /// How long a real pi may take to come up or to finish: Node starts it in one to three
 /// seconds; a loaded machine takes longer. Only a failure waits this long.
@@ -55,6 +55,34 @@ const OBSERVE: Duration = Duration::from_secs(30);
 const FIRST: &str = "first words, written by pi itself";
 /// What the resume asks.
 const PROMPT: &str = "good morning from the gate";
+
+/// The fixture extension, built into the binary so a copied binary (CI runs one as an
+/// ordinary user) needs nothing from the checkout but the runtimes; written into each
+/// run's scratch dir.
+const FIXTURE_SOURCE: &str = include_str!("../../../../real-pi/fixture/entwurf-control-fixture.ts");
+/// The fixture's file name.
+const FIXTURE_NAME: &str = "entwurf-control-fixture.ts";
+
+/// The fixture's text and a place for it: `<dir>/entwurf-control-fixture.ts`.
+fn write_fixture(dir: &Path) -> std::io::Result<PathBuf> {
+    let path = dir.join(FIXTURE_NAME);
+    std::fs::write(&path, FIXTURE_SOURCE)?;
+    Ok(path)
+}
+
+/// `-e <fixture>` as extension args.
+fn fixture_args(fixture: &Path) -> Vec<String> {
+    vec!["-e".into(), fixture.to_string_lossy().into_owned()]
+}
+
+/// A variable every process of a P check inherits, naming this run and runtime: how the
+/// check finds what it started (never by name).
+fn marker(gate: crate::os::ProcessId, runtime: &PiRuntime) -> (OsString, OsString) {
+    (
+        "ENTWURF_SMOKE_PI".into(),
+        format!("{gate}/{}", runtime.version).into(),
+    )
+}
 
 /// Runs the `P` line when no runtime was found, else every runtime's checks.
 pub async fn run(runner: &Runner, env: &Env) {
@@ -75,7 +103,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         .copied()
         .filter(|c| matches!(c, Check::Pi(..)))
         .collect();
-    let Some(scratch) = Scratch::for_checks(Scenario::Pi, runner, env, &checks).await else {
+    let Some(scratch) = scratch(Scenario::Pi, runner, env, &checks).await else {
         return;
     };
     let fixture = match write_fixture(scratch.path()) {
@@ -186,6 +214,8 @@ struct World {
     fixture: PathBuf,
     /// The variable every process of this runtime's checks inherits.
     marker: (OsString, OsString),
+    /// The library backend of this run.
+    backend: Backend,
 }
 
 impl World {
@@ -208,7 +238,8 @@ impl World {
             control,
             _short: short,
             fixture: fixture.to_path_buf(),
-            marker: marker(env.runner, runtime),
+            marker: marker(env.gate, runtime),
+            backend: env.backend,
             root,
         };
         for dir in [
@@ -263,7 +294,7 @@ impl World {
             PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
         options.child_env = self.child_env();
         options.spawner = spawner_for(owner);
-        options.backend = super::backend();
+        options.backend = self.backend;
         options.term_grace = Duration::from_secs(2);
         options.kill_grace = Duration::from_secs(1);
         let (release, releases) = counting_release();
@@ -312,7 +343,7 @@ impl World {
         let log = self.logs.join(format!("{gid}.create.stderr.log"));
         let mut request = SpawnRequest::new(&self.runtime.launcher, args, &self.work)
             .with_stderr(StderrTarget::AppendTo(log.clone()))
-            .with_backend(super::backend())
+            .with_backend(self.backend)
             .with_env("PI_CODING_AGENT_DIR", &self.agent);
         request.env.extend(self.child_env());
         let child = spawn_registered(owner, &request)

@@ -22,12 +22,12 @@ use entwurf_v2_spawn::resume_args::PassthroughArgs;
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
-use super::{
-    Env, Scratch, acquire_off_thread, bounded, kill_child, spawner_for, stderr_note, unexpected,
+use super::shared::{
+    Env, acquire_off_thread, bounded, kill_child, scratch, spawner_for, stderr_note, unexpected,
 };
-use crate::catalog::{Check, Scenario};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
-use crate::runner::{Runner, expect_that};
 use crate::stand_ins::{expected_pi_args, pi_fixture};
 
 const CHECKS: [Check; 2] = [Check::ResumeEndToEnd, Check::ResumeResident];
@@ -36,7 +36,7 @@ const OBSERVE: Duration = Duration::from_secs(3);
 
 /// Runs R1 then R2 (R2 inspects and stops the resident R1 brought up).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Resume, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Resume, runner, env, &CHECKS).await else {
         return;
     };
     let resident = runner
@@ -102,7 +102,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(agent));
     options.control_dir = work.join(pi_fixture::CONTROL_DIR);
     options.lock_dir = dir.join("locks");
-    options.backend = super::backend();
+    options.backend = env.backend;
     options.pi_program = pi.clone().into_os_string();
     options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
         .context("the stand-in's extension args")?;
@@ -112,7 +112,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     options.probe_timeout = Duration::from_millis(100);
     options.term_grace = Duration::from_millis(150);
     options.kill_grace = Duration::from_millis(500);
-    let (release, releases) = super::counting_release();
+    let (release, releases) = super::shared::counting_release();
     options.release = release;
 
     let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;

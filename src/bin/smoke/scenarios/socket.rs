@@ -19,10 +19,10 @@ use entwurf_v2_spawn::socket::{
     await_socket_alive, observe,
 };
 
-use super::{Env, Scratch, bounded};
-use crate::catalog::{Check, Scenario};
+use super::shared::{Env, bounded, scratch};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
-use crate::runner::{Runner, expect_that, skip};
 
 const CHECKS: [Check; 8] = [
     Check::SocketListening,
@@ -37,11 +37,11 @@ const CHECKS: [Check; 8] = [
 
 /// Short waits keep the run fast; the poll interval is the waiter's upper bound between
 /// probes when no inotify event wakes it.
-fn wait() -> WaitOptions {
+fn wait(backend: Backend) -> WaitOptions {
     WaitOptions::default()
         .with_poll_interval(Duration::from_millis(25))
         .with_probe_timeout(Duration::from_millis(100))
-        .with_backend(super::backend())
+        .with_backend(backend)
 }
 /// How long a check lets a waiter run to show it keeps waiting.
 const STILL_WAITING: Duration = Duration::from_millis(60);
@@ -50,30 +50,30 @@ const PROMPT: Duration = Duration::from_secs(2);
 
 /// Runs the selected S1 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Socket, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Socket, runner, env, &CHECKS).await else {
         return;
     };
-    let dir = scratch.path();
+    let (dir, b) = (scratch.path(), env.backend);
     tokio::join!(
-        runner.check(Check::SocketListening, listening(dir)),
-        runner.check(Check::SocketSymlink, symlink(dir)),
-        runner.check(Check::SocketAbsentCancel, absent_then_cancel(dir)),
-        runner.check(Check::SocketRegularFile, regular_file(dir)),
-        runner.check(Check::SocketStale, stale(dir)),
-        runner.check(Check::SocketBacklogFull, backlog_full(dir)),
-        runner.check(Check::SocketLongPath, long_path(dir)),
-        runner.check(Check::SocketForeignOwner, foreign_owner(dir)),
+        runner.check(Check::SocketListening, listening(b, dir)),
+        runner.check(Check::SocketSymlink, symlink(b, dir)),
+        runner.check(Check::SocketAbsentCancel, absent_then_cancel(b, dir)),
+        runner.check(Check::SocketRegularFile, regular_file(b, dir)),
+        runner.check(Check::SocketStale, stale(b, dir)),
+        runner.check(Check::SocketBacklogFull, backlog_full(b, dir)),
+        runner.check(Check::SocketLongPath, long_path(b, dir)),
+        runner.check(Check::SocketForeignOwner, foreign_owner(b, dir)),
     );
 }
 
-async fn await_alive(path: &Path) -> Result<(), AwaitSocketError> {
-    await_socket_alive(path, CancellationToken::new(), wait()).await
+async fn await_alive(backend: Backend, path: &Path) -> Result<(), AwaitSocketError> {
+    await_socket_alive(path, CancellationToken::new(), wait(backend)).await
 }
 
-async fn listening(dir: &Path) -> Result<()> {
+async fn listening(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("listening.sock");
     let listener = bind_any_len(&path)?;
-    bounded(PROMPT, "await_socket_alive", await_alive(&path)).await??;
+    bounded(PROMPT, "await_socket_alive", await_alive(backend, &path)).await??;
     expect_that(had_connection(&listener)?, || {
         "resolved, but the listener never saw a connection".into()
     })
@@ -82,6 +82,7 @@ async fn listening(dir: &Path) -> Result<()> {
 /// Expects `path` to be rejected as forged with `conflict`, and `listener` (if any)
 /// never connected.
 async fn expect_forged(
+    backend: Backend,
     path: &Path,
     conflict: AddressConflict,
     listener: Option<&UnixListener>,
@@ -89,7 +90,7 @@ async fn expect_forged(
     match bounded(
         PROMPT,
         "await_socket_alive on a forged path",
-        await_alive(path),
+        await_alive(backend, path),
     )
     .await?
     {
@@ -104,18 +105,18 @@ async fn expect_forged(
     Ok(())
 }
 
-async fn symlink(dir: &Path) -> Result<()> {
+async fn symlink(backend: Backend, dir: &Path) -> Result<()> {
     let target = dir.join("symlink-target.sock");
     let listener = bind_any_len(&target)?;
     let path = dir.join("symlink.sock");
     std::os::unix::fs::symlink(&target, &path).context("symlink")?;
-    expect_forged(&path, AddressConflict::Symlink, Some(&listener)).await
+    expect_forged(backend, &path, AddressConflict::Symlink, Some(&listener)).await
 }
 
-async fn absent_then_cancel(dir: &Path) -> Result<()> {
+async fn absent_then_cancel(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("absent.sock");
     let cancel = CancellationToken::new();
-    let mut waiter = pin!(await_socket_alive(&path, cancel.clone(), wait()));
+    let mut waiter = pin!(await_socket_alive(&path, cancel.clone(), wait(backend)));
     if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
         bail!("returned {early:?} for an absent socket before any cancellation");
     }
@@ -126,22 +127,22 @@ async fn absent_then_cancel(dir: &Path) -> Result<()> {
     }
 }
 
-async fn regular_file(dir: &Path) -> Result<()> {
+async fn regular_file(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("regular.sock");
     std::fs::write(&path, b"not a socket").context("writing the file")?;
-    expect_forged(&path, AddressConflict::NotSocket, None).await
+    expect_forged(backend, &path, AddressConflict::NotSocket, None).await
 }
 
-async fn stale(dir: &Path) -> Result<()> {
+async fn stale(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("stale.sock");
     // Binding and dropping leaves the socket file behind with nobody listening.
     drop(bind_any_len(&path)?);
-    let seen = observe(&path, wait().probe_timeout, super::backend()).await;
+    let seen = observe(&path, wait(backend).probe_timeout, backend).await;
     expect_that(
         seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),
         || format!("a stale socket file observed as {seen:?}, not a dead socket file"),
     )?;
-    let mut waiter = pin!(await_alive(&path));
+    let mut waiter = pin!(await_alive(backend, &path));
     if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
         bail!("returned {early:?} for a stale socket nobody listens on");
     }
@@ -165,7 +166,7 @@ async fn stale(dir: &Path) -> Result<()> {
 /// A listener with backlog 0 takes one queued connection; the next non-blocking connect
 /// gets EAGAIN. The waiter must keep waiting (never call that dead), and resolve once the
 /// backlog is drained.
-async fn backlog_full(dir: &Path) -> Result<()> {
+async fn backlog_full(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("backlog.sock");
     // A long TMPDIR makes a path sun_path cannot hold; bind and connect via an alias.
     let (alias, _dir) = socket_alias(&path)?;
@@ -194,11 +195,11 @@ async fn backlog_full(dir: &Path) -> Result<()> {
         )
     })?;
     // The layer below the waiter: busy must read as indeterminate, never as dead.
-    let seen = observe(&path, wait().probe_timeout, super::backend()).await;
+    let seen = observe(&path, wait(backend).probe_timeout, backend).await;
     expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
         format!("a full backlog observed as {seen:?}, not indeterminate")
     })?;
-    let mut waiter = pin!(await_alive(&path));
+    let mut waiter = pin!(await_alive(backend, &path));
     if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
         bail!("returned {early:?} while the backlog was full (must keep waiting)");
     }
@@ -214,7 +215,7 @@ async fn backlog_full(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn long_path(dir: &Path) -> Result<()> {
+async fn long_path(backend: Backend, dir: &Path) -> Result<()> {
     let mut deep = dir.join("long");
     while deep.as_os_str().len() < 120 {
         deep.push("d".repeat(40));
@@ -226,9 +227,9 @@ async fn long_path(dir: &Path) -> Result<()> {
         format!("the path is only {len} bytes")
     })?;
     let listener = bind_any_len(&path)?;
-    if super::backend() == Backend::Portable {
+    if backend == Backend::Portable {
         // Unreachable by path: the check cannot pass, but the typed error must be there.
-        return match bounded(PROMPT, "await_socket_alive", await_alive(&path)).await? {
+        return match bounded(PROMPT, "await_socket_alive", await_alive(backend, &path)).await? {
             Err(AwaitSocketError::PathTooLong { .. }) => Err(skip(format!(
                 "the portable backend connects by path and sun_path holds {SUN_PATH_MAX} bytes: a {len}-byte path is a PathTooLong error there (checked)"
             ))),
@@ -237,14 +238,16 @@ async fn long_path(dir: &Path) -> Result<()> {
             }
         };
     }
-    bounded(PROMPT, "await_socket_alive", await_alive(&path)).await??;
+    bounded(PROMPT, "await_socket_alive", await_alive(backend, &path)).await??;
     expect_that(had_connection(&listener)?, || {
         format!("resolved for a {len}-byte path, but the listener saw no connection")
     })
 }
 
-async fn foreign_owner(dir: &Path) -> Result<()> {
-    if let Some(why) = crate::catalog::Needs::Root.skip_reason(nix::unistd::geteuid().as_raw()) {
+async fn foreign_owner(backend: Backend, dir: &Path) -> Result<()> {
+    if let Some(why) =
+        crate::harness::catalog::Needs::Root.skip_reason(nix::unistd::geteuid().as_raw())
+    {
         return Err(skip(why));
     }
     let path = dir.join("foreign.sock");
@@ -252,6 +255,7 @@ async fn foreign_owner(dir: &Path) -> Result<()> {
     let nobody = 65534;
     std::os::unix::fs::lchown(&path, Some(nobody), Some(nobody)).context("lchown")?;
     expect_forged(
+        backend,
         &path,
         AddressConflict::ForeignOwner { uid: nobody },
         Some(&listener),

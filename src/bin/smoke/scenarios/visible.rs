@@ -4,7 +4,7 @@
 //! -f /dev/null`, a child of this process in its own registered process group, so every
 //! way out that kills the run's groups kills it too, and its socket goes with the temp
 //! dir. A session `main` holds a watchdog window (`sh`) that runs `kill-server` as soon as
-//! the runner is gone, which covers a SIGKILLed runner. Windows are opened the way an
+//! the gate process is gone, which covers a SIGKILLed one. Windows are opened the way an
 //! operator's dispatcher would: `TmuxLauncher::caller` with the `$TMUX` value a shell in
 //! that session sees.
 //!
@@ -32,15 +32,15 @@ use entwurf_v2_spawn::visible::{
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
-use super::{Env, Scratch, gid};
-use crate::catalog::{Check, Needs, Scenario};
-use crate::runner::{Runner, expect_that, skip};
+use super::shared::{Env, gid, scratch};
+use crate::harness::catalog::{Check, Needs, Scenario};
+use crate::harness::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
-use crate::visible_pi;
+use crate::stand_ins::visible_pi;
 
 pub(crate) mod server;
 
-use server::Server;
+use server::{OBSERVE, Server};
 
 const CHECKS: [Check; 8] = [
     Check::VisibleSocketAlive,
@@ -52,8 +52,6 @@ const CHECKS: [Check; 8] = [
     Check::VisibleHashCwd,
     Check::VisibleNothingLeft,
 ];
-/// Generous: the stand-in binds within milliseconds; the bound only matters on failure.
-const OBSERVE: Duration = Duration::from_secs(3);
 /// "In milliseconds": what V1 and V2 require of an observation, counted from the open
 /// window to the socket or the exit. The stand-in execs and binds in a few ms; a bound
 /// of [`OBSERVE`] itself could never fail, this one leaves room for a loaded machine
@@ -62,11 +60,11 @@ const IN_MS: Duration = Duration::from_millis(300);
 
 /// Runs V1–V8 in order.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Visible, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Visible, runner, env, &CHECKS).await else {
         return;
     };
     let euid = nix::unistd::geteuid().as_raw();
-    let missing = super::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
+    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
     if let Ok(Some(why)) = missing {
         for check in CHECKS {
             runner.check(check, async { Err::<(), _>(skip(why)) }).await;
@@ -147,8 +145,8 @@ impl World {
         options.observe_timeout = OBSERVE;
         options.poll_interval = Duration::from_millis(25);
         options.probe_timeout = Duration::from_millis(100);
-        options.backend = super::backend();
-        let (release, releases) = super::counting_release();
+        options.backend = env.backend;
+        let (release, releases) = super::shared::counting_release();
         options.release = release;
         let socket = options.socket_path(&gid);
         Ok(Self {
@@ -259,7 +257,7 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
         }
         Plant::LockHeld => {
             let (lock_dir, gid) = (world.options.lock_dir.clone(), world.gid.clone());
-            held = Some(super::acquire_off_thread(lock_dir, gid).await?);
+            held = Some(super::shared::acquire_off_thread(lock_dir, gid).await?);
             "lock-held"
         }
         Plant::HashCwd => "launch-refused",

@@ -21,14 +21,14 @@ use entwurf_v2_spawn::production::{
 use entwurf_v2_spawn::watcher::{ChildExit, SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
-use super::{
-    Env, Scratch, acquire_off_thread, bounded, gid, kill_child, resident_request, spawn_registered,
+use super::shared::{
+    Env, acquire_off_thread, bounded, gid, kill_child, resident_request, scratch, spawn_registered,
     spawner_for, unexpected,
 };
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
-use crate::runner::{Runner, expect_that};
+use crate::stand_ins::args::ResidentArgs;
 
 const CHECKS: [Check; 7] = [
     Check::WatcherTimeout,
@@ -52,7 +52,7 @@ const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 
 /// Runs the selected S3 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = Scratch::for_checks(Scenario::Watcher, runner, env, &CHECKS).await else {
+    let Some(scratch) = scratch(Scenario::Watcher, runner, env, &CHECKS).await else {
         return;
     };
     let dir = scratch.path();
@@ -106,7 +106,7 @@ async fn world(
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
     options.poll_interval = Duration::from_millis(25);
     options.probe_timeout = Duration::from_millis(100);
-    options.backend = super::backend();
+    options.backend = env.backend;
     options.term_grace = TERM_GRACE;
     options.kill_grace = KILL_GRACE;
     options.control_dir = dir.join("control");
@@ -137,7 +137,7 @@ async fn world(
     } else {
         options.spawner = spawner_for(owner);
     }
-    let (release, releases) = super::counting_release();
+    let (release, releases) = super::shared::counting_release();
     options.release = release;
     let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
     Ok(World {
@@ -278,7 +278,7 @@ async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
     .await;
     if !clean {
         let survivors = os::live_group_members(pid);
-        crate::registry::kill_group(pid);
+        crate::harness::cleanup::kill_group(pid);
         bail!(
             "process group {pid} still has members {survivors:?} (grandchild {grandchild}) after the watcher returned"
         );

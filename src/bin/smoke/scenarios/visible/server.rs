@@ -1,5 +1,5 @@
 //! The `visible` scenario's private tmux server: started as a registered child group,
-//! watched by a window that kills it once the runner is gone, and stopped by V8.
+//! watched by a window that kills it once the gate process is gone, and stopped by V8.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -12,12 +12,15 @@ use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
 use entwurf_v2_spawn::visible::TmuxLauncher;
 
-use super::super::{
+use super::super::shared::{
     Env, SOCKET_PATH_ROOM, bounded, kill_child, off_thread, short_dir, spawn_registered,
 };
-use super::OBSERVE;
-use crate::catalog::{Check, Scenario};
-use crate::runner::expect_that;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::runner::expect_that;
+
+/// Generous: a stand-in binds within milliseconds, tmux answers as fast; the bound only
+/// matters on failure (the visible checks' observations use it too).
+pub(crate) const OBSERVE: Duration = Duration::from_secs(3);
 
 /// A private tmux server of the run (the `visible` scenario's, or a real pi runtime's).
 pub(crate) struct Server {
@@ -33,8 +36,8 @@ pub(crate) struct Server {
 
 /// A shell function, `runs PID START`: whether process PID still runs and is the one
 /// that started at START (field 22 of `/proc/PID/stat`, clock ticks after boot). The
-/// watchdogs know the runner by both, never by its pid alone: a pid reused after the
-/// runner died would keep a pid-only watchdog (and the server it guards) alive for good.
+/// watchdogs know the gate process by both, never by its pid alone: a pid reused after the
+/// gate process died would keep a pid-only watchdog (and the server it guards) alive for good.
 /// Fields are counted after the last `) ` (the command name may hold both); a zombie
 /// (`Z`) no longer runs. `read` is a builtin: a look every 0.1 s forks nothing.
 const RUNS: &str = "runs() { { read -r s < \"/proc/$1/stat\"; } 2>/dev/null || return 1; \
@@ -49,7 +52,7 @@ fn tmux(socket: &Path) -> Command {
 /// Runs a tmux command off the runtime thread; its stdout, or why it failed.
 ///
 /// The client runs in a process group of its own, registered like every child of the
-/// run (owned by V8, whose server it talks to). In the runner's group it was the first
+/// run (owned by V8, whose server it talks to). In the gate process's group it was the first
 /// to die of a terminal's SIGINT or SIGHUP (`kill-pane`, Ctrl-C), and the check waiting
 /// on it reported that collateral as a FAIL before the run saw its own signal. Being
 /// registered, cleanup still kills it on every way out, and it is killed after
@@ -66,9 +69,12 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child =
-            crate::registry::spawn_group(Check::VisibleNothingLeft, || command.spawn(), Child::id)?
-                .context("running tmux")?;
+        let mut child = crate::harness::cleanup::spawn_group(
+            Check::VisibleNothingLeft,
+            || command.spawn(),
+            Child::id,
+        )?
+        .context("running tmux")?;
         let started = std::time::Instant::now();
         // The output is one short listing, far below a pipe's buffer: waiting before
         // reading cannot deadlock.
@@ -99,8 +105,8 @@ impl Server {
         let scenario = owner.scenario().unwrap_or(Scenario::Visible);
         let (socket, short) = socket_place(dir, env, scenario)?;
         // The server runs under a small guard shell, its group leader, which kills it the
-        // moment the runner is gone. The watchdog window below does the same, but only
-        // once it exists: a runner SIGKILLed between the server's start and that window
+        // moment the gate process is gone. The watchdog window below does the same, but only
+        // once it exists: a gate process SIGKILLed between the server's start and that window
         // left the server running for good (seen in about 1 run in 3 killed that early).
         // When the server ends (kill-server), the guard takes its whole group with it.
         let guard = format!(
@@ -114,12 +120,12 @@ impl Server {
             guard.into(),
             "sh".into(),
             socket.clone().into(),
-            env.runner.pid.to_string().into(),
-            env.runner.start_time.to_string().into(),
+            env.gate.pid.to_string().into(),
+            env.gate.start_time.to_string().into(),
         ];
         let request = SpawnRequest::new("sh", args, dir)
             .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
-            .with_backend(super::super::backend());
+            .with_backend(env.backend);
         // Owned by the check that stops it (V8: the server lives across all V checks).
         let handle = spawn_registered(owner, &request)
             .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
@@ -130,14 +136,14 @@ impl Server {
             tmux_env: OsString::new(),
             watchdog: 0,
         };
-        if let Err(e) = server.open_session(env.runner).await {
+        if let Err(e) = server.open_session(env.gate).await {
             kill_child(&server.handle).await;
             return Err(e);
         }
         Ok(server)
     }
 
-    async fn open_session(&mut self, runner: crate::os::ProcessId) -> Result<()> {
+    async fn open_session(&mut self, gate: crate::os::ProcessId) -> Result<()> {
         let socket = self.socket.clone();
         let up = crate::os::poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
             socket.exists()
@@ -146,7 +152,7 @@ impl Server {
         if !up {
             bail!("the tmux server never made its socket");
         }
-        // The watchdog: as soon as the runner is gone (SIGKILL included), kill the server.
+        // The watchdog: as soon as the gate process is gone (SIGKILL included), kill the server.
         let watchdog = format!(
             "{RUNS}while runs \"$0\" \"$2\"; do sleep 0.1; done; exec tmux -S \"$1\" kill-server"
         );
@@ -163,9 +169,9 @@ impl Server {
             "sh".into(),
             "-c".into(),
             watchdog.into(),
-            runner.pid.to_string().into(),
+            gate.pid.to_string().into(),
             self.socket.clone().into(),
-            runner.start_time.to_string().into(),
+            gate.start_time.to_string().into(),
         ];
         run_tmux(&self.socket, args).await?;
         let value = run_tmux(

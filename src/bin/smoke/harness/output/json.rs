@@ -7,8 +7,8 @@
 
 use serde_json::json;
 
-use super::{Ending, Header, Sink, emit};
-use crate::report::{COMMIT, CheckResult, Outcome};
+use super::sink::{Ending, Header, Sink, emit};
+use crate::harness::report::{COMMIT, CheckResult, Outcome};
 
 /// JSON Lines output (never colored).
 pub struct Json;

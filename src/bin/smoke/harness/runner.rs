@@ -9,10 +9,10 @@ use std::fmt;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use crate::catalog::Check;
-use crate::output::Sink;
-use crate::registry;
-use crate::report::{CheckResult, Outcome, Tally};
+use crate::harness::catalog::Check;
+use crate::harness::cleanup;
+use crate::harness::output::Sink;
+use crate::harness::report::{CheckResult, Outcome, Tally};
 
 /// The error a check returns to say "skip, because ...".
 #[derive(Debug)]
@@ -40,7 +40,7 @@ pub struct Injection {
     pub hang: Vec<String>,
 }
 
-/// The shared run state handed to every scenario.
+/// The check executor: the shared run state handed to every scenario.
 pub struct Runner {
     selected: Vec<Check>,
     results: RefCell<Vec<Option<CheckResult>>>,
@@ -79,7 +79,7 @@ impl Runner {
         self.selected.contains(&check)
     }
 
-    /// Runs one check body under its deadline, records and streams the result, and hands
+    /// Runs one check body under its deadline, reports and streams the result, and hands
     /// the body's value on (`None` when it failed, was skipped or timed out) so a check
     /// that inspects the same run can depend on it.
     pub async fn check<T>(
@@ -93,7 +93,7 @@ impl Runner {
         let hang = self.injection.hang.iter().any(|id| id == check.id());
         let start = Instant::now();
         // The body runs first, so what it started (a resident, say) stays alive while
-        // the check hangs: the tests kill the runner then and watch the stand-ins go.
+        // the check hangs: the tests kill the gate process then and watch the stand-ins go.
         let body = async {
             let value = body.await;
             if hang {
@@ -111,7 +111,7 @@ impl Runner {
             Err(_) => {
                 // Nothing will stop what the dropped check started: kill its groups now,
                 // so the hygiene checks judge the other checks, not this one.
-                let killed = registry::abandon(check);
+                let killed = cleanup::abandon(check);
                 let killed = if killed > 0 {
                     format!("; killed its {killed} process group(s)")
                 } else {
@@ -140,10 +140,10 @@ impl Runner {
             };
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let kept_dir = match (&outcome, check.scenario()) {
-            (Outcome::Fail(_), Some(scenario)) => registry::keep_for_failure(scenario),
+            (Outcome::Fail(_), Some(scenario)) => cleanup::keep_for_failure(scenario),
             _ => None,
         };
-        self.record(CheckResult {
+        self.report_result(CheckResult {
             check,
             outcome,
             ms,
@@ -153,8 +153,8 @@ impl Runner {
         value
     }
 
-    fn record(&self, result: CheckResult) {
-        // Slots are per `Check` (each appears once), not per id: the seed's ids repeat.
+    fn report_result(&self, result: CheckResult) {
+        // One slot per `Check` (each appears once in the selection).
         {
             let mut results = self.results.borrow_mut();
             let slot = self

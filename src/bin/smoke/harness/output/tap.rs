@@ -3,8 +3,8 @@
 //! after each `not ok`, `# SKIP <why>` on skips, and the summary as a final comment. An
 //! interrupted run ends with `Bail out!`, so a consumer never mistakes it for a pass.
 
-use super::{Ending, Header, Sink, emit};
-use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
+use super::sink::{Ending, Header, Sink, emit};
+use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
 /// TAP output (never colored).
 pub struct Tap;

@@ -9,26 +9,21 @@
 //! process (leaked: a handful of short strings), so the catalog keeps handing out
 //! `&'static str` like it does for the fixed checks.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeVersion, preflight};
 
-use crate::setup::SetupError;
+/// A `--pi` runtime the preflight refused: what was found and the fix, in one line (a
+/// setup error of the run).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(String);
 
 /// The variable naming the install dir; set but empty, it says "no real pi in this run".
 pub const DIR_VAR: &str = "ENTWURF_REAL_PI_DIR";
 
 /// The install dir of the checkout this binary was built from.
 const BUILT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/real-pi");
-
-/// The fixture extension, built into the binary so a copied binary (CI runs one as an
-/// ordinary user) needs nothing from the checkout but the runtimes; written into each
-/// run's scratch dir.
-pub const FIXTURE_SOURCE: &str =
-    include_str!("../../../real-pi/fixture/entwurf-control-fixture.ts");
-/// The fixture's file name.
-pub const FIXTURE_NAME: &str = "entwurf-control-fixture.ts";
 
 /// One P check, run once per runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -218,27 +213,6 @@ fn preflight_blocking(program: &std::ffi::OsStr) -> Result<RuntimeVersion, Setup
                 refusal.advice()
             ))
         })
-}
-
-/// The fixture's text and a place for it: `<dir>/entwurf-control-fixture.ts`.
-pub fn write_fixture(dir: &Path) -> std::io::Result<PathBuf> {
-    let path = dir.join(FIXTURE_NAME);
-    std::fs::write(&path, FIXTURE_SOURCE)?;
-    Ok(path)
-}
-
-/// `-e <fixture>` as extension args.
-pub fn fixture_args(fixture: &Path) -> Vec<String> {
-    vec!["-e".into(), fixture.to_string_lossy().into_owned()]
-}
-
-/// A variable every process of a P check inherits, naming this run and runtime: how the
-/// check finds what it started (never by name).
-pub fn marker(runner: crate::os::ProcessId, runtime: &PiRuntime) -> (OsString, OsString) {
-    (
-        "ENTWURF_SMOKE_PI".into(),
-        format!("{runner}/{}", runtime.version).into(),
-    )
 }
 
 /// Runtimes with these versions (launchers that do not exist), for the catalog's tests.

@@ -1,15 +1,18 @@
 //! The list of checks: ids, labels and the scenario each belongs to.
 //!
+//! The catalog is the only list of checks: `--list` prints it (the README shows that
+//! output, and a CLI test fails when the two differ); each variant of [`Check`] says what
+//! its check proves about the OS.
+//!
 //! The list is fixed before the first check — the fixed checks ([`Check::FIXED`]) and
-//! the P checks of the real pi runtimes found at setup ([`Catalog`]) — so that the TAP plan (`1..N`) can be printed before the first check
-//! runs, results print in a stable order however the checks interleave, and a check that
+//! the P checks of the real pi runtimes found at setup ([`Catalog`]) — so that the TAP
+//! plan (`1..N`) can be printed before the first check runs, results print in a stable order however the checks interleave, and a check that
 //! never reported (a scenario bug) is caught as a failure instead of silently missing.
-//! The table itself is in the crate docs of the binary (`main.rs`).
 //!
 //! The catalog is the one owner of scenario names and of each check's scenario: the
 //! command line, the headers, `--list`, JUnit suites and the summary all ask here.
 
-/// A scenario the runner can select (a subcommand).
+/// A scenario the command line can select (a subcommand).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Scenario {
     /// `socket`: control socket observation (S1).
@@ -122,93 +125,104 @@ fn runs(program: &str, arg: &str) -> bool {
 /// One check of the live gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Check {
-    /// S1 (seed): a real listening socket resolves.
+    /// S1.1 (seed S1): a listening unix socket is reported connectable through `O_PATH` +
+    /// `/proc/self/fd/N`.
     SocketListening,
-    /// S1 (seed): a symlink is forged, never connected.
+    /// S1.2 (seed S1): `O_PATH|O_NOFOLLOW` stops at a symlink: forged, and the target's
+    /// listener never sees a connection.
     SocketSymlink,
-    /// S1 (seed): absent socket waits; cancellation settles it.
+    /// S1.3 (seed S1): an absent path is "wait", and cancellation ends the wait promptly.
     SocketAbsentCancel,
-    /// S1.4: regular file is forged.
+    /// S1.4: a regular file at the path is forged, never probed.
     SocketRegularFile,
-    /// S1.5: stale socket waits, then resolves once a listener appears.
+    /// S1.5: a stale socket answers ECONNREFUSED (wait); inotify wakes the waiter when a
+    /// new listener binds.
     SocketStale,
-    /// S1.6: full backlog is indeterminate, never dead.
+    /// S1.6: a full accept backlog gives EAGAIN: indeterminate, never dead; resolves once
+    /// drained.
     SocketBacklogFull,
-    /// S1.7: path longer than `sun_path`.
+    /// S1.7: a path longer than `sun_path`'s 107 bytes is reachable through
+    /// `/proc/self/fd/N` (portable backend: skips, after checking the typed `PathTooLong`).
     SocketLongPath,
-    /// S1.8: socket owned by another uid is forged (root only).
+    /// S1.8: a socket whose owner is another uid is forged (root only).
     SocketForeignOwner,
-    /// S2 (seed): spawn resolves once the real process runs.
+    /// S2.1 (seed S2): `spawn` returns only after `exec` succeeded, with the child in its own
+    /// session.
     ChildSpawned,
-    /// S2 (seed): terminate → exit observed.
+    /// S2.2 (seed S2): SIGTERM to the group is observed through the pidfd as exit 0 or
+    /// signal 15.
     ChildTerminated,
-    /// S2.3: exit before anyone awaits is still observed.
+    /// S2.3: an exit before anyone awaits it is still observed (captured from spawn on).
     ChildEarlyExit,
-    /// S3 (seed): timeout → terminate → child-exited.
+    /// S3.1 (seed S3): a real timer fires, SIGTERM goes out, the real exit is observed.
     WatcherTimeout,
-    /// S3 (seed): lock released exactly once.
+    /// S3.2 (seed S3): the real lock file is released exactly once on that exit.
     WatcherReleasedOnce,
-    /// S3.3: missing program → spawn-start-failed, released once.
+    /// S3.3: ENOENT from `exec` becomes spawn-start-failed and releases once.
     WatcherMissingProgram,
-    /// S3.4: SIGTERM ignored → SIGKILL after the term grace.
+    /// S3.4: a child ignoring SIGTERM is SIGKILLed after the grace and its exit observed.
     WatcherIgnoresTerm,
-    /// S3.5: grandchild gone after the group kill.
+    /// S3.5: the group sweep leaves no grandchild alive after the kill.
     WatcherGrandchild,
-    /// S3.6: child listens late → socket-alive, resident lives on.
+    /// S3.6: socket-alive releases while the resident keeps running.
     WatcherSocketAlive,
-    /// S3.7: forged socket path → backstop → child-exited.
+    /// S3.7: a forged socket path triggers the backstop; only the observed exit releases.
     WatcherForgedBackstop,
-    /// L1: on-disk claim format.
+    /// L1: `O_CREAT|O_EXCL` 0600 file, 0700 dir, the TypeScript dispatcher's JSON line.
     LockFormat,
-    /// L2: conflict with holder evidence.
+    /// L2: a live holder is a conflict naming pid, host, createdAt, mtime and the fix.
     LockConflict,
-    /// L3: nonce-guarded release.
+    /// L3: release reads the nonce first: a successor's lock is never removed.
     LockNonceRelease,
-    /// L4: dead pid on this host is reclaimed.
+    /// L4: `kill(pid, 0)` = ESRCH on our host makes a lock reclaimable.
     LockDeadReclaim,
-    /// L5: dead pid on another host is a conflict.
+    /// L5: a dead pid on another host is never trusted: conflict.
     LockOtherHost,
-    /// L6: corrupt lock never deleted.
+    /// L6: corrupt, empty or wrong-gid files are conflicts and stay byte-for-byte.
     LockCorrupt,
-    /// L7: N racing processes, one winner.
+    /// L7: 8 real processes racing: exactly one wins.
     LockRace,
-    /// L8: EPERM holder is a conflict (as root: a holder of another uid, met without
-    /// `CAP_KILL`).
+    /// L8: EPERM from `kill(pid, 0)` is a conflict (as root: a holder running as uid
+    /// 65534, met from a thread without `CAP_KILL`).
     LockEperm,
-    /// R1: resume end to end up to the release.
+    /// R1: saved session → identity → §9 argv (checked by the stand-in `pi`) →
+    /// socket-alive → lock released.
     ResumeEndToEnd,
-    /// R2: resident alive after release, then cleaned up.
+    /// R2: the resident outlives the release, then is stopped.
     ResumeResident,
-    /// V1: visible resume, stand-in binds → socket-alive, window open.
+    /// V1: a real tmux window runs the stand-in `pi` with the visible argv (an arg ending
+    /// in `;` arrives intact); socket-alive in ms, lock released, window open.
     VisibleSocketAlive,
-    /// V2: visible resume, stand-in exits → pane-exited.
+    /// V2: a `pi` that exits at once is reported `pane-exited` through a pidfd on the pane
+    /// pid, in ms, with its exit code in the receipt.
     VisiblePaneExited,
-    /// V3: live socket → refused, no window.
+    /// V3: a live socket → refused, the server's window list unchanged.
     VisibleLiveSocket,
-    /// V4: full backlog → refused, no window.
+    /// V4: a full backlog → refused, the server's window list unchanged.
     VisibleBacklogFull,
-    /// V5: symlink → refused, no window.
+    /// V5: a symlink → refused, the server's window list unchanged.
     VisibleSymlink,
-    /// V6: lock held → refused, no window.
+    /// V6: a held lock → refused, the server's window list unchanged.
     VisibleLockHeld,
-    /// V7: a cwd with a tmux command substitution → refused, nothing executed.
+    /// V7: a cwd holding a tmux command substitution is refused; no window, the command
+    /// never runs.
     VisibleHashCwd,
-    /// V8: the private tmux server and its stand-ins are gone afterwards.
+    /// V8: the private server is reaped; the stand-in and the watchdog window are gone.
     VisibleNothingLeft,
     /// P: no real pi runtime was found (a skip naming the install command; a failure on
     /// CI).
     PiMissing,
     /// P<n>.<k>: check `k` against runtime `n`.
     Pi(&'static PiRuntime, PiCheck),
-    /// H1: no descriptor leaked.
+    /// H1: no descriptor leaked over the run.
     HygieneFds,
-    /// H2: no child left unreaped.
+    /// H2: no child unreaped, no group member alive.
     HygieneChildren,
-    /// H3: temp dirs removed.
+    /// H3: every temp dir removed.
     HygieneTempDirs,
 }
 
-use crate::pi_runtime::{PiCheck, PiRuntime};
+use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 
 /// How many processes race for one lock in [`Check::LockRace`].
 pub const RACERS: usize = 8;
@@ -257,19 +271,24 @@ impl Check {
         Self::HygieneTempDirs,
     ];
 
-    /// The id printed in every format. The seven seed checks keep their historical ids
-    /// (`S1` ×3, `S2` ×2, `S3` ×2), so ids are not unique; the position is.
+    /// The id printed in every format: unique, so `--only`, `--inject-*` and JUnit name
+    /// exactly one check. The seven seed checks are `S1.1`–`S1.3`, `S2.1`–`S2.2` and
+    /// `S3.1`–`S3.2`; their seed ids stay in their labels ([`Check::seed_id`]).
     pub fn id(self) -> &'static str {
         match self {
-            Self::SocketListening | Self::SocketSymlink | Self::SocketAbsentCancel => "S1",
+            Self::SocketListening => "S1.1",
+            Self::SocketSymlink => "S1.2",
+            Self::SocketAbsentCancel => "S1.3",
             Self::SocketRegularFile => "S1.4",
             Self::SocketStale => "S1.5",
             Self::SocketBacklogFull => "S1.6",
             Self::SocketLongPath => "S1.7",
             Self::SocketForeignOwner => "S1.8",
-            Self::ChildSpawned | Self::ChildTerminated => "S2",
+            Self::ChildSpawned => "S2.1",
+            Self::ChildTerminated => "S2.2",
             Self::ChildEarlyExit => "S2.3",
-            Self::WatcherTimeout | Self::WatcherReleasedOnce => "S3",
+            Self::WatcherTimeout => "S3.1",
+            Self::WatcherReleasedOnce => "S3.2",
             Self::WatcherMissingProgram => "S3.3",
             Self::WatcherIgnoresTerm => "S3.4",
             Self::WatcherGrandchild => "S3.5",
@@ -301,15 +320,29 @@ impl Check {
         }
     }
 
+    /// The id the seed's parity table gives the check (`S1`, `S2`, `S3`: one for several
+    /// checks), for the seven seed checks; their labels end in `[seed S1]` and so on, so
+    /// every format, `--list` included, maps them back.
+    pub fn seed_id(self) -> Option<&'static str> {
+        match self {
+            Self::SocketListening | Self::SocketSymlink | Self::SocketAbsentCancel => Some("S1"),
+            Self::ChildSpawned | Self::ChildTerminated => Some("S2"),
+            Self::WatcherTimeout | Self::WatcherReleasedOnce => Some("S3"),
+            _ => None,
+        }
+    }
+
     /// What the check proves. No `#` (a TAP directive) and no newline.
     pub fn label(self) -> &'static str {
         match self {
             Self::SocketListening => {
-                "a real listening unix socket → await_socket_alive resolves (connectable)"
+                "a real listening unix socket → await_socket_alive resolves (connectable) [seed S1]"
             }
-            Self::SocketSymlink => "a symlink at the socket path → forged reject (never connected)",
+            Self::SocketSymlink => {
+                "a symlink at the socket path → forged reject (never connected) [seed S1]"
+            }
             Self::SocketAbsentCancel => {
-                "an absent socket → waits, then cancellation settles it (no hang)"
+                "an absent socket → waits, then cancellation settles it (no hang) [seed S1]"
             }
             Self::SocketRegularFile => "a regular file at the socket path → forged reject",
             Self::SocketStale => {
@@ -320,15 +353,17 @@ impl Check {
             }
             Self::SocketLongPath => "a socket path longer than sun_path's 107 bytes → resolves",
             Self::SocketForeignOwner => "a socket owned by another uid → forged reject",
-            Self::ChildSpawned => "spawn_child resolves once the real process started",
+            Self::ChildSpawned => "spawn_child resolves once the real process started [seed S2]",
             Self::ChildTerminated => {
-                "terminate → await_child_exit observes the exit (code 0, or killed by the signal)"
+                "terminate → await_child_exit observes the exit (code 0, or killed by the signal) [seed S2]"
             }
             Self::ChildEarlyExit => "a child that exits before anyone awaits it → exit observed",
             Self::WatcherTimeout => {
-                "timeout → terminate → child-exited (real timer + real child + watcher)"
+                "timeout → terminate → child-exited (real timer + real child + watcher) [seed S3]"
             }
-            Self::WatcherReleasedOnce => "lock released exactly once on the observed exit",
+            Self::WatcherReleasedOnce => {
+                "lock released exactly once on the observed exit [seed S3]"
+            }
             Self::WatcherMissingProgram => {
                 "a missing program → spawn-start-failed, lock released exactly once"
             }
@@ -512,15 +547,19 @@ impl Catalog {
         &self.checks
     }
 
-    /// Every distinct id, in catalog order.
+    /// Every id (each names one check), in catalog order.
     pub fn ids(&self) -> Vec<&'static str> {
-        let mut ids: Vec<&'static str> = Vec::new();
-        for check in &self.checks {
-            if !ids.contains(&check.id()) {
-                ids.push(check.id());
-            }
-        }
-        ids
+        self.checks.iter().map(|c| c.id()).collect()
+    }
+
+    /// The checks a seed id (`S1`, `S2`, `S3`) names, in catalog order: empty for any
+    /// other id.
+    pub fn seed_checks(&self, seed: &str) -> Vec<Check> {
+        self.checks
+            .iter()
+            .copied()
+            .filter(|c| c.seed_id() == Some(seed))
+            .collect()
     }
 
     /// Which checks run for a scenario (`None`: all) and `--only` ids (empty: no
@@ -552,14 +591,13 @@ mod tests {
 
     #[test]
     fn every_runtime_has_its_own_p_checks_before_hygiene() {
-        let runtimes = crate::pi_runtime::test_runtimes(&["0.79.1", "1.6.0"]);
+        let runtimes = crate::harness::pi_runtimes::test_runtimes(&["0.79.1", "1.6.0"]);
         let catalog = Catalog::new(runtimes);
         let ids = catalog.ids();
-        assert_eq!(
-            ids.len(),
-            catalog.checks().len() - 4,
-            "unique but the seed's S1/S2/S3"
-        );
+        let mut unique = ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), ids.len(), "every id names one check: {ids:?}");
         let p: Vec<_> = ids.iter().filter(|id| id.starts_with('P')).collect();
         assert_eq!(p.len(), 14);
         assert_eq!(*p[0], "P1.1");
@@ -602,6 +640,46 @@ mod tests {
         assert_eq!(sorted, Check::FIXED, "FIXED is in declaration order");
     }
 
+    /// The seven seed checks have ids of their own and keep the seed's in their labels:
+    /// `S1.1`–`S1.3`, `S2.1`–`S2.2`, `S3.1`–`S3.2`.
+    #[test]
+    fn seed_checks_have_unique_ids_and_name_their_seed_id() {
+        let catalog = Catalog::new(&[]);
+        let seeds: Vec<(&str, &str)> = catalog
+            .checks()
+            .iter()
+            .filter_map(|c| Some((c.id(), c.seed_id()?)))
+            .collect();
+        assert_eq!(
+            seeds,
+            [
+                ("S1.1", "S1"),
+                ("S1.2", "S1"),
+                ("S1.3", "S1"),
+                ("S2.1", "S2"),
+                ("S2.2", "S2"),
+                ("S3.1", "S3"),
+                ("S3.2", "S3"),
+            ]
+        );
+        for check in catalog.checks() {
+            let suffix = check.seed_id().map(|seed| format!(" [seed {seed}]"));
+            assert_eq!(
+                suffix
+                    .as_deref()
+                    .is_some_and(|s| check.label().ends_with(s)),
+                suffix.is_some(),
+                "{check:?}"
+            );
+            assert!(
+                !check.label().contains("[seed") || suffix.is_some(),
+                "{check:?}"
+            );
+        }
+        assert_eq!(catalog.seed_checks("S2").len(), 2);
+        assert!(catalog.seed_checks("S2.1").is_empty());
+    }
+
     #[test]
     fn selection_brings_inspected_checks_and_hygiene() {
         let ids = |checks: Vec<Check>| checks.iter().map(|c| c.id()).collect::<Vec<_>>();
@@ -610,11 +688,11 @@ mod tests {
         assert_eq!(ids(select(None, &["R2"])), ["R1", "R2", "H1", "H2", "H3"]);
         assert_eq!(
             ids(select(Some(Scenario::Child), &[])),
-            ["S2", "S2", "S2.3", "H1", "H2", "H3"]
+            ["S2.1", "S2.2", "S2.3", "H1", "H2", "H3"]
         );
         assert_eq!(select(None, &[]), catalog.checks());
         assert_eq!(
-            ids(select(Some(Scenario::Lock), &["S2"])),
+            ids(select(Some(Scenario::Lock), &["S2.1"])),
             ["H1", "H2", "H3"]
         );
         assert_eq!(

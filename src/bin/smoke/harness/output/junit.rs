@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use quick_junit::{NonSuccessKind, Report, TestCase, TestCaseStatus, TestSuite};
 
-use super::{Ending, Header, Sink, emit};
-use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM};
+use super::sink::{Ending, Header, Sink, emit};
+use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM};
 
 /// Collects results until the end.
 #[derive(Default)]

@@ -1,19 +1,5 @@
-//! The scenarios, one module each, and what they share: scratch dirs, stand-in children
-//! and small assertion helpers.
-//!
-//! Scenarios run concurrently, and so do the independent checks inside each scenario
-//! (`tokio::join!` on one current-thread runtime); checks that inspect the same run are
-//! chained through the value the first one returns.
-
-pub mod child;
-pub mod hygiene;
-pub mod lock;
-mod lock_race;
-pub mod pi;
-pub mod resume;
-pub mod socket;
-pub mod visible;
-pub mod watcher;
+//! What the scenarios share: the run's [`Env`], scratch dirs, stand-in children and small
+//! assertion helpers.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -34,35 +20,23 @@ use entwurf_v2_spawn::production::child::{
 use entwurf_v2_spawn::production::{ProductionOutcome, ReleaseFn, ResumeLaunch};
 use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
-use crate::catalog::{Check, Scenario};
-use crate::cli::ResidentArgs;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cleanup::{self, Scratch};
+use crate::harness::pi_runtimes::PiRuntimes;
+use crate::harness::runner::Runner;
 use crate::os::ProcessId;
-use crate::pi_runtime::PiRuntimes;
-use crate::runner::Runner;
-use crate::{registry, tmp};
-
-/// The backend of this run, chosen once by `--backend` before any scenario starts.
-/// A process-wide value rather than a field of [`Env`]: the checks that build options
-/// take only their scratch dir, and one run exercises exactly one backend.
-static BACKEND: std::sync::OnceLock<Backend> = std::sync::OnceLock::new();
-
-/// Selects the run's backend; only the first call counts.
-pub fn select_backend(backend: Backend) {
-    let _ = BACKEND.set(backend);
-}
-
-/// The run's backend ([`Backend::Native`] unless `--backend` said otherwise).
-pub fn backend() -> Backend {
-    BACKEND.get().copied().unwrap_or_default()
-}
+use crate::stand_ins::args::ResidentArgs;
 
 /// What every scenario needs to know about the run.
 #[derive(Debug, Clone)]
 pub struct Env {
     /// This binary, re-executed as every stand-in.
     pub exe: PathBuf,
-    /// This run's process, which stand-ins watch and temp dir markers name.
-    pub runner: ProcessId,
+    /// The gate process (this run's own process), which stand-ins watch and temp dir
+    /// markers name.
+    pub gate: ProcessId,
+    /// The library backend of this run (`--backend`).
+    pub backend: Backend,
     /// `--keep-tmp`.
     pub keep_tmp: bool,
     /// Our descriptors before any check ran (for the hygiene check).
@@ -71,66 +45,23 @@ pub struct Env {
     pub pi: PiRuntimes,
 }
 
-/// Runs every selected scenario concurrently, then hygiene.
-pub async fn run(runner: &Runner, env: &Env) {
-    tokio::join!(
-        socket::run(runner, env),
-        child::run(runner, env),
-        watcher::run(runner, env),
-        lock::run(runner, env),
-        resume::run(runner, env),
-        visible::run(runner, env),
-        pi::run(runner, env),
-    );
-    hygiene::run(runner, env).await;
-}
-
-/// A scenario's own temp dir: unique per run (several runs at once never collide),
-/// marked with the run's identity for the sweep, and on drop removed — unless one of the
-/// scenario's checks failed (its stand-ins' stderr logs are there) or `--keep-tmp`.
-pub struct Scratch {
-    path: PathBuf,
-}
-
-impl Scratch {
-    /// Creates `smoke-entwurf-v2-<scenario>-XXXXXX` under the system temp dir.
-    pub fn new(scenario: Scenario, env: &Env) -> Result<Self> {
-        Ok(Self {
-            path: tmp::make(scenario, env.runner)?,
-        })
+/// The scenario's scratch dir when any of `checks` is selected: `None` when none is
+/// (nothing to do), or when the dir could not be made (then every one of `checks` has
+/// been reported failed with the reason).
+pub async fn scratch(
+    scenario: Scenario,
+    runner: &Runner,
+    env: &Env,
+    checks: &[Check],
+) -> Option<Scratch> {
+    if !checks.iter().any(|c| runner.runs(*c)) {
+        return None;
     }
-
-    /// The scenario's scratch dir when any of `checks` is selected: `None` when none is
-    /// (nothing to do), or when the dir could not be made (then every one of `checks`
-    /// has been reported failed with the reason).
-    pub async fn for_checks(
-        scenario: Scenario,
-        runner: &Runner,
-        env: &Env,
-        checks: &[Check],
-    ) -> Option<Self> {
-        if !checks.iter().any(|c| runner.runs(*c)) {
-            return None;
-        }
-        match Self::new(scenario, env) {
-            Ok(scratch) => Some(scratch),
-            Err(e) => {
-                fail_setup(runner, checks, &e).await;
-                None
-            }
-        }
-    }
-
-    /// The dir.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if registry::finish_temp_dir(&self.path) {
-            eprintln!("smoke-entwurf-v2-spawn-live: kept {}", self.path.display());
+    match Scratch::new(scenario, env.gate) {
+        Ok(scratch) => Some(scratch),
+        Err(e) => {
+            fail_setup(runner, checks, &e).await;
+            None
         }
     }
 }
@@ -141,18 +72,9 @@ impl Drop for Scratch {
 pub const SOCKET_PATH_ROOM: usize = 100;
 
 /// A short dir under `/tmp` for sockets that must fit [`SOCKET_PATH_ROOM`] when the
-/// scratch dir's path is too long (a long `TMPDIR`): registered like every temp dir, so
-/// it goes on every way out, and marked with the run's identity, so a killed run's is
-/// swept.
+/// scratch dir's path is too long (a long `TMPDIR`); see [`cleanup::make_short_dir`].
 pub fn short_dir(env: &Env, scenario: Scenario, what: &str) -> Result<tempfile::TempDir> {
-    let short = tempfile::Builder::new()
-        .prefix(&tmp::name_prefix(what))
-        .tempdir_in("/tmp")
-        .with_context(|| format!("a short dir for the {what} sockets"))?;
-    registry::register_temp_dir(short.path().to_path_buf(), scenario);
-    std::fs::write(short.path().join(tmp::MARKER), format!("{}\n", env.runner))
-        .with_context(|| format!("marking {}", short.path().display()))?;
-    Ok(short)
+    cleanup::make_short_dir(scenario, what, env.gate)
 }
 
 /// Records a failure for every selected check of a scenario that could not even set up.
@@ -166,10 +88,10 @@ async fn fail_setup(runner: &Runner, checks: &[Check], error: &anyhow::Error) {
     }
 }
 
-/// The resident described by `args`, watching this run's runner.
+/// The resident described by `args`, watching this run's gate process.
 fn with_lifeline(env: &Env, args: &ResidentArgs) -> ResidentArgs {
     ResidentArgs {
-        lifeline: Some(env.runner),
+        lifeline: Some(env.gate),
         ..args.clone()
     }
 }
@@ -199,14 +121,14 @@ pub fn resident_request(
     };
     let request = SpawnRequest::new(env.exe.clone(), args.to_args(), dir)
         .with_stderr(StderrTarget::AppendTo(stderr.clone()))
-        .with_backend(backend());
+        .with_backend(env.backend);
     (request, ready, stderr)
 }
 
 /// `spawn_child` for `owner`, its new process group registered before anyone can miss
-/// it (see `registry`). Refused once cleanup began or `owner` was abandoned.
+/// it (see `harness::cleanup`). Refused once cleanup began or `owner` was abandoned.
 pub fn spawn_registered(owner: Check, request: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
-    registry::spawn_group(owner, || spawn_child(request), ChildHandle::pid).unwrap_or_else(
+    cleanup::spawn_group(owner, || spawn_child(request), ChildHandle::pid).unwrap_or_else(
         |refused| {
             Err(SpawnError::Exec {
                 program: request.program.clone(),
@@ -280,7 +202,7 @@ pub fn stderr_note(path: &Path) -> String {
 pub async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    let guard = registry::BlockingGuard::enter();
+    let guard = cleanup::BlockingGuard::enter();
     tokio::task::spawn_blocking(move || {
         let _guard = guard;
         work()

@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 use anyhow::{Context, Result, anyhow};
 use nix::fcntl::{Flock, FlockArg};
 
-use crate::report::COMMIT;
+use crate::harness::report::COMMIT;
 
 /// The heading entries live under.
 pub const HEADING: &str = "## Live smoke record";

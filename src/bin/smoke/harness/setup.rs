@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 use entwurf_v2_spawn::Backend;
 
-use crate::catalog::{Catalog, Check, Scenario, backend_skip};
-use crate::cli::Format;
-use crate::output::record::Target;
-use crate::report::{COMMIT, PROGRAM};
+use crate::harness::catalog::{Catalog, Check, Scenario, backend_skip};
+use crate::harness::cli::Format;
+use crate::harness::output::record::Target;
+use crate::harness::report::{COMMIT, PROGRAM};
 
 /// A setup error: what is wrong and how to fix it, in one line.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ pub fn check_temp_dir(selected: &[Check]) -> Result<PathBuf, SetupError> {
     };
     // Named like a scenario's dir, and at least as long as the longest (`visible`).
     let probe = tempfile::Builder::new()
-        .prefix(&crate::tmp::name_prefix("probe--"))
+        .prefix(&crate::harness::cleanup::temp_dirs::name_prefix("probe--"))
         .tempdir()
         .map_err(|e| unusable(&e))?;
     let dir_len = probe.path().as_os_str().len();
@@ -80,7 +80,8 @@ pub fn check_record(file: &Path) -> Result<Target, SetupError> {
 }
 
 /// `--only` ids, checked against the catalog (and the scenario, when one is named):
-/// deduplicated, in catalog order. An unknown id is a usage error listing the valid ones.
+/// deduplicated, in catalog order. An unknown id is a usage error listing the valid ones;
+/// a seed id (`S1`, which names three checks) one listing the checks it became.
 pub fn check_only(
     catalog: &Catalog,
     only: &[String],
@@ -90,6 +91,15 @@ pub fn check_only(
     let mut ids = Vec::new();
     for id in only {
         let Some(known) = valid.iter().copied().find(|v| v == id) else {
+            let seed = catalog.seed_checks(id);
+            if !seed.is_empty() {
+                let ids: Vec<&str> = seed.iter().map(|c| c.id()).collect();
+                return Err(format!(
+                    "--only {id}: the seed's {id} is {} checks with ids of their own, {}: name one (repeat --only for more)",
+                    ids.len(),
+                    ids.join(" ")
+                ));
+            }
             return Err(format!(
                 "--only {id}: no such check id; valid ids: {}",
                 valid.join(" ")
@@ -194,6 +204,7 @@ pub fn list(listing: &Listing<'_>, format: Format) -> Result<String, String> {
                 let line = serde_json::json!({
                     "type": "check",
                     "id": check.id(),
+                    "seed": check.seed_id(),
                     "scenario": check.scenario().map_or("hygiene", Scenario::name),
                     "label": check.label(),
                     "runs": skip.is_none(),

@@ -22,7 +22,7 @@
 //! SIGTERM delivered to an unblocking thread would kill the process by default action
 //! instead of reaching `sigwait`.
 //!
-//! Every stand-in watches the runner and exits when it dies (see `lifeline`); a
+//! Every stand-in watches the gate process and exits when it dies (see `lifeline`); a
 //! lifetime cap (exit 3 after 120 s) stays as the last net.
 
 use std::ffi::OsString;
@@ -37,8 +37,12 @@ use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{self, AcquireError};
 use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
-use crate::cli::{RacerArgs, ResidentArgs, StandInRole};
-use crate::lifeline::{Watched, lifeline};
+use args::{RacerArgs, ResidentArgs, StandInRole};
+use lifeline::{Watched, lifeline};
+
+pub mod args;
+pub mod lifeline;
+pub mod visible_pi;
 use crate::os;
 
 /// The identity the resume scenario's saved session declares, and the stand-in `pi`
@@ -154,7 +158,7 @@ fn resident(a: &ResidentArgs) -> ExitCode {
             return fail("resident", &e);
         }
     }
-    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Runner));
+    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Gate));
     lifetime_cap(a.max_life_ms.unwrap_or(MAX_LIFE_MS));
     let mut grandchild_pid = String::new();
     if a.grandchild {
@@ -183,7 +187,7 @@ fn resident(a: &ResidentArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Drops every id (real, effective, saved; groups too) to `uid`: the runner, root, then
+/// Drops every id (real, effective, saved; groups too) to `uid`: the gate process, root, then
 /// answers EPERM to `kill(pid, 0)` from a thread without `CAP_KILL` (L8 as root).
 #[cfg(any(target_os = "linux", target_os = "freebsd"))]
 fn become_uid(uid: u32) -> Result<(), String> {
@@ -216,7 +220,7 @@ fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
             PathBuf::from(p)
         })
         .ok_or("--grandchild needs --ready")?;
-    // The grandchild watches the runner too, not its parent: when the runner dies, the
+    // The grandchild watches the gate process too, not its parent: when that dies, the
     // group kill that would have ended it never comes.
     let args = ResidentArgs {
         lifeline: a.lifeline,
@@ -240,7 +244,7 @@ fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
 }
 
 fn racer(a: &RacerArgs) -> ExitCode {
-    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Runner));
+    lifeline(a.lifeline.map_or(Watched::Parent, Watched::Gate));
     let gid = match GardenId::parse(&a.gid) {
         Ok(gid) => gid,
         Err(e) => return fail("lock-racer", &e.to_string()),

@@ -3,8 +3,8 @@
 
 use owo_colors::{OwoColorize, Style};
 
-use super::{Ending, Header, Sink, emit, ms};
-use crate::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
+use super::sink::{Ending, Header, Sink, emit, ms};
+use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
 /// Text output, optionally colored.
 pub struct Text {

@@ -1,9 +1,10 @@
-//! The run's temp dirs: named and marked by their owner, swept when the owner is
-//! provably gone.
+//! The run's temp dirs on disk: named and marked by their owner (the gate process that
+//! made them), swept when the owner is provably gone. Plain file operations: which dirs
+//! the run made, and when they go, is the cleanup owner's (`cleanup`).
 //!
 //! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir and
-//! holds a marker file naming the run that made it (pid and start time). A runner killed
-//! with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
+//! holds a marker file naming the run that made it (pid and start time). A gate process
+//! killed with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
 //! owner no longer runs: never a live run's, never anything without our name.
 //!
 //! A kept dir (a failed check's, `--keep-tmp`) is for people to read, so a later run
@@ -21,9 +22,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::catalog::Scenario;
 use crate::os::{self, ProcessId};
-use crate::registry;
 
 /// Every dir this program makes starts with this.
 pub const PREFIX: &str = "smoke-entwurf-v2-";
@@ -41,18 +40,10 @@ pub fn name_prefix(what: &str) -> String {
     format!("{PREFIX}{what}-{}-", std::process::id())
 }
 
-/// Makes a scenario's dir, marks it ours and registers it for removal.
-pub fn make(scenario: Scenario, owner: ProcessId) -> Result<PathBuf> {
-    let dir = tempfile::Builder::new()
-        .prefix(&name_prefix(scenario.name()))
-        .tempdir()
-        .context("creating the scenario's temp dir")?
-        .keep();
-    // Registered first: if the marker cannot be written the dir still goes at the end.
-    registry::register_temp_dir(dir.clone(), scenario);
+/// Marks `dir` as made by `owner` (the gate process), for the sweep of a later run.
+pub fn mark(dir: &Path, owner: ProcessId) -> Result<()> {
     std::fs::write(dir.join(MARKER), format!("{owner}\n"))
-        .with_context(|| format!("marking {}", dir.display()))?;
-    Ok(dir)
+        .with_context(|| format!("marking {}", dir.display()))
 }
 
 /// A kept dir stays for people to read: marked kept first (naming the same owner, so a

@@ -1,23 +1,21 @@
 //! The command line (clap). Usage errors exit 2, clap's default.
 //!
-//! The stand-ins' arguments are typed here too ([`ResidentArgs`], [`RacerArgs`]): the
-//! runner builds a stand-in's command line from the same struct the stand-in parses
-//! (`to_args`), so the two cannot drift apart.
+//! The stand-ins' arguments are typed with the stand-ins (`stand_ins::args`); this
+//! parser only embeds them as the hidden `__stand-in` subcommand.
 
-use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::catalog::Scenario;
-use crate::os::ProcessId;
+use crate::harness::catalog::Scenario;
+use crate::stand_ins::args::StandInRole;
 
 /// The live phase gate of entwurf-v2-spawn: drives the production dependencies against
 /// real unix sockets, child processes, timers, signals and lock files, one `ok` line per
 /// check. Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error,
 /// 128+signal when ended by a signal (130 INT, 143 TERM, 129 HUP, 131 QUIT).
 #[derive(Debug, Parser)]
-#[command(name = "smoke-entwurf-v2-spawn-live", version = crate::report::VERSION)]
+#[command(name = "smoke-entwurf-v2-spawn-live", version = crate::harness::report::VERSION)]
 pub struct Cli {
     /// Which scenario to run (default: all).
     #[command(subcommand)]
@@ -46,8 +44,9 @@ pub struct RunOptions {
     /// run nothing.
     #[arg(long, global = true)]
     pub list: bool,
-    /// Run only the checks with this id (repeatable), then the hygiene checks. A check
-    /// that inspects another's run brings it along (R2 needs R1).
+    /// Run only the check with this id (repeatable), then the hygiene checks. A check
+    /// that inspects another's run brings it along (R2 needs R1). Every id names one
+    /// check; the seed's S1, S2, S3 are S1.1–S1.3, S2.1–S2.2, S3.1–S3.2.
     #[arg(long, value_name = "ID", global = true)]
     pub only: Vec<String>,
     /// Keep the temp dirs (their paths go to stderr).
@@ -99,11 +98,11 @@ impl From<BackendArg> for entwurf_v2_spawn::Backend {
 pub enum Command {
     /// Every scenario, then hygiene (the default).
     All,
-    /// Control socket observation (S1).
+    /// Control socket observation (S1.x).
     Socket,
-    /// Real child processes (S2).
+    /// Real child processes (S2.x).
     Child,
-    /// The watcher over production dependencies (S3).
+    /// The watcher over production dependencies (S3.x).
     Watcher,
     /// Real lock files (L).
     Lock,
@@ -166,143 +165,13 @@ pub struct StandIn {
     pub role: StandInRole,
 }
 
-/// The stand-in roles (the stand-in `pi` is recognized by argv\[0\], see `stand_ins`).
-#[derive(Debug, Subcommand)]
-pub enum StandInRole {
-    /// A resident child: exits 0 on SIGTERM, otherwise waits.
-    Resident(ResidentArgs),
-    /// One of the processes racing for a lock.
-    LockRacer(RacerArgs),
-}
-
-/// Variants of the stand-in resident.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
-pub struct ResidentArgs {
-    /// The runner (pid:start time): the stand-in exits as soon as it is gone.
-    #[arg(long, value_name = "PID:START")]
-    pub lifeline: Option<ProcessId>,
-    /// Keep SIGTERM blocked forever (only SIGKILL ends it).
-    #[arg(long)]
-    pub ignore_term: bool,
-    /// Exit at once with this code.
-    #[arg(long, value_name = "CODE")]
-    pub exit_code: Option<u8>,
-    /// Start a grandchild (this binary again, as a resident ignoring SIGTERM) and write
-    /// its pid into the ready file.
-    #[arg(long)]
-    pub grandchild: bool,
-    /// Listen on this unix socket path (any length)...
-    #[arg(long, value_name = "PATH")]
-    pub listen: Option<PathBuf>,
-    /// ...after this many milliseconds.
-    #[arg(long, value_name = "MS", default_value_t = 0)]
-    pub listen_after_ms: u64,
-    /// Create this file once signals are set up (content: the grandchild pid, if any).
-    #[arg(long, value_name = "FILE")]
-    pub ready: Option<PathBuf>,
-    /// Exit 3 after this long no matter what (default 120000): the last safety net
-    /// behind the lifeline.
-    #[arg(long, value_name = "MS")]
-    pub max_life_ms: Option<u64>,
-    /// Become this uid (and gid, no supplementary groups) before anything else runs:
-    /// a live process of another user, for L8 as root. Needs root.
-    #[arg(long, value_name = "UID")]
-    pub become_uid: Option<u32>,
-}
-
-impl ResidentArgs {
-    /// The argv (after the program) that `__stand-in resident` parses back into `self`.
-    pub fn to_args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["__stand-in".into(), "resident".into()];
-        let mut flag = |name: &str, value: Option<OsString>| {
-            args.push(format!("--{name}").into());
-            args.extend(value);
-        };
-        if let Some(l) = self.lifeline {
-            flag("lifeline", Some(l.to_string().into()));
-        }
-        if self.ignore_term {
-            flag("ignore-term", None);
-        }
-        if let Some(code) = self.exit_code {
-            flag("exit-code", Some(code.to_string().into()));
-        }
-        if self.grandchild {
-            flag("grandchild", None);
-        }
-        if let Some(path) = &self.listen {
-            flag("listen", Some(path.into()));
-        }
-        if self.listen_after_ms != 0 {
-            flag(
-                "listen-after-ms",
-                Some(self.listen_after_ms.to_string().into()),
-            );
-        }
-        if let Some(ready) = &self.ready {
-            flag("ready", Some(ready.into()));
-        }
-        if let Some(ms) = self.max_life_ms {
-            flag("max-life-ms", Some(ms.to_string().into()));
-        }
-        if let Some(uid) = self.become_uid {
-            flag("become-uid", Some(uid.to_string().into()));
-        }
-        args
-    }
-}
-
-/// A lock racer: waits for the start line, then calls `lock::acquire` once.
-#[derive(Debug, Clone, PartialEq, Eq, Args)]
-pub struct RacerArgs {
-    /// The runner (pid:start time): the racer exits as soon as it is gone.
-    #[arg(long, value_name = "PID:START")]
-    pub lifeline: Option<ProcessId>,
-    /// The lock dir.
-    #[arg(long)]
-    pub dir: PathBuf,
-    /// The garden id.
-    #[arg(long)]
-    pub gid: String,
-    /// Created when this racer is ready to go.
-    #[arg(long)]
-    pub ready: PathBuf,
-    /// Appears when every racer is ready.
-    #[arg(long)]
-    pub go: PathBuf,
-    /// Appears when every racer has a result; until then a winner keeps running, so a
-    /// late racer meets a live holder rather than a dead one it may rightly reclaim.
-    #[arg(long)]
-    pub done: PathBuf,
-}
-
-impl RacerArgs {
-    /// The argv (after the program) that `__stand-in lock-racer` parses back into `self`.
-    pub fn to_args(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["__stand-in".into(), "lock-racer".into()];
-        if let Some(l) = self.lifeline {
-            args.extend(["--lifeline".into(), l.to_string().into()]);
-        }
-        args.extend([
-            "--dir".into(),
-            self.dir.clone().into(),
-            "--gid".into(),
-            self.gid.clone().into(),
-            "--ready".into(),
-            self.ready.clone().into(),
-            "--go".into(),
-            self.go.clone().into(),
-            "--done".into(),
-            self.done.clone().into(),
-        ]);
-        args
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::os::ProcessId;
+    use crate::stand_ins::args::{RacerArgs, ResidentArgs};
     use clap::CommandFactory;
+    use std::ffi::OsString;
 
     #[test]
     fn cli_is_well_formed() {

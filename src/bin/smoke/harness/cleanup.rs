@@ -1,9 +1,10 @@
-//! What the smoke started and must clean up on every way out: child process groups and
-//! temp dirs. The normal end, an abandoned check, a signal and the watchdog all end here.
+//! The one owner of what the smoke starts and must clean up on every way out: child
+//! process groups and temp dirs (made here, marked on disk by `temp_dirs`). The normal
+//! end, an abandoned check, a signal and the watchdog all end here ([`cleanup`]).
 //!
-//! A process-wide registry (not a value passed around) because the signal path runs
-//! outside the scenarios that own the children, spawners run on tokio's blocking pool,
-//! and the watchdog runs on a thread of its own.
+//! Its state is the one process-wide value of the binary ([`OWNER`]), not a value passed
+//! around, because the signal path runs outside the scenarios that own the children,
+//! spawners run on tokio's blocking pool, and the watchdog runs on a thread of its own.
 //!
 //! # Why no group can be missed
 //!
@@ -17,6 +18,8 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -24,9 +27,11 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
-use crate::catalog::{Check, Scenario};
-use crate::os;
-use crate::report::Cleanup;
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::report::Cleanup;
+use crate::os::{self, ProcessId};
+
+pub mod temp_dirs;
 
 /// Why [`spawn_group`] started nothing.
 #[derive(Debug, thiserror::Error)]
@@ -59,42 +64,53 @@ struct Registry {
     keep_all: bool,
 }
 
-static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
-    closed: false,
-    groups: Vec::new(),
-    abandoned: Vec::new(),
-    dirs: Vec::new(),
-    failed: BTreeSet::new(),
-    keep_all: false,
-});
+/// Everything the cleanup owner holds: the registry, and the count of blocking tasks.
+struct Owner {
+    registry: Mutex<Registry>,
+    /// Blocking tasks still running (lock I/O off the runtime thread). A check dropped at
+    /// a signal or its deadline does not stop them, and they may recreate a dir being
+    /// removed (`lock::acquire` creates its lock dir), so cleanup waits for them first.
+    /// Not under the lock: a spawn holds that for milliseconds, and counting a task in
+    /// happens on the runtime thread.
+    blocking: AtomicUsize,
+}
+
+/// The cleanup owner's state: the one global of the binary (see the module docs).
+static OWNER: Owner = Owner {
+    registry: Mutex::new(Registry {
+        closed: false,
+        groups: Vec::new(),
+        abandoned: Vec::new(),
+        dirs: Vec::new(),
+        failed: BTreeSet::new(),
+        keep_all: false,
+    }),
+    blocking: AtomicUsize::new(0),
+};
 
 fn with<T>(f: impl FnOnce(&mut Registry) -> T) -> T {
     // A panic while holding the lock leaves consistent vectors behind; keep using them.
-    let mut guard = REGISTRY
+    let mut guard = OWNER
+        .registry
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     f(&mut guard)
 }
 
-/// Blocking tasks still running (lock I/O off the runtime thread). A check dropped at a
-/// signal or its deadline does not stop them, and they may recreate a dir being removed
-/// (`lock::acquire` creates its lock dir), so cleanup waits for them first.
-static BLOCKING: AtomicUsize = AtomicUsize::new(0);
-
-/// Held while a blocking task runs (see [`BLOCKING`]).
+/// Held while a blocking task runs (see [`Owner::blocking`]).
 pub struct BlockingGuard(());
 
 impl BlockingGuard {
     /// Counts one blocking task in; dropping the guard counts it out.
     pub fn enter() -> Self {
-        BLOCKING.fetch_add(1, Ordering::SeqCst);
+        OWNER.blocking.fetch_add(1, Ordering::SeqCst);
         Self(())
     }
 }
 
 impl Drop for BlockingGuard {
     fn drop(&mut self) {
-        BLOCKING.fetch_sub(1, Ordering::SeqCst);
+        OWNER.blocking.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -183,10 +199,71 @@ pub fn keep_all_temp_dirs() {
 }
 
 /// Remembers a scenario's temp dir, to remove it on every way out.
-pub fn register_temp_dir(path: PathBuf, scenario: Scenario) {
+fn register_temp_dir(path: PathBuf, scenario: Scenario) {
     with(|r| {
         r.dirs.push(TempDir { path, scenario });
     });
+}
+
+/// Makes a scenario's dir (`smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system
+/// temp dir), registers it for removal and marks it as the gate process's.
+pub fn make_temp_dir(scenario: Scenario, gate: ProcessId) -> Result<PathBuf> {
+    let dir = tempfile::Builder::new()
+        .prefix(&temp_dirs::name_prefix(scenario.name()))
+        .tempdir()
+        .context("creating the scenario's temp dir")?
+        .keep();
+    // Registered first: if the marker cannot be written the dir still goes at the end.
+    register_temp_dir(dir.clone(), scenario);
+    temp_dirs::mark(&dir, gate)?;
+    Ok(dir)
+}
+
+/// A short dir under `/tmp` for sockets that must fit a program's `sun_path` when the
+/// scratch dir's path is too long (a long `TMPDIR`): registered like every temp dir, so
+/// it goes on every way out, and marked with the gate process, so a killed run's is
+/// swept.
+pub fn make_short_dir(
+    scenario: Scenario,
+    what: &str,
+    gate: ProcessId,
+) -> Result<tempfile::TempDir> {
+    let short = tempfile::Builder::new()
+        .prefix(&temp_dirs::name_prefix(what))
+        .tempdir_in("/tmp")
+        .with_context(|| format!("a short dir for the {what} sockets"))?;
+    register_temp_dir(short.path().to_path_buf(), scenario);
+    temp_dirs::mark(short.path(), gate)?;
+    Ok(short)
+}
+
+/// A scenario's own temp dir: unique per run (several runs at once never collide),
+/// marked with the gate process for the sweep, and on drop removed — unless one of the
+/// scenario's checks failed (its stand-ins' stderr logs are there) or `--keep-tmp`.
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    /// Makes the dir (see [`make_temp_dir`]).
+    pub fn new(scenario: Scenario, gate: ProcessId) -> Result<Self> {
+        Ok(Self {
+            path: make_temp_dir(scenario, gate)?,
+        })
+    }
+
+    /// The dir.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if finish_temp_dir(&self.path) {
+            eprintln!("smoke-entwurf-v2-spawn-live: kept {}", self.path.display());
+        }
+    }
 }
 
 /// A check of `scenario` failed: its temp dir stays (returned, to be printed).
@@ -216,9 +293,10 @@ pub fn kept_temp_dirs() -> Vec<PathBuf> {
     })
 }
 
-/// Removes `path` unless it is kept; a kept dir is marked kept (see `tmp::keep`), so a
-/// later run's sweep leaves it for [`crate::tmp::KEEP_FOR`]. Returns whether it was kept.
-pub fn finish_temp_dir(path: &Path) -> bool {
+/// Removes `path` unless it is kept; a kept dir is marked kept (see [`temp_dirs::keep`]),
+/// so a later run's sweep leaves it for [`temp_dirs::KEEP_FOR`]. Returns whether it was
+/// kept.
+fn finish_temp_dir(path: &Path) -> bool {
     let keep = with(|r| {
         r.dirs
             .iter()
@@ -226,7 +304,7 @@ pub fn finish_temp_dir(path: &Path) -> bool {
             .is_some_and(|d| r.keep_all || r.failed.contains(&d.scenario))
     });
     if keep {
-        crate::tmp::keep(path);
+        temp_dirs::keep(path);
     } else {
         remove_dir(path);
     }
@@ -290,7 +368,7 @@ pub fn cleanup() -> Cleanup {
         std::thread::sleep(Duration::from_millis(20));
     }
     let start = Instant::now();
-    while BLOCKING.load(Ordering::SeqCst) > 0 && start.elapsed() < Duration::from_secs(3) {
+    while OWNER.blocking.load(Ordering::SeqCst) > 0 && start.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(2));
     }
     let mut cleanup = Cleanup {
@@ -299,36 +377,4 @@ pub fn cleanup() -> Cleanup {
     };
     finish_temp_dirs(&mut cleanup);
     cleanup
-}
-
-/// The watchdog's way out: clean up, finish the output, say why, exit 1.
-fn watchdog_exit(why: &str, finish: &dyn Fn(&str)) -> ! {
-    let cleaned = cleanup();
-    finish(why);
-    eprintln!("smoke-entwurf-v2-spawn-live: {why}; {}", cleaned.describe());
-    std::process::exit(1)
-}
-
-/// Starts the last-resort watchdog: a plain thread, so it fires even if a check blocks
-/// the runtime thread in a system call (which a tokio deadline cannot interrupt).
-/// `finish` ends the output in its format (it runs on the watchdog thread).
-pub fn start_watchdog(limit: Duration, finish: impl Fn(&str) + Send + 'static) {
-    let spawned = std::thread::Builder::new()
-        .name("watchdog".into())
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            std::thread::sleep(limit);
-            watchdog_exit(
-                &format!(
-                    "FAIL watchdog: the run exceeded {} ms (the runtime thread is blocked)",
-                    limit.as_millis()
-                ),
-                &finish,
-            );
-        });
-    if let Err(e) = spawned {
-        eprintln!(
-            "smoke-entwurf-v2-spawn-live: no watchdog thread ({e}); per-check deadlines still apply"
-        );
-    }
 }

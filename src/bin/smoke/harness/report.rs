@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use crate::catalog::{Check, Scenario};
+use crate::harness::catalog::{Check, Scenario};
 
 /// The program name every summary line starts with.
 pub const PROGRAM: &str = "smoke-entwurf-v2-spawn-live";

@@ -1,16 +1,17 @@
-//! The stand-ins' lifeline: exit as soon as the runner is gone.
+//! The stand-ins' lifeline: exit as soon as the gate process is gone.
 //!
-//! A runner killed with SIGKILL cannot clean up, so every stand-in watches it: a thread
-//! blocks in `poll` on a pidfd of the runner and exits the stand-in
-//! ([`RUNNER_GONE`]) the moment the runner is gone. Residents and racers are told the
-//! runner's pid and start time (`--lifeline`); the grandchild gets the same from its
-//! parent; the stand-in `pi`, whose argv is fixed by the resume layout, watches its
-//! parent, which is the runner. The pidfd is checked against the start time (or, for the
-//! parent, against `getppid` again) *after* it is opened, so a runner that died before
-//! the stand-in looked — its pid maybe reused already — is noticed, not mistaken for a
-//! live one. `PR_SET_PDEATHSIG` would not do: it fires when the spawning *thread* ends,
-//! and the runner spawns from a pool of threads that come and go. A lifetime cap (exit
-//! 3 after 120 s) stays as the last net.
+//! The gate process — the smoke's own, which runs the checks and starts every stand-in —
+//! cannot clean up when killed with SIGKILL, so every stand-in watches it: a thread blocks
+//! in `poll` on a pidfd of the gate process and exits the stand-in ([`GATE_GONE`]) the
+//! moment it is gone. Residents and racers are told its pid and start time
+//! (`--lifeline`); the grandchild gets the same from its parent; the stand-in `pi`, whose
+//! argv is fixed by the resume layout, watches its parent, which is the gate process. The
+//! pidfd is checked against the start time (or, for the parent, against `getppid` again)
+//! *after* it is opened, so a gate process that died before the stand-in looked — its pid
+//! maybe reused already — is noticed, not mistaken for a live one. `PR_SET_PDEATHSIG`
+//! would not do: it fires when the spawning *thread* ends, and the gate process spawns
+//! from a pool of threads that come and go. A lifetime cap (exit 3 after 120 s) stays as
+//! the last net.
 //!
 //! Linux only, like the pidfd: elsewhere the binary builds (the cross-target clippy
 //! checks it) and the lifetime cap is the only net. The live gate itself reads `/proc`
@@ -30,30 +31,30 @@ use rustix::process::{PidfdFlags, pidfd_open};
 
 use crate::os::ProcessId;
 
-/// Exit code of a stand-in that saw its runner die.
-pub const RUNNER_GONE: u8 = 5;
+/// Exit code of a stand-in that saw the gate process die.
+pub const GATE_GONE: u8 = 5;
 
 /// Whom a stand-in watches: a named process, or its parent.
 #[derive(Debug, Clone, Copy)]
 pub enum Watched {
-    /// The runner, by pid and start time.
-    Runner(ProcessId),
+    /// The gate process, by pid and start time.
+    Gate(ProcessId),
     /// The parent at start-up (the stand-in `pi`, whose argv is fixed).
     Parent,
 }
 
 #[cfg(target_os = "linux")]
-fn runner_gone(why: &str) -> ! {
+fn gate_gone(why: &str) -> ! {
     eprintln!("stand-in: {why}; exiting");
-    std::process::exit(i32::from(RUNNER_GONE))
+    std::process::exit(i32::from(GATE_GONE))
 }
 
 /// Test only: with this set, stand-ins keep no lifeline, so the CLI tests can see that
-/// the runner's own cleanup kills every group (the lifeline would otherwise hide a
-/// group the runner missed).
+/// the gate process's own cleanup kills every group (the lifeline would otherwise
+/// hide a group the cleanup missed).
 pub const NO_LIFELINE_ENV: &str = "ENTWURF_SMOKE_TEST_NO_LIFELINE";
 
-/// Off Linux there is no pidfd to watch the runner with: no lifeline (see the module
+/// Off Linux there is no pidfd to watch the gate process with: no lifeline (see the module
 /// docs).
 #[cfg(not(target_os = "linux"))]
 pub fn lifeline(_watched: Watched) {}
@@ -66,7 +67,7 @@ pub fn lifeline(watched: Watched) {
         return;
     }
     let (pid, verify): (u32, Box<dyn Fn() -> bool>) = match watched {
-        Watched::Runner(runner) => (runner.pid, Box::new(move || runner.is_alive())),
+        Watched::Gate(gate) => (gate.pid, Box::new(move || gate.is_alive())),
         Watched::Parent => {
             let parent = nix::unistd::getppid();
             let raw = u32::try_from(parent.as_raw()).unwrap_or(0);
@@ -79,10 +80,10 @@ pub fn lifeline(watched: Watched) {
         .map(|p| pidfd_open(p, PidfdFlags::empty()));
     let pidfd = match pidfd {
         Some(Ok(fd)) => fd,
-        _ => runner_gone(&format!("the runner (pid {pid}) is already gone")),
+        _ => gate_gone(&format!("the gate process (pid {pid}) is already gone")),
     };
     if !verify() {
-        runner_gone(&format!("the runner (pid {pid}) is already gone"));
+        gate_gone(&format!("the gate process (pid {pid}) is already gone"));
     }
     let spawned = std::thread::Builder::new()
         .name("lifeline".into())
@@ -91,13 +92,13 @@ pub fn lifeline(watched: Watched) {
             loop {
                 let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
                 match poll(&mut fds, None) {
-                    Ok(n) if n > 0 => runner_gone(&format!("the runner (pid {pid}) exited")),
+                    Ok(n) if n > 0 => gate_gone(&format!("the gate process (pid {pid}) exited")),
                     // EINTR or a spurious wake-up: look again.
                     _ => {}
                 }
             }
         });
     if spawned.is_err() {
-        runner_gone("no lifeline thread");
+        gate_gone("no lifeline thread");
     }
 }

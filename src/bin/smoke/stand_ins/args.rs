@@ -1,0 +1,144 @@
+//! The stand-ins' command lines, typed: the check that starts a stand-in builds its argv
+//! from the same struct the stand-in parses (`to_args`), so the two cannot drift apart.
+//! The command line of the smoke embeds [`StandInRole`] as its hidden `__stand-in`
+//! subcommand; checks build these without knowing that parser.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use crate::os::ProcessId;
+
+/// The stand-in roles (the stand-in `pi` is recognized by argv\[0\], see `stand_ins`).
+#[derive(Debug, Subcommand)]
+pub enum StandInRole {
+    /// A resident child: exits 0 on SIGTERM, otherwise waits.
+    Resident(ResidentArgs),
+    /// One of the processes racing for a lock.
+    LockRacer(RacerArgs),
+}
+
+/// Variants of the stand-in resident.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args)]
+pub struct ResidentArgs {
+    /// The gate process (pid:start time): the stand-in exits as soon as it is gone.
+    #[arg(long, value_name = "PID:START")]
+    pub lifeline: Option<ProcessId>,
+    /// Keep SIGTERM blocked forever (only SIGKILL ends it).
+    #[arg(long)]
+    pub ignore_term: bool,
+    /// Exit at once with this code.
+    #[arg(long, value_name = "CODE")]
+    pub exit_code: Option<u8>,
+    /// Start a grandchild (this binary again, as a resident ignoring SIGTERM) and write
+    /// its pid into the ready file.
+    #[arg(long)]
+    pub grandchild: bool,
+    /// Listen on this unix socket path (any length)...
+    #[arg(long, value_name = "PATH")]
+    pub listen: Option<PathBuf>,
+    /// ...after this many milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub listen_after_ms: u64,
+    /// Create this file once signals are set up (content: the grandchild pid, if any).
+    #[arg(long, value_name = "FILE")]
+    pub ready: Option<PathBuf>,
+    /// Exit 3 after this long no matter what (default 120000): the last safety net
+    /// behind the lifeline.
+    #[arg(long, value_name = "MS")]
+    pub max_life_ms: Option<u64>,
+    /// Become this uid (and gid, no supplementary groups) before anything else runs:
+    /// a live process of another user, for L8 as root. Needs root.
+    #[arg(long, value_name = "UID")]
+    pub become_uid: Option<u32>,
+}
+
+impl ResidentArgs {
+    /// The argv (after the program) that `__stand-in resident` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["__stand-in".into(), "resident".into()];
+        let mut flag = |name: &str, value: Option<OsString>| {
+            args.push(format!("--{name}").into());
+            args.extend(value);
+        };
+        if let Some(l) = self.lifeline {
+            flag("lifeline", Some(l.to_string().into()));
+        }
+        if self.ignore_term {
+            flag("ignore-term", None);
+        }
+        if let Some(code) = self.exit_code {
+            flag("exit-code", Some(code.to_string().into()));
+        }
+        if self.grandchild {
+            flag("grandchild", None);
+        }
+        if let Some(path) = &self.listen {
+            flag("listen", Some(path.into()));
+        }
+        if self.listen_after_ms != 0 {
+            flag(
+                "listen-after-ms",
+                Some(self.listen_after_ms.to_string().into()),
+            );
+        }
+        if let Some(ready) = &self.ready {
+            flag("ready", Some(ready.into()));
+        }
+        if let Some(ms) = self.max_life_ms {
+            flag("max-life-ms", Some(ms.to_string().into()));
+        }
+        if let Some(uid) = self.become_uid {
+            flag("become-uid", Some(uid.to_string().into()));
+        }
+        args
+    }
+}
+
+/// A lock racer: waits for the start line, then calls `lock::acquire` once.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct RacerArgs {
+    /// The gate process (pid:start time): the racer exits as soon as it is gone.
+    #[arg(long, value_name = "PID:START")]
+    pub lifeline: Option<ProcessId>,
+    /// The lock dir.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// The garden id.
+    #[arg(long)]
+    pub gid: String,
+    /// Created when this racer is ready to go.
+    #[arg(long)]
+    pub ready: PathBuf,
+    /// Appears when every racer is ready.
+    #[arg(long)]
+    pub go: PathBuf,
+    /// Appears when every racer has a result; until then a winner keeps running, so a
+    /// late racer meets a live holder rather than a dead one it may rightly reclaim.
+    #[arg(long)]
+    pub done: PathBuf,
+}
+
+impl RacerArgs {
+    /// The argv (after the program) that `__stand-in lock-racer` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["__stand-in".into(), "lock-racer".into()];
+        if let Some(l) = self.lifeline {
+            args.extend(["--lifeline".into(), l.to_string().into()]);
+        }
+        args.extend([
+            "--dir".into(),
+            self.dir.clone().into(),
+            "--gid".into(),
+            self.gid.clone().into(),
+            "--ready".into(),
+            self.ready.clone().into(),
+            "--go".into(),
+            self.go.clone().into(),
+            "--done".into(),
+            self.done.clone().into(),
+        ]);
+        args
+    }
+}
