@@ -112,7 +112,8 @@ XML
 #   node/      a Node >= 22.19 from the npm registry, only when the system's is older
 #   runtime/   every pinned pi version (`npm ci` from real-pi/runtime/package-lock.json)
 #   bin/pi-X   one launcher per version: the chosen node on that version's cli, offline
-#   npm-cache/ npm's cache for these installs (not the user's ~/.npm)
+# and npm's cache for these installs is target/real-pi-npm-cache/ (not the user's ~/.npm),
+# so a second install into another DIR comes from it.
 # A rerun with unchanged lock files reinstalls nothing.
 install_pi() {
   local dest=${1:-$root/target/real-pi}
@@ -127,7 +128,7 @@ install_pi() {
   fi
   mkdir -p "$dest/bin"
   local npm_flags=(ci --ignore-scripts --no-audit --no-fund --loglevel=error
-    --engine-strict=false --cache "$dest/npm-cache")
+    --engine-strict=false --cache "$root/target/real-pi-npm-cache")
 
   # Copies a committed package.json + lock into $dest/$1 and runs `npm ci` there, unless
   # the same lock is installed already.

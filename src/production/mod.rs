@@ -301,6 +301,15 @@ pub struct ProductionDeps {
 /// The variable through which `pi` is told its agent dir.
 pub const AGENT_DIR_VAR: &str = "PI_CODING_AGENT_DIR";
 
+/// `agent_dir` as the child is told it: absolute against our cwd, where the identity was
+/// resolved (the child runs in the session's cwd, where a relative path names another
+/// dir). Unchanged if our cwd cannot be read.
+pub(crate) fn absolute_agent_dir(agent_dir: &Path) -> OsString {
+    std::path::absolute(agent_dir)
+        .unwrap_or_else(|_| agent_dir.to_path_buf())
+        .into_os_string()
+}
+
 /// How many spawns run at once by default: enough to overlap each child's exec with the
 /// next fork, few enough not to grow the blocking pool by a thread per resume. A
 /// dependent reads the default off [`ProductionOptions::spawn_concurrency`] of fresh
@@ -374,10 +383,11 @@ impl ProductionDeps {
         // `$HOME/.pi/agent` in the child's environment), does not find the session there,
         // mints an empty one under the same id and runs the turn in it. Always set, after
         // `child_env`, rather than only when it differs from pi's default: working out
-        // pi's default would be a guess at its rules, and telling costs nothing.
+        // pi's default would be a guess at its rules, and telling costs nothing. Absolute,
+        // against our cwd where the identity was resolved: the child runs in another.
         request
             .env
-            .push((AGENT_DIR_VAR.into(), o.agent_dir.clone().into_os_string()));
+            .push((AGENT_DIR_VAR.into(), absolute_agent_dir(&o.agent_dir)));
         Ok((identity, request))
     }
 }

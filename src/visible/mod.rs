@@ -296,7 +296,7 @@ async fn prepare(
     // gets the tmux server's environment, which may name another or none).
     request.env.push((
         crate::production::AGENT_DIR_VAR.to_owned(),
-        options.agent_dir.clone().into_os_string(),
+        crate::production::absolute_agent_dir(&options.agent_dir),
     ));
     Ok(request)
 }

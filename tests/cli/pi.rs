@@ -98,8 +98,9 @@ fn the_p_checks_run_against_each_installed_pi() {
         .collect();
     assert_eq!(ids.len(), 7 * versions.len(), "{}", list.stdout);
     let mut unique = ids.clone();
+    unique.sort_unstable();
     unique.dedup();
-    assert_eq!(unique, ids, "every P id is its own");
+    assert_eq!(unique.len(), ids.len(), "every P id is its own: {ids:?}");
 
     // The refusal check of every runtime: quick (pi exits at once) and version-named.
     let mut args = vec!["pi", "--format", "json"];

@@ -481,3 +481,22 @@ async fn an_exit_carries_the_end_of_the_childs_own_stderr() {
         "{outcome:?}"
     );
 }
+
+/// The child is told the agent dir the identity was resolved from, absolute: it runs in
+/// the session's cwd, where a relative path would name another dir (and pi would mint a
+/// second session there).
+#[test]
+fn the_child_is_told_its_agent_dir_absolute() {
+    let mut w = world("exit 0");
+    w.options.agent_dir = PathBuf::from("relative/agent");
+    let deps = ProductionDeps::new(w.options.clone());
+    let request = deps.resume_request(&plan(&w, DEADLINE)).expect("request");
+    let told: Vec<_> = request
+        .env
+        .iter()
+        .filter(|(name, _)| name == "PI_CODING_AGENT_DIR")
+        .map(|(_, value)| PathBuf::from(value))
+        .collect();
+    let cwd = std::env::current_dir().expect("cwd");
+    assert_eq!(told, [cwd.join("relative/agent")]);
+}

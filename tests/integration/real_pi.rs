@@ -133,8 +133,8 @@ async fn a_refused_argv_brings_pis_own_stderr_line_into_the_outcome() {
 /// answering `--version` as pi 0.73.1 does: the real 0.73.1 is another package, which
 /// refuses `--session-id`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_preflight_names_the_version_and_refuses_before_the_lock() {
-    for runtime in runtimes_or_skip("the_preflight_names_the_version_and_refuses_before_the_lock") {
+async fn the_preflight_names_the_version_and_refuses_typed() {
+    for runtime in runtimes_or_skip("the_preflight_names_the_version_and_refuses_typed") {
         let found = preflight(runtime.launcher.as_os_str(), ArgvDialect::SpawnBg)
             .await
             .unwrap_or_else(|e| panic!("pi {}: {e}", runtime.version));

@@ -29,10 +29,12 @@ pub fn repo_root() -> PathBuf {
 /// `<repo>/target/real-pi/bin`.
 #[must_use]
 pub fn launcher_dir() -> PathBuf {
-    std::env::var_os("ENTWURF_REAL_PI_DIR")
+    let dir = std::env::var_os("ENTWURF_REAL_PI_DIR")
         .filter(|d| !d.is_empty())
         .map_or_else(|| repo_root().join("target/real-pi"), PathBuf::from)
-        .join("bin")
+        .join("bin");
+    // Absolute: pi runs from the session's cwd, not ours.
+    std::path::absolute(&dir).unwrap_or(dir)
 }
 
 /// The fixture extension (`real-pi/fixture/entwurf-control-fixture.ts`).

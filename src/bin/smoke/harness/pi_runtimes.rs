@@ -141,8 +141,10 @@ pub fn discover(given: &[PathBuf]) -> Result<PiRuntimes, SetupError> {
     if !given.is_empty() {
         let mut found = Vec::new();
         for path in given {
+            // Absolute: the resumes run pi from the session's cwd, not ours.
+            let path = absolute(path)?;
             let version = preflight_blocking(path.as_os_str())?;
-            found.push((version, path.clone()));
+            found.push((version, path));
         }
         return Ok(PiRuntimes {
             found: leak_sorted(found),
@@ -158,7 +160,7 @@ pub fn discover(given: &[PathBuf]) -> Result<PiRuntimes, SetupError> {
                 opted_out: true,
             });
         }
-        Some(dir) => PathBuf::from(dir),
+        Some(dir) => absolute(Path::new(&dir))?,
         None => PathBuf::from(BUILT_DIR),
     };
     let bin = dir.join("bin");
@@ -179,6 +181,16 @@ pub fn discover(given: &[PathBuf]) -> Result<PiRuntimes, SetupError> {
             bin.display()
         ),
         opted_out: false,
+    })
+}
+
+/// `path` made absolute against our cwd (without resolving links).
+fn absolute(path: &Path) -> Result<PathBuf, SetupError> {
+    std::path::absolute(path).map_err(|e| {
+        SetupError(format!(
+            "{}: cannot make it absolute ({e}): pass an absolute path",
+            path.display()
+        ))
     })
 }
 

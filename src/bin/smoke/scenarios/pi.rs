@@ -80,7 +80,7 @@ fn fixture_args(fixture: &Path) -> Vec<String> {
 fn marker(gate: crate::os::ProcessId, runtime: &PiRuntime) -> (OsString, OsString) {
     (
         "ENTWURF_SMOKE_PI".into(),
-        format!("{gate}/{}", runtime.version).into(),
+        format!("{gate}/{}/{}", runtime.position, runtime.version).into(),
     )
 }
 
@@ -220,7 +220,9 @@ struct World {
 
 impl World {
     fn new(env: &Env, base: &Path, fixture: &Path, runtime: &'static PiRuntime) -> Result<Self> {
-        let root = std::fs::canonicalize(base)?.join(format!("pi-{}", runtime.version));
+        // By position too: two `--pi` runtimes may report the same version.
+        let root = std::fs::canonicalize(base)?
+            .join(format!("pi{}-{}", runtime.position, runtime.version));
         let control = root.join("home/.pi/entwurf-control");
         // `<gid>.sock` is 27 bytes.
         let (control, short) = if control.as_os_str().len() + 28 <= SOCKET_PATH_ROOM {
@@ -268,6 +270,8 @@ impl World {
                 "ENTWURF_CONTROL_DIR".into(),
                 self.control.clone().into_os_string(),
             ),
+            // The install's launchers set it too; a `--pi` runtime may not.
+            ("PI_OFFLINE".into(), "1".into()),
             self.marker.clone(),
         ]
     }
@@ -531,14 +535,9 @@ async fn resume(world: &World) -> Result<Resident> {
                 "the socket is pid {}'s, not the resident's {pid}",
                 hello.pid
             )
-        })?;
-        expect_that(
-            resident
-                .handle
-                .try_exit()
-                .is_none_or(|e| e.signal.is_none()),
-            || "the resident was killed by a signal".into(),
-        )
+        })
+        // Not signalled: socket-alive came with `after_signal: None` (matched above), and
+        // P<n>.2 sees the resident end with exit code 0, not by a signal.
     }
     .await;
     if let Err(e) = checked {
@@ -597,6 +596,16 @@ async fn legacy(world: &World) -> Result<()> {
     let file = world.create_session(owner, &gid).await?;
     let before = turns(&file)?;
     let (mut options, releases) = world.options(owner, fixture_args(&world.fixture))?;
+    // A control dir of this check's own, which the fixture creates only when told
+    // `--entwurf-control` (and never removes): its absence afterwards proves no socket
+    // was ever stood up, where a missing socket file would not (the fixture unlinks its
+    // socket on shutdown).
+    let control = world.root.join("legacy-control");
+    options.control_dir = control.clone();
+    options.child_env.push((
+        "ENTWURF_CONTROL_DIR".into(),
+        control.clone().into_os_string(),
+    ));
     let register = spawner_for(owner);
     options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         let identity = launch.identity;
@@ -613,7 +622,7 @@ async fn legacy(world: &World) -> Result<()> {
         request.args = args.into_iter().map(OsString::from).collect();
         register(&ResumeLaunch::new(launch.plan, identity, &request))
     });
-    let (outcome, claim, socket) = world.spawn_bg(options, &gid).await?;
+    let (outcome, claim, _socket) = world.spawn_bg(options, &gid).await?;
     let SpawnBgOutcome::ChildExited {
         exit, release, pid, ..
     } = outcome
@@ -631,8 +640,11 @@ async fn legacy(world: &World) -> Result<()> {
         format!("the release said {release:?}")
     })?;
     released_once(&releases, claim.lock_path())?;
-    expect_that(!socket.exists(), || {
-        format!("a socket appeared at {}", socket.display())
+    expect_that(!control.exists(), || {
+        format!(
+            "the fixture stood a control socket up in {} without --entwurf-control",
+            control.display()
+        )
     })?;
     let after = turns(&file)?;
     let added = after.get(before.len()..).unwrap_or_default();
@@ -687,12 +699,11 @@ async fn visible_in(
         .await
         .map_err(|e| anyhow!("{}", error_chain(&e)))?;
     let receipt = done.launch.clone();
-    let ObservationReceipt::SocketAlive { after } = done.observation else {
+    // (How long pi took to come up is its own start-up, not bounded here: the bench
+    // measures it.)
+    let ObservationReceipt::SocketAlive { .. } = done.observation else {
         bail!("expected socket-alive, got {}", done.observation);
     };
-    expect_that(after < OBSERVE, || {
-        format!("socket-alive only after {after:?}")
-    })?;
     released_once(
         &releases,
         &entwurf_v2_spawn::lock::lock_path(&options.lock_dir, gid),
@@ -798,11 +809,38 @@ async fn preflight_refusals(world: &World) -> Result<()> {
 /// P<n>.7: one more resume, traced: no inet socket, no write outside the world's dir;
 /// then no process carrying this runtime's marker is left.
 async fn nothing_escapes(world: &World) -> Result<()> {
-    let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
     let euid = nix::unistd::geteuid().as_raw();
-    if let Some(why) = off_thread(move || Ok(Needs::Strace.skip_reason(euid))).await? {
-        return Err(skip(why));
+    let no_strace = off_thread(move || Ok(Needs::Strace.skip_reason(euid))).await?;
+    let traced = match no_strace {
+        None => Some(traced_resume(world).await),
+        Some(_) => None,
+    };
+    // Whatever the traced resume did, what this runtime's checks started must be gone.
+    let marker = world.marker.clone();
+    let left = move || marked_processes(&marker);
+    let clean = os::poll_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        left().is_empty()
+    })
+    .await;
+    expect_that(clean, || {
+        let marker = world.marker.clone();
+        format!(
+            "processes of this runtime's checks are left: {:?}",
+            marked_processes(&marker)
+        )
+    })?;
+    match (traced, no_strace) {
+        (Some(traced), _) => traced,
+        (None, why) => Err(skip(format!(
+            "{}: no process was left, but the traced resume did not run",
+            why.unwrap_or_default()
+        ))),
     }
+}
+
+/// P<n>.7's resume under strace: no inet call, no write outside the world's dirs.
+async fn traced_resume(world: &World) -> Result<()> {
+    let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
     let gid = world.gid(PiCheck::NothingEscapes)?;
     let _file = world.create_session(owner, &gid).await?;
     let trace = world.logs.join(format!("{gid}.strace"));
@@ -846,19 +884,6 @@ async fn nothing_escapes(world: &World) -> Result<()> {
     })?;
     expect_that(text.contains("bind("), || {
         "the trace shows no bind: did strace trace pi?".into()
-    })?;
-    let marker = world.marker.clone();
-    let left = move || marked_processes(&marker);
-    let clean = os::poll_until(Duration::from_secs(2), Duration::from_millis(10), || {
-        left().is_empty()
-    })
-    .await;
-    expect_that(clean, || {
-        let marker = world.marker.clone();
-        format!(
-            "processes of this runtime's checks are left: {:?}",
-            marked_processes(&marker)
-        )
     })
 }
 
