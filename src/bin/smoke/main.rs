@@ -327,11 +327,22 @@ impl Run<'_> {
             return Ok(ExitCode::from(why.code));
         }
         if let (Some(target), Some(summary)) = (record, ending.summary_line()) {
+            // Which real pi the P checks met: the summary line counts checks, not versions.
+            let mut pi_versions: Vec<String> = Vec::new();
+            for check in runner.selected() {
+                if let Check::Pi(runtime, _) = check {
+                    let version = runtime.version.to_string();
+                    if !pi_versions.contains(&version) {
+                        pi_versions.push(version);
+                    }
+                }
+            }
             let entry = output::record::Entry {
                 summary,
                 scenario: selection.scenario_name(),
                 wall,
                 euid,
+                pi_versions,
             };
             if let Err(e) = output::record::record(target, &entry) {
                 eprintln!("{PROGRAM}: --record {}: {e:#}", target.file().display());

@@ -42,6 +42,8 @@ pub struct Entry {
     pub wall: Duration,
     /// Who ran it: root and an ordinary user skip different checks.
     pub euid: u32,
+    /// The real pi versions the P checks of the run met (empty: none ran).
+    pub pi_versions: Vec<String>,
 }
 
 /// A validated `--record` target: an absolute path (symlinks resolved) in a writable
@@ -186,6 +188,9 @@ fn entry_line(e: &Entry, now: SystemTime, platform: &str, commit: &str) -> Strin
         },
         e.wall.as_secs_f64() * 1000.0
     );
+    if !e.pi_versions.is_empty() {
+        line.push_str(&format!(", real pi {}", e.pi_versions.join(", ")));
+    }
     line.push_str(&format!(", built from commit {commit}"));
     line
 }
@@ -311,6 +316,7 @@ mod tests {
             scenario: "all",
             wall: Duration::from_millis(212),
             euid: 0,
+            pi_versions: Vec::new(),
         };
         let line = entry_line(
             &e,
@@ -321,6 +327,15 @@ mod tests {
         assert_eq!(
             line,
             "- 1970-01-01T00:00:00Z `smoke-entwurf-v2-spawn-live: 3 checks passed (real OS primitives)` — scenario all as root, Linux 6.1 x86_64, wall 212.0 ms, built from commit abc1234-dirty"
+        );
+        let with_pi = Entry {
+            pi_versions: vec!["0.79.1".into(), "1.6.0".into()],
+            ..e
+        };
+        let line = entry_line(&with_pi, SystemTime::UNIX_EPOCH, "Linux", "abc1234");
+        assert!(
+            line.ends_with(", real pi 0.79.1, 1.6.0, built from commit abc1234"),
+            "{line}"
         );
     }
 }
