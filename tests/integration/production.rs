@@ -424,6 +424,17 @@ async fn a_socket_path_the_portable_backend_cannot_reach_starts_nothing() {
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
 }
 
+/// Leaves a line in `w`'s stderr log of the gid, as an earlier resume of it would.
+fn an_earlier_resume_wrote_the_log(w: &World) {
+    let log = w
+        .dir
+        .path()
+        .join(".pi/entwurf-v2-logs")
+        .join(format!("{GID}.stderr.log"));
+    std::fs::create_dir_all(log.parent().expect("log dir")).expect("log dir");
+    std::fs::write(&log, "an earlier resume said this\n").expect("earlier log");
+}
+
 /// The child's own stderr reaches the `ChildExited` outcome: only what it wrote (not an
 /// earlier resume's lines in the same log), its end when it wrote more than the tail
 /// holds, cut at a line boundary.
@@ -433,13 +444,7 @@ async fn an_exit_carries_the_end_of_the_childs_own_stderr() {
         "i=0; while [ $i -lt 400 ]; do echo \"noise line $i\" >&2; i=$((i+1)); done; \
          echo 'Error: Unknown option: --session-id' >&2; exit 1",
     );
-    let log = w
-        .dir
-        .path()
-        .join(".pi/entwurf-v2-logs")
-        .join(format!("{GID}.stderr.log"));
-    std::fs::create_dir_all(log.parent().expect("log dir")).expect("log dir");
-    std::fs::write(&log, "an earlier resume said this\n").expect("earlier log");
+    an_earlier_resume_wrote_the_log(&w);
     let outcome = resume(&w, Duration::from_secs(5)).await;
     let SpawnBgOutcome::ChildExited {
         exit, stderr_tail, ..
@@ -462,13 +467,7 @@ async fn an_exit_carries_the_end_of_the_childs_own_stderr() {
 
     // A child that wrote nothing has no tail, even with an earlier resume in the log.
     let quiet = world("exit 3");
-    let quiet_log = quiet
-        .dir
-        .path()
-        .join(".pi/entwurf-v2-logs")
-        .join(format!("{GID}.stderr.log"));
-    std::fs::create_dir_all(quiet_log.parent().expect("log dir")).expect("log dir");
-    std::fs::write(&quiet_log, "an earlier resume said this\n").expect("earlier log");
+    an_earlier_resume_wrote_the_log(&quiet);
     let outcome = resume(&quiet, Duration::from_secs(5)).await;
     assert!(
         matches!(
