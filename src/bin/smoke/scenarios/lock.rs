@@ -122,19 +122,25 @@ fn write_claim(
     Ok((path, bytes))
 }
 
-/// A pid that provably belonged to a process that is now dead (we started and reaped it).
-fn dead_pid(env: &Env) -> Result<u32> {
-    let args = ResidentArgs {
-        exit_code: Some(0),
-        ..ResidentArgs::default()
-    };
+/// Starts this binary as a stand-in resident with `args`, in a process group of its own
+/// registered for `owner` (killed on every way out).
+fn spawn_stand_in(env: &Env, owner: Check, args: &ResidentArgs) -> Result<Child> {
     let mut command = Command::new(&env.exe);
     command
         .args(args.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .process_group(0);
-    let mut child = cleanup::spawn_group(Check::LockDeadReclaim, || command.spawn(), Child::id)?
+    Ok(cleanup::spawn_group(owner, || command.spawn(), Child::id)??)
+}
+
+/// A pid that provably belonged to a process that is now dead (we started and reaped it).
+fn dead_pid(env: &Env) -> Result<u32> {
+    let args = ResidentArgs {
+        exit_code: Some(0),
+        ..ResidentArgs::default()
+    };
+    let mut child = spawn_stand_in(env, Check::LockDeadReclaim, &args)
         .context("starting a short-lived child")?;
     let pid = child.id();
     child.wait().context("reaping it")?;
@@ -394,14 +400,8 @@ fn eperm(env: &Env, locks: &Path) -> Result<()> {
         max_life_ms: Some(30_000),
         ..ResidentArgs::default()
     };
-    let mut command = Command::new(&env.exe);
-    command
-        .args(args.to_args())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .process_group(0);
-    let holder = cleanup::spawn_group(Check::LockEperm, || command.spawn(), Child::id)?
-        .context("starting a holder as uid 65534")?;
+    let holder =
+        spawn_stand_in(env, Check::LockEperm, &args).context("starting a holder as uid 65534")?;
     let pid = holder.id();
     let checked = without_cap_kill(|| {
         // The holder drops its ids right after exec: wait until it has.

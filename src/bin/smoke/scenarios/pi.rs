@@ -39,8 +39,9 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan, error_chain};
 
 use super::shared::{
-    Env, SOCKET_PATH_ROOM, acquire_off_thread, bounded, counting_release, kill_child, off_thread,
-    scratch, short_dir, spawn_registered, spawner_for, stderr_note, unexpected,
+    Env, SOCKET_PATH_ROOM, acquire_off_thread, bounded, counting_release, expect_resident,
+    fail_all, kill_child, off_thread, scratch, short_dir, spawn_registered, spawner_for,
+    stderr_note, unexpected,
 };
 use super::visible::server::Server;
 use crate::harness::catalog::{Check, Needs, Scenario};
@@ -109,12 +110,12 @@ pub async fn run(runner: &Runner, env: &Env) {
     let fixture = match write_fixture(scratch.path()) {
         Ok(fixture) => fixture,
         Err(e) => {
-            for check in checks {
-                let why = format!("writing the fixture extension: {e}");
-                runner
-                    .check(check, async move { Err::<(), _>(anyhow!(why)) })
-                    .await;
-            }
+            fail_all(
+                runner,
+                &checks,
+                &format!("writing the fixture extension: {e}"),
+            )
+            .await;
             return;
         }
     };
@@ -155,12 +156,8 @@ async fn one_runtime(
     let world = match World::new(env, base, fixture, runtime) {
         Ok(world) => world,
         Err(e) => {
-            for k in PiCheck::ALL {
-                let why = format!("setting up pi {}'s dirs: {e:#}", runtime.version);
-                runner
-                    .check(check(k), async move { Err::<(), _>(anyhow!(why)) })
-                    .await;
-            }
+            let why = format!("setting up pi {}'s dirs: {e:#}", runtime.version);
+            fail_all(runner, &PiCheck::ALL.map(check), &why).await;
             return;
         }
     };
@@ -490,18 +487,7 @@ async fn resume(world: &World) -> Result<Resident> {
     let (header, before) = (header(&file)?, turns(&file)?);
     let (options, releases) = world.options(owner, fixture_args(&world.fixture))?;
     let (outcome, claim, socket) = world.spawn_bg(options, &gid).await?;
-    let (pid, release, handle) = match outcome {
-        SpawnBgOutcome::SocketAlive {
-            pid,
-            release,
-            resident,
-            after_signal: None,
-        } => (pid, release, resident),
-        other => {
-            let e = unexpected(other, "socket-alive").await;
-            bail!("{e}{}", stderr_note(&world.log(&gid)));
-        }
-    };
+    let (pid, release, handle) = expect_resident(outcome, &world.log(&gid)).await?;
     let resident = Resident {
         handle,
         gid: gid.clone(),
@@ -852,10 +838,7 @@ async fn traced_resume(world: &World) -> Result<()> {
     let (mut options, _releases) = world.options(owner, fixture_args(&world.fixture))?;
     options.pi_program = traced.into_os_string();
     let (outcome, _claim, socket) = world.spawn_bg(options, &gid).await?;
-    let SpawnBgOutcome::SocketAlive { resident, .. } = outcome else {
-        let e = unexpected(outcome, "socket-alive").await;
-        bail!("{e}{}", stderr_note(&world.log(&gid)));
-    };
+    let (_, _, resident) = expect_resident(outcome, &world.log(&gid)).await?;
     let ran = async {
         greet(&socket, true).await?;
         let exit = bounded(OBSERVE, "the traced resident's exit", resident.exit())

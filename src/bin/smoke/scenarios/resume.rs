@@ -19,11 +19,11 @@ use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::child::ChildHandle;
 use entwurf_v2_spawn::production::{ProductionDeps, ProductionOptions, StderrPolicy};
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
-use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal, execute_spawn_bg_resume};
+use entwurf_v2_spawn::watcher::{StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::shared::{
-    Env, acquire_off_thread, bounded, kill_child, scratch, spawner_for, stderr_note, unexpected,
+    Env, acquire_off_thread, bounded, expect_resident, kill_child, scratch, spawner_for,
 };
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::{Runner, expect_that};
@@ -123,18 +123,7 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
     let log = dir.join("logs").join(format!("{gid}.stderr.log"));
     let deps = ProductionDeps::new(options);
     let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
-    let (pid, release, handle) = match outcome {
-        SpawnBgOutcome::SocketAlive {
-            pid,
-            release,
-            resident,
-            after_signal: None,
-        } => (pid, release, resident),
-        other => {
-            let e = unexpected(other, "socket-alive").await;
-            bail!("{e}{}", stderr_note(&log));
-        }
-    };
+    let (pid, release, handle) = expect_resident(outcome, &log).await?;
     let resident = Resident { handle, socket };
     let checked = (|| {
         expect_that(release == ReleaseOutcome::Released, || {

@@ -13,7 +13,7 @@ use anyhow::{Context, Result, anyhow};
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::error_chain;
-use entwurf_v2_spawn::lock::LockClaim;
+use entwurf_v2_spawn::lock::{LockClaim, ReleaseOutcome};
 use entwurf_v2_spawn::production::child::{
     ChildHandle, SpawnError, SpawnRequest, StderrTarget, spawn_child,
 };
@@ -60,7 +60,7 @@ pub async fn scratch(
     match Scratch::new(scenario, env.gate) {
         Ok(scratch) => Some(scratch),
         Err(e) => {
-            fail_setup(runner, checks, &e).await;
+            fail_all(runner, checks, &format!("scenario setup failed: {e:#}")).await;
             None
         }
     }
@@ -77,13 +77,12 @@ pub fn short_dir(env: &Env, scenario: Scenario, what: &str) -> Result<tempfile::
     cleanup::make_short_dir(scenario, what, env.gate)
 }
 
-/// Records a failure for every selected check of a scenario that could not even set up.
-async fn fail_setup(runner: &Runner, checks: &[Check], error: &anyhow::Error) {
+/// Records the same failure for every one of `checks` (those not selected are passed
+/// over by the runner): for a scenario, or a part of one, that could not even set up.
+pub async fn fail_all(runner: &Runner, checks: &[Check], why: &str) {
     for check in checks {
         runner
-            .check(*check, async {
-                Err::<(), _>(anyhow!("scenario setup failed: {error:#}"))
-            })
+            .check(*check, async { Err::<(), _>(anyhow!("{why}")) })
             .await;
     }
 }
@@ -237,6 +236,27 @@ pub async fn bounded<T>(limit: Duration, what: &str, fut: impl Future<Output = T
 pub async fn kill_child(handle: &ChildHandle) {
     let _ = handle.signal(StopSignal::Kill).await;
     let _ = tokio::time::timeout(Duration::from_secs(2), handle.exit()).await;
+}
+
+/// The resident of a spawn-bg resume that came up on its own (socket-alive before any
+/// signal): its pid, the release and the handle. Any other outcome is an error saying
+/// what came instead, with the end of the child's stderr `log`.
+pub async fn expect_resident(
+    outcome: ProductionOutcome,
+    log: &Path,
+) -> Result<(u32, ReleaseOutcome, ChildHandle)> {
+    match outcome {
+        SpawnBgOutcome::SocketAlive {
+            pid,
+            release,
+            resident,
+            after_signal: None,
+        } => Ok((pid, release, resident)),
+        other => {
+            let e = unexpected(other, "socket-alive").await;
+            Err(anyhow!("{e}{}", stderr_note(log)))
+        }
+    }
 }
 
 /// Describes an outcome the check did not expect, cleaning up a resident it carries.

@@ -32,7 +32,7 @@ use entwurf_v2_spawn::visible::{
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
-use super::shared::{Env, gid, scratch};
+use super::shared::{Env, fail_all, gid, scratch};
 use crate::harness::catalog::{Check, Needs, Scenario};
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::stand_ins::pi_fixture;
@@ -75,12 +75,8 @@ pub async fn run(runner: &Runner, env: &Env) {
     let server = match Server::start(scratch.path(), env, Check::VisibleNothingLeft).await {
         Ok(server) => server,
         Err(why) => {
-            for check in CHECKS {
-                let why = format!("starting the private tmux server: {why:#}");
-                runner
-                    .check(check, async move { Err::<(), _>(anyhow!(why)) })
-                    .await;
-            }
+            let why = format!("starting the private tmux server: {why:#}");
+            fail_all(runner, &CHECKS, &why).await;
             return;
         }
     };
