@@ -28,6 +28,7 @@ mod identity;
 mod identity_props;
 mod lock;
 mod lock_props;
+mod preflight;
 mod production;
 mod provenance;
 mod reach;
