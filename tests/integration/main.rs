@@ -32,6 +32,7 @@ mod preflight;
 mod production;
 mod provenance;
 mod reach;
+mod readme_example;
 mod real_pi;
 mod release_props;
 mod socket;
