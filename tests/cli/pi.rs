@@ -84,8 +84,14 @@ fn the_p_checks_run_against_each_installed_pi() {
         eprintln!("skip: no real pi installed (./run.sh install-pi)");
         return;
     }
+    // Told to use none, the scenario is the one `P` line saying so.
     let list = run_env(&["pi", "--list"], &[(REAL_PI_DIR, "")]);
-    assert!(list.stdout.contains("P "), "{}", list.stdout);
+    let p: Vec<&str> = list.stdout.lines().filter(|l| l.starts_with('P')).collect();
+    assert!(
+        matches!(p.as_slice(), [line] if line.starts_with("P ") && line.contains("set but empty")),
+        "{}",
+        list.stdout
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-pi");
     let dir = dir.to_str().unwrap();
     let list = run_env(&["pi", "--list"], &[(REAL_PI_DIR, dir)]);
@@ -244,5 +250,54 @@ fn a_sigkilled_gate_leaves_no_pi_or_node_process() {
         wait_for(Duration::from_secs(3), || marked(&mark).is_empty()),
         "of {before:?}, {:?} outlived the SIGKILLed gate by 3 s",
         marked(&mark)
+    );
+}
+
+/// `./run.sh install-pi` writes nothing outside its install dir: the `--version` checks of
+/// the launchers it writes turn Node's compile cache on, which went to
+/// `$TMPDIR/node-compile-cache` (2.4 MB) before it was pointed under the install dir.
+/// Installed into a scratch dir whose trees are the installed ones (so `npm ci` has
+/// nothing to do and nothing is fetched), with an empty `TMPDIR`.
+#[test]
+fn install_pi_writes_nothing_outside_its_install_dir() {
+    if installed().is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "required on CI: no real pi in target/real-pi (./run.sh install-pi)"
+        );
+        eprintln!("skip: no real pi installed (./run.sh install-pi)");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dest = tempfile::tempdir().unwrap();
+    for tree in ["runtime", "node"] {
+        let installed = root.join("target/real-pi").join(tree);
+        if installed.exists() {
+            std::os::unix::fs::symlink(&installed, dest.path().join(tree)).unwrap();
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(root.join("run.sh"))
+        .args(["install-pi", dest.path().to_str().unwrap()])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("already installed from this lock"),
+        "npm ci ran: {said}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "install-pi wrote into TMPDIR: {left:?}");
+    let cache = dest.path().join("node-compile-cache");
+    assert!(
+        std::fs::read_dir(&cache).is_ok_and(|mut d| d.next().is_some()),
+        "the compile cache is not under the install dir ({})",
+        cache.display()
     );
 }

@@ -25,7 +25,11 @@ fn block_with_resume(lines: impl Iterator<Item = String>) -> String {
     let mut inside = false;
     for line in lines {
         if line.starts_with("```") {
-            if inside && block.iter().any(|l: &String| l.contains("async fn resume(")) {
+            if inside
+                && block
+                    .iter()
+                    .any(|l: &String| l.contains("async fn resume("))
+            {
                 return block.join("\n") + "\n";
             }
             inside = !inside;

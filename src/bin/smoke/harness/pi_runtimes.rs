@@ -78,10 +78,10 @@ impl PiCheck {
                 "pi refusing the argv (no extension defines --entwurf-control) → the exit releases, pi's stderr line in the outcome"
             }
             Self::Preflight => {
-                "preflight names this version; a missing runtime and one below 0.76.0 are refused, typed, naming what was found"
+                "preflight names this version, the one its package.json states; a missing runtime and one below 0.76.0 are refused, typed, naming what was found"
             }
             Self::NothingEscapes => {
-                "under strace: no inet socket, nothing written outside the scratch dir; no pi or node process left"
+                "under strace: no inet socket, nothing written outside the scratch dir (relative paths resolved); pi carries the run's marker, and no process with it is left"
             }
         }
     }
