@@ -169,7 +169,7 @@ pub struct StandIn {
 mod tests {
     use super::*;
     use crate::os::ProcessId;
-    use crate::stand_ins::args::{RacerArgs, ResidentArgs};
+    use crate::stand_ins::args::{GuardArgs, RacerArgs, ResidentArgs, WatchArgs};
     use clap::CommandFactory;
     use std::ffi::OsString;
 
@@ -233,6 +233,20 @@ mod tests {
         };
         match parse_stand_in(racer.to_args()) {
             StandInRole::LockRacer(parsed) => assert_eq!(parsed, racer),
+            other => panic!("{other:?}"),
+        }
+        let lifeline = lifeline.expect("a gate");
+        let guard = GuardArgs {
+            lifeline,
+            program: vec!["/bin/pi".into(), "--version".into(), "-e".into()],
+        };
+        match parse_stand_in(guard.to_args()) {
+            StandInRole::Guard(parsed) => assert_eq!(parsed, guard),
+            other => panic!("{other:?}"),
+        }
+        let watch = WatchArgs { lifeline };
+        match parse_stand_in(watch.to_args()) {
+            StandInRole::GuardWatch(parsed) => assert_eq!(parsed, watch),
             other => panic!("{other:?}"),
         }
     }

@@ -180,3 +180,15 @@ pub struct WatchArgs {
     #[arg(long, value_name = "PID:START")]
     pub lifeline: ProcessId,
 }
+
+impl WatchArgs {
+    /// The argv (after this binary) that `__stand-in guard-watch` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        vec![
+            "__stand-in".into(),
+            "guard-watch".into(),
+            "--lifeline".into(),
+            self.lifeline.to_string().into(),
+        ]
+    }
+}

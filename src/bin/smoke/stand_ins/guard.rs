@@ -83,8 +83,7 @@ pub fn guard(args: &GuardArgs) -> ExitCode {
         lifeline: args.lifeline,
     };
     let started = Command::new(exe)
-        .args(["__stand-in", "guard-watch", "--lifeline"])
-        .arg(watch.lifeline.to_string())
+        .args(watch.to_args())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
