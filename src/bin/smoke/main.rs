@@ -128,6 +128,7 @@ fn main() -> ExitCode {
             keep_tmp: options.keep_tmp,
             backend,
             pi_missing: &pi.missing,
+            sockets: cleanup::temp_dirs::socket_root(),
         };
         return match setup::list(&listing, options.format) {
             Ok(text) => {
@@ -163,8 +164,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let record = match prepare(options, &selected) {
-        Ok(record) => record,
+    let (record, sockets) = match prepare(options, &selected) {
+        Ok(prepared) => prepared,
         Err(e) => {
             eprintln!("{PROGRAM}: setup error: {e}");
             return ExitCode::from(2);
@@ -177,6 +178,7 @@ fn main() -> ExitCode {
         record: record.as_ref(),
         pi,
         backend,
+        sockets,
     };
     let result = runtime.block_on(run.run(signals));
     // A check abandoned at its deadline may still sit in a blocking task; dropping the
@@ -194,16 +196,24 @@ fn main() -> ExitCode {
 }
 
 /// Everything that must hold before the first check, then the sweep of dirs left by
-/// runs that died (see `cleanup::temp_dirs`).
-fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, setup::SetupError> {
+/// runs that died (see `cleanup::temp_dirs`). Returns the `--record` target and where
+/// the sockets go.
+fn prepare(
+    options: &RunOptions,
+    selected: &[Check],
+) -> Result<(Option<Target>, std::path::PathBuf), setup::SetupError> {
     setup::check_proc()?;
-    let root = setup::check_temp_dir(selected)?;
+    setup::check_temp_dir(selected)?;
+    let sockets = setup::check_socket_root()?;
     let record = options
         .record
         .as_deref()
         .map(setup::check_record)
         .transpose()?;
-    let swept = cleanup::temp_dirs::sweep(&root);
+    let swept: Vec<_> = cleanup::temp_dirs::roots()
+        .iter()
+        .flat_map(|root| cleanup::temp_dirs::sweep(root))
+        .collect();
     if !swept.is_empty() {
         eprintln!(
             "{PROGRAM}: removed {} temp dir(s) left by runs that are gone: {}",
@@ -215,7 +225,7 @@ fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, s
                 .join(", ")
         );
     }
-    Ok(record)
+    Ok((record, sockets))
 }
 
 /// One run of the selected checks.
@@ -226,6 +236,7 @@ struct Run<'a> {
     record: Option<&'a Target>,
     pi: pi_runtimes::PiRuntimes,
     backend: Backend,
+    sockets: std::path::PathBuf,
 }
 
 impl Run<'_> {
@@ -237,6 +248,7 @@ impl Run<'_> {
             record,
             pi,
             backend,
+            sockets,
         } = self;
         let gate = os::ProcessId::current()
             .ok_or_else(|| anyhow::anyhow!("cannot read our own /proc/<pid>/stat"))?;
@@ -289,6 +301,7 @@ impl Run<'_> {
                 deadline,
                 backend: backend.as_str(),
                 started: std::time::SystemTime::now(),
+                sockets: sockets.clone(),
             })
         });
 

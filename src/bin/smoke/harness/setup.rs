@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use entwurf_v2_spawn::Backend;
 
 use crate::harness::catalog::{Catalog, Check, Scenario, backend_skip};
+use crate::harness::cleanup::temp_dirs;
 use crate::harness::cli::Format;
 use crate::harness::output::record::Target;
 use crate::harness::report::{COMMIT, PROGRAM};
@@ -71,6 +72,39 @@ pub fn check_temp_dir(selected: &[Check]) -> Result<PathBuf, SetupError> {
             root.as_os_str().len()
         ))
     })?;
+    Ok(root)
+}
+
+/// Every check's sockets go in a short dir of the run's own under
+/// [`temp_dirs::socket_root`] (see there). The probe makes one for real and binds a
+/// socket as deep as any check nests one: a root that cannot take a dir, resolves to
+/// something longer than the budget, or cannot hold a socket is one setup error here
+/// rather than a wall of failed checks. Returns the root, for the header and `--list`.
+pub fn check_socket_root() -> Result<PathBuf, SetupError> {
+    let root = temp_dirs::socket_root();
+    let fix = if root == std::env::temp_dir() {
+        "set TMPDIR to a writable directory of a few bytes, such as /tmp".to_owned()
+    } else {
+        format!(
+            "the system temp dir is too long for sockets, so they go in {}: make it a writable directory (or set TMPDIR to a short writable one)",
+            root.display()
+        )
+    };
+    let unusable = |what: &str, e: &dyn std::fmt::Display| {
+        SetupError(format!(
+            "no short dir for the checks' sockets in {}: {what} ({e}); {fix}",
+            root.display()
+        ))
+    };
+    let probe = tempfile::Builder::new()
+        .prefix(&temp_dirs::name_prefix("probe"))
+        .tempdir_in(&root)
+        .map_err(|e| unusable("making a dir failed", &e))?;
+    let dir = std::fs::canonicalize(probe.path()).map_err(|e| unusable("resolving it failed", &e))?;
+    temp_dirs::fits_socket_budget(&dir).map_err(|e| SetupError(format!("{e}")))?;
+    let socket = dir.join("s".repeat(temp_dirs::DEEPEST_SOCKET - 1));
+    std::os::unix::net::UnixListener::bind(&socket)
+        .map_err(|e| unusable(&format!("binding a socket at {} failed", socket.display()), &e))?;
     Ok(root)
 }
 
@@ -137,6 +171,8 @@ pub struct Listing<'a> {
     pub backend: Backend,
     /// Why no real pi runtime was found (the `P` line skips), when none was.
     pub pi_missing: &'a str,
+    /// Where the checks' sockets would go (`temp_dirs::socket_root`).
+    pub sockets: PathBuf,
 }
 
 impl Listing<'_> {
@@ -171,9 +207,10 @@ pub fn list(listing: &Listing<'_>, format: Format) -> Result<String, String> {
     match format {
         Format::Text => {
             let mut out = format!(
-                "{PROGRAM} {} (commit {COMMIT}): {} checks; for euid {euid}, backend {backend}\n",
+                "{PROGRAM} {} (commit {COMMIT}): {} checks; for euid {euid}, backend {backend}, sockets under {}\n",
                 env!("CARGO_PKG_VERSION"),
-                checks.len()
+                checks.len(),
+                listing.sockets.display()
             );
             for check in checks {
                 let scenario = check.scenario().map_or("hygiene", Scenario::name);
@@ -195,6 +232,7 @@ pub fn list(listing: &Listing<'_>, format: Format) -> Result<String, String> {
                 "commit": COMMIT,
                 "euid": euid,
                 "backend": backend,
+                "sockets": listing.sockets,
                 "total": checks.len(),
             })
             .to_string();

@@ -39,12 +39,12 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan, error_chain};
 
 use super::shared::{
-    Env, SOCKET_PATH_ROOM, acquire_off_thread, bounded, counting_release, expect_resident,
-    fail_all, kill_child, off_thread, scratch, short_dir, spawn_registered, spawner_for,
-    stderr_note, unexpected,
+    Env, acquire_off_thread, bounded, counting_release, expect_resident, fail_all, kill_child,
+    off_thread, scratch, spawn_registered, spawner_for, stderr_note, unexpected,
 };
 use super::visible::server::Server;
 use crate::harness::catalog::{Check, Needs, Scenario};
+use crate::harness::cleanup::Scratch;
 use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
@@ -119,7 +119,7 @@ pub async fn run(runner: &Runner, env: &Env) {
             return;
         }
     };
-    each_runtime(runner, env, scratch.path(), &fixture, env.pi.found).await;
+    each_runtime(runner, env, &scratch, &fixture, env.pi.found).await;
 }
 
 /// Runs `runtimes` concurrently (a join over a list of borrowing futures, without a
@@ -127,15 +127,15 @@ pub async fn run(runner: &Runner, env: &Env) {
 fn each_runtime<'a>(
     runner: &'a Runner,
     env: &'a Env,
-    dir: &'a Path,
+    scratch: &'a Scratch,
     fixture: &'a Path,
     runtimes: &'static [PiRuntime],
 ) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
     Box::pin(async move {
         if let Some((first, rest)) = runtimes.split_first() {
             tokio::join!(
-                one_runtime(runner, env, dir, fixture, first),
-                each_runtime(runner, env, dir, fixture, rest)
+                one_runtime(runner, env, scratch, fixture, first),
+                each_runtime(runner, env, scratch, fixture, rest)
             );
         }
     })
@@ -145,7 +145,7 @@ fn each_runtime<'a>(
 async fn one_runtime(
     runner: &Runner,
     env: &Env,
-    base: &Path,
+    scratch: &Scratch,
     fixture: &Path,
     runtime: &'static PiRuntime,
 ) {
@@ -153,7 +153,7 @@ async fn one_runtime(
     if !PiCheck::ALL.iter().any(|k| runner.runs(check(*k))) {
         return;
     }
-    let world = match World::new(env, base, fixture, runtime) {
+    let world = match World::new(env, scratch, fixture, runtime) {
         Ok(world) => world,
         Err(e) => {
             let why = format!("setting up pi {}'s dirs: {e:#}", runtime.version);
@@ -204,10 +204,11 @@ struct World {
     work: PathBuf,
     logs: PathBuf,
     /// Where the fixture stands its sockets up (`$ENTWURF_CONTROL_DIR`) and the library
-    /// looks: `<home>/.pi/entwurf-control`, or a short dir when that is too long for node
-    /// to bind a socket in.
+    /// looks: in the scenario's short socket dir, so node can bind there and the portable
+    /// backend connect (`sun_path`) whatever TMPDIR is.
     control: PathBuf,
-    _short: Option<tempfile::TempDir>,
+    /// The runtime's private tmux server's socket (P<n>.4), beside `control`.
+    tmux_socket: PathBuf,
     fixture: PathBuf,
     /// The variable every process of this runtime's checks inherits.
     marker: (OsString, OsString),
@@ -216,18 +217,17 @@ struct World {
 }
 
 impl World {
-    fn new(env: &Env, base: &Path, fixture: &Path, runtime: &'static PiRuntime) -> Result<Self> {
+    fn new(
+        env: &Env,
+        scratch: &Scratch,
+        fixture: &Path,
+        runtime: &'static PiRuntime,
+    ) -> Result<Self> {
         // By position too: two `--pi` runtimes may report the same version.
-        let root = std::fs::canonicalize(base)?
+        let root = std::fs::canonicalize(scratch.path())?
             .join(format!("pi{}-{}", runtime.position, runtime.version));
-        let control = root.join("home/.pi/entwurf-control");
-        // `<gid>.sock` is 27 bytes.
-        let (control, short) = if control.as_os_str().len() + 28 <= SOCKET_PATH_ROOM {
-            (control, None)
-        } else {
-            let short = short_dir(env, Scenario::Pi, "pi-control")?;
-            (short.path().to_path_buf(), Some(short))
-        };
+        let sockets = scratch.sockets().join(format!("p{}", runtime.position));
+        let control = sockets.join("control");
         let world = Self {
             runtime,
             home: root.join("home"),
@@ -235,7 +235,7 @@ impl World {
             work: root.join("work"),
             logs: root.join("logs"),
             control,
-            _short: short,
+            tmux_socket: sockets.join("tmux.sock"),
             fixture: fixture.to_path_buf(),
             marker: marker(env.gate, runtime),
             backend: env.backend,
@@ -247,6 +247,7 @@ impl World {
             &world.work,
             &world.logs,
             &world.tmp(),
+            &world.control,
         ] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -652,7 +653,7 @@ async fn visible(env: &Env, world: &World) -> Result<()> {
     let transcript = std::fs::read(&file).context("reading the transcript")?;
     let server_dir = world.root.join("tmux");
     std::fs::create_dir_all(&server_dir).context("the tmux server's dir")?;
-    let server = Server::start(&server_dir, env, owner)
+    let server = Server::start(&server_dir, world.tmux_socket.clone(), env, owner)
         .await
         .context("starting the private tmux server")?;
     let result = visible_in(world, &server, &gid, &file, &transcript).await;
@@ -880,8 +881,8 @@ fn traced_launcher(trace: &Path, launcher: &Path) -> String {
     )
 }
 
-/// The traced calls that left `roots` (the runtime's dir, and its short control dir when
-/// it has one): an inet address, or a successful write, create, rename or removal of an
+/// The traced calls that left `roots` (the runtime's dir, and its control dir in the
+/// short socket dir): an inet address, or a successful write, create, rename or removal of an
 /// absolute path outside them. (Relative paths resolve in the
 /// session's cwd, which is inside; a path relative to another directory descriptor
 /// cannot be resolved from the trace and is not judged.)

@@ -66,17 +66,6 @@ pub async fn scratch(
     }
 }
 
-/// How long a socket path a program other than the library may be given: `sun_path`
-/// holds 107 bytes and a NUL; tmux and node bind by path. (The library itself reaches
-/// longer ones, S1.7.)
-pub const SOCKET_PATH_ROOM: usize = 100;
-
-/// A short dir under `/tmp` for sockets that must fit [`SOCKET_PATH_ROOM`] when the
-/// scratch dir's path is too long (a long `TMPDIR`); see [`cleanup::make_short_dir`].
-pub fn short_dir(env: &Env, scenario: Scenario, what: &str) -> Result<tempfile::TempDir> {
-    cleanup::make_short_dir(scenario, what, env.gate)
-}
-
 /// Records the same failure for every one of `checks` (those not selected are passed
 /// over by the runner): for a scenario, or a part of one, that could not even set up.
 pub async fn fail_all(runner: &Runner, checks: &[Check], why: &str) {

@@ -1,6 +1,6 @@
 //! V: visible resume into a real tmux window, observed in milliseconds.
 //!
-//! The scenario starts a private tmux server for the run — `tmux -D -S <scratch>/tmux.sock
+//! The scenario starts a private tmux server for the run — `tmux -D -S <sockets>/tmux.sock
 //! -f /dev/null`, a child of this process in its own registered process group, so every
 //! way out that kills the run's groups kills it too, and its socket goes with the temp
 //! dir. A session `main` holds a watchdog window (`sh`) that runs `kill-server` as soon as
@@ -72,7 +72,8 @@ pub async fn run(runner: &Runner, env: &Env) {
         return;
     }
     // Installed but not startable is a failure of every check, never a skip.
-    let server = match Server::start(scratch.path(), env, Check::VisibleNothingLeft).await {
+    let socket = scratch.sockets().join("tmux.sock");
+    let server = match Server::start(scratch.path(), socket, env, Check::VisibleNothingLeft).await {
         Ok(server) => server,
         Err(why) => {
             let why = format!("starting the private tmux server: {why:#}");
@@ -80,7 +81,9 @@ pub async fn run(runner: &Runner, env: &Env) {
             return;
         }
     };
-    let dir = scratch.path();
+    // Each check's world (its cwd holds the control socket the stand-in binds) in the
+    // short socket dir: the portable backend connects by path (sun_path).
+    let dir = scratch.sockets();
     let alive = runner
         .check(Check::VisibleSocketAlive, socket_alive(env, &server, dir))
         .await;

@@ -25,6 +25,7 @@ impl Sink for Json {
             "euid": h.euid,
             "total": h.total,
             "deadline_ms": u64::try_from(h.deadline.as_millis()).unwrap_or(u64::MAX),
+            "sockets": h.sockets,
         });
         emit(&line.to_string());
     }

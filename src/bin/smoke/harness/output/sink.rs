@@ -22,6 +22,9 @@ pub struct Header {
     pub backend: &'static str,
     /// When the run started (JUnit's timestamp).
     pub started: SystemTime,
+    /// Where the checks' sockets go (`harness::cleanup::temp_dirs::socket_root`): said
+    /// up front, since it may not be `TMPDIR`.
+    pub sockets: std::path::PathBuf,
 }
 
 impl Header {

@@ -25,11 +25,12 @@ impl Sink for Tap {
         emit("TAP version 13");
         emit(&format!("1..{}", h.total));
         emit(&format!(
-            "# {PROGRAM} {} (commit {COMMIT}): {}, real OS primitives (euid {}, per-check deadline {} ms)",
+            "# {PROGRAM} {} (commit {COMMIT}): {}, real OS primitives (euid {}, per-check deadline {} ms, sockets under {})",
             env!("CARGO_PKG_VERSION"),
             h.scope(),
             h.euid,
-            h.deadline.as_millis()
+            h.deadline.as_millis(),
+            h.sockets.display()
         ));
     }
 
