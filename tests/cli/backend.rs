@@ -127,7 +127,11 @@ fn a_portable_run_holds_under_a_long_tmpdir() {
         let (_base, tmpdir) = tmpdir_of_len(len);
         let tmpdir = tmpdir.to_str().unwrap();
         let r = crate::run_env(&["--backend", "portable"], &[("TMPDIR", tmpdir)]);
-        assert_eq!(r.code, 0, "TMPDIR of {len} bytes:\n{}\n{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code, 0,
+            "TMPDIR of {len} bytes:\n{}\n{}",
+            r.stdout, r.stderr
+        );
         assert!(!r.stdout.contains("FAIL "), "{}", r.stdout);
         let header = r.stdout.lines().next().unwrap_or_default();
         assert!(header.ends_with(", sockets under /tmp)"), "{header}");

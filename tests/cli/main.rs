@@ -11,6 +11,7 @@
 mod backend;
 mod formats;
 mod layout;
+mod needs;
 mod pi;
 mod readme;
 mod record;
@@ -117,10 +118,9 @@ pub fn tmux_skips() -> usize {
         .arg("-V")
         .output()
         .is_ok_and(|o| o.status.success());
-    assert!(
-        found || std::env::var_os("CI").is_none(),
-        "tmux is missing or failing (`tmux -V`), and CI must run the visible checks (apt-get install tmux)"
-    );
+    if !found {
+        entwurf_test_support::ci::skip_unless_ci("tmux is not installed (apt-get install tmux)");
+    }
     if found { 0 } else { 8 }
 }
 

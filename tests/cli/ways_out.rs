@@ -424,7 +424,7 @@ fn setup_errors_exit_2_before_any_check_and_record_nothing() {
 #[test]
 fn a_missing_proc_is_a_setup_error() {
     if !is_root() {
-        crate::formats::skip_unless_ci("needs root for a private mount namespace");
+        entwurf_test_support::ci::skip_unless_ci("needs root for a private mount namespace");
         return;
     }
     let bin = env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live");

@@ -127,7 +127,7 @@ fn main() -> ExitCode {
             euid,
             keep_tmp: options.keep_tmp,
             backend,
-            pi_missing: &pi.missing,
+            pi_missing: pi.unmet(),
             sockets: cleanup::temp_dirs::socket_root(),
         };
         return match setup::list(&listing, options.format) {

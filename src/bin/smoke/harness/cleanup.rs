@@ -230,7 +230,13 @@ pub fn make_socket_dir(scenario: Scenario, gate: ProcessId) -> Result<PathBuf> {
     let dir = tempfile::Builder::new()
         .prefix(&temp_dirs::name_prefix(scenario.name()))
         .tempdir_in(&root)
-        .with_context(|| format!("creating the {} scenario's socket dir in {}", scenario.name(), root.display()))?
+        .with_context(|| {
+            format!(
+                "creating the {} scenario's socket dir in {}",
+                scenario.name(),
+                root.display()
+            )
+        })?
         .keep();
     // Registered (by the path every later lookup uses) before anything can fail: the
     // dir goes at the end whatever happens next.

@@ -40,13 +40,14 @@ use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan, error_chain};
 
 use super::shared::{
     Env, acquire_off_thread, bounded, counting_release, expect_resident, fail_all, kill_child,
-    off_thread, scratch, spawn_registered, spawner_for, stderr_note, unexpected,
+    off_thread, scratch, spawn_registered, spawner_for, stderr_note, unexpected, unmet_error,
 };
 use super::visible::server::Server;
-use crate::harness::catalog::{Check, Needs, Scenario};
+use crate::harness::catalog::{Check, Scenario};
 use crate::harness::cleanup::Scratch;
+use crate::harness::needs::Needs;
 use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
-use crate::harness::runner::{Runner, expect_that, skip};
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
 
 /// How long a real pi may take to come up or to finish: Node starts it in one to three
@@ -88,14 +89,13 @@ fn marker(gate: crate::os::ProcessId, runtime: &PiRuntime) -> (OsString, OsStrin
 /// Runs the `P` line when no runtime was found, else every runtime's checks.
 pub async fn run(runner: &Runner, env: &Env) {
     if runner.runs(Check::PiMissing) {
-        let (why, opted_out) = (env.pi.missing.clone(), env.pi.opted_out);
+        // A skip, or on CI (unless the run opted out) a failure: `harness::needs`.
+        let unmet = env.pi.unmet();
         runner
-            .check(Check::PiMissing, async move {
-                if !opted_out && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-                    bail!("required on CI: {why}");
-                }
-                Err::<(), _>(skip(why))
-            })
+            .check(
+                Check::PiMissing,
+                async move { Err::<(), _>(unmet_error(unmet)) },
+            )
             .await;
     }
     let checks: Vec<Check> = runner
@@ -645,8 +645,8 @@ async fn legacy(world: &World) -> Result<()> {
 async fn visible(env: &Env, world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::Visible);
     let euid = nix::unistd::geteuid().as_raw();
-    if let Some(why) = off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await? {
-        return Err(skip(why));
+    if let Some(unmet) = off_thread(move || Ok(Needs::Tmux.unmet(euid))).await? {
+        return Err(unmet_error(unmet));
     }
     let gid = world.gid(PiCheck::Visible)?;
     let file = world.create_session(owner, &gid).await?;
@@ -797,7 +797,7 @@ async fn preflight_refusals(world: &World) -> Result<()> {
 /// then no process carrying this runtime's marker is left.
 async fn nothing_escapes(world: &World) -> Result<()> {
     let euid = nix::unistd::geteuid().as_raw();
-    let no_strace = off_thread(move || Ok(Needs::Strace.skip_reason(euid))).await?;
+    let no_strace = off_thread(move || Ok(Needs::Strace.unmet(euid))).await?;
     let traced = match no_strace {
         None => Some(traced_resume(world).await),
         Some(_) => None,
@@ -818,10 +818,11 @@ async fn nothing_escapes(world: &World) -> Result<()> {
     })?;
     match (traced, no_strace) {
         (Some(traced), _) => traced,
-        (None, why) => Err(skip(format!(
-            "{}: no process was left, but the traced resume did not run",
-            why.unwrap_or_default()
-        ))),
+        // No process was left, but the traced resume did not run: a skip, or on CI a
+        // failure, in `--list`'s words.
+        (None, unmet) => Err(unmet_error(unmet.unwrap_or_else(|| {
+            crate::harness::needs::Unmet::new("the traced resume did not run", true)
+        }))),
     }
 }
 

@@ -22,6 +22,7 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::cleanup::{self, Scratch};
+use crate::harness::needs::Unmet;
 use crate::harness::pi_runtimes::PiRuntimes;
 use crate::harness::runner::Runner;
 use crate::os::ProcessId;
@@ -63,6 +64,16 @@ pub async fn scratch(
             fail_all(runner, checks, &format!("scenario setup failed: {e:#}")).await;
             None
         }
+    }
+}
+
+/// A check's end for a need this run does not meet (`harness::needs`): a skip naming
+/// it, or on CI a failure saying it is required there — the words `--list` printed.
+pub fn unmet_error(unmet: Unmet) -> anyhow::Error {
+    if unmet.required {
+        anyhow!("{}", unmet.failure())
+    } else {
+        crate::harness::runner::skip(unmet.why)
     }
 }
 

@@ -19,8 +19,9 @@ use entwurf_v2_spawn::socket::{
     await_socket_alive, observe,
 };
 
-use super::shared::{Env, bounded, scratch};
+use super::shared::{Env, bounded, scratch, unmet_error};
 use crate::harness::catalog::{Check, Scenario};
+use crate::harness::needs::Needs;
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
 
@@ -247,10 +248,8 @@ async fn long_path(backend: Backend, dir: &Path) -> Result<()> {
 }
 
 async fn foreign_owner(backend: Backend, dir: &Path) -> Result<()> {
-    if let Some(why) =
-        crate::harness::catalog::Needs::Root.skip_reason(nix::unistd::geteuid().as_raw())
-    {
-        return Err(skip(why));
+    if let Some(unmet) = Needs::Root.unmet(nix::unistd::geteuid().as_raw()) {
+        return Err(unmet_error(unmet));
     }
     let path = dir.join("foreign.sock");
     let listener = bind_any_len(&path)?;

@@ -32,9 +32,10 @@ use entwurf_v2_spawn::visible::{
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
-use super::shared::{Env, fail_all, gid, scratch};
-use crate::harness::catalog::{Check, Needs, Scenario};
-use crate::harness::runner::{Runner, expect_that, skip};
+use super::shared::{Env, fail_all, gid, scratch, unmet_error};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::needs::Needs;
+use crate::harness::runner::{Runner, expect_that};
 use crate::stand_ins::pi_fixture;
 use crate::stand_ins::visible_pi;
 
@@ -64,10 +65,14 @@ pub async fn run(runner: &Runner, env: &Env) {
         return;
     };
     let euid = nix::unistd::geteuid().as_raw();
-    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
-    if let Ok(Some(why)) = missing {
+    // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
+    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
+    if let Ok(Some(unmet)) = missing {
         for check in CHECKS {
-            runner.check(check, async { Err::<(), _>(skip(why)) }).await;
+            let unmet = unmet.clone();
+            runner
+                .check(check, async { Err::<(), _>(unmet_error(unmet)) })
+                .await;
         }
         return;
     }

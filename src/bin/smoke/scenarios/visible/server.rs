@@ -99,7 +99,12 @@ impl Server {
     /// `owner` (abandoning that check kills it). `socket` goes in a scenario's socket
     /// dir (`Scratch::sockets`): tmux binds by path, so it must fit `sun_path`, and the
     /// dir leaves with the scenario on every way out.
-    pub(crate) async fn start(dir: &Path, socket: PathBuf, env: &Env, owner: Check) -> Result<Self> {
+    pub(crate) async fn start(
+        dir: &Path,
+        socket: PathBuf,
+        env: &Env,
+        owner: Check,
+    ) -> Result<Self> {
         // The server runs under a small guard shell, its group leader, which kills it the
         // moment the gate process is gone. The watchdog window below does the same, but only
         // once it exists: a gate process SIGKILLed between the server's start and that window
