@@ -88,7 +88,10 @@ fn main() -> ExitCode {
     if let Some(role) = visible_pi::role() {
         return visible_pi::run(role);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     if let Some(Command::StandIn(stand_in)) = &cli.command {
         return stand_ins::run(&stand_in.role);
     }
@@ -112,6 +115,11 @@ fn main() -> ExitCode {
         }
     };
     let backend: Backend = options.backend.into();
+    if options.not_live {
+        // Everything above is what a run checks before its first check: the same
+        // arguments are the same usage errors with or without LIVE.
+        return not_live(options, scenario, only, backend);
+    }
     // A non-default backend is named in the summary line (and so in every record), like
     // a partial selection: its line proves another backend than the gate's.
     let selection = Selection {
@@ -193,6 +201,59 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// `--not-live` (`run.sh` without `LIVE=1`): the skip report in the format asked for.
+fn not_live(
+    options: &RunOptions,
+    scenario: Option<catalog::Scenario>,
+    only: Vec<&'static str>,
+    backend: Backend,
+) -> ExitCode {
+    let selection = Selection {
+        scenario,
+        only,
+        backend: (backend != Backend::default()).then(|| backend.as_str()),
+    };
+    let header = Header {
+        selection,
+        total: 0,
+        euid: nix::unistd::geteuid().as_raw(),
+        deadline: Duration::from_millis(options.check_timeout_ms),
+        backend: backend.as_str(),
+        started: std::time::SystemTime::now(),
+        sockets: cleanup::temp_dirs::socket_root(),
+    };
+    output::sink(options.format, false).not_run(&header, NOT_LIVE);
+    ExitCode::SUCCESS
+}
+
+/// Why a gate without `LIVE=1` runs nothing (SPEC §10's words).
+const NOT_LIVE: &str = "set LIVE=1 to run (spawns real children and opens real unix sockets)";
+
+/// A command-line error as the gate's own errors read: one line with the program's
+/// prefix (clap's tip, e.g. the option meant, folded into it), then the usage hint; exit
+/// 2. `--help` and `--version` are not errors: clap prints them, exit 0.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    for line in rendered.lines().map(str::trim) {
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            message.push_str(&format!(" ({tip})"));
+        } else if line.starts_with("[possible values: ") {
+            message.push_str(&format!(" {line}"));
+        }
+    }
+    eprintln!("{PROGRAM}: {message}");
+    eprintln!("usage: {PROGRAM} [OPTIONS] [SCENARIO]; try --help");
+    ExitCode::from(2)
 }
 
 /// Everything that must hold before the first check, then the sweep of dirs left by

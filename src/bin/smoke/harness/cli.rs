@@ -66,6 +66,11 @@ pub struct RunOptions {
     /// else the checkout's `target/real-pi`).
     #[arg(long, value_name = "PATH", global = true)]
     pub pi: Vec<PathBuf>,
+    /// run.sh only, when `LIVE` is not 1: check the arguments like a run (a usage error
+    /// is exit 2 whatever `LIVE` says), then print the skip report in the `--format`
+    /// asked for and exit 0, running nothing.
+    #[arg(long, hide = true, global = true)]
+    pub not_live: bool,
     /// Test only: fail every check with this id after it ran (exercises FAIL paths).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_failure: Vec<String>,

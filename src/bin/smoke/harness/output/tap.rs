@@ -56,6 +56,11 @@ impl Sink for Tap {
         }
     }
 
+    fn not_run(&mut self, _header: &Header, why: &str) {
+        emit("TAP version 13");
+        emit(&format!("1..0 # SKIP {}", one_line(why)));
+    }
+
     fn end(&mut self, e: &Ending) {
         if let Some(i) = e.interrupted {
             emit(&format!(

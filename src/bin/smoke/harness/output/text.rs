@@ -66,6 +66,10 @@ impl Sink for Text {
         }
     }
 
+    fn not_run(&mut self, _header: &Header, why: &str) {
+        emit(&format!("[{PROGRAM}] skipped — {why}"));
+    }
+
     fn end(&mut self, e: &Ending) {
         if let Some(line) = e.interrupted_line() {
             emit(&self.paint(&line, Style::new().red().bold()));
