@@ -206,17 +206,22 @@ impl Runner {
     }
 
     /// An interrupted run's end: prints every finished result the in-order stream held
-    /// back (a check still running before it), with its own number, and returns the
-    /// tally of what finished. Every counted result is then also shown: a FAIL that
-    /// finished behind a running check would otherwise be counted and never printed.
+    /// back (a check still running before it) and returns the tally of what finished.
+    /// Every counted result is then also shown: a FAIL that finished behind a running
+    /// check would otherwise be counted and never printed.
+    ///
+    /// Numbered in the order printed, not by catalog position: TAP requires `ok N` to
+    /// count up by one (`prove` reports "Tests out of sequence" at a gap an unfinished
+    /// check would leave), and the last number then equals the count `Bail out!` gives.
     pub fn finish_interrupted(&self) -> Tally {
         {
             let results = self.results.borrow();
             let mut sink = self.sink.borrow_mut();
-            for (i, result) in results.iter().enumerate().skip(self.printed.get()) {
-                if let Some(result) = result {
-                    sink.result(i + 1, result);
-                }
+            // Everything before `printed` was printed, one number each.
+            let mut n = self.printed.get();
+            for result in results.iter().skip(n).flatten() {
+                n += 1;
+                sink.result(n, result);
             }
             self.printed.set(results.len());
         }
@@ -240,5 +245,59 @@ pub fn expect_that(cond: bool, what: impl FnOnce() -> String) -> anyhow::Result<
         Ok(())
     } else {
         Err(anyhow::anyhow!(what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::harness::output::{Ending, Header};
+
+    /// Records the numbers results were printed with.
+    struct Numbers(Rc<RefCell<Vec<(usize, &'static str)>>>);
+
+    impl Sink for Numbers {
+        fn begin(&mut self, _: &Header) {}
+        fn result(&mut self, n: usize, r: &CheckResult) {
+            self.0.borrow_mut().push((n, r.check.id()));
+        }
+        fn end(&mut self, _: &Ending) {}
+        fn not_run(&mut self, _: &Header, _: &str) {}
+    }
+
+    fn pass(check: Check) -> CheckResult {
+        CheckResult {
+            check,
+            outcome: Outcome::Pass,
+            ms: 0.0,
+            started: Instant::now(),
+            kept_dir: None,
+        }
+    }
+
+    /// Issue 21 item 5: S2.2 still running when the signal came, S2.3 finished behind
+    /// it. Numbered by catalog position, S2.3 was `ok 3` after `ok 1` (a gap `prove`
+    /// calls out of sequence, and `Bail out!` said 2 of 3); in print order it is 2.
+    #[test]
+    fn an_interrupted_run_numbers_results_in_the_order_printed() {
+        let numbers = Rc::new(RefCell::new(Vec::new()));
+        let selected = vec![
+            Check::ChildSpawned,
+            Check::ChildTerminated,
+            Check::ChildEarlyExit,
+        ];
+        let runner = Runner::new(
+            selected,
+            Box::new(Numbers(Rc::clone(&numbers))),
+            Duration::from_secs(1),
+            Injection::default(),
+        );
+        runner.report_result(pass(Check::ChildSpawned));
+        runner.report_result(pass(Check::ChildEarlyExit));
+        let tally = runner.finish_interrupted();
+        assert_eq!(*numbers.borrow(), [(1, "S2.1"), (2, "S2.3")]);
+        assert_eq!(tally.total(), 2, "the last number is the count");
     }
 }
