@@ -502,3 +502,28 @@ fn usage_errors_are_exit_2_with_or_without_live_in_one_prefixed_line() {
         "the tip names the option meant: {tip}"
     );
 }
+
+/// Issue 21 item 4: a FAIL's message reaches the kept dir (`failure.txt`), so a failure
+/// seen once can be read after the fact even when the stand-ins' stderr logs are empty.
+/// Before: the kept dir held only the logs (`failure.txt`: No such file or directory).
+#[test]
+fn a_failed_check_leaves_its_reason_in_the_kept_dir() {
+    let tmp = tempfile::tempdir().unwrap();
+    let r = crate::run_env(
+        &["child", "--inject-failure", "S2.3"],
+        &[("TMPDIR", tmp.path().to_str().unwrap())],
+    );
+    assert_eq!(r.code, 1, "{}", r.stdout);
+    let kept = r
+        .stdout
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("kept "))
+        .and_then(|l| l.split(" (").next())
+        .unwrap_or_else(|| panic!("no kept dir printed:\n{}", r.stdout));
+    let failure = std::fs::read_to_string(Path::new(kept).join("failure.txt")).unwrap();
+    assert!(
+        failure.starts_with("S2.3 a child that exits before anyone awaits it")
+            && failure.contains(": injected failure (--inject-failure, test only)"),
+        "{failure}"
+    );
+}

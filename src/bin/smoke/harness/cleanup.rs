@@ -294,15 +294,34 @@ impl Drop for Scratch {
     }
 }
 
-/// A check of `scenario` failed: its temp dir stays (returned, to be printed).
-pub fn keep_for_failure(scenario: Scenario) -> Option<PathBuf> {
-    with(|r| {
+/// The file in a kept dir that says why it was kept: one line per failed check.
+pub const FAILURE_FILE: &str = "failure.txt";
+
+/// `check` (of `scenario`) failed with `reason`: the scenario's temp dirs stay, and its
+/// scratch dir (returned, to be printed) gets the line `<id> <label>: <reason>` in
+/// [`FAILURE_FILE`], so a failure can be read after the fact from the dir alone — the
+/// stand-ins' stderr logs there may well be empty.
+pub fn keep_for_failure(scenario: Scenario, check: Check, reason: &str) -> Option<PathBuf> {
+    let dir = with(|r| {
         r.failed.insert(scenario);
         r.dirs
             .iter()
             .find(|d| d.scenario == scenario)
             .map(|d| d.path.clone())
-    })
+    })?;
+    let line = format!("{} {}: {reason}\n", check.id(), check.label());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(FAILURE_FILE))
+        .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "smoke-entwurf-v2-spawn-live: cannot write {}: {e}",
+            dir.join(FAILURE_FILE).display()
+        );
+    }
+    Some(dir)
 }
 
 /// Every temp dir ever registered (the hygiene check looks for leftovers).

@@ -140,7 +140,9 @@ impl Runner {
             };
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let kept_dir = match (&outcome, check.scenario()) {
-            (Outcome::Fail(_), Some(scenario)) => cleanup::keep_for_failure(scenario),
+            (Outcome::Fail(reason), Some(scenario)) => {
+                cleanup::keep_for_failure(scenario, check, reason)
+            }
             _ => None,
         };
         self.report_result(CheckResult {
