@@ -527,3 +527,24 @@ fn a_failed_check_leaves_its_reason_in_the_kept_dir() {
         "{failure}"
     );
 }
+
+/// Issue 21 item 4: a stand-in as slow to start as on a loaded machine (3.5 s) fails no
+/// check that is still within its deadline (10 s). With the bounds S2.2 and S2.3 had
+/// inside it, this failed: `FAIL S2.2 …: the stand-in never became ready (3000.7 ms)`
+/// (S2.2's one FAIL seen during a compile, at 3094 ms, was that bound) and
+/// `FAIL S2.3 …: the child never exited on its own (2020.0 ms)`.
+#[test]
+fn a_slow_stand_in_fails_no_check_within_its_deadline() {
+    let r = run(&[
+        "child",
+        "--inject-slow-start",
+        "S2.1",
+        "--inject-slow-start",
+        "S2.3",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert_eq!(
+        last_line(&r.stdout),
+        expected_named_summary("child", 6, 0, 0)
+    );
+}

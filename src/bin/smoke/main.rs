@@ -350,6 +350,7 @@ impl Run<'_> {
         let injection = Injection {
             fail: options.inject_failure.clone(),
             hang: options.inject_hang.clone(),
+            slow_start: options.inject_slow_start.clone(),
         };
         let total = selected.len();
         let runner = Runner::new(selected, sink, deadline, injection);

@@ -78,6 +78,10 @@ pub struct RunOptions {
     /// deadline (exercises the per-check deadline, and keeps its children alive).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_hang: Vec<String>,
+    /// Test only: the stand-ins the check with this id starts take 3.5 s to start, as
+    /// on a loaded machine (exercises "no bound inside a check but its deadline").
+    #[arg(long, value_name = "ID", hide = true, global = true)]
+    pub inject_slow_start: Vec<String>,
 }
 
 /// `--backend`: the library's [`Backend`](entwurf_v2_spawn::Backend), by name.

@@ -38,7 +38,13 @@ pub struct Injection {
     pub fail: Vec<String>,
     /// Ids whose checks hang until their deadline.
     pub hang: Vec<String>,
+    /// Ids whose checks' stand-ins start slowly ([`Runner::start_delay`]).
+    pub slow_start: Vec<String>,
 }
+
+/// How slowly a stand-in starts under `--inject-slow-start`: longer than any bound a
+/// check once had inside its deadline (3 s), well within the deadline (10 s).
+const SLOW_START: Duration = Duration::from_millis(3500);
 
 /// The check executor: the shared run state handed to every scenario.
 pub struct Runner {
@@ -72,6 +78,16 @@ impl Runner {
     /// The checks of this run, in catalog order.
     pub fn selected(&self) -> &[Check] {
         &self.selected
+    }
+
+    /// How long the stand-ins `check` starts should sleep first (zero unless
+    /// `--inject-slow-start` names it, test only).
+    pub fn start_delay(&self, check: Check) -> Duration {
+        if self.injection.slow_start.iter().any(|id| id == check.id()) {
+            SLOW_START
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Whether `check` is part of this run.

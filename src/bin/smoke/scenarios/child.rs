@@ -34,7 +34,12 @@ pub async fn run(runner: &Runner, env: &Env) {
     };
     let dir = scratch.path();
     let spawn_then_terminate = async {
-        let started = runner.check(Check::ChildSpawned, spawned(env, dir)).await;
+        let started = runner
+            .check(
+                Check::ChildSpawned,
+                spawned(env, dir, slow(runner, Check::ChildSpawned)),
+            )
+            .await;
         runner
             .check(Check::ChildTerminated, async {
                 match &started {
@@ -52,20 +57,25 @@ pub async fn run(runner: &Runner, env: &Env) {
     };
     tokio::join!(
         spawn_then_terminate,
-        runner.check(Check::ChildEarlyExit, early_exit(env, dir))
+        runner.check(
+            Check::ChildEarlyExit,
+            early_exit(env, dir, slow(runner, Check::ChildEarlyExit))
+        )
     );
 }
 
 /// When `spawn_child` returns, the process must already run *our* argv (exec done, not
 /// just forked) as the leader of a new session.
-async fn spawned(env: &Env, dir: &Path) -> Result<Started> {
-    let started = spawn_resident(
-        Check::ChildSpawned,
-        env,
-        dir,
-        "spawned",
-        &ResidentArgs::default(),
-    )?;
+/// The stand-in of `check`, started as slowly as `--inject-slow-start` asks (test only).
+fn slow(runner: &Runner, check: Check) -> ResidentArgs {
+    ResidentArgs {
+        start_delay_ms: u64::try_from(runner.start_delay(check).as_millis()).unwrap_or(0),
+        ..ResidentArgs::default()
+    }
+}
+
+async fn spawned(env: &Env, dir: &Path, spec: ResidentArgs) -> Result<Started> {
+    let started = spawn_resident(Check::ChildSpawned, env, dir, "spawned", &spec)?;
     let pid = started.handle.pid();
     let argv = os::cmdline(pid);
     let checks = (|| {
@@ -109,10 +119,10 @@ async fn terminated(started: &Started) -> Result<()> {
 }
 
 /// The child exits on its own; only after it is gone does anyone ask for its exit.
-async fn early_exit(env: &Env, dir: &Path) -> Result<()> {
+async fn early_exit(env: &Env, dir: &Path, spec: ResidentArgs) -> Result<()> {
     let spec = ResidentArgs {
         exit_code: Some(EARLY_EXIT_CODE),
-        ..ResidentArgs::default()
+        ..spec
     };
     let started = spawn_resident(Check::ChildEarlyExit, env, dir, "early-exit", &spec)?;
     let pid = started.handle.pid();
