@@ -19,7 +19,8 @@ commands:
                 skips, reported in the --format asked for.
   check         cargo fmt --check, clippy with warnings as errors (also for
                 aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
-                every test, for every workspace member
+                every test, cargo doc with warnings as errors, for every
+                workspace member
   install-pi [DIR]
                 installs the pinned real pi runtimes (and a Node >= 22.19 when the
                 system's is older) into target/real-pi/ (or DIR) from the committed
@@ -28,6 +29,16 @@ commands:
                 Nothing global; nothing is fetched at test time.
   help          this list
 USAGE
+}
+
+# Whether this is a CI run: what `entwurf_ci::on_ci` (tests/ci) answers for the gate
+# and the tests, so all three read `CI` alike: unset, empty, 0 or false is not CI.
+on_ci() {
+  local ci=${CI:-}
+  ci=${ci//[[:space:]]/}
+  case "${ci,,}" in
+    "" | 0 | false) return 1 ;;
+  esac
 }
 
 need_cargo() {
@@ -195,7 +206,7 @@ case "${1:-}" in
     for target in aarch64-apple-darwin x86_64-unknown-freebsd; do
       if grep -qx "$target" <<<"$installed"; then
         cargo clippy --locked --workspace --all-targets --target "$target" -- -D warnings
-      elif [ -n "${CI:-}" ]; then
+      elif on_ci; then
         echo "[check] clippy for $target: target not installed on CI (rustup target add $target)" >&2
         exit 1
       else
@@ -205,6 +216,8 @@ case "${1:-}" in
     # Not --all-targets: that would also run the observe bench (clippy still builds it).
     cargo test --locked --workspace --lib --bins --tests
     cargo test --locked --workspace --doc
+    # The docs build without a warning (a broken link, `P<n>` read as an HTML tag).
+    RUSTDOCFLAGS="${RUSTDOCFLAGS:-} -D warnings" cargo doc --locked --no-deps --workspace
     # The library as a dependent gets it (no cli feature), and the runnable example.
     cargo check --locked --no-default-features --lib
     cargo run --locked --quiet --example resume >/dev/null

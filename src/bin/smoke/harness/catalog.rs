@@ -160,7 +160,7 @@ pub enum Check {
     /// P: no real pi runtime was found (a skip naming the install command; a failure on
     /// CI).
     PiMissing,
-    /// P<n>.<k>: check `k` against runtime `n`.
+    /// `P<n>.<k>`: check `k` against runtime `n`.
     Pi(&'static PiRuntime, PiCheck),
     /// H1: no descriptor leaked over the run.
     HygieneFds,

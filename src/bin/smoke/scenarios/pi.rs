@@ -11,7 +11,7 @@
 //! Each runtime works in its own dir: a `HOME`, an agent dir that is NOT pi's default
 //! (so a resume that does not tell pi its agent dir fails), a project dir, locks and
 //! logs. Every process of a runtime's checks inherits a marker variable naming this run
-//! and the runtime; P<n>.7 finds what is left by that marker, never by name. The
+//! and the runtime; `P<n>.7` finds what is left by that marker, never by name. The
 //! runtimes run concurrently, each one's seven checks in order.
 
 use std::ffi::OsString;
@@ -141,7 +141,7 @@ fn each_runtime<'a>(
     })
 }
 
-/// P<n>.1 to P<n>.7 against `runtime`, in order.
+/// `P<n>.1` to `P<n>.7` against `runtime`, in order.
 async fn one_runtime(
     runner: &Runner,
     env: &Env,
@@ -207,7 +207,7 @@ struct World {
     /// looks: in the scenario's short socket dir, so node can bind there and the portable
     /// backend connect (`sun_path`) whatever TMPDIR is.
     control: PathBuf,
-    /// The runtime's private tmux server's socket (P<n>.4), beside `control`.
+    /// The runtime's private tmux server's socket (`P<n>.4`), beside `control`.
     tmux_socket: PathBuf,
     fixture: PathBuf,
     /// The variable every process of this runtime's checks inherits.
@@ -471,7 +471,7 @@ fn released_once(releases: &AtomicUsize, lock: &Path) -> Result<()> {
     })
 }
 
-/// What P<n>.1 leaves for P<n>.2.
+/// What `P<n>.1` leaves for `P<n>.2`.
 struct Resident {
     handle: ChildHandle,
     gid: GardenId,
@@ -480,7 +480,7 @@ struct Resident {
     before: Vec<(String, String)>,
 }
 
-/// P<n>.1: the spawn-bg `v2-control` resume of a session pi wrote.
+/// `P<n>.1`: the spawn-bg `v2-control` resume of a session pi wrote.
 async fn resume(world: &World) -> Result<Resident> {
     let owner = Check::Pi(world.runtime, PiCheck::ResumeSocketAlive);
     let gid = world.gid(PiCheck::ResumeSocketAlive)?;
@@ -542,7 +542,7 @@ fn the_turn() -> Vec<(String, String)> {
     ]
 }
 
-/// P<n>.2: the resident runs the turn it was told to and exits 0; the file gained
+/// `P<n>.2`: the resident runs the turn it was told to and exits 0; the file gained
 /// exactly that turn.
 async fn turn(world: &World, r: &Resident) -> Result<()> {
     let exit = bounded(
@@ -572,7 +572,7 @@ async fn turn(world: &World, r: &Resident) -> Result<()> {
     })
 }
 
-/// P<n>.3: the legacy one-shot worker: extension discovery off, the fixture passed as an
+/// `P<n>.3`: the legacy one-shot worker: extension discovery off, the fixture passed as an
 /// extension arg, no control flag — so no socket; the exit releases. The production deps
 /// build the `v2-control` argv; a dispatcher wanting `legacy` says so in its spawner,
 /// which sees the plan and the resolved identity.
@@ -640,7 +640,7 @@ async fn legacy(world: &World) -> Result<()> {
     })
 }
 
-/// P<n>.4: the visible resume in a private tmux server's window; then the window is
+/// `P<n>.4`: the visible resume in a private tmux server's window; then the window is
 /// closed and the pane's exit observed.
 async fn visible(env: &Env, world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::Visible);
@@ -667,7 +667,7 @@ async fn visible(env: &Env, world: &World) -> Result<()> {
     expect_that(gone, || format!("pi (pid {pane_pid}) outlived its window"))
 }
 
-/// The part of P<n>.4 that needs the server; returns the pane's pid.
+/// The part of `P<n>.4` that needs the server; returns the pane's pid.
 async fn visible_in(
     world: &World,
     server: &Server,
@@ -735,7 +735,7 @@ async fn visible_in(
     Ok(receipt.pane_pid)
 }
 
-/// P<n>.5: pi itself refuses the argv (no extension defines `--entwurf-control`): the
+/// `P<n>.5`: pi itself refuses the argv (no extension defines `--entwurf-control`): the
 /// exit releases, and what pi said is in the outcome.
 async fn refused_argv(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::RefusedArgv);
@@ -759,7 +759,7 @@ async fn refused_argv(world: &World) -> Result<()> {
     })
 }
 
-/// P<n>.6: the preflight names this runtime's version, and refuses — typed, naming what
+/// `P<n>.6`: the preflight names this runtime's version, and refuses — typed, naming what
 /// it found — a missing runtime and one below the spawn-bg floor (a stand-in answering
 /// `--version` as 0.73.1, the last release without `--session-id`, does).
 async fn preflight_refusals(world: &World) -> Result<()> {
@@ -793,7 +793,7 @@ async fn preflight_refusals(world: &World) -> Result<()> {
     }
 }
 
-/// P<n>.7: one more resume, traced: no inet socket, no write outside the world's dir;
+/// `P<n>.7`: one more resume, traced: no inet socket, no write outside the world's dir;
 /// then no process carrying this runtime's marker is left.
 async fn nothing_escapes(world: &World) -> Result<()> {
     let euid = nix::unistd::geteuid().as_raw();
@@ -826,7 +826,7 @@ async fn nothing_escapes(world: &World) -> Result<()> {
     }
 }
 
-/// P<n>.7's resume under strace: no inet call, no write outside the world's dirs.
+/// `P<n>.7`'s resume under strace: no inet call, no write outside the world's dirs.
 async fn traced_resume(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
     let gid = world.gid(PiCheck::NothingEscapes)?;
