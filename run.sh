@@ -49,7 +49,7 @@ need_cargo() {
 }
 
 # Builds the release binary and prints its path. Cargo's progress goes to stderr, so a
-# first build (about a minute) is visible rather than silent. ENTWURF_SMOKE_BIN names a
+# first build (a few minutes on 2 cores) is visible rather than silent. ENTWURF_SMOKE_BIN names a
 # binary built already (the CLI tests use their own build), skipping cargo.
 #
 # The path is the one cargo reports (the `executable` of its compiler-artifact message),
