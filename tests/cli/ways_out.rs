@@ -442,6 +442,42 @@ fn a_missing_proc_is_a_setup_error() {
     );
 }
 
+/// No short dir for the sockets (issue 21 item 1): with a `TMPDIR` too long for them and
+/// `/tmp` read-only (a mount namespace, root only), the run is one setup error naming the
+/// path and the fix, exit 2, before any check — never a wall of socket FAILs.
+#[test]
+fn no_short_dir_for_the_sockets_is_a_setup_error() {
+    if !is_root() {
+        entwurf_test_support::ci::skip_unless_ci("needs root for a private mount namespace");
+        return;
+    }
+    // Outside /tmp (hidden below), and longer than a socket dir's root may be.
+    let long = tempfile::Builder::new()
+        .prefix(&"l".repeat(40))
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let bin = env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--fork", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o ro none /tmp && exec {bin} socket --backend portable"
+        ))
+        .env("TMPDIR", long.path())
+        .env("ENTWURF_REAL_PI_DIR", "")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "a check ran");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("setup error: no short dir for the checks' sockets in /tmp")
+            && stderr.contains("make it a writable directory"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(long.path()).unwrap().count(), 0);
+}
+
 /// H3 never passes while dirs are kept: abandoning every check at a 1 ms deadline keeps
 /// the failed scenarios' dirs, and H3 says so instead of `ok`.
 #[test]

@@ -2,8 +2,10 @@
 //! made them), swept when the owner is provably gone. Plain file operations: which dirs
 //! the run made, and when they go, is the cleanup owner's (`cleanup`).
 //!
-//! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir and
-//! holds a marker file naming the run that made it (pid and start time). A gate process
+//! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir (a
+//! scenario's scratch dir) or under [`socket_root`] (its socket dir, short enough for
+//! `sun_path`), and holds a marker file naming the run that made it (pid and start
+//! time); the sweep looks in both ([`roots`]). A gate process
 //! killed with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
 //! owner no longer runs: never a live run's, never anything without our name.
 //!
