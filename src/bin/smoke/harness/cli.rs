@@ -223,6 +223,7 @@ mod tests {
             ready: Some("/tmp/r".into()),
             max_life_ms: Some(5),
             become_uid: Some(65534),
+            start_delay_ms: 3500,
         };
         match parse_stand_in(resident.to_args()) {
             StandInRole::Resident(parsed) => assert_eq!(parsed, resident),
