@@ -71,6 +71,14 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     run
 }
 
+/// A `TMPDIR` short enough (under `/tmp`) that the run's socket dirs go in it too, not
+/// in `/tmp` (see `harness::cleanup::temp_dirs::socket_root`): for the tests that count
+/// what a run leaves, keeps or sweeps in its `TMPDIR`, whatever the length of the tests'
+/// own `TMPDIR` (CI's is 50 characters).
+fn short_tmpdir() -> tempfile::TempDir {
+    tempfile::Builder::new().tempdir_in("/tmp").unwrap()
+}
+
 fn run(args: &[&str]) -> Run {
     run_env(args, &[])
 }

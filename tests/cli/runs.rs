@@ -112,7 +112,7 @@ fn a_hanging_check_fails_at_its_deadline_and_the_run_finishes() {
 
 #[test]
 fn keep_tmp_keeps_the_dirs_and_skips_h3() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::short_tmpdir();
     let out = Command::cargo_bin(BIN)
         .unwrap()
         .args(["lock", "--keep-tmp"])

@@ -181,7 +181,7 @@ fn interrupts_at_any_moment_leave_nothing_behind() {
 
 #[test]
 fn stand_ins_follow_a_sigkilled_gate_process_and_the_next_run_sweeps_its_dirs() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::short_tmpdir();
     let mark = unique_mark();
     let mut gate = start(&HANG, tmp.path(), &mark);
     let stand_ins = wait_for_stand_ins(&gate, &mark, 2);
@@ -336,7 +336,7 @@ fn an_abandoned_check_is_killed_and_the_others_stay_clean() {
 
 #[test]
 fn a_failed_check_keeps_its_dir_and_prints_the_path() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::short_tmpdir();
     let out = smoke_command()
         .args(["socket", "--inject-failure", "S1.5"])
         .env("TMPDIR", tmp.path())
@@ -370,12 +370,13 @@ fn a_failed_check_keeps_its_dir_and_prints_the_path() {
     assert!(!stdout.contains("ok H3 "), "{stdout}");
     assert!(
         stdout.lines().any(
-            |l| l.starts_with("skip H3 ") && l.contains("1 temp dir(s) kept for failed checks")
+            |l| l.starts_with("skip H3 ") && l.contains("2 temp dir(s) kept for failed checks")
         ),
         "{stdout}"
     );
-    // The passing scenarios' dirs are gone: only the kept one is left.
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    // The passing scenarios' dirs are gone: only the kept ones are left, the scratch
+    // dir and the socket dir of the failed check's scenario.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
 }
 
 #[test]
@@ -482,7 +483,7 @@ fn no_short_dir_for_the_sockets_is_a_setup_error() {
 /// the failed scenarios' dirs, and H3 says so instead of `ok`.
 #[test]
 fn h3_does_not_pass_while_dirs_are_kept() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::short_tmpdir();
     let out = smoke_command()
         .args(["--check-timeout-ms", "1"])
         .env("TMPDIR", tmp.path())
@@ -544,7 +545,9 @@ fn kept_dirs_are_swept_a_day_later_once_their_run_is_gone() {
 fn a_tmpdir_too_long_for_the_checks_is_a_setup_error() {
     let tmp = tempfile::tempdir().unwrap();
     let mut long = tmp.path().to_path_buf();
-    while long.as_os_str().len() < 3900 {
+    // Long enough that the checks' deepest paths do not fit PATH_MAX (4096), short enough
+    // that the probe's own dir does, whatever the length of the tests' TMPDIR.
+    while long.as_os_str().len() < 3700 {
         long.push("x".repeat(200));
     }
     std::fs::create_dir_all(&long).unwrap();

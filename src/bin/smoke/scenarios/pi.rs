@@ -586,8 +586,9 @@ async fn legacy(world: &World) -> Result<()> {
     // A control dir of this check's own, which the fixture creates only when told
     // `--entwurf-control` (and never removes): its absence afterwards proves no socket
     // was ever stood up, where a missing socket file would not (the fixture unlinks its
-    // socket on shutdown).
-    let control = world.root.join("legacy-control");
+    // socket on shutdown). Beside the world's control dir, in the short socket dir: the
+    // portable backend refuses a socket path longer than sun_path before it starts pi.
+    let control = world.control.with_file_name("legacy-control");
     options.control_dir = control.clone();
     options.child_env.push((
         "ENTWURF_CONTROL_DIR".into(),
