@@ -71,12 +71,12 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
     run
 }
 
-/// A `TMPDIR` short enough (under `/tmp`) that the run's socket dirs go in it too, not
-/// in `/tmp` (see `harness::cleanup::temp_dirs::socket_root`): for the tests that count
-/// what a run leaves, keeps or sweeps in its `TMPDIR`, whatever the length of the tests'
-/// own `TMPDIR` (CI's is 50 characters).
+/// A `TMPDIR` short enough that the run's socket dirs go in it too, not in `/tmp` (see
+/// `harness::cleanup::temp_dirs::socket_root`): for the tests that count what a run
+/// leaves, keeps or sweeps in its `TMPDIR`, whatever the length of the tests' own
+/// `TMPDIR` (CI's is 50 characters).
 fn short_tmpdir() -> tempfile::TempDir {
-    tempfile::Builder::new().tempdir_in("/tmp").unwrap()
+    entwurf_test_support::short_dir::short_tempdir()
 }
 
 fn run(args: &[&str]) -> Run {
