@@ -40,13 +40,17 @@ fn run_words(stdout: &str, id: &str, why: &str) -> String {
 fn a_missing_tool_skips_locally_fails_on_ci_and_list_says_the_same() {
     let empty = tempfile::tempdir().unwrap();
     let path = empty.path().to_str().unwrap();
+    // The failing runs keep their dirs: in a short TMPDIR, socket dirs included, removed
+    // when the test ends.
+    let tmp = crate::short_tmpdir();
+    let tmp = tmp.path().to_str().unwrap();
     let why = "tmux is not installed (apt-get install tmux)";
     for (ci, want, code) in [
         ("", format!("skips: {why}"), 0),
         ("0", format!("skips: {why}"), 0),
         ("true", format!("fails: required on CI: {why}"), 1),
     ] {
-        let env = [("PATH", path), ("CI", ci)];
+        let env = [("PATH", path), ("CI", ci), ("TMPDIR", tmp)];
         let list = run_env(&["visible", "--list"], &env);
         assert_eq!(list.code, 0, "{}", list.stderr);
         let run = run_env(&["visible"], &env);

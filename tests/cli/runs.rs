@@ -508,7 +508,8 @@ fn usage_errors_are_exit_2_with_or_without_live_in_one_prefixed_line() {
 /// Before: the kept dir held only the logs (`failure.txt`: No such file or directory).
 #[test]
 fn a_failed_check_leaves_its_reason_in_the_kept_dir() {
-    let tmp = tempfile::tempdir().unwrap();
+    // Short: the kept socket dir goes in it too, and with it when the test ends.
+    let tmp = crate::short_tmpdir();
     let r = crate::run_env(
         &["child", "--inject-failure", "S2.3"],
         &[("TMPDIR", tmp.path().to_str().unwrap())],

@@ -200,8 +200,13 @@ struct World {
     home: PathBuf,
     /// Not pi's default (`<home>/.pi/agent`): pi finds its sessions only when told.
     agent: PathBuf,
-    /// The sessions' project dir (their cwd).
+    /// The sessions' project dir (their cwd), in the short socket dir: pi names a
+    /// session's dir after its cwd (`--<cwd>--`, one path component), which a long
+    /// TMPDIR would push past the 255-byte name limit (ENAMETOOLONG).
     work: PathBuf,
+    /// This runtime's part of the scenario's short socket dir: `work`, `control`, the
+    /// tmux socket.
+    sockets: PathBuf,
     logs: PathBuf,
     /// Where the fixture stands its sockets up (`$ENTWURF_CONTROL_DIR`) and the library
     /// looks: in the scenario's short socket dir, so node can bind there and the portable
@@ -232,10 +237,11 @@ impl World {
             runtime,
             home: root.join("home"),
             agent: root.join("agent"),
-            work: root.join("work"),
+            work: sockets.join("work"),
             logs: root.join("logs"),
             control,
             tmux_socket: sockets.join("tmux.sock"),
+            sockets,
             fixture: fixture.to_path_buf(),
             marker: marker(env.gate, runtime),
             backend: env.backend,
@@ -860,7 +866,7 @@ async fn traced_resume(world: &World) -> Result<()> {
         return Err(e);
     }
     let text = std::fs::read_to_string(&trace).context("reading the trace")?;
-    let escapes = escapes(&text, &[&world.root, &world.control]);
+    let escapes = escapes(&text, &[&world.root, &world.sockets]);
     expect_that(escapes.is_empty(), || {
         format!(
             "{} call(s) reached beyond the scratch dir: {}",
@@ -883,8 +889,8 @@ fn traced_launcher(trace: &Path, launcher: &Path) -> String {
     )
 }
 
-/// The traced calls that left `roots` (the runtime's dir, and its control dir in the
-/// short socket dir): an inet address, or a successful write, create, rename or removal of an
+/// The traced calls that left `roots` (the runtime's dir, and its part of the short
+/// socket dir: the session's cwd and the control dir): an inet address, or a successful write, create, rename or removal of an
 /// absolute path outside them. (Relative paths resolve in the
 /// session's cwd, which is inside; a path relative to another directory descriptor
 /// cannot be resolved from the trace and is not judged.)
