@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use entwurf_test_support::ci::skip_unless_ci;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, WaitOptions, await_socket_alive,
 };
@@ -176,11 +177,4 @@ fn every_connect_goes_through_proc_self_fd() {
     // The backoff (1 ms doubling to the 150 ms cap) gives ~8 + 1500/150 ≈ 18 looks; a
     // storm would give thousands.
     assert!((3..=40).contains(&looks), "{looks} looks in {GONE:?}");
-}
-
-/// A missing tool or kernel facility skips the test with a message, except on CI, which
-/// installs everything: there a skip would hide a check that silently stopped running.
-fn skip_unless_ci(why: &str) {
-    assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
-    eprintln!("skip: {why}");
 }

@@ -8,6 +8,7 @@
 use std::error::Error;
 use std::time::Duration;
 
+use entwurf_test_support::ci::skip_unless_ci;
 use entwurf_v2_spawn::socket::{WaitOptions, await_socket_alive};
 use tokio_util::sync::CancellationToken;
 
@@ -56,11 +57,4 @@ async fn an_idle_wait_is_cheap() -> TestResult {
         "idle wait used {used:?} of CPU"
     );
     Ok(())
-}
-
-/// A missing tool or kernel facility skips the test with a message, except on CI, which
-/// installs everything: there a skip would hide a check that silently stopped running.
-fn skip_unless_ci(why: &str) {
-    assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
-    eprintln!("skip: {why}");
 }

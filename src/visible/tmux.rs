@@ -331,7 +331,7 @@ impl Launcher for TmuxLauncher {
     /// server has not reaped yet (Linux), else asked of the server (remain-on-exit keeps
     /// the dead pane, so tmux still knows it). The pidfd fires when the process exits,
     /// which can be a moment before the server has reaped it, so the server is asked
-    /// again every 5 ms, up to [`PANE_STATUS_WAIT`]; `None` when neither says (the pane
+    /// again every 5 ms, up to `PANE_STATUS_WAIT` (a second); `None` when neither says (the pane
     /// was closed by hand, the server is gone). Both, because either alone misses: a
     /// server reaps within moments (no zombie left to read), and a `tmux -D` server
     /// (3.3a) now and then leaves the zombie unreaped for good, its pane dead without a

@@ -105,3 +105,40 @@ fn an_unknown_backend_is_a_usage_error_naming_the_valid_ones() {
         r.stderr
     );
 }
+
+/// A `TMPDIR` of `len` bytes (at least the test's own temp dir plus one name), in a dir
+/// removed on drop.
+fn tmpdir_of_len(len: usize) -> (tempfile::TempDir, std::path::PathBuf) {
+    let base = tempfile::tempdir().unwrap();
+    let room = len.saturating_sub(base.path().as_os_str().len() + 1).max(1);
+    let dir = base.path().join("t".repeat(room));
+    std::fs::create_dir(&dir).unwrap();
+    (base, dir)
+}
+
+/// Issue 21, item 1: every socket a check makes fits `sun_path` whatever the length of
+/// `TMPDIR` (a Mac's is about 50 bytes, CI's 50, someone's 200): the portable backend,
+/// which connects by path, passes every check there, and the header says where the
+/// sockets went. Before the socket dirs, a 50-byte TMPDIR gave 11 FAILs ("socket path …
+/// is 124 bytes, longer than sun_path allows (107 bytes)").
+#[test]
+fn a_portable_run_holds_under_a_long_tmpdir() {
+    for len in [50, 200] {
+        let (_base, tmpdir) = tmpdir_of_len(len);
+        let tmpdir = tmpdir.to_str().unwrap();
+        let r = crate::run_env(&["--backend", "portable"], &[("TMPDIR", tmpdir)]);
+        assert_eq!(
+            r.code, 0,
+            "TMPDIR of {len} bytes:\n{}\n{}",
+            r.stdout, r.stderr
+        );
+        assert!(!r.stdout.contains("FAIL "), "{}", r.stdout);
+        let header = r.stdout.lines().next().unwrap_or_default();
+        assert!(header.ends_with(", sockets under /tmp)"), "{header}");
+        let list = crate::run_env(&["--list"], &[("TMPDIR", tmpdir)]);
+        let first = list.stdout.lines().next().unwrap_or_default();
+        assert!(first.ends_with(", sockets under /tmp"), "{first}");
+        // Nothing left in this TMPDIR; the socket dirs in /tmp are H3's (which passed).
+        assert_eq!(std::fs::read_dir(tmpdir).unwrap().count(), 0, "{tmpdir}");
+    }
+}

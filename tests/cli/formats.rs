@@ -3,6 +3,7 @@
 use crate::{
     BIN, Run, expected_named_summary, expected_summary, last_line, normalize, run, run_env,
 };
+use entwurf_test_support::ci::skip_unless_ci;
 
 #[test]
 fn text_output_of_the_child_scenario() {
@@ -234,13 +235,6 @@ fn record_appends_dated_entries_under_one_heading() {
         );
         assert!(e.contains(std::env::consts::ARCH), "{e}");
     }
-}
-
-/// A missing tool, kernel facility or privilege skips the test with a message, except on CI, which
-/// installs everything: there a skip would hide a check that silently stopped running.
-pub(crate) fn skip_unless_ci(why: &str) {
-    assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
-    eprintln!("skip: {why}");
 }
 
 /// Which backend ran is in every header, `--list` and JUnit's names, so a CI page with

@@ -77,11 +77,9 @@ fn a_pi_below_the_floor_is_a_setup_error_naming_both_versions() {
 fn the_p_checks_run_against_each_installed_pi() {
     let versions = installed();
     if versions.is_empty() {
-        assert!(
-            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
-            "required on CI: no real pi in target/real-pi (./run.sh install-pi)"
+        entwurf_test_support::ci::skip_unless_ci(
+            "no real pi in target/real-pi (./run.sh install-pi)",
         );
-        eprintln!("skip: no real pi installed (./run.sh install-pi)");
         return;
     }
     // Told to use none, the scenario is the one `P` line saying so.

@@ -3,7 +3,8 @@
 //!
 //! The block is the listing of a run without real pi (`ENTWURF_REAL_PI_DIR=""`, so the
 //! `P` line skips), as root with tmux installed. What depends on who runs it where is
-//! normalized on both sides: the commit (`<commit>`), the euid (`<euid>`), and the
+//! normalized on both sides: the commit (`<commit>`), the euid (`<euid>`), where the
+//! sockets go (`<sockets>`), and the
 //! verdict of a check that skips only for want of root or tmux (read as `runs`).
 
 use super::{BIN, REAL_PI_DIR};
@@ -25,6 +26,10 @@ fn normalize(text: &str) -> String {
                 if let Some(close) = line[at..].find(')') {
                     line.replace_range(at + 8..at + close, "<commit>");
                 }
+            }
+            // The socket dir's root depends on the TMPDIR of whoever runs it.
+            if let Some(at) = line.find(", sockets under ") {
+                line.replace_range(at + 16.., "<sockets>");
             }
             if let Some(at) = line.find("for euid ") {
                 if let Some(comma) = line[at..].find(',') {

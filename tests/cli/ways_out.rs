@@ -181,7 +181,7 @@ fn interrupts_at_any_moment_leave_nothing_behind() {
 
 #[test]
 fn stand_ins_follow_a_sigkilled_gate_process_and_the_next_run_sweeps_its_dirs() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::short_tmpdir();
     let mark = unique_mark();
     let mut gate = start(&HANG, tmp.path(), &mark);
     let stand_ins = wait_for_stand_ins(&gate, &mark, 2);
@@ -336,7 +336,7 @@ fn an_abandoned_check_is_killed_and_the_others_stay_clean() {
 
 #[test]
 fn a_failed_check_keeps_its_dir_and_prints_the_path() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::short_tmpdir();
     let out = smoke_command()
         .args(["socket", "--inject-failure", "S1.5"])
         .env("TMPDIR", tmp.path())
@@ -370,12 +370,13 @@ fn a_failed_check_keeps_its_dir_and_prints_the_path() {
     assert!(!stdout.contains("ok H3 "), "{stdout}");
     assert!(
         stdout.lines().any(
-            |l| l.starts_with("skip H3 ") && l.contains("1 temp dir(s) kept for failed checks")
+            |l| l.starts_with("skip H3 ") && l.contains("2 temp dir(s) kept for failed checks")
         ),
         "{stdout}"
     );
-    // The passing scenarios' dirs are gone: only the kept one is left.
-    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+    // The passing scenarios' dirs are gone: only the kept ones are left, the scratch
+    // dir and the socket dir of the failed check's scenario.
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 2);
 }
 
 #[test]
@@ -424,7 +425,7 @@ fn setup_errors_exit_2_before_any_check_and_record_nothing() {
 #[test]
 fn a_missing_proc_is_a_setup_error() {
     if !is_root() {
-        crate::formats::skip_unless_ci("needs root for a private mount namespace");
+        entwurf_test_support::ci::skip_unless_ci("needs root for a private mount namespace");
         return;
     }
     let bin = env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live");
@@ -442,11 +443,47 @@ fn a_missing_proc_is_a_setup_error() {
     );
 }
 
+/// No short dir for the sockets (issue 21 item 1): with a `TMPDIR` too long for them and
+/// `/tmp` read-only (a mount namespace, root only), the run is one setup error naming the
+/// path and the fix, exit 2, before any check — never a wall of socket FAILs.
+#[test]
+fn no_short_dir_for_the_sockets_is_a_setup_error() {
+    if !is_root() {
+        entwurf_test_support::ci::skip_unless_ci("needs root for a private mount namespace");
+        return;
+    }
+    // Outside /tmp (hidden below), and longer than a socket dir's root may be.
+    let long = tempfile::Builder::new()
+        .prefix(&"l".repeat(40))
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap();
+    let bin = env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live");
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--fork", "sh", "-c"])
+        .arg(format!(
+            "mount -t tmpfs -o ro none /tmp && exec {bin} socket --backend portable"
+        ))
+        .env("TMPDIR", long.path())
+        .env("ENTWURF_REAL_PI_DIR", "")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(out.stdout.is_empty(), "a check ran");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("setup error: no short dir for the checks' sockets in /tmp")
+            && stderr.contains("make it a writable directory"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_dir(long.path()).unwrap().count(), 0);
+}
+
 /// H3 never passes while dirs are kept: abandoning every check at a 1 ms deadline keeps
 /// the failed scenarios' dirs, and H3 says so instead of `ok`.
 #[test]
 fn h3_does_not_pass_while_dirs_are_kept() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = crate::short_tmpdir();
     let out = smoke_command()
         .args(["--check-timeout-ms", "1"])
         .env("TMPDIR", tmp.path())
@@ -508,7 +545,9 @@ fn kept_dirs_are_swept_a_day_later_once_their_run_is_gone() {
 fn a_tmpdir_too_long_for_the_checks_is_a_setup_error() {
     let tmp = tempfile::tempdir().unwrap();
     let mut long = tmp.path().to_path_buf();
-    while long.as_os_str().len() < 3900 {
+    // Long enough that the checks' deepest paths do not fit PATH_MAX (4096), short enough
+    // that the probe's own dir does, whatever the length of the tests' TMPDIR.
+    while long.as_os_str().len() < 3700 {
         long.push("x".repeat(200));
     }
     std::fs::create_dir_all(&long).unwrap();

@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{AcquireError, acquire, lock_path, reclaim_marker_path, release};
 
-use crate::faults_socket::skip_unless_ci;
+use entwurf_test_support::ci::skip_unless_ci;
 
 const GID: &str = "20260613T000000-dddddd";
 const FAULT_ENV: &str = "ENTWURF_LOCK_FAULT";

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use entwurf_test_support::ci::skip_unless_ci;
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, Verdict, WaitOptions, await_socket_alive, observe, verdict,
@@ -342,11 +343,4 @@ fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() 
         "every connection that reached the foreign decoy must be forged, none alive"
     );
     assert!(alive > 0, "the storm never showed our own listener");
-}
-
-/// A missing tool, kernel facility or privilege skips the test with a message, except on CI, which
-/// installs everything: there a skip would hide a check that silently stopped running.
-pub(crate) fn skip_unless_ci(why: &str) {
-    assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
-    eprintln!("skip: {why}");
 }

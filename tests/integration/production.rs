@@ -41,7 +41,8 @@ struct World {
 /// Production options rooted in a temp dir; the identity is fixed (the real resolver is
 /// covered by tests/integration/identity/) and `script` replaces `pi` as an `sh -c` body.
 fn world(script: &'static str) -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // Short: the control socket sits in `.pi/entwurf-control` under it (sun_path).
+    let dir = entwurf_test_support::short_dir::short_tempdir();
     let mut options = ProductionOptions::with_home(dir.path(), None);
     options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
     options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {

@@ -88,7 +88,10 @@ fn main() -> ExitCode {
     if let Some(role) = visible_pi::role() {
         return visible_pi::run(role);
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(&e),
+    };
     if let Some(Command::StandIn(stand_in)) = &cli.command {
         return stand_ins::run(&stand_in.role);
     }
@@ -104,8 +107,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pi = pi_runtimes::discover(&options.pi, guarded.as_ref().map(|(g, _)| g));
-    drop(guarded);
+    let pi = pi_runtimes::discover(&options.pi, guarded.as_ref());
     let pi = match pi {
         Ok(pi) => pi,
         Err(e) => {
@@ -122,6 +124,11 @@ fn main() -> ExitCode {
         }
     };
     let backend: Backend = options.backend.into();
+    if options.not_live {
+        // Everything above is what a run checks before its first check: the same
+        // arguments are the same usage errors with or without LIVE.
+        return not_live(options, scenario, only, backend);
+    }
     // A non-default backend is named in the summary line (and so in every record), like
     // a partial selection: its line proves another backend than the gate's.
     let selection = Selection {
@@ -137,7 +144,8 @@ fn main() -> ExitCode {
             euid,
             keep_tmp: options.keep_tmp,
             backend,
-            pi_missing: &pi.missing,
+            pi_missing: pi.unmet(),
+            sockets: cleanup::temp_dirs::socket_root(),
         };
         return match setup::list(&listing, options.format) {
             Ok(text) => {
@@ -173,8 +181,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let record = match prepare(options, &selected) {
-        Ok(record) => record,
+    let (record, sockets) = match prepare(options, &selected) {
+        Ok(prepared) => prepared,
         Err(e) => {
             eprintln!("{PROGRAM}: setup error: {e}");
             return ExitCode::from(2);
@@ -187,6 +195,7 @@ fn main() -> ExitCode {
         record: record.as_ref(),
         pi,
         backend,
+        sockets,
     };
     let result = runtime.block_on(run.run(signals));
     // A check abandoned at its deadline may still sit in a blocking task; dropping the
@@ -203,38 +212,93 @@ fn main() -> ExitCode {
     }
 }
 
-/// The dir the `--pi` preflights' guarded launchers go to (none without `--pi`): short
-/// lived, marked with the gate process, and removed once `discover` is done with it.
-fn preflight_dir(
-    given: &[std::path::PathBuf],
-) -> anyhow::Result<Option<(pi_runtimes::Guarded, tempfile::TempDir)>> {
+/// The dir the `--pi` preflights' guarded launchers go to (none without `--pi`): a
+/// scenario dir of the run's, marked with the gate process and removed on every way out
+/// by the cleanup owner.
+fn preflight_dir(given: &[std::path::PathBuf]) -> anyhow::Result<Option<pi_runtimes::Guarded>> {
     if given.is_empty() {
         return Ok(None);
     }
     let gate = os::ProcessId::current()
         .ok_or_else(|| anyhow::anyhow!("cannot read this process's start time from /proc"))?;
-    let dir = cleanup::make_short_dir(catalog::Scenario::Pi, "pi-preflight", gate)?;
+    let dir = cleanup::make_temp_dir(catalog::Scenario::Pi, gate)?;
     let exe =
         std::env::current_exe().map_err(|e| anyhow::anyhow!("this binary's own path: {e}"))?;
-    let guarded = pi_runtimes::Guarded {
-        dir: dir.path().to_path_buf(),
-        exe,
-        gate,
+    Ok(Some(pi_runtimes::Guarded { dir, exe, gate }))
+}
+
+/// `--not-live` (`run.sh` without `LIVE=1`): the skip report in the format asked for.
+fn not_live(
+    options: &RunOptions,
+    scenario: Option<catalog::Scenario>,
+    only: Vec<&'static str>,
+    backend: Backend,
+) -> ExitCode {
+    let selection = Selection {
+        scenario,
+        only,
+        backend: (backend != Backend::default()).then(|| backend.as_str()),
     };
-    Ok(Some((guarded, dir)))
+    let header = Header {
+        selection,
+        total: 0,
+        euid: nix::unistd::geteuid().as_raw(),
+        deadline: Duration::from_millis(options.check_timeout_ms),
+        backend: backend.as_str(),
+        started: std::time::SystemTime::now(),
+        sockets: cleanup::temp_dirs::socket_root(),
+    };
+    output::sink(options.format, false).not_run(&header, NOT_LIVE);
+    ExitCode::SUCCESS
+}
+
+/// Why a gate without `LIVE=1` runs nothing (SPEC §10's words).
+const NOT_LIVE: &str = "set LIVE=1 to run (spawns real children and opens real unix sockets)";
+
+/// A command-line error as the gate's own errors read: one line with the program's
+/// prefix (clap's tip, e.g. the option meant, folded into it), then the usage hint; exit
+/// 2. `--help` and `--version` are not errors: clap prints them, exit 0.
+fn usage_error(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    let rendered = e.render().to_string();
+    let mut lines = rendered.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("invalid arguments");
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    for line in rendered.lines().map(str::trim) {
+        if let Some(tip) = line.strip_prefix("tip: ") {
+            message.push_str(&format!(" ({tip})"));
+        } else if line.starts_with("[possible values: ") {
+            message.push_str(&format!(" {line}"));
+        }
+    }
+    eprintln!("{PROGRAM}: {message}");
+    eprintln!("usage: {PROGRAM} [OPTIONS] [SCENARIO]; try --help");
+    ExitCode::from(2)
 }
 
 /// Everything that must hold before the first check, then the sweep of dirs left by
-/// runs that died (see `cleanup::temp_dirs`).
-fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, setup::SetupError> {
+/// runs that died (see `cleanup::temp_dirs`). Returns the `--record` target and where
+/// the sockets go.
+fn prepare(
+    options: &RunOptions,
+    selected: &[Check],
+) -> Result<(Option<Target>, std::path::PathBuf), setup::SetupError> {
     setup::check_proc()?;
-    let root = setup::check_temp_dir(selected)?;
+    setup::check_temp_dir(selected)?;
+    let sockets = setup::check_socket_root()?;
     let record = options
         .record
         .as_deref()
         .map(setup::check_record)
         .transpose()?;
-    let swept = cleanup::temp_dirs::sweep(&root);
+    let swept: Vec<_> = cleanup::temp_dirs::roots()
+        .iter()
+        .flat_map(|root| cleanup::temp_dirs::sweep(root))
+        .collect();
     if !swept.is_empty() {
         eprintln!(
             "{PROGRAM}: removed {} temp dir(s) left by runs that are gone: {}",
@@ -246,7 +310,7 @@ fn prepare(options: &RunOptions, selected: &[Check]) -> Result<Option<Target>, s
                 .join(", ")
         );
     }
-    Ok(record)
+    Ok((record, sockets))
 }
 
 /// One run of the selected checks.
@@ -257,6 +321,7 @@ struct Run<'a> {
     record: Option<&'a Target>,
     pi: pi_runtimes::PiRuntimes,
     backend: Backend,
+    sockets: std::path::PathBuf,
 }
 
 impl Run<'_> {
@@ -268,6 +333,7 @@ impl Run<'_> {
             record,
             pi,
             backend,
+            sockets,
         } = self;
         let gate = os::ProcessId::current()
             .ok_or_else(|| anyhow::anyhow!("cannot read our own /proc/<pid>/stat"))?;
@@ -308,6 +374,7 @@ impl Run<'_> {
         let injection = Injection {
             fail: options.inject_failure.clone(),
             hang: options.inject_hang.clone(),
+            slow_start: options.inject_slow_start.clone(),
         };
         let total = selected.len();
         let runner = Runner::new(selected, sink, deadline, injection);
@@ -320,6 +387,7 @@ impl Run<'_> {
                 deadline,
                 backend: backend.as_str(),
                 started: std::time::SystemTime::now(),
+                sockets: sockets.clone(),
             })
         });
 

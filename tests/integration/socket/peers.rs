@@ -40,7 +40,7 @@ async fn a_listener_of_another_uid_behind_our_socket_file_is_forged(
     backend: Backend,
 ) -> TestResult {
     if !nix::unistd::geteuid().is_root() {
-        crate::faults_socket::skip_unless_ci("listening as another uid needs root");
+        entwurf_test_support::ci::skip_unless_ci("listening as another uid needs root");
         return Ok(());
     }
     let dir = tempfile::tempdir()?;

@@ -351,7 +351,7 @@ async fn a_socket_owned_by_another_uid_is_forged_and_never_connected(
     backend: Backend,
 ) -> TestResult {
     if !nix::unistd::geteuid().is_root() {
-        crate::faults_socket::skip_unless_ci(
+        entwurf_test_support::ci::skip_unless_ci(
             "a_socket_owned_by_another_uid_is_forged: chown to another uid needs root",
         );
         return Ok(());

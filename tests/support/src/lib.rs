@@ -5,9 +5,13 @@
 //! - [`fake_deps`]: FAKE watcher dependencies with a paused clock (the deterministic gate);
 //! - [`world`]: the REAL production wiring in a temp dir, with a stand-in `pi`;
 //! - [`real_pi`]: the REAL `pi` runtimes from `./run.sh install-pi`, in a scratch world;
-//! - [`fuzz`]: the stable-toolchain runner of the fuzz properties.
+//! - [`fuzz`]: the stable-toolchain runner of the fuzz properties;
+//! - [`ci`]: skips that fail on CI (one meaning of `CI`, shared with the live gate);
+//! - [`short_dir`]: a temp dir short enough for unix sockets whatever `TMPDIR` is.
 
+pub mod ci;
 pub mod fake_deps;
 pub mod fuzz;
 pub mod real_pi;
+pub mod short_dir;
 pub mod world;

@@ -51,7 +51,8 @@ pub fn gid() -> GardenId {
 }
 
 pub fn world(child: Child, stand_in_test: &'static str) -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // Short: the control socket sits in `.pi/entwurf-control` under it (sun_path).
+    let dir = crate::short_dir::short_tempdir();
     let mut options = ProductionOptions::with_home(dir.path(), None);
     options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
     options.extension_args = PassthroughArgs::new(["-e", "./ext.ts"]).expect("extension args");

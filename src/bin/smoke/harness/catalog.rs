@@ -58,17 +58,6 @@ impl Scenario {
     }
 }
 
-/// What a check needs from the user running it; without it, the check is a `skip`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Needs {
-    /// Root: only root can give a socket to another uid.
-    Root,
-    /// tmux on `PATH`: the visible checks open real tmux windows.
-    Tmux,
-    /// strace on `PATH`: the P check that proves nothing escapes traces real pi.
-    Strace,
-}
-
 /// Why `check` skips on `backend` whoever runs it, or `None`. One text for `--list` and
 /// the check itself: S1.7's path is longer than `sun_path`, which only the native
 /// backend (connect through `/proc/self/fd/N`) can reach.
@@ -79,47 +68,6 @@ pub fn backend_skip(check: Check, backend: entwurf_v2_spawn::Backend) -> Option<
             entwurf_v2_spawn::socket::SUN_PATH_MAX
         )
     })
-}
-
-impl Needs {
-    /// Why a check with this need skips for `euid`, or `None` when it runs.
-    pub fn skip_reason(self, euid: u32) -> Option<&'static str> {
-        match (self, euid == 0) {
-            (Self::Root, false) => {
-                Some("needs root to give a socket to another uid (run as root, e.g. in CI)")
-            }
-            // On CI (`CI` set) a missing or failing tmux is no reason to skip: the V
-            // checks run, fail to start the private server and say why. CI installs
-            // tmux, so a skip there would be a gate that quietly shrank.
-            (Self::Tmux, _) if std::env::var_os("CI").is_none() && !tmux_installed() => {
-                Some("tmux is not installed (apt-get install tmux)")
-            }
-            (Self::Strace, _) if !runs("strace", "-V") => {
-                Some("strace is not installed (apt-get install strace)")
-            }
-            _ => None,
-        }
-    }
-}
-
-/// Whether `tmux -V` runs: the one way to know tmux is there before using it. In a
-/// process group of its own, like every tmux client of the run (see `scenarios::visible`):
-/// a terminal's signal must not turn into "tmux is not installed".
-fn tmux_installed() -> bool {
-    runs("tmux", "-V")
-}
-
-/// Whether `program arg` runs and exits 0, in a process group of its own.
-fn runs(program: &str, arg: &str) -> bool {
-    use std::os::unix::process::CommandExt;
-    std::process::Command::new(program)
-        .arg(arg)
-        .process_group(0)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// One check of the live gate.
@@ -212,7 +160,7 @@ pub enum Check {
     /// P: no real pi runtime was found (a skip naming the install command; a failure on
     /// CI).
     PiMissing,
-    /// P<n>.<k>: check `k` against runtime `n`.
+    /// `P<n>.<k>`: check `k` against runtime `n`.
     Pi(&'static PiRuntime, PiCheck),
     /// H1: no descriptor leaked over the run.
     HygieneFds,
@@ -222,6 +170,7 @@ pub enum Check {
     HygieneTempDirs,
 }
 
+use crate::harness::needs::Needs;
 use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 
 /// How many processes race for one lock in [`Check::LockRace`].

@@ -219,62 +219,109 @@ pub fn make_temp_dir(scenario: Scenario, gate: ProcessId) -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A short dir under `/tmp` for sockets that must fit a program's `sun_path` when the
-/// scratch dir's path is too long (a long `TMPDIR`): registered like every temp dir, so
-/// it goes on every way out, and marked with the gate process, so a killed run's is
-/// swept.
-pub fn make_short_dir(
-    scenario: Scenario,
-    what: &str,
-    gate: ProcessId,
-) -> Result<tempfile::TempDir> {
-    let short = tempfile::Builder::new()
-        .prefix(&temp_dirs::name_prefix(what))
-        .tempdir_in("/tmp")
-        .with_context(|| format!("a short dir for the {what} sockets"))?;
-    register_temp_dir(short.path().to_path_buf(), scenario);
-    temp_dirs::mark(short.path(), gate)?;
-    Ok(short)
+/// Makes a scenario's socket dir (`smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under
+/// [`temp_dirs::socket_root`]), registers it and marks it like every temp dir: the
+/// checks' sockets go there, wherever the scratch dir is, so that every socket fits
+/// `sun_path` whatever the length of the user's `TMPDIR` (see `temp_dirs::socket_root`).
+/// The path is canonical (macOS's `/tmp` is a symlink), so what the checks compute and
+/// what the OS reports agree, and it is at most [`temp_dirs::SOCKET_DIR_MAX`] bytes.
+pub fn make_socket_dir(scenario: Scenario, gate: ProcessId) -> Result<PathBuf> {
+    let root = temp_dirs::socket_root();
+    let dir = tempfile::Builder::new()
+        .prefix(&temp_dirs::name_prefix(scenario.name()))
+        .tempdir_in(&root)
+        .with_context(|| {
+            format!(
+                "creating the {} scenario's socket dir in {}",
+                scenario.name(),
+                root.display()
+            )
+        })?
+        .keep();
+    // Registered (by the path every later lookup uses) before anything can fail: the
+    // dir goes at the end whatever happens next.
+    let dir = match std::fs::canonicalize(&dir) {
+        Ok(canonical) => canonical,
+        Err(e) => {
+            remove_dir(&dir);
+            return Err(e).with_context(|| format!("resolving {}", dir.display()));
+        }
+    };
+    register_temp_dir(dir.clone(), scenario);
+    temp_dirs::mark(&dir, gate)?;
+    temp_dirs::fits_socket_budget(&dir)?;
+    Ok(dir)
 }
 
-/// A scenario's own temp dir: unique per run (several runs at once never collide),
-/// marked with the gate process for the sweep, and on drop removed — unless one of the
-/// scenario's checks failed (its stand-ins' stderr logs are there) or `--keep-tmp`.
+/// A scenario's own temp dirs: the scratch dir (under the system temp dir) and the
+/// socket dir (short, see [`make_socket_dir`]). Each is unique per run (several runs at
+/// once never collide), marked with the gate process for the sweep, and on drop removed
+/// — unless one of the scenario's checks failed (its stand-ins' stderr logs are there)
+/// or `--keep-tmp`.
 pub struct Scratch {
     path: PathBuf,
+    sockets: PathBuf,
 }
 
 impl Scratch {
-    /// Makes the dir (see [`make_temp_dir`]).
+    /// Makes both dirs (see [`make_temp_dir`], [`make_socket_dir`]).
     pub fn new(scenario: Scenario, gate: ProcessId) -> Result<Self> {
-        Ok(Self {
-            path: make_temp_dir(scenario, gate)?,
-        })
+        let path = make_temp_dir(scenario, gate)?;
+        // On an error the scratch dir is registered already: it goes at cleanup.
+        let sockets = make_socket_dir(scenario, gate)?;
+        Ok(Self { path, sockets })
     }
 
-    /// The dir.
+    /// The scratch dir.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The socket dir: short, so every socket under it fits `sun_path` (see
+    /// [`temp_dirs::SOCKET_DIR_MAX`] for how deep a check may nest one).
+    pub fn sockets(&self) -> &Path {
+        &self.sockets
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if finish_temp_dir(&self.path) {
-            eprintln!("smoke-entwurf-v2-spawn-live: kept {}", self.path.display());
+        for dir in [&self.path, &self.sockets] {
+            if finish_temp_dir(dir) {
+                eprintln!("smoke-entwurf-v2-spawn-live: kept {}", dir.display());
+            }
         }
     }
 }
 
-/// A check of `scenario` failed: its temp dir stays (returned, to be printed).
-pub fn keep_for_failure(scenario: Scenario) -> Option<PathBuf> {
-    with(|r| {
+/// The file in a kept dir that says why it was kept: one line per failed check.
+pub const FAILURE_FILE: &str = "failure.txt";
+
+/// `check` (of `scenario`) failed with `reason`: the scenario's temp dirs stay, and its
+/// scratch dir (returned, to be printed) gets the line `<id> <label>: <reason>` in
+/// [`FAILURE_FILE`], so a failure can be read after the fact from the dir alone — the
+/// stand-ins' stderr logs there may well be empty.
+pub fn keep_for_failure(scenario: Scenario, check: Check, reason: &str) -> Option<PathBuf> {
+    let dir = with(|r| {
         r.failed.insert(scenario);
         r.dirs
             .iter()
             .find(|d| d.scenario == scenario)
             .map(|d| d.path.clone())
-    })
+    })?;
+    let line = format!("{} {}: {reason}\n", check.id(), check.label());
+    let written = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(FAILURE_FILE))
+        .and_then(|mut file| std::io::Write::write_all(&mut file, line.as_bytes()));
+    if let Err(e) = written {
+        eprintln!(
+            "smoke-entwurf-v2-spawn-live: cannot write {}: {e}",
+            dir.join(FAILURE_FILE).display()
+        );
+    }
+    Some(dir)
 }
 
 /// Every temp dir ever registered (the hygiene check looks for leftovers).

@@ -66,6 +66,11 @@ pub struct RunOptions {
     /// else the checkout's `target/real-pi`).
     #[arg(long, value_name = "PATH", global = true)]
     pub pi: Vec<PathBuf>,
+    /// run.sh only, when `LIVE` is not 1: check the arguments like a run (a usage error
+    /// is exit 2 whatever `LIVE` says), then print the skip report in the `--format`
+    /// asked for and exit 0, running nothing.
+    #[arg(long, hide = true, global = true)]
+    pub not_live: bool,
     /// Test only: fail every check with this id after it ran (exercises FAIL paths).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_failure: Vec<String>,
@@ -73,6 +78,10 @@ pub struct RunOptions {
     /// deadline (exercises the per-check deadline, and keeps its children alive).
     #[arg(long, value_name = "ID", hide = true, global = true)]
     pub inject_hang: Vec<String>,
+    /// Test only: the stand-ins the check with this id starts take 3.5 s to start, as
+    /// on a loaded machine (exercises "no bound inside a check but its deadline").
+    #[arg(long, value_name = "ID", hide = true, global = true)]
+    pub inject_slow_start: Vec<String>,
 }
 
 /// `--backend`: the library's [`Backend`](entwurf_v2_spawn::Backend), by name.
@@ -215,6 +224,7 @@ mod tests {
             ready: Some("/tmp/r".into()),
             max_life_ms: Some(5),
             become_uid: Some(65534),
+            start_delay_ms: 3500,
         };
         match parse_stand_in(resident.to_args()) {
             StandInRole::Resident(parsed) => assert_eq!(parsed, resident),

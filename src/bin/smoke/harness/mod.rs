@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod cleanup;
 pub mod cli;
+pub mod needs;
 pub mod output;
 pub mod pi_runtimes;
 pub mod report;

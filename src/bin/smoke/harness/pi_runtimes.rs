@@ -147,6 +147,14 @@ pub struct Guarded {
     pub gate: ProcessId,
 }
 
+impl PiRuntimes {
+    /// Why the `P` line does not run, when no runtime was found: a skip, or on CI a
+    /// failure (unless the run opted out), by the rule of `harness::needs`.
+    pub fn unmet(&self) -> crate::harness::needs::Unmet {
+        crate::harness::needs::Unmet::new(self.missing.clone(), !self.opted_out)
+    }
+}
+
 /// Finds the runtimes: `--pi` paths (each asked its `--version`, under the guard of
 /// `guarded`), else the launchers in the install dir.
 ///

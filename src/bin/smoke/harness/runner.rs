@@ -38,7 +38,13 @@ pub struct Injection {
     pub fail: Vec<String>,
     /// Ids whose checks hang until their deadline.
     pub hang: Vec<String>,
+    /// Ids whose checks' stand-ins start slowly ([`Runner::start_delay`]).
+    pub slow_start: Vec<String>,
 }
+
+/// How slowly a stand-in starts under `--inject-slow-start`: longer than any bound a
+/// check once had inside its deadline (3 s), well within the deadline (10 s).
+const SLOW_START: Duration = Duration::from_millis(3500);
 
 /// The check executor: the shared run state handed to every scenario.
 pub struct Runner {
@@ -72,6 +78,16 @@ impl Runner {
     /// The checks of this run, in catalog order.
     pub fn selected(&self) -> &[Check] {
         &self.selected
+    }
+
+    /// How long the stand-ins `check` starts should sleep first (zero unless
+    /// `--inject-slow-start` names it, test only).
+    pub fn start_delay(&self, check: Check) -> Duration {
+        if self.injection.slow_start.iter().any(|id| id == check.id()) {
+            SLOW_START
+        } else {
+            Duration::ZERO
+        }
     }
 
     /// Whether `check` is part of this run.
@@ -140,7 +156,9 @@ impl Runner {
             };
         let ms = start.elapsed().as_secs_f64() * 1000.0;
         let kept_dir = match (&outcome, check.scenario()) {
-            (Outcome::Fail(_), Some(scenario)) => cleanup::keep_for_failure(scenario),
+            (Outcome::Fail(reason), Some(scenario)) => {
+                cleanup::keep_for_failure(scenario, check, reason)
+            }
             _ => None,
         };
         self.report_result(CheckResult {
@@ -206,17 +224,22 @@ impl Runner {
     }
 
     /// An interrupted run's end: prints every finished result the in-order stream held
-    /// back (a check still running before it), with its own number, and returns the
-    /// tally of what finished. Every counted result is then also shown: a FAIL that
-    /// finished behind a running check would otherwise be counted and never printed.
+    /// back (a check still running before it) and returns the tally of what finished.
+    /// Every counted result is then also shown: a FAIL that finished behind a running
+    /// check would otherwise be counted and never printed.
+    ///
+    /// Numbered in the order printed, not by catalog position: TAP requires `ok N` to
+    /// count up by one (`prove` reports "Tests out of sequence" at a gap an unfinished
+    /// check would leave), and the last number then equals the count `Bail out!` gives.
     pub fn finish_interrupted(&self) -> Tally {
         {
             let results = self.results.borrow();
             let mut sink = self.sink.borrow_mut();
-            for (i, result) in results.iter().enumerate().skip(self.printed.get()) {
-                if let Some(result) = result {
-                    sink.result(i + 1, result);
-                }
+            // Everything before `printed` was printed, one number each.
+            let mut n = self.printed.get();
+            for result in results.iter().skip(n).flatten() {
+                n += 1;
+                sink.result(n, result);
             }
             self.printed.set(results.len());
         }
@@ -240,5 +263,59 @@ pub fn expect_that(cond: bool, what: impl FnOnce() -> String) -> anyhow::Result<
         Ok(())
     } else {
         Err(anyhow::anyhow!(what()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::rc::Rc;
+
+    use super::*;
+    use crate::harness::output::{Ending, Header};
+
+    /// Records the numbers results were printed with.
+    struct Numbers(Rc<RefCell<Vec<(usize, &'static str)>>>);
+
+    impl Sink for Numbers {
+        fn begin(&mut self, _: &Header) {}
+        fn result(&mut self, n: usize, r: &CheckResult) {
+            self.0.borrow_mut().push((n, r.check.id()));
+        }
+        fn end(&mut self, _: &Ending) {}
+        fn not_run(&mut self, _: &Header, _: &str) {}
+    }
+
+    fn pass(check: Check) -> CheckResult {
+        CheckResult {
+            check,
+            outcome: Outcome::Pass,
+            ms: 0.0,
+            started: Instant::now(),
+            kept_dir: None,
+        }
+    }
+
+    /// Issue 21 item 5: S2.2 still running when the signal came, S2.3 finished behind
+    /// it. Numbered by catalog position, S2.3 was `ok 3` after `ok 1` (a gap `prove`
+    /// calls out of sequence, and `Bail out!` said 2 of 3); in print order it is 2.
+    #[test]
+    fn an_interrupted_run_numbers_results_in_the_order_printed() {
+        let numbers = Rc::new(RefCell::new(Vec::new()));
+        let selected = vec![
+            Check::ChildSpawned,
+            Check::ChildTerminated,
+            Check::ChildEarlyExit,
+        ];
+        let runner = Runner::new(
+            selected,
+            Box::new(Numbers(Rc::clone(&numbers))),
+            Duration::from_secs(1),
+            Injection::default(),
+        );
+        runner.report_result(pass(Check::ChildSpawned));
+        runner.report_result(pass(Check::ChildEarlyExit));
+        let tally = runner.finish_interrupted();
+        assert_eq!(*numbers.borrow(), [(1, "S2.1"), (2, "S2.3")]);
+        assert_eq!(tally.total(), 2, "the last number is the count");
     }
 }

@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use entwurf_v2_spawn::Backend;
 
 use crate::harness::catalog::{Catalog, Check, Scenario, backend_skip};
+use crate::harness::cleanup::temp_dirs;
 use crate::harness::cli::Format;
+use crate::harness::needs::Unmet;
 use crate::harness::output::record::Target;
 use crate::harness::report::{COMMIT, PROGRAM};
 
@@ -70,6 +72,44 @@ pub fn check_temp_dir(selected: &[Check]) -> Result<PathBuf, SetupError> {
             root.display(),
             root.as_os_str().len()
         ))
+    })?;
+    Ok(root)
+}
+
+/// Every check's sockets go in a short dir of the run's own under
+/// [`temp_dirs::socket_root`] (see there). The probe makes one for real and binds a
+/// socket as deep as any check nests one: a root that cannot take a dir, resolves to
+/// something longer than the budget, or cannot hold a socket is one setup error here
+/// rather than a wall of failed checks. Returns the root, for the header and `--list`.
+pub fn check_socket_root() -> Result<PathBuf, SetupError> {
+    let root = temp_dirs::socket_root();
+    let fix = if root == std::env::temp_dir() {
+        "set TMPDIR to a writable directory of a few bytes, such as /tmp".to_owned()
+    } else {
+        format!(
+            "the system temp dir is too long for sockets, so they go in {}: make it a writable directory (or set TMPDIR to a short writable one)",
+            root.display()
+        )
+    };
+    let unusable = |what: &str, e: &dyn std::fmt::Display| {
+        SetupError(format!(
+            "no short dir for the checks' sockets in {}: {what} ({e}); {fix}",
+            root.display()
+        ))
+    };
+    let probe = tempfile::Builder::new()
+        .prefix(&temp_dirs::name_prefix("probe"))
+        .tempdir_in(&root)
+        .map_err(|e| unusable("making a dir failed", &e))?;
+    let dir =
+        std::fs::canonicalize(probe.path()).map_err(|e| unusable("resolving it failed", &e))?;
+    temp_dirs::fits_socket_budget(&dir).map_err(|e| SetupError(format!("{e}")))?;
+    let socket = dir.join("s".repeat(temp_dirs::DEEPEST_SOCKET - 1));
+    std::os::unix::net::UnixListener::bind(&socket).map_err(|e| {
+        unusable(
+            &format!("binding a socket at {} failed", socket.display()),
+            &e,
+        )
     })?;
     Ok(root)
 }
@@ -135,29 +175,33 @@ pub struct Listing<'a> {
     pub keep_tmp: bool,
     /// The backend they would use (S1.7 skips on portable).
     pub backend: Backend,
-    /// Why no real pi runtime was found (the `P` line skips), when none was.
-    pub pi_missing: &'a str,
+    /// Why no real pi runtime was found (the `P` line skips, or fails on CI), when none
+    /// was.
+    pub pi_missing: Unmet,
+    /// Where the checks' sockets would go (`temp_dirs::socket_root`).
+    pub sockets: PathBuf,
 }
 
 impl Listing<'_> {
-    /// Why `check` would skip in this run, or `None` when it runs.
-    fn skip(&self, check: Check) -> Option<String> {
-        if let Some(why) = check.needs().and_then(|n| n.skip_reason(self.euid)) {
-            return Some(why.to_owned());
+    /// Why `check` would not run in this run (a skip, or on CI a failure), or `None`
+    /// when it runs: the same answer the check itself gets.
+    fn unmet(&self, check: Check) -> Option<Unmet> {
+        if let Some(unmet) = check.needs().and_then(|n| n.unmet(self.euid)) {
+            return Some(unmet);
         }
         if let Some(why) = backend_skip(check, self.backend) {
-            return Some(why);
+            return Some(Unmet::new(why, false));
         }
         if check == Check::PiMissing {
-            return Some(self.pi_missing.to_owned());
+            return Some(self.pi_missing.clone());
         }
         (self.keep_tmp && check == Check::HygieneTempDirs)
-            .then(|| "--keep-tmp keeps the temp dirs".to_owned())
+            .then(|| Unmet::new("--keep-tmp keeps the temp dirs", false))
     }
 }
 
 /// `--list`: every check of the selection with its scenario, label, and whether it will
-/// skip for this euid and backend, and why. Runs nothing. Text, or with `--format json`
+/// skip (or, on CI, fail) for this euid and backend, and why. Runs nothing. Text, or with `--format json`
 /// JSON Lines (a `list` object, then one `check` object per check); TAP and JUnit report
 /// runs, so they are a usage error here rather than text under their name.
 pub fn list(listing: &Listing<'_>, format: Format) -> Result<String, String> {
@@ -171,15 +215,16 @@ pub fn list(listing: &Listing<'_>, format: Format) -> Result<String, String> {
     match format {
         Format::Text => {
             let mut out = format!(
-                "{PROGRAM} {} (commit {COMMIT}): {} checks; for euid {euid}, backend {backend}\n",
+                "{PROGRAM} {} (commit {COMMIT}): {} checks; for euid {euid}, backend {backend}, sockets under {}\n",
                 env!("CARGO_PKG_VERSION"),
-                checks.len()
+                checks.len(),
+                listing.sockets.display()
             );
             for check in checks {
                 let scenario = check.scenario().map_or("hygiene", Scenario::name);
                 let will = listing
-                    .skip(*check)
-                    .map_or_else(|| "runs".to_owned(), |why| format!("skips: {why}"));
+                    .unmet(*check)
+                    .map_or_else(|| "runs".to_owned(), |unmet| unmet.listing());
                 out.push_str(&format!(
                     "{:<5} {scenario:<8} {} — {will}\n",
                     check.id(),
@@ -195,20 +240,24 @@ pub fn list(listing: &Listing<'_>, format: Format) -> Result<String, String> {
                 "commit": COMMIT,
                 "euid": euid,
                 "backend": backend,
+                "sockets": listing.sockets,
                 "total": checks.len(),
             })
             .to_string();
             out.push('\n');
             for check in checks {
-                let skip = listing.skip(*check);
+                let unmet = listing.unmet(*check);
+                let skip = unmet.as_ref().filter(|u| !u.required).map(|u| &u.why);
+                let fail = unmet.as_ref().filter(|u| u.required).map(Unmet::failure);
                 let line = serde_json::json!({
                     "type": "check",
                     "id": check.id(),
                     "seed": check.seed_id(),
                     "scenario": check.scenario().map_or("hygiene", Scenario::name),
                     "label": check.label(),
-                    "runs": skip.is_none(),
+                    "runs": unmet.is_none(),
                     "skip_reason": skip,
+                    "fail_reason": fail,
                 });
                 out.push_str(&line.to_string());
                 out.push('\n');

@@ -8,7 +8,7 @@ use anyhow::{Result, bail};
 use entwurf_v2_spawn::production::child::SignalDelivery;
 use entwurf_v2_spawn::watcher::StopSignal;
 
-use super::shared::{Env, Started, bounded, kill_child, scratch, spawn_resident, wait_ready};
+use super::shared::{Env, Started, kill_child, scratch, spawn_resident, wait_ready};
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::{Runner, expect_that};
 use crate::os;
@@ -19,7 +19,12 @@ const CHECKS: [Check; 3] = [
     Check::ChildTerminated,
     Check::ChildEarlyExit,
 ];
-const EXIT_WITHIN: Duration = Duration::from_secs(2);
+/// No bound inside these checks but their deadline (`--check-timeout-ms`, which
+/// abandons the check and kills its groups): under load a stand-in can take seconds to
+/// start and to exit (S2.2 once failed after 3094 ms during a compile, its stand-in's
+/// stderr log still empty — the 3 s readiness bound it then had), and the labels claim
+/// that the exit is observed, not how fast.
+const UNTIL_DEADLINE: Duration = Duration::MAX;
 const EARLY_EXIT_CODE: u8 = 7;
 
 /// Runs the selected S2 checks.
@@ -29,7 +34,12 @@ pub async fn run(runner: &Runner, env: &Env) {
     };
     let dir = scratch.path();
     let spawn_then_terminate = async {
-        let started = runner.check(Check::ChildSpawned, spawned(env, dir)).await;
+        let started = runner
+            .check(
+                Check::ChildSpawned,
+                spawned(env, dir, slow(runner, Check::ChildSpawned)),
+            )
+            .await;
         runner
             .check(Check::ChildTerminated, async {
                 match &started {
@@ -47,20 +57,25 @@ pub async fn run(runner: &Runner, env: &Env) {
     };
     tokio::join!(
         spawn_then_terminate,
-        runner.check(Check::ChildEarlyExit, early_exit(env, dir))
+        runner.check(
+            Check::ChildEarlyExit,
+            early_exit(env, dir, slow(runner, Check::ChildEarlyExit))
+        )
     );
 }
 
 /// When `spawn_child` returns, the process must already run *our* argv (exec done, not
 /// just forked) as the leader of a new session.
-async fn spawned(env: &Env, dir: &Path) -> Result<Started> {
-    let started = spawn_resident(
-        Check::ChildSpawned,
-        env,
-        dir,
-        "spawned",
-        &ResidentArgs::default(),
-    )?;
+/// The stand-in of `check`, started as slowly as `--inject-slow-start` asks (test only).
+fn slow(runner: &Runner, check: Check) -> ResidentArgs {
+    ResidentArgs {
+        start_delay_ms: u64::try_from(runner.start_delay(check).as_millis()).unwrap_or(0),
+        ..ResidentArgs::default()
+    }
+}
+
+async fn spawned(env: &Env, dir: &Path, spec: ResidentArgs) -> Result<Started> {
+    let started = spawn_resident(Check::ChildSpawned, env, dir, "spawned", &spec)?;
     let pid = started.handle.pid();
     let argv = os::cmdline(pid);
     let checks = (|| {
@@ -90,7 +105,7 @@ async fn terminated(started: &Started) -> Result<()> {
     expect_that(delivery == SignalDelivery::Sent, || {
         format!("SIGTERM to a running child's group was not sent: {delivery:?}")
     })?;
-    let exit = bounded(EXIT_WITHIN, "the exit after SIGTERM", started.handle.exit()).await??;
+    let exit = started.handle.exit().await?;
     let sigterm = nix::sys::signal::Signal::SIGTERM as i32;
     expect_that(exit.code == Some(0) || exit.signal == Some(sigterm), || {
         format!("expected exit code 0 or SIGTERM, got {exit}")
@@ -104,14 +119,14 @@ async fn terminated(started: &Started) -> Result<()> {
 }
 
 /// The child exits on its own; only after it is gone does anyone ask for its exit.
-async fn early_exit(env: &Env, dir: &Path) -> Result<()> {
+async fn early_exit(env: &Env, dir: &Path, spec: ResidentArgs) -> Result<()> {
     let spec = ResidentArgs {
         exit_code: Some(EARLY_EXIT_CODE),
-        ..ResidentArgs::default()
+        ..spec
     };
     let started = spawn_resident(Check::ChildEarlyExit, env, dir, "early-exit", &spec)?;
     let pid = started.handle.pid();
-    let gone = os::poll_until(EXIT_WITHIN, Duration::from_millis(1), || {
+    let gone = os::poll_until(UNTIL_DEADLINE, Duration::from_millis(1), || {
         os::proc_stat(pid).is_none_or(|s| s.is_dead())
     })
     .await;
@@ -119,12 +134,7 @@ async fn early_exit(env: &Env, dir: &Path) -> Result<()> {
         kill_child(&started.handle).await;
         bail!("the child never exited on its own");
     }
-    let exit = bounded(
-        EXIT_WITHIN,
-        "the exit of an already dead child",
-        started.handle.exit(),
-    )
-    .await??;
+    let exit = started.handle.exit().await?;
     expect_that(exit.code == Some(i32::from(EARLY_EXIT_CODE)), || {
         format!("expected exit code {EARLY_EXIT_CODE}, got {exit}")
     })

@@ -11,7 +11,7 @@
 //! Each runtime works in its own dir: a `HOME`, an agent dir that is NOT pi's default
 //! (so a resume that does not tell pi its agent dir fails), a project dir, locks and
 //! logs. Every process of a runtime's checks inherits a marker variable naming this run
-//! and the runtime; P<n>.7 finds what is left by that marker, never by name. The
+//! and the runtime; `P<n>.7` finds what is left by that marker, never by name. The
 //! runtimes run concurrently, each one's seven checks in order.
 
 use std::collections::BTreeMap;
@@ -40,14 +40,15 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan, error_chain};
 
 use super::shared::{
-    Env, SOCKET_PATH_ROOM, acquire_off_thread, bounded, counting_release, expect_resident,
-    fail_all, kill_child, off_thread, scratch, short_dir, spawn_registered, spawner_for,
-    stderr_note, unexpected,
+    Env, acquire_off_thread, bounded, counting_release, expect_resident, fail_all, kill_child,
+    off_thread, scratch, spawn_registered, spawner_for, stderr_note, unexpected, unmet_error,
 };
 use super::visible::server::Server;
-use crate::harness::catalog::{Check, Needs, Scenario};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cleanup::Scratch;
+use crate::harness::needs::Needs;
 use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
-use crate::harness::runner::{Runner, expect_that, skip};
+use crate::harness::runner::{Runner, expect_that};
 use crate::os;
 use crate::stand_ins::guard;
 
@@ -90,14 +91,13 @@ fn marker(gate: crate::os::ProcessId, runtime: &PiRuntime) -> (OsString, OsStrin
 /// Runs the `P` line when no runtime was found, else every runtime's checks.
 pub async fn run(runner: &Runner, env: &Env) {
     if runner.runs(Check::PiMissing) {
-        let (why, opted_out) = (env.pi.missing.clone(), env.pi.opted_out);
+        // A skip, or on CI (unless the run opted out) a failure: `harness::needs`.
+        let unmet = env.pi.unmet();
         runner
-            .check(Check::PiMissing, async move {
-                if !opted_out && std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
-                    bail!("required on CI: {why}");
-                }
-                Err::<(), _>(skip(why))
-            })
+            .check(
+                Check::PiMissing,
+                async move { Err::<(), _>(unmet_error(unmet)) },
+            )
             .await;
     }
     let checks: Vec<Check> = runner
@@ -121,7 +121,7 @@ pub async fn run(runner: &Runner, env: &Env) {
             return;
         }
     };
-    each_runtime(runner, env, scratch.path(), &fixture, env.pi.found).await;
+    each_runtime(runner, env, &scratch, &fixture, env.pi.found).await;
 }
 
 /// Runs `runtimes` concurrently (a join over a list of borrowing futures, without a
@@ -129,25 +129,25 @@ pub async fn run(runner: &Runner, env: &Env) {
 fn each_runtime<'a>(
     runner: &'a Runner,
     env: &'a Env,
-    dir: &'a Path,
+    scratch: &'a Scratch,
     fixture: &'a Path,
     runtimes: &'static [PiRuntime],
 ) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
     Box::pin(async move {
         if let Some((first, rest)) = runtimes.split_first() {
             tokio::join!(
-                one_runtime(runner, env, dir, fixture, first),
-                each_runtime(runner, env, dir, fixture, rest)
+                one_runtime(runner, env, scratch, fixture, first),
+                each_runtime(runner, env, scratch, fixture, rest)
             );
         }
     })
 }
 
-/// P<n>.1 to P<n>.7 against `runtime`, in order.
+/// `P<n>.1` to `P<n>.7` against `runtime`, in order.
 async fn one_runtime(
     runner: &Runner,
     env: &Env,
-    base: &Path,
+    scratch: &Scratch,
     fixture: &Path,
     runtime: &'static PiRuntime,
 ) {
@@ -155,7 +155,7 @@ async fn one_runtime(
     if !PiCheck::ALL.iter().any(|k| runner.runs(check(*k))) {
         return;
     }
-    let world = match World::new(env, base, fixture, runtime) {
+    let world = match World::new(env, scratch, fixture, runtime) {
         Ok(world) => world,
         Err(e) => {
             let why = format!("setting up pi {}'s dirs: {e:#}", runtime.version);
@@ -202,14 +202,20 @@ struct World {
     home: PathBuf,
     /// Not pi's default (`<home>/.pi/agent`): pi finds its sessions only when told.
     agent: PathBuf,
-    /// The sessions' project dir (their cwd).
+    /// The sessions' project dir (their cwd), in the short socket dir: pi names a
+    /// session's dir after its cwd (`--<cwd>--`, one path component), which a long
+    /// TMPDIR would push past the 255-byte name limit (ENAMETOOLONG).
     work: PathBuf,
+    /// This runtime's part of the scenario's short socket dir: `work`, `control`, the
+    /// tmux socket.
+    sockets: PathBuf,
     logs: PathBuf,
     /// Where the fixture stands its sockets up (`$ENTWURF_CONTROL_DIR`) and the library
-    /// looks: `<home>/.pi/entwurf-control`, or a short dir when that is too long for node
-    /// to bind a socket in.
+    /// looks: in the scenario's short socket dir, so node can bind there and the portable
+    /// backend connect (`sun_path`) whatever TMPDIR is.
     control: PathBuf,
-    _short: Option<tempfile::TempDir>,
+    /// The runtime's private tmux server's socket (`P<n>.4`), beside `control`.
+    tmux_socket: PathBuf,
     fixture: PathBuf,
     /// The variable every process of this runtime's checks inherits.
     marker: (OsString, OsString),
@@ -224,26 +230,26 @@ struct World {
 }
 
 impl World {
-    fn new(env: &Env, base: &Path, fixture: &Path, runtime: &'static PiRuntime) -> Result<Self> {
+    fn new(
+        env: &Env,
+        scratch: &Scratch,
+        fixture: &Path,
+        runtime: &'static PiRuntime,
+    ) -> Result<Self> {
         // By position too: two `--pi` runtimes may report the same version.
-        let root = std::fs::canonicalize(base)?
+        let root = std::fs::canonicalize(scratch.path())?
             .join(format!("pi{}-{}", runtime.position, runtime.version));
-        let control = root.join("home/.pi/entwurf-control");
-        // `<gid>.sock` is 27 bytes.
-        let (control, short) = if control.as_os_str().len() + 28 <= SOCKET_PATH_ROOM {
-            (control, None)
-        } else {
-            let short = short_dir(env, Scenario::Pi, "pi-control")?;
-            (short.path().to_path_buf(), Some(short))
-        };
+        let sockets = scratch.sockets().join(format!("p{}", runtime.position));
+        let control = sockets.join("control");
         let world = Self {
             runtime,
             home: root.join("home"),
             agent: root.join("agent"),
-            work: root.join("work"),
+            work: sockets.join("work"),
             logs: root.join("logs"),
             control,
-            _short: short,
+            tmux_socket: sockets.join("tmux.sock"),
+            sockets,
             fixture: fixture.to_path_buf(),
             marker: marker(env.gate, runtime),
             program: root.join("bin/pi"),
@@ -259,6 +265,7 @@ impl World {
             &world.logs,
             &world.tmp(),
             &world.root.join("bin"),
+            &world.control,
         ] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -498,7 +505,7 @@ fn released_once(releases: &AtomicUsize, lock: &Path) -> Result<()> {
     })
 }
 
-/// What P<n>.1 leaves for P<n>.2.
+/// What `P<n>.1` leaves for `P<n>.2`.
 struct Resident {
     handle: ChildHandle,
     gid: GardenId,
@@ -507,7 +514,7 @@ struct Resident {
     before: Vec<(String, String)>,
 }
 
-/// P<n>.1: the spawn-bg `v2-control` resume of a session pi wrote.
+/// `P<n>.1`: the spawn-bg `v2-control` resume of a session pi wrote.
 async fn resume(world: &World) -> Result<Resident> {
     let owner = Check::Pi(world.runtime, PiCheck::ResumeSocketAlive);
     let gid = world.gid(PiCheck::ResumeSocketAlive)?;
@@ -569,7 +576,7 @@ fn the_turn() -> Vec<(String, String)> {
     ]
 }
 
-/// P<n>.2: the resident runs the turn it was told to and exits 0; the file gained
+/// `P<n>.2`: the resident runs the turn it was told to and exits 0; the file gained
 /// exactly that turn.
 async fn turn(world: &World, r: &Resident) -> Result<()> {
     let exit = bounded(
@@ -599,7 +606,7 @@ async fn turn(world: &World, r: &Resident) -> Result<()> {
     })
 }
 
-/// P<n>.3: the legacy one-shot worker: extension discovery off, the fixture passed as an
+/// `P<n>.3`: the legacy one-shot worker: extension discovery off, the fixture passed as an
 /// extension arg, no control flag — so no socket; the exit releases. The production deps
 /// build the `v2-control` argv; a dispatcher wanting `legacy` says so in its spawner,
 /// which sees the plan and the resolved identity.
@@ -613,8 +620,9 @@ async fn legacy(world: &World) -> Result<()> {
     // A control dir of this check's own, which the fixture creates only when told
     // `--entwurf-control` (and never removes): its absence afterwards proves no socket
     // was ever stood up, where a missing socket file would not (the fixture unlinks its
-    // socket on shutdown).
-    let control = world.root.join("legacy-control");
+    // socket on shutdown). Beside the world's control dir, in the short socket dir: the
+    // portable backend refuses a socket path longer than sun_path before it starts pi.
+    let control = world.control.with_file_name("legacy-control");
     options.control_dir = control.clone();
     options.child_env.push((
         "ENTWURF_CONTROL_DIR".into(),
@@ -667,20 +675,20 @@ async fn legacy(world: &World) -> Result<()> {
     })
 }
 
-/// P<n>.4: the visible resume in a private tmux server's window; then the window is
+/// `P<n>.4`: the visible resume in a private tmux server's window; then the window is
 /// closed and the pane's exit observed.
 async fn visible(env: &Env, world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::Visible);
     let euid = nix::unistd::geteuid().as_raw();
-    if let Some(why) = off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await? {
-        return Err(skip(why));
+    if let Some(unmet) = off_thread(move || Ok(Needs::Tmux.unmet(euid))).await? {
+        return Err(unmet_error(unmet));
     }
     let gid = world.gid(PiCheck::Visible)?;
     let file = world.create_session(owner, &gid).await?;
     let transcript = std::fs::read(&file).context("reading the transcript")?;
     let server_dir = world.root.join("tmux");
     std::fs::create_dir_all(&server_dir).context("the tmux server's dir")?;
-    let server = Server::start(&server_dir, env, owner)
+    let server = Server::start(&server_dir, world.tmux_socket.clone(), env, owner)
         .await
         .context("starting the private tmux server")?;
     let result = visible_in(world, &server, &gid, &file, &transcript).await;
@@ -694,7 +702,7 @@ async fn visible(env: &Env, world: &World) -> Result<()> {
     expect_that(gone, || format!("pi (pid {pane_pid}) outlived its window"))
 }
 
-/// The part of P<n>.4 that needs the server; returns the pane's pid.
+/// The part of `P<n>.4` that needs the server; returns the pane's pid.
 async fn visible_in(
     world: &World,
     server: &Server,
@@ -762,7 +770,7 @@ async fn visible_in(
     Ok(receipt.pane_pid)
 }
 
-/// P<n>.5: pi itself refuses the argv (no extension defines `--entwurf-control`): the
+/// `P<n>.5`: pi itself refuses the argv (no extension defines `--entwurf-control`): the
 /// exit releases, and what pi said is in the outcome.
 async fn refused_argv(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::RefusedArgv);
@@ -786,7 +794,7 @@ async fn refused_argv(world: &World) -> Result<()> {
     })
 }
 
-/// P<n>.6: the preflight names this runtime's version — the one its own `package.json`
+/// `P<n>.6`: the preflight names this runtime's version — the one its own `package.json`
 /// states, a source independent of the preflight and of the launcher's name — and
 /// refuses, typed, naming what it found, a missing runtime and one below the spawn-bg
 /// floor (a stand-in answering `--version` as 0.73.1, the last release without
@@ -869,11 +877,11 @@ fn package_version(launcher: &Path) -> Result<(String, PathBuf)> {
     )
 }
 
-/// P<n>.7: one more resume, traced: no inet socket, no write outside the world's dir;
+/// `P<n>.7`: one more resume, traced: no inet socket, no write outside the world's dir;
 /// then no process carrying this runtime's marker is left.
 async fn nothing_escapes(world: &World) -> Result<()> {
     let euid = nix::unistd::geteuid().as_raw();
-    let no_strace = off_thread(move || Ok(Needs::Strace.skip_reason(euid))).await?;
+    let no_strace = off_thread(move || Ok(Needs::Strace.unmet(euid))).await?;
     let traced = match no_strace {
         None => Some(traced_resume(world).await),
         Some(_) => None,
@@ -894,14 +902,15 @@ async fn nothing_escapes(world: &World) -> Result<()> {
     })?;
     match (traced, no_strace) {
         (Some(traced), _) => traced,
-        (None, why) => Err(skip(format!(
-            "{}: no process was left, but the traced resume did not run",
-            why.unwrap_or_default()
-        ))),
+        // No process was left, but the traced resume did not run: a skip, or on CI a
+        // failure, in `--list`'s words.
+        (None, unmet) => Err(unmet_error(unmet.unwrap_or_else(|| {
+            crate::harness::needs::Unmet::new("the traced resume did not run", true)
+        }))),
     }
 }
 
-/// P<n>.7's resume under strace: no inet call, no write outside the world's dirs.
+/// `P<n>.7`'s resume under strace: no inet call, no write outside the world's dirs.
 async fn traced_resume(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
     let gid = world.gid(PiCheck::NothingEscapes)?;
@@ -950,7 +959,7 @@ async fn traced_resume(world: &World) -> Result<()> {
         return Err(e);
     }
     let text = std::fs::read_to_string(&trace).context("reading the trace")?;
-    let escapes = escapes(&text, &world.work, &[&world.root, &world.control]);
+    let escapes = escapes(&text, &world.work, &[&world.root, &world.sockets]);
     expect_that(escapes.is_empty(), || {
         format!(
             "{} call(s) reached beyond the scratch dir: {}",
@@ -975,8 +984,8 @@ fn traced_launcher(trace: &Path, launcher: &Path) -> String {
     )
 }
 
-/// The traced calls that left `roots` (the runtime's dir, and its short control dir when
-/// it has one): an inet address, or a successful write, create, rename or removal of a
+/// The traced calls that left `roots` (the runtime's dir, and its part of the short
+/// socket dir: the session's cwd and the control dir): an inet address, or a successful write, create, rename or removal of a
 /// path outside them. Every path is judged resolved: against the descriptor strace names
 /// before it (`-y`), else against its process's cwd — `start` (the session's, where the
 /// traced pi starts) unless the trace shows a `chdir`, an `fchdir` or a cwd strace named,

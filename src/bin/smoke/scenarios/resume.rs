@@ -40,7 +40,10 @@ pub async fn run(runner: &Runner, env: &Env) {
         return;
     };
     let resident = runner
-        .check(Check::ResumeEndToEnd, end_to_end(env, scratch.path()))
+        .check(
+            Check::ResumeEndToEnd,
+            end_to_end(env, scratch.path(), scratch.sockets()),
+        )
         .await;
     runner
         .check(Check::ResumeResident, async {
@@ -87,9 +90,11 @@ fn saved_sessions(agent: &Path, gid: &GardenId, work: &Path) -> Result<()> {
     Ok(())
 }
 
-async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
+/// `dir` is the scratch dir; the session's cwd, where the stand-in binds its control
+/// socket, is in `sockets` (short: the portable backend connects by path).
+async fn end_to_end(env: &Env, dir: &Path, sockets: &Path) -> Result<Resident> {
     let gid = GardenId::generate(SystemTime::now())?;
-    let work = std::fs::canonicalize(dir)?.join("work");
+    let work = sockets.join("work");
     let agent = dir.join("agent");
     std::fs::create_dir_all(work.join(pi_fixture::CONTROL_DIR)).context("control dir")?;
     saved_sessions(&agent, &gid, &work)?;

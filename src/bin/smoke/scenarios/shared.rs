@@ -22,6 +22,7 @@ use entwurf_v2_spawn::watcher::{SpawnBgOutcome, StopSignal};
 
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::cleanup::{self, Scratch};
+use crate::harness::needs::Unmet;
 use crate::harness::pi_runtimes::PiRuntimes;
 use crate::harness::runner::Runner;
 use crate::os::ProcessId;
@@ -66,15 +67,14 @@ pub async fn scratch(
     }
 }
 
-/// How long a socket path a program other than the library may be given: `sun_path`
-/// holds 107 bytes and a NUL; tmux and node bind by path. (The library itself reaches
-/// longer ones, S1.7.)
-pub const SOCKET_PATH_ROOM: usize = 100;
-
-/// A short dir under `/tmp` for sockets that must fit [`SOCKET_PATH_ROOM`] when the
-/// scratch dir's path is too long (a long `TMPDIR`); see [`cleanup::make_short_dir`].
-pub fn short_dir(env: &Env, scenario: Scenario, what: &str) -> Result<tempfile::TempDir> {
-    cleanup::make_short_dir(scenario, what, env.gate)
+/// A check's end for a need this run does not meet (`harness::needs`): a skip naming
+/// it, or on CI a failure saying it is required there — the words `--list` printed.
+pub fn unmet_error(unmet: Unmet) -> anyhow::Error {
+    if unmet.required {
+        anyhow!("{}", unmet.failure())
+    } else {
+        crate::harness::runner::skip(unmet.why)
+    }
 }
 
 /// Records the same failure for every one of `checks` (those not selected are passed
@@ -161,10 +161,12 @@ pub fn spawn_resident(
     })
 }
 
-/// Waits until the resident announced readiness; returns the ready file's content.
+/// Waits until the resident announced readiness (or exited); returns the ready file's
+/// content. Bounded only by the check's deadline: a stand-in started on a loaded machine
+/// may take seconds (see `scenarios::child`).
 pub async fn wait_ready(started: &Started) -> Result<String> {
     let ready = started.ready.clone();
-    let seen = crate::os::poll_until(Duration::from_secs(3), Duration::from_millis(1), || {
+    let seen = crate::os::poll_until(Duration::MAX, Duration::from_millis(1), || {
         ready.exists() || started.handle.try_exit().is_some()
     })
     .await;

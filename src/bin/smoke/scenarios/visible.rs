@@ -1,6 +1,6 @@
 //! V: visible resume into a real tmux window, observed in milliseconds.
 //!
-//! The scenario starts a private tmux server for the run — `tmux -D -S <scratch>/tmux.sock
+//! The scenario starts a private tmux server for the run — `tmux -D -S <sockets>/tmux.sock
 //! -f /dev/null`, a child of this process in its own registered process group, so every
 //! way out that kills the run's groups kills it too, and its socket goes with the temp
 //! dir. A session `main` holds a watchdog window (`sh`) that runs `kill-server` as soon as
@@ -32,9 +32,10 @@ use entwurf_v2_spawn::visible::{
 };
 use entwurf_v2_spawn::{GardenId, error_chain};
 
-use super::shared::{Env, fail_all, gid, scratch};
-use crate::harness::catalog::{Check, Needs, Scenario};
-use crate::harness::runner::{Runner, expect_that, skip};
+use super::shared::{Env, fail_all, gid, scratch, unmet_error};
+use crate::harness::catalog::{Check, Scenario};
+use crate::harness::needs::Needs;
+use crate::harness::runner::{Runner, expect_that};
 use crate::stand_ins::pi_fixture;
 use crate::stand_ins::visible_pi;
 
@@ -64,15 +65,20 @@ pub async fn run(runner: &Runner, env: &Env) {
         return;
     };
     let euid = nix::unistd::geteuid().as_raw();
-    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.skip_reason(euid))).await;
-    if let Ok(Some(why)) = missing {
+    // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
+    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
+    if let Ok(Some(unmet)) = missing {
         for check in CHECKS {
-            runner.check(check, async { Err::<(), _>(skip(why)) }).await;
+            let unmet = unmet.clone();
+            runner
+                .check(check, async { Err::<(), _>(unmet_error(unmet)) })
+                .await;
         }
         return;
     }
     // Installed but not startable is a failure of every check, never a skip.
-    let server = match Server::start(scratch.path(), env, Check::VisibleNothingLeft).await {
+    let socket = scratch.sockets().join("tmux.sock");
+    let server = match Server::start(scratch.path(), socket, env, Check::VisibleNothingLeft).await {
         Ok(server) => server,
         Err(why) => {
             let why = format!("starting the private tmux server: {why:#}");
@@ -80,7 +86,9 @@ pub async fn run(runner: &Runner, env: &Env) {
             return;
         }
     };
-    let dir = scratch.path();
+    // Each check's world (its cwd holds the control socket the stand-in binds) in the
+    // short socket dir: the portable backend connects by path (sun_path).
+    let dir = scratch.sockets();
     let alive = runner
         .check(Check::VisibleSocketAlive, socket_alive(env, &server, dir))
         .await;

@@ -6,7 +6,7 @@
 //! `ProductionDeps::spawn` runs every spawner) until the stand-in has SIGTERM blocked
 //! before handing it to the watcher, so "ignores SIGTERM" holds from the first signal on.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,6 +26,7 @@ use super::shared::{
     spawner_for, unexpected,
 };
 use crate::harness::catalog::{Check, Scenario};
+use crate::harness::cleanup::Scratch;
 use crate::harness::runner::{Runner, expect_that};
 use crate::os;
 use crate::stand_ins::args::ResidentArgs;
@@ -55,7 +56,7 @@ pub async fn run(runner: &Runner, env: &Env) {
     let Some(scratch) = scratch(Scenario::Watcher, runner, env, &CHECKS).await else {
         return;
     };
-    let dir = scratch.path();
+    let dir = &scratch;
     let timeout_then_release = async {
         let facts = runner.check(Check::WatcherTimeout, timeout(env, dir)).await;
         runner
@@ -85,6 +86,11 @@ struct World {
     claim: LockClaim,
 }
 
+/// Where every watcher check's control sockets are.
+fn control_dir(scratch: &Scratch) -> PathBuf {
+    scratch.sockets().join("control")
+}
+
 /// What a run left behind, for the release checks.
 struct Facts {
     release: ReleaseOutcome,
@@ -97,10 +103,11 @@ struct Facts {
 async fn world(
     owner: Check,
     env: &Env,
-    dir: &Path,
+    scratch: &Scratch,
     n: u32,
     spec: Option<ResidentArgs>,
 ) -> Result<World> {
+    let dir = scratch.path();
     let gid = gid(n)?;
     let tag = format!("w{n:x}");
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
@@ -109,7 +116,8 @@ async fn world(
     options.backend = env.backend;
     options.term_grace = TERM_GRACE;
     options.kill_grace = KILL_GRACE;
-    options.control_dir = dir.join("control");
+    // In the short socket dir: the portable backend connects by path (sun_path).
+    options.control_dir = control_dir(scratch);
     options.lock_dir = dir.join("locks");
     options.pi_program = dir.join("bin").join("no-such-pi").into_os_string();
     options.stderr = StderrPolicy::Fixed(StderrTarget::AppendTo(
@@ -201,11 +209,11 @@ fn exited(
     }
 }
 
-async fn timeout(env: &Env, dir: &Path) -> Result<Facts> {
+async fn timeout(env: &Env, scratch: &Scratch) -> Result<Facts> {
     let w = world(
         Check::WatcherTimeout,
         env,
-        dir,
+        scratch,
         0x300,
         Some(ResidentArgs::default()),
     )
@@ -223,8 +231,8 @@ async fn timeout(env: &Env, dir: &Path) -> Result<Facts> {
     Ok(facts(&w, release))
 }
 
-async fn missing_program(env: &Env, dir: &Path) -> Result<()> {
-    let w = world(Check::WatcherMissingProgram, env, dir, 0x303, None).await?;
+async fn missing_program(env: &Env, scratch: &Scratch) -> Result<()> {
+    let w = world(Check::WatcherMissingProgram, env, scratch, 0x303, None).await?;
     let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
     let SpawnBgOutcome::SpawnStartFailed { release, .. } = outcome else {
         return Err(unexpected(outcome, "spawn-start-failed").await);
@@ -232,12 +240,12 @@ async fn missing_program(env: &Env, dir: &Path) -> Result<()> {
     released_once(&facts(&w, release), "spawn-start-failed")
 }
 
-async fn ignores_term(env: &Env, dir: &Path) -> Result<()> {
+async fn ignores_term(env: &Env, scratch: &Scratch) -> Result<()> {
     let spec = ResidentArgs {
         ignore_term: true,
         ..ResidentArgs::default()
     };
-    let w = world(Check::WatcherIgnoresTerm, env, dir, 0x304, Some(spec)).await?;
+    let w = world(Check::WatcherIgnoresTerm, env, scratch, 0x304, Some(spec)).await?;
     let (outcome, took) = execute(&w, OBSERVE).await?;
     let Some((exit, release, _)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited by SIGKILL").await);
@@ -251,13 +259,14 @@ async fn ignores_term(env: &Env, dir: &Path) -> Result<()> {
     released_once(&facts(&w, release), "the SIGKILL exit")
 }
 
-async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
+async fn grandchild(env: &Env, scratch: &Scratch) -> Result<()> {
+    let dir = scratch.path();
     let spec = ResidentArgs {
         grandchild: true,
         ..ResidentArgs::default()
     };
     let n = 0x305;
-    let w = world(Check::WatcherGrandchild, env, dir, n, Some(spec)).await?;
+    let w = world(Check::WatcherGrandchild, env, scratch, n, Some(spec)).await?;
     let (outcome, _) = execute(&w, OBSERVE).await?;
     let Some((_, release, pid)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited").await);
@@ -286,15 +295,15 @@ async fn grandchild(env: &Env, dir: &Path) -> Result<()> {
     released_once(&facts(&w, release), "the exit")
 }
 
-async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
+async fn socket_alive(env: &Env, scratch: &Scratch) -> Result<()> {
     let n = 0x306;
-    let socket = dir.join("control").join(format!("{}.sock", gid(n)?));
+    let socket = control_dir(scratch).join(format!("{}.sock", gid(n)?));
     let spec = ResidentArgs {
         listen: Some(socket),
         listen_after_ms: 30,
         ..ResidentArgs::default()
     };
-    let w = world(Check::WatcherSocketAlive, env, dir, n, Some(spec)).await?;
+    let w = world(Check::WatcherSocketAlive, env, scratch, n, Some(spec)).await?;
     let (outcome, _) = execute(&w, OBSERVE_LONG).await?;
     let SpawnBgOutcome::SocketAlive {
         pid,
@@ -327,12 +336,12 @@ async fn socket_alive(env: &Env, dir: &Path) -> Result<()> {
     checked
 }
 
-async fn forged_backstop(env: &Env, dir: &Path) -> Result<()> {
+async fn forged_backstop(env: &Env, scratch: &Scratch) -> Result<()> {
     let n = 0x307;
     let w = world(
         Check::WatcherForgedBackstop,
         env,
-        dir,
+        scratch,
         n,
         Some(ResidentArgs::default()),
     )

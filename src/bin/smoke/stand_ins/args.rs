@@ -56,6 +56,10 @@ pub struct ResidentArgs {
     /// a live process of another user, for L8 as root. Needs root.
     #[arg(long, value_name = "UID")]
     pub become_uid: Option<u32>,
+    /// Sleep this long first (SIGTERM already blocked): a start as slow as on a loaded
+    /// machine (`--inject-slow-start`, test only).
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub start_delay_ms: u64,
 }
 
 impl ResidentArgs {
@@ -95,6 +99,12 @@ impl ResidentArgs {
         }
         if let Some(uid) = self.become_uid {
             flag("become-uid", Some(uid.to_string().into()));
+        }
+        if self.start_delay_ms != 0 {
+            flag(
+                "start-delay-ms",
+                Some(self.start_delay_ms.to_string().into()),
+            );
         }
         args
     }

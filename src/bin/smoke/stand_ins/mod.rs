@@ -153,6 +153,9 @@ fn resident(a: &ResidentArgs) -> ExitCode {
         Ok(term) => term,
         Err(e) => return fail("resident", &e),
     };
+    if a.start_delay_ms != 0 {
+        std::thread::sleep(Duration::from_millis(a.start_delay_ms));
+    }
     if let Some(code) = a.exit_code {
         return ExitCode::from(code);
     }

@@ -2,8 +2,10 @@
 //! made them), swept when the owner is provably gone. Plain file operations: which dirs
 //! the run made, and when they go, is the cleanup owner's (`cleanup`).
 //!
-//! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir and
-//! holds a marker file naming the run that made it (pid and start time). A gate process
+//! Every dir is `smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under the system temp dir (a
+//! scenario's scratch dir) or under [`socket_root`] (its socket dir, short enough for
+//! `sun_path`), and holds a marker file naming the run that made it (pid and start
+//! time); the sweep looks in both ([`roots`]). A gate process
 //! killed with SIGKILL cannot remove its dirs; the next run does, but only dirs of ours whose
 //! owner no longer runs: never a live run's, never anything without our name.
 //!
@@ -34,6 +36,75 @@ pub const KEPT: &str = ".smoke-entwurf-v2-kept";
 /// How long a kept dir stays after its run: a day, to read it; then the next run that
 /// finds its owner gone sweeps it.
 pub const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
+/// How long a socket path a program other than the library may be given: `sun_path`
+/// holds 104 bytes (macOS, FreeBSD) to 107 (Linux) and a NUL; tmux, node and the
+/// portable backend bind or connect by path. (The native backend reaches longer ones,
+/// S1.7.)
+pub const SOCKET_PATH_ROOM: usize = 100;
+/// The deepest a check nests a socket under its scenario's socket dir: the visible
+/// checks' `/v3/work/control/<gid>.sock` (a gid is 22 bytes).
+pub const DEEPEST_SOCKET: usize = "/v3/work/control/".len() + 22 + ".sock".len();
+/// The longest a socket dir's path may be, so that every socket under it fits
+/// [`SOCKET_PATH_ROOM`].
+pub const SOCKET_DIR_MAX: usize = SOCKET_PATH_ROOM - DEEPEST_SOCKET;
+/// The longest name [`name_prefix`] and tempfile's six random characters make for a
+/// socket dir: the longest scenario name (`visible`) and the largest pid (`pid_max`
+/// is at most 4194304).
+const LONGEST_SOCKET_DIR_NAME: usize = PREFIX.len() + "visible".len() + "-4194304-XXXXXX".len();
+/// Where the socket dirs go when the system temp dir is too long for them.
+pub const SHORT_ROOT: &str = "/tmp";
+
+/// Where the run's socket dirs go: the system temp dir when a socket dir fits
+/// [`SOCKET_DIR_MAX`] there, else [`SHORT_ROOT`]. A macOS `TMPDIR`
+/// (`/var/folders/…/T/`, about 50 bytes) or a CI's long one leaves no room for a socket
+/// under `sun_path`'s limit, and a check must never fail for the length of someone's
+/// `TMPDIR`. Measured on the canonical path: that is what a socket's path becomes once
+/// a program resolves its cwd.
+pub fn socket_root() -> PathBuf {
+    let temp = std::env::temp_dir();
+    let len = std::fs::canonicalize(&temp)
+        .unwrap_or_else(|_| temp.clone())
+        .as_os_str()
+        .len();
+    if len + 1 + LONGEST_SOCKET_DIR_NAME <= SOCKET_DIR_MAX {
+        temp
+    } else {
+        PathBuf::from(SHORT_ROOT)
+    }
+}
+
+/// The dirs a run makes dirs in (the system temp dir and [`socket_root`]), each once:
+/// what the sweep looks through.
+pub fn roots() -> Vec<PathBuf> {
+    let mut roots = vec![std::env::temp_dir(), socket_root()];
+    roots.dedup();
+    roots
+}
+
+/// Why a socket dir at `dir` leaves too little room under `sun_path`.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "socket dir {} is {len} bytes, longer than the {SOCKET_DIR_MAX} that leave room for the checks' sockets under sun_path ({SOCKET_PATH_ROOM} bytes); set TMPDIR to a short directory such as /tmp",
+    dir.display()
+)]
+pub struct TooLong {
+    dir: PathBuf,
+    len: usize,
+}
+
+/// Whether every socket a check nests under `dir` fits [`SOCKET_PATH_ROOM`].
+pub fn fits_socket_budget(dir: &Path) -> Result<(), TooLong> {
+    let len = dir.as_os_str().len();
+    if len <= SOCKET_DIR_MAX {
+        Ok(())
+    } else {
+        Err(TooLong {
+            dir: dir.to_path_buf(),
+            len,
+        })
+    }
+}
 
 /// `smoke-entwurf-v2-<what>-<pid>-`: the start of every name this run gives a dir.
 pub fn name_prefix(what: &str) -> String {

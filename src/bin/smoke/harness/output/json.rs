@@ -25,6 +25,7 @@ impl Sink for Json {
             "euid": h.euid,
             "total": h.total,
             "deadline_ms": u64::try_from(h.deadline.as_millis()).unwrap_or(u64::MAX),
+            "sockets": h.sockets,
         });
         emit(&line.to_string());
     }
@@ -50,10 +51,25 @@ impl Sink for Json {
         emit(&line.to_string());
     }
 
+    fn not_run(&mut self, header: &Header, why: &str) {
+        self.begin(header);
+        emit(&summary(&Ending::nothing(header.selection.clone()), Some(why)).to_string());
+    }
+
     fn end(&mut self, e: &Ending) {
-        let line = json!({
+        emit(&summary(e, None).to_string());
+    }
+}
+
+/// The summary object: one schema whether the run ran (`not_run` null) or not (`LIVE`
+/// unset: `not_run` says why, `summary` is null and every count is 0). `skipped` is
+/// always a count (a check row's `skipped` is its own boolean).
+fn summary(e: &Ending, not_run: Option<&str>) -> serde_json::Value {
+    {
+        json!({
             "type": "summary",
-            "summary": e.summary_line(),
+            "summary": if not_run.is_some() { None } else { e.summary_line() },
+            "not_run": not_run,
             "passed": e.tally.passed,
             "failed": e.tally.failed,
             "skipped": e.tally.skipped,
@@ -66,7 +82,6 @@ impl Sink for Json {
             "killed_groups": e.cleanup.killed,
             "removed_dirs": e.cleanup.removed,
             "kept_dirs": e.cleanup.kept.iter().map(|d| d.display().to_string()).collect::<Vec<_>>(),
-        });
-        emit(&line.to_string());
+        })
     }
 }

@@ -93,6 +93,21 @@ impl Sink for Junit {
         });
     }
 
+    fn not_run(&mut self, _header: &Header, why: &str) {
+        let mut status = TestCaseStatus::skipped();
+        status.set_message(why);
+        let mut case = TestCase::new(PROGRAM, status);
+        case.set_classname(PROGRAM);
+        let mut suite = TestSuite::new("live gate");
+        suite.add_test_case(case);
+        let mut report = Report::new(PROGRAM);
+        report.add_test_suite(suite);
+        match report.to_string() {
+            Ok(xml) => emit(xml.trim_end()),
+            Err(err) => eprintln!("{PROGRAM}: cannot write the JUnit report: {err}"),
+        }
+    }
+
     fn end(&mut self, e: &Ending) {
         let header = self.header.as_ref();
         let backend = backend(header);

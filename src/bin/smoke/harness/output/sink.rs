@@ -22,6 +22,9 @@ pub struct Header {
     pub backend: &'static str,
     /// When the run started (JUnit's timestamp).
     pub started: SystemTime,
+    /// Where the checks' sockets go (`harness::cleanup::temp_dirs::socket_root`): said
+    /// up front, since it may not be `TMPDIR`.
+    pub sockets: std::path::PathBuf,
 }
 
 impl Header {
@@ -55,6 +58,18 @@ pub struct Ending {
 }
 
 impl Ending {
+    /// The ending of a run that ran nothing (`--not-live`): no result, no cleanup.
+    pub fn nothing(selection: Selection) -> Self {
+        Self {
+            selection,
+            tally: Tally::default(),
+            total: 0,
+            wall: Duration::ZERO,
+            interrupted: None,
+            cleanup: Cleanup::default(),
+        }
+    }
+
     /// The summary line (`None` when interrupted: an incomplete run has none to paste).
     pub fn summary_line(&self) -> Option<String> {
         self.interrupted
@@ -85,6 +100,11 @@ pub trait Sink {
     fn result(&mut self, n: usize, result: &CheckResult);
     /// After the last result, or when a signal ended the run.
     fn end(&mut self, ending: &Ending);
+    /// The whole output of a gate that runs nothing because `LIVE` is not 1 (`run.sh`
+    /// passes `--not-live`), in this format: a CI step writing `--format junit >
+    /// report.xml` gets a valid report with one skipped test, TAP a skipped plan, JSON
+    /// its start object and a summary object of the one schema, text one line.
+    fn not_run(&mut self, header: &Header, why: &str);
 }
 
 /// Writes one line to stdout and flushes it. A closed stdout (e.g. `| head`) must not

@@ -25,11 +25,12 @@ impl Sink for Tap {
         emit("TAP version 13");
         emit(&format!("1..{}", h.total));
         emit(&format!(
-            "# {PROGRAM} {} (commit {COMMIT}): {}, real OS primitives (euid {}, per-check deadline {} ms)",
+            "# {PROGRAM} {} (commit {COMMIT}): {}, real OS primitives (euid {}, per-check deadline {} ms, sockets under {})",
             env!("CARGO_PKG_VERSION"),
             h.scope(),
             h.euid,
-            h.deadline.as_millis()
+            h.deadline.as_millis(),
+            h.sockets.display()
         ));
     }
 
@@ -53,6 +54,11 @@ impl Sink for Tap {
                 emit("  ...");
             }
         }
+    }
+
+    fn not_run(&mut self, _header: &Header, why: &str) {
+        emit("TAP version 13");
+        emit(&format!("1..0 # SKIP {}", one_line(why)));
     }
 
     fn end(&mut self, e: &Ending) {

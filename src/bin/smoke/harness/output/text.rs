@@ -29,12 +29,13 @@ impl Text {
 impl Sink for Text {
     fn begin(&mut self, h: &Header) {
         let line = format!(
-            "{PROGRAM} {} (commit {COMMIT}): {}, {} checks against real OS primitives (euid {}, per-check deadline {} ms)",
+            "{PROGRAM} {} (commit {COMMIT}): {}, {} checks against real OS primitives (euid {}, per-check deadline {} ms, sockets under {})",
             env!("CARGO_PKG_VERSION"),
             h.scope(),
             h.total,
             h.euid,
-            h.deadline.as_millis()
+            h.deadline.as_millis(),
+            h.sockets.display()
         );
         emit(&self.paint(&line, Style::new().bold()));
     }
@@ -63,6 +64,10 @@ impl Sink for Text {
                 dir.display()
             ));
         }
+    }
+
+    fn not_run(&mut self, _header: &Header, why: &str) {
+        emit(&format!("[{PROGRAM}] skipped — {why}"));
     }
 
     fn end(&mut self, e: &Ending) {

@@ -12,10 +12,8 @@ use entwurf_v2_spawn::error_chain;
 use entwurf_v2_spawn::production::child::{ChildHandle, SpawnRequest, StderrTarget};
 use entwurf_v2_spawn::visible::TmuxLauncher;
 
-use super::super::shared::{
-    Env, SOCKET_PATH_ROOM, bounded, kill_child, off_thread, short_dir, spawn_registered,
-};
-use crate::harness::catalog::{Check, Scenario};
+use super::super::shared::{Env, bounded, kill_child, off_thread, spawn_registered};
+use crate::harness::catalog::Check;
 use crate::harness::runner::expect_that;
 
 /// Generous: a stand-in binds within milliseconds, tmux answers as fast; the bound only
@@ -26,8 +24,6 @@ pub(crate) const OBSERVE: Duration = Duration::from_secs(3);
 pub(crate) struct Server {
     handle: ChildHandle,
     socket: PathBuf,
-    /// A short dir for the socket when the scratch dir's path is too long for it.
-    _short: Option<tempfile::TempDir>,
     /// `$TMUX` as a shell inside session `main` sees it.
     tmux_env: OsString,
     /// The watchdog's pid (the pane of session `main`).
@@ -99,11 +95,16 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
 }
 
 impl Server {
-    /// Starts a server in `dir` whose process group belongs to `owner` (abandoning that
-    /// check kills it).
-    pub(crate) async fn start(dir: &Path, env: &Env, owner: Check) -> Result<Self> {
-        let scenario = owner.scenario().unwrap_or(Scenario::Visible);
-        let (socket, short) = socket_place(dir, env, scenario)?;
+    /// Starts a server in `dir`, listening on `socket`, whose process group belongs to
+    /// `owner` (abandoning that check kills it). `socket` goes in a scenario's socket
+    /// dir (`Scratch::sockets`): tmux binds by path, so it must fit `sun_path`, and the
+    /// dir leaves with the scenario on every way out.
+    pub(crate) async fn start(
+        dir: &Path,
+        socket: PathBuf,
+        env: &Env,
+        owner: Check,
+    ) -> Result<Self> {
         // The server runs under a small guard shell, its group leader, which kills it the
         // moment the gate process is gone. The watchdog window below does the same, but only
         // once it exists: a gate process SIGKILLed between the server's start and that window
@@ -132,7 +133,6 @@ impl Server {
         let mut server = Self {
             handle,
             socket,
-            _short: short,
             tmux_env: OsString::new(),
             watchdog: 0,
         };
@@ -250,20 +250,4 @@ impl Server {
         let _ = std::fs::remove_file(&self.socket);
         Ok(())
     }
-}
-
-/// Where the server's socket goes: in the scratch dir, so it leaves with it on every way
-/// out; under `/tmp` in a marked dir of its own (registered like every temp dir) when a
-/// long TMPDIR would make the path too long for tmux to bind (`sun_path`).
-fn socket_place(
-    dir: &Path,
-    env: &Env,
-    scenario: Scenario,
-) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
-    let socket = dir.join("tmux.sock");
-    if socket.as_os_str().len() <= SOCKET_PATH_ROOM {
-        return Ok((socket, None));
-    }
-    let short = short_dir(env, scenario, "tmux")?;
-    Ok((short.path().join("tmux.sock"), Some(short)))
 }
