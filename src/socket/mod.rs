@@ -37,8 +37,6 @@
 mod classify;
 mod connect;
 mod held;
-#[cfg(any(target_os = "macos", target_os = "freebsd"))]
-mod kqueue;
 #[cfg(target_os = "linux")]
 mod linux;
 mod notify;

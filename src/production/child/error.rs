@@ -1,4 +1,4 @@
-//! The errors and answers of the child module, kept apart so `child.rs` reads as the
+//! The errors and answers of the child module, kept apart so `child/mod.rs` reads as the
 //! spawn path.
 
 use std::ffi::OsString;
