@@ -10,7 +10,6 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 
-use super::observe::PaneExitStatus;
 use crate::garden_id::GardenId;
 use crate::watcher::BoxError;
 
@@ -294,5 +293,23 @@ pub trait Launcher: Send + Sync {
     ) -> impl Future<Output = Option<PaneExitStatus>> + Send {
         let _ = receipt;
         std::future::ready(None)
+    }
+}
+
+/// How a pane's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaneExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal with this number killed it.
+    Signal(i32),
+}
+
+impl fmt::Display for PaneExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Code(code) => write!(f, "exit code {code}"),
+            Self::Signal(signal) => write!(f, "killed by signal {signal}"),
+        }
     }
 }

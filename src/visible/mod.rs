@@ -64,8 +64,8 @@ use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_ar
 use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe};
 
 pub use error::{Refusal, VisibleError};
-pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
-pub use observe::{ObservationReceipt, PaneExitStatus, UnobservedReason, watch_process_exit};
+pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher, PaneExitStatus};
+pub use observe::{ObservationReceipt, UnobservedReason, watch_process_exit};
 pub use tmux::{
     TMUX_HANDLE_FORMAT, TMUX_LAUNCH_TIMEOUT, TmuxLauncher, check_cwd, escape_tmux_arg,
     resolve_runtime,

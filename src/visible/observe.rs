@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::launcher::{LaunchReceipt, Launcher};
+use super::launcher::{LaunchReceipt, Launcher, PaneExitStatus};
 use crate::socket::{WaitOptions, await_socket_alive};
 
 /// Observation receipt: what was seen after the window opened, and after how long.
@@ -37,24 +37,6 @@ pub enum ObservationReceipt {
         /// Why nothing was seen.
         reason: UnobservedReason,
     },
-}
-
-/// How a pane's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaneExitStatus {
-    /// It exited with this code.
-    Code(i32),
-    /// A signal with this number killed it.
-    Signal(i32),
-}
-
-impl fmt::Display for PaneExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Code(code) => write!(f, "exit code {code}"),
-            Self::Signal(signal) => write!(f, "killed by signal {signal}"),
-        }
-    }
 }
 
 /// Why an observation saw nothing.

@@ -41,8 +41,9 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use super::launcher::PaneExitStatus;
 use super::launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
-use super::observe::{PaneExitStatus, watch_process_exit};
+use super::observe::watch_process_exit;
 use crate::sys::{Bounded, CancelOnDrop, run_bounded};
 use crate::watcher::BoxError;
 
