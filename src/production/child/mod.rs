@@ -39,6 +39,7 @@ mod error;
 #[cfg(target_os = "linux")]
 mod pidfd;
 mod portable;
+mod reap;
 mod reaper;
 mod source;
 mod supervisor;
@@ -64,7 +65,8 @@ use crate::watcher::{ChildExit, SpawnedChild, StopSignal};
 
 use source::ExitSource;
 
-use supervisor::{Published, Request, Supervisor};
+use reap::Published;
+use supervisor::{Request, Supervisor};
 
 /// Where the child's stderr goes. Never a pipe: the resident outlives the dispatcher, and
 /// nobody would drain it.
