@@ -263,41 +263,34 @@ async fn watch<'a, D: WatchDeps>(
     cancel: &CancellationToken,
 ) -> (Ended, Notes) {
     let mut notes = Notes::default();
-    let socket = match deps.watch_socket(plan.expected_socket_path(), cancel.child_token()) {
-        Ok(f) => f,
-        Err(e) => {
-            notes.record("starting socket watcher", &*e);
-            escalate_unobserved(deps, child, &mut notes).await;
-            return (Ended::Retained(RetainReason::ObserveFailed), notes);
+    let started = Watchers::start(plan, deps, child, cancel, &mut notes);
+    // A watcher that failed to start leaves the ladder blind: nothing can observe what
+    // the signals cause, so it runs on no watcher at all (a socket alone must not
+    // release) and ends retained. It still escalates: waiting out both graces is what
+    // bounds the call and gives the production supervisor time to sweep the group once
+    // the leader exits; stopping at SIGTERM would leave a leader that ignores it alive
+    // with its lock held forever.
+    let blind = started.is_none();
+    let mut watchers = started.unwrap_or(Watchers {
+        socket: None,
+        exit: None,
+    });
+    if blind {
+        notes.watcher_failed = true;
+    } else {
+        // Phase 1: observe.
+        let timer = std::pin::pin!(deps.timer(plan.observe_timeout()));
+        match watchers.race(timer, &mut notes).await {
+            Race::Seen(seen) => return (Ended::Observed(seen, None), notes),
+            Race::TimerFired => {}
+            // Backstop: escalate exactly as for a timeout, but race only the exit — a
+            // socket path that failed (e.g. forged) must not release through the socket.
+            Race::WatcherFailed => watchers.socket = None,
         }
-    };
-    let exit = match deps.watch_exit(child, cancel.child_token()) {
-        Ok(f) => f,
-        Err(e) => {
-            notes.record("starting exit watcher", &*e);
-            // Cancel the socket watcher now, not on return: with no exit watcher the
-            // socket alone must not release, and it must not outlive the escalation.
-            drop(socket);
-            escalate_unobserved(deps, child, &mut notes).await;
-            return (Ended::Retained(RetainReason::ObserveFailed), notes);
-        }
-    };
-    let mut watchers = Watchers {
-        socket: Some(Box::pin(socket)),
-        exit: Some(Box::pin(exit)),
-    };
-
-    // Phase 1: observe.
-    let timer = std::pin::pin!(deps.timer(plan.observe_timeout()));
-    match watchers.race(timer, &mut notes).await {
-        Race::Seen(seen) => return (Ended::Observed(seen, None), notes),
-        Race::TimerFired => {}
-        // Backstop: escalate exactly as for a timeout, but race only the exit — a socket
-        // path that failed (e.g. forged) must not release through the socket side.
-        Race::WatcherFailed => watchers.socket = None,
     }
 
-    // Phases 2 and 3: SIGTERM then SIGKILL, each followed by its grace.
+    // Phases 2 and 3, the one escalation ladder: SIGTERM then SIGKILL, each followed by
+    // its grace.
     let mut sent = None;
     for (signal, grace) in [
         (StopSignal::Terminate, deps.term_grace()),
@@ -307,8 +300,10 @@ async fn watch<'a, D: WatchDeps>(
             Ok(()) => sent = Some(signal),
             Err(e) => {
                 notes.record(&signal.to_string(), &*e);
-                if signal == StopSignal::Terminate {
-                    // SIGTERM never went out: waiting its grace would only delay SIGKILL.
+                // A signal that never went out has no grace of its own: SIGTERM's would
+                // only delay SIGKILL, and a blind SIGKILL's only the return. A watched
+                // one still waits: the exit that SIGTERM caused may yet come.
+                if signal == StopSignal::Terminate || blind {
                     continue;
                 }
             }
@@ -331,21 +326,30 @@ async fn watch<'a, D: WatchDeps>(
     (Ended::Retained(reason), notes)
 }
 
-/// A watcher failed to start, so nothing can observe what the signals cause: escalate
-/// exactly as the backstop does (SIGTERM, term grace, SIGKILL, kill grace), but blind.
-/// Waiting out both graces is what bounds the call and gives the production supervisor
-/// time to sweep the group once the leader exits; stopping at SIGTERM would leave a
-/// leader that ignores it alive with its lock held forever.
-async fn escalate_unobserved<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
-    for (signal, grace) in [
-        (StopSignal::Terminate, deps.term_grace()),
-        (StopSignal::Kill, deps.kill_grace()),
-    ] {
-        match deps.signal(child, signal).await {
-            Ok(()) => deps.timer(grace).await,
-            // A signal that never went out has no grace to wait for.
-            Err(e) => notes.record(&signal.to_string(), &*e),
-        }
+impl<'a> Watchers<'a> {
+    /// Starts the socket watcher, then the exit watcher; `None` (the failure noted) when
+    /// either cannot start. The socket watcher is then dropped at once, cancelled: with
+    /// no exit watcher the socket alone must not release, and it must not outlive the
+    /// escalation.
+    fn start<D: WatchDeps>(
+        plan: &'a SpawnBgPlan,
+        deps: &'a D,
+        child: &'a D::Child,
+        cancel: &CancellationToken,
+        notes: &mut Notes,
+    ) -> Option<Self> {
+        let socket = deps
+            .watch_socket(plan.expected_socket_path(), cancel.child_token())
+            .map_err(|e| notes.record("starting socket watcher", &*e))
+            .ok()?;
+        let exit = deps
+            .watch_exit(child, cancel.child_token())
+            .map_err(|e| notes.record("starting exit watcher", &*e))
+            .ok()?;
+        Some(Self {
+            socket: Some(Box::pin(socket)),
+            exit: Some(Box::pin(exit)),
+        })
     }
 }
 
