@@ -32,7 +32,8 @@
 //!     let options = ProductionOptions::from_env()?; // HOME, PI_CODING_AGENT_DIR
 //!     // Before the lock: a missing pi, or one too old for the argv, is refused with nothing taken.
 //!     preflight(&options.pi_program, ArgvDialect::SpawnBg).await?;
-//!     let claim = lock::acquire(&options.lock_dir, &gid)?;
+//!     // Off the async worker: acquire creates and fsyncs the lock file.
+//!     let claim = lock::acquire_async(&options.lock_dir, &gid).await?;
 //!     let socket = options.socket_path(&gid);
 //!     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?
 //!         .with_launch_args(["--approve"])?;

@@ -225,9 +225,9 @@ impl WatchDeps for Timed {
         self.inner.signal(child, signal).await
     }
 
-    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+    async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
         self.released.set(Some(Instant::now()));
-        self.inner.release(claim)
+        self.inner.release(claim).await
     }
 
     fn term_grace(&self) -> Duration {

@@ -276,9 +276,9 @@ impl WatchDeps for Stamped {
         self.inner.signal(child, signal).await
     }
 
-    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+    async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
         self.stamps.lock().expect("stamps").released = Some(mono_ns());
-        self.inner.release(claim)
+        self.inner.release(claim).await
     }
 
     fn stderr_tail(&self, child: &ChildHandle) -> impl Future<Output = Option<String>> + Send {

@@ -52,7 +52,7 @@ mod fsio;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use acquire::acquire;
+pub use acquire::{acquire, acquire_async};
 pub use claim::{LockClaim, OWNER, UnreadableClaim, parse_claim};
 
 use crate::garden_id::GardenId;

@@ -458,8 +458,11 @@ impl WatchDeps for ProductionDeps {
         Ok(child.signal(signal).await?)
     }
 
-    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
-        Ok((self.options.release)(claim)?)
+    /// The release function on the blocking pool: it reads and unlinks the lock file.
+    async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+        let release = Arc::clone(&self.options.release);
+        let claim = claim.clone();
+        Ok(crate::sys::off_async(move || release(&claim)).await??)
     }
 
     /// The end of the child's stderr log, read on the blocking pool.

@@ -187,7 +187,7 @@ pub async fn visible_resume<L: Launcher>(
     options: &VisibleOptions,
     launcher: &L,
 ) -> Result<VisibleResume, VisibleError> {
-    let claim = match acquire(&options.lock_dir, gid).await {
+    let claim = match lock::acquire_async(&options.lock_dir, gid).await {
         Ok(claim) => claim,
         Err(AcquireError::Conflict(conflict)) => {
             return Err(VisibleError::Refused(Refusal::LockHeld(conflict)));
@@ -247,25 +247,6 @@ pub async fn visible_resume<L: Launcher>(
             launch_error: None,
         }),
     }
-}
-
-/// `lock::acquire` on the blocking pool: it fsyncs the claim (milliseconds on a real
-/// disk), which would stall every other task of the runtime thread.
-#[expect(
-    clippy::result_large_err,
-    reason = "AcquireError is the lock module's public shape; one acquire per resume"
-)]
-async fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
-    let (dir, owned) = (lock_dir.to_path_buf(), gid.clone());
-    crate::sys::off_async(move || lock::acquire(&dir, &owned))
-        .await
-        .unwrap_or_else(|join| {
-            Err(AcquireError::Io {
-                op: "acquire lock",
-                path: lock::lock_path(lock_dir, gid),
-                source: std::io::Error::other(join),
-            })
-        })
 }
 
 /// Identity, preflight and argv: everything between taking the lock and launching.

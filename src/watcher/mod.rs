@@ -50,7 +50,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     let releaser = Releaser {
         policy,
         claim,
-        perform: |claim: &LockClaim| deps.release(claim),
+        perform: |claim| deps.release(claim),
     };
 
     let child = match deps.spawn(plan).await {
@@ -62,7 +62,9 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 pid: None,
                 spawn_error: Some(text.clone()),
             };
-            let release = releaser.release(ReleaseEvent::SpawnStartFailed { error: text }, on)?;
+            let release = releaser
+                .release(ReleaseEvent::SpawnStartFailed { error: text }, on)
+                .await?;
             return Ok(SpawnBgOutcome::SpawnStartFailed { error, release });
         }
     };
@@ -94,7 +96,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 pid: Some(pid),
                 spawn_error: None,
             };
-            let release = releaser.release(ReleaseEvent::SocketAlive, on)?;
+            let release = releaser.release(ReleaseEvent::SocketAlive, on).await?;
             Ok(SpawnBgOutcome::SocketAlive {
                 pid,
                 release,
@@ -112,7 +114,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 pid: Some(pid),
                 spawn_error: None,
             };
-            let release = releaser.release(event, on)?;
+            let release = releaser.release(event, on).await?;
             // Asked after the release: the lock is not held while the log is read.
             let stderr_tail = deps.stderr_tail(&child).await;
             Ok(SpawnBgOutcome::ChildExited {
@@ -146,11 +148,16 @@ struct Released {
     spawn_error: Option<String>,
 }
 
-impl<R> Releaser<'_, R>
+impl<'a, R, F> Releaser<'a, R>
 where
-    R: FnOnce(&LockClaim) -> Result<ReleaseOutcome, BoxError>,
+    R: FnOnce(&'a LockClaim) -> F,
+    F: Future<Output = Result<ReleaseOutcome, BoxError>>,
 {
-    fn release(self, event: ReleaseEvent, on: Released) -> Result<ReleaseOutcome, WatchError> {
+    async fn release(
+        self,
+        event: ReleaseEvent,
+        on: Released,
+    ) -> Result<ReleaseOutcome, WatchError> {
         let (_, decision) = reduce(self.policy, ReleaseState::default(), &event);
         if !decision.is_release() {
             return Err(WatchError::ReleaseWithheld {
@@ -159,13 +166,15 @@ where
                 lock_path: self.claim.lock_path().to_path_buf(),
             });
         }
-        (self.perform)(self.claim).map_err(|source| WatchError::ReleaseFailed {
-            cause: on.cause,
-            pid: on.pid,
-            spawn_error: on.spawn_error,
-            lock_path: self.claim.lock_path().to_path_buf(),
-            source,
-        })
+        (self.perform)(self.claim)
+            .await
+            .map_err(|source| WatchError::ReleaseFailed {
+                cause: on.cause,
+                pid: on.pid,
+                spawn_error: on.spawn_error,
+                lock_path: self.claim.lock_path().to_path_buf(),
+                source,
+            })
     }
 }
 
@@ -375,14 +384,14 @@ mod tests {
 
     /// Not a debug assertion: in every profile, a "hold" from the reducer means the
     /// release function is never called and the caller is told the lock is still held.
-    #[test]
-    fn the_reducer_decides_whether_the_release_runs() {
+    #[tokio::test]
+    async fn the_reducer_decides_whether_the_release_runs() {
         let dir = tempfile::tempdir().expect("tempdir");
         let claim = claim(dir.path());
         let calls = Cell::new(0);
         let perform = |_: &LockClaim| {
             calls.set(calls.get() + 1);
-            Ok(ReleaseOutcome::Released)
+            std::future::ready(Ok(ReleaseOutcome::Released))
         };
 
         let held = Releaser {
@@ -390,7 +399,8 @@ mod tests {
             claim: &claim,
             perform,
         }
-        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive))
+        .await;
         assert!(
             matches!(
                 held,
@@ -409,7 +419,8 @@ mod tests {
             claim: &claim,
             perform,
         }
-        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive))
+        .await;
         assert_eq!(released.expect("released"), ReleaseOutcome::Released);
         assert_eq!(calls.get(), 1);
     }
