@@ -208,6 +208,8 @@ async fn report(result: Result<ProductionOutcome, WatchError>) {
         Ok(SpawnBgOutcome::LockRetained(diagnostic)) => {
             println!("   lock-retained: {diagnostic}");
         }
+        // An outcome added after this example was written.
+        Ok(other) => println!("   {}", other.kind()),
         Err(error) => println!("   error: {}", error_chain(&error)),
     }
 }

@@ -49,6 +49,7 @@
 //!             eprintln!("could not start {gid}: {}", error_chain(&error))
 //!         }
 //!         Ok(SpawnBgOutcome::LockRetained(diagnostic)) => eprintln!("{diagnostic}"),
+//!         Ok(other) => println!("{gid}: {}", other.kind()), // an outcome added later
 //!         Err(error) => eprintln!("resuming {gid}: {}", error_chain(&error)),
 //!     }
 //!     Ok(())

@@ -73,6 +73,7 @@ pub struct ReleaseState {
 
 /// The reducer's answer for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReleaseDecision {
     /// Release the lock now (and never again).
     Release,

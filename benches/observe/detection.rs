@@ -44,7 +44,8 @@ pub async fn poll_baseline(
         match verdict(&observe(&path, probe_timeout, Backend::Native).await) {
             Verdict::Alive => return Ok(()),
             Verdict::Forged(c) => return Err(format!("forged: {c}")),
-            Verdict::Wait => {}
+            // Wait, or a verdict this bench does not know: look again.
+            _ => {}
         }
         tokio::select! {
             () = cancel.cancelled() => return Err("cancelled".into()),

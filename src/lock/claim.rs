@@ -109,6 +109,7 @@ impl LockClaim {
 /// Why the bytes of a lock file are not a claim. An unreadable lock is always a
 /// conflict and is never deleted automatically: it may be another acquirer mid-write.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UnreadableClaim {
     /// Zero bytes: typically an acquirer between create and write.
     #[error("empty file")]

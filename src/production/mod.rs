@@ -171,6 +171,7 @@ impl std::fmt::Debug for ProductionOptions {
 
 /// Why default options could not be formed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OptionsError {
     /// `HOME` is unset or empty, so the default directories have no root.
     #[error("HOME is not set: set it, or build ProductionOptions::with_home with explicit dirs")]

@@ -56,11 +56,11 @@ use crate::garden_id::GardenId;
 #[cfg(test)]
 pub(crate) use classify::classify_mode;
 pub(crate) use classify::{classify_connect_error, classify_inspect_error, classify_stat};
-pub use notify::CLOSE_DELAY as INOTIFY_CLOSE_DELAY;
 pub use wait::{await_socket_alive, check_reachable};
 
 /// Why the address at the socket path can never become our citizen's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddressConflict {
     /// A symlink sits at the path.
     Symlink,
@@ -160,6 +160,7 @@ impl std::error::Error for OsError {}
 
 /// Layer 1: what sits at the exact path, looked at without following a final symlink.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Inspection {
     /// Nothing (ENOENT, and only ENOENT).
     Absent,
@@ -174,6 +175,7 @@ pub enum Inspection {
 
 /// Why a probe could not decide between alive and dead.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProbeDoubt {
     /// The connect did not finish within the probe timeout.
     TimedOut {
@@ -209,6 +211,7 @@ impl fmt::Display for ProbeDoubt {
 
 /// Layer 2: what a connect attempt says about liveness.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Probe {
     /// Connected, and the listener runs as our effective uid.
     Alive,
@@ -236,6 +239,7 @@ pub struct Observation {
 
 /// Layer 3: what a waiter should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The socket accepts connections.
     Alive,
@@ -296,6 +300,7 @@ impl WaitOptions {
 
 /// Why [`await_socket_alive`] gave up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AwaitSocketError {
     /// Forged address: time cannot heal it.
     #[error("socket path {path:?} is forged ({conflict}); {}", conflict.contact())]

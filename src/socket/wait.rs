@@ -41,7 +41,7 @@ use crate::backend::Backend;
 /// wakes the native one — compiled there, but not run by this project's tests.
 ///
 /// The future is `Send`. Returning or being dropped removes the inotify watch at once;
-/// the inotify descriptor itself is closed [`INOTIFY_CLOSE_DELAY`](super::INOTIFY_CLOSE_DELAY)
+/// the inotify descriptor itself is closed `notify::CLOSE_DELAY` (50 ms)
 /// later by a closer thread, because closing it right away blocks for a kernel grace
 /// period (5–20 ms) that would delay this very return. It needs a tokio runtime with IO
 /// and time enabled.

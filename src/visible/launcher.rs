@@ -298,6 +298,7 @@ pub trait Launcher: Send + Sync {
 
 /// How a pane's process ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PaneExitStatus {
     /// It exited with this code.
     Code(i32),

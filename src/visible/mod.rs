@@ -66,10 +66,7 @@ use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe};
 pub use error::{Refusal, VisibleError};
 pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher, PaneExitStatus};
 pub use observe::{ObservationReceipt, UnobservedReason, watch_process_exit};
-pub use tmux::{
-    TMUX_HANDLE_FORMAT, TMUX_LAUNCH_TIMEOUT, TmuxLauncher, check_cwd, escape_tmux_arg,
-    resolve_runtime,
-};
+pub use tmux::TmuxLauncher;
 
 /// Resolves a session's identity and file: `(agent dir, gid, extension args)`.
 pub type SessionResolver = Arc<

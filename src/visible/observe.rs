@@ -15,6 +15,7 @@ use crate::socket::{WaitOptions, await_socket_alive};
 
 /// Observation receipt: what was seen after the window opened, and after how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ObservationReceipt {
     /// The citizen's control socket accepted a connection: it is resident.
     SocketAlive {
@@ -41,6 +42,7 @@ pub enum ObservationReceipt {
 
 /// Why an observation saw nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UnobservedReason {
     /// The timeout passed with the pane running and the socket not alive.
     TimedOut,

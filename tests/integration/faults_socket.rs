@@ -222,6 +222,7 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
             Verdict::Alive => &alive,
             Verdict::Forged(_) => &forged,
             Verdict::Wait => &waits,
+            other => panic!("unexpected verdict {other:?}"),
         }
         .fetch_add(1, Ordering::Relaxed);
         probes += 1;

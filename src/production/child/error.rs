@@ -121,6 +121,7 @@ pub enum ExitWatchError {
 /// What [`ChildHandle::send_signal`](super::ChildHandle::send_signal) did. All three are successes: the caller wanted the
 /// group gone, and it is going or gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SignalDelivery {
     /// `killpg` delivered the signal.
     Sent,

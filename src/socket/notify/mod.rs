@@ -30,7 +30,11 @@ mod kqueue;
 /// How long after its watch was removed an inotify descriptor is closed: enough for the
 /// kernel's mark reaper (one jiffy, then an SRCU grace period) to have run, so that the
 /// close itself is quick. See the module docs.
-pub const CLOSE_DELAY: Duration = Duration::from_millis(50);
+#[cfg_attr(
+    not(target_os = "linux"),
+    expect(dead_code, reason = "only inotify descriptors are closed late")
+)]
+pub(crate) const CLOSE_DELAY: Duration = Duration::from_millis(50);
 
 /// The waiter's source of wake-ups, per backend.
 #[derive(Debug)]
