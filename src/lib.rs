@@ -70,6 +70,9 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 // Public items keep their `# Errors` sections and `#[must_use]` (what a dependent reads).
 #![warn(clippy::must_use_candidate, clippy::missing_errors_doc)]
+// One module-file style: a module with sub-modules is `name/mod.rs`, never `name.rs`
+// beside `name/` (the two were mixed; one is easier to find one's way in).
+#![warn(clippy::self_named_module_files)]
 
 pub mod backend;
 pub mod garden_id;
