@@ -29,8 +29,9 @@ pub struct LaunchRequest {
     /// The session's working directory, from its saved header.
     pub cwd: PathBuf,
     /// Variables set in the window's environment (tmux `new-window -e NAME=VALUE`): the
-    /// window inherits the tmux server's environment, not the dispatcher's.
-    pub env: Vec<(String, OsString)>,
+    /// window inherits the tmux server's environment, not the dispatcher's. Names and
+    /// values need not be UTF-8.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl LaunchRequest {

@@ -105,7 +105,7 @@ pub struct VisibleOptions {
     pub probe_timeout: Duration,
     /// Variables set in the window's environment (default: none), on top of the tmux
     /// server's; `PI_CODING_AGENT_DIR` is always set to `agent_dir` after these.
-    pub child_env: Vec<(String, OsString)>,
+    pub child_env: Vec<(OsString, OsString)>,
     /// Which observation backend inspects and probes the socket (preflight and
     /// observation). The pane's exit is watched with a pidfd on Linux whatever this
     /// says: POSIX has no way to watch a process we did not start.
@@ -144,11 +144,7 @@ impl VisibleOptions {
             observe_timeout: Duration::from_secs(30),
             poll_interval: o.poll_interval,
             probe_timeout: o.probe_timeout,
-            child_env: o
-                .child_env
-                .iter()
-                .filter_map(|(name, value)| Some((name.to_str()?.to_owned(), value.clone())))
-                .collect(),
+            child_env: o.child_env.clone(),
             backend: o.backend,
         }
     }
@@ -273,7 +269,7 @@ async fn prepare(
     // The agent dir the session was found in, as for a background resume (the window
     // gets the tmux server's environment, which may name another or none).
     request.env.push((
-        crate::production::AGENT_DIR_VAR.to_owned(),
+        crate::production::AGENT_DIR_VAR.into(),
         crate::production::absolute_agent_dir(&options.agent_dir),
     ));
     Ok(request)

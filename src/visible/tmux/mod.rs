@@ -198,7 +198,8 @@ impl TmuxLauncher {
         ];
         argv.extend(command.into_iter().map(escape_tmux_arg));
         for (name, value) in &request.env {
-            let mut assignment = OsString::from(format!("{name}="));
+            let mut assignment = name.clone();
+            assignment.push("=");
             assignment.push(value);
             argv.push("-e".into());
             argv.push(escape_tmux_arg(assignment));
