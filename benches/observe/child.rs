@@ -242,7 +242,7 @@ impl WatchDeps for Timed {
 /// Production options in `root`, `pi` replaced by the stand-in in `mode`.
 pub fn options(root: &Path, mode: &'static str) -> ProductionOptions {
     let mut o = ProductionOptions::with_home(root, None);
-    o.identity = fixed_identity(root.to_path_buf(), Some("p".into()), "m".into());
+    o.resolve_identity = fixed_identity(root.to_path_buf(), Some("p".into()), "m".into());
     o.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         spawn_child(&stand_in_request(&launch.request.cwd, mode, &[]))
     });

@@ -17,7 +17,7 @@
 //! - **listen**: `process.hrtime.bigint()` (CLOCK_MONOTONIC) in pi's own process right
 //!   after the control socket's `listen()` returned — a preload's stamp, see below;
 //! - **500 ms poll**: a task started at the launch instant probes the same path every
-//!   500 ms with the same probe as the library's (`socket::observe` + `verdict`: the
+//!   500 ms with the same probe as the library's (`socket::inspect_and_probe` + `verdict`: the
 //!   TypeScript dispatcher polls at that interval) and stamps its first success.
 //!
 //! How the fixture shapes the method:

@@ -118,7 +118,7 @@ fn options(root: &Path, pi: &Path) -> VisibleOptions {
     o.pi_program = pi.as_os_str().to_owned();
     o.observe_timeout = Duration::from_secs(5);
     let (cwd, file) = (root.to_path_buf(), root.join("session.jsonl"));
-    o.identity = Arc::new(move |_, _, ext| {
+    o.resolve_session = Arc::new(move |_, _, ext| {
         Ok(SessionIdentity::new(
             file.clone(),
             LaunchIdentity::new(cwd.clone(), "bench").with_extension_args(ext.clone()),

@@ -117,7 +117,7 @@ pub struct ProductionOptions {
     /// How long a child may take to exit after SIGKILL.
     pub kill_grace: Duration,
     /// Resolves the launch identity (default: the saved session header).
-    pub identity: IdentityResolver,
+    pub resolve_identity: IdentityResolver,
     /// Starts the child (default: [`spawn_child`]).
     pub spawner: Spawner,
     /// Releases the lock (default: [`lock::release`]).
@@ -189,7 +189,7 @@ impl ProductionOptions {
             probe_timeout: wait.probe_timeout,
             term_grace: Duration::from_secs(5),
             kill_grace: Duration::from_secs(1),
-            identity: Arc::new(resolve_launch_identity),
+            resolve_identity: Arc::new(resolve_launch_identity),
             spawner: Arc::new(|launch: &ResumeLaunch<'_>| spawn_child(launch.request)),
             release: Arc::new(lock::release),
             control_dir: pi.join("entwurf-control"),
@@ -357,7 +357,7 @@ impl ProductionDeps {
                 source,
             }
         })?;
-        let identity = (o.identity)(&o.agent_dir, plan.session_id(), &o.extension_args)?;
+        let identity = (o.resolve_identity)(&o.agent_dir, plan.session_id(), &o.extension_args)?;
         if let Some(cwd) = plan.cwd() {
             if cwd != identity.cwd {
                 return Err(ResumeSpawnError::CwdMismatch {

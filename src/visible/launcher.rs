@@ -1,6 +1,6 @@
 //! The launcher boundary: what opens the window, and what watches the process in it.
 //!
-//! Injected so that the whole order of a visible resume (lock, identity, preflight,
+//! Injected so that the whole order of a visible resume (lock, identity, socket check,
 //! launch, observation, release) is testable with a fake and a paused clock. The
 //! production launcher is [`TmuxLauncher`](super::TmuxLauncher).
 

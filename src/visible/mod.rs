@@ -7,7 +7,7 @@
 //!
 //! 1. take the dispatch lock of the gid (held by someone → [`Refusal::LockHeld`]);
 //! 2. resolve the launch identity from the saved session under it;
-//! 3. liveness preflight on the control socket: alive → `target-live`; cannot tell →
+//! 3. liveness check of the control socket: alive → `target-live`; cannot tell →
 //!    refused; a symlink, non-socket or foreign socket → address conflict;
 //! 4. launch: the [`Launcher`] opens a window running `pi` with the visible argv
 //!    (`--entwurf-control … --session <file> [--provider P] --model M`, no prompt: a
@@ -61,7 +61,7 @@ use crate::lock::{self, AcquireError, LockClaim, LockIoError, ReleaseOutcome};
 use crate::production::identity::{IdentityError, SessionIdentity, resolve_session_identity};
 use crate::production::{ProductionOptions, ReleaseFn};
 use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_args};
-use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe};
+use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, inspect_and_probe};
 
 pub use error::{Refusal, VisibleError};
 pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher, PaneExitStatus};
@@ -93,7 +93,7 @@ pub struct VisibleOptions {
     /// Extension args for the resumed session, checked when built (no reserved flag).
     pub extension_args: PassthroughArgs,
     /// Resolves identity and session file (default: the saved session reader).
-    pub identity: SessionResolver,
+    pub resolve_session: SessionResolver,
     /// Releases the lock (default: [`lock::release`]).
     pub release: ReleaseFn,
     /// The bound of the one observation (default 30 s, as long as the TypeScript
@@ -101,12 +101,12 @@ pub struct VisibleOptions {
     pub observe_timeout: Duration,
     /// Upper bound between socket looks when nothing wakes the waiter.
     pub poll_interval: Duration,
-    /// How long one probe connect may take (preflight and observation).
+    /// How long one probe connect may take (liveness check and observation).
     pub probe_timeout: Duration,
     /// Variables set in the window's environment (default: none), on top of the tmux
     /// server's; `PI_CODING_AGENT_DIR` is always set to `agent_dir` after these.
     pub child_env: Vec<(OsString, OsString)>,
-    /// Which observation backend inspects and probes the socket (preflight and
+    /// Which observation backend inspects and probes the socket (liveness check and
     /// observation). The pane's exit is watched with a pidfd on Linux whatever this
     /// says: POSIX has no way to watch a process we did not start.
     pub backend: Backend,
@@ -139,7 +139,7 @@ impl VisibleOptions {
             agent_dir: o.agent_dir.clone(),
             pi_program: o.pi_program.clone(),
             extension_args: o.extension_args.clone(),
-            identity: Arc::new(resolve_session_identity),
+            resolve_session: Arc::new(resolve_session_identity),
             release: o.release.clone(),
             observe_timeout: Duration::from_secs(30),
             poll_interval: o.poll_interval,
@@ -242,7 +242,7 @@ pub async fn visible_resume<L: Launcher>(
     }
 }
 
-/// Identity, preflight and argv: everything between taking the lock and launching.
+/// Identity, liveness check and argv: everything between taking the lock and launching.
 async fn prepare(
     gid: &GardenId,
     options: &VisibleOptions,
@@ -251,7 +251,7 @@ async fn prepare(
     let identity = resolve_identity(gid, options)
         .await
         .map_err(Refusal::Identity)?;
-    preflight(socket, options.probe_timeout, options.backend).await?;
+    check_socket_vacant(socket, options.probe_timeout, options.backend).await?;
     let args = build_visible_pi_args(&VisibleResumeArgs {
         session_file: &identity.session_file,
         extension_args: &identity.launch.extension_args,
@@ -281,7 +281,7 @@ async fn resolve_identity(
     options: &VisibleOptions,
 ) -> Result<SessionIdentity, IdentityError> {
     let (resolver, agent_dir, gid, ext) = (
-        options.identity.clone(),
+        options.resolve_session.clone(),
         options.agent_dir.clone(),
         gid.clone(),
         options.extension_args.clone(),
@@ -297,14 +297,15 @@ async fn resolve_identity(
         })
 }
 
-/// The liveness preflight: only an absent socket, or a socket file nobody listens on
-/// (a dead citizen's leftover, which the resumed `pi` replaces), lets the launch go on.
-async fn preflight(
+/// The liveness check of the control socket (not `runtime::preflight`, which asks the
+/// runtime its version): only an absent socket, or a socket file nobody listens on (a
+/// dead citizen's leftover, which the resumed `pi` replaces), lets the launch go on.
+async fn check_socket_vacant(
     socket: &Path,
     probe_timeout: Duration,
     backend: Backend,
 ) -> Result<(), Refusal> {
-    let seen = observe(socket, probe_timeout, backend).await;
+    let seen = inspect_and_probe(socket, probe_timeout, backend).await;
     let socket = socket.to_path_buf();
     match (seen.inspection, seen.probe) {
         (Inspection::Absent, _) | (Inspection::SocketFile, Some(Probe::Dead(_))) => Ok(()),

@@ -49,7 +49,7 @@ fn options(
     extension: PassthroughArgs,
 ) -> ProductionOptions {
     let mut options = ProductionOptions::with_home(Path::new("/nonexistent-home"), None);
-    options.identity = fixed_identity("/work".into(), provider, model);
+    options.resolve_identity = fixed_identity("/work".into(), provider, model);
     options.extension_args = extension;
     options
 }

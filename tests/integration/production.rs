@@ -43,7 +43,8 @@ struct World {
 fn world(script: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
-    options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
+    options.resolve_identity =
+        fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
     options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         let req = launch.request;
         let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "stand-in-pi".into()];

@@ -112,8 +112,8 @@ async fn an_argv_that_cannot_be_built_refuses_before_launch() {
     // Reserved extension args cannot get this far (`PassthroughArgs` refuses them when
     // built); a custom resolver that names a relative session file can.
     let mut world = World::new();
-    let real = world.options.identity.clone();
-    world.options.identity = Arc::new(move |agent, gid, ext| {
+    let real = world.options.resolve_session.clone();
+    world.options.resolve_session = Arc::new(move |agent, gid, ext| {
         let mut found = real(agent, gid, ext)?;
         found.session_file = "sessions/d/s.jsonl".into();
         Ok(found)

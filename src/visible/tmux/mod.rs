@@ -22,7 +22,7 @@
 //!
 //! What tmux would otherwise do to the input, and what is done about it:
 //! - `-c` is expanded as a format: `#{…}` rewrites the path and `#(…)` runs a command.
-//!   A cwd with `#` is refused ([`check_cwd`]), as is one that is relative or missing
+//!   A cwd with `#` is refused ([`check_tmux_cwd`]), as is one that is relative or missing
 //!   (tmux silently opens the window elsewhere).
 //! - Before any option parsing, tmux splits its own command line at every argument that
 //!   ends in `;` (a command separator): an extension arg `x;` followed by `kill-server`
@@ -175,7 +175,7 @@ impl TmuxLauncher {
     /// The [`LaunchError`] refusal of a failed check (server, cwd, runtime).
     pub fn command_args(&self, request: &LaunchRequest) -> Result<Vec<OsString>, LaunchError> {
         let (mut argv, target) = self.target()?;
-        check_cwd(&request.cwd)?;
+        check_tmux_cwd(&request.cwd)?;
         let search_path = self
             .search_path
             .clone()
@@ -455,7 +455,7 @@ pub fn escape_tmux_arg(arg: OsString) -> OsString {
 /// # Errors
 ///
 /// The [`LaunchError`] naming the cwd and what is wrong with it.
-pub fn check_cwd(cwd: &Path) -> Result<(), LaunchError> {
+pub fn check_tmux_cwd(cwd: &Path) -> Result<(), LaunchError> {
     if !cwd.is_absolute() {
         return Err(LaunchError::CwdNotAbsolute {
             cwd: cwd.to_path_buf(),

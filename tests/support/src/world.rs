@@ -53,7 +53,8 @@ pub fn gid() -> GardenId {
 pub fn world(child: Child, stand_in_test: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
-    options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
+    options.resolve_identity =
+        fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
     options.extension_args = PassthroughArgs::new(["-e", "./ext.ts"]).expect("extension args");
     let pid = Arc::new(Mutex::new(None));
     let recorded = pid.clone();

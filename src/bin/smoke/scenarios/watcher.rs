@@ -116,7 +116,7 @@ async fn world(
         dir.join(format!("{tag}.stderr.log")),
     ));
     std::fs::create_dir_all(&options.control_dir).context("control dir")?;
-    options.identity = fixed_identity(dir.to_path_buf(), None, "smoke-model".into());
+    options.resolve_identity = fixed_identity(dir.to_path_buf(), None, "smoke-model".into());
     if let Some(spec) = spec {
         let (request, ready, _) = resident_request(env, dir, &tag, &spec);
         // Only where a signal could otherwise meet a stand-in that has not blocked
