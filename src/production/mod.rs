@@ -314,7 +314,7 @@ pub(crate) fn absolute_agent_dir(agent_dir: &Path) -> OsString {
 /// How many spawns run at once by default: enough to overlap each child's exec with the
 /// next fork, few enough not to grow the blocking pool by a thread per resume. A
 /// dependent reads the default off [`ProductionOptions::spawn_concurrency`] of fresh
-/// options; crate-private since 0.2.0.
+/// options.
 pub(crate) const DEFAULT_SPAWN_CONCURRENCY: usize = 4;
 
 impl ProductionDeps {
