@@ -31,9 +31,9 @@
 //!     let gid = GardenId::parse(gid)?;
 //!     let options = ProductionOptions::from_env()?; // HOME, PI_CODING_AGENT_DIR
 //!     // Before the lock: a missing pi, or one too old for the argv, is refused with nothing taken.
-//!     preflight(&options.pi_program, ArgvDialect::SpawnBg).await?;
+//!     preflight(&options.shared.pi_program, ArgvDialect::SpawnBg).await?;
 //!     // Off the async worker: acquire creates and fsyncs the lock file.
-//!     let claim = lock::acquire_async(&options.lock_dir, &gid).await?;
+//!     let claim = lock::acquire_async(&options.shared.lock_dir, &gid).await?;
 //!     let socket = options.socket_path(&gid);
 //!     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?
 //!         .with_launch_args(["--approve"])?;

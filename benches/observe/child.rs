@@ -248,7 +248,7 @@ pub fn options(root: &Path, mode: &'static str) -> ProductionOptions {
     });
     o.stderr = StderrPolicy::Fixed(StderrTarget::Null);
     o.term_grace = GRACE;
-    std::fs::create_dir_all(&o.control_dir).expect("control dir");
+    std::fs::create_dir_all(&o.shared.control_dir).expect("control dir");
     o
 }
 
@@ -268,7 +268,7 @@ async fn watcher_level(trials: usize, root: &Path) -> Vec<Row> {
         )
         .expect("plan");
         for _ in 0..trials {
-            let claim = lock::acquire(&o.lock_dir, &gid).expect("acquire");
+            let claim = lock::acquire(&o.shared.lock_dir, &gid).expect("acquire");
             let deps = Timed {
                 inner: ProductionDeps::new(o.clone()),
                 spawned: Slot::new(None),

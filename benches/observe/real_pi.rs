@@ -183,10 +183,10 @@ fn child_env(world: &PiWorld, stamps: &Path) -> Vec<(OsString, OsString)> {
 
 fn options(world: &PiWorld, runtime: &Runtime, stamps: &Path) -> ProductionOptions {
     let mut o = ProductionOptions::with_home(&world.home, Some(world.agent_dir.clone()));
-    o.pi_program = runtime.launcher.clone().into_os_string();
-    o.extension_args =
+    o.shared.pi_program = runtime.launcher.clone().into_os_string();
+    o.shared.extension_args =
         PassthroughArgs::new(real_pi::fixture_extension_args()).expect("extension args");
-    o.child_env = child_env(world, stamps);
+    o.shared.child_env = child_env(world, stamps);
     o
 }
 
@@ -406,7 +406,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
             let _ = std::fs::remove_file(&socket);
         }
         let _ = std::fs::remove_file(&listen_stamps);
-        let claim = match lock::acquire(&options.lock_dir, &gid) {
+        let claim = match lock::acquire(&options.shared.lock_dir, &gid) {
             Ok(c) => c,
             Err(e) => {
                 failures.push(format!("launch {i}: lock: {e}"));
@@ -415,7 +415,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         };
         let plan = SpawnBgPlan::new(gid.clone(), format!("turn {i}"), socket.clone(), OBSERVE)
             .expect("plan");
-        let probe_timeout = options.probe_timeout;
+        let probe_timeout = options.shared.probe_timeout;
         let stamps = Arc::new(Mutex::new(Stamps::default()));
         let deps = Stamped {
             inner: ProductionDeps::new(options),

@@ -50,7 +50,7 @@ fn options(
 ) -> ProductionOptions {
     let mut options = ProductionOptions::with_home(Path::new("/nonexistent-home"), None);
     options.resolve_identity = fixed_identity("/work".into(), provider, model);
-    options.extension_args = extension;
+    options.shared.extension_args = extension;
     options
 }
 

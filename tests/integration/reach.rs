@@ -50,7 +50,7 @@ async fn a_missing_saved_session_is_matchable_as_an_identity_error() {
     let mut options = ProductionOptions::with_home(home.path(), None);
     let calls = Arc::new(AtomicUsize::new(0));
     options.spawner = refusing_spawner(calls.clone());
-    let claim = lock::acquire(&options.lock_dir, &gid()).expect("acquire");
+    let claim = lock::acquire(&options.shared.lock_dir, &gid()).expect("acquire");
     let deps = ProductionDeps::new(options.clone());
 
     let outcome = execute_spawn_bg_resume(&plan(&options), Some(&claim), &deps)

@@ -485,7 +485,10 @@ pub(crate) fn check_tmux_cwd(cwd: &Path) -> Result<(), LaunchError> {
 /// # Errors
 ///
 /// [`LaunchError::RuntimeRelative`], [`LaunchError::RuntimeNotFound`] or [`LaunchError::RuntimeWhitespace`].
-pub(crate) fn resolve_runtime(program: &OsStr, search_path: &OsStr) -> Result<PathBuf, LaunchError> {
+pub(crate) fn resolve_runtime(
+    program: &OsStr,
+    search_path: &OsStr,
+) -> Result<PathBuf, LaunchError> {
     let not_found = || LaunchError::RuntimeNotFound {
         program: program.to_owned(),
     };

@@ -23,9 +23,9 @@ use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan};
 pub fn production_options(home: &Path) -> ProductionOptions {
     let mut options = ProductionOptions::with_home(home, None);
     options.term_grace = Duration::from_secs(2);
-    options.backend = Backend::Portable;
+    options.shared.backend = Backend::Portable;
     options.stderr = StderrPolicy::Fixed(StderrTarget::Null);
-    options.child_env.push(("LANG".into(), "C".into()));
+    options.shared.child_env.push(("LANG".into(), "C".into()));
     options.resolve_identity = Arc::new(|_: &Path, _: &GardenId, ext: &PassthroughArgs| {
         Ok(LaunchIdentity::new("/srv/citizen", "model-x")
             .with_provider(Some("provider-y".into()))
