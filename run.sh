@@ -132,6 +132,10 @@ install_pi() {
     exit 2
   fi
   mkdir -p "$dest/bin"
+  # pi turns on Node's module compile cache, which lands in $TMPDIR/node-compile-cache
+  # unless told otherwise: every `node`/`pi --version` below would leave 2 MB outside
+  # target/. Under the install dir instead, where a later install's checks find it warm.
+  export NODE_COMPILE_CACHE=$dest/node-compile-cache
   local npm_flags=(ci --ignore-scripts --no-audit --no-fund --loglevel=error
     --engine-strict=false --cache "$root/target/real-pi-npm-cache")
 

@@ -250,6 +250,11 @@ impl ProductionOptions {
 
     /// Defaults from the environment: `HOME`, and `PI_CODING_AGENT_DIR` if set.
     ///
+    /// `extension_args` stays empty: name entwurf's control extension there
+    /// (`PassthroughArgs::new(["-e", path])`) before a `v2-control` resume, whose argv
+    /// passes `--entwurf-control` — a flag only that extension defines, so a real pi
+    /// without it refuses to start (`Error: Unknown option: --entwurf-control`, exit 1).
+    ///
     /// # Errors
     ///
     /// [`OptionsError::NoHome`] when `HOME` is unset or empty.

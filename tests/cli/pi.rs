@@ -84,8 +84,14 @@ fn the_p_checks_run_against_each_installed_pi() {
         eprintln!("skip: no real pi installed (./run.sh install-pi)");
         return;
     }
+    // Told to use none, the scenario is the one `P` line saying so.
     let list = run_env(&["pi", "--list"], &[(REAL_PI_DIR, "")]);
-    assert!(list.stdout.contains("P "), "{}", list.stdout);
+    let p: Vec<&str> = list.stdout.lines().filter(|l| l.starts_with('P')).collect();
+    assert!(
+        matches!(p.as_slice(), [line] if line.starts_with("P ") && line.contains("set but empty")),
+        "{}",
+        list.stdout
+    );
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-pi");
     let dir = dir.to_str().unwrap();
     let list = run_env(&["pi", "--list"], &[(REAL_PI_DIR, dir)]);
@@ -127,4 +133,171 @@ fn the_p_checks_run_against_each_installed_pi() {
             "{label}"
         );
     }
+}
+
+/// Whether a file below `dir` has a name ending in `suffix`.
+fn any_below(dir: &std::path::Path, suffix: &str) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|entry| {
+            let path = entry.path();
+            if path.is_dir() && !path.is_symlink() {
+                any_below(&path, suffix)
+            } else {
+                path.to_string_lossy().ends_with(suffix)
+            }
+        })
+}
+
+/// SIGKILL cannot be caught: what the gate started must end on its own. Killed while a
+/// `--pi` runtime's `--version` hangs in setup, and while P1.1's resume of a real pi
+/// starts — before the gate could tell the resident to run its turn, so the fixture holds
+/// it 10 s and nothing but the guard's watcher ends it sooner — nothing of that run
+/// (found by the marker it inherits) is left 3 s later.
+#[test]
+fn a_sigkilled_gate_leaves_no_pi_or_node_process() {
+    use nix::sys::signal::{Signal, kill};
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    use crate::{MARK, marked, smoke_command, unique_mark, wait_for};
+
+    let kill_gate = |gate: &mut std::process::Child| {
+        kill(
+            nix::unistd::Pid::from_raw(i32::try_from(gate.id()).unwrap()),
+            Signal::SIGKILL,
+        )
+        .unwrap();
+        gate.wait().unwrap();
+    };
+    let start = |args: &[&str], tmp: &std::path::Path, mark: &str, pi_dir: &str| {
+        smoke_command()
+            .args(args)
+            .env("TMPDIR", tmp)
+            .env(MARK, mark)
+            .env(REAL_PI_DIR, pi_dir)
+            .env_remove("ENTWURF_SMOKE_TEST_NO_LIFELINE")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+
+    // Setup: a `--pi` whose `--version` never answers.
+    let tmp = tempfile::tempdir().unwrap();
+    let hanging = tmp.path().join("pi-hanging");
+    let asked = tmp.path().join("asked");
+    std::fs::write(
+        &hanging,
+        format!("#!/bin/sh\ntouch '{}'\nexec sleep 600\n", asked.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(&hanging, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mark = unique_mark();
+    let mut gate = start(
+        &["pi", "--pi", hanging.to_str().unwrap()],
+        tmp.path(),
+        &mark,
+        "",
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || asked.exists()),
+        "the preflight never asked: {:?}",
+        marked(&mark)
+    );
+    kill_gate(&mut gate);
+    assert!(
+        wait_for(Duration::from_secs(3), || marked(&mark).is_empty()),
+        "a preflight outlived the SIGKILLed gate by 3 s: {:?}",
+        marked(&mark)
+    );
+
+    // A check: a real pi resident, waiting for its turn.
+    if installed().is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "required on CI: no real pi in target/real-pi (./run.sh install-pi)"
+        );
+        eprintln!("skip: no real pi installed (./run.sh install-pi)");
+        return;
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/real-pi");
+    let tmp = tempfile::tempdir().unwrap();
+    let mark = unique_mark();
+    let mut gate = start(
+        &["pi", "--only", "P1.1", "--check-timeout-ms", "60000"],
+        tmp.path(),
+        &mark,
+        dir.to_str().unwrap(),
+    );
+    // The session pi writes first is in the scratch dir once it ran; a marked process
+    // that was not there then is the resume's.
+    let me = gate.id();
+    let wrote = wait_for(Duration::from_secs(60), || any_below(tmp.path(), ".jsonl"));
+    assert!(wrote, "pi wrote no session within 60 s");
+    let writing = marked(&mark);
+    let resuming = wait_for(Duration::from_secs(60), || {
+        marked(&mark)
+            .iter()
+            .any(|p| *p != me && !writing.contains(p))
+    });
+    assert!(resuming, "the resume never started a process within 60 s");
+    let before = marked(&mark);
+    kill_gate(&mut gate);
+    assert!(
+        wait_for(Duration::from_secs(3), || marked(&mark).is_empty()),
+        "of {before:?}, {:?} outlived the SIGKILLed gate by 3 s",
+        marked(&mark)
+    );
+}
+
+/// `./run.sh install-pi` writes nothing outside its install dir: the `--version` checks of
+/// the launchers it writes turn Node's compile cache on, which went to
+/// `$TMPDIR/node-compile-cache` (2.4 MB) before it was pointed under the install dir.
+/// Installed into a scratch dir whose trees are the installed ones (so `npm ci` has
+/// nothing to do and nothing is fetched), with an empty `TMPDIR`.
+#[test]
+fn install_pi_writes_nothing_outside_its_install_dir() {
+    if installed().is_empty() {
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "required on CI: no real pi in target/real-pi (./run.sh install-pi)"
+        );
+        eprintln!("skip: no real pi installed (./run.sh install-pi)");
+        return;
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dest = tempfile::tempdir().unwrap();
+    for tree in ["runtime", "node"] {
+        let installed = root.join("target/real-pi").join(tree);
+        if installed.exists() {
+            std::os::unix::fs::symlink(&installed, dest.path().join(tree)).unwrap();
+        }
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(root.join("run.sh"))
+        .args(["install-pi", dest.path().to_str().unwrap()])
+        .env("TMPDIR", tmp.path())
+        .output()
+        .unwrap();
+    let said =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("already installed from this lock"),
+        "npm ci ran: {said}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "install-pi wrote into TMPDIR: {left:?}");
+    let cache = dest.path().join("node-compile-cache");
+    assert!(
+        std::fs::read_dir(&cache).is_ok_and(|mut d| d.next().is_some()),
+        "the compile cache is not under the install dir ({})",
+        cache.display()
+    );
 }

@@ -77,3 +77,61 @@ fn the_readme_shows_what_list_prints() {
         "README.md's --list block differs from --list; put this there:\n{listed}"
     );
 }
+
+/// The line before the block of one runtime's P lines in README.md.
+const P_MARKER: &str =
+    "<!-- the P lines of `--list` for one runtime, checked by tests/cli/readme.rs -->";
+
+/// A line without its verdict (`— runs`, `— skips: …`): what a P check would do here
+/// depends on the machine (tmux, strace), its id and label do not.
+fn without_verdict(line: &str) -> &str {
+    line.split_once(" — ")
+        .map_or(line, |(head, _)| head)
+        .trim_end()
+}
+
+/// With a real runtime, the `P` line becomes seven checks, each label naming the
+/// runtime's version: the README shows them for one runtime (`pi-1.6.0` in the install
+/// dir; the runtimes are found by their launchers' names, so an empty file stands in).
+#[test]
+fn the_readme_shows_the_p_lines_of_one_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("bin")).unwrap();
+    std::fs::write(dir.path().join("bin/pi-1.6.0"), "").unwrap();
+    let out = assert_cmd::Command::cargo_bin(BIN)
+        .unwrap()
+        .args(["pi", "--list"])
+        .env(REAL_PI_DIR, dir.path())
+        .env_remove("CI")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let listed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with('P'))
+        .map(without_verdict)
+        .collect();
+    assert_eq!(listed.len(), 7, "{stdout}");
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let after = readme
+        .split_once(P_MARKER)
+        .unwrap_or_else(|| panic!("README.md has no line {P_MARKER:?}"))
+        .1;
+    let block = after
+        .split_once("```text\n")
+        .and_then(|(_, b)| b.split_once("```"))
+        .expect("a ```text block after the marker")
+        .0;
+    let shown: Vec<&str> = block.lines().map(without_verdict).collect();
+    assert!(
+        listed == shown,
+        "README.md's P lines differ from --list; put these there:\n{}",
+        stdout
+            .lines()
+            .filter(|l| l.starts_with('P'))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}

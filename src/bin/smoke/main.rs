@@ -96,7 +96,17 @@ fn main() -> ExitCode {
     let held = Signals::hold();
     let scenario = cli.command.as_ref().and_then(Command::scenario);
     let options = &cli.options;
-    let pi = match pi_runtimes::discover(&options.pi) {
+    // The `--pi` preflights run under the guard, from launchers in a dir of the run's.
+    let guarded = match preflight_dir(&options.pi) {
+        Ok(guarded) => guarded,
+        Err(e) => {
+            eprintln!("{PROGRAM}: setup error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let pi = pi_runtimes::discover(&options.pi, guarded.as_ref().map(|(g, _)| g));
+    drop(guarded);
+    let pi = match pi {
         Ok(pi) => pi,
         Err(e) => {
             eprintln!("{PROGRAM}: setup error: {e}");
@@ -191,6 +201,27 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// The dir the `--pi` preflights' guarded launchers go to (none without `--pi`): short
+/// lived, marked with the gate process, and removed once `discover` is done with it.
+fn preflight_dir(
+    given: &[std::path::PathBuf],
+) -> anyhow::Result<Option<(pi_runtimes::Guarded, tempfile::TempDir)>> {
+    if given.is_empty() {
+        return Ok(None);
+    }
+    let gate = os::ProcessId::current()
+        .ok_or_else(|| anyhow::anyhow!("cannot read this process's start time from /proc"))?;
+    let dir = cleanup::make_short_dir(catalog::Scenario::Pi, "pi-preflight", gate)?;
+    let exe =
+        std::env::current_exe().map_err(|e| anyhow::anyhow!("this binary's own path: {e}"))?;
+    let guarded = pi_runtimes::Guarded {
+        dir: dir.path().to_path_buf(),
+        exe,
+        gate,
+    };
+    Ok(Some((guarded, dir)))
 }
 
 /// Everything that must hold before the first check, then the sweep of dirs left by

@@ -169,7 +169,7 @@ pub struct StandIn {
 mod tests {
     use super::*;
     use crate::os::ProcessId;
-    use crate::stand_ins::args::{RacerArgs, ResidentArgs};
+    use crate::stand_ins::args::{GuardArgs, RacerArgs, ResidentArgs, WatchArgs};
     use clap::CommandFactory;
     use std::ffi::OsString;
 
@@ -200,10 +200,11 @@ mod tests {
 
     #[test]
     fn stand_in_command_lines_parse_back_to_the_same_struct() {
-        let lifeline = Some(ProcessId {
+        let gate = ProcessId {
             pid: 42,
             start_time: 7,
-        });
+        };
+        let lifeline = Some(gate);
         let resident = ResidentArgs {
             lifeline,
             ignore_term: true,
@@ -233,6 +234,19 @@ mod tests {
         };
         match parse_stand_in(racer.to_args()) {
             StandInRole::LockRacer(parsed) => assert_eq!(parsed, racer),
+            other => panic!("{other:?}"),
+        }
+        let guard = GuardArgs {
+            lifeline: gate,
+            program: vec!["/bin/pi".into(), "--version".into(), "-e".into()],
+        };
+        match parse_stand_in(guard.to_args()) {
+            StandInRole::Guard(parsed) => assert_eq!(parsed, guard),
+            other => panic!("{other:?}"),
+        }
+        let watch = WatchArgs { lifeline: gate };
+        match parse_stand_in(watch.to_args()) {
+            StandInRole::GuardWatch(parsed) => assert_eq!(parsed, watch),
             other => panic!("{other:?}"),
         }
     }

@@ -9,9 +9,13 @@
 //! process (leaked: a handful of short strings), so the catalog keeps handing out
 //! `&'static str` like it does for the fixed checks.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeVersion, preflight};
+
+use crate::os::ProcessId;
+use crate::stand_ins::guard;
 
 /// A `--pi` runtime the preflight refused: what was found and the fix, in one line (a
 /// setup error of the run).
@@ -74,10 +78,10 @@ impl PiCheck {
                 "pi refusing the argv (no extension defines --entwurf-control) → the exit releases, pi's stderr line in the outcome"
             }
             Self::Preflight => {
-                "preflight names this version; a missing runtime and one below 0.76.0 are refused, typed, naming what was found"
+                "preflight names this version, the one its package.json states; a missing runtime and one below 0.76.0 are refused, typed, naming what was found"
             }
             Self::NothingEscapes => {
-                "under strace: no inet socket, nothing written outside the scratch dir; no pi or node process left"
+                "under strace: no inet socket, nothing written outside the scratch dir (relative paths resolved); pi carries the run's marker, and no process with it is left"
             }
         }
     }
@@ -131,19 +135,51 @@ pub struct PiRuntimes {
     pub opted_out: bool,
 }
 
-/// Finds the runtimes: `--pi` paths (each asked its `--version`), else the launchers in
-/// the install dir.
+/// Where the `--pi` preflights' guarded launchers go: a dir of the run's own (marked,
+/// so the next run sweeps it when this one is SIGKILLed), this binary, the gate process.
+#[derive(Debug)]
+pub struct Guarded {
+    /// The dir.
+    pub dir: PathBuf,
+    /// This binary (the guard).
+    pub exe: PathBuf,
+    /// The gate process the guard watches.
+    pub gate: ProcessId,
+}
+
+/// Finds the runtimes: `--pi` paths (each asked its `--version`, under the guard of
+/// `guarded`), else the launchers in the install dir.
 ///
 /// # Errors
 ///
 /// A `--pi` runtime the preflight refuses: setup error, naming it and the fix.
-pub fn discover(given: &[PathBuf]) -> Result<PiRuntimes, SetupError> {
+pub fn discover(given: &[PathBuf], guarded: Option<&Guarded>) -> Result<PiRuntimes, SetupError> {
     if !given.is_empty() {
+        // Each `pi --version` runs under the guard (`stand_ins::guard`), so it dies with
+        // the gate whichever way the gate ends.
+        let Some(Guarded { dir, exe, gate }) = guarded else {
+            return Err(SetupError(
+                "--pi needs a dir for its guarded launchers".into(),
+            ));
+        };
+        let (dir, exe, gate) = (dir.as_path(), exe.as_path(), *gate);
         let mut found = Vec::new();
-        for path in given {
+        for (n, path) in given.iter().enumerate() {
             // Absolute: the resumes run pi from the session's cwd, not ours.
             let path = absolute(path)?;
-            let version = preflight_blocking(path.as_os_str())?;
+            let guarded = dir.join(format!("pi-{n}"));
+            let script = guard::launcher_script(exe, gate, &path).ok_or_else(|| {
+                SetupError(format!(
+                    "--pi {}: a path with a ' in it is not supported",
+                    path.display()
+                ))
+            })?;
+            std::fs::write(&guarded, script)
+                .and_then(|()| {
+                    std::fs::set_permissions(&guarded, std::fs::Permissions::from_mode(0o700))
+                })
+                .map_err(|e| SetupError(format!("writing {}: {e}", guarded.display())))?;
+            let version = preflight_blocking(&path, guarded.as_os_str())?;
             found.push((version, path));
         }
         return Ok(PiRuntimes {
@@ -205,8 +241,12 @@ fn leak_sorted(mut found: Vec<(RuntimeVersion, PathBuf)>) -> &'static [PiRuntime
     Box::leak(runtimes.into_boxed_slice())
 }
 
-/// The library's preflight, on a throwaway runtime: setup runs before the run's own.
-fn preflight_blocking(program: &std::ffi::OsStr) -> Result<RuntimeVersion, SetupError> {
+/// The library's preflight of `path` (asked through `program`, its guarded launcher), on
+/// a throwaway runtime: setup runs before the run's own.
+fn preflight_blocking(
+    path: &Path,
+    program: &std::ffi::OsStr,
+) -> Result<RuntimeVersion, SetupError> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -215,14 +255,28 @@ fn preflight_blocking(program: &std::ffi::OsStr) -> Result<RuntimeVersion, Setup
                 "cannot start an async runtime for the pi preflight: {e}"
             ))
         })?;
+    // A path that does not exist starts nothing, so it is asked directly (the refusal is
+    // then `Missing`, not the guard's failed exec).
+    let program = if path.exists() {
+        program
+    } else {
+        path.as_os_str()
+    };
     runtime
         .block_on(preflight(program, ArgvDialect::SpawnBg))
         .map_err(|refusal| {
+            // The refusal names what was run, the guarded launcher: name the user's path.
+            let ours = |text: String| {
+                text.replace(
+                    &program.to_string_lossy().into_owned(),
+                    &path.to_string_lossy(),
+                )
+            };
             SetupError(format!(
                 "--pi {}: {}: {}",
-                Path::new(program).display(),
-                entwurf_v2_spawn::error_chain(&refusal),
-                refusal.advice()
+                path.display(),
+                ours(entwurf_v2_spawn::error_chain(&refusal)),
+                ours(refusal.advice())
             ))
         })
 }

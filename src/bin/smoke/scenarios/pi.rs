@@ -14,6 +14,7 @@
 //! and the runtime; P<n>.7 finds what is left by that marker, never by name. The
 //! runtimes run concurrently, each one's seven checks in order.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::future::Future;
 use std::io::{BufRead, BufReader, Write};
@@ -48,6 +49,7 @@ use crate::harness::catalog::{Check, Needs, Scenario};
 use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
+use crate::stand_ins::guard;
 
 /// How long a real pi may take to come up or to finish: Node starts it in one to three
 /// seconds; a loaded machine takes longer. Only a failure waits this long.
@@ -211,6 +213,12 @@ struct World {
     fixture: PathBuf,
     /// The variable every process of this runtime's checks inherits.
     marker: (OsString, OsString),
+    /// What every check runs as the runtime: its launcher under the guard
+    /// (`stand_ins::guard`), so that it dies with the gate process, SIGKILL included.
+    program: PathBuf,
+    /// This binary (the guard) and the gate process it watches.
+    exe: PathBuf,
+    gate: crate::os::ProcessId,
     /// The library backend of this run.
     backend: Backend,
 }
@@ -238,6 +246,9 @@ impl World {
             _short: short,
             fixture: fixture.to_path_buf(),
             marker: marker(env.gate, runtime),
+            program: root.join("bin/pi"),
+            exe: env.exe.clone(),
+            gate: env.gate,
             backend: env.backend,
             root,
         };
@@ -247,10 +258,27 @@ impl World {
             &world.work,
             &world.logs,
             &world.tmp(),
+            &world.root.join("bin"),
         ] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
+        world.guard(&world.program, &runtime.launcher)?;
         Ok(world)
+    }
+
+    /// Writes `at`, a launcher running `program` under the guard: every real runtime a P
+    /// check starts is started through one.
+    fn guard(&self, at: &Path, program: &Path) -> Result<()> {
+        let script = guard::launcher_script(&self.exe, self.gate, program).ok_or_else(|| {
+            anyhow!(
+                "{} or {} holds a ' or is not UTF-8: the guard's launcher cannot name it",
+                self.exe.display(),
+                program.display()
+            )
+        })?;
+        std::fs::write(at, script).with_context(|| format!("writing {}", at.display()))?;
+        std::fs::set_permissions(at, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} executable", at.display()))
     }
 
     fn tmp(&self) -> PathBuf {
@@ -290,7 +318,7 @@ impl World {
         options.shared.lock_dir = self.root.join("locks");
         options.shared.control_dir = self.control.clone();
         options.stderr = StderrPolicy::LogDir(self.logs.clone());
-        options.shared.pi_program = self.runtime.launcher.clone().into_os_string();
+        options.shared.pi_program = self.program.clone().into_os_string();
         options.shared.extension_args =
             PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
         options.shared.child_env = self.child_env();
@@ -342,7 +370,7 @@ impl World {
             FIRST,
         ];
         let log = self.logs.join(format!("{gid}.create.stderr.log"));
-        let mut request = SpawnRequest::new(&self.runtime.launcher, args, &self.work)
+        let mut request = SpawnRequest::new(&self.program, args, &self.work)
             .with_stderr(StderrTarget::AppendTo(log.clone()))
             .with_backend(self.backend)
             .with_env("PI_CODING_AGENT_DIR", &self.agent);
@@ -758,17 +786,29 @@ async fn refused_argv(world: &World) -> Result<()> {
     })
 }
 
-/// P<n>.6: the preflight names this runtime's version, and refuses — typed, naming what
-/// it found — a missing runtime and one below the spawn-bg floor (a stand-in answering
-/// `--version` as 0.73.1, the last release without `--session-id`, does).
+/// P<n>.6: the preflight names this runtime's version — the one its own `package.json`
+/// states, a source independent of the preflight and of the launcher's name — and
+/// refuses, typed, naming what it found, a missing runtime and one below the spawn-bg
+/// floor (a stand-in answering `--version` as 0.73.1, the last release without
+/// `--session-id`, does).
 async fn preflight_refusals(world: &World) -> Result<()> {
-    let found = preflight(world.runtime.launcher.as_os_str(), ArgvDialect::SpawnBg)
+    let (stated, manifest) = package_version(&world.runtime.launcher)?;
+    let found = preflight(world.program.as_os_str(), ArgvDialect::SpawnBg)
         .await
         .map_err(|e| anyhow!("{}: {}", error_chain(&e), e.advice()))?;
-    expect_that(found == world.runtime.version, || {
+    // As text: the preflight and the label's version both went through
+    // `RuntimeVersion::parse`, which must not be what vouches for itself.
+    expect_that(found.to_string() == stated, || {
         format!(
-            "the preflight found {found}, the launcher is {}",
-            world.runtime.version
+            "the preflight found {found}, {} states {stated}",
+            manifest.display()
+        )
+    })?;
+    expect_that(world.runtime.version.to_string() == stated, || {
+        format!(
+            "this runtime's checks are labelled pi {}, {} states {stated}",
+            world.runtime.version,
+            manifest.display()
         )
     })?;
     let missing = world.root.join("bin/no-such-pi");
@@ -790,6 +830,43 @@ async fn preflight_refusals(world: &World) -> Result<()> {
         }
         other => bail!("pi 0.73.1: expected BelowFloor, got {other:?}"),
     }
+}
+
+/// The version the runtime's own `package.json` states, verbatim, and that file: the pi
+/// package found above the launcher's real path (npm's bin link), or above a script path
+/// the launcher names (`./run.sh install-pi` writes `exec 'node' '…/dist/cli.js'`).
+fn package_version(launcher: &Path) -> Result<(String, PathBuf)> {
+    let mut starts: Vec<PathBuf> = std::fs::canonicalize(launcher).into_iter().collect();
+    let script = std::fs::read(launcher).unwrap_or_default();
+    if script.len() < 64 * 1024 {
+        let text = String::from_utf8_lossy(&script);
+        starts.extend(
+            text.split(['\'', '"'])
+                .skip(1)
+                .step_by(2)
+                .filter(|p| p.starts_with('/') && p.ends_with(".js"))
+                .map(PathBuf::from),
+        );
+    }
+    for dir in starts.iter().flat_map(|start| start.ancestors().skip(1)) {
+        let manifest = dir.join("package.json");
+        let Ok(text) = std::fs::read_to_string(&manifest) else {
+            continue;
+        };
+        let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let is_pi = json["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with("/pi-coding-agent"));
+        if let (true, Some(version)) = (is_pi, json["version"].as_str()) {
+            return Ok((version.to_owned(), manifest));
+        }
+    }
+    bail!(
+        "no package.json of pi-coding-agent above {} or a script it names: nothing independent of the preflight to check its version against",
+        launcher.display()
+    )
 }
 
 /// P<n>.7: one more resume, traced: no inet socket, no write outside the world's dir;
@@ -830,9 +907,12 @@ async fn traced_resume(world: &World) -> Result<()> {
     let gid = world.gid(PiCheck::NothingEscapes)?;
     let _file = world.create_session(owner, &gid).await?;
     let trace = world.logs.join(format!("{gid}.strace"));
+    // strace runs the guarded launcher, not the other way round: strace waits for every
+    // child of its own, so a guard's watcher started beside it would never let it end.
+    // Traced, the guard and its watcher run in strace's process group, which the
+    // watcher kills when the gate dies.
     let traced = world.root.join("bin/pi-traced");
-    std::fs::create_dir_all(world.root.join("bin")).context("bin dir")?;
-    std::fs::write(&traced, traced_launcher(&trace, &world.runtime.launcher))
+    std::fs::write(&traced, traced_launcher(&trace, &world.program))
         .context("the traced launcher")?;
     std::fs::set_permissions(&traced, std::fs::Permissions::from_mode(0o755))?;
     let (mut options, _releases) = world.options(owner, fixture_args(&world.fixture))?;
@@ -840,6 +920,19 @@ async fn traced_resume(world: &World) -> Result<()> {
     let (outcome, _claim, socket) = world.spawn_bg(options, &gid).await?;
     let (_, _, resident) = expect_resident(outcome, &world.log(&gid)).await?;
     let ran = async {
+        // The leftover search below finds processes by the marker: it can fail only if
+        // the marker reaches them. Proved on the process that matters, live: pi itself
+        // (its pid from the socket's greeting), a grandchild of the child started here.
+        let hello = greet(&socket, false).await?;
+        let marker = world.marker.clone();
+        let marked = off_thread(move || Ok(marked_processes(&marker))).await?;
+        expect_that(marked.contains(&hello.pid), || {
+            format!(
+                "the running pi (pid {}) does not carry the marker {}: the leftover search could not see it (marked: {marked:?})",
+                hello.pid,
+                world.marker.0.to_string_lossy()
+            )
+        })?;
         greet(&socket, true).await?;
         let exit = bounded(OBSERVE, "the traced resident's exit", resident.exit())
             .await?
@@ -857,7 +950,7 @@ async fn traced_resume(world: &World) -> Result<()> {
         return Err(e);
     }
     let text = std::fs::read_to_string(&trace).context("reading the trace")?;
-    let escapes = escapes(&text, &[&world.root, &world.control]);
+    let escapes = escapes(&text, &world.work, &[&world.root, &world.control]);
     expect_that(escapes.is_empty(), || {
         format!(
             "{} call(s) reached beyond the scratch dir: {}",
@@ -870,24 +963,29 @@ async fn traced_resume(world: &World) -> Result<()> {
     })
 }
 
-/// A launcher that runs `launcher` under strace, logging every network call and every
-/// call that creates, writes, renames or removes a file.
+/// A launcher that runs `launcher` under strace, logging every network call, every call
+/// that creates, writes, renames or removes a file, and what a relative path is relative
+/// to: `-y` names each descriptor's path (`AT_FDCWD</cwd>`, `5</dir>`, an open's result),
+/// and a process's changes of directory and its children are traced for the rest.
 fn traced_launcher(trace: &Path, launcher: &Path) -> String {
     format!(
-        "#!/bin/sh\nexec strace -f -qq -o '{}' -e trace=%network,open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,truncate '{}' \"$@\"\n",
+        "#!/bin/sh\nexec strace -f -qq -y -o '{}' -e trace=%network,open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,truncate,chdir,fchdir,clone,clone3,fork,vfork '{}' \"$@\"\n",
         trace.display(),
         launcher.display()
     )
 }
 
 /// The traced calls that left `roots` (the runtime's dir, and its short control dir when
-/// it has one): an inet address, or a successful write, create, rename or removal of an
-/// absolute path outside them. (Relative paths resolve in the
-/// session's cwd, which is inside; a path relative to another directory descriptor
-/// cannot be resolved from the trace and is not judged.)
-fn escapes(trace: &str, roots: &[&Path]) -> Vec<String> {
+/// it has one): an inet address, or a successful write, create, rename or removal of a
+/// path outside them. Every path is judged resolved: against the descriptor strace names
+/// before it (`-y`), else against its process's cwd — `start` (the session's, where the
+/// traced pi starts) unless the trace shows a `chdir`, an `fchdir` or a cwd strace named,
+/// inherited by the children it shows — and with `.` and `..` taken out, so
+/// `work/../../x` is judged as the `x` it is. An open's result path (`= 5</…>`) is judged
+/// too, so a link inside pointing outside counts.
+fn escapes(trace: &str, start: &Path, roots: &[&Path]) -> Vec<String> {
     const WRITES: [&str; 5] = ["O_WRONLY", "O_RDWR", "O_CREAT", "O_TRUNC", "O_APPEND"];
-    const CHANGES: [&str; 12] = [
+    const CHANGES: [&str; 14] = [
         "mkdir(",
         "mkdirat(",
         "rename(",
@@ -899,7 +997,9 @@ fn escapes(trace: &str, roots: &[&Path]) -> Vec<String> {
         "symlink(",
         "symlinkat(",
         "link(",
+        "linkat(",
         "truncate(",
+        "creat(",
     ];
     let harmless = [
         "/dev/null",
@@ -908,43 +1008,129 @@ fn escapes(trace: &str, roots: &[&Path]) -> Vec<String> {
         "/proc/",
         "/dev/urandom",
     ];
-    let roots: Vec<String> = roots
-        .iter()
-        .map(|r| format!("{}/", r.to_string_lossy()))
-        .collect();
-    let inside = |p: &str| roots.iter().any(|r| p.starts_with(r.as_str()));
+    let inside = |p: &str| {
+        roots.iter().any(|r| {
+            let r = r.to_string_lossy();
+            p == r
+                || p.strip_prefix(r.as_ref())
+                    .is_some_and(|rest| rest.starts_with('/'))
+        }) || harmless.iter().any(|h| p.starts_with(h))
+    };
+    let start = start.to_string_lossy().into_owned();
+    let mut cwd: BTreeMap<&str, String> = BTreeMap::new();
     let mut found = Vec::new();
     for line in trace.lines() {
-        let failed = line.contains(") = -1 ");
+        let (pid, call) = line.split_once(' ').unwrap_or(("", line));
+        let here = cwd.get(pid).cloned().unwrap_or_else(|| start.clone());
+        // What the trace says about cwds: named by strace, changed, or inherited.
+        if let Some(named) = call
+            .split("AT_FDCWD</")
+            .nth(1)
+            .and_then(|r| r.split_once('>'))
+        {
+            cwd.insert(pid, named.0.to_owned());
+        }
+        let succeeded = result(call).is_some_and(|r| !r.starts_with('-'));
+        if succeeded && call.starts_with("chdir(") {
+            if let Some((path, _)) = args_with_base(call).first() {
+                cwd.insert(pid, resolve(&here, path));
+            }
+            continue;
+        }
+        if succeeded && call.starts_with("fchdir(") {
+            if let Some(dir) = call.split_once('<').and_then(|(_, r)| r.split_once(">)")) {
+                cwd.insert(pid, dir.0.to_owned());
+            }
+            continue;
+        }
+        if call.contains("clone") || call.contains("fork(") {
+            if let Some(child) = result(call).filter(|r| r.bytes().all(|b| b.is_ascii_digit())) {
+                let inherited = cwd.get(pid).cloned().unwrap_or_else(|| start.clone());
+                cwd.insert(child, inherited);
+            }
+            continue;
+        }
+        let failed = call.contains(") = -1 ");
         // Any try counts, a failed or pending one too (a non-blocking connect answers
         // EINPROGRESS): only creating an inet socket is not reaching anything.
         let reaches = ["connect(", "sendto(", "sendmsg(", "bind("]
             .iter()
-            .any(|call| line.contains(call));
-        if reaches && line.contains("AF_INET") {
+            .any(|c| call.contains(c));
+        if reaches && call.contains("AF_INET") {
             found.push(line.to_owned());
             continue;
         }
-        let writes = (line.contains("open") || line.contains("creat("))
-            && WRITES.iter().any(|w| line.contains(w));
-        let changes = CHANGES.iter().any(|c| line.contains(c));
+        let writes = call.contains("open") && WRITES.iter().any(|w| call.contains(w));
+        let changes = CHANGES.iter().any(|c| call.starts_with(c));
         if failed || !(writes || changes) {
             continue;
         }
-        let outside = quoted_paths(line)
+        let mut judged: Vec<String> = args_with_base(call)
             .into_iter()
-            .filter(|p| p.starts_with('/'))
-            .any(|p| !inside(p) && !harmless.iter().any(|h| p.starts_with(h)));
-        if outside {
+            .map(|(path, base)| resolve(base.unwrap_or(&here), path))
+            .collect();
+        if writes {
+            judged.extend(
+                result(call)
+                    .and_then(|r| r.split_once('<'))
+                    .and_then(|(_, p)| p.strip_suffix('>'))
+                    .map(|p| resolve("/", p)),
+            );
+        }
+        if judged.iter().any(|p| !inside(p)) {
             found.push(line.to_owned());
         }
     }
     found
 }
 
-/// The double-quoted strings of an strace line.
-fn quoted_paths(line: &str) -> Vec<&str> {
-    line.split('"').skip(1).step_by(2).collect()
+/// What a traced call returned (`= 5</path>`, `= 0`, `= -1 ENOENT …`), when the line
+/// has it.
+fn result(call: &str) -> Option<&str> {
+    call.rsplit_once(") = ").map(|(_, r)| r.trim())
+}
+
+/// The quoted paths of a call, each with the directory strace names just before it
+/// (`AT_FDCWD</cwd>`, `5</dir>`), if any.
+fn args_with_base(call: &str) -> Vec<(&str, Option<&str>)> {
+    let mut found = Vec::new();
+    let mut rest = call;
+    while let Some((before, after)) = rest.split_once('"') {
+        let Some((quoted, tail)) = after.split_once('"') else {
+            break;
+        };
+        let base = before
+            .trim_end()
+            .strip_suffix(',')
+            .map(str::trim_end)
+            .and_then(|b| b.strip_suffix('>'))
+            .and_then(|b| b.rsplit_once('<'))
+            .map(|(_, dir)| dir);
+        found.push((quoted, base));
+        rest = tail;
+    }
+    found
+}
+
+/// `path` made absolute against `base`, `.` and `..` taken out (as the kernel would,
+/// links aside: an open's result path covers those).
+fn resolve(base: &str, path: &str) -> String {
+    let joined = if path.starts_with('/') {
+        path.to_owned()
+    } else {
+        format!("{base}/{path}")
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for part in joined.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            part => parts.push(part),
+        }
+    }
+    format!("/{}", parts.join("/"))
 }
 
 /// Pids of the processes whose environment holds `marker` (name=value).
@@ -971,29 +1157,40 @@ mod tests {
     #[test]
     fn the_trace_judge_flags_inet_and_writes_outside_only() {
         let roots = [Path::new("/tmp/smoke/pi-1"), Path::new("/tmp/short-1")];
-        let trace = [
-            r#"12 bind(22, {sa_family=AF_UNIX, sun_path="/tmp/smoke/pi-1/home/.pi/entwurf-control/x.sock"}, 110) = 0"#,
-            r#"12 openat(AT_FDCWD, "/tmp/smoke/pi-1/agent/sessions/a.jsonl", O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0666) = 23"#,
-            r#"12 openat(AT_FDCWD, "/etc/ssl/openssl.cnf", O_RDONLY|O_CLOEXEC) = 24"#,
-            r#"12 openat(AT_FDCWD, "/root/.npmrc", O_WRONLY|O_CREAT, 0666) = -1 EACCES (Permission denied)"#,
-            r#"12 openat(AT_FDCWD, "/dev/null", O_RDWR|O_CLOEXEC) = 25"#,
-            r#"12 connect(26, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("1.2.3.4")}, 16) = -1 EINPROGRESS (Operation now in progress)"#,
-            r#"12 mkdir("/root/.cache/jiti", 0777) = 0"#,
+        let start = Path::new("/tmp/smoke/pi-1/work");
+        let judge = |lines: &[&str]| escapes(&lines.join("\n"), start, &roots);
+        let inside = [
+            r#"12 bind(22<socket:[9]>, {sa_family=AF_UNIX, sun_path="/tmp/smoke/pi-1/home/.pi/entwurf-control/x.sock"}, 110) = 0"#,
+            r#"12 openat(AT_FDCWD</tmp/smoke/pi-1/work>, "/tmp/smoke/pi-1/agent/sessions/a.jsonl", O_WRONLY|O_CREAT|O_APPEND|O_CLOEXEC, 0666) = 23</tmp/smoke/pi-1/agent/sessions/a.jsonl>"#,
+            r#"12 openat(AT_FDCWD</tmp/smoke/pi-1/work>, "/etc/ssl/openssl.cnf", O_RDONLY|O_CLOEXEC) = 24</etc/ssl/openssl.cnf>"#,
+            r#"12 openat(AT_FDCWD</tmp/smoke/pi-1/work>, "/root/.npmrc", O_WRONLY|O_CREAT, 0666) = -1 EACCES (Permission denied)"#,
+            r#"12 openat(AT_FDCWD</tmp/smoke/pi-1/work>, "/dev/null", O_RDWR|O_CLOEXEC) = 25</dev/null>"#,
             r#"12 unlink("/tmp/short-1/x.sock") = 0"#,
+            // Relative to the cwd strace names, to a directory descriptor, to the start.
+            r#"12 openat(AT_FDCWD</tmp/smoke/pi-1/work>, "relative.txt", O_WRONLY|O_CREAT, 0666) = 27</tmp/smoke/pi-1/work/relative.txt>"#,
+            r#"12 mkdirat(7</tmp/smoke/pi-1/agent>, "sessions", 0777) = 0"#,
+            r#"13 mkdir("cache", 0777) = 0"#,
+        ];
+        assert_eq!(judge(&inside), Vec::<String>::new());
+        let outside = [
+            r#"12 connect(26<socket:[5]>, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("1.2.3.4")}, 16) = -1 EINPROGRESS (Operation now in progress)"#,
+            r#"12 mkdir("/root/.cache/jiti", 0777) = 0"#,
             r#"12 unlink("/tmp/smoke/pi-10/x.sock") = 0"#,
-            r#"12 openat(AT_FDCWD, "relative.txt", O_WRONLY|O_CREAT, 0666) = 27"#,
-        ]
-        .join("\n");
-        let found = escapes(&trace, &roots);
-        assert_eq!(found.len(), 3, "{found:#?}");
-        assert!(
-            found[0].contains("AF_INET"),
-            "an inet connect, even in progress"
-        );
-        assert!(found[1].contains("/root/.cache/jiti"), "a mkdir outside");
-        assert!(
-            found[2].contains("pi-10/"),
-            "a sibling sharing a prefix is outside"
-        );
+            // Relative paths that leave: through `..`, another descriptor, a later cwd.
+            r#"12 openat(AT_FDCWD</tmp/smoke/pi-1/work>, "../../../x", O_WRONLY|O_CREAT, 0666) = 3</tmp/x>"#,
+            r#"12 unlinkat(9</root/.cache>, "stale", 0) = 0"#,
+            r#"12 openat(AT_FDCWD</tmp/smoke/pi-1/work>, "link", O_WRONLY, 0666) = 4</etc/passwd>"#,
+        ];
+        for line in outside {
+            assert_eq!(judge(&[line]), [line.to_owned()], "{line}");
+        }
+        // A cwd changed by chdir (and inherited by a child) resolves later relative calls.
+        let moved = [
+            r#"12 chdir("/root") = 0"#,
+            r#"12 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|SIGCHLD) = 14"#,
+            r#"14 mkdir("notes", 0777) = 0"#,
+        ];
+        assert_eq!(judge(&moved), [moved[2].to_owned()]);
+        assert_eq!(resolve("/a/b", "../../../c/./d"), "/c/d");
     }
 }

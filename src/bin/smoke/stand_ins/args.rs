@@ -17,6 +17,10 @@ pub enum StandInRole {
     Resident(ResidentArgs),
     /// One of the processes racing for a lock.
     LockRacer(RacerArgs),
+    /// A real runtime started so that it dies with the gate (`stand_ins::guard`).
+    Guard(GuardArgs),
+    /// The guard's watcher.
+    GuardWatch(WatchArgs),
 }
 
 /// Variants of the stand-in resident.
@@ -140,5 +144,51 @@ impl RacerArgs {
             self.done.clone().into(),
         ]);
         args
+    }
+}
+
+/// `__stand-in guard`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct GuardArgs {
+    /// The gate process (pid:start time).
+    #[arg(long, value_name = "PID:START")]
+    pub lifeline: ProcessId,
+    /// The program and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    pub program: Vec<OsString>,
+}
+
+impl GuardArgs {
+    /// The argv (after this binary) that `__stand-in guard` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec![
+            "__stand-in".into(),
+            "guard".into(),
+            "--lifeline".into(),
+            self.lifeline.to_string().into(),
+            "--".into(),
+        ];
+        args.extend(self.program.iter().cloned());
+        args
+    }
+}
+
+/// `__stand-in guard-watch`.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct WatchArgs {
+    /// The gate process (pid:start time).
+    #[arg(long, value_name = "PID:START")]
+    pub lifeline: ProcessId,
+}
+
+impl WatchArgs {
+    /// The argv (after this binary) that `__stand-in guard-watch` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        vec![
+            "__stand-in".into(),
+            "guard-watch".into(),
+            "--lifeline".into(),
+            self.lifeline.to_string().into(),
+        ]
     }
 }

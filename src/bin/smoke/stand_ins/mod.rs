@@ -10,6 +10,8 @@
 //! - **lock racer** (`__stand-in lock-racer`): waits for a start file, calls
 //!   `lock::acquire` once, reports, holds until a done file appears, then exits 0 (won),
 //!   3 (conflict) or 4 (other error).
+//! - **guard** (`__stand-in guard … -- PROGRAM ARGS`): starts a watcher and execs a
+//!   real runtime so that it dies with the gate process (see `guard`).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
 //!   with `parse_resume_pi_args` (the builder's inverse) and then against the resume
@@ -41,6 +43,7 @@ use args::{RacerArgs, ResidentArgs, StandInRole};
 use lifeline::{Watched, lifeline};
 
 pub mod args;
+pub mod guard;
 pub mod lifeline;
 pub mod visible_pi;
 use crate::os;
@@ -87,6 +90,8 @@ pub fn run(role: &StandInRole) -> ExitCode {
     match role {
         StandInRole::Resident(a) => resident(a),
         StandInRole::LockRacer(a) => racer(a),
+        StandInRole::Guard(a) => guard::guard(a),
+        StandInRole::GuardWatch(a) => guard::watch(a),
     }
 }
 
