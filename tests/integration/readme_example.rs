@@ -73,8 +73,8 @@ async fn the_readme_example_resumes_a_session_of_the_real_pi() {
         let file = world.create_session(&runtime, GID, "first");
         let before = turns(&file).len();
         let mut options = ProductionOptions::with_home(&world.home, Some(world.agent_dir.clone()));
-        options.pi_program = runtime.launcher.clone().into_os_string();
-        options.child_env = vec![
+        options.shared.pi_program = runtime.launcher.clone().into_os_string();
+        options.shared.child_env = vec![
             ("HOME".into(), world.home.clone().into_os_string()),
             ("TMPDIR".into(), world.dir.path().as_os_str().to_owned()),
         ];

@@ -24,9 +24,9 @@ const OBSERVE: Duration = Duration::from_secs(45);
 /// set to the world's (never ours), and `extension_args`.
 fn options(world: &PiWorld, runtime: &Runtime, extension_args: Vec<String>) -> ProductionOptions {
     let mut options = ProductionOptions::with_home(&world.home, Some(world.agent_dir.clone()));
-    options.pi_program = runtime.launcher.clone().into_os_string();
-    options.extension_args = PassthroughArgs::new(extension_args).expect("extension args");
-    options.child_env = vec![
+    options.shared.pi_program = runtime.launcher.clone().into_os_string();
+    options.shared.extension_args = PassthroughArgs::new(extension_args).expect("extension args");
+    options.shared.child_env = vec![
         ("HOME".into(), world.home.clone().into_os_string()),
         ("TMPDIR".into(), world.dir.path().as_os_str().to_owned()),
     ];
@@ -42,7 +42,7 @@ async fn resume(
 ) -> (ProductionOutcome, std::path::PathBuf) {
     let options = options(world, runtime, extension_args);
     let gid = GardenId::parse(GID).expect("gid");
-    let claim = lock::acquire(&options.lock_dir, &gid).expect("lock");
+    let claim = lock::acquire(&options.shared.lock_dir, &gid).expect("lock");
     let socket = options.socket_path(&gid);
     let plan = SpawnBgPlan::new(gid, "second", socket.clone(), OBSERVE).expect("plan");
     let deps = ProductionDeps::new(options);

@@ -17,10 +17,11 @@ async fn resume(
     let gid = GardenId::parse(gid)?;
     // The resume passes `--entwurf-control`, a flag only entwurf's control extension
     // defines: without it named here, pi refuses (`Unknown option: --entwurf-control`).
-    options.extension_args = PassthroughArgs::new(["-e", control_extension])?;
+    options.shared.extension_args = PassthroughArgs::new(["-e", control_extension])?;
     // Before the lock: a missing pi, or one too old for the argv, is refused with nothing taken.
-    preflight(&options.pi_program, ArgvDialect::SpawnBg).await?;
-    let claim = lock::acquire(&options.lock_dir, &gid)?;
+    preflight(&options.shared.pi_program, ArgvDialect::SpawnBg).await?;
+    // Off the async worker: acquire creates and fsyncs the lock file.
+    let claim = lock::acquire_async(&options.shared.lock_dir, &gid).await?;
     let socket = options.socket_path(&gid);
     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?;
     let deps = ProductionDeps::new(options);
@@ -38,6 +39,7 @@ async fn resume(
             eprintln!("could not start {gid}: {}", error_chain(&error))
         }
         Ok(SpawnBgOutcome::LockRetained(diagnostic)) => eprintln!("{diagnostic}"),
+        Ok(other) => println!("{gid}: {}", other.kind()), // an outcome added later
         Err(error) => eprintln!("resuming {gid}: {}", error_chain(&error)),
     }
     Ok(None)
