@@ -25,6 +25,13 @@ commands:
                 npm lock files in real-pi/; the live gate's pi scenario and the
                 real-pi tests use them (another DIR: ENTWURF_REAL_PI_DIR=DIR).
                 Nothing global; nothing is fetched at test time.
+  mutants [--in-place] [--since REV] [PATH...]
+                mutation testing of the core (src/ without the smoke binary, or the
+                files/dirs given) with cargo-mutants, pinned and installed into
+                target/cargo-tools/ on first use; prints the survivors and fails on
+                one (docs/testing.md). --since REV: only the mutants on lines changed
+                since REV (what CI runs). --in-place: mutate this checkout instead of
+                a copy (faster; do not edit meanwhile). Runs under nice.
   help          this list
 USAGE
 }
@@ -197,6 +204,97 @@ LAUNCHER
   echo "[install-pi] $found pi runtimes in $dest/bin (the live gate's pi scenario and the real-pi tests find them there)"
 }
 
+# cargo-mutants, pinned: its mutants and its output format are part of what
+# docs/testing.md and CI rely on, so a new version is a deliberate bump.
+mutants_version=27.1.0
+
+# Installs the pinned cargo-mutants into target/cargo-tools (nothing global) and prints
+# the binary's path.
+cargo_mutants() {
+  local tools=$root/target/cargo-tools exe
+  exe=$tools/bin/cargo-mutants
+  if [ "$("$exe" --version 2>/dev/null)" != "cargo-mutants $mutants_version" ]; then
+    echo "[mutants] installing cargo-mutants $mutants_version into $tools (once)" >&2
+    cargo install --quiet --locked --root "$tools" cargo-mutants --version "$mutants_version" >&2
+  fi
+  echo "$exe"
+}
+
+# ./run.sh mutants [--in-place] [--since REV] [PATH...]: see usage. The test binaries,
+# the excluded (equivalent) mutants and the core's extent are in .cargo/mutants.toml.
+mutants() {
+  need_cargo
+  local in_place="" since="" exe out status
+  local -a files=() extra=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --in-place) in_place=1 ;;
+      --since)
+        [ $# -ge 2 ] || { echo "[mutants] --since needs a revision" >&2; exit 2; }
+        since=$2
+        shift
+        ;;
+      --since=*) since=${1#--since=} ;;
+      -*) echo "[mutants] unknown option $1 (see ./run.sh help)" >&2; exit 2 ;;
+      *)
+        # A path as the user typed it, relative to where they are; cargo-mutants wants
+        # it relative to the crate root. A directory means every file under it.
+        local path=$1
+        case "$path" in /*) ;; *) path=$PWD/$path ;; esac
+        if [ ! -e "$path" ]; then
+          echo "[mutants] no such file or directory: $1" >&2
+          exit 2
+        fi
+        path=$(cd "$(dirname "$path")" && pwd)/$(basename "$path")
+        path=${path#"$root"/}
+        if [ -d "$root/$path" ]; then
+          files+=(--file "${path%/}/**/*.rs")
+        else
+          files+=(--file "$path")
+        fi
+        ;;
+    esac
+    shift
+  done
+  exe=$(cargo_mutants)
+  cd "$root"
+  out=$root/target/mutants
+  mkdir -p "$out"
+  if [ -n "$since" ]; then
+    # Only the lines this change touched in the core (the binary and tests aside).
+    git diff "$since" -- src ':(exclude)src/bin' >"$out/since.diff"
+    if [ ! -s "$out/since.diff" ]; then
+      echo "[mutants] nothing in the core changed since $since: no mutants to run"
+      return 0
+    fi
+    extra+=(--in-diff "$out/since.diff")
+  fi
+  [ -n "$in_place" ] && extra+=(--in-place)
+  local started=$SECONDS
+  set +e
+  nice -n "${MUTANTS_NICE:-19}" "$exe" mutants --output "$out" "${files[@]}" "${extra[@]}"
+  status=$?
+  set -e
+  local report=$out/mutants.out
+  echo "[mutants] $(($SECONDS - started)) s; caught $(wc -l <"$report/caught.txt" 2>/dev/null || echo 0)," \
+    "timeouts $(wc -l <"$report/timeout.txt" 2>/dev/null || echo 0)," \
+    "unviable $(wc -l <"$report/unviable.txt" 2>/dev/null || echo 0)," \
+    "missed $(wc -l <"$report/missed.txt" 2>/dev/null || echo 0) (details in $report)"
+  case "$status" in
+    # 0: all caught; 3: some timed out (a hang is a caught mutant), none missed.
+    0 | 3) ;;
+    2)
+      echo "[mutants] survivors (a test must fail on each, or exclude it in .cargo/mutants.toml with why it is equivalent):" >&2
+      sed 's/^/  /' "$report/missed.txt" >&2
+      exit 1
+      ;;
+    *)
+      echo "[mutants] cargo-mutants failed (exit $status): see $report/debug.log" >&2
+      exit "$status"
+      ;;
+  esac
+}
+
 case "${1:-}" in
   "$bin")
     shift
@@ -251,6 +349,10 @@ case "${1:-}" in
     ;;
   install-pi)
     install_pi "${2:-}"
+    ;;
+  mutants)
+    shift
+    mutants "$@"
     ;;
   help | -h | --help)
     usage
