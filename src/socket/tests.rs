@@ -7,7 +7,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::classify::file_type_bits;
-use super::wait::{Backoff, bound_not_listening};
+use super::wait::{Backoff, bound_not_listening, far_future};
 use super::*;
 
 fn os(errno: Errno) -> OsError {
@@ -419,4 +419,15 @@ fn probe_doubts_read_as_what_was_met() {
         os.to_string().starts_with("connect: Permission denied"),
         "{os}"
     );
+}
+
+#[test]
+fn the_far_future_never_comes_in_practice() {
+    // The deadline for a delay that would overflow the clock (an enormous poll
+    // interval): the waiter sleeps until it, so it must be decades away, not hours or
+    // (worse) in the past, where the waiter would spin.
+    let now = tokio::time::Instant::now();
+    let far = far_future();
+    let decades = Duration::from_secs(86_400 * 365 * 25);
+    assert!(far >= now + decades, "{:?} from now", far - now);
 }
