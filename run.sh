@@ -213,7 +213,7 @@ mutants_version=27.1.0
 cargo_mutants() {
   local tools=$root/target/cargo-tools exe
   exe=$tools/bin/cargo-mutants
-  if [ "$("$exe" --version 2>/dev/null)" != "cargo-mutants $mutants_version" ]; then
+  if [ "$("$exe" mutants --version 2>/dev/null)" != "cargo-mutants $mutants_version" ]; then
     echo "[mutants] installing cargo-mutants $mutants_version into $tools (once)" >&2
     cargo install --quiet --locked --root "$tools" cargo-mutants --version "$mutants_version" >&2
   fi
