@@ -120,14 +120,57 @@ fn lock_fault_helper_process() {
                 other => panic!("expected an I/O error, got {other:?}"),
             }
         }
+        // mkdir(lock dir) → EACCES: the step that failed is named (not "inspect").
+        "lock-dir-refused" => match acquire(&dir, &gid()) {
+            Err(AcquireError::Io {
+                op,
+                path: p,
+                source,
+            }) => {
+                assert_eq!(op, "create lock dir");
+                assert_eq!(p, dir);
+                assert_eq!(source.kind(), std::io::ErrorKind::PermissionDenied);
+            }
+            other => panic!("expected an I/O error, got {other:?}"),
+        },
+        // Absent at the first look, then mkdir → EEXIST (a concurrent acquirer won),
+        // and what won is a file: not a directory, named as such.
+        "lock-dir-raced" => {
+            std::fs::write(&dir, "not a directory").expect("write");
+            match acquire(&dir, &gid()) {
+                Err(AcquireError::Io {
+                    op,
+                    path: p,
+                    source,
+                }) => {
+                    assert_eq!(op, "use lock dir");
+                    assert_eq!(p, dir);
+                    assert_eq!(source.kind(), std::io::ErrorKind::NotADirectory);
+                }
+                other => panic!("expected an I/O error, got {other:?}"),
+            }
+        }
         other => panic!("unknown scenario {other}"),
     }
     println!("{OK}");
 }
 
+/// The path a scenario's fault is injected on.
+enum On {
+    Lock,
+    Marker,
+    Dir,
+}
+
 /// Runs the helper for `scenario` under strace, failing the first `syscall` on the
-/// lock path (or its marker) with `errno`.
-fn run_faulted(scenario: &str, syscall: &str, errno: &str, on_marker: bool) {
+/// lock path (or its marker, or the lock dir) with `errno`.
+fn run_faulted(scenario: &str, syscall: &str, errno: &str, on: On) {
+    run_injected(scenario, &[&format!("{syscall}:error={errno}:when=1")], on);
+}
+
+/// Runs the helper for `scenario` under strace with these `-e inject=` specs on the
+/// path `on` names.
+fn run_injected(scenario: &str, injects: &[&str], on: On) {
     if Command::new("strace").arg("-V").output().is_err() {
         skip_unless_ci("strace is not installed (apt-get install strace)");
         return;
@@ -135,17 +178,24 @@ fn run_faulted(scenario: &str, syscall: &str, errno: &str, on_marker: bool) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("locks");
     let path = lock_path(&dir, &gid());
-    let target = if on_marker {
-        reclaim_marker_path(&path)
-    } else {
-        path
+    let target = match on {
+        On::Lock => path,
+        On::Marker => reclaim_marker_path(&path),
+        On::Dir => dir.clone(),
     };
-    let out = Command::new("strace")
+    let syscalls: Vec<&str> = injects
+        .iter()
+        .map(|i| i.split(':').next().unwrap_or(i))
+        .collect();
+    let mut strace = Command::new("strace");
+    strace
         .args(["-f", "-qq", "-e", "signal=none", "-o", "/dev/null"])
         .arg("-e")
-        .arg(format!("trace={syscall}"))
-        .arg("-e")
-        .arg(format!("inject={syscall}:error={errno}:when=1"))
+        .arg(format!("trace={}", syscalls.join(",")));
+    for inject in injects {
+        strace.arg("-e").arg(format!("inject={inject}"));
+    }
+    let out = strace
         .arg("-P")
         .arg(&target)
         .arg(std::env::current_exe().expect("current exe"))
@@ -175,27 +225,41 @@ fn run_faulted(scenario: &str, syscall: &str, errno: &str, on_marker: bool) {
 
 #[test]
 fn a_lock_gone_before_releases_remove_is_absent() {
-    run_faulted("release-vanished", "unlink", "ENOENT", false);
+    run_faulted("release-vanished", "unlink", "ENOENT", On::Lock);
 }
 
 #[test]
 fn a_refused_remove_on_release_is_an_io_error() {
-    run_faulted("release-refused", "unlink", "EACCES", false);
+    run_faulted("release-refused", "unlink", "EACCES", On::Lock);
 }
 
 #[test]
 fn a_stale_lock_gone_before_the_reclaimers_remove_is_not_an_io_error() {
-    run_faulted("reclaim-vanished", "unlink", "ENOENT", false);
+    run_faulted("reclaim-vanished", "unlink", "ENOENT", On::Lock);
 }
 
 #[test]
 fn a_refused_remove_of_a_stale_lock_is_an_io_error() {
-    run_faulted("reclaim-refused", "unlink", "EPERM", false);
+    run_faulted("reclaim-refused", "unlink", "EPERM", On::Lock);
 }
 
 #[test]
 fn a_reclaim_marker_that_cannot_be_created_is_an_io_error_not_busy() {
-    run_faulted("marker-refused", "openat", "EACCES", true);
+    run_faulted("marker-refused", "openat", "EACCES", On::Marker);
+}
+
+#[test]
+fn a_lock_dir_that_cannot_be_created_is_an_io_error_naming_the_step() {
+    run_faulted("lock-dir-refused", "mkdir", "EACCES", On::Dir);
+}
+
+#[test]
+fn a_lock_dir_raced_into_existence_as_a_file_is_not_a_directory() {
+    run_injected(
+        "lock-dir-raced",
+        &["statx:error=ENOENT:when=1", "mkdir:error=EEXIST:when=1"],
+        On::Dir,
+    );
 }
 
 /// A missing tool or kernel facility skips the test with a message, except on CI, which
