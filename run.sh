@@ -260,6 +260,8 @@ mutants() {
   cd "$root"
   out=$root/target/mutants
   mkdir -p "$out"
+  # A run that finds no mutant writes no report: never print the previous run's.
+  rm -rf "$out/mutants.out" "$out/mutants.out.old"
   if [ -n "$since" ]; then
     # Only the lines this change touched in the core (the binary and tests aside).
     git diff "$since" -- src ':(exclude)src/bin' >"$out/since.diff"
@@ -276,10 +278,11 @@ mutants() {
   status=$?
   set -e
   local report=$out/mutants.out
-  echo "[mutants] $(($SECONDS - started)) s; caught $(wc -l <"$report/caught.txt" 2>/dev/null || echo 0)," \
-    "timeouts $(wc -l <"$report/timeout.txt" 2>/dev/null || echo 0)," \
-    "unviable $(wc -l <"$report/unviable.txt" 2>/dev/null || echo 0)," \
-    "missed $(wc -l <"$report/missed.txt" 2>/dev/null || echo 0) (details in $report)"
+  count() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+  echo "[mutants] $(($SECONDS - started)) s; caught $(count "$report/caught.txt")," \
+    "timeouts $(count "$report/timeout.txt")," \
+    "unviable $(count "$report/unviable.txt")," \
+    "missed $(count "$report/missed.txt") (details in $report)"
   case "$status" in
     # 0: all caught; 3: some timed out (a hang is a caught mutant), none missed.
     0 | 3) ;;
