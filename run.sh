@@ -23,7 +23,8 @@ commands:
                 workspace member, and semver
   semver [ARGS] cargo semver-checks of the library against its last release (the commit
                 named in this script), with a pinned cargo-semver-checks installed from
-                crates.io into target/tools/ on first use (minutes to compile, once).
+                crates.io into target/tools/ (or \$ENTWURF_TOOLS_DIR) on first use
+                (minutes to compile, once).
                 ARGS go to it: --release-type minor lists every breaking change
                 since that release, whatever the version says (for CHANGELOG.md).
   install-pi [DIR]
@@ -32,6 +33,13 @@ commands:
                 npm lock files in real-pi/; the live gate's pi scenario and the
                 real-pi tests use them (another DIR: ENTWURF_REAL_PI_DIR=DIR).
                 Nothing global; nothing is fetched at test time.
+  mutants [--in-place] [--since REV] [PATH...]
+                mutation testing of the core (src/ without the smoke binary, or the
+                files/dirs given) with cargo-mutants, pinned and installed into
+                target/tools/ (or \$ENTWURF_TOOLS_DIR) on first use; prints the
+                survivors and fails on one (docs/testing.md). --since REV: only
+                the mutants on lines changed since REV (what CI runs). --in-place: mutate this checkout instead of
+                a copy (faster; do not edit meanwhile). Runs under nice.
   help          this list
 USAGE
 }
@@ -174,19 +182,28 @@ LAUNCHER
   echo "[install-pi] $found pi runtimes in $dest/bin (the live gate's pi scenario and the real-pi tests find them there)"
 }
 
+# The pinned cargo tools (cargo-semver-checks, cargo-mutants) live in one dir:
+# target/tools/ of the checkout, or $ENTWURF_TOOLS_DIR when set (CI points it at a cache
+# beside the clone's machine-wide home, so a second run on the same machine does not
+# compile them again: they take minutes). Nothing global.
+tools_dir() {
+  echo "${ENTWURF_TOOLS_DIR:-$root/target/tools}"
+}
+
 # The library's public API against its last release, by cargo-semver-checks: a change
 # that needs a bigger version step than Cargo.toml's fails. The tool is pinned (its lints
-# change between versions) and lands in target/tools/, nothing global.
+# change between versions) and lands in the tools dir (tools_dir), nothing global.
 semver_checks_version=0.51.0
 # The last release: 0.1.0, whose last commit is the one before Cargo.toml said 0.2.0
 # ("Workspace: tests/support and the new tests/procfs are members...", a26f3d4).
 semver_baseline=7b84c93898b8eea0ff321cce50a6da02dd80cb80
 semver() {
   need_cargo
-  local tools=$root/target/tools exe
+  local tools exe
+  tools=$(tools_dir)
   exe=$tools/bin/cargo-semver-checks
   if ! "$exe" --version 2>/dev/null | grep -qx "cargo-semver-checks $semver_checks_version"; then
-    echo "[semver] installing cargo-semver-checks $semver_checks_version into target/tools/ (minutes, once)"
+    echo "[semver] installing cargo-semver-checks $semver_checks_version into $tools (minutes, once)"
     cargo install --quiet --locked --version "$semver_checks_version" --root "$tools" cargo-semver-checks
   fi
   if ! git -C "$root" cat-file -e "$semver_baseline^{commit}" 2>/dev/null; then
@@ -195,6 +212,101 @@ semver() {
   fi
   "$exe" semver-checks --manifest-path "$root/Cargo.toml" --package entwurf-v2-spawn \
     --baseline-rev "$semver_baseline" "$@"
+}
+
+# cargo-mutants, pinned: its mutants and its output format are part of what
+# docs/testing.md and CI rely on, so a new version is a deliberate bump.
+mutants_version=27.1.0
+
+# Installs the pinned cargo-mutants into the tools dir (nothing global) and prints the
+# binary's path.
+cargo_mutants() {
+  local tools exe
+  tools=$(tools_dir)
+  exe=$tools/bin/cargo-mutants
+  if [ "$("$exe" mutants --version 2>/dev/null)" != "cargo-mutants $mutants_version" ]; then
+    echo "[mutants] installing cargo-mutants $mutants_version into $tools (once)" >&2
+    cargo install --quiet --locked --root "$tools" cargo-mutants --version "$mutants_version" >&2
+  fi
+  echo "$exe"
+}
+
+# ./run.sh mutants [--in-place] [--since REV] [PATH...]: see usage. The test binaries,
+# the excluded (equivalent) mutants and the core's extent are in .cargo/mutants.toml.
+mutants() {
+  need_cargo
+  local in_place="" since="" exe out status
+  local -a files=() extra=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --in-place) in_place=1 ;;
+      --since)
+        [ $# -ge 2 ] || { echo "[mutants] --since needs a revision" >&2; exit 2; }
+        since=$2
+        shift
+        ;;
+      --since=*) since=${1#--since=} ;;
+      -*) echo "[mutants] unknown option $1 (see ./run.sh help)" >&2; exit 2 ;;
+      *)
+        # A path as the user typed it, relative to where they are; cargo-mutants wants
+        # it relative to the crate root. A directory means every file under it.
+        local path=$1
+        case "$path" in /*) ;; *) path=$PWD/$path ;; esac
+        if [ ! -e "$path" ]; then
+          echo "[mutants] no such file or directory: $1" >&2
+          exit 2
+        fi
+        path=$(cd "$(dirname "$path")" && pwd)/$(basename "$path")
+        path=${path#"$root"/}
+        if [ -d "$root/$path" ]; then
+          files+=(--file "${path%/}/**/*.rs")
+        else
+          files+=(--file "$path")
+        fi
+        ;;
+    esac
+    shift
+  done
+  exe=$(cargo_mutants)
+  cd "$root"
+  out=$root/target/mutants
+  mkdir -p "$out"
+  # A run that finds no mutant writes no report: never print the previous run's.
+  rm -rf "$out/mutants.out" "$out/mutants.out.old"
+  if [ -n "$since" ]; then
+    # Only the lines this change touched in the core (the binary and tests aside).
+    git diff "$since" -- src ':(exclude)src/bin' >"$out/since.diff"
+    if [ ! -s "$out/since.diff" ]; then
+      echo "[mutants] nothing in the core changed since $since: no mutants to run"
+      return 0
+    fi
+    extra+=(--in-diff "$out/since.diff")
+  fi
+  [ -n "$in_place" ] && extra+=(--in-place)
+  local started=$SECONDS
+  set +e
+  nice -n "${MUTANTS_NICE:-19}" "$exe" mutants --output "$out" "${files[@]}" "${extra[@]}"
+  status=$?
+  set -e
+  local report=$out/mutants.out
+  count() { if [ -f "$1" ]; then wc -l <"$1"; else echo 0; fi; }
+  echo "[mutants] $(($SECONDS - started)) s; caught $(count "$report/caught.txt")," \
+    "timeouts $(count "$report/timeout.txt")," \
+    "unviable $(count "$report/unviable.txt")," \
+    "missed $(count "$report/missed.txt") (details in $report)"
+  case "$status" in
+    # 0: all caught; 3: some timed out (a hang is a caught mutant), none missed.
+    0 | 3) ;;
+    2)
+      echo "[mutants] survivors (a test must fail on each, or exclude it in .cargo/mutants.toml with why it is equivalent):" >&2
+      sed 's/^/  /' "$report/missed.txt" >&2
+      exit 1
+      ;;
+    *)
+      echo "[mutants] cargo-mutants failed (exit $status): see $report/debug.log" >&2
+      exit "$status"
+      ;;
+  esac
 }
 
 case "${1:-}" in
@@ -261,6 +373,10 @@ case "${1:-}" in
     ;;
   install-pi)
     install_pi "${2:-}"
+    ;;
+  mutants)
+    shift
+    mutants "$@"
     ;;
   help | -h | --help)
     usage

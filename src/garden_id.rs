@@ -189,4 +189,19 @@ mod tests {
         // 24 random bits: a collision here is a 1 in 16M event, not a flaky test worth fearing.
         assert_ne!(id, other);
     }
+
+    #[test]
+    fn the_id_reads_the_same_every_way() {
+        let id = GardenId::parse("20260613T000000-aaaaaa").expect("gid");
+        let as_ref: &str = id.as_ref();
+        assert_eq!(as_ref, "20260613T000000-aaaaaa");
+        assert_eq!(id.as_str(), as_ref);
+        assert_eq!(id.to_string(), as_ref);
+        assert_eq!(
+            "20260613T000000-aaaaaa"
+                .parse::<GardenId>()
+                .expect("parses"),
+            id
+        );
+    }
 }

@@ -21,6 +21,8 @@ use tokio_util::sync::CancellationToken;
 const HELPER_ENV: &str = "ENTWURF_STRACE_HELPER_DIR";
 /// How long the helper keeps the control dir away while a waiter waits on it.
 const GONE: Duration = Duration::from_millis(1500);
+/// How long the helper watches a waiter with an enormous poll interval sit idle.
+const IDLE: Duration = Duration::from_millis(500);
 
 async fn bounded(
     path: &Path,
@@ -35,7 +37,7 @@ async fn bounded(
     .expect("the await settles within 5 s")
 }
 
-/// Not a test on its own: the traced process. Three scenarios, each on its own file
+/// Not a test on its own: the traced process. Four scenarios, each on its own file
 /// name so the trace can be attributed.
 #[tokio::test]
 #[ignore = "helper process for every_connect_goes_through_proc_self_fd"]
@@ -94,6 +96,23 @@ async fn strace_helper_process() {
         !waiter.is_finished(),
         "a missing dir must keep the waiter waiting"
     );
+    cancel.cancel();
+    let result = waiter.await.expect("join");
+    assert!(
+        matches!(result, Err(AwaitSocketError::Cancelled { .. })),
+        "{result:?}"
+    );
+    // 4. An enormous poll interval ("inotify only"): nothing at the path, nothing
+    //    happens, so the waiter looks once (or a few times) and then sleeps — its
+    //    deadline is far in the future, not an overflowed clock nor one in the past.
+    let enormous = dir.join("enormous-citizen.sock");
+    let cancel = CancellationToken::new();
+    let waiter = {
+        let (enormous, cancel) = (enormous.clone(), cancel.clone());
+        let options = WaitOptions::default().with_poll_interval(Duration::MAX);
+        tokio::spawn(async move { bounded(&enormous, cancel, options).await })
+    };
+    tokio::time::sleep(IDLE).await;
     cancel.cancel();
     let result = waiter.await.expect("join");
     assert!(
@@ -177,4 +196,15 @@ fn every_connect_goes_through_proc_self_fd() {
     // The backoff (1 ms doubling to the 150 ms cap) gives ~8 + 1500/150 ≈ 18 looks; a
     // storm would give thousands.
     assert!((3..=40).contains(&looks), "{looks} looks in {GONE:?}");
+
+    let idle_looks = text
+        .lines()
+        .filter(|l| l.contains("openat(") && l.contains("enormous-citizen.sock"))
+        .count();
+    eprintln!("{idle_looks} looks at an absent path in {IDLE:?} with an enormous poll interval");
+    // One look, then sleep until an event: a spinning waiter would look thousands of times.
+    assert!(
+        (1..=3).contains(&idle_looks),
+        "{idle_looks} looks in {IDLE:?}"
+    );
 }

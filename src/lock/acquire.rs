@@ -257,3 +257,39 @@ fn not_a_directory(dir: &Path) -> AcquireError {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The race the lock exists for: acquirer A judges a claim stale, but before A
+    /// re-reads under the marker, B reclaims it (or it is released and B acquires). A
+    /// must leave B's claim alone. `reclaim` is what runs after the liveness check, so
+    /// calling it with the old judgment while B's claim is on disk is exactly that
+    /// window, without a timing-dependent interleaving.
+    #[test]
+    fn a_claim_replaced_after_the_liveness_check_is_left_alone() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let gid = GardenId::parse("20260613T000000-aaaaaa").expect("gid");
+        let path = super::super::lock_path(tmp.path(), &gid);
+        let judged_stale = fresh_claim(&gid, &path).expect("claim");
+        let successor = fresh_claim(&gid, &path).expect("claim");
+        assert_ne!(judged_stale.nonce(), successor.nonce());
+        std::fs::write(&path, successor.to_json_line()).expect("successor's lock");
+        let ours = fresh_claim(&gid, &path).expect("claim");
+        let line = ours.to_json_line();
+
+        match reclaim(&path, &gid, judged_stale, None, ours, &line) {
+            Err(AcquireError::Conflict(c)) => {
+                assert_eq!(c.holder.as_ref(), Some(&successor), "{}", c.message);
+            }
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            successor.to_json_line(),
+            "the successor's lock was replaced"
+        );
+        assert!(!reclaim_marker_path(&path).exists(), "marker left behind");
+    }
+}

@@ -439,6 +439,36 @@ mod tests {
     }
 
     #[test]
+    fn the_last_millisecond_of_9999_still_formats() {
+        let last = SystemTime::UNIX_EPOCH
+            + std::time::Duration::from_millis(crate::garden_id::LAST_SECOND_OF_9999 * 1000 + 999);
+        assert_eq!(
+            format_instant(last).as_deref(),
+            Some("9999-12-31T23:59:59.999Z")
+        );
+        assert_eq!(
+            format_instant(SystemTime::UNIX_EPOCH).as_deref(),
+            Some("1970-01-01T00:00:00.000Z")
+        );
+    }
+
+    #[test]
+    fn clipped_values_keep_64_characters_and_an_ellipsis() {
+        let owner = |found: &str| {
+            let bad = TS_LINE.replace("\"entwurf_v2\"", &format!("\"{found}\""));
+            match parse_claim(bad.as_bytes(), &gid(), &path()) {
+                Err(UnreadableClaim::ForeignOwner { found }) => found,
+                other => panic!("expected a foreign owner, got {other:?}"),
+            }
+        };
+        assert_eq!(owner("other_tool"), "other_tool");
+        // Exactly 64 characters (multi-byte ones count once) are kept whole.
+        let sixty_four = "ä".repeat(64);
+        assert_eq!(owner(&sixty_four), sixty_four);
+        assert_eq!(owner(&format!("{sixty_four}z")), format!("{sixty_four}…"));
+    }
+
+    #[test]
     fn nonces_are_fresh_lowercase_hex() {
         let a = fresh_nonce().expect("nonce");
         let b = fresh_nonce().expect("nonce");

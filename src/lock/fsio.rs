@@ -197,3 +197,40 @@ impl Drop for ReclaimMarker {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_guard_removes_only_the_marker_it_created() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("x.lock.reclaim");
+
+        // Ours, still in place: removed on drop.
+        let Ok(Marker::Taken(guard)) = ReclaimMarker::take(path.clone(), "hint") else {
+            panic!("marker not taken");
+        };
+        assert!(matches!(
+            ReclaimMarker::take(path.clone(), "hint"),
+            Ok(Marker::Busy)
+        ));
+        drop(guard);
+        assert!(!path.exists(), "our marker outlived its guard");
+
+        // Replaced meanwhile (a person removed ours, another reclaimer took a new one):
+        // a late guard must leave the new inode alone. The new file exists before ours
+        // goes (rename over it), so it cannot reuse our inode number.
+        let Ok(Marker::Taken(late)) = ReclaimMarker::take(path.clone(), "late") else {
+            panic!("marker not taken");
+        };
+        let other = tmp.path().join("other");
+        std::fs::write(&other, "another reclaimer").expect("write");
+        std::fs::rename(&other, &path).expect("rename over the marker");
+        drop(late);
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("the other marker survives"),
+            "another reclaimer"
+        );
+    }
+}

@@ -246,4 +246,56 @@ mod tests {
         ]);
         assert_eq!(no_session.index, 4);
     }
+
+    #[test]
+    fn each_refusal_of_the_back_names_its_position() {
+        let at = |v: &[&str]| {
+            let err = parse_resume_pi_args(&s(v)).expect_err("refused");
+            (err.index, err.found)
+        };
+        let some = |x: &str| Some(x.to_owned());
+        let front = ["--mode", "json", "-p", "--no-extensions"];
+        let with = |back: &[&'static str]| -> Vec<&'static str> { [&front[..], back].concat() };
+        // --model not third from last.
+        assert_eq!(at(&with(&["a", "b", "c", "d", "e"])), (6, some("c")));
+        assert_eq!(
+            at(&with(&["a", "b", "c", "d", "e", "f", "g"])),
+            (8, some("e"))
+        );
+        // --provider where only the session id can be: too short for both.
+        assert_eq!(
+            at(&with(&["--provider", "p", "--model", "m", "x"])),
+            (4, some("--provider"))
+        );
+        assert_eq!(
+            at(&with(&["y", "--provider", "p", "--model", "m", "x"])),
+            (4, some("y"))
+        );
+        // The shortest argv with a provider parses.
+        let parsed = parse_resume_pi_args(&s(&with(&[
+            "--session-id",
+            "g",
+            "--provider",
+            "p",
+            "--model",
+            "m",
+            "x",
+        ])))
+        .expect("the shortest with provider");
+        assert_eq!(parsed.provider.as_deref(), Some("p"));
+        // A refused passthrough arg, named by its place in the argv.
+        assert_eq!(
+            at(&with(&[
+                "a",
+                "b",
+                "--",
+                "--session-id",
+                "g",
+                "--model",
+                "m",
+                "x"
+            ])),
+            (6, some("--"))
+        );
+    }
 }

@@ -195,4 +195,42 @@ mod tests {
         let kept = PassthroughArgs::new(args).expect("accepted");
         assert_eq!(kept.as_slice(), args);
     }
+
+    #[test]
+    fn the_list_gives_back_what_it_kept_every_way_out() {
+        let args = vec!["--approve".to_owned(), "-e".to_owned(), "/x.ts".to_owned()];
+        let kept = PassthroughArgs::try_from(args.clone()).expect("accepted");
+        assert_eq!(kept.as_slice(), args);
+        assert_eq!(&*kept, args.as_slice());
+        assert_eq!((&kept).into_iter().cloned().collect::<Vec<_>>(), args);
+        assert_eq!(kept.into_vec(), args);
+        assert_eq!(
+            PassthroughArgs::try_from(vec!["-e".to_owned(), "--model".to_owned()]),
+            Err(RefusedArg::Reserved {
+                index: 1,
+                arg: "--model".to_owned(),
+                flag: "--model"
+            })
+        );
+    }
+
+    #[test]
+    fn a_refusal_names_its_arg_and_position() {
+        let refusals = [
+            (check_added_arg(4, "--model=x"), "--model=x", 4),
+            (check_added_arg(2, "--"), "--", 2),
+            (check_added_arg(3, ""), "", 3),
+        ];
+        for (refusal, arg, index) in refusals {
+            let refusal = refusal.expect_err(arg);
+            assert_eq!((refusal.arg(), refusal.index()), (arg, index));
+            assert!(
+                refusal.to_string().contains(&format!("arg {index} ")),
+                "{refusal}"
+            );
+        }
+        // "--" is refused even where "--x" would pass, and so is only the empty arg.
+        assert!(check_added_arg(0, "--x").is_ok());
+        assert!(check_added_arg(0, " ").is_ok());
+    }
 }

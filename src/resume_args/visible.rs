@@ -280,4 +280,108 @@ mod tests {
             2
         );
     }
+
+    #[test]
+    fn the_shortest_layouts_parse_and_anything_shorter_is_refused_at_its_end() {
+        let minimal = s(&["--entwurf-control", "--session", "/s", "--model", "m"]);
+        let parsed = parse_visible_pi_args(&minimal).expect("the shortest argv");
+        assert_eq!(
+            (parsed.session_file.as_str(), parsed.model.as_str()),
+            ("/s", "m")
+        );
+        let with_provider = s(&[
+            "--entwurf-control",
+            "--session",
+            "/s",
+            "--provider",
+            "p",
+            "--model",
+            "m",
+        ]);
+        let parsed = parse_visible_pi_args(&with_provider).expect("the shortest with provider");
+        assert_eq!(parsed.provider.as_deref(), Some("p"));
+        for len in 1..minimal.len() {
+            let err = parse_visible_pi_args(&minimal[..len]).expect_err("too short");
+            assert_eq!((err.index, err.found), (len, None), "{len}");
+        }
+    }
+
+    #[test]
+    fn each_refusal_names_its_position() {
+        let at = |v: &[&str]| {
+            let err = parse_visible_pi_args(&s(v)).expect_err("refused");
+            (err.index, err.found)
+        };
+        let some = |x: &str| Some(x.to_owned());
+        // --provider where only the session can be: too short for both.
+        assert_eq!(
+            at(&["--entwurf-control", "--provider", "p", "--model", "m"]),
+            (1, some("--provider"))
+        );
+        assert_eq!(
+            at(&["--entwurf-control", "x", "--provider", "p", "--model", "m"]),
+            (1, some("x"))
+        );
+        // --model not second from last.
+        assert_eq!(
+            at(&["--entwurf-control", "--session", "/s", "m", "--model"]),
+            (3, some("m"))
+        );
+        assert_eq!(
+            at(&[
+                "--entwurf-control",
+                "-e",
+                "x",
+                "--session",
+                "/s",
+                "--model",
+                "m",
+                "y"
+            ]),
+            (6, some("m"))
+        );
+        // No --session before --provider.
+        assert_eq!(
+            at(&[
+                "--entwurf-control",
+                "-e",
+                "x",
+                "y",
+                "--provider",
+                "p",
+                "--model",
+                "m"
+            ]),
+            (2, some("x"))
+        );
+        // A refused extension arg, named by its place in the argv.
+        assert_eq!(
+            at(&[
+                "--entwurf-control",
+                "-e",
+                "x",
+                "--",
+                "--session",
+                "/s",
+                "--model",
+                "m"
+            ]),
+            (3, some("--"))
+        );
+        assert_eq!(
+            at(&[
+                "--entwurf-control",
+                "-e",
+                "x",
+                "y",
+                "z",
+                "",
+                "--session",
+                "/s",
+                "--model",
+                "m"
+            ]),
+            (5, some(""))
+        );
+    }
 }

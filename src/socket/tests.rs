@@ -7,7 +7,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::classify::file_type_bits;
-use super::wait::{Backoff, bound_not_listening};
+use super::wait::{Backoff, bound_not_listening, far_future};
 use super::*;
 
 fn os(errno: Errno) -> OsError {
@@ -371,4 +371,63 @@ async fn an_enormous_poll_interval_waits_instead_of_overflowing_the_clock() {
         matches!(result, Err(super::AwaitSocketError::Cancelled { .. })),
         "{result:?}"
     );
+}
+
+#[test]
+fn the_wait_builders_set_what_they_name_and_nothing_else() {
+    let base = WaitOptions::default();
+    let poll = base.with_poll_interval(Duration::from_millis(7));
+    assert_eq!(poll.poll_interval, Duration::from_millis(7));
+    assert_eq!(
+        (poll.probe_timeout, poll.backend),
+        (base.probe_timeout, base.backend)
+    );
+    let probe = base.with_probe_timeout(Duration::from_millis(9));
+    assert_eq!(probe.probe_timeout, Duration::from_millis(9));
+    assert_eq!(
+        (probe.poll_interval, probe.backend),
+        (base.poll_interval, base.backend)
+    );
+    let portable = base.with_backend(crate::Backend::Portable);
+    assert_eq!(portable.backend, crate::Backend::Portable);
+    assert_eq!(
+        (portable.poll_interval, portable.probe_timeout),
+        (base.poll_interval, base.probe_timeout)
+    );
+}
+
+#[test]
+fn probe_doubts_read_as_what_was_met() {
+    assert_eq!(
+        ProbeDoubt::TimedOut {
+            after: Duration::from_millis(300)
+        }
+        .to_string(),
+        "connect timed out after 300ms"
+    );
+    assert_eq!(
+        ProbeDoubt::BacklogFull.to_string(),
+        "accept backlog full (EAGAIN)"
+    );
+    assert_eq!(
+        ProbeDoubt::PathTooLong { len: 200 }.to_string(),
+        format!("path is 200 bytes, longer than sun_path allows ({SUN_PATH_MAX} bytes)")
+    );
+    let os = OsError::new("connect", Errno::EACCES);
+    assert_eq!(ProbeDoubt::Os(os).to_string(), os.to_string());
+    assert!(
+        os.to_string().starts_with("connect: Permission denied"),
+        "{os}"
+    );
+}
+
+#[test]
+fn the_far_future_never_comes_in_practice() {
+    // The deadline for a delay that would overflow the clock (an enormous poll
+    // interval): the waiter sleeps until it, so it must be decades away, not hours or
+    // (worse) in the past, where the waiter would spin.
+    let now = tokio::time::Instant::now();
+    let far = far_future();
+    let decades = Duration::from_secs(86_400 * 365 * 25);
+    assert!(far >= now + decades, "{:?} from now", far - now);
 }

@@ -154,7 +154,7 @@ pub(super) fn bound_not_listening(observation: &super::SocketState) -> bool {
 
 /// A deadline that never comes in practice (about 30 years out), for delays that would
 /// overflow the clock.
-fn far_future() -> Instant {
+pub(super) fn far_future() -> Instant {
     Instant::now() + Duration::from_secs(86_400 * 365 * 30)
 }
 

@@ -213,3 +213,81 @@ pub enum WatchError {
         lock_path: PathBuf,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Outcome = SpawnBgOutcome<(), &'static str>;
+
+    #[test]
+    fn each_outcome_has_its_own_short_name() {
+        let exit = ChildExit {
+            code: Some(3),
+            signal: None,
+        };
+        let retained = RetainedDiagnostic {
+            target: GardenId::parse("20260613T000000-aaaaaa").expect("gid"),
+            pid: 7,
+            expected_socket_path: PathBuf::from("/c/x.sock"),
+            lock_path: PathBuf::from("/l/x.lock"),
+            observe_timeout: Duration::from_secs(1),
+            term_grace: Duration::from_secs(1),
+            kill_grace: Duration::from_secs(1),
+            reason: RetainReason::ObserveFailed,
+            error: None,
+        };
+        let outcomes: [(Outcome, &str); 4] = [
+            (
+                SpawnBgOutcome::SpawnStartFailed {
+                    error: "enoent",
+                    release: ReleaseOutcome::Released,
+                },
+                "spawn-start-failed",
+            ),
+            (
+                SpawnBgOutcome::SocketAlive {
+                    pid: 7,
+                    release: ReleaseOutcome::Released,
+                    after_signal: None,
+                    resident: (),
+                },
+                "socket-alive",
+            ),
+            (
+                SpawnBgOutcome::ChildExited {
+                    pid: 7,
+                    exit,
+                    release: ReleaseOutcome::Released,
+                    stderr_tail: None,
+                },
+                "child-exited",
+            ),
+            (
+                SpawnBgOutcome::LockRetained(Box::new(retained)),
+                "lock-retained",
+            ),
+        ];
+        for (outcome, kind) in outcomes {
+            assert_eq!(outcome.kind(), kind);
+            assert_eq!(outcome.released(), kind != "lock-retained", "{kind}");
+        }
+    }
+
+    #[test]
+    fn release_causes_read_as_what_was_seen() {
+        assert_eq!(
+            ReleaseCause::SpawnStartFailed.to_string(),
+            "spawn start failed"
+        );
+        assert_eq!(ReleaseCause::SocketAlive.to_string(), "socket alive");
+        let exit = ChildExit {
+            code: None,
+            signal: Some(9),
+        };
+        assert_eq!(
+            ReleaseCause::ChildExited(exit).to_string(),
+            "child exited (killed by signal 9)"
+        );
+    }
+}

@@ -17,6 +17,7 @@
 mod backends;
 
 mod argv_props;
+mod argv_shapes;
 mod child;
 mod faults_lock;
 mod faults_socket;

@@ -452,3 +452,55 @@ fn a_relative_lock_dir_yields_a_claim_with_an_absolute_path() {
         entwurf_v2_spawn::lock::ReleaseOutcome::Released
     );
 }
+
+/// `line` (one claim ending in `}\n`) grown to exactly `size` bytes by an unknown field,
+/// which the format tolerates.
+fn padded_to(line: &str, size: usize) -> String {
+    let body = line.strip_suffix("}\n").expect("a claim line");
+    let bare = body.len() + ",\"pad\":\"\"}\n".len();
+    assert!(size >= bare, "{size} < {bare}");
+    format!("{body},\"pad\":\"{}\"}}\n", "x".repeat(size - bare))
+}
+
+#[test]
+fn claims_up_to_64_kib_are_read_and_larger_files_are_not() {
+    // A claim is ~250 bytes, but any file up to the 64 KiB limit is read whole: one of
+    // 2 KiB and one of exactly 65536 bytes are ours to release; one byte more is too
+    // large to be a claim, so it is not ours (and stays).
+    for (size, expected) in [
+        (2048, ReleaseOutcome::Released),
+        (64 * 1024, ReleaseOutcome::Released),
+        (64 * 1024 + 1, ReleaseOutcome::NotOwned),
+    ] {
+        let s = setup();
+        let claim = acquire(&s.dir, &gid()).expect("acquire");
+        let grown = padded_to(&claim.to_json_line(), size);
+        assert_eq!(grown.len(), size);
+        fs::write(&s.path, &grown).expect("grow the claim");
+        assert_eq!(release(&claim).expect("release"), expected, "{size} bytes");
+        assert_eq!(s.path.exists(), expected == ReleaseOutcome::NotOwned);
+    }
+}
+
+#[test]
+fn a_lock_file_over_64_kib_is_an_unreadable_conflict_that_says_so() {
+    // Held by a live pid (ours) in a valid claim, but one byte over the limit: not
+    // parsed at all, so no holder, and the message names the limit.
+    let s = setup();
+    let held = claim_line(
+        &s.path,
+        GID,
+        std::process::id(),
+        &our_hostname(),
+        "0123456789abcdef",
+    );
+    fs::create_dir_all(&s.dir).expect("mkdir");
+    fs::write(&s.path, padded_to(&held, 64 * 1024 + 1)).expect("write");
+    let c = conflict(acquire(&s.dir, &gid()));
+    assert!(c.holder.is_none(), "{c:?}");
+    assert!(
+        c.message.contains("larger than 65536 bytes"),
+        "{}",
+        c.message
+    );
+}
