@@ -15,7 +15,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use entwurf_v2_spawn::Backend;
-use entwurf_v2_spawn::socket::{Inspection, Probe, ProbeDoubt, Verdict, observe, verdict};
+use entwurf_v2_spawn::socket::{
+    Inspection, Probe, ProbeDoubt, Verdict, inspect_and_probe, verdict,
+};
 
 const DIR_ENV: &str = "ENTWURF_NO_PROC_DIR";
 const OK: &str = "NO-PROC-HELPER-OK";
@@ -34,7 +36,7 @@ async fn no_proc_helper_process() {
     );
     let path = dir.join("live.sock");
     let _listener = UnixListener::bind(&path).expect("bind");
-    let seen = observe(&path, Duration::from_millis(300), Backend::Native).await;
+    let seen = inspect_and_probe(&path, Duration::from_millis(300), Backend::Native).await;
     assert_eq!(seen.inspection, Inspection::SocketFile);
     match &seen.probe {
         Some(Probe::Indeterminate(ProbeDoubt::Os(e))) => {
