@@ -164,7 +164,11 @@ impl Connection {
     /// # Errors
     ///
     /// [`NotConnected`] saying what the path or the connect showed.
-    pub async fn open(socket: &Path, backend: Backend, limit: Duration) -> Result<Self, NotConnected> {
+    pub async fn open(
+        socket: &Path,
+        backend: Backend,
+        limit: Duration,
+    ) -> Result<Self, NotConnected> {
         let (inspection, file) = inspect_for_probe(socket, backend);
         let file = match (inspection, file) {
             (_, Some(file)) => file,
@@ -186,9 +190,11 @@ impl Connection {
         match file.connect(limit).await {
             Ok(stream) => Ok(Self { stream }),
             Err(Probe::Dead(error)) => Err(NotConnected::Refused(error)),
-            Err(Probe::ForeignListener { uid }) => Err(NotConnected::Conflict(
-                AddressConflict::ForeignListener { uid },
-            )),
+            Err(Probe::ForeignListener { uid }) => {
+                Err(NotConnected::Conflict(AddressConflict::ForeignListener {
+                    uid,
+                }))
+            }
             Err(Probe::Indeterminate(doubt)) => Err(NotConnected::Doubt(doubt)),
             // `connect` never fails with `Alive`; should it, the connect proved nothing.
             Err(Probe::Alive) => Err(NotConnected::Doubt(ProbeDoubt::Os(OsError::new(

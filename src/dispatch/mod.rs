@@ -46,7 +46,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub use client::{Connection, ExchangeError, ExchangeLimits, NotConnected, exchange};
-pub use liveness::{CitizenProbe, Doubt, Liveness, ObservedLiveness, TargetConflict, probe_citizen};
+pub use liveness::{
+    CitizenProbe, Doubt, Liveness, ObservedLiveness, TargetConflict, probe_citizen,
+};
 pub use production::{ProductionDispatch, ResumeError, ResumeOutcome};
 pub use protocol::{Answer, CitizenInfo, Command, DeliveryMode, MalformedAnswer, parse_answer};
 pub use receipt::{Ack, FailedCause, Receipt, RejectReason, Rejected};
@@ -238,8 +240,10 @@ pub trait DispatchDeps: Sync {
     ///
     /// [`AcquireError::Conflict`] when another holds it (→ `target-locked`); any other
     /// error ends the dispatch ([`DispatchError::Lock`]).
-    fn acquire(&self, gid: &GardenId)
-    -> impl Future<Output = Result<LockClaim, AcquireError>> + Send;
+    fn acquire(
+        &self,
+        gid: &GardenId,
+    ) -> impl Future<Output = Result<LockClaim, AcquireError>> + Send;
 
     /// Probes the citizen (default production: [`probe_citizen`]).
     fn probe(&self, gid: &GardenId, target: &Target) -> impl Future<Output = CitizenProbe> + Send;
@@ -276,10 +280,8 @@ pub trait DispatchDeps: Sync {
     ) -> impl Future<Output = Self::Resumed> + Send;
 }
 
-type DispatchResult<D> = Result<
-    Dispatched<<D as DispatchDeps>::Resumed>,
-    DispatchError<<D as DispatchDeps>::Resumed>,
->;
+type DispatchResult<D> =
+    Result<Dispatched<<D as DispatchDeps>::Resumed>, DispatchError<<D as DispatchDeps>::Resumed>>;
 
 /// Dispatches `request` (see the module docs for the order and the rules).
 ///

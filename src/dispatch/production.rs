@@ -164,7 +164,13 @@ impl<L: Launcher> DispatchDeps for ProductionDispatch<L> {
             message: message.to_owned(),
             mode,
         };
-        exchange(&target.socket, self.options().backend, &command, &self.limits).await
+        exchange(
+            &target.socket,
+            self.options().backend,
+            &command,
+            &self.limits,
+        )
+        .await
     }
 
     /// The options' release function, off the async thread (it reads and unlinks).

@@ -149,7 +149,10 @@ pub fn parse_answer(line: &[u8], command: &Command, id: &str) -> Result<Answer, 
     let value: Value =
         serde_json::from_slice(line).map_err(|e| MalformedAnswer::NotJson(e.to_string()))?;
     if !value.is_object() {
-        return Err(MalformedAnswer::NotJson(format!("a JSON {}", kind_of(&value))));
+        return Err(MalformedAnswer::NotJson(format!(
+            "a JSON {}",
+            kind_of(&value)
+        )));
     }
     let response: Response =
         serde_json::from_value(value).map_err(|e| MalformedAnswer::NotAResponse(e.to_string()))?;
@@ -275,7 +278,11 @@ mod tests {
         assert_eq!(data["deliveredAs"], "followUp");
         // No id echoed, no data: still the answer.
         assert_eq!(
-            parse_answer(br#"{"type":"response","command":"send","success":true}"#, &send(), "d-1"),
+            parse_answer(
+                br#"{"type":"response","command":"send","success":true}"#,
+                &send(),
+                "d-1"
+            ),
             Ok(Answer::Success(Map::new()))
         );
         assert_eq!(
@@ -333,6 +340,9 @@ mod tests {
         assert_eq!(info.provider.as_deref(), Some("fixture"));
         assert_eq!(info.idle, Some(true));
         let nameless = json!({"cwd":"/w"});
-        assert_eq!(CitizenInfo::from_data(nameless.as_object().expect("object")), None);
+        assert_eq!(
+            CitizenInfo::from_data(nameless.as_object().expect("object")),
+            None
+        );
     }
 }

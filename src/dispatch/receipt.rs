@@ -10,9 +10,9 @@ use std::path::PathBuf;
 
 use serde_json::{Map, Value};
 
+use super::client::ExchangeError;
 use super::liveness::{ObservedLiveness, TargetConflict};
 use super::table::TableReject;
-use super::client::ExchangeError;
 use crate::lock::LockConflict;
 use crate::production::identity::IdentityError;
 

@@ -88,8 +88,12 @@ pub enum TableReject {
 #[must_use]
 pub fn route(intent: Intent, routing: Routing) -> Route {
     match intent {
-        Intent::FireAndForget => fire_and_forget(routing).map_or_else(Route::Reject, |()| Route::Send),
-        Intent::OwnedOutcome => owned_outcome(routing).map_or_else(Route::Reject, |()| Route::Resume),
+        Intent::FireAndForget => {
+            fire_and_forget(routing).map_or_else(Route::Reject, |()| Route::Send)
+        }
+        Intent::OwnedOutcome => {
+            owned_outcome(routing).map_or_else(Route::Reject, |()| Route::Resume)
+        }
     }
 }
 

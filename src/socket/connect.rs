@@ -47,7 +47,9 @@ async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Result<OwnedFd,
         Err(e) => return Err(doubt("register probe socket", io_errno(&e))),
     };
     match tokio::time::timeout(timeout, sock.writable()).await {
-        Err(_elapsed) => Err(Probe::Indeterminate(ProbeDoubt::TimedOut { after: timeout })),
+        Err(_elapsed) => Err(Probe::Indeterminate(ProbeDoubt::TimedOut {
+            after: timeout,
+        })),
         Ok(Err(e)) => Err(doubt("wait for connect", io_errno(&e))),
         Ok(Ok(_ready)) => {
             match getsockopt(sock.get_ref(), nix::sys::socket::sockopt::SocketError) {

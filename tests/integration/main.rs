@@ -18,6 +18,7 @@ mod backends;
 
 mod argv_props;
 mod child;
+mod dispatch;
 mod faults_lock;
 mod faults_socket;
 mod faults_watch;
