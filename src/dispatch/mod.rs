@@ -34,6 +34,38 @@
 //!
 //! A failing release never hides what happened to the message: it comes back as
 //! [`DispatchError::Release`] carrying the receipt.
+//!
+//! ```no_run
+//! use entwurf_v2_spawn::dispatch::{
+//!     DispatchError, DispatchRequest, Intent, ProductionDispatch, Receipt, dispatch,
+//! };
+//! use entwurf_v2_spawn::production::ProductionOptions;
+//! use entwurf_v2_spawn::{GardenId, error_chain};
+//!
+//! async fn tell(gid: &str, text: &str) -> Result<(), Box<dyn std::error::Error>> {
+//!     let options = ProductionOptions::from_env()?; // HOME, PI_CODING_AGENT_DIR
+//!     let deps = ProductionDispatch::new(options);
+//!     let request = DispatchRequest::new(GardenId::parse(gid)?, text, Intent::FireAndForget);
+//!     match dispatch(&request, &deps).await {
+//!         Ok(done) => match &done.receipt {
+//!             Receipt::Sent { ack, .. } | Receipt::FallbackSent { ack, .. } => {
+//!                 println!("{gid} took it as {}", ack.delivered_as().unwrap_or("?"))
+//!             }
+//!             // A refusal names its reason (`dormant-fire-forget-unsupported`, …) and,
+//!             // when it was decided after the probe, what the probe observed.
+//!             Receipt::Rejected(rejected) => println!("refused: {rejected}"),
+//!             Receipt::Failed { cause, .. } => println!("not known to have arrived: {cause}"),
+//!             other => println!("{}", other.kind()),
+//!         },
+//!         // The receipt survives a failed release: never send it twice.
+//!         Err(DispatchError::Release { receipt, source }) => {
+//!             eprintln!("{}; the lock needs a person: {}", receipt.kind(), error_chain(&source))
+//!         }
+//!         Err(error) => eprintln!("{}", error_chain(&error)),
+//!     }
+//!     Ok(())
+//! }
+//! ```
 
 mod client;
 mod liveness;
