@@ -97,7 +97,7 @@ async fn every_cell_of_the_table_with_every_look() {
     ];
     assert_eq!(cases.len(), Intent::ALL.len() * Look::ALL.len());
     for (intent, look, expected, deliveries, resumes) in cases {
-        let world = FakeDispatch::new(&[look.clone()], &[SendScript::Ack]);
+        let world = FakeDispatch::new(std::slice::from_ref(&look), &[SendScript::Ack]);
         let done = run(&world, intent).await.expect("a receipt");
         let case = format!("{intent} × {look:?}");
         assert_eq!(said(&done.receipt), expected, "{case}");
