@@ -110,6 +110,8 @@ pub enum Command {
     Resume,
     /// Visible resume in a private tmux server (V; skipped without tmux).
     Visible,
+    /// A message to a stand-in citizen, live or dormant (D).
+    Dispatch,
     /// Resumes with the real pi runtimes, offline (P; `./run.sh install-pi`).
     Pi,
     /// Internal: this binary re-executed as a child of the smoke.
@@ -128,6 +130,7 @@ impl Command {
             Self::Lock => Some(Scenario::Lock),
             Self::Resume => Some(Scenario::Resume),
             Self::Visible => Some(Scenario::Visible),
+            Self::Dispatch => Some(Scenario::Dispatch),
             Self::Pi => Some(Scenario::Pi),
         }
     }
