@@ -238,6 +238,9 @@ pub enum Check {
     /// D11: owned-outcome to a listener that never answers `get_info`: indeterminate,
     /// nothing spawned.
     DispatchIndeterminate,
+    /// D12: fire-and-forget to a listener that never answers `get_info`: indeterminate,
+    /// no `send`.
+    DispatchIndeterminateFireForget,
     /// P: no real pi runtime was found (a skip naming the install command; a failure on
     /// CI).
     PiMissing,
@@ -258,7 +261,7 @@ pub const RACERS: usize = 8;
 
 impl Check {
     /// Every check but those of the real pi runtimes (see [`Catalog`]), in output order.
-    pub const FIXED: [Self; 50] = [
+    pub const FIXED: [Self; 51] = [
         Self::SocketListening,
         Self::SocketSymlink,
         Self::SocketAbsentCancel,
@@ -306,6 +309,7 @@ impl Check {
         Self::DispatchGoneBeforeSend,
         Self::DispatchRefused,
         Self::DispatchIndeterminate,
+        Self::DispatchIndeterminateFireForget,
         Self::HygieneFds,
         Self::HygieneChildren,
         Self::HygieneTempDirs,
@@ -363,6 +367,7 @@ impl Check {
             Self::DispatchGoneBeforeSend => "D9",
             Self::DispatchRefused => "D10",
             Self::DispatchIndeterminate => "D11",
+            Self::DispatchIndeterminateFireForget => "D12",
             Self::PiMissing => "P",
             Self::Pi(runtime, check) => runtime.id(check),
             Self::HygieneFds => "H1",
@@ -503,6 +508,9 @@ impl Check {
             Self::DispatchIndeterminate => {
                 "dispatch: owned-outcome to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing spawned"
             }
+            Self::DispatchIndeterminateFireForget => {
+                "dispatch: fire-and-forget to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing sent"
+            }
             Self::PiMissing => "real pi runtimes: resumes of sessions pi wrote, offline",
             Self::Pi(runtime, check) => runtime.label(check),
             Self::HygieneFds => "no descriptor leaked since the start",
@@ -559,7 +567,8 @@ impl Check {
             | C::DispatchStalledSend
             | C::DispatchGoneBeforeSend
             | C::DispatchRefused
-            | C::DispatchIndeterminate => Some(Scenario::Dispatch),
+            | C::DispatchIndeterminate
+            | C::DispatchIndeterminateFireForget => Some(Scenario::Dispatch),
             C::PiMissing | C::Pi(..) => Some(Scenario::Pi),
             C::HygieneFds | C::HygieneChildren | C::HygieneTempDirs => None,
         }

@@ -172,7 +172,7 @@ pub struct StandIn {
 mod tests {
     use super::*;
     use crate::os::ProcessId;
-    use crate::stand_ins::args::{RacerArgs, ResidentArgs};
+    use crate::stand_ins::args::{CitizenArgs, Misbehaviour, RacerArgs, ResidentArgs};
     use clap::CommandFactory;
     use std::ffi::OsString;
 
@@ -237,6 +237,20 @@ mod tests {
         match parse_stand_in(racer.to_args()) {
             StandInRole::LockRacer(parsed) => assert_eq!(parsed, racer),
             other => panic!("{other:?}"),
+        }
+        for misbehave in [Misbehaviour::None, Misbehaviour::DieAfterInfo] {
+            let citizen = CitizenArgs {
+                lifeline,
+                listen: "/tmp/c d.sock".into(),
+                session_id: "20260613T000000-d00001".into(),
+                record: "/r.record".into(),
+                ready: "/r.ready".into(),
+                misbehave,
+            };
+            match parse_stand_in(citizen.to_args()) {
+                StandInRole::Citizen(parsed) => assert_eq!(parsed, citizen),
+                other => panic!("{other:?}"),
+            }
         }
     }
 }

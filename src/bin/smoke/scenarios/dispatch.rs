@@ -43,7 +43,7 @@ use crate::stand_ins::args::{CitizenArgs, Misbehaviour};
 use crate::stand_ins::citizen::{REFUSAL, Record};
 use crate::stand_ins::{expected_pi_args, pi_fixture};
 
-const CHECKS: [Check; 11] = [
+const CHECKS: [Check; 12] = [
     Check::DispatchLiveSent,
     Check::DispatchLiveOwned,
     Check::DispatchDormantResumed,
@@ -55,6 +55,7 @@ const CHECKS: [Check; 11] = [
     Check::DispatchGoneBeforeSend,
     Check::DispatchRefused,
     Check::DispatchIndeterminate,
+    Check::DispatchIndeterminateFireForget,
 ];
 
 /// How long an answer may take: a stand-in answers in microseconds; a stall is what
@@ -93,7 +94,18 @@ pub async fn run(runner: &Runner, env: &Env) {
         runner.check(Check::DispatchStalledSend, stalled_send(w)),
         runner.check(Check::DispatchGoneBeforeSend, gone_before_send(w)),
         runner.check(Check::DispatchRefused, refused(w)),
-        runner.check(Check::DispatchIndeterminate, indeterminate(w)),
+        runner.check(
+            Check::DispatchIndeterminate,
+            indeterminate(w, Check::DispatchIndeterminate, Intent::OwnedOutcome)
+        ),
+        runner.check(
+            Check::DispatchIndeterminateFireForget,
+            indeterminate(
+                w,
+                Check::DispatchIndeterminateFireForget,
+                Intent::FireAndForget
+            )
+        ),
     );
 }
 
@@ -746,17 +758,15 @@ async fn refused(world: &World) -> Result<()> {
     c.finish(result).await
 }
 
-/// D11.
-async fn indeterminate(world: &World) -> Result<()> {
-    let case = world.deps(Check::DispatchIndeterminate)?;
+/// D11 (owned-outcome) and D12 (fire-and-forget): the indeterminate column.
+async fn indeterminate(world: &World, owner: Check, intent: Intent) -> Result<()> {
+    let case = world.deps(owner)?;
     let socket = case.socket.clone();
     let c = world
         .citizen(case.owner, &socket, case.gid.as_str(), Misbehaviour::Silent)
         .await?;
     let result = async {
-        let done = case
-            .dispatch(Intent::OwnedOutcome, &message_for(&case))
-            .await?;
+        let done = case.dispatch(intent, &message_for(&case)).await?;
         let rejected = case.expect_rejected(&done, "indeterminate-no-spawn")?;
         expect_that(
             rejected.observed().map(|o| o.liveness()) == Some(Liveness::Indeterminate),
