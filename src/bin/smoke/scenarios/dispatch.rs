@@ -28,6 +28,7 @@ use entwurf_v2_spawn::lock::ReleaseOutcome;
 use entwurf_v2_spawn::production::child::{SpawnRequest, StderrTarget};
 use entwurf_v2_spawn::production::{ProductionOptions, StderrPolicy};
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
+use entwurf_v2_spawn::watcher::SpawnBgOutcome;
 
 use self::counted::{Calls, Counted};
 use super::resume::saved_sessions;
@@ -271,7 +272,9 @@ struct Case {
     log: PathBuf,
 }
 
-type Done = Dispatched<<Counted as entwurf_v2_spawn::dispatch::DispatchDeps>::Resumed>;
+/// What the production resume hand answers.
+type Resumed = <Counted as entwurf_v2_spawn::dispatch::DispatchDeps>::Resumed;
+type Done = Dispatched<Resumed>;
 
 impl Case {
     /// Dispatches `message` with `intent` (and `launch_args` for a resume).
@@ -354,13 +357,33 @@ impl Case {
 }
 
 /// A receipt in a few words, for a failure's reason.
-fn said<R: std::fmt::Debug>(receipt: &Receipt<R>) -> String {
+fn said(receipt: &Receipt<Resumed>) -> String {
     match receipt {
         Receipt::Rejected(rejected) => format!("rejected {rejected}"),
         Receipt::Failed { cause, observed } => {
             format!("failed ({}), observed {observed}", error_chain(cause))
         }
-        other => format!("{}: {other:?}", other.kind()),
+        Receipt::Sent { ack, observed } | Receipt::FallbackSent { ack, observed, .. } => {
+            format!(
+                "{} (ack {:?}), observed {observed}",
+                receipt.kind(),
+                ack.data
+            )
+        }
+        Receipt::Resumed { observed, outcome } => {
+            let outcome = match outcome {
+                Ok(ResumeOutcome::Background(SpawnBgOutcome::SocketAlive { pid, .. })) => {
+                    format!("socket-alive, pid {pid}")
+                }
+                Ok(ResumeOutcome::Background(SpawnBgOutcome::ChildExited { exit, .. })) => {
+                    format!("child-exited ({exit})")
+                }
+                Ok(other) => format!("{other:?}"),
+                Err(e) => error_chain(e),
+            };
+            format!("resumed ({outcome}), observed {observed}")
+        }
+        other => other.kind().to_owned(),
     }
 }
 
