@@ -250,7 +250,7 @@ impl World {
     }
 }
 
-/// Each check's own garden id: `…-d000<n>` for `Dn`.
+/// Each check's own garden id: `0xd00000 + n` in hex for `Dn` (`…-d0000a` for D10).
 fn gid_of(check: Check) -> Result<GardenId> {
     let n = check
         .id()
@@ -340,18 +340,23 @@ impl Case {
         })
     }
 
+    /// `probes` probes and `sends` send attempts, every one while the lock file was
+    /// there.
     fn probes_and_sends(&self, probes: usize, sends: usize) -> Result<()> {
         let calls = &self.deps.calls;
-        let (p, locked, s) = (
+        let (p, locked, s, s_locked) = (
             Calls::get(&calls.probes),
             Calls::get(&calls.probes_under_lock),
             Calls::get(&calls.sends),
+            Calls::get(&calls.sends_under_lock),
         );
         expect_that(p == probes && locked == probes, || {
             format!("{p} probe(s), {locked} under the lock; expected {probes}, all under it")
         })?;
-        expect_that(s == sends, || {
-            format!("{s} send attempt(s), expected {sends}")
+        expect_that(s == sends && s_locked == sends, || {
+            format!(
+                "{s} send attempt(s), {s_locked} under the lock; expected {sends}, all under it"
+            )
         })
     }
 }
@@ -531,6 +536,7 @@ async fn dormant_resumed(world: &World) -> Result<()> {
             format!("the resume's release said {release:?}")
         })?;
         case.released_once_by_someone()?;
+        case.probes_and_sends(1, 0)?;
         let spawns = case.spawns();
         expect_that(spawns == 1, || format!("{spawns} spawn(s)"))?;
         // The stand-in `pi` exits 2 on any other argv; the check reads it again here.

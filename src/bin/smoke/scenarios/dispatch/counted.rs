@@ -1,6 +1,7 @@
 //! The production dispatch deps, counted: every call goes to `ProductionDispatch`
 //! unchanged, and the D checks read how many acquires, probes and sends the library's
-//! `dispatch` made, and whether each probe ran while the real lock file was there.
+//! `dispatch` made, and whether each probe and send ran while the real lock file was
+//! there.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -25,6 +26,8 @@ pub struct Calls {
     pub probes_under_lock: AtomicUsize,
     /// `send` calls (delivery attempts, whatever their end).
     pub sends: AtomicUsize,
+    /// `send` calls made while the gid's lock file existed.
+    pub sends_under_lock: AtomicUsize,
     /// `resume` calls.
     pub resumes: AtomicUsize,
 }
@@ -90,6 +93,9 @@ impl DispatchDeps for Counted {
         mode: DeliveryMode,
     ) -> Result<Answer, ExchangeError> {
         bump(&self.calls.sends);
+        if self.lock_file.exists() {
+            bump(&self.calls.sends_under_lock);
+        }
         self.inner.send(target, message, mode).await
     }
 
