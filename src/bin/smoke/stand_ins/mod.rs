@@ -10,6 +10,9 @@
 //! - **lock racer** (`__stand-in lock-racer`): waits for a start file, calls
 //!   `lock::acquire` once, reports, holds until a done file appears, then exits 0 (won),
 //!   3 (conflict) or 4 (other error).
+//! - **citizen** (`__stand-in citizen`): a pi citizen's control socket speaking the
+//!   control protocol (or misbehaving as asked), recording every request it receives
+//!   (see `citizen`).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
 //!   with `parse_resume_pi_args` (the builder's inverse) and then against the resume
@@ -38,12 +41,13 @@ use entwurf_v2_spawn::lock::{self, AcquireError};
 use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
 use args::{RacerArgs, ResidentArgs, StandInRole};
-use lifeline::{Watched, lifeline};
+use lifeline::{MAX_LIFE_MS, Watched, lifeline, lifetime_cap};
 
 pub mod args;
+pub mod citizen;
 pub mod lifeline;
 pub mod visible_pi;
-use crate::os;
+use crate::os::{self, write_ready};
 
 /// The identity the resume scenario's saved session declares, and the stand-in `pi`
 /// expects back in its argv.
@@ -70,8 +74,6 @@ pub const PI_ARGV_MISMATCH: u8 = 2;
 pub const RACER_WON: u8 = 0;
 /// Exit code of a lock racer that met a conflict.
 pub const RACER_CONFLICT: u8 = 3;
-/// The default lifetime cap of a stand-in.
-const MAX_LIFE_MS: u64 = 120_000;
 
 /// Whether this process was started as the stand-in `pi`.
 pub fn is_pi() -> bool {
@@ -87,6 +89,7 @@ pub fn run(role: &StandInRole) -> ExitCode {
     match role {
         StandInRole::Resident(a) => resident(a),
         StandInRole::LockRacer(a) => racer(a),
+        StandInRole::Citizen(a) => citizen::run(a),
     }
 }
 
@@ -99,28 +102,9 @@ fn block_term() -> Result<SigSet, String> {
     Ok(term)
 }
 
-fn lifetime_cap(ms: u64) {
-    let _ = std::thread::Builder::new()
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            std::thread::sleep(Duration::from_millis(ms));
-            eprintln!("stand-in: lifetime cap of {ms} ms reached, exiting");
-            std::process::exit(3);
-        });
-}
-
 fn fail(role: &str, why: &str) -> ExitCode {
     eprintln!("stand-in {role}: {why}");
     ExitCode::from(4)
-}
-
-/// Creates `path` atomically (write a sibling, rename) so a poller never reads it half
-/// written.
-fn write_ready(path: &Path, content: &str) -> Result<(), String> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, content).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
 }
 
 /// Accepts (and drops) connections forever, so probes never fill the backlog.
