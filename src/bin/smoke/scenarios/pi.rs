@@ -12,8 +12,8 @@
 //! Each runtime works in its own dir: a `HOME`, an agent dir that is NOT pi's default
 //! (so a resume that does not tell pi its agent dir fails), a project dir, locks and
 //! logs. Every process of a runtime's checks inherits a marker variable naming this run
-//! and the runtime; P<n>.7 finds what is left by that marker, never by name. The
-//! runtimes run concurrently, each one's seven checks in order.
+//! and the runtime; P<n>.8 finds what is left by that marker, never by name. The
+//! runtimes run concurrently, each one's eight checks in order.
 
 use std::ffi::OsString;
 use std::future::Future;
@@ -48,6 +48,7 @@ use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
 
+mod dispatch;
 mod fixture;
 
 /// How long a real pi may take to come up or to finish: Node starts it in one to three
@@ -142,7 +143,7 @@ fn each_runtime<'a>(
     })
 }
 
-/// P<n>.1 to P<n>.7 against `runtime`, in order.
+/// P<n>.1 to P<n>.8 against `runtime`, in order.
 async fn one_runtime(
     runner: &Runner,
     env: &Env,
@@ -187,6 +188,9 @@ async fn one_runtime(
         .await;
     runner
         .check(check(PiCheck::Preflight), preflight_refusals(&world))
+        .await;
+    runner
+        .check(check(PiCheck::Dispatch), dispatch::c1(&world))
         .await;
     runner
         .check(check(PiCheck::NothingEscapes), nothing_escapes(&world))
@@ -384,6 +388,59 @@ impl World {
         }
         files.sort();
         files
+    }
+}
+
+/// What P<n>.7 (`dispatch`) needs from the world: its dirs, and resumes as the other
+/// checks make them.
+impl dispatch::Ground for World {
+    fn work(&self) -> &Path {
+        &self.work
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn gids(&self) -> Result<(GardenId, GardenId)> {
+        let live = self.gid(PiCheck::Dispatch)?;
+        // The dormant one's: the live one's with the 0x80 bit of its check byte set.
+        let n = 0xa0_0000 + self.runtime.position * 0x100 + 0x80 + PiCheck::Dispatch as usize + 1;
+        let dormant =
+            GardenId::parse(&format!("20261203T000000-{n:06x}")).map_err(|e| anyhow!("{e}"))?;
+        Ok((live, dormant))
+    }
+
+    fn options(&self) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
+        World::options(
+            self,
+            Check::Pi(self.runtime, PiCheck::Dispatch),
+            fixture_args(&self.fixture),
+        )
+    }
+
+    async fn create_session(&self, gid: &GardenId) -> Result<PathBuf> {
+        World::create_session(self, Check::Pi(self.runtime, PiCheck::Dispatch), gid).await
+    }
+
+    async fn resume(
+        &self,
+        options: ProductionOptions,
+        gid: &GardenId,
+    ) -> Result<(ProductionOutcome, LockClaim, PathBuf)> {
+        self.spawn_bg(options, gid).await
+    }
+
+    fn prompt(&self) -> &'static str {
+        PROMPT
+    }
+
+    fn sessions_of(&self, gid: &GardenId) -> Vec<PathBuf> {
+        World::sessions_of(self, gid)
+    }
+
+    fn log(&self, gid: &GardenId) -> PathBuf {
+        World::log(self, gid)
     }
 }
 
@@ -762,7 +819,7 @@ async fn preflight_refusals(world: &World) -> Result<()> {
     }
 }
 
-/// P<n>.7: one more resume, traced: no inet socket, no write outside the world's dir;
+/// P<n>.8: one more resume, traced: no inet socket, no write outside the world's dir;
 /// then no process carrying this runtime's marker is left.
 async fn nothing_escapes(world: &World) -> Result<()> {
     let euid = nix::unistd::geteuid().as_raw();
@@ -794,7 +851,7 @@ async fn nothing_escapes(world: &World) -> Result<()> {
     }
 }
 
-/// P<n>.7's resume under strace: no inet call, no write outside the world's dirs.
+/// P<n>.8's resume under strace: no inet call, no write outside the world's dirs.
 async fn traced_resume(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
     let gid = world.gid(PiCheck::NothingEscapes)?;
