@@ -703,9 +703,9 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), ids.len(), "every id names one check: {ids:?}");
         let p: Vec<_> = ids.iter().filter(|id| id.starts_with('P')).collect();
-        assert_eq!(p.len(), 14);
+        assert_eq!(p.len(), 16);
         assert_eq!(*p[0], "P1.1");
-        assert_eq!(*p[13], "P2.7");
+        assert_eq!(*p[15], "P2.8");
         assert!(!ids.contains(&"P"), "no P line when runtimes are there");
         assert!(
             Check::Pi(&runtimes[1], PiCheck::Legacy)
