@@ -18,7 +18,12 @@ commands:
                 Without LIVE it skips, reported in the --format asked for.
   check         cargo fmt --check, clippy with warnings as errors (also for
                 aarch64-apple-darwin and x86_64-unknown-freebsd when installed),
-                every test, for every workspace member
+                every test, for every workspace member, and semver
+  semver [ARGS] cargo semver-checks of the library against its last release (the commit
+                named in this script), with a pinned cargo-semver-checks installed from
+                crates.io into target/tools/ on first use (minutes to compile, once).
+                ARGS go to it: --release-type minor lists every breaking change
+                since that release, whatever the version says (for CHANGELOG.md).
   install-pi [DIR]
                 installs the pinned real pi runtimes (and a Node >= 22.19 when the
                 system's is older) into target/real-pi/ (or DIR) from the committed
@@ -197,6 +202,29 @@ LAUNCHER
   echo "[install-pi] $found pi runtimes in $dest/bin (the live gate's pi scenario and the real-pi tests find them there)"
 }
 
+# The library's public API against its last release, by cargo-semver-checks: a change
+# that needs a bigger version step than Cargo.toml's fails. The tool is pinned (its lints
+# change between versions) and lands in target/tools/, nothing global.
+semver_checks_version=0.51.0
+# The last release: 0.1.0, whose last commit is the one before Cargo.toml said 0.2.0
+# ("Workspace: tests/support and the new tests/procfs are members...", a26f3d4).
+semver_baseline=7b84c93898b8eea0ff321cce50a6da02dd80cb80
+semver() {
+  need_cargo
+  local tools=$root/target/tools exe
+  exe=$tools/bin/cargo-semver-checks
+  if ! "$exe" --version 2>/dev/null | grep -qx "cargo-semver-checks $semver_checks_version"; then
+    echo "[semver] installing cargo-semver-checks $semver_checks_version into target/tools/ (minutes, once)"
+    cargo install --quiet --locked --version "$semver_checks_version" --root "$tools" cargo-semver-checks
+  fi
+  if ! git -C "$root" cat-file -e "$semver_baseline^{commit}" 2>/dev/null; then
+    echo "[semver] the last release's commit $semver_baseline is not in this clone (a shallow one?): git fetch --unshallow" >&2
+    exit 2
+  fi
+  "$exe" semver-checks --manifest-path "$root/Cargo.toml" --package entwurf-v2-spawn \
+    --baseline-rev "$semver_baseline" "$@"
+}
+
 case "${1:-}" in
   "$bin")
     shift
@@ -248,6 +276,11 @@ case "${1:-}" in
     # The library as a dependent gets it (no cli feature), and the runnable example.
     cargo check --locked --no-default-features --lib
     cargo run --locked --quiet --example resume >/dev/null
+    semver
+    ;;
+  semver)
+    shift
+    semver "$@"
     ;;
   install-pi)
     install_pi "${2:-}"

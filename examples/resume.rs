@@ -76,10 +76,10 @@ impl World {
         let bin = root.path().join("bin");
         std::fs::create_dir_all(&bin)?;
         std::os::unix::fs::symlink(std::env::current_exe()?, bin.join("pi"))?;
-        options.pi_program = bin.join("pi").into_os_string();
+        options.shared.pi_program = bin.join("pi").into_os_string();
         options.term_grace = Duration::from_millis(500);
         options.kill_grace = Duration::from_millis(500);
-        std::fs::create_dir_all(&options.control_dir)?;
+        std::fs::create_dir_all(&options.shared.control_dir)?;
         Ok(Self { root, options })
     }
 
@@ -94,7 +94,12 @@ impl World {
             Behaviour::Sleep => "sleep".to_owned(),
         };
         std::fs::write(cwd.join("stand-in"), what)?;
-        let sessions = self.options.agent_dir.join("sessions").join("example");
+        let sessions = self
+            .options
+            .shared
+            .agent_dir
+            .join("sessions")
+            .join("example");
         std::fs::create_dir_all(&sessions)?;
         let header = serde_json::json!({"type": "session", "id": gid.as_str(), "cwd": cwd});
         let model = serde_json::json!({
@@ -152,7 +157,7 @@ async fn run() -> Result<(), Error> {
             world.save_session(&gid, behaviour)?;
         }
         println!("== {what} ({gid})");
-        let lock = lock::acquire(&world.options.lock_dir, &gid)?;
+        let lock = lock::acquire(&world.options.shared.lock_dir, &gid)?;
         report(world.resume(&gid, &lock, observe).await?).await;
         println!(
             "   lock file left: {}",
@@ -164,7 +169,7 @@ async fn run() -> Result<(), Error> {
     let gid = GardenId::parse("20260613T000009-aaaaaa")?;
     let other = GardenId::parse("20260613T000009-bbbbbb")?;
     println!("== a lock that does not fit the plan ({gid})");
-    let wrong = lock::acquire(&world.options.lock_dir, &other)?;
+    let wrong = lock::acquire(&world.options.shared.lock_dir, &other)?;
     report(world.resume(&gid, &wrong, long).await?).await;
     lock::release(&wrong)?;
     Ok(())
@@ -208,6 +213,8 @@ async fn report(result: Result<ProductionOutcome, WatchError>) {
         Ok(SpawnBgOutcome::LockRetained(diagnostic)) => {
             println!("   lock-retained: {diagnostic}");
         }
+        // An outcome added after this example was written.
+        Ok(other) => println!("   {}", other.kind()),
         Err(error) => println!("   error: {}", error_chain(&error)),
     }
 }

@@ -24,6 +24,7 @@ pub struct InvalidGardenId {
 
 /// Why a garden id could not be generated.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GenerateError {
     /// The operating system's random source failed.
     #[error("random source unavailable")]

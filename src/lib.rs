@@ -33,8 +33,9 @@
 //!     let gid = GardenId::parse(gid)?;
 //!     let options = ProductionOptions::from_env()?; // HOME, PI_CODING_AGENT_DIR
 //!     // Before the lock: a missing pi, or one too old for the argv, is refused with nothing taken.
-//!     preflight(&options.pi_program, ArgvDialect::SpawnBg).await?;
-//!     let claim = lock::acquire(&options.lock_dir, &gid)?;
+//!     preflight(&options.shared.pi_program, ArgvDialect::SpawnBg).await?;
+//!     // Off the async worker: acquire creates and fsyncs the lock file.
+//!     let claim = lock::acquire_async(&options.shared.lock_dir, &gid).await?;
 //!     let socket = options.socket_path(&gid);
 //!     let plan = SpawnBgPlan::new(gid.clone(), "good morning", socket, Duration::from_secs(30))?
 //!         .with_launch_args(["--approve"])?;
@@ -50,6 +51,7 @@
 //!             eprintln!("could not start {gid}: {}", error_chain(&error))
 //!         }
 //!         Ok(SpawnBgOutcome::LockRetained(diagnostic)) => eprintln!("{diagnostic}"),
+//!         Ok(other) => println!("{gid}: {}", other.kind()), // an outcome added later
 //!         Err(error) => eprintln!("resuming {gid}: {}", error_chain(&error)),
 //!     }
 //!     Ok(())
@@ -70,6 +72,9 @@
 #![warn(clippy::unwrap_used, clippy::expect_used)]
 // Public items keep their `# Errors` sections and `#[must_use]` (what a dependent reads).
 #![warn(clippy::must_use_candidate, clippy::missing_errors_doc)]
+// One module-file style: a module with sub-modules is `name/mod.rs`, never `name.rs`
+// beside `name/` (the two were mixed; one is easier to find one's way in).
+#![warn(clippy::self_named_module_files)]
 
 pub mod backend;
 pub mod dispatch;

@@ -13,6 +13,7 @@ use crate::resume_args::{PassthroughArgs, RefusedArg};
 
 /// Why a plan was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PlanError {
     /// The socket path must be absolute: it is inspected exactly as given, never
     /// re-derived, so a relative path would depend on whoever's cwd.
@@ -162,6 +163,7 @@ impl SpawnBgPlan {
 /// A spawn-bg plan paired with a lock that cannot be its lock. This is a programming
 /// error in the caller, reported before anything is spawned.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum PolicyError {
     /// No lock was passed, but spawn-bg always runs under one.
     #[error("spawn-bg resume of {target} needs a dispatch lock, none was given")]

@@ -8,8 +8,6 @@
 /// plan states its policy
 /// ([`SpawnBgPlan::release_policy`](crate::plan::SpawnBgPlan::release_policy)) and the
 /// reducer applies it.
-/// (0.1 also had `plan::ReleaseWhen` with one variant, the same concept as
-/// `AfterSpawnObservation` under a second name.)
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleasePolicy {
     /// No lock is held; nothing ever releases.
@@ -73,6 +71,7 @@ pub struct ReleaseState {
 
 /// The reducer's answer for one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReleaseDecision {
     /// Release the lock now (and never again).
     Release,

@@ -13,25 +13,31 @@ use std::time::{Duration, Instant};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-/// A type that owns its descriptor: the fd stays open and unchanged for the value's whole
-/// life. That is exactly the contract tokio's (now `unsafe`) `AsyncFd` constructor asks
-/// for; implement this only for such owners.
+/// A type that owns its descriptor: the fd stays open, and `as_raw_fd` names the same
+/// one, for the value's whole life. That is the contract of tokio's `unsafe` `AsyncFd`
+/// constructor; implement this only for such owners (crate-private, so every
+/// implementation is one of this crate's, each saying why it holds).
 pub(crate) trait OwnsFd: AsRawFd {}
 
+// `OwnedFd` closes its descriptor only when dropped and never swaps it.
 impl OwnsFd for OwnedFd {}
 
 /// Registers an owned descriptor with the tokio reactor.
 ///
-/// tokio deprecated the safe `AsyncFd` constructor in favour of an `unsafe` one, because
-/// an arbitrary `AsRawFd` type may close or swap its descriptor while registered. The
-/// [`OwnsFd`] bound rules that out, so the safe form is sound here and the crate keeps its
-/// single `unsafe` (the documented `pre_exec`).
+/// # Errors
+///
+/// The reactor's refusal (e.g. the descriptor cannot be polled); `inner` is then closed.
 pub(crate) fn register_owned_fd<T: OwnsFd>(inner: T, interest: Interest) -> io::Result<AsyncFd<T>> {
     #[expect(
-        deprecated,
-        reason = "sound for descriptor owners (OwnsFd); the replacement is unsafe"
+        unsafe_code,
+        reason = "tokio's AsyncFd constructor is unsafe: only the caller can promise the fd stays put"
     )]
-    AsyncFd::with_interest(inner, interest)
+    // SAFETY: `register_with_interest` asks that the descriptor `inner.as_raw_fd()` names
+    // be open and the same for the `AsyncFd`'s whole life. `T: OwnsFd` is exactly that
+    // promise: `inner` owns the descriptor (it is closed only when `inner` is dropped,
+    // which the `AsyncFd` does last) and never swaps it, and the `AsyncFd` owns `inner`.
+    let registered = unsafe { AsyncFd::register_with_interest(inner, interest) };
+    registered.map_err(|refused| refused.into_parts().1)
 }
 
 /// Runs blocking `work` (file or process I/O) on tokio's blocking pool, so it never

@@ -2,7 +2,8 @@
 //! socket, not an `O_PATH` descriptor — whether the await resolves, is forged, is
 //! cancelled, or is dropped mid-wait. The inotify *watch* is gone the moment the await
 //! ends; the inotify *descriptor* is closed by the closer thread within
-//! `INOTIFY_CLOSE_DELAY` (closing it inline would block for a kernel grace period).
+//! a short close delay (50 ms in the library; closing it inline would block for a kernel
+//! grace period).
 //!
 //! Its own test binary with a single test, because descriptor counts are per process and
 //! tests in one binary run in parallel threads.
@@ -11,9 +12,7 @@ use std::error::Error;
 use std::os::unix::net::UnixListener;
 use std::time::Duration;
 
-use entwurf_v2_spawn::socket::{
-    AwaitSocketError, INOTIFY_CLOSE_DELAY, WaitOptions, await_socket_alive,
-};
+use entwurf_v2_spawn::socket::{AwaitSocketError, WaitOptions, await_socket_alive};
 use tokio_util::sync::CancellationToken;
 
 type TestResult = Result<(), Box<dyn Error>>;
@@ -61,7 +60,7 @@ async fn no_descriptor_outlives_an_await() -> TestResult {
     let _ = await_socket_alive(&absent, cancel, WaitOptions::default()).await;
 
     // Let the warm-up's descriptors settle (none expected: it never armed a watch).
-    tokio::time::sleep(INOTIFY_CLOSE_DELAY * 2).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     let before = open_fds()?;
     let watches_before = inotify_watches()?;
 
@@ -130,7 +129,7 @@ async fn no_descriptor_outlives_an_await() -> TestResult {
     );
     // ...and the descriptors are closed shortly after (bounded, not timing-sensitive:
     // a loaded machine only makes the loop take longer, up to the generous deadline).
-    let deadline = std::time::Instant::now() + INOTIFY_CLOSE_DELAY + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     let mut after = open_fds()?;
     while after != before && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -225,9 +225,9 @@ impl WatchDeps for Timed {
         self.inner.signal(child, signal).await
     }
 
-    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+    async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
         self.released.set(Some(Instant::now()));
-        self.inner.release(claim)
+        self.inner.release(claim).await
     }
 
     fn term_grace(&self) -> Duration {
@@ -242,13 +242,13 @@ impl WatchDeps for Timed {
 /// Production options in `root`, `pi` replaced by the stand-in in `mode`.
 pub fn options(root: &Path, mode: &'static str) -> ProductionOptions {
     let mut o = ProductionOptions::with_home(root, None);
-    o.identity = fixed_identity(root.to_path_buf(), Some("p".into()), "m".into());
+    o.resolve_identity = fixed_identity(root.to_path_buf(), Some("p".into()), "m".into());
     o.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         spawn_child(&stand_in_request(&launch.request.cwd, mode, &[]))
     });
     o.stderr = StderrPolicy::Fixed(StderrTarget::Null);
     o.term_grace = GRACE;
-    std::fs::create_dir_all(&o.control_dir).expect("control dir");
+    std::fs::create_dir_all(&o.shared.control_dir).expect("control dir");
     o
 }
 
@@ -268,7 +268,7 @@ async fn watcher_level(trials: usize, root: &Path) -> Vec<Row> {
         )
         .expect("plan");
         for _ in 0..trials {
-            let claim = lock::acquire(&o.lock_dir, &gid).expect("acquire");
+            let claim = lock::acquire(&o.shared.lock_dir, &gid).expect("acquire");
             let deps = Timed {
                 inner: ProductionDeps::new(o.clone()),
                 spawned: Slot::new(None),

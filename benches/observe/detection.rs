@@ -5,7 +5,7 @@
 //! inotify + backoff; portable: the backoff alone, capped at the same 150 ms), and two
 //! fixed-interval poll
 //! loops (150 ms, the TypeScript dispatcher; 20 ms, its smoke) that call the very same
-//! probe (`socket::observe` + `verdict`). A listener thread then sleeps a uniform random
+//! probe (`socket::inspect_and_probe` + `verdict`). A listener thread then sleeps a uniform random
 //! 0–300 ms, binds and listens (std's `UnixListener::bind` = socket, bind, listen) and
 //! takes the "listening" instant right after that returns. Each waiter's latency is the
 //! instant it returned minus that one instant. One listener event serves all three, so
@@ -27,7 +27,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::Backend;
-use entwurf_v2_spawn::socket::{Verdict, WaitOptions, await_socket_alive, observe, verdict};
+use entwurf_v2_spawn::socket::{
+    Verdict, WaitOptions, await_socket_alive, inspect_and_probe, verdict,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::stats::Row;
@@ -41,10 +43,11 @@ pub async fn poll_baseline(
     cancel: CancellationToken,
 ) -> Result<(), String> {
     loop {
-        match verdict(&observe(&path, probe_timeout, Backend::Native).await) {
+        match verdict(&inspect_and_probe(&path, probe_timeout, Backend::Native).await) {
             Verdict::Alive => return Ok(()),
             Verdict::Forged(c) => return Err(format!("forged: {c}")),
-            Verdict::Wait => {}
+            // Wait, or a verdict this bench does not know: look again.
+            _ => {}
         }
         tokio::select! {
             () = cancel.cancelled() => return Err("cancelled".into()),

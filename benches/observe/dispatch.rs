@@ -81,7 +81,7 @@ fn floor(socket: &Path) -> Duration {
 pub async fn run(trials: usize) -> Report {
     let root = tempfile::tempdir().expect("tempdir");
     let options = ProductionOptions::with_home(root.path(), None);
-    let sessions = options.agent_dir.join("sessions").join("--bench--");
+    let sessions = options.shared.agent_dir.join("sessions").join("--bench--");
     std::fs::create_dir_all(&sessions).expect("sessions");
     std::fs::write(
         sessions.join("s.jsonl"),
@@ -92,7 +92,7 @@ pub async fn run(trials: usize) -> Report {
         ),
     )
     .expect("session");
-    std::fs::create_dir_all(&options.control_dir).expect("control dir");
+    std::fs::create_dir_all(&options.shared.control_dir).expect("control dir");
     let gid = GardenId::parse(GID).expect("gid");
     let socket = options.socket_path(&gid);
     let listener = UnixListener::bind(&socket).expect("bind");
@@ -104,7 +104,7 @@ pub async fn run(trials: usize) -> Report {
     let request = DispatchRequest::new(gid, "bench", Intent::FireAndForget);
     let (mut total, mut receiver, mut library, mut floors) = (vec![], vec![], vec![], vec![]);
     let mut locks = vec![];
-    let lock_dir = deps.options().lock_dir.clone();
+    let lock_dir = deps.options().shared.lock_dir.clone();
     let mut failures = Vec::new();
     for trial in 0..trials + 3 {
         *handled.lock().expect("handled") = Duration::ZERO;

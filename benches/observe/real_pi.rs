@@ -17,7 +17,7 @@
 //! - **listen**: `process.hrtime.bigint()` (CLOCK_MONOTONIC) in pi's own process right
 //!   after the control socket's `listen()` returned — a preload's stamp, see below;
 //! - **500 ms poll**: a task started at the launch instant probes the same path every
-//!   500 ms with the same probe as the library's (`socket::observe` + `verdict`: the
+//!   500 ms with the same probe as the library's (`socket::inspect_and_probe` + `verdict`: the
 //!   TypeScript dispatcher polls at that interval) and stamps its first success.
 //!
 //! How the fixture shapes the method:
@@ -183,10 +183,10 @@ fn child_env(world: &PiWorld, stamps: &Path) -> Vec<(OsString, OsString)> {
 
 fn options(world: &PiWorld, runtime: &Runtime, stamps: &Path) -> ProductionOptions {
     let mut o = ProductionOptions::with_home(&world.home, Some(world.agent_dir.clone()));
-    o.pi_program = runtime.launcher.clone().into_os_string();
-    o.extension_args =
+    o.shared.pi_program = runtime.launcher.clone().into_os_string();
+    o.shared.extension_args =
         PassthroughArgs::new(real_pi::fixture_extension_args()).expect("extension args");
-    o.child_env = child_env(world, stamps);
+    o.shared.child_env = child_env(world, stamps);
     o
 }
 
@@ -276,9 +276,9 @@ impl WatchDeps for Stamped {
         self.inner.signal(child, signal).await
     }
 
-    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+    async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
         self.stamps.lock().expect("stamps").released = Some(mono_ns());
-        self.inner.release(claim)
+        self.inner.release(claim).await
     }
 
     fn stderr_tail(&self, child: &ChildHandle) -> impl Future<Output = Option<String>> + Send {
@@ -382,7 +382,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
             let _ = std::fs::remove_file(&socket);
         }
         let _ = std::fs::remove_file(&listen_stamps);
-        let claim = match lock::acquire(&options.lock_dir, &gid) {
+        let claim = match lock::acquire(&options.shared.lock_dir, &gid) {
             Ok(c) => c,
             Err(e) => {
                 failures.push(format!("launch {i}: lock: {e}"));
@@ -391,7 +391,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         };
         let plan = SpawnBgPlan::new(gid.clone(), format!("turn {i}"), socket.clone(), OBSERVE)
             .expect("plan");
-        let probe_timeout = options.probe_timeout;
+        let probe_timeout = options.shared.probe_timeout;
         let stamps = Arc::new(Mutex::new(Stamps::default()));
         let deps = Stamped {
             inner: ProductionDeps::new(options),

@@ -131,7 +131,7 @@ pub fn run(n: usize, rng: &mut Rng) -> Report {
     o.term_grace = TERM_GRACE;
     o.kill_grace = KILL_GRACE;
     o.stderr = StderrPolicy::Fixed(StderrTarget::Null);
-    let control = o.control_dir.clone();
+    let control = o.shared.control_dir.clone();
     {
         let (by_gid, stamps, control) = (by_gid.clone(), stamps.clone(), control.clone());
         let spawned_at = spawned_at.clone();
@@ -165,7 +165,7 @@ pub fn run(n: usize, rng: &mut Rng) -> Report {
     let release_counts: Arc<Mutex<HashMap<String, (usize, i128)>>> = Arc::default();
     {
         let counts = release_counts.clone();
-        o.release = Arc::new(move |claim: &LockClaim| {
+        o.shared.release = Arc::new(move |claim: &LockClaim| {
             let at = mono_ns();
             counts
                 .lock()
@@ -179,7 +179,7 @@ pub fn run(n: usize, rng: &mut Rng) -> Report {
     let deps = Rc::new(ProductionDeps::new(o.clone()));
     let claims: Vec<LockClaim> = gids
         .iter()
-        .map(|g| lock::acquire(&o.lock_dir, g).expect("acquire"))
+        .map(|g| lock::acquire(&o.shared.lock_dir, g).expect("acquire"))
         .collect();
     let plans: Vec<SpawnBgPlan> = gids
         .iter()

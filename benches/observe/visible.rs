@@ -113,12 +113,12 @@ fn install_pi(dir: &Path, stand_in: &str) -> std::path::PathBuf {
 
 fn options(root: &Path, pi: &Path) -> VisibleOptions {
     let mut o = VisibleOptions::from_production(&ProductionOptions::with_home(root, None));
-    o.lock_dir = root.join("locks");
-    o.control_dir = root.join("control");
-    o.pi_program = pi.as_os_str().to_owned();
+    o.shared.lock_dir = root.join("locks");
+    o.shared.control_dir = root.join("control");
+    o.shared.pi_program = pi.as_os_str().to_owned();
     o.observe_timeout = Duration::from_secs(5);
     let (cwd, file) = (root.to_path_buf(), root.join("session.jsonl"));
-    o.identity = Arc::new(move |_, _, ext| {
+    o.resolve_session = Arc::new(move |_, _, ext| {
         Ok(SessionIdentity::new(
             file.clone(),
             LaunchIdentity::new(cwd.clone(), "bench").with_extension_args(ext.clone()),
@@ -160,7 +160,7 @@ pub async fn run(trials: usize, rng: &mut Rng) -> Option<Report> {
         let poll = tokio::spawn(poll_baseline(
             socket.clone(),
             Duration::from_millis(500),
-            o.probe_timeout,
+            o.shared.probe_timeout,
             cancel.clone(),
         ));
         let result = visible_resume(&gid, &o, &launcher).await;

@@ -72,7 +72,7 @@ impl ProductionDispatch<TmuxLauncher> {
     pub fn new(options: ProductionOptions) -> Self {
         Self {
             visible: VisibleOptions::from_production(&options),
-            limits: ExchangeLimits::default().with_connect(options.probe_timeout),
+            limits: ExchangeLimits::default().with_connect(options.shared.probe_timeout),
             resume: ProductionDeps::new(options),
             launcher: TmuxLauncher::from_env(),
         }
@@ -125,16 +125,16 @@ impl<L: Launcher> DispatchDeps for ProductionDispatch<L> {
     /// with this id under the agent dir), off the async thread: it reads files.
     async fn resolve_target(&self, gid: &GardenId) -> Result<Target, IdentityError> {
         let (resolver, agent_dir, extension_args) = (
-            self.visible.identity.clone(),
-            self.options().agent_dir.clone(),
-            self.options().extension_args.clone(),
+            self.visible.resolve_session.clone(),
+            self.options().shared.agent_dir.clone(),
+            self.options().shared.extension_args.clone(),
         );
         let owned = gid.clone();
         let session = crate::sys::off_async(move || resolver(&agent_dir, &owned, &extension_args))
             .await
             .unwrap_or_else(|join| {
                 Err(IdentityError::Io {
-                    path: self.options().agent_dir.clone(),
+                    path: self.options().shared.agent_dir.clone(),
                     source: std::io::Error::other(join),
                 })
             })?;
@@ -143,15 +143,21 @@ impl<L: Launcher> DispatchDeps for ProductionDispatch<L> {
 
     /// One `open(O_PATH)` + `fstat` (or `lstat`): no connect.
     async fn inspect(&self, socket: &Path) -> Inspection {
-        inspect_for_probe(socket, self.options().backend).0
+        inspect_for_probe(socket, self.options().shared.backend).0
     }
 
     async fn acquire(&self, gid: &GardenId) -> Result<LockClaim, AcquireError> {
-        crate::visible::acquire(&self.options().lock_dir, gid).await
+        crate::lock::acquire_async(&self.options().shared.lock_dir, gid).await
     }
 
     async fn probe(&self, gid: &GardenId, target: &Target) -> CitizenProbe {
-        probe_citizen(&target.socket, gid, self.options().backend, &self.limits).await
+        probe_citizen(
+            &target.socket,
+            gid,
+            self.options().shared.backend,
+            &self.limits,
+        )
+        .await
     }
 
     async fn send(
@@ -166,7 +172,7 @@ impl<L: Launcher> DispatchDeps for ProductionDispatch<L> {
         };
         exchange(
             &target.socket,
-            self.options().backend,
+            self.options().shared.backend,
             &command,
             &self.limits,
         )
@@ -175,12 +181,12 @@ impl<L: Launcher> DispatchDeps for ProductionDispatch<L> {
 
     /// The options' release function, off the async thread (it reads and unlinks).
     async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, LockIoError> {
-        let (release, owned) = (self.options().release.clone(), claim.clone());
+        let (release, owned) = (self.options().shared.release.clone(), claim.clone());
         match crate::sys::off_async(move || release(&owned)).await {
             Ok(released) => released,
             // The runtime is shutting down and the task never ran: release here, so the
             // gid is not pinned (nothing else is left to run it).
-            Err(_) => (self.options().release)(claim),
+            Err(_) => (self.options().shared.release)(claim),
         }
     }
 

@@ -25,6 +25,27 @@ use super::fsio::{
 use super::{AcquireError, lock_path, reclaim_marker_path};
 use crate::garden_id::GardenId;
 
+/// [`acquire`] for async callers: the same, on tokio's blocking pool. `acquire` creates
+/// a directory and a file and `fsync`s the claim (milliseconds on a real disk), which
+/// inside an `async fn` would stall every other task of the runtime thread.
+///
+/// # Errors
+///
+/// As [`acquire`]; also [`AcquireError::Io`] when the runtime is shutting down before
+/// the blocking task started (then nothing was written: a started one runs to the end).
+pub async fn acquire_async(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
+    let (dir, owned) = (lock_dir.to_path_buf(), gid.clone());
+    crate::sys::off_async(move || acquire(&dir, &owned))
+        .await
+        .unwrap_or_else(|join| {
+            Err(AcquireError::Io {
+                op: "acquire lock",
+                path: lock_path(lock_dir, gid),
+                source: io::Error::other(join),
+            })
+        })
+}
+
 /// Acquires `<lock_dir>/<gid>.lock` for this process (see the module docs for the rules).
 ///
 /// # Errors

@@ -18,7 +18,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::garden_id::GardenId;
 
@@ -90,25 +90,29 @@ impl LockClaim {
     /// order and a trailing newline. Infallible, so a claim can always be shown.
     #[must_use]
     pub fn to_json_line(&self) -> String {
-        // serde_json::Value's Display escapes exactly like JSON.stringify for strings
-        // (control characters, `"` and `\`; nothing else), and it cannot fail.
-        let s = |v: &str| serde_json::Value::from(v).to_string();
-        format!(
-            "{{\"gardenId\":{},\"pid\":{},\"hostname\":{},\"createdAt\":{},\"nonce\":{},\"owner\":{},\"lockPath\":{}}}\n",
-            s(self.garden_id.as_str()),
-            self.pid,
-            s(&self.hostname),
-            s(&self.created_at),
-            s(&self.nonce),
-            s(OWNER),
-            s(&self.recorded_lock_path),
-        )
+        let wire = Wire {
+            garden_id: self.garden_id.as_str(),
+            pid: self.pid,
+            hostname: &self.hostname,
+            created_at: &self.created_at,
+            nonce: &self.nonce,
+            owner: OWNER,
+            lock_path: &self.recorded_lock_path,
+        };
+        // serde_json escapes strings exactly like JSON.stringify (control characters, `"`
+        // and `\`; nothing else) and writes fields in declaration order, the TypeScript
+        // key order. A struct of strings and an integer has nothing it could refuse.
+        let mut line = serde_json::to_string(&wire)
+            .unwrap_or_else(|e| unreachable!("a claim always serialises: {e}"));
+        line.push('\n');
+        line
     }
 }
 
 /// Why the bytes of a lock file are not a claim. An unreadable lock is always a
 /// conflict and is never deleted automatically: it may be another acquirer mid-write.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UnreadableClaim {
     /// Zero bytes: typically an acquirer between create and write.
     #[error("empty file")]
@@ -168,16 +172,18 @@ pub enum UnreadableClaim {
     },
 }
 
-#[derive(Deserialize)]
+/// The claim as the file holds it, keys in the TypeScript order: borrowed (`&str`) to
+/// write, owned (`String`) when read.
+#[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Wire {
-    garden_id: String,
+struct Wire<S> {
+    garden_id: S,
     pid: u32,
-    hostname: String,
-    created_at: String,
-    nonce: String,
-    owner: String,
-    lock_path: String,
+    hostname: S,
+    created_at: S,
+    nonce: S,
+    owner: S,
+    lock_path: S,
 }
 
 /// Parses the bytes of `<expected>.lock` found at `path`.
@@ -209,7 +215,7 @@ pub fn parse_claim(
             e.valid_up_to()
         )))
     })?;
-    let wire: Wire = serde_json::from_str(text).map_err(UnreadableClaim::Json)?;
+    let wire: Wire<String> = serde_json::from_str(text).map_err(UnreadableClaim::Json)?;
     let garden_id =
         GardenId::parse(&wire.garden_id).map_err(|_| UnreadableClaim::InvalidGardenId {
             found: clip(&wire.garden_id),

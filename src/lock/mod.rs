@@ -52,7 +52,7 @@ mod fsio;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use acquire::acquire;
+pub use acquire::{acquire, acquire_async};
 pub use claim::{LockClaim, OWNER, UnreadableClaim, parse_claim};
 
 use crate::garden_id::GardenId;
@@ -87,6 +87,7 @@ pub struct LockConflict {
 
 /// Why acquire failed: a holder (someone else's business) versus a broken environment.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AcquireError {
     /// Held by someone else (or unreadable, or a reclaim in progress).
     #[error("{}", .0.message)]
@@ -107,6 +108,7 @@ pub enum AcquireError {
 /// Result of releasing a claim; none of them is an error, and only `Released` removed a
 /// file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReleaseOutcome {
     /// Our file was removed.
     Released,

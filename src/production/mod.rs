@@ -100,28 +100,18 @@ pub enum StderrPolicy {
     Fixed(StderrTarget),
 }
 
-/// Options of the production wiring (docs/design.md §8).
+/// What a background resume ([`ProductionOptions`]) and a visible one
+/// ([`VisibleOptions`](crate::visible::VisibleOptions)) share: where sockets, locks and
+/// sessions live, which runtime with which extra args and environment, how the lock is
+/// released and how the socket is observed. One struct, so the two cannot drift apart
+/// (the visible options copy it whole).
 ///
-/// Built with [`ProductionOptions::with_home`] or [`ProductionOptions::from_env`], then
-/// adjusted through the public fields. `#[non_exhaustive]`, so a knob added later (as
-/// `spawn_concurrency`, `child_env` and `backend` were) breaks no dependent.
+/// Built by [`ProductionOptions::with_home`] or [`ProductionOptions::from_env`], then
+/// adjusted through the public fields. `#[non_exhaustive]`, so a field added later breaks
+/// no dependent.
 #[derive(Clone)]
 #[non_exhaustive]
-pub struct ProductionOptions {
-    /// Upper bound between socket probes when nothing wakes the waiter.
-    pub poll_interval: Duration,
-    /// How long one probe connect may take.
-    pub probe_timeout: Duration,
-    /// How long a child may take to exit after SIGTERM.
-    pub term_grace: Duration,
-    /// How long a child may take to exit after SIGKILL.
-    pub kill_grace: Duration,
-    /// Resolves the launch identity (default: the saved session header).
-    pub identity: IdentityResolver,
-    /// Starts the child (default: [`spawn_child`]).
-    pub spawner: Spawner,
-    /// Releases the lock (default: [`lock::release`]).
-    pub release: ReleaseFn,
+pub struct SharedOptions {
     /// Where control sockets live (`<dir>/<gid>.sock`).
     pub control_dir: PathBuf,
     /// Where dispatch locks live (`<dir>/<gid>.lock`).
@@ -130,47 +120,100 @@ pub struct ProductionOptions {
     pub agent_dir: PathBuf,
     /// The `pi` program (default: `pi`, looked up on PATH).
     pub pi_program: OsString,
+    /// Extension args passed to every resumed session (default: none). Checked when the
+    /// list is built ([`PassthroughArgs::new`]): a flag the resume argv sets itself,
+    /// `--` or an empty arg never gets this far.
+    pub extension_args: PassthroughArgs,
+    /// Variables set in every resumed child's (or window's) environment on top of the
+    /// one it inherits (default: none), e.g. `HOME` for a child that must not see ours.
+    /// Names and values need not be UTF-8.
+    pub child_env: Vec<(OsString, OsString)>,
+    /// Releases the lock (default: [`lock::release`]).
+    pub release: ReleaseFn,
+    /// Upper bound between socket probes when nothing wakes the waiter.
+    pub poll_interval: Duration,
+    /// How long one probe connect may take.
+    pub probe_timeout: Duration,
+    /// How the child's exit and its socket are observed (default [`Backend::Native`]:
+    /// pidfd, inotify and `O_PATH` on Linux). Reaches the spawner through
+    /// [`SpawnRequest::backend`] and the socket waiter through [`WaitOptions::backend`].
+    /// A visible resume watches the pane's exit with a pidfd on Linux whatever this
+    /// says: POSIX has no way to watch a process we did not start.
+    pub backend: Backend,
+}
+
+impl std::fmt::Debug for SharedOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedOptions")
+            .field("control_dir", &self.control_dir)
+            .field("lock_dir", &self.lock_dir)
+            .field("agent_dir", &self.agent_dir)
+            .field("pi_program", &self.pi_program)
+            .field("extension_args", &self.extension_args)
+            .field("child_env", &self.child_env)
+            .field("poll_interval", &self.poll_interval)
+            .field("probe_timeout", &self.probe_timeout)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SharedOptions {
+    /// The control socket of `gid`.
+    #[must_use]
+    pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
+        crate::socket::socket_path(&self.control_dir, gid)
+    }
+
+    /// The dispatch lock of `gid`.
+    #[must_use]
+    pub fn lock_path(&self, gid: &GardenId) -> PathBuf {
+        lock::lock_path(&self.lock_dir, gid)
+    }
+}
+
+/// Options of the production wiring (docs/design.md §8).
+///
+/// Built with [`ProductionOptions::with_home`] or [`ProductionOptions::from_env`], then
+/// adjusted through the public fields. `#[non_exhaustive]`, so a knob added later (as
+/// `spawn_concurrency` was) breaks no dependent.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct ProductionOptions {
+    /// What a visible resume uses too: directories, runtime, environment, release,
+    /// observation.
+    pub shared: SharedOptions,
+    /// How long a child may take to exit after SIGTERM.
+    pub term_grace: Duration,
+    /// How long a child may take to exit after SIGKILL.
+    pub kill_grace: Duration,
+    /// Resolves the launch identity (default: the saved session header).
+    pub resolve_identity: IdentityResolver,
+    /// Starts the child (default: [`spawn_child`]).
+    pub spawner: Spawner,
     /// Where the child's stderr goes.
     pub stderr: StderrPolicy,
     /// How many spawns (identity resolution + fork/exec) run at once per
     /// [`ProductionDeps`] and its clones (default 4; 0 counts as 1). Each runs on tokio's
     /// blocking pool: more overlaps more execs, and grows that pool by a thread each.
     pub spawn_concurrency: usize,
-    /// Extension args passed to every resumed session (default: none). Checked when the
-    /// list is built ([`PassthroughArgs::new`]): a flag the resume argv sets itself,
-    /// `--` or an empty arg never gets this far.
-    pub extension_args: PassthroughArgs,
-    /// Variables set in every resumed child's environment on top of the one it inherits
-    /// (default: none), e.g. `HOME` for a child that must not see ours.
-    pub child_env: Vec<(OsString, OsString)>,
-    /// How the child's exit and its socket are observed (default [`Backend::Native`]:
-    /// pidfd, inotify and `O_PATH` on Linux). Reaches the spawner through
-    /// [`SpawnRequest::backend`] and the socket waiter through [`WaitOptions::backend`].
-    pub backend: Backend,
 }
 
 impl std::fmt::Debug for ProductionOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProductionOptions")
-            .field("poll_interval", &self.poll_interval)
-            .field("probe_timeout", &self.probe_timeout)
+            .field("shared", &self.shared)
             .field("term_grace", &self.term_grace)
             .field("kill_grace", &self.kill_grace)
-            .field("control_dir", &self.control_dir)
-            .field("lock_dir", &self.lock_dir)
-            .field("agent_dir", &self.agent_dir)
-            .field("pi_program", &self.pi_program)
             .field("stderr", &self.stderr)
             .field("spawn_concurrency", &self.spawn_concurrency)
-            .field("extension_args", &self.extension_args)
-            .field("child_env", &self.child_env)
-            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
 
 /// Why default options could not be formed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum OptionsError {
     /// `HOME` is unset or empty, so the default directories have no root.
     #[error("HOME is not set: set it, or build ProductionOptions::with_home with explicit dirs")]
@@ -184,22 +227,24 @@ impl ProductionOptions {
         let pi = home.join(".pi");
         let wait = WaitOptions::default();
         Self {
-            poll_interval: wait.poll_interval,
-            probe_timeout: wait.probe_timeout,
+            shared: SharedOptions {
+                control_dir: pi.join("entwurf-control"),
+                lock_dir: pi.join("entwurf-v2-locks"),
+                agent_dir: agent_dir.unwrap_or_else(|| pi.join("agent")),
+                pi_program: OsString::from("pi"),
+                extension_args: PassthroughArgs::default(),
+                child_env: Vec::new(),
+                release: Arc::new(lock::release),
+                poll_interval: wait.poll_interval,
+                probe_timeout: wait.probe_timeout,
+                backend: Backend::Native,
+            },
             term_grace: Duration::from_secs(5),
             kill_grace: Duration::from_secs(1),
-            identity: Arc::new(resolve_launch_identity),
+            resolve_identity: Arc::new(resolve_launch_identity),
             spawner: Arc::new(|launch: &ResumeLaunch<'_>| spawn_child(launch.request)),
-            release: Arc::new(lock::release),
-            control_dir: pi.join("entwurf-control"),
-            lock_dir: pi.join("entwurf-v2-locks"),
-            agent_dir: agent_dir.unwrap_or_else(|| pi.join("agent")),
-            pi_program: OsString::from("pi"),
             stderr: StderrPolicy::LogDir(pi.join("entwurf-v2-logs")),
             spawn_concurrency: DEFAULT_SPAWN_CONCURRENCY,
-            extension_args: PassthroughArgs::default(),
-            child_env: Vec::new(),
-            backend: Backend::Native,
         }
     }
 
@@ -218,16 +263,16 @@ impl ProductionOptions {
         Ok(Self::with_home(Path::new(&home), agent_dir))
     }
 
-    /// The control socket of `gid`.
+    /// The control socket of `gid` ([`SharedOptions::socket_path`]).
     #[must_use]
     pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
-        crate::socket::socket_path(&self.control_dir, gid)
+        self.shared.socket_path(gid)
     }
 
-    /// The dispatch lock of `gid`.
+    /// The dispatch lock of `gid` ([`SharedOptions::lock_path`]).
     #[must_use]
     pub fn lock_path(&self, gid: &GardenId) -> PathBuf {
-        lock::lock_path(&self.lock_dir, gid)
+        self.shared.lock_path(gid)
     }
 
     fn stderr_for(&self, gid: &GardenId) -> StderrTarget {
@@ -313,7 +358,7 @@ pub(crate) fn absolute_agent_dir(agent_dir: &Path) -> OsString {
 /// How many spawns run at once by default: enough to overlap each child's exec with the
 /// next fork, few enough not to grow the blocking pool by a thread per resume. A
 /// dependent reads the default off [`ProductionOptions::spawn_concurrency`] of fresh
-/// options; crate-private since 0.2.0.
+/// options.
 pub(crate) const DEFAULT_SPAWN_CONCURRENCY: usize = 4;
 
 impl ProductionDeps {
@@ -350,13 +395,17 @@ impl ProductionDeps {
         plan: &SpawnBgPlan,
     ) -> Result<(LaunchIdentity, SpawnRequest), ResumeSpawnError> {
         let o = &self.options;
-        check_reachable(plan.expected_socket_path(), o.backend).map_err(|source| {
+        check_reachable(plan.expected_socket_path(), o.shared.backend).map_err(|source| {
             ResumeSpawnError::SocketUnobservable {
-                backend: o.backend,
+                backend: o.shared.backend,
                 source,
             }
         })?;
-        let identity = (o.identity)(&o.agent_dir, plan.session_id(), &o.extension_args)?;
+        let identity = (o.resolve_identity)(
+            &o.shared.agent_dir,
+            plan.session_id(),
+            &o.shared.extension_args,
+        )?;
         if let Some(cwd) = plan.cwd() {
             if cwd != identity.cwd {
                 return Err(ResumeSpawnError::CwdMismatch {
@@ -374,10 +423,11 @@ impl ProductionDeps {
             prompt: plan.prompt(),
             launch_args: plan.launch_args(),
         });
-        let mut request = SpawnRequest::new(o.pi_program.clone(), args, identity.cwd.clone())
-            .with_stderr(o.stderr_for(plan.target_garden_id()))
-            .with_backend(o.backend);
-        request.env.extend(o.child_env.iter().cloned());
+        let mut request =
+            SpawnRequest::new(o.shared.pi_program.clone(), args, identity.cwd.clone())
+                .with_stderr(o.stderr_for(plan.target_garden_id()))
+                .with_backend(o.shared.backend);
+        request.env.extend(o.shared.child_env.iter().cloned());
         // The agent dir the identity was resolved from is the one the child must use:
         // told nothing, pi looks in its default (`$PI_CODING_AGENT_DIR`, else
         // `$HOME/.pi/agent` in the child's environment), does not find the session there,
@@ -385,9 +435,10 @@ impl ProductionDeps {
         // `child_env`, rather than only when it differs from pi's default: working out
         // pi's default would be a guess at its rules, and telling costs nothing. Absolute,
         // against our cwd where the identity was resolved: the child runs in another.
-        request
-            .env
-            .push((AGENT_DIR_VAR.into(), absolute_agent_dir(&o.agent_dir)));
+        request.env.push((
+            AGENT_DIR_VAR.into(),
+            absolute_agent_dir(&o.shared.agent_dir),
+        ));
         Ok((identity, request))
     }
 }
@@ -428,9 +479,9 @@ impl WatchDeps for ProductionDeps {
         cancel: CancellationToken,
     ) -> Result<impl Future<Output = Result<(), BoxError>>, BoxError> {
         let options = WaitOptions::default()
-            .with_poll_interval(self.options.poll_interval)
-            .with_probe_timeout(self.options.probe_timeout)
-            .with_backend(self.options.backend);
+            .with_poll_interval(self.options.shared.poll_interval)
+            .with_probe_timeout(self.options.shared.probe_timeout)
+            .with_backend(self.options.shared.backend);
         let path = path.to_path_buf();
         Ok(async move { Ok(await_socket_alive(&path, cancel, options).await?) })
     }
@@ -458,8 +509,11 @@ impl WatchDeps for ProductionDeps {
         Ok(child.signal(signal).await?)
     }
 
-    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
-        Ok((self.options.release)(claim)?)
+    /// The release function on the blocking pool: it reads and unlinks the lock file.
+    async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+        let release = Arc::clone(&self.options.shared.release);
+        let claim = claim.clone();
+        Ok(crate::sys::off_async(move || release(&claim)).await??)
     }
 
     /// The end of the child's stderr log, read on the blocking pool.

@@ -1,10 +1,10 @@
 //! The pure classifiers behind layers 1 and 2: what an errno or a stat means, shared by
 //! both backends. Crate-private: a dependent sees their answers through [`inspect`],
-//! [`observe`] and [`verdict`](super::verdict), and no dependent classified a raw errno
-//! or stat itself (0.2.0 made them `pub(crate)`).
+//! [`inspect_and_probe`] and [`verdict`](super::verdict), and no dependent needs to
+//! classify a raw errno or stat itself.
 //!
 //! [`inspect`]: super::inspect
-//! [`observe`]: super::observe
+//! [`inspect_and_probe`]: super::inspect_and_probe
 
 use nix::errno::Errno;
 use nix::sys::stat::{FileStat, SFlag};

@@ -11,9 +11,9 @@
 //!    the 108-byte `sun_path` limit still work. The portable backend `lstat`s, then
 //!    connects by path: it has that window (what it can and cannot do is written in
 //!    `portable.rs`: a foreign listener is still forged) and cannot reach a path longer
-//!    than `sun_path` ([`AwaitSocketError::PathTooLong`]). [`observe`] runs both layers
+//!    than `sun_path` ([`AwaitSocketError::PathTooLong`]). [`inspect_and_probe`] runs both layers
 //!    together.
-//! 3. [`verdict`] turns an [`Observation`] into what a waiter should do ([`Verdict`]).
+//! 3. [`verdict`] turns an [`SocketState`] into what a waiter should do ([`Verdict`]).
 //!
 //! [`await_socket_alive`] loops over the three, woken by inotify on the parent directory
 //! (Linux native) or kqueue (portable, on macOS and FreeBSD), and bounded by a short
@@ -37,8 +37,6 @@
 mod classify;
 mod connect;
 mod held;
-#[cfg(any(target_os = "macos", target_os = "freebsd"))]
-mod kqueue;
 #[cfg(target_os = "linux")]
 mod linux;
 mod notify;
@@ -58,11 +56,11 @@ use crate::garden_id::GardenId;
 #[cfg(test)]
 pub(crate) use classify::classify_mode;
 pub(crate) use classify::{classify_connect_error, classify_inspect_error, classify_stat};
-pub use notify::CLOSE_DELAY as INOTIFY_CLOSE_DELAY;
 pub use wait::{await_socket_alive, check_reachable};
 
 /// Why the address at the socket path can never become our citizen's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AddressConflict {
     /// A symlink sits at the path.
     Symlink,
@@ -162,6 +160,7 @@ impl std::error::Error for OsError {}
 
 /// Layer 1: what sits at the exact path, looked at without following a final symlink.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Inspection {
     /// Nothing (ENOENT, and only ENOENT).
     Absent,
@@ -176,6 +175,7 @@ pub enum Inspection {
 
 /// Why a probe could not decide between alive and dead.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProbeDoubt {
     /// The connect did not finish within the probe timeout.
     TimedOut {
@@ -211,6 +211,7 @@ impl fmt::Display for ProbeDoubt {
 
 /// Layer 2: what a connect attempt says about liveness.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Probe {
     /// Connected, and the listener runs as our effective uid.
     Alive,
@@ -227,9 +228,11 @@ pub enum Probe {
 }
 
 /// Layers 1 and 2 together: the probe runs only when the inspection found a socket
-/// file, and (Linux native) against the same inode.
+/// file, and (Linux native) against the same inode. Not an "observation": in this
+/// crate's vocabulary that is socket-alive or child-exited, while this may also be
+/// absent or indeterminate.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Observation {
+pub struct SocketState {
     /// What sits at the path.
     pub inspection: Inspection,
     /// The connect attempt; `Some` only when `inspection` is [`Inspection::SocketFile`].
@@ -238,6 +241,7 @@ pub struct Observation {
 
 /// Layer 3: what a waiter should do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Verdict {
     /// The socket accepts connections.
     Alive,
@@ -298,6 +302,7 @@ impl WaitOptions {
 
 /// Why [`await_socket_alive`] gave up.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AwaitSocketError {
     /// Forged address: time cannot heal it.
     #[error("socket path {path:?} is forged ({conflict}); {}", conflict.contact())]
@@ -396,22 +401,26 @@ impl SocketFile {
 /// sits there, probes the same inode (natively; the portable backend the same path) by
 /// connecting, the connection closed at once. A connect still in progress after
 /// `probe_timeout` is indeterminate.
-pub async fn observe(path: &Path, probe_timeout: Duration, backend: Backend) -> Observation {
+pub async fn inspect_and_probe(
+    path: &Path,
+    probe_timeout: Duration,
+    backend: Backend,
+) -> SocketState {
     let (inspection, file) = inspect_for_probe(path, backend);
     let probe = match file {
         Some(file) => Some(file.probe(probe_timeout).await),
         None => None,
     };
-    Observation { inspection, probe }
+    SocketState { inspection, probe }
 }
 
 /// Layer 3. Conflict → [`Verdict::Forged`]; a socket file whose listener runs as
 /// another uid → `Forged` too; a socket file that answered → `Alive`; anything else →
 /// `Wait`. A probe result next to a non-socket inspection (which
-/// [`observe`] never produces) is ignored: only the pair "socket file, connected" is
+/// [`inspect_and_probe`] never produces) is ignored: only the pair "socket file, connected" is
 /// alive.
 #[must_use]
-pub fn verdict(observation: &Observation) -> Verdict {
+pub fn verdict(observation: &SocketState) -> Verdict {
     match (&observation.inspection, &observation.probe) {
         (Inspection::AddressConflict(conflict), _) => Verdict::Forged(*conflict),
         (Inspection::SocketFile, Some(Probe::ForeignListener { uid })) => {

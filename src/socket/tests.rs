@@ -55,7 +55,7 @@ fn verdict_over_every_inspection_and_probe() {
                 (Inspection::SocketFile, Some(Probe::Alive)) => Verdict::Alive,
                 _ => Verdict::Wait,
             };
-            let observation = Observation {
+            let observation = SocketState {
                 inspection: inspection.clone(),
                 probe: probe.clone(),
             };
@@ -68,7 +68,7 @@ fn verdict_over_every_inspection_and_probe() {
 
 #[test]
 fn verdict_spot_checks_spell_out_the_rules() {
-    let obs = |inspection, probe| Observation { inspection, probe };
+    let obs = |inspection, probe| SocketState { inspection, probe };
     // Time cannot heal a conflict, whatever a probe said.
     assert_eq!(
         verdict(&obs(
@@ -246,7 +246,7 @@ fn only_a_refusing_socket_file_of_ours_earns_a_quick_second_look() {
     let mut quick = 0;
     for inspection in all_inspections() {
         for probe in all_probes() {
-            let observation = Observation {
+            let observation = SocketState {
                 inspection: inspection.clone(),
                 probe: probe.clone(),
             };
@@ -270,7 +270,7 @@ fn await_future_is_send() {
     let path = Path::new("/nonexistent/x.sock");
     let fut = await_socket_alive(path, cancel, WaitOptions::default());
     assert_send(&fut);
-    let obs = observe(path, Duration::from_millis(1), Backend::Native);
+    let obs = inspect_and_probe(path, Duration::from_millis(1), Backend::Native);
     assert_send(&obs);
 }
 

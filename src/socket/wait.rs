@@ -8,7 +8,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::notify::{DirWatch, Wake};
-use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, observe, verdict};
+use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, inspect_and_probe, verdict};
 use crate::backend::Backend;
 
 /// Resolves once `path` accepts a connection from a listener of our uid; fails at once
@@ -41,7 +41,7 @@ use crate::backend::Backend;
 /// wakes the native one — compiled there, but not run by this project's tests.
 ///
 /// The future is `Send`. Returning or being dropped removes the inotify watch at once;
-/// the inotify descriptor itself is closed [`INOTIFY_CLOSE_DELAY`](super::INOTIFY_CLOSE_DELAY)
+/// the inotify descriptor itself is closed `notify::CLOSE_DELAY` (50 ms)
 /// later by a closer thread, because closing it right away blocks for a kernel grace
 /// period (5–20 ms) that would delay this very return. It needs a tokio runtime with IO
 /// and time enabled.
@@ -75,7 +75,7 @@ pub async fn await_socket_alive(
         let observation = tokio::select! {
             biased;
             () = cancel.cancelled() => return Err(cancelled()),
-            observation = observe(path, options.probe_timeout, options.backend) => observation,
+            observation = inspect_and_probe(path, options.probe_timeout, options.backend) => observation,
         };
         match verdict(&observation) {
             Verdict::Alive => return Ok(()),
@@ -147,7 +147,7 @@ pub fn check_reachable(path: &Path, backend: Backend) -> Result<(), AwaitSocketE
 const QUICK_LOOKS: u32 = 3;
 
 /// A socket file of ours that refused the connect: bound, not (yet) listening.
-pub(super) fn bound_not_listening(observation: &super::Observation) -> bool {
+pub(super) fn bound_not_listening(observation: &super::SocketState) -> bool {
     observation.inspection == Inspection::SocketFile
         && matches!(observation.probe, Some(super::Probe::Dead(_)))
 }

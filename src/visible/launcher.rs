@@ -1,6 +1,6 @@
 //! The launcher boundary: what opens the window, and what watches the process in it.
 //!
-//! Injected so that the whole order of a visible resume (lock, identity, preflight,
+//! Injected so that the whole order of a visible resume (lock, identity, socket check,
 //! launch, observation, release) is testable with a fake and a paused clock. The
 //! production launcher is [`TmuxLauncher`](super::TmuxLauncher).
 
@@ -10,7 +10,6 @@ use std::future::Future;
 use std::io;
 use std::path::PathBuf;
 
-use super::observe::PaneExitStatus;
 use crate::garden_id::GardenId;
 use crate::watcher::BoxError;
 
@@ -30,8 +29,9 @@ pub struct LaunchRequest {
     /// The session's working directory, from its saved header.
     pub cwd: PathBuf,
     /// Variables set in the window's environment (tmux `new-window -e NAME=VALUE`): the
-    /// window inherits the tmux server's environment, not the dispatcher's.
-    pub env: Vec<(String, OsString)>,
+    /// window inherits the tmux server's environment, not the dispatcher's. Names and
+    /// values need not be UTF-8.
+    pub env: Vec<(OsString, OsString)>,
 }
 
 impl LaunchRequest {
@@ -294,5 +294,24 @@ pub trait Launcher: Send + Sync {
     ) -> impl Future<Output = Option<PaneExitStatus>> + Send {
         let _ = receipt;
         std::future::ready(None)
+    }
+}
+
+/// How a pane's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PaneExitStatus {
+    /// It exited with this code.
+    Code(i32),
+    /// A signal with this number killed it.
+    Signal(i32),
+}
+
+impl fmt::Display for PaneExitStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Code(code) => write!(f, "exit code {code}"),
+            Self::Signal(signal) => write!(f, "killed by signal {signal}"),
+        }
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! 1. take the dispatch lock of the gid (held by someone → [`Refusal::LockHeld`]);
 //! 2. resolve the launch identity from the saved session under it;
-//! 3. liveness preflight on the control socket: alive → `target-live`; cannot tell →
+//! 3. liveness check of the control socket: alive → `target-live`; cannot tell →
 //!    refused; a symlink, non-socket or foreign socket → address conflict;
 //! 4. launch: the [`Launcher`] opens a window running `pi` with the visible argv
 //!    (`--entwurf-control … --session <file> [--provider P] --model M`, no prompt: a
@@ -50,7 +50,6 @@ mod tmux;
 #[cfg(test)]
 mod tests;
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,17 +58,14 @@ use crate::backend::Backend;
 use crate::garden_id::GardenId;
 use crate::lock::{self, AcquireError, LockClaim, LockIoError, ReleaseOutcome};
 use crate::production::identity::{IdentityError, SessionIdentity, resolve_session_identity};
-use crate::production::{ProductionOptions, ReleaseFn};
+use crate::production::{ProductionOptions, ReleaseFn, SharedOptions};
 use crate::resume_args::{PassthroughArgs, VisibleResumeArgs, build_visible_pi_args};
-use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, observe};
+use crate::socket::{AddressConflict, Inspection, Probe, WaitOptions, inspect_and_probe};
 
 pub use error::{Refusal, VisibleError};
-pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
-pub use observe::{ObservationReceipt, PaneExitStatus, UnobservedReason, watch_process_exit};
-pub use tmux::{
-    TMUX_HANDLE_FORMAT, TMUX_LAUNCH_TIMEOUT, TmuxLauncher, check_cwd, escape_tmux_arg,
-    resolve_runtime,
-};
+pub use launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher, PaneExitStatus};
+pub use observe::{ObservationReceipt, UnobservedReason, watch_process_exit};
+pub use tmux::TmuxLauncher;
 
 /// Resolves a session's identity and file: `(agent dir, gid, extension args)`.
 pub type SessionResolver = Arc<
@@ -85,81 +81,43 @@ pub type SessionResolver = Arc<
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct VisibleOptions {
-    /// Where dispatch locks live.
-    pub lock_dir: PathBuf,
-    /// Where control sockets live (`<dir>/<gid>.sock`).
-    pub control_dir: PathBuf,
-    /// The agent dir holding `sessions/`.
-    pub agent_dir: PathBuf,
-    /// The runtime (default `pi`, resolved on `PATH` by the launcher).
-    pub pi_program: OsString,
-    /// Extension args for the resumed session, checked when built (no reserved flag).
-    pub extension_args: PassthroughArgs,
+    /// What a background resume uses too: directories, runtime, environment (set in the
+    /// window on top of the tmux server's; `PI_CODING_AGENT_DIR` is always set to the
+    /// agent dir after it), release, and the backend that inspects and probes the socket
+    /// (the liveness check and the observation).
+    pub shared: SharedOptions,
     /// Resolves identity and session file (default: the saved session reader).
-    pub identity: SessionResolver,
-    /// Releases the lock (default: [`lock::release`]).
-    pub release: ReleaseFn,
+    pub resolve_session: SessionResolver,
     /// The bound of the one observation (default 30 s, as long as the TypeScript
     /// dispatcher waits).
     pub observe_timeout: Duration,
-    /// Upper bound between socket looks when nothing wakes the waiter.
-    pub poll_interval: Duration,
-    /// How long one probe connect may take (preflight and observation).
-    pub probe_timeout: Duration,
-    /// Variables set in the window's environment (default: none), on top of the tmux
-    /// server's; `PI_CODING_AGENT_DIR` is always set to `agent_dir` after these.
-    pub child_env: Vec<(String, OsString)>,
-    /// Which observation backend inspects and probes the socket (preflight and
-    /// observation). The pane's exit is watched with a pidfd on Linux whatever this
-    /// says: POSIX has no way to watch a process we did not start.
-    pub backend: Backend,
 }
 
 impl std::fmt::Debug for VisibleOptions {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("VisibleOptions")
-            .field("lock_dir", &self.lock_dir)
-            .field("control_dir", &self.control_dir)
-            .field("agent_dir", &self.agent_dir)
-            .field("pi_program", &self.pi_program)
-            .field("extension_args", &self.extension_args)
+            .field("shared", &self.shared)
             .field("observe_timeout", &self.observe_timeout)
-            .field("poll_interval", &self.poll_interval)
-            .field("probe_timeout", &self.probe_timeout)
-            .field("child_env", &self.child_env)
-            .field("backend", &self.backend)
             .finish_non_exhaustive()
     }
 }
 
 impl VisibleOptions {
-    /// The same directories, runtime, extension args and probe tuning as a background
-    /// resume, with the saved-session reader, `lock::release` and a 30 s observation.
+    /// The same shared options as a background resume (directories, runtime, extension
+    /// args, environment, release, probe tuning, backend), with the saved-session reader
+    /// and a 30 s observation.
     pub fn from_production(o: &ProductionOptions) -> Self {
         Self {
-            lock_dir: o.lock_dir.clone(),
-            control_dir: o.control_dir.clone(),
-            agent_dir: o.agent_dir.clone(),
-            pi_program: o.pi_program.clone(),
-            extension_args: o.extension_args.clone(),
-            identity: Arc::new(resolve_session_identity),
-            release: o.release.clone(),
+            shared: o.shared.clone(),
+            resolve_session: Arc::new(resolve_session_identity),
             observe_timeout: Duration::from_secs(30),
-            poll_interval: o.poll_interval,
-            probe_timeout: o.probe_timeout,
-            child_env: o
-                .child_env
-                .iter()
-                .filter_map(|(name, value)| Some((name.to_str()?.to_owned(), value.clone())))
-                .collect(),
-            backend: o.backend,
         }
     }
 
-    /// The control socket of `gid`.
+    /// The control socket of `gid` ([`SharedOptions::socket_path`]).
     #[must_use]
     pub fn socket_path(&self, gid: &GardenId) -> PathBuf {
-        crate::socket::socket_path(&self.control_dir, gid)
+        self.shared.socket_path(gid)
     }
 }
 
@@ -187,7 +145,7 @@ pub async fn visible_resume<L: Launcher>(
     options: &VisibleOptions,
     launcher: &L,
 ) -> Result<VisibleResume, VisibleError> {
-    let claim = match acquire(&options.lock_dir, gid).await {
+    let claim = match lock::acquire_async(&options.shared.lock_dir, gid).await {
         Ok(claim) => claim,
         Err(AcquireError::Conflict(conflict)) => {
             return Err(VisibleError::Refused(Refusal::LockHeld(conflict)));
@@ -213,7 +171,7 @@ pub async fn visible_resume_locked<L: Launcher>(
     let gid = &claim.garden_id().clone();
     let held = HeldLock {
         claim,
-        release: options.release.clone(),
+        release: options.shared.release.clone(),
         done: false,
     };
     let socket = options.socket_path(gid);
@@ -243,9 +201,9 @@ pub async fn visible_resume_locked<L: Launcher>(
         }
     };
     let wait = WaitOptions::default()
-        .with_poll_interval(options.poll_interval)
-        .with_probe_timeout(options.probe_timeout)
-        .with_backend(options.backend);
+        .with_poll_interval(options.shared.poll_interval)
+        .with_probe_timeout(options.shared.probe_timeout)
+        .with_backend(options.shared.backend);
     let observation =
         observe::observe_once(launcher, &launch, &socket, options.observe_timeout, wait).await;
     let lock_path = held.claim.lock_path().to_path_buf();
@@ -266,26 +224,7 @@ pub async fn visible_resume_locked<L: Launcher>(
     }
 }
 
-/// `lock::acquire` on the blocking pool: it fsyncs the claim (milliseconds on a real
-/// disk), which would stall every other task of the runtime thread.
-#[expect(
-    clippy::result_large_err,
-    reason = "AcquireError is the lock module's public shape; one acquire per resume"
-)]
-pub(crate) async fn acquire(lock_dir: &Path, gid: &GardenId) -> Result<LockClaim, AcquireError> {
-    let (dir, owned) = (lock_dir.to_path_buf(), gid.clone());
-    crate::sys::off_async(move || lock::acquire(&dir, &owned))
-        .await
-        .unwrap_or_else(|join| {
-            Err(AcquireError::Io {
-                op: "acquire lock",
-                path: lock::lock_path(lock_dir, gid),
-                source: std::io::Error::other(join),
-            })
-        })
-}
-
-/// Identity, preflight and argv: everything between taking the lock and launching.
+/// Identity, liveness check and argv: everything between taking the lock and launching.
 async fn prepare(
     gid: &GardenId,
     options: &VisibleOptions,
@@ -294,7 +233,7 @@ async fn prepare(
     let identity = resolve_identity(gid, options)
         .await
         .map_err(Refusal::Identity)?;
-    preflight(socket, options.probe_timeout, options.backend).await?;
+    check_socket_vacant(socket, options.shared.probe_timeout, options.shared.backend).await?;
     let args = build_visible_pi_args(&VisibleResumeArgs {
         session_file: &identity.session_file,
         extension_args: &identity.launch.extension_args,
@@ -304,16 +243,16 @@ async fn prepare(
     .map_err(Refusal::Argv)?;
     let mut request = LaunchRequest::new(
         gid.clone(),
-        options.pi_program.clone(),
+        options.shared.pi_program.clone(),
         args,
         identity.launch.cwd,
     );
-    request.env.extend(options.child_env.iter().cloned());
+    request.env.extend(options.shared.child_env.iter().cloned());
     // The agent dir the session was found in, as for a background resume (the window
     // gets the tmux server's environment, which may name another or none).
     request.env.push((
-        crate::production::AGENT_DIR_VAR.to_owned(),
-        crate::production::absolute_agent_dir(&options.agent_dir),
+        crate::production::AGENT_DIR_VAR.into(),
+        crate::production::absolute_agent_dir(&options.shared.agent_dir),
     ));
     Ok(request)
 }
@@ -324,10 +263,10 @@ async fn resolve_identity(
     options: &VisibleOptions,
 ) -> Result<SessionIdentity, IdentityError> {
     let (resolver, agent_dir, gid, ext) = (
-        options.identity.clone(),
-        options.agent_dir.clone(),
+        options.resolve_session.clone(),
+        options.shared.agent_dir.clone(),
         gid.clone(),
-        options.extension_args.clone(),
+        options.shared.extension_args.clone(),
     );
     let agent = agent_dir.clone();
     crate::sys::off_async(move || resolver(&agent, &gid, &ext))
@@ -340,14 +279,15 @@ async fn resolve_identity(
         })
 }
 
-/// The liveness preflight: only an absent socket, or a socket file nobody listens on
-/// (a dead citizen's leftover, which the resumed `pi` replaces), lets the launch go on.
-async fn preflight(
+/// The liveness check of the control socket (not `runtime::preflight`, which asks the
+/// runtime its version): only an absent socket, or a socket file nobody listens on (a
+/// dead citizen's leftover, which the resumed `pi` replaces), lets the launch go on.
+async fn check_socket_vacant(
     socket: &Path,
     probe_timeout: Duration,
     backend: Backend,
 ) -> Result<(), Refusal> {
-    let seen = observe(socket, probe_timeout, backend).await;
+    let seen = inspect_and_probe(socket, probe_timeout, backend).await;
     let socket = socket.to_path_buf();
     match (seen.inspection, seen.probe) {
         (Inspection::Absent, _) | (Inspection::SocketFile, Some(Probe::Dead(_))) => Ok(()),

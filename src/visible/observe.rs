@@ -10,11 +10,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::launcher::{LaunchReceipt, Launcher};
+use super::launcher::{LaunchReceipt, Launcher, PaneExitStatus};
 use crate::socket::{WaitOptions, await_socket_alive};
 
 /// Observation receipt: what was seen after the window opened, and after how long.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ObservationReceipt {
     /// The citizen's control socket accepted a connection: it is resident.
     SocketAlive {
@@ -39,26 +40,9 @@ pub enum ObservationReceipt {
     },
 }
 
-/// How a pane's process ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaneExitStatus {
-    /// It exited with this code.
-    Code(i32),
-    /// A signal with this number killed it.
-    Signal(i32),
-}
-
-impl fmt::Display for PaneExitStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Code(code) => write!(f, "exit code {code}"),
-            Self::Signal(signal) => write!(f, "killed by signal {signal}"),
-        }
-    }
-}
-
 /// Why an observation saw nothing.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum UnobservedReason {
     /// The timeout passed with the pane running and the socket not alive.
     TimedOut,

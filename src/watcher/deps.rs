@@ -117,13 +117,17 @@ pub trait WatchDeps: Sync {
         signal: StopSignal,
     ) -> impl Future<Output = Result<(), BoxError>> + Send;
 
-    /// Releases the lock (default: [`crate::lock::release`]).
+    /// Releases the lock (in production: [`crate::lock::release`], run on the blocking
+    /// pool, since it reads and unlinks a file and the watcher runs on an async worker).
     ///
     /// # Errors
     ///
     /// When the lock could not be read or removed; the watcher reports it as
     /// [`WatchError::ReleaseFailed`](super::WatchError::ReleaseFailed).
-    fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, BoxError>;
+    fn release(
+        &self,
+        claim: &LockClaim,
+    ) -> impl Future<Output = Result<ReleaseOutcome, BoxError>> + Send;
 
     /// What the child said on its way out, for
     /// [`SpawnBgOutcome::ChildExited`](super::SpawnBgOutcome::ChildExited): asked once,

@@ -50,7 +50,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
     let releaser = Releaser {
         policy,
         claim,
-        perform: |claim: &LockClaim| deps.release(claim),
+        perform: |claim| deps.release(claim),
     };
 
     let child = match deps.spawn(plan).await {
@@ -62,7 +62,9 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 pid: None,
                 spawn_error: Some(text.clone()),
             };
-            let release = releaser.release(ReleaseEvent::SpawnStartFailed { error: text }, on)?;
+            let release = releaser
+                .release(ReleaseEvent::SpawnStartFailed { error: text }, on)
+                .await?;
             return Ok(SpawnBgOutcome::SpawnStartFailed { error, release });
         }
     };
@@ -94,7 +96,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 pid: Some(pid),
                 spawn_error: None,
             };
-            let release = releaser.release(ReleaseEvent::SocketAlive, on)?;
+            let release = releaser.release(ReleaseEvent::SocketAlive, on).await?;
             Ok(SpawnBgOutcome::SocketAlive {
                 pid,
                 release,
@@ -112,7 +114,7 @@ pub async fn execute_spawn_bg_resume<D: WatchDeps>(
                 pid: Some(pid),
                 spawn_error: None,
             };
-            let release = releaser.release(event, on)?;
+            let release = releaser.release(event, on).await?;
             // Asked after the release: the lock is not held while the log is read.
             let stderr_tail = deps.stderr_tail(&child).await;
             Ok(SpawnBgOutcome::ChildExited {
@@ -146,11 +148,16 @@ struct Released {
     spawn_error: Option<String>,
 }
 
-impl<R> Releaser<'_, R>
+impl<'a, R, F> Releaser<'a, R>
 where
-    R: FnOnce(&LockClaim) -> Result<ReleaseOutcome, BoxError>,
+    R: FnOnce(&'a LockClaim) -> F,
+    F: Future<Output = Result<ReleaseOutcome, BoxError>>,
 {
-    fn release(self, event: ReleaseEvent, on: Released) -> Result<ReleaseOutcome, WatchError> {
+    async fn release(
+        self,
+        event: ReleaseEvent,
+        on: Released,
+    ) -> Result<ReleaseOutcome, WatchError> {
         let (_, decision) = reduce(self.policy, ReleaseState::default(), &event);
         if !decision.is_release() {
             return Err(WatchError::ReleaseWithheld {
@@ -159,13 +166,15 @@ where
                 lock_path: self.claim.lock_path().to_path_buf(),
             });
         }
-        (self.perform)(self.claim).map_err(|source| WatchError::ReleaseFailed {
-            cause: on.cause,
-            pid: on.pid,
-            spawn_error: on.spawn_error,
-            lock_path: self.claim.lock_path().to_path_buf(),
-            source,
-        })
+        (self.perform)(self.claim)
+            .await
+            .map_err(|source| WatchError::ReleaseFailed {
+                cause: on.cause,
+                pid: on.pid,
+                spawn_error: on.spawn_error,
+                lock_path: self.claim.lock_path().to_path_buf(),
+                source,
+            })
     }
 }
 
@@ -263,41 +272,34 @@ async fn watch<'a, D: WatchDeps>(
     cancel: &CancellationToken,
 ) -> (Ended, Notes) {
     let mut notes = Notes::default();
-    let socket = match deps.watch_socket(plan.expected_socket_path(), cancel.child_token()) {
-        Ok(f) => f,
-        Err(e) => {
-            notes.record("starting socket watcher", &*e);
-            escalate_unobserved(deps, child, &mut notes).await;
-            return (Ended::Retained(RetainReason::ObserveFailed), notes);
+    let started = Watchers::start(plan, deps, child, cancel, &mut notes);
+    // A watcher that failed to start leaves the ladder blind: nothing can observe what
+    // the signals cause, so it runs on no watcher at all (a socket alone must not
+    // release) and ends retained. It still escalates: waiting out both graces is what
+    // bounds the call and gives the production supervisor time to sweep the group once
+    // the leader exits; stopping at SIGTERM would leave a leader that ignores it alive
+    // with its lock held forever.
+    let blind = started.is_none();
+    let mut watchers = started.unwrap_or(Watchers {
+        socket: None,
+        exit: None,
+    });
+    if blind {
+        notes.watcher_failed = true;
+    } else {
+        // Phase 1: observe.
+        let timer = std::pin::pin!(deps.timer(plan.observe_timeout()));
+        match watchers.race(timer, &mut notes).await {
+            Race::Seen(seen) => return (Ended::Observed(seen, None), notes),
+            Race::TimerFired => {}
+            // Backstop: escalate exactly as for a timeout, but race only the exit — a
+            // socket path that failed (e.g. forged) must not release through the socket.
+            Race::WatcherFailed => watchers.socket = None,
         }
-    };
-    let exit = match deps.watch_exit(child, cancel.child_token()) {
-        Ok(f) => f,
-        Err(e) => {
-            notes.record("starting exit watcher", &*e);
-            // Cancel the socket watcher now, not on return: with no exit watcher the
-            // socket alone must not release, and it must not outlive the escalation.
-            drop(socket);
-            escalate_unobserved(deps, child, &mut notes).await;
-            return (Ended::Retained(RetainReason::ObserveFailed), notes);
-        }
-    };
-    let mut watchers = Watchers {
-        socket: Some(Box::pin(socket)),
-        exit: Some(Box::pin(exit)),
-    };
-
-    // Phase 1: observe.
-    let timer = std::pin::pin!(deps.timer(plan.observe_timeout()));
-    match watchers.race(timer, &mut notes).await {
-        Race::Seen(seen) => return (Ended::Observed(seen, None), notes),
-        Race::TimerFired => {}
-        // Backstop: escalate exactly as for a timeout, but race only the exit — a socket
-        // path that failed (e.g. forged) must not release through the socket side.
-        Race::WatcherFailed => watchers.socket = None,
     }
 
-    // Phases 2 and 3: SIGTERM then SIGKILL, each followed by its grace.
+    // Phases 2 and 3, the one escalation ladder: SIGTERM then SIGKILL, each followed by
+    // its grace.
     let mut sent = None;
     for (signal, grace) in [
         (StopSignal::Terminate, deps.term_grace()),
@@ -307,8 +309,10 @@ async fn watch<'a, D: WatchDeps>(
             Ok(()) => sent = Some(signal),
             Err(e) => {
                 notes.record(&signal.to_string(), &*e);
-                if signal == StopSignal::Terminate {
-                    // SIGTERM never went out: waiting its grace would only delay SIGKILL.
+                // A signal that never went out has no grace of its own: SIGTERM's would
+                // only delay SIGKILL, and a blind SIGKILL's only the return. A watched
+                // one still waits: the exit that SIGTERM caused may yet come.
+                if signal == StopSignal::Terminate || blind {
                     continue;
                 }
             }
@@ -331,21 +335,30 @@ async fn watch<'a, D: WatchDeps>(
     (Ended::Retained(reason), notes)
 }
 
-/// A watcher failed to start, so nothing can observe what the signals cause: escalate
-/// exactly as the backstop does (SIGTERM, term grace, SIGKILL, kill grace), but blind.
-/// Waiting out both graces is what bounds the call and gives the production supervisor
-/// time to sweep the group once the leader exits; stopping at SIGTERM would leave a
-/// leader that ignores it alive with its lock held forever.
-async fn escalate_unobserved<D: WatchDeps>(deps: &D, child: &D::Child, notes: &mut Notes) {
-    for (signal, grace) in [
-        (StopSignal::Terminate, deps.term_grace()),
-        (StopSignal::Kill, deps.kill_grace()),
-    ] {
-        match deps.signal(child, signal).await {
-            Ok(()) => deps.timer(grace).await,
-            // A signal that never went out has no grace to wait for.
-            Err(e) => notes.record(&signal.to_string(), &*e),
-        }
+impl<'a> Watchers<'a> {
+    /// Starts the socket watcher, then the exit watcher; `None` (the failure noted) when
+    /// either cannot start. The socket watcher is then dropped at once, cancelled: with
+    /// no exit watcher the socket alone must not release, and it must not outlive the
+    /// escalation.
+    fn start<D: WatchDeps>(
+        plan: &'a SpawnBgPlan,
+        deps: &'a D,
+        child: &'a D::Child,
+        cancel: &CancellationToken,
+        notes: &mut Notes,
+    ) -> Option<Self> {
+        let socket = deps
+            .watch_socket(plan.expected_socket_path(), cancel.child_token())
+            .map_err(|e| notes.record("starting socket watcher", &*e))
+            .ok()?;
+        let exit = deps
+            .watch_exit(child, cancel.child_token())
+            .map_err(|e| notes.record("starting exit watcher", &*e))
+            .ok()?;
+        Some(Self {
+            socket: Some(Box::pin(socket)),
+            exit: Some(Box::pin(exit)),
+        })
     }
 }
 
@@ -371,14 +384,14 @@ mod tests {
 
     /// Not a debug assertion: in every profile, a "hold" from the reducer means the
     /// release function is never called and the caller is told the lock is still held.
-    #[test]
-    fn the_reducer_decides_whether_the_release_runs() {
+    #[tokio::test]
+    async fn the_reducer_decides_whether_the_release_runs() {
         let dir = tempfile::tempdir().expect("tempdir");
         let claim = claim(dir.path());
         let calls = Cell::new(0);
         let perform = |_: &LockClaim| {
             calls.set(calls.get() + 1);
-            Ok(ReleaseOutcome::Released)
+            std::future::ready(Ok(ReleaseOutcome::Released))
         };
 
         let held = Releaser {
@@ -386,7 +399,8 @@ mod tests {
             claim: &claim,
             perform,
         }
-        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive))
+        .await;
         assert!(
             matches!(
                 held,
@@ -405,7 +419,8 @@ mod tests {
             claim: &claim,
             perform,
         }
-        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive));
+        .release(ReleaseEvent::SocketAlive, on(ReleaseCause::SocketAlive))
+        .await;
         assert_eq!(released.expect("released"), ReleaseOutcome::Released);
         assert_eq!(calls.get(), 1);
     }

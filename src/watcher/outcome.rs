@@ -14,6 +14,7 @@ use super::deps::{BoxError, ChildExit, StopSignal};
 /// ([`WatchDeps`](super::WatchDeps)).
 #[derive(Debug)]
 #[must_use = "an outcome says whether the lock was released and may carry the resident"]
+#[non_exhaustive]
 pub enum SpawnBgOutcome<C, E> {
     /// The child could not be started; the lock was released (nothing to watch).
     SpawnStartFailed {
@@ -75,6 +76,7 @@ impl<C, E> SpawnBgOutcome<C, E> {
 
 /// Why the lock was kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum RetainReason {
     /// A watcher could not start, or failed and the backstop saw no exit.
     ObserveFailed,
@@ -151,6 +153,7 @@ impl fmt::Display for RetainedDiagnostic {
 /// releases because holding the lock would pin the garden id with nothing left to wait
 /// for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ReleaseCause {
     /// The spawn failed.
     SpawnStartFailed,
@@ -173,6 +176,7 @@ impl fmt::Display for ReleaseCause {
 /// Errors of `execute_spawn_bg_resume`; outcomes (including a retained lock) are not
 /// errors.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WatchError {
     /// The lock does not fit the plan; nothing was spawned.
     #[error("lock does not fit the plan")]

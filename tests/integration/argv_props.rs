@@ -49,8 +49,8 @@ fn options(
     extension: PassthroughArgs,
 ) -> ProductionOptions {
     let mut options = ProductionOptions::with_home(Path::new("/nonexistent-home"), None);
-    options.identity = fixed_identity("/work".into(), provider, model);
-    options.extension_args = extension;
+    options.resolve_identity = fixed_identity("/work".into(), provider, model);
+    options.shared.extension_args = extension;
     options
 }
 

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
-    AddressConflict, AwaitSocketError, Verdict, WaitOptions, await_socket_alive, observe, verdict,
+    AddressConflict, AwaitSocketError, Verdict, WaitOptions, await_socket_alive, inspect_and_probe,
+    verdict,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -217,11 +218,16 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
     let started = Instant::now();
     let mut probes = 0;
     while probes < 3000 && started.elapsed() < Duration::from_secs(4) {
-        let seen = rt.block_on(observe(&path, Duration::from_millis(300), Backend::Native));
+        let seen = rt.block_on(inspect_and_probe(
+            &path,
+            Duration::from_millis(300),
+            Backend::Native,
+        ));
         match verdict(&seen) {
             Verdict::Alive => &alive,
             Verdict::Forged(_) => &forged,
             Verdict::Wait => &waits,
+            other => panic!("unexpected verdict {other:?}"),
         }
         .fetch_add(1, Ordering::Relaxed);
         probes += 1;
@@ -309,7 +315,7 @@ fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() 
     // Until the window was hit a few times (or time is up: then nothing was proved).
     while on_decoy < 3 && started.elapsed() < Duration::from_secs(8) {
         for _ in 0..200 {
-            let seen = rt.block_on(observe(
+            let seen = rt.block_on(inspect_and_probe(
                 &path,
                 Duration::from_millis(300),
                 Backend::Portable,

@@ -47,7 +47,7 @@ async fn resume(w: &World, timeout: Duration) -> ProductionOutcome {
 
 async fn a_child_killed_by_someone_else_mid_watch_is_observed_and_released_once(backend: Backend) {
     let mut w = world(Child::Sleeper, STAND_IN);
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let claim = w.acquire();
     let plan = w.plan(Duration::from_secs(30));
     let deps = w.deps();
@@ -88,7 +88,7 @@ async fn a_child_killed_by_someone_else_mid_watch_is_observed_and_released_once(
 
 async fn a_stand_in_that_binds_without_listening_then_fails_is_child_exited_once(backend: Backend) {
     let mut w = world(Child::StandIn("bind-then-fail"), STAND_IN);
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let outcome = resume(&w, Duration::from_secs(30)).await;
     // The socket file exists but refuses connections (Dead → keep waiting): only the
     // exit can be observed.
@@ -118,7 +118,7 @@ async fn a_stand_in_that_listens_then_fails_later_is_socket_alive_and_its_exit_r
     backend: Backend,
 ) {
     let mut w = world(Child::StandIn("listen-then-fail-later"), STAND_IN);
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let outcome = resume(&w, Duration::from_secs(30)).await;
     let SpawnBgOutcome::SocketAlive {
         release, resident, ..
@@ -152,7 +152,7 @@ async fn a_stand_in_that_listens_then_fails_at_once_releases_exactly_once_either
             break;
         }
         let mut w = world(Child::StandIn("listen-then-fail"), STAND_IN);
-        w.options.backend = backend;
+        w.options.shared.backend = backend;
         match resume(&w, Duration::from_secs(30)).await {
             SpawnBgOutcome::SocketAlive {
                 release, resident, ..

@@ -27,6 +27,7 @@ mod fuzz_lock;
 mod fuzz_session;
 mod identity;
 mod identity_props;
+mod layout;
 mod lock;
 mod lock_props;
 mod production;

@@ -43,7 +43,8 @@ struct World {
 fn world(script: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
-    options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
+    options.resolve_identity =
+        fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
     options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         let req = launch.request;
         let mut args: Vec<OsString> = vec!["-c".into(), script.into(), "stand-in-pi".into()];
@@ -55,13 +56,13 @@ fn world(script: &'static str) -> World {
     });
     let releases = Arc::new(AtomicUsize::new(0));
     let counted = releases.clone();
-    options.release = Arc::new(move |claim| {
+    options.shared.release = Arc::new(move |claim| {
         counted.fetch_add(1, Ordering::SeqCst);
         lock::release(claim)
     });
     options.term_grace = Duration::from_millis(300);
     options.kill_grace = Duration::from_millis(500);
-    std::fs::create_dir_all(&options.control_dir).expect("control dir");
+    std::fs::create_dir_all(&options.shared.control_dir).expect("control dir");
     World {
         dir,
         options,
@@ -98,7 +99,7 @@ fn plan(w: &World, timeout: Duration) -> SpawnBgPlan {
 
 async fn resume(w: &World, timeout: Duration) -> ProductionOutcome {
     let gid = GardenId::parse(GID).expect("gid");
-    let claim = lock::acquire(&w.options.lock_dir, &gid).expect("acquire");
+    let claim = lock::acquire(&w.options.shared.lock_dir, &gid).expect("acquire");
     let deps = ProductionDeps::new(w.options.clone());
     let plan = plan(w, timeout);
     // Spawned, as a dispatcher would: this only compiles because the watch is `Send`.
@@ -117,7 +118,10 @@ async fn resume(w: &World, timeout: Duration) -> ProductionOutcome {
 }
 
 fn lock_file(w: &World) -> PathBuf {
-    lock::lock_path(&w.options.lock_dir, &GardenId::parse(GID).expect("gid"))
+    lock::lock_path(
+        &w.options.shared.lock_dir,
+        &GardenId::parse(GID).expect("gid"),
+    )
 }
 
 /// Running. Only called while the child is unreaped (its supervisor reaps on exit), so
@@ -128,7 +132,7 @@ fn alive(pid: u32) -> bool {
 
 async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on(backend: Backend) {
     let mut w = world("sleep 30");
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
     let listener_path = path.clone();
     let listener = tokio::task::spawn_blocking(move || {
@@ -173,7 +177,7 @@ async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on(backend: 
 
 async fn timeout_terminates_the_real_child_and_its_exit_releases_once(backend: Backend) {
     let mut w = world("exec sleep 30");
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let started = std::time::Instant::now();
     let outcome = resume(&w, Duration::from_millis(100)).await;
     let SpawnBgOutcome::ChildExited { exit, release, .. } = outcome else {
@@ -188,7 +192,7 @@ async fn timeout_terminates_the_real_child_and_its_exit_releases_once(backend: B
 
 async fn a_child_ignoring_sigterm_is_killed_after_the_grace(backend: Backend) {
     let mut w = world_ignoring_term();
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let observe = Duration::from_millis(100);
     let started = Instant::now();
     let outcome = resume(&w, observe).await;
@@ -216,7 +220,7 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace(backend: Backend) {
 
 async fn an_early_exit_releases_with_its_code(backend: Backend) {
     let mut w = world("exit 3");
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let outcome = resume(&w, Duration::from_secs(5)).await;
     let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
         panic!("expected child-exited, got {outcome:?}");
@@ -235,7 +239,7 @@ async fn an_early_exit_releases_with_its_code(backend: Backend) {
 async fn a_missing_program_is_a_spawn_failure_that_releases_once() {
     let mut w = world("true");
     w.options.spawner = Arc::new(|launch: &ResumeLaunch<'_>| spawn_child(launch.request));
-    w.options.pi_program = w.dir.path().join("no-such-pi").into();
+    w.options.shared.pi_program = w.dir.path().join("no-such-pi").into();
     let outcome = resume(&w, Duration::from_secs(5)).await;
     let SpawnBgOutcome::SpawnStartFailed { error, release } = outcome else {
         panic!("expected spawn-start-failed, got {outcome:?}");
@@ -254,7 +258,7 @@ async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_i
     backend: Backend,
 ) {
     let mut w = world_ignoring_term();
-    w.options.backend = backend;
+    w.options.shared.backend = backend;
     let path = w.options.socket_path(&GardenId::parse(GID).expect("gid"));
     std::os::unix::fs::symlink("/nonexistent", &path).expect("symlink");
     let started = std::time::Instant::now();
@@ -276,7 +280,7 @@ async fn a_forged_socket_path_triggers_the_backstop_and_never_releases_through_i
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_resume_request_carries_the_v2_control_argv_and_the_session_cwd() {
     let mut w = world("true");
-    w.options.extension_args = PassthroughArgs::new(["-e", "/x/ext.ts"]).unwrap();
+    w.options.shared.extension_args = PassthroughArgs::new(["-e", "/x/ext.ts"]).unwrap();
     let deps = ProductionDeps::new(w.options.clone());
     let req = deps
         .resume_request(
@@ -392,12 +396,12 @@ async fn concurrent_spawns_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_path_the_portable_backend_cannot_reach_starts_nothing() {
     let mut w = world("true");
-    w.options.backend = Backend::Portable;
+    w.options.shared.backend = Backend::Portable;
     let mut dir = w.dir.path().to_path_buf();
     while dir.as_os_str().len() <= entwurf_v2_spawn::socket::SUN_PATH_MAX {
         dir.push("a-long-control-dir");
     }
-    w.options.control_dir = dir;
+    w.options.shared.control_dir = dir;
     let spawns = Arc::new(AtomicUsize::new(0));
     let counted = spawns.clone();
     let spawn = w.options.spawner.clone();
@@ -487,7 +491,7 @@ async fn an_exit_carries_the_end_of_the_childs_own_stderr() {
 #[test]
 fn the_child_is_told_its_agent_dir_absolute() {
     let mut w = world("exit 0");
-    w.options.agent_dir = PathBuf::from("relative/agent");
+    w.options.shared.agent_dir = PathBuf::from("relative/agent");
     let deps = ProductionDeps::new(w.options.clone());
     let request = deps.resume_request(&plan(&w, DEADLINE)).expect("request");
     let told: Vec<_> = request

@@ -50,7 +50,7 @@ async fn a_missing_saved_session_is_matchable_as_an_identity_error() {
     let mut options = ProductionOptions::with_home(home.path(), None);
     let calls = Arc::new(AtomicUsize::new(0));
     options.spawner = refusing_spawner(calls.clone());
-    let claim = lock::acquire(&options.lock_dir, &gid()).expect("acquire");
+    let claim = lock::acquire(&options.shared.lock_dir, &gid()).expect("acquire");
     let deps = ProductionDeps::new(options.clone());
 
     let outcome = execute_spawn_bg_resume(&plan(&options), Some(&claim), &deps)
@@ -73,7 +73,8 @@ async fn a_missing_saved_session_is_matchable_as_an_identity_error() {
 #[tokio::test]
 async fn a_custom_spawner_sees_the_plan_and_the_identity() {
     let mut options = ProductionOptions::with_home(Path::new("/nonexistent-home"), None);
-    options.identity = fixed_identity("/work".into(), Some("anthropic".into()), "claude".into());
+    options.resolve_identity =
+        fixed_identity("/work".into(), Some("anthropic".into()), "claude".into());
     let seen = Arc::new(Mutex::new(None));
     let record = seen.clone();
     options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
@@ -111,7 +112,7 @@ async fn a_custom_spawner_sees_the_plan_and_the_identity() {
 /// How many of `n` concurrent spawns ran at once with `concurrency` slots.
 async fn peak_spawns(concurrency: usize, n: usize) -> usize {
     let mut options = ProductionOptions::with_home(Path::new("/nonexistent-home"), None);
-    options.identity = fixed_identity("/work".into(), None, "m".into());
+    options.resolve_identity = fixed_identity("/work".into(), None, "m".into());
     options.spawn_concurrency = concurrency;
     let (running, peak) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let counted = (running.clone(), peak.clone());

@@ -31,9 +31,9 @@ const OBSERVE: Duration = Duration::from_secs(45);
 /// set to the world's (never ours), and `extension_args`.
 fn options(world: &PiWorld, runtime: &Runtime, extension_args: Vec<String>) -> ProductionOptions {
     let mut options = ProductionOptions::with_home(&world.home, Some(world.agent_dir.clone()));
-    options.pi_program = runtime.launcher.clone().into_os_string();
-    options.extension_args = PassthroughArgs::new(extension_args).expect("extension args");
-    options.child_env = vec![
+    options.shared.pi_program = runtime.launcher.clone().into_os_string();
+    options.shared.extension_args = PassthroughArgs::new(extension_args).expect("extension args");
+    options.shared.child_env = vec![
         ("HOME".into(), world.home.clone().into_os_string()),
         ("TMPDIR".into(), world.dir.path().as_os_str().to_owned()),
     ];
@@ -49,7 +49,7 @@ async fn resume(
 ) -> (ProductionOutcome, std::path::PathBuf) {
     let options = options(world, runtime, extension_args);
     let gid = GardenId::parse(GID).expect("gid");
-    let claim = lock::acquire(&options.lock_dir, &gid).expect("lock");
+    let claim = lock::acquire(&options.shared.lock_dir, &gid).expect("lock");
     let socket = options.socket_path(&gid);
     let plan = SpawnBgPlan::new(gid, "second", socket.clone(), OBSERVE).expect("plan");
     let deps = ProductionDeps::new(options);
@@ -120,7 +120,7 @@ async fn a_session_under_another_agent_dir_is_resumed_in_that_session() {
 fn counted(options: &mut ProductionOptions) -> Arc<AtomicUsize> {
     let count = Arc::new(AtomicUsize::new(0));
     let seen = count.clone();
-    options.release = Arc::new(move |claim| {
+    options.shared.release = Arc::new(move |claim| {
         seen.fetch_add(1, Ordering::SeqCst);
         lock::release(claim)
     });
@@ -193,7 +193,7 @@ async fn a_dispatch_reaches_a_live_resident_over_its_socket_and_resumes_a_dorman
         };
         let mut production = options(&world, &runtime, fixture_extension_args());
         let releases = counted(&mut production);
-        let lock_dir = production.lock_dir.clone();
+        let lock_dir = production.shared.lock_dir.clone();
         let deps = ProductionDispatch::new(production);
         let gid = GardenId::parse(GID).expect("gid");
         let request = DispatchRequest::new(gid.clone(), "over the socket", Intent::FireAndForget);

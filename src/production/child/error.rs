@@ -1,4 +1,4 @@
-//! The errors and answers of the child module, kept apart so `child.rs` reads as the
+//! The errors and answers of the child module, kept apart so `child/mod.rs` reads as the
 //! spawn path.
 
 use std::ffi::OsString;
@@ -121,6 +121,7 @@ pub enum ExitWatchError {
 /// What [`ChildHandle::send_signal`](super::ChildHandle::send_signal) did. All three are successes: the caller wanted the
 /// group gone, and it is going or gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum SignalDelivery {
     /// `killpg` delivered the signal.
     Sent,

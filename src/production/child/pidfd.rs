@@ -7,9 +7,11 @@
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
 
-use rustix::process::{PidfdFlags, WaitId, WaitIdOptions, pidfd_open, waitid};
+use rustix::process::{PidfdFlags, WaitId, pidfd_open};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+
+use super::reap::exited_unreaped;
 
 /// A pidfd registered with the runtime's reactor.
 #[derive(Debug)]
@@ -30,24 +32,12 @@ impl PidfdExit {
     pub(super) async fn exited(&self) -> io::Result<()> {
         loop {
             let mut guard = self.pidfd.readable().await?;
-            if exited_unreaped(self.pidfd.get_ref())? {
+            let pidfd = self.pidfd.get_ref();
+            if exited_unreaped(|| WaitId::PidFd(pidfd.as_fd()))? {
                 return Ok(());
             }
             // Spurious wake-up: forget the readiness and wait again.
             guard.clear_ready();
-        }
-    }
-}
-
-/// Whether the process behind `pidfd` has exited and is still waiting to be reaped.
-fn exited_unreaped(pidfd: &OwnedFd) -> io::Result<bool> {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-    loop {
-        match waitid(WaitId::PidFd(pidfd.as_fd()), options) {
-            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
-            Ok(None) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(errno) => return Err(errno.into()),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::reaper::exited_unreaped;
+use super::reap::pid_exited_unreaped;
 
 /// How often the exit is looked for even without a `SIGCHLD`: the bound on detection if
 /// the signal is blocked in every thread. Normal detection is the signal, in
@@ -42,7 +42,7 @@ impl SigchldExit {
     /// from scratch starts with a look.
     pub(super) async fn exited(&mut self) -> io::Result<()> {
         loop {
-            if exited_unreaped(self.pid)? {
+            if pid_exited_unreaped(self.pid)? {
                 return Ok(());
             }
             let driver_alive = tokio::select! {

@@ -15,24 +15,17 @@
 //! a zombie lives at most one tick. It never signals a child that was never signalled,
 //! and never after the reap.
 
-use std::io;
-use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
-use rustix::process::{WaitId, WaitIdOptions, waitid};
 use tokio::sync::watch;
 
 use super::ExitWatchError;
-use super::supervisor::Published;
-use crate::watcher::ChildExit;
+use super::reap::{self, Published, pid_exited_unreaped};
 
-/// How often the reaper looks at the children it holds. Crate-private since 0.2.0: an
-/// internal cadence, which no dependent tuned or read.
+/// How often the reaper looks at the children it holds.
 pub(crate) const REAP_POLL: Duration = Duration::from_millis(100);
 
 /// A child whose supervisor is gone.
@@ -93,27 +86,9 @@ impl Orphan {
     /// One look: `true` once the child is reaped (or can never be), its exit published.
     fn settle(&mut self) -> bool {
         let pid = self.child.id();
-        let result = match exited_unreaped(pid) {
+        let result = match pid_exited_unreaped(pid) {
             Ok(false) => return false,
-            Ok(true) => {
-                if self.sweep {
-                    if let Ok(pgid) = i32::try_from(pid) {
-                        // The zombie leader pins the group id: no stranger can be hit.
-                        // ESRCH/EPERM change nothing about the exit being real.
-                        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
-                    }
-                }
-                match self.child.try_wait() {
-                    Ok(Some(status)) => Ok(ChildExit {
-                        code: status.code(),
-                        signal: status.signal(),
-                    }),
-                    Ok(None) => Err(io::Error::other(
-                        "waitid reported an exit but the child is not reapable",
-                    )),
-                    Err(source) => Err(source),
-                }
-            }
+            Ok(true) => reap::sweep_and_reap(&mut self.child, self.sweep),
             Err(source) => Err(source),
         };
         let published = result.map_err(|source| ExitWatchError::Wait {
@@ -122,20 +97,5 @@ impl Orphan {
         });
         self.exit.send_replace(Some(published));
         true
-    }
-}
-
-/// Whether the child `pid` has exited and still waits to be reaped. Also the portable
-/// backend's look after each `SIGCHLD` (`portable.rs`).
-pub(super) fn exited_unreaped(pid: u32) -> io::Result<bool> {
-    let pid = crate::sys::rustix_pid(pid)?;
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-    loop {
-        match waitid(WaitId::Pid(pid), options) {
-            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
-            Ok(None) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
     }
 }

@@ -29,7 +29,6 @@
 //! (nothing is sent: the one that signals must be the one that reaps).
 
 use std::io;
-use std::os::unix::process::ExitStatusExt;
 use std::process::Child;
 use std::sync::Arc;
 
@@ -38,13 +37,11 @@ use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use super::reap::{self, Published};
 use super::reaper::{self, Orphan};
 use super::source::ExitSource;
 use super::{ExitWatchError, SignalDelivery, SignalError};
 use crate::watcher::{ChildExit, StopSignal};
-
-/// What the supervisor publishes: nothing yet, then the exit or why it is unknowable.
-pub(super) type Published = Option<Result<ChildExit, ExitWatchError>>;
 
 /// A signal request from the handle.
 #[derive(Debug)]
@@ -166,27 +163,12 @@ impl Supervisor {
     /// The leader exited and is unreaped: sweep the group if it was ever signalled, then
     /// reap and report.
     fn sweep_and_reap(&mut self) -> Result<ChildExit, ExitWatchError> {
-        if self.signalled {
-            if let Ok(pgid) = self.pgid() {
-                // ESRCH: nobody left, fine. EPERM would mean a member gained privileges we
-                // lack; it cannot be killed by us either way. The leader's exit is real,
-                // so it is still reported.
-                let _ = killpg(pgid, Signal::SIGKILL);
-            }
-        }
-        let Some(child) = self.child.as_mut() else {
-            return Err(self.wait_error(io::Error::other("the child was handed to the reaper")));
+        let signalled = self.signalled;
+        let reaped = match self.child.as_mut() {
+            Some(child) => reap::sweep_and_reap(child, signalled),
+            None => Err(io::Error::other("the child was handed to the reaper")),
         };
-        match child.try_wait() {
-            Ok(Some(status)) => Ok(ChildExit {
-                code: status.code(),
-                signal: status.signal(),
-            }),
-            Ok(None) => Err(self.wait_error(io::Error::other(
-                "an exit was observed but the child is not reapable",
-            ))),
-            Err(source) => Err(self.wait_error(source)),
-        }
+        reaped.map_err(|source| self.wait_error(source))
     }
 
     fn pgid(&self) -> io::Result<Pid> {

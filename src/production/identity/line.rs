@@ -8,6 +8,7 @@ use super::ModelRef;
 
 /// One line of a saved session, as far as identity is concerned.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionLine {
     /// `{"type":"session",…}`.
     Header(SessionHeader),
@@ -40,6 +41,7 @@ pub struct ModelChangeLine {
 
 /// A `model_change` line's `provider`, which is optional.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ProviderField {
     /// Absent or `null`: launch without `--provider`.
     Absent,

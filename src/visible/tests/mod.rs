@@ -149,9 +149,9 @@ impl World {
         let mut options = VisibleOptions::from_production(
             &crate::production::ProductionOptions::with_home(&root, Some(root.join("agent"))),
         );
-        options.lock_dir = root.join("locks");
-        options.control_dir = root.join("control");
-        options.release = Arc::new(move |claim| {
+        options.shared.lock_dir = root.join("locks");
+        options.shared.control_dir = root.join("control");
+        options.shared.release = Arc::new(move |claim| {
             counted.fetch_add(1, Ordering::SeqCst);
             crate::lock::release(claim)
         });
@@ -172,7 +172,7 @@ impl World {
     }
 
     pub(super) fn lock_exists(&self) -> bool {
-        crate::lock::lock_path(&self.options.lock_dir, &self.gid).exists()
+        crate::lock::lock_path(&self.options.shared.lock_dir, &self.gid).exists()
     }
 
     pub(super) async fn run(&self, fake: &Fake) -> Result<VisibleResume, VisibleError> {

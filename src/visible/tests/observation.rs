@@ -53,7 +53,7 @@ async fn socket_alive_later_is_reported_in_milliseconds() {
     // (1 ms, doubling) would first look again at 2047 ms, 47 ms late. The clock is
     // paused and the bind's inotify event is ready before tokio advances it, so the
     // inotify path sees the socket at exactly 2 s: a 5 ms bound is slack, not a race.
-    world.options.poll_interval = Duration::from_secs(10);
+    world.options.shared.poll_interval = Duration::from_secs(10);
     let fake = Fake::new(opens(Some(2_000), Some(20_000)), &world);
     let done = world.run(&fake).await.expect("resumed");
     let ObservationReceipt::SocketAlive { after } = done.observation else {
@@ -152,7 +152,7 @@ async fn an_unparsable_handle_releases_and_says_a_window_may_be_open() {
 async fn a_failed_release_is_an_error_naming_the_lock_and_keeps_the_receipts() {
     let mut world = World::new();
     let counted = world.releases.clone();
-    world.options.release = Arc::new(move |claim| {
+    world.options.shared.release = Arc::new(move |claim| {
         counted.fetch_add(1, Ordering::SeqCst);
         Err(LockIoError {
             op: "remove lock file",
@@ -173,7 +173,7 @@ async fn a_failed_release_is_an_error_naming_the_lock_and_keeps_the_receipts() {
     };
     assert_eq!(
         *lock_path,
-        crate::lock::lock_path(&world.options.lock_dir, &world.gid)
+        crate::lock::lock_path(&world.options.shared.lock_dir, &world.gid)
     );
     assert!(
         error.to_string().contains(&format!("{lock_path:?}")),

@@ -8,7 +8,7 @@ use super::*;
 #[tokio::test(start_paused = true)]
 async fn a_held_lock_refuses_and_is_left_to_its_holder() {
     let world = World::new();
-    let theirs = crate::lock::acquire(&world.options.lock_dir, &world.gid).expect("held");
+    let theirs = crate::lock::acquire(&world.options.shared.lock_dir, &world.gid).expect("held");
     let fake = Fake::new(opens(Some(0), None), &world);
     let refusal = world.refused(&fake).await;
     assert_eq!(refusal.kind(), "lock-held");
@@ -112,8 +112,8 @@ async fn an_argv_that_cannot_be_built_refuses_before_launch() {
     // Reserved extension args cannot get this far (`PassthroughArgs` refuses them when
     // built); a custom resolver that names a relative session file can.
     let mut world = World::new();
-    let real = world.options.identity.clone();
-    world.options.identity = Arc::new(move |agent, gid, ext| {
+    let real = world.options.resolve_session.clone();
+    world.options.resolve_session = Arc::new(move |agent, gid, ext| {
         let mut found = real(agent, gid, ext)?;
         found.session_file = "sessions/d/s.jsonl".into();
         Ok(found)
@@ -152,7 +152,7 @@ async fn a_broken_lock_dir_is_an_error_not_a_refusal_and_nothing_runs() {
     let mut world = World::new();
     let file = world.cwd.join("not-a-dir");
     std::fs::write(&file, b"").expect("file");
-    world.options.lock_dir = file;
+    world.options.shared.lock_dir = file;
     let fake = Fake::new(opens(Some(0), None), &world);
     let error = world.run(&fake).await.expect_err("broken lock dir");
     assert!(matches!(error, VisibleError::Lock(_)), "{error:?}");
@@ -165,7 +165,7 @@ async fn a_socket_path_that_cannot_be_looked_at_is_indeterminate() {
     // A file where the control dir should be: ENOTDIR, never taken as "absent".
     let file = world.cwd.join("control-file");
     std::fs::write(&file, b"").expect("file");
-    world.options.control_dir = file;
+    world.options.shared.control_dir = file;
     let fake = Fake::new(opens(Some(0), None), &world);
     assert_eq!(world.refused(&fake).await.kind(), "liveness-indeterminate");
     assert_eq!(world.releases(), 1);
@@ -175,7 +175,7 @@ async fn a_socket_path_that_cannot_be_looked_at_is_indeterminate() {
 async fn a_refusal_whose_release_fails_keeps_the_refusal_and_names_the_lock() {
     let mut world = World::new();
     std::fs::remove_file(&world.session_file).expect("rm");
-    world.options.release = Arc::new(|claim| {
+    world.options.shared.release = Arc::new(|claim| {
         Err(crate::lock::LockIoError {
             op: "remove lock file",
             path: claim.lock_path().to_path_buf(),

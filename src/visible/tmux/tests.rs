@@ -1,5 +1,7 @@
 //! The tmux launcher's pure parts: handle parsing, escaping, targets.
 
+use std::os::unix::ffi::OsStringExt;
+
 use super::*;
 
 #[test]
@@ -129,6 +131,9 @@ fn the_window_environment_goes_before_the_command() {
     r.env.push(("HOME".into(), "/scratch/home".into()));
     r.env
         .push(("PI_CODING_AGENT_DIR".into(), "/scratch/agent;".into()));
+    // Not UTF-8, and still passed: the environment is bytes, and nothing is dropped.
+    let latin1 = OsString::from_vec(b"CAF\xc9".to_vec());
+    r.env.push((latin1, "1".into()));
     let args = TmuxLauncher::named_server("priv", "main")
         .command_args(&r)
         .expect("args");
@@ -144,6 +149,7 @@ fn the_window_environment_goes_before_the_command() {
             OsString::from("HOME=/scratch/home"),
             // Escaped like every argument: a final ';' would end the tmux command.
             "PI_CODING_AGENT_DIR=/scratch/agent\\;".into(),
+            OsString::from_vec(b"CAF\xc9=1".to_vec()),
         ]
     );
     assert_eq!(args[dashdash + 1], "/bin/sh");

@@ -23,10 +23,10 @@ use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan};
 pub fn production_options(home: &Path) -> ProductionOptions {
     let mut options = ProductionOptions::with_home(home, None);
     options.term_grace = Duration::from_secs(2);
-    options.backend = Backend::Portable;
+    options.shared.backend = Backend::Portable;
     options.stderr = StderrPolicy::Fixed(StderrTarget::Null);
-    options.child_env.push(("LANG".into(), "C".into()));
-    options.identity = Arc::new(|_: &Path, _: &GardenId, ext: &PassthroughArgs| {
+    options.shared.child_env.push(("LANG".into(), "C".into()));
+    options.resolve_identity = Arc::new(|_: &Path, _: &GardenId, ext: &PassthroughArgs| {
         Ok(LaunchIdentity::new("/srv/citizen", "model-x")
             .with_provider(Some("provider-y".into()))
             .with_extension_args(ext.clone()))
@@ -57,7 +57,7 @@ pub fn wrapping_spawner(inner: Spawner) -> Spawner {
 pub fn visible_options(production: &ProductionOptions) -> VisibleOptions {
     let mut options = VisibleOptions::from_production(production);
     options.observe_timeout = Duration::from_secs(5);
-    options.identity = Arc::new(|agent: &Path, _: &GardenId, ext: &PassthroughArgs| {
+    options.resolve_session = Arc::new(|agent: &Path, _: &GardenId, ext: &PassthroughArgs| {
         Ok(SessionIdentity::new(
             agent.join("sessions/x.jsonl"),
             LaunchIdentity::new("/srv/citizen", "model-x").with_extension_args(ext.clone()),

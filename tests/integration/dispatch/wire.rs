@@ -235,7 +235,12 @@ async fn what_an_exchange_error_proves(backend: Backend) {
 
 /// A saved session for the world's gid, with cwd = the world's dir.
 fn save_session(world: &World) {
-    let dir = world.options.agent_dir.join("sessions").join("--w--");
+    let dir = world
+        .options
+        .shared
+        .agent_dir
+        .join("sessions")
+        .join("--w--");
     std::fs::create_dir_all(&dir).expect("sessions dir");
     let lines = [
         json!({"type":"session","id":gid().as_str(),"cwd":world.dir.path()}),

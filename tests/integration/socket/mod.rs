@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
-    AddressConflict, AwaitSocketError, Inspection, Observation, Probe, ProbeDoubt, SUN_PATH_MAX,
-    Verdict, WaitOptions, await_socket_alive, inspect_for_probe, observe, verdict,
+    AddressConflict, AwaitSocketError, Inspection, Probe, ProbeDoubt, SUN_PATH_MAX, SocketState,
+    Verdict, WaitOptions, await_socket_alive, inspect_and_probe, inspect_for_probe, verdict,
 };
 use nix::errno::Errno;
 use nix::sys::socket::{

@@ -50,7 +50,7 @@ async fn a_listener_of_another_uid_behind_our_socket_file_is_forged(
 
     // The file is ours: only the connected peer's uid tells them apart.
     assert_eq!(inspect_on(&path, backend), Inspection::SocketFile);
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(
         observation.probe,
         Some(Probe::ForeignListener { uid: nobody })

@@ -26,10 +26,10 @@ async fn a_real_listener_is_alive_and_await_resolves_at_once(backend: Backend) -
     let listener = UnixListener::bind(&path)?;
 
     assert_eq!(inspect_on(&path, backend), Inspection::SocketFile);
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(
         observation,
-        Observation {
+        SocketState {
             inspection: Inspection::SocketFile,
             probe: Some(Probe::Alive),
         }
@@ -64,7 +64,7 @@ async fn a_symlink_to_a_live_listener_is_forged_and_never_connected(
 
     let expected = Inspection::AddressConflict(AddressConflict::Symlink);
     assert_eq!(inspect_on(&path, backend), expected);
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, expected);
     assert_eq!(observation.probe, None, "a symlink must not be probed");
     assert_eq!(
@@ -109,7 +109,7 @@ async fn a_regular_file_or_a_directory_is_forged_not_socket(backend: Backend) ->
     std::fs::create_dir(&subdir)?;
 
     for path in [&file, &subdir] {
-        let observation = observe(path, PROBE_TIMEOUT, backend).await;
+        let observation = inspect_and_probe(path, PROBE_TIMEOUT, backend).await;
         assert_eq!(
             observation.inspection,
             Inspection::AddressConflict(AddressConflict::NotSocket),
@@ -129,7 +129,7 @@ async fn an_absent_socket_waits_until_cancelled(backend: Backend) -> TestResult 
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
 
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::Absent);
     assert_eq!(observation.probe, None);
     assert_eq!(verdict(&observation), Verdict::Wait);
@@ -172,7 +172,7 @@ async fn a_stale_socket_is_dead_then_a_new_listener_is_seen_within_milliseconds(
     let path = dir.path().join("citizen.sock");
     drop(UnixListener::bind(&path)?); // The file stays; nobody listens.
 
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::SocketFile);
     match &observation.probe {
         Some(Probe::Dead(e)) => assert_eq!(e.errno(), Errno::ECONNREFUSED),
@@ -268,7 +268,7 @@ async fn a_full_backlog_is_indeterminate_never_dead(backend: Backend) -> TestRes
         file.probe(PROBE_TIMEOUT).await,
         Probe::Indeterminate(ProbeDoubt::BacklogFull)
     );
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(
         observation.probe,
         Some(Probe::Indeterminate(ProbeDoubt::BacklogFull))
@@ -314,7 +314,7 @@ async fn a_path_longer_than_sun_path_is_reached_natively_and_a_typed_error_porta
     let listener = UnixListener::bind(&short)?;
     std::fs::rename(&short, &path)?;
 
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::SocketFile);
     let awaited = tokio::time::timeout(
         AT_ONCE,
@@ -362,7 +362,7 @@ async fn a_socket_owned_by_another_uid_is_forged_and_never_connected(
     std::os::unix::fs::chown(&path, Some(65534), None)?;
 
     let conflict = AddressConflict::ForeignOwner { uid: 65534 };
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(
         observation.inspection,
         Inspection::AddressConflict(conflict)
@@ -383,7 +383,7 @@ async fn a_parent_that_is_a_file_is_indeterminate_never_absent(backend: Backend)
         other => panic!("expected Indeterminate(ENOTDIR), got {other:?}"),
     }
     assert_eq!(
-        verdict(&observe(&path, PROBE_TIMEOUT, backend).await),
+        verdict(&inspect_and_probe(&path, PROBE_TIMEOUT, backend).await),
         Verdict::Wait
     );
     // Waits (not forged, not absent-and-done) until cancelled.
@@ -404,7 +404,7 @@ async fn a_datagram_socket_at_the_path_is_indeterminate_not_dead(backend: Backen
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("citizen.sock");
     let _datagram = UnixDatagram::bind(&path)?;
-    let observation = observe(&path, PROBE_TIMEOUT, backend).await;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
     assert_eq!(observation.inspection, Inspection::SocketFile);
     match &observation.probe {
         Some(Probe::Indeterminate(ProbeDoubt::Os(e))) => {

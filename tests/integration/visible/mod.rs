@@ -46,7 +46,7 @@ async fn a_pi_that_binds_is_socket_alive_in_ms_and_its_window_stays_open() {
     let mut world = World::new();
     world.install_binding_pi(module_path!());
     // A final ';' is a command separator to tmux: it must reach pi unchanged.
-    world.options.extension_args =
+    world.options.shared.extension_args =
         PassthroughArgs::new(["-e", "ext;", "kill-server"]).expect("accepted");
     let releases = count_releases(&mut world.options);
     let launcher = TmuxLauncher::named_server(&tmux.name, "main");
@@ -145,7 +145,7 @@ async fn a_process_that_is_already_gone_counts_as_exited() {
 fn request(world: &World, cwd: &std::path::Path) -> LaunchRequest {
     LaunchRequest::new(
         world.gid.clone(),
-        world.options.pi_program.clone(),
+        world.options.shared.pi_program.clone(),
         vec!["--entwurf-control".into()],
         cwd.to_path_buf(),
     )

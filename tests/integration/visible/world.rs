@@ -159,8 +159,8 @@ impl World {
             &root,
             Some(root.join("agent")),
         ));
-        options.lock_dir = root.join("locks");
-        options.control_dir = root.join("control");
+        options.shared.lock_dir = root.join("locks");
+        options.shared.control_dir = root.join("control");
         options.observe_timeout = Duration::from_secs(10);
         let argv_file = root.join("argv");
         Self {
@@ -183,7 +183,7 @@ impl World {
         );
         std::fs::write(&pi, script).expect("write pi");
         std::fs::set_permissions(&pi, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        self.options.pi_program = pi.into_os_string();
+        self.options.shared.pi_program = pi.into_os_string();
     }
 
     /// A `pi` that becomes this test binary's stand-in, which binds the control socket.
@@ -211,7 +211,7 @@ impl World {
     }
 
     pub fn lock_exists(&self) -> bool {
-        entwurf_v2_spawn::lock::lock_path(&self.options.lock_dir, &self.gid).exists()
+        entwurf_v2_spawn::lock::lock_path(&self.options.shared.lock_dir, &self.gid).exists()
     }
 }
 
@@ -246,7 +246,7 @@ pub fn fake_tmux(dir: &Path, output: &str) -> (PathBuf, PathBuf) {
 pub fn count_releases(options: &mut VisibleOptions) -> Arc<AtomicUsize> {
     let count = Arc::new(AtomicUsize::new(0));
     let counted = count.clone();
-    options.release = Arc::new(move |claim| {
+    options.shared.release = Arc::new(move |claim| {
         counted.fetch_add(1, Ordering::SeqCst);
         entwurf_v2_spawn::lock::release(claim)
     });

@@ -288,7 +288,7 @@ impl WatchDeps for FakeDeps {
         Ok(())
     }
 
-    fn release(&self, _claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
+    async fn release(&self, _claim: &LockClaim) -> Result<ReleaseOutcome, BoxError> {
         self.record.releases.fetch_add(1, Ordering::SeqCst);
         if self.script.release_fails {
             Err(fail("EACCES"))

@@ -53,8 +53,10 @@ pub fn gid() -> GardenId {
 pub fn world(child: Child, stand_in_test: &'static str) -> World {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut options = ProductionOptions::with_home(dir.path(), None);
-    options.identity = fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
-    options.extension_args = PassthroughArgs::new(["-e", "./ext.ts"]).expect("extension args");
+    options.resolve_identity =
+        fixed_identity(dir.path().to_path_buf(), Some("p".into()), "m".into());
+    options.shared.extension_args =
+        PassthroughArgs::new(["-e", "./ext.ts"]).expect("extension args");
     let pid = Arc::new(Mutex::new(None));
     let recorded = pid.clone();
     let socket = options.socket_path(&gid());
@@ -90,13 +92,13 @@ pub fn world(child: Child, stand_in_test: &'static str) -> World {
     });
     let releases = Arc::new(AtomicUsize::new(0));
     let counted = releases.clone();
-    options.release = Arc::new(move |claim| {
+    options.shared.release = Arc::new(move |claim| {
         counted.fetch_add(1, Ordering::SeqCst);
         lock::release(claim)
     });
     options.term_grace = Duration::from_millis(300);
     options.kill_grace = Duration::from_millis(500);
-    std::fs::create_dir_all(&options.control_dir).expect("control dir");
+    std::fs::create_dir_all(&options.shared.control_dir).expect("control dir");
     World {
         dir,
         options,
@@ -114,7 +116,7 @@ impl World {
     }
 
     pub fn acquire(&self) -> LockClaim {
-        lock::acquire(&self.options.lock_dir, &gid()).expect("acquire")
+        lock::acquire(&self.options.shared.lock_dir, &gid()).expect("acquire")
     }
 
     pub fn deps(&self) -> ProductionDeps {

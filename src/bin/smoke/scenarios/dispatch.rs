@@ -171,11 +171,11 @@ impl World {
         // HOME of the options is a temp dir too: nothing may reach the real ~/.pi.
         let mut options =
             ProductionOptions::with_home(&self.dir.join("home"), Some(self.dir.join("agent")));
-        options.control_dir = self.work.join(pi_fixture::CONTROL_DIR);
-        options.lock_dir = self.dir.join("locks");
-        options.backend = self.env.backend;
-        options.pi_program = self.pi.clone().into_os_string();
-        options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
+        options.shared.control_dir = self.work.join(pi_fixture::CONTROL_DIR);
+        options.shared.lock_dir = self.dir.join("locks");
+        options.shared.backend = self.env.backend;
+        options.shared.pi_program = self.pi.clone().into_os_string();
+        options.shared.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
             .context("the stand-in's extension args")?;
         options.stderr = StderrPolicy::LogDir(self.dir.join("logs"));
         let spawns = Arc::new(AtomicUsize::new(0));
@@ -185,12 +185,12 @@ impl World {
             counted.fetch_add(1, Ordering::SeqCst);
             spawn(launch)
         });
-        options.poll_interval = Duration::from_millis(25);
-        options.probe_timeout = Duration::from_millis(300);
+        options.shared.poll_interval = Duration::from_millis(25);
+        options.shared.probe_timeout = Duration::from_millis(300);
         options.term_grace = Duration::from_millis(150);
         options.kill_grace = Duration::from_millis(500);
         let (release, releases) = counting_release();
-        options.release = release;
+        options.shared.release = release;
         let lock_file = options.lock_path(&gid);
         let socket = options.socket_path(&gid);
         let log = self.dir.join("logs").join(format!("{gid}.stderr.log"));

@@ -292,19 +292,19 @@ impl World {
         extension_args: Vec<String>,
     ) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
         let mut options = ProductionOptions::with_home(&self.home, Some(self.agent.clone()));
-        options.lock_dir = self.root.join("locks");
-        options.control_dir = self.control.clone();
+        options.shared.lock_dir = self.root.join("locks");
+        options.shared.control_dir = self.control.clone();
         options.stderr = StderrPolicy::LogDir(self.logs.clone());
-        options.pi_program = self.runtime.launcher.clone().into_os_string();
-        options.extension_args =
+        options.shared.pi_program = self.runtime.launcher.clone().into_os_string();
+        options.shared.extension_args =
             PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
-        options.child_env = self.child_env();
+        options.shared.child_env = self.child_env();
         options.spawner = spawner_for(owner);
-        options.backend = self.backend;
+        options.shared.backend = self.backend;
         options.term_grace = Duration::from_secs(2);
         options.kill_grace = Duration::from_secs(1);
         let (release, releases) = counting_release();
-        options.release = release;
+        options.shared.release = release;
         Ok((options, releases))
     }
 
@@ -316,7 +316,7 @@ impl World {
         options: ProductionOptions,
         gid: &GardenId,
     ) -> Result<(ProductionOutcome, LockClaim, PathBuf)> {
-        let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+        let claim = acquire_off_thread(options.shared.lock_dir.clone(), gid.clone()).await?;
         let socket = options.socket_path(gid);
         let plan =
             SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?.with_cwd(&self.work)?;
@@ -614,8 +614,8 @@ async fn legacy(world: &World) -> Result<()> {
     // was ever stood up, where a missing socket file would not (the fixture unlinks its
     // socket on shutdown).
     let control = world.root.join("legacy-control");
-    options.control_dir = control.clone();
-    options.child_env.push((
+    options.shared.control_dir = control.clone();
+    options.shared.child_env.push((
         "ENTWURF_CONTROL_DIR".into(),
         control.clone().into_os_string(),
     ));
@@ -704,7 +704,7 @@ async fn visible_in(
     let owner = Check::Pi(world.runtime, PiCheck::Visible);
     let (production, releases) = world.options(owner, fixture_args(&world.fixture))?;
     let mut options = VisibleOptions::from_production(&production);
-    options.release = production.release.clone();
+    options.shared.release = production.shared.release.clone();
     options.observe_timeout = OBSERVE;
     let socket = options.socket_path(gid);
     let launcher = server.launcher();
@@ -719,7 +719,7 @@ async fn visible_in(
     };
     released_once(
         &releases,
-        &entwurf_v2_spawn::lock::lock_path(&options.lock_dir, gid),
+        &entwurf_v2_spawn::lock::lock_path(&options.shared.lock_dir, gid),
     )?;
     let windows = server.windows().await?;
     expect_that(windows.contains(&receipt.window_id), || {
@@ -863,7 +863,7 @@ async fn traced_resume(world: &World) -> Result<()> {
         .context("the traced launcher")?;
     std::fs::set_permissions(&traced, std::fs::Permissions::from_mode(0o755))?;
     let (mut options, _releases) = world.options(owner, fixture_args(&world.fixture))?;
-    options.pi_program = traced.into_os_string();
+    options.shared.pi_program = traced.into_os_string();
     let (outcome, _claim, socket) = world.spawn_bg(options, &gid).await?;
     let (_, _, resident) = expect_resident(outcome, &world.log(&gid)).await?;
     let ran = async {

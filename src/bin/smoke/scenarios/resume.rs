@@ -101,22 +101,22 @@ async fn end_to_end(env: &Env, dir: &Path) -> Result<Resident> {
 
     // HOME of the options is a temp dir too: nothing may reach the real ~/.pi.
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(agent));
-    options.control_dir = work.join(pi_fixture::CONTROL_DIR);
-    options.lock_dir = dir.join("locks");
-    options.backend = env.backend;
-    options.pi_program = pi.clone().into_os_string();
-    options.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
+    options.shared.control_dir = work.join(pi_fixture::CONTROL_DIR);
+    options.shared.lock_dir = dir.join("locks");
+    options.shared.backend = env.backend;
+    options.shared.pi_program = pi.clone().into_os_string();
+    options.shared.extension_args = PassthroughArgs::new(pi_fixture::EXTENSION_ARGS)
         .context("the stand-in's extension args")?;
     options.stderr = StderrPolicy::LogDir(dir.join("logs"));
     options.spawner = spawner_for(Check::ResumeEndToEnd);
-    options.poll_interval = Duration::from_millis(25);
-    options.probe_timeout = Duration::from_millis(100);
+    options.shared.poll_interval = Duration::from_millis(25);
+    options.shared.probe_timeout = Duration::from_millis(100);
     options.term_grace = Duration::from_millis(150);
     options.kill_grace = Duration::from_millis(500);
     let (release, releases) = super::shared::counting_release();
-    options.release = release;
+    options.shared.release = release;
 
-    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+    let claim = acquire_off_thread(options.shared.lock_dir.clone(), gid.clone()).await?;
     let socket = options.socket_path(&gid);
     let plan = SpawnBgPlan::new(gid.clone(), pi_fixture::PROMPT, socket.clone(), OBSERVE)?
         .with_launch_args(pi_fixture::LAUNCH_ARGS)?

@@ -284,6 +284,7 @@ pub async fn unexpected(outcome: ProductionOutcome, wanted: &str) -> anyhow::Err
             None => format!("child-exited ({exit}, pid {pid})"),
         },
         SpawnBgOutcome::LockRetained(diagnostic) => diagnostic.to_string(),
+        other => other.kind().to_owned(),
     };
     if let SpawnBgOutcome::SocketAlive { resident, .. } = &outcome {
         kill_child(resident).await;

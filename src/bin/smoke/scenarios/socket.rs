@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, Inspection, Probe, SUN_PATH_MAX, WaitOptions,
-    await_socket_alive, observe,
+    await_socket_alive, inspect_and_probe,
 };
 
 use super::shared::{Env, bounded, scratch};
@@ -137,7 +137,7 @@ async fn stale(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("stale.sock");
     // Binding and dropping leaves the socket file behind with nobody listening.
     drop(bind_any_len(&path)?);
-    let seen = observe(&path, wait(backend).probe_timeout, backend).await;
+    let seen = inspect_and_probe(&path, wait(backend).probe_timeout, backend).await;
     expect_that(
         seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),
         || format!("a stale socket file observed as {seen:?}, not a dead socket file"),
@@ -195,7 +195,7 @@ async fn backlog_full(backend: Backend, dir: &Path) -> Result<()> {
         )
     })?;
     // The layer below the waiter: busy must read as indeterminate, never as dead.
-    let seen = observe(&path, wait(backend).probe_timeout, backend).await;
+    let seen = inspect_and_probe(&path, wait(backend).probe_timeout, backend).await;
     expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
         format!("a full backlog observed as {seen:?}, not indeterminate")
     })?;

@@ -134,16 +134,16 @@ impl World {
 
         let production = ProductionOptions::with_home(&root.join("home"), Some(root.join("agent")));
         let mut options = VisibleOptions::from_production(&production);
-        options.lock_dir = root.join("locks");
-        options.control_dir = control;
-        options.pi_program = pi.into_os_string();
-        options.extension_args = PassthroughArgs::new(visible_pi::EXTENSION_ARGS)?;
+        options.shared.lock_dir = root.join("locks");
+        options.shared.control_dir = control;
+        options.shared.pi_program = pi.into_os_string();
+        options.shared.extension_args = PassthroughArgs::new(visible_pi::EXTENSION_ARGS)?;
         options.observe_timeout = OBSERVE;
-        options.poll_interval = Duration::from_millis(25);
-        options.probe_timeout = Duration::from_millis(100);
-        options.backend = env.backend;
+        options.shared.poll_interval = Duration::from_millis(25);
+        options.shared.probe_timeout = Duration::from_millis(100);
+        options.shared.backend = env.backend;
         let (release, releases) = super::shared::counting_release();
-        options.release = release;
+        options.shared.release = release;
         let socket = options.socket_path(&gid);
         Ok(Self {
             gid,
@@ -160,7 +160,7 @@ impl World {
     fn released_once(&self) -> Result<()> {
         let n = self.releases.load(Ordering::SeqCst);
         expect_that(n == 1, || format!("released {n} times, not once"))?;
-        let lock = entwurf_v2_spawn::lock::lock_path(&self.options.lock_dir, &self.gid);
+        let lock = entwurf_v2_spawn::lock::lock_path(&self.options.shared.lock_dir, &self.gid);
         expect_that(!lock.exists(), || {
             format!("{} is still there", lock.display())
         })
@@ -203,7 +203,11 @@ async fn pane_exited(env: &Env, server: &Server, dir: &Path) -> Result<()> {
     })?;
     // An argv mismatch ends the pane as fast (exit 2): only the stand-in's marker says
     // it got past its argv checks and exited as asked.
-    let marker = world.options.control_dir.join(visible_pi::EXITED_MARKER);
+    let marker = world
+        .options
+        .shared
+        .control_dir
+        .join(visible_pi::EXITED_MARKER);
     expect_that(marker.exists(), || {
         format!(
             "the pane exited, but not as asked: no {} (argv refused? the stand-in's message is in the pane)",
@@ -252,7 +256,7 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
             "address-conflict"
         }
         Plant::LockHeld => {
-            let (lock_dir, gid) = (world.options.lock_dir.clone(), world.gid.clone());
+            let (lock_dir, gid) = (world.options.shared.lock_dir.clone(), world.gid.clone());
             held = Some(super::shared::acquire_off_thread(lock_dir, gid).await?);
             "lock-held"
         }

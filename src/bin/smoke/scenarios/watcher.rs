@@ -104,19 +104,19 @@ async fn world(
     let gid = gid(n)?;
     let tag = format!("w{n:x}");
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(dir.join("agent")));
-    options.poll_interval = Duration::from_millis(25);
-    options.probe_timeout = Duration::from_millis(100);
-    options.backend = env.backend;
+    options.shared.poll_interval = Duration::from_millis(25);
+    options.shared.probe_timeout = Duration::from_millis(100);
+    options.shared.backend = env.backend;
     options.term_grace = TERM_GRACE;
     options.kill_grace = KILL_GRACE;
-    options.control_dir = dir.join("control");
-    options.lock_dir = dir.join("locks");
-    options.pi_program = dir.join("bin").join("no-such-pi").into_os_string();
+    options.shared.control_dir = dir.join("control");
+    options.shared.lock_dir = dir.join("locks");
+    options.shared.pi_program = dir.join("bin").join("no-such-pi").into_os_string();
     options.stderr = StderrPolicy::Fixed(StderrTarget::AppendTo(
         dir.join(format!("{tag}.stderr.log")),
     ));
-    std::fs::create_dir_all(&options.control_dir).context("control dir")?;
-    options.identity = fixed_identity(dir.to_path_buf(), None, "smoke-model".into());
+    std::fs::create_dir_all(&options.shared.control_dir).context("control dir")?;
+    options.resolve_identity = fixed_identity(dir.to_path_buf(), None, "smoke-model".into());
     if let Some(spec) = spec {
         let (request, ready, _) = resident_request(env, dir, &tag, &spec);
         // Only where a signal could otherwise meet a stand-in that has not blocked
@@ -138,8 +138,8 @@ async fn world(
         options.spawner = spawner_for(owner);
     }
     let (release, releases) = super::shared::counting_release();
-    options.release = release;
-    let claim = acquire_off_thread(options.lock_dir.clone(), gid.clone()).await?;
+    options.shared.release = release;
+    let claim = acquire_off_thread(options.shared.lock_dir.clone(), gid.clone()).await?;
     Ok(World {
         options,
         releases,

@@ -87,7 +87,7 @@ async fn live_fire_and_forget(ground: &impl Ground, gid: &GardenId) -> Result<()
     let (pid, _, resident) = expect_resident(outcome, &ground.log(gid)).await?;
     let sent = async {
         let (options, releases) = ground.options()?;
-        let lock = lock_path(&options.lock_dir, gid);
+        let lock = lock_path(&options.shared.lock_dir, gid);
         let deps = ProductionDispatch::new(options);
         let request = DispatchRequest::new(gid.clone(), MESSAGE, Intent::FireAndForget);
         let done = bounded(OBSERVE, "the dispatch", dispatch(&request, &deps))
@@ -154,7 +154,7 @@ async fn dormant_owned_outcome(ground: &impl Ground, gid: &GardenId) -> Result<(
     let file = ground.create_session(gid).await?;
     let before = std::fs::read(&file).context("reading the session")?;
     let (options, releases) = ground.options()?;
-    let lock = lock_path(&options.lock_dir, gid);
+    let lock = lock_path(&options.shared.lock_dir, gid);
     let socket = options.socket_path(gid);
     let deps = ProductionDispatch::new(options);
     let request =

@@ -39,6 +39,7 @@ mod error;
 #[cfg(target_os = "linux")]
 mod pidfd;
 mod portable;
+mod reap;
 mod reaper;
 mod source;
 mod supervisor;
@@ -64,7 +65,8 @@ use crate::watcher::{ChildExit, SpawnedChild, StopSignal};
 
 use source::ExitSource;
 
-use supervisor::{Published, Request, Supervisor};
+use reap::Published;
+use supervisor::{Request, Supervisor};
 
 /// Where the child's stderr goes. Never a pipe: the resident outlives the dispatcher, and
 /// nobody would drain it.
@@ -300,7 +302,7 @@ pub fn spawn_child(req: &SpawnRequest) -> Result<ChildHandle, SpawnError> {
     let runtime = tokio::runtime::Handle::try_current().map_err(|_| SpawnError::NoRuntime {
         program: req.program.clone(),
     })?;
-    check_cwd(req)?;
+    check_cwd_is_dir(req)?;
     let (stderr, stderr_span) = match &req.stderr {
         StderrTarget::AppendTo(path) => {
             let log = open_stderr_log(path)?;
@@ -373,7 +375,7 @@ fn in_new_session(command: &mut Command) {
 /// Checked up front because std reports a failed `chdir` in the child exactly like a
 /// missing program; this way the error names the culprit. (A directory removed after the
 /// check still fails, as [`SpawnError::Exec`], which names the cwd too.)
-fn check_cwd(req: &SpawnRequest) -> Result<(), SpawnError> {
+fn check_cwd_is_dir(req: &SpawnRequest) -> Result<(), SpawnError> {
     let cwd_error = |source| SpawnError::Cwd {
         program: req.program.clone(),
         cwd: req.cwd.clone(),

@@ -23,7 +23,7 @@ use nix::sys::stat::Mode;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use super::notify::Wake;
+use super::Wake;
 use crate::sys::{OwnsFd, register_owned_fd};
 
 /// nix's `Kqueue` owns its descriptor but only offers `AsFd`; the reactor wants
@@ -47,7 +47,7 @@ fn gone() -> FilterFlag {
 
 /// A kqueue watch on the directory that holds the socket path.
 #[derive(Debug)]
-pub(super) struct KqueueWatch {
+pub(in crate::socket) struct KqueueWatch {
     dir: Option<PathBuf>,
     kqueue: Option<AsyncFd<KqueueFd>>,
     /// The watched directory, held open: its knote lives as long as this descriptor.

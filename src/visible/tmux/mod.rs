@@ -22,7 +22,7 @@
 //!
 //! What tmux would otherwise do to the input, and what is done about it:
 //! - `-c` is expanded as a format: `#{…}` rewrites the path and `#(…)` runs a command.
-//!   A cwd with `#` is refused ([`check_cwd`]), as is one that is relative or missing
+//!   A cwd with `#` is refused ([`check_tmux_cwd`]), as is one that is relative or missing
 //!   (tmux silently opens the window elsewhere).
 //! - Before any option parsing, tmux splits its own command line at every argument that
 //!   ends in `;` (a command separator): an extension arg `x;` followed by `kill-server`
@@ -41,14 +41,15 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
+use super::launcher::PaneExitStatus;
 use super::launcher::{LaunchError, LaunchReceipt, LaunchRequest, Launcher};
-use super::observe::{PaneExitStatus, watch_process_exit};
+use super::observe::watch_process_exit;
 use crate::sys::{Bounded, CancelOnDrop, run_bounded};
 use crate::watcher::BoxError;
 
 /// The `-P -F` format: the server's pid, the pane's pid, pane, window id, window index,
 /// then the session name last (it may contain spaces).
-pub const TMUX_HANDLE_FORMAT: &str =
+pub(crate) const TMUX_HANDLE_FORMAT: &str =
     "#{pid} #{pane_pid} #{pane_id} #{window_id} #{window_index} #{session_name}";
 
 /// Which tmux server gets the window.
@@ -72,7 +73,7 @@ pub struct TmuxLauncher {
 
 /// How long `tmux new-window` may take before its client is killed (default 10 s; it
 /// answers in milliseconds, but a wedged server must not hold the lock forever).
-pub const TMUX_LAUNCH_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const TMUX_LAUNCH_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl TmuxLauncher {
     /// The caller's own tmux, from `$TMUX` (read now). Without it every launch is refused
@@ -115,7 +116,7 @@ impl TmuxLauncher {
         self
     }
 
-    /// How long the tmux command may run (default [`TMUX_LAUNCH_TIMEOUT`]).
+    /// How long the tmux command may run (default 10 s, `TMUX_LAUNCH_TIMEOUT`).
     #[must_use]
     pub fn with_launch_timeout(mut self, limit: Duration) -> Self {
         self.launch_timeout = limit;
@@ -174,7 +175,7 @@ impl TmuxLauncher {
     /// The [`LaunchError`] refusal of a failed check (server, cwd, runtime).
     pub fn command_args(&self, request: &LaunchRequest) -> Result<Vec<OsString>, LaunchError> {
         let (mut argv, target) = self.target()?;
-        check_cwd(&request.cwd)?;
+        check_tmux_cwd(&request.cwd)?;
         let search_path = self
             .search_path
             .clone()
@@ -197,7 +198,8 @@ impl TmuxLauncher {
         ];
         argv.extend(command.into_iter().map(escape_tmux_arg));
         for (name, value) in &request.env {
-            let mut assignment = OsString::from(format!("{name}="));
+            let mut assignment = name.clone();
+            assignment.push("=");
             assignment.push(value);
             argv.push("-e".into());
             argv.push(escape_tmux_arg(assignment));
@@ -331,7 +333,7 @@ impl Launcher for TmuxLauncher {
     /// server has not reaped yet (Linux), else asked of the server (remain-on-exit keeps
     /// the dead pane, so tmux still knows it). The pidfd fires when the process exits,
     /// which can be a moment before the server has reaped it, so the server is asked
-    /// again every 5 ms, up to [`PANE_STATUS_WAIT`]; `None` when neither says (the pane
+    /// again every 5 ms, up to 1 s (`PANE_STATUS_WAIT`); `None` when neither says (the pane
     /// was closed by hand, the server is gone). Both, because either alone misses: a
     /// server reaps within moments (no zombie left to read), and a `tmux -D` server
     /// (3.3a) now and then leaves the zombie unreaped for good, its pane dead without a
@@ -438,7 +440,7 @@ pub(super) fn parse_handle(stdout: &[u8]) -> Result<LaunchReceipt, LaunchError> 
 /// tmux, and one ending in `\;` is turned into `…;`. Inserting a `\` before a final `;`
 /// gives back exactly `arg` in both cases; every other argument is passed unchanged.
 #[must_use]
-pub fn escape_tmux_arg(arg: OsString) -> OsString {
+pub(crate) fn escape_tmux_arg(arg: OsString) -> OsString {
     let mut bytes = arg.into_vec();
     if bytes.last() == Some(&b';') {
         let at = bytes.len() - 1;
@@ -453,7 +455,7 @@ pub fn escape_tmux_arg(arg: OsString) -> OsString {
 /// # Errors
 ///
 /// The [`LaunchError`] naming the cwd and what is wrong with it.
-pub fn check_cwd(cwd: &Path) -> Result<(), LaunchError> {
+pub(crate) fn check_tmux_cwd(cwd: &Path) -> Result<(), LaunchError> {
     if !cwd.is_absolute() {
         return Err(LaunchError::CwdNotAbsolute {
             cwd: cwd.to_path_buf(),
@@ -483,7 +485,10 @@ pub fn check_cwd(cwd: &Path) -> Result<(), LaunchError> {
 /// # Errors
 ///
 /// [`LaunchError::RuntimeRelative`], [`LaunchError::RuntimeNotFound`] or [`LaunchError::RuntimeWhitespace`].
-pub fn resolve_runtime(program: &OsStr, search_path: &OsStr) -> Result<PathBuf, LaunchError> {
+pub(crate) fn resolve_runtime(
+    program: &OsStr,
+    search_path: &OsStr,
+) -> Result<PathBuf, LaunchError> {
     let not_found = || LaunchError::RuntimeNotFound {
         program: program.to_owned(),
     };

@@ -1,6 +1,6 @@
 //! Wake-ups for the waiter: inotify on the socket's parent directory (Linux native),
 //! kqueue `EVFILT_VNODE` on it (the portable backend on macOS and FreeBSD, see
-//! `kqueue.rs`), or none at all (the portable backend on Linux: the waiter's bounded
+//! `notify/kqueue.rs`), or none at all (the portable backend on Linux: the waiter's bounded
 //! backoff is the poll).
 //!
 //! The watch is best effort. When the directory does not exist yet, or inotify is out of
@@ -24,10 +24,17 @@ use std::time::Duration;
 
 use crate::backend::Backend;
 
+#[cfg(any(target_os = "macos", target_os = "freebsd"))]
+mod kqueue;
+
 /// How long after its watch was removed an inotify descriptor is closed: enough for the
 /// kernel's mark reaper (one jiffy, then an SRCU grace period) to have run, so that the
 /// close itself is quick. See the module docs.
-pub const CLOSE_DELAY: Duration = Duration::from_millis(50);
+#[cfg_attr(
+    not(target_os = "linux"),
+    expect(dead_code, reason = "only inotify descriptors are closed late")
+)]
+pub(crate) const CLOSE_DELAY: Duration = Duration::from_millis(50);
 
 /// The waiter's source of wake-ups, per backend.
 #[derive(Debug)]
@@ -37,7 +44,7 @@ pub(super) enum DirWatch {
     Inotify(linux::InotifyWatch),
     /// kqueue on the parent directory (portable, macOS and FreeBSD).
     #[cfg(any(target_os = "macos", target_os = "freebsd"))]
-    Kqueue(super::kqueue::KqueueWatch),
+    Kqueue(kqueue::KqueueWatch),
     /// No notification: the waiter polls on its backoff.
     #[cfg_attr(
         any(target_os = "macos", target_os = "freebsd"),
@@ -57,7 +64,7 @@ impl DirWatch {
         #[cfg(any(target_os = "macos", target_os = "freebsd"))]
         {
             let _ = backend;
-            Self::Kqueue(super::kqueue::KqueueWatch::new(path))
+            Self::Kqueue(kqueue::KqueueWatch::new(path))
         }
         // Elsewhere (the portable backend on Linux), nothing to watch with.
         #[cfg(not(any(target_os = "macos", target_os = "freebsd")))]
