@@ -8,6 +8,8 @@
 //! waits, bounded, for the exit it causes ([`watcher`]).
 //!
 //! Layout, one module per concept:
+//! - [`dispatch`]: a message to a citizen: sent over its control socket when it is
+//!   live, a resume when it is dormant, else a reason (the intent × liveness table);
 //! - [`backend`]: which OS mechanisms observe children and sockets (Linux native or
 //!   portable POSIX);
 //! - [`garden_id`]: the id grammar every path is built from;
@@ -93,6 +95,7 @@
 #![warn(clippy::self_named_module_files)]
 
 pub mod backend;
+pub mod dispatch;
 pub mod garden_id;
 pub mod lock;
 pub mod plan;

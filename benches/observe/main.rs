@@ -8,7 +8,8 @@
 //! library's share of it, and a 500 ms poll on the same launches). Sections: `detection`,
 //! `child` (spawn, terminate, kill), `idle`, `scale`, `visible` (skipped without tmux),
 //! `real-pi` (skipped without `./run.sh install-pi`; `--launches N` per version, default
-//! 20); none named = all. `--quick` runs fewer trials (a smoke of the bench,
+//! 20), `dispatch` (a fire-and-forget dispatch to a live receiver, decision → ack, and
+//! the library's share of it); none named = all. `--quick` runs fewer trials (a smoke of the bench,
 //! not numbers to quote). Prints markdown tables (docs/performance.md).
 //!
 //! The binary doubles as the stand-in child (`--stand-in`, see `standin.rs`).
@@ -21,6 +22,8 @@
 mod child;
 #[cfg(target_os = "linux")]
 mod detection;
+#[cfg(target_os = "linux")]
+mod dispatch;
 #[cfg(target_os = "linux")]
 mod idle;
 #[cfg(target_os = "linux")]
@@ -80,7 +83,15 @@ fn parse_args(args: &[String]) -> Args {
             s => a.sections.push(s.to_string()),
         }
     }
-    const SECTIONS: [&str; 6] = ["detection", "child", "idle", "scale", "visible", "real-pi"];
+    const SECTIONS: [&str; 7] = [
+        "detection",
+        "child",
+        "idle",
+        "scale",
+        "visible",
+        "real-pi",
+        "dispatch",
+    ];
     for s in &a.sections {
         if !SECTIONS.contains(&s.as_str()) {
             eprintln!("unknown section {s} ({})", SECTIONS.join(", "));
@@ -247,6 +258,29 @@ fn main() {
         ));
         rows.extend(r.rows);
     }
+    let mut dispatch_failed = false;
+    if want("dispatch") {
+        eprintln!("dispatch: {trials} fire-and-forget dispatches to a live receiver ...");
+        let r = rt.block_on(dispatch::run(trials));
+        let [total, receiver, library, lock, floor] =
+            [&r.rows[0], &r.rows[1], &r.rows[2], &r.rows[3], &r.rows[4]];
+        notes.push(format!(
+            "dispatch (same run): the library's share of decision → ack p50 {} p99 {} ms ({} / {} of the whole; the lock file alone p50 {} p99 {} ms), the receiver's p50 {} ms; the whole over the two hand-written exchanges: p50 {} p99 {}; {} failure(s){}",
+            fmt(library.p50()),
+            fmt(library.p99()),
+            fmt(library.p50() / total.p50() * 100.0) + " %",
+            fmt(library.p99() / total.p99() * 100.0) + " %",
+            fmt(lock.p50()),
+            fmt(lock.p99()),
+            fmt(receiver.p50()),
+            ratio(total.p50(), floor.p50()),
+            ratio(total.p99(), floor.p99()),
+            r.failures.len(),
+            r.failures.first().map_or(String::new(), |f| format!(", first: {f}"))
+        ));
+        dispatch_failed = !r.failures.is_empty();
+        rows.extend(r.rows);
+    }
     if want("child") {
         eprintln!("child: {trials} trials each of spawn / terminate / kill ...");
         rows.extend(rt.block_on(child::run(trials)));
@@ -337,7 +371,7 @@ fn main() {
             println!("{l}");
         }
     }
-    let mut failed = false;
+    let mut failed = dispatch_failed;
     if let Some((n, load_after, r)) = real_pi_report {
         failed |= print_real_pi(n, &load_after, &r);
     }

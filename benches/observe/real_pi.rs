@@ -22,21 +22,21 @@
 //!
 //! How the fixture shapes the method:
 //!
-//! - the library's probe connects and closes without reading; the fixture greets every
-//!   connection with a JSON line holding its own listen stamp, but reads its clock in
-//!   the `'listening'` event, on node's next tick. The bench therefore takes the stamp
+//! - the library's probe connects and closes without reading; the fixture answers
+//!   `get_info` with its own listen stamp (`listeningMonotonicNs`), but reads its clock
+//!   in the `'listening'` event, on node's next tick. The bench therefore takes the stamp
 //!   itself, in pi's process, through a preload
 //!   (`NODE_OPTIONS=--require=<scratch>/listen-stamp.cjs`) that wraps
 //!   `net.Server.prototype.listen` — for a path it creates, binds and listens
 //!   synchronously — and reads the clock right before and right after it. The "after"
 //!   stamp is the reference (node spends about a millisecond in there, and `bind()`,
 //!   which wakes the library's inotify, comes before `listen()`). Once per version a
-//!   calibration launch, in which the bench is the only client, reads the fixture's own
-//!   line and prints the fixture's stamp minus the preload's "after";
-//! - the fixture holds its turn until a client writes `turn`, so the socket stays up
-//!   after the library's observation, as a real resident's would: the 500 ms poll meets
-//!   it on its next tick, and only then does the bench tell the resident to run its
-//!   turn. A launch whose poll still found nothing is counted as a miss, never
+//!   calibration launch, in which the bench is the only client, asks the fixture's own
+//!   stamp and prints the fixture's stamp minus the preload's "after";
+//! - the fixture holds its turn until a client asks `fixture_release_turn`, so the
+//!   socket stays up after the library's observation, as a real resident's would: the
+//!   500 ms poll meets it on its next tick, and only then does the bench tell the
+//!   resident to run its turn. A launch whose poll still found nothing is counted as a miss, never
 //!   estimated.
 //!
 //! `listen → observed` is the library's share. The library can only see the socket
@@ -294,45 +294,15 @@ impl WatchDeps for Stamped {
     }
 }
 
-/// The fixture's JSON line: `(session, pid, listeningMonotonicNs)`.
-/// Reads the fixture's greeting on `stream`, then tells the resident to run its turn.
-fn hello(stream: UnixStream) -> Result<(String, u32, i128), String> {
-    use std::io::{BufRead, BufReader, Write};
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .map_err(|e| e.to_string())?;
-    let mut line = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut line)
-        .map_err(|e| format!("read: {e}"))?;
-    (&stream)
-        .write_all(b"turn\n")
-        .map_err(|e| format!("write: {e}"))?;
-    let v: serde_json::Value =
-        serde_json::from_str(line.trim()).map_err(|e| format!("{e}: {line:?}"))?;
-    let session = v["session"].as_str().unwrap_or_default().to_owned();
-    let pid = v["pid"].as_u64().unwrap_or(0) as u32;
-    let listening = v["listeningMonotonicNs"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("no listeningMonotonicNs: {line:?}"))?;
-    Ok((session, pid, listening))
-}
-
-/// Connects to the resident's socket and tells it to run its turn.
-fn tell_turn(socket: &Path) -> Result<(), String> {
-    let stream = UnixStream::connect(socket).map_err(|e| format!("connect: {e}"))?;
-    hello(stream).map(drop)
-}
-
 fn ms(from: i128, to: i128) -> f64 {
     (to - from) as f64 / 1e6
 }
 
 /// The calibration launch: pi started directly with the spawn-bg argv and the
-/// preload, the bench its only client (a connect every 0.2 ms), reading the fixture's
-/// own line. Returns the fixture's stamp − the preload's (after `listen()`) in ms.
-fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
+/// preload, the bench its only client (a connect every 0.2 ms until one succeeds), then
+/// asking the fixture `get_info` for its own stamp. Returns the fixture's stamp − the
+/// preload's (after `listen()`) in ms.
+async fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
     let stamps = world.dir.path().join("calibration-stamps");
     let socket = world.home.join(format!(".pi/entwurf-control/{GID}.sock"));
     let fixture = real_pi::fixture();
@@ -358,15 +328,20 @@ fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
     }
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
     let deadline = std::time::Instant::now() + OBSERVE;
-    let said = loop {
-        if let Ok(stream) = UnixStream::connect(&socket) {
-            break hello(stream);
+    let up = loop {
+        if UnixStream::connect(&socket).is_ok() {
+            break Ok(());
         }
         if std::time::Instant::now() > deadline || child.try_wait().ok().flatten().is_some() {
-            break Err("no socket".into());
+            break Err("no socket".to_owned());
         }
         std::thread::sleep(Duration::from_micros(200));
     };
+    let said = match up {
+        Ok(()) => real_pi::fixture_info(&socket).await,
+        Err(e) => Err(e),
+    };
+    let released = real_pi::release_turn(&socket);
     // Bounded: pi exits once its turn is done; killed otherwise.
     let exit_deadline = std::time::Instant::now() + OBSERVE;
     while child.try_wait().ok().flatten().is_none() {
@@ -377,7 +352,8 @@ fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = child.wait();
-    let (_, _, fixture_ns) = said?;
+    let fixture_ns = said?.listening_monotonic_ns;
+    released?;
     let (_, after) = listen_stamp(&stamps, &socket).ok_or("no preload stamp")?;
     Ok(ms(after, fixture_ns))
 }
@@ -392,7 +368,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
     std::fs::write(world.dir.path().join("listen-stamp.cjs"), PRELOAD).expect("preload");
     // Blocking (pi runs whole turns); this future is the only one on its thread.
     let file = world.create_session(runtime, GID, "first");
-    let calibration = calibrate(&world, runtime);
+    let calibration = calibrate(&world, runtime).await;
     let gid = GardenId::parse(GID).expect("gid");
     let listen_stamps = world.dir.path().join("listen-stamps");
 
@@ -454,7 +430,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
             _ => None,
         };
         cancel.cancel();
-        if let Err(e) = tell_turn(&socket) {
+        if let Err(e) = real_pi::release_turn(&socket) {
             failures.push(format!("launch {i}: telling pi to run its turn: {e}"));
         }
         match tokio::time::timeout(OBSERVE, resident.0.exit()).await {

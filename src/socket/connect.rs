@@ -13,47 +13,59 @@ use tokio::io::Interest;
 use super::{OsError, Probe, ProbeDoubt, classify_connect_error};
 use crate::sys::register_owned_fd;
 
-/// Connects a fresh non-blocking stream socket to `addr`, checks who listens, and closes
-/// the connection at once (nothing is ever sent).
+/// Connects a fresh non-blocking stream socket to `addr` and checks who listens:
+/// the connected stream when the listener is ours, else what that tells about liveness
+/// (never [`Probe::Alive`]). A probe drops the stream at once (nothing is ever sent); a
+/// client that talks to the citizen (the dispatch's `get_info` and `send`) keeps it, so
+/// the uid check and the exchange use the very same connection.
 ///
 /// On Linux a unix connect never blocks (it answers 0, ECONNREFUSED or EAGAIN at once),
 /// but EINPROGRESS is still honoured: wait until writable for at most `timeout`, then
 /// read `SO_ERROR`. Errors are read by [`classify_connect_error`]; a caller for which
 /// ENOENT means something else than "dead" re-reads that one.
 ///
-/// A connected socket is [`Probe::Alive`] only when the listener runs as our effective
-/// uid (the peer credentials the kernel recorded at its `listen()`); otherwise it is
+/// A connected socket is ours only when the listener runs as our effective uid (the
+/// peer credentials the kernel recorded at its `listen()`); otherwise it is
 /// [`Probe::ForeignListener`]. That check is what keeps the portable probe honest in its
 /// lstat→connect window (a swapped-in path reaching someone else's listener), and it
 /// costs one `getsockopt` on a connection we hold anyway.
-pub(super) async fn connect_once(addr: &UnixAddr, timeout: Duration) -> Probe {
+pub(super) async fn connect_stream(addr: &UnixAddr, timeout: Duration) -> Result<OwnedFd, Probe> {
     let sock = match stream_socket() {
         Ok(sock) => sock,
-        Err(e) => return doubt("socket", e),
+        Err(e) => return Err(doubt("socket", e)),
     };
     match connect(sock.as_raw_fd(), addr) {
-        // Dropping `sock` closes the probe connection immediately.
-        Ok(()) => peer_check(&sock),
+        Ok(()) => ours(sock),
         Err(Errno::EINPROGRESS) => finish_in_progress(sock, timeout).await,
-        Err(e) => classify_connect_error(e),
+        Err(e) => Err(classify_connect_error(e)),
     }
 }
 
-async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Probe {
+async fn finish_in_progress(sock: OwnedFd, timeout: Duration) -> Result<OwnedFd, Probe> {
     let sock = match register_owned_fd(sock, Interest::WRITABLE) {
         Ok(sock) => sock,
-        Err(e) => return doubt("register probe socket", io_errno(&e)),
+        Err(e) => return Err(doubt("register probe socket", io_errno(&e))),
     };
     match tokio::time::timeout(timeout, sock.writable()).await {
-        Err(_elapsed) => Probe::Indeterminate(ProbeDoubt::TimedOut { after: timeout }),
-        Ok(Err(e)) => doubt("wait for connect", io_errno(&e)),
+        Err(_elapsed) => Err(Probe::Indeterminate(ProbeDoubt::TimedOut {
+            after: timeout,
+        })),
+        Ok(Err(e)) => Err(doubt("wait for connect", io_errno(&e))),
         Ok(Ok(_ready)) => {
             match getsockopt(sock.get_ref(), nix::sys::socket::sockopt::SocketError) {
-                Ok(0) => peer_check(sock.get_ref()),
-                Ok(raw) => classify_connect_error(Errno::from_raw(raw)),
-                Err(e) => doubt("getsockopt(SO_ERROR)", e),
+                Ok(0) => ours(sock.into_inner()),
+                Ok(raw) => Err(classify_connect_error(Errno::from_raw(raw))),
+                Err(e) => Err(doubt("getsockopt(SO_ERROR)", e)),
             }
         }
+    }
+}
+
+/// The connection, when its listener runs as our effective uid.
+fn ours(sock: OwnedFd) -> Result<OwnedFd, Probe> {
+    match peer_check(&sock) {
+        Probe::Alive => Ok(sock),
+        other => Err(other),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The inspection→probe pair of each [`Backend`]: the Linux native one holds an `O_PATH`
 //! descriptor, the portable one the path.
 
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::time::Duration;
 
@@ -32,12 +33,22 @@ pub(super) fn inspect_held(path: &Path, backend: Backend) -> (Inspection, Option
 }
 
 impl Held {
-    /// Connects once and says what that tells about liveness.
-    pub(super) async fn probe(&self, timeout: Duration) -> Probe {
+    /// Connects once, keeping the connection when its listener is ours; otherwise what
+    /// that connect tells about liveness (never [`Probe::Alive`]).
+    pub(super) async fn connect(&self, timeout: Duration) -> Result<OwnedFd, Probe> {
         match self {
             #[cfg(target_os = "linux")]
-            Self::Linux(held) => held.probe(timeout).await,
-            Self::Portable(held) => held.probe(timeout).await,
+            Self::Linux(held) => held.connect(timeout).await,
+            Self::Portable(held) => held.connect(timeout).await,
+        }
+    }
+
+    /// Connects once and says what that tells about liveness; the connection is closed
+    /// at once.
+    pub(super) async fn probe(&self, timeout: Duration) -> Probe {
+        match self.connect(timeout).await {
+            Ok(_connected) => Probe::Alive,
+            Err(probe) => probe,
         }
     }
 }

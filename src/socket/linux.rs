@@ -16,7 +16,7 @@ use nix::sys::socket::UnixAddr;
 use nix::sys::stat::{Mode, fstat};
 use nix::unistd::geteuid;
 
-use super::connect::connect_once;
+use super::connect::connect_stream;
 use super::{Inspection, OsError, Probe, ProbeDoubt, classify_inspect_error, classify_stat};
 
 /// The inspected socket file, held open by an `O_PATH` descriptor.
@@ -46,21 +46,29 @@ pub(super) fn inspect_held(path: &Path) -> (Inspection, Option<Held>) {
 }
 
 impl Held {
-    /// Connects to the held inode through `/proc/self/fd/<n>`.
-    pub(super) async fn probe(&self, timeout: Duration) -> Probe {
+    /// Connects to the held inode through `/proc/self/fd/<n>`, keeping the connection
+    /// when it is ours (see [`connect_stream`]).
+    pub(super) async fn connect(&self, timeout: Duration) -> Result<OwnedFd, Probe> {
         let via = format!("/proc/self/fd/{}", self.fd.as_raw_fd());
         let addr = match UnixAddr::new(via.as_str()) {
             Ok(addr) => addr,
-            Err(e) => return Probe::Indeterminate(ProbeDoubt::Os(OsError::new("sockaddr", e))),
+            Err(e) => {
+                return Err(Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
+                    "sockaddr", e,
+                ))));
+            }
         };
-        match connect_once(&addr, timeout).await {
+        match connect_stream(&addr, timeout).await {
             // We hold the inode open, so ENOENT cannot mean "the socket is gone" (an
             // unlinked socket file answers ECONNREFUSED through its descriptor): it
             // means /proc is not there to resolve the link. That is not "dead".
-            Probe::Dead(e) if e.errno() == Errno::ENOENT => Probe::Indeterminate(ProbeDoubt::Os(
-                OsError::new("connect via /proc/self/fd (is /proc mounted?)", e.errno()),
-            )),
-            probe => probe,
+            Err(Probe::Dead(e)) if e.errno() == Errno::ENOENT => {
+                Err(Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
+                    "connect via /proc/self/fd (is /proc mounted?)",
+                    e.errno(),
+                ))))
+            }
+            other => other,
         }
     }
 }

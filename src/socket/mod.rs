@@ -374,6 +374,27 @@ impl SocketFile {
     pub async fn probe(&self, timeout: Duration) -> Probe {
         self.0.probe(timeout).await
     }
+
+    /// Layer 2, keeping the connection: the connected stream when the probe would say
+    /// [`Probe::Alive`] (the listener runs as our effective uid), else what the probe
+    /// would say — never `Alive`. The stream reaches the very inode the inspection
+    /// classified (Linux native), so a client that talks over it cannot be redirected
+    /// by a path swapped after the inspection. Needs a tokio runtime with IO enabled.
+    ///
+    /// # Errors
+    ///
+    /// The probe's answer when it is not `Alive`: [`Probe::Dead`],
+    /// [`Probe::ForeignListener`] or [`Probe::Indeterminate`] (a stream tokio cannot
+    /// register is indeterminate too).
+    pub async fn connect(&self, timeout: Duration) -> Result<tokio::net::UnixStream, Probe> {
+        let fd = self.0.connect(timeout).await?;
+        tokio::net::UnixStream::from_std(std::os::unix::net::UnixStream::from(fd)).map_err(|e| {
+            Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
+                "register stream",
+                connect::io_errno(&e),
+            )))
+        })
+    }
 }
 
 /// Layers 1 and 2: inspects `path` with `backend`'s mechanism and, when a socket file

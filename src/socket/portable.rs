@@ -23,6 +23,7 @@
 //! ([`ProbeDoubt::PathTooLong`]) and the waiter fails up front
 //! ([`AwaitSocketError::PathTooLong`](super::AwaitSocketError::PathTooLong)).
 
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ use nix::sys::socket::UnixAddr;
 use nix::sys::stat::lstat;
 use nix::unistd::geteuid;
 
-use super::connect::connect_once;
+use super::connect::connect_stream;
 use super::{
     Inspection, OsError, Probe, ProbeDoubt, SUN_PATH_MAX, classify_inspect_error, classify_stat,
 };
@@ -65,16 +66,21 @@ pub(super) fn too_long(path: &Path) -> Option<usize> {
 }
 
 impl Held {
-    /// Connects to the path.
-    pub(super) async fn probe(&self, timeout: Duration) -> Probe {
+    /// Connects to the path, keeping the connection when it is ours (see
+    /// [`connect_stream`]).
+    pub(super) async fn connect(&self, timeout: Duration) -> Result<OwnedFd, Probe> {
         if let Some(len) = too_long(&self.path) {
-            return Probe::Indeterminate(ProbeDoubt::PathTooLong { len });
+            return Err(Probe::Indeterminate(ProbeDoubt::PathTooLong { len }));
         }
         let addr = match UnixAddr::new(self.path.as_path()) {
             Ok(addr) => addr,
-            Err(e) => return Probe::Indeterminate(ProbeDoubt::Os(OsError::new("sockaddr", e))),
+            Err(e) => {
+                return Err(Probe::Indeterminate(ProbeDoubt::Os(OsError::new(
+                    "sockaddr", e,
+                ))));
+            }
         };
         // ENOENT here means the file went away after the lstat: nobody listens there.
-        connect_once(&addr, timeout).await
+        connect_stream(&addr, timeout).await
     }
 }

@@ -152,6 +152,23 @@ pub async fn visible_resume<L: Launcher>(
         }
         Err(error) => return Err(VisibleError::Lock(error)),
     };
+    visible_resume_locked(claim, options, launcher).await
+}
+
+/// [`visible_resume`] for a caller that already holds the garden id's dispatch lock
+/// (the dispatcher, which took it before probing the citizen, [`crate::dispatch`]):
+/// the same order from the identity on, and the same single release of `claim`, which
+/// this call now owns.
+///
+/// # Errors
+///
+/// As [`visible_resume`], without [`VisibleError::Lock`] (no lock is taken here).
+pub async fn visible_resume_locked<L: Launcher>(
+    claim: LockClaim,
+    options: &VisibleOptions,
+    launcher: &L,
+) -> Result<VisibleResume, VisibleError> {
+    let gid = &claim.garden_id().clone();
     let held = HeldLock {
         claim,
         release: options.shared.release.clone(),

@@ -30,13 +30,13 @@ fn tap_is_well_formed_version_13() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().collect();
     assert_eq!(lines[0], "TAP version 13");
-    assert_eq!(lines[1], "1..40");
+    assert_eq!(lines[1], "1..52");
     let results: Vec<&str> = lines
         .iter()
         .copied()
         .filter(|l| l.starts_with("ok ") || l.starts_with("not ok "))
         .collect();
-    assert_eq!(results.len(), 40);
+    assert_eq!(results.len(), 52);
     for (i, line) in results.iter().enumerate() {
         assert!(line.starts_with(&format!("ok {} - ", i + 1)), "{line}");
     }
@@ -54,7 +54,7 @@ fn tap_is_well_formed_version_13() {
         format!(
             "# {}",
             expected_summary(
-                40 - crate::privilege_skips() - 1 - crate::tmux_skips(),
+                52 - crate::privilege_skips() - 1 - crate::tmux_skips(),
                 0,
                 crate::privilege_skips() + 1 + crate::tmux_skips()
             )

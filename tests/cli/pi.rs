@@ -100,7 +100,7 @@ fn the_p_checks_run_against_each_installed_pi() {
         .filter_map(|l| l.split_whitespace().next())
         .filter(|id| id.starts_with('P'))
         .collect();
-    assert_eq!(ids.len(), 7 * versions.len(), "{}", list.stdout);
+    assert_eq!(ids.len(), 8 * versions.len(), "{}", list.stdout);
     let mut unique = ids.clone();
     unique.sort_unstable();
     unique.dedup();

@@ -13,15 +13,16 @@ use crate::{
 
 #[test]
 fn every_scenario_passes_with_its_summary_line() {
-    let cases: [(&[&str], usize); 9] = [
-        (&[], 40),
-        (&["all"], 40),
+    let cases: [(&[&str], usize); 10] = [
+        (&[], 52),
+        (&["all"], 52),
         (&["socket"], 11),
         (&["child"], 6),
         (&["watcher"], 10),
         (&["lock"], 11),
         (&["resume"], 5),
         (&["visible"], 11),
+        (&["dispatch"], 15),
         (&["pi"], 4),
     ];
     for (args, total) in cases {
@@ -233,7 +234,7 @@ fn run_sh_info_flags_work_without_live() {
         &[("TMPDIR", tmp.path().to_str().unwrap())],
     );
     assert_eq!(list.status.code(), Some(0));
-    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 41);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 53);
     assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
 }
 

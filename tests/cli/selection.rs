@@ -86,7 +86,7 @@ fn list_prints_every_check_and_who_skips_and_runs_nothing() {
     let r = run(&["--list"]);
     assert_eq!(r.code, 0);
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 41, "{}", r.stdout);
+    assert_eq!(lines.len(), 53, "{}", r.stdout);
     assert!(lines[0].contains("(commit "));
     let line = |id: &str| lines.iter().find(|l| l.starts_with(id)).unwrap().to_owned();
     // S1.8 needs root; L8 runs for everyone (as root with a holder of another uid).
@@ -126,10 +126,10 @@ fn list_honours_the_requested_format() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
-    assert_eq!(values.len(), 41);
+    assert_eq!(values.len(), 53);
     assert_eq!(values[0]["type"], "list");
     assert_eq!(values[0]["backend"], "native");
-    assert_eq!(values[0]["total"], 40);
+    assert_eq!(values[0]["total"], 52);
     let seed = values.iter().find(|v| v["id"] == "S2.2").unwrap();
     assert_eq!(seed["seed"], "S2", "the seed's id stays visible");
     assert!(values.iter().find(|v| v["id"] == "S2.3").unwrap()["seed"].is_null());
@@ -241,6 +241,7 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
             "lock (native)",
             "resume (native)",
             "visible (native)",
+            "dispatch (native)",
             "pi (native)",
             "hygiene (native)"
         ]
@@ -250,7 +251,7 @@ fn junit_has_a_suite_per_scenario_and_marks_failures_and_skips() {
         .iter()
         .flat_map(|s| &s.test_cases)
         .collect();
-    assert_eq!(cases.len(), 40);
+    assert_eq!(cases.len(), 52);
     let failed: Vec<&str> = cases
         .iter()
         .filter(|c| matches!(c.status, quick_junit::TestCaseStatus::NonSuccess { .. }))

@@ -19,6 +19,7 @@ mod backends;
 mod argv_props;
 mod argv_shapes;
 mod child;
+mod dispatch;
 mod faults_lock;
 mod faults_socket;
 mod faults_watch;

@@ -13,7 +13,7 @@
 include!("readme_example/example.rs");
 
 use entwurf_test_support::real_pi::{
-    PiWorld, fixture, greet_and_release_turn, runtimes_or_skip, turns,
+    PiWorld, fixture, fixture_info, release_turn, runtimes_or_skip, turns,
 };
 
 const EXAMPLE: &str = include_str!("readme_example/example.rs");
@@ -84,8 +84,11 @@ async fn the_readme_example_resumes_a_session_of_the_real_pi() {
             .await
             .unwrap_or_else(|e| panic!("pi {v}: {e}"))
             .unwrap_or_else(|| panic!("pi {v}: the example's resume did not become resident"));
-        let hello = greet_and_release_turn(&socket);
-        assert_eq!((hello.session.as_str(), hello.pid), (GID, pid), "pi {v}");
+        let info = fixture_info(&socket)
+            .await
+            .unwrap_or_else(|e| panic!("pi {v}: {e}"));
+        assert_eq!((info.session_id.as_str(), info.pid), (GID, pid), "pi {v}");
+        release_turn(&socket).unwrap_or_else(|e| panic!("pi {v}: {e}"));
         let deadline = std::time::Instant::now() + Duration::from_secs(45);
         while entwurf_procfs::proc_stat(pid).is_some_and(|s| !s.is_dead()) {
             assert!(

@@ -16,7 +16,8 @@
 //!   first check (`setup`), the ending signals and the watchdog (`signals`), and the one
 //!   owner of every process group and temp dir the run makes (`cleanup`).
 //! - `stand_ins/`: the children the checks start, all this binary re-executed — the
-//!   resident, the lock racer and the stand-in `pi` (`stand_ins`), the visible `pi` of
+//!   resident, the lock racer and the stand-in `pi` (`stand_ins`), the citizen that
+//!   speaks the control protocol (`citizen`), the visible `pi` of
 //!   the tmux windows (`visible_pi`), the lifeline that ends them with the gate process,
 //!   and their typed argv (`args`).
 //! - `scenarios/`: the checks, one module per scenario, and what they share (`shared`).

@@ -61,6 +61,15 @@ pub fn poll_until_blocking(
     }
 }
 
+/// Creates `path` atomically (write a sibling, rename) so a poller never reads it half
+/// written: how a stand-in says it is ready.
+pub fn write_ready(path: &Path, content: &str) -> Result<(), String> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    std::fs::write(&tmp, content).map_err(|e| format!("writing {}: {e}", path.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
+}
+
 /// `sun_path` holds 107 bytes plus the NUL on Linux.
 const SUN_PATH_MAX: usize = 107;
 

@@ -5,6 +5,7 @@
 //! chained through the value the first one returns.
 
 pub mod child;
+pub mod dispatch;
 pub mod hygiene;
 pub mod lock;
 mod lock_race;
@@ -28,6 +29,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         lock::run(runner, env),
         resume::run(runner, env),
         visible::run(runner, env),
+        dispatch::run(runner, env),
         pi::run(runner, env),
     );
     hygiene::run(runner, env).await;

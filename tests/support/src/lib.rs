@@ -3,6 +3,7 @@
 //! uses and nothing is compiled as dead code.
 //!
 //! - [`fake_deps`]: FAKE watcher dependencies with a paused clock (the deterministic gate);
+//! - [`fake_dispatch`]: FAKE dispatch dependencies, scripted looks and sends, counted;
 //! - [`world`]: the REAL production wiring in a temp dir, with a stand-in `pi`;
 //! - [`real_pi`]: the REAL `pi` runtimes from `./run.sh install-pi`, in a scratch world;
 //! - [`fuzz`]: the stable-toolchain runner of the fuzz properties;
@@ -11,6 +12,7 @@
 
 pub mod ci;
 pub mod fake_deps;
+pub mod fake_dispatch;
 pub mod fuzz;
 pub mod real_pi;
 pub mod short_dir;

@@ -150,9 +150,10 @@ impl PiWorld {
     ///
     /// # Panics
     ///
-    /// When pi fails or writes anything but exactly one session file.
+    /// When pi fails or writes anything but exactly one new session file.
     #[must_use]
     pub fn create_session(&self, runtime: &Runtime, gid: &str, prompt: &str) -> PathBuf {
+        let earlier = self.session_files();
         let fixture = fixture();
         let fixture = fixture.to_str().expect("utf-8 fixture path");
         let out = self.run(
@@ -178,8 +179,12 @@ impl PiWorld {
             runtime.version,
             String::from_utf8_lossy(&out.stderr)
         );
-        let files = self.session_files();
-        assert_eq!(files.len(), 1, "one session file: {files:?}");
+        let files: Vec<PathBuf> = self
+            .session_files()
+            .into_iter()
+            .filter(|f| !earlier.contains(f))
+            .collect();
+        assert_eq!(files.len(), 1, "one new session file: {files:?}");
         files.into_iter().next().expect("one file")
     }
 
@@ -263,36 +268,94 @@ pub fn fixture_extension_args() -> Vec<String> {
     vec!["-e".into(), fixture]
 }
 
-/// What the fixture's control socket says to every connection.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Hello {
-    /// The session id pi runs (the garden id of a resume).
-    pub session: String,
-    /// pi's pid.
+/// What the fixture answers `get_info` (the protocol's fields the tests read, and the
+/// fixture's own extras).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixtureInfo {
+    /// `sessionId`: the session pi runs (the garden id of a resume).
+    pub session_id: String,
+    /// `cwd`: the session's cwd.
+    pub cwd: Option<String>,
+    /// `pid` (fixture extra): pi's pid.
     pub pid: u32,
-    /// `CLOCK_MONOTONIC` (ns, as a decimal string) when the socket started listening.
-    pub listening_monotonic_ns: String,
+    /// `listeningMonotonicNs` (fixture extra): `CLOCK_MONOTONIC` (ns) when the socket
+    /// started listening.
+    pub listening_monotonic_ns: i128,
 }
 
-/// Connects to the fixture's socket, reads its greeting, and tells the resident to run
-/// its turn (the fixture holds it until told, so the turn never races the observation).
+/// Asks the fixture's socket `get_info` through the library's control-socket client
+/// (`entwurf_v2_spawn::dispatch::exchange`, default bounds).
 ///
-/// # Panics
+/// # Errors
 ///
-/// When the socket does not answer within 5 s or greets with something else.
-#[must_use]
-pub fn greet_and_release_turn(socket: &Path) -> Hello {
+/// What went wrong, in words: the exchange failed, was refused, or lacked a field.
+pub async fn fixture_info(socket: &Path) -> Result<FixtureInfo, String> {
+    use entwurf_v2_spawn::dispatch::{Answer, Command, ExchangeLimits, exchange};
+    let answer = exchange(
+        socket,
+        entwurf_v2_spawn::Backend::default(),
+        &Command::GetInfo,
+        &ExchangeLimits::default(),
+    )
+    .await
+    .map_err(|e| format!("get_info: {}", entwurf_v2_spawn::error_chain(&e)))?;
+    let data = match answer {
+        Answer::Success(data) => data,
+        Answer::Refused { error } => return Err(format!("get_info refused: {error:?}")),
+        other => return Err(format!("get_info: {other:?}")),
+    };
+    let field = |name: &str| {
+        data.get(name)
+            .ok_or_else(|| format!("no {name} in {data:?}"))
+    };
+    Ok(FixtureInfo {
+        session_id: field("sessionId")?
+            .as_str()
+            .ok_or("sessionId is not a string")?
+            .to_owned(),
+        cwd: data.get("cwd").and_then(|c| c.as_str()).map(str::to_owned),
+        pid: field("pid")?
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .ok_or("pid is not a pid")?,
+        listening_monotonic_ns: field("listeningMonotonicNs")?
+            .as_str()
+            .and_then(|n| n.parse().ok())
+            .ok_or("listeningMonotonicNs is not a decimal string")?,
+    })
+}
+
+/// Tells the resident to run its turn: the fixture holds it until a client asks
+/// `{"type":"fixture_release_turn"}`, so the turn never races the observation.
+///
+/// The library's client speaks only the protocol's own requests (`get_info`, `send`), so
+/// this one fixture-only request is written here: one line, one answer line, closed.
+///
+/// # Errors
+///
+/// What went wrong, in words (no answer within 5 s, or not `success: true`).
+pub fn release_turn(socket: &Path) -> Result<(), String> {
     use std::io::{BufRead, BufReader, Write};
-    let stream = std::os::unix::net::UnixStream::connect(socket).expect("connect to the fixture");
+    let stream = std::os::unix::net::UnixStream::connect(socket)
+        .map_err(|e| format!("connecting to {}: {e}", socket.display()))?;
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
+        .and_then(|()| stream.set_write_timeout(Some(Duration::from_secs(5))))
+        .map_err(|e| format!("timeouts: {e}"))?;
+    (&stream)
+        .write_all(b"{\"type\":\"fixture_release_turn\",\"id\":\"release\"}\n")
+        .map_err(|e| format!("writing the request: {e}"))?;
     let mut line = String::new();
     BufReader::new(&stream)
         .read_line(&mut line)
-        .expect("the fixture's greeting");
-    let hello: Hello = serde_json::from_str(&line).expect("a JSON greeting");
-    (&stream).write_all(b"turn\n").expect("release the turn");
-    hello
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    let answer: serde_json::Value =
+        serde_json::from_str(line.trim()).map_err(|e| format!("{e}: {line:?}"))?;
+    let expected = serde_json::json!({"type": "response", "command": "fixture_release_turn",
+        "success": true, "data": {"released": true}, "id": "release"});
+    if answer == expected {
+        Ok(())
+    } else {
+        Err(format!("fixture_release_turn answered {line:?}"))
+    }
 }

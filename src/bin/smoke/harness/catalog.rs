@@ -27,6 +27,8 @@ pub enum Scenario {
     Resume,
     /// `visible`: visible resume in a private tmux server (V).
     Visible,
+    /// `dispatch`: a message to a stand-in citizen, live or dormant (D).
+    Dispatch,
     /// `pi`: resumes with the real `pi` runtimes, offline (P).
     Pi,
 }
@@ -34,13 +36,14 @@ pub enum Scenario {
 impl Scenario {
     /// Every scenario, in output order.
     #[cfg(test)]
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Socket,
         Self::Child,
         Self::Watcher,
         Self::Lock,
         Self::Resume,
         Self::Visible,
+        Self::Dispatch,
         Self::Pi,
     ];
 
@@ -53,6 +56,7 @@ impl Scenario {
             Self::Lock => "lock",
             Self::Resume => "resume",
             Self::Visible => "visible",
+            Self::Dispatch => "dispatch",
             Self::Pi => "pi",
         }
     }
@@ -157,6 +161,34 @@ pub enum Check {
     VisibleHashCwd,
     /// V8: the private server is reaped; the stand-in and the watchdog window are gone.
     VisibleNothingLeft,
+    /// D1: live + fire-and-forget: one `get_info`, one `send`, the ack, the real lock
+    /// file taken and released once.
+    DispatchLiveSent,
+    /// D2: live + owned-outcome: refused after the probe, no `send`.
+    DispatchLiveOwned,
+    /// D3: dormant + owned-outcome: the spawn-bg resume of the stand-in `pi`, the message
+    /// its prompt.
+    DispatchDormantResumed,
+    /// D4: dormant + fire-and-forget: refused, nothing spawned.
+    DispatchDormantFireForget,
+    /// D5: a held lock: refused before any probe; the citizen never connected to.
+    DispatchLocked,
+    /// D6: a symlink at the socket path: refused before the lock, never connected.
+    DispatchSymlink,
+    /// D7: a listener answering `get_info` as another session: a conflict, no `send`.
+    DispatchOtherSession,
+    /// D8: a `send` never answered: failed, one attempt, the lock released.
+    DispatchStalledSend,
+    /// D9: the socket gone between probe and send: one re-resolve under the same lock.
+    DispatchGoneBeforeSend,
+    /// D10: a `send` refused in band: rejected, no second attempt.
+    DispatchRefused,
+    /// D11: owned-outcome to a listener that never answers `get_info`: indeterminate,
+    /// nothing spawned.
+    DispatchIndeterminate,
+    /// D12: fire-and-forget to a listener that never answers `get_info`: indeterminate,
+    /// no `send`.
+    DispatchIndeterminateFireForget,
     /// P: no real pi runtime was found (a skip naming the install command; a failure on
     /// CI).
     PiMissing,
@@ -178,7 +210,7 @@ pub const RACERS: usize = 8;
 
 impl Check {
     /// Every check but those of the real pi runtimes (see [`Catalog`]), in output order.
-    pub const FIXED: [Self; 39] = [
+    pub const FIXED: [Self; 51] = [
         Self::SocketListening,
         Self::SocketSymlink,
         Self::SocketAbsentCancel,
@@ -215,6 +247,18 @@ impl Check {
         Self::VisibleLockHeld,
         Self::VisibleHashCwd,
         Self::VisibleNothingLeft,
+        Self::DispatchLiveSent,
+        Self::DispatchLiveOwned,
+        Self::DispatchDormantResumed,
+        Self::DispatchDormantFireForget,
+        Self::DispatchLocked,
+        Self::DispatchSymlink,
+        Self::DispatchOtherSession,
+        Self::DispatchStalledSend,
+        Self::DispatchGoneBeforeSend,
+        Self::DispatchRefused,
+        Self::DispatchIndeterminate,
+        Self::DispatchIndeterminateFireForget,
         Self::HygieneFds,
         Self::HygieneChildren,
         Self::HygieneTempDirs,
@@ -261,6 +305,18 @@ impl Check {
             Self::VisibleLockHeld => "V6",
             Self::VisibleHashCwd => "V7",
             Self::VisibleNothingLeft => "V8",
+            Self::DispatchLiveSent => "D1",
+            Self::DispatchLiveOwned => "D2",
+            Self::DispatchDormantResumed => "D3",
+            Self::DispatchDormantFireForget => "D4",
+            Self::DispatchLocked => "D5",
+            Self::DispatchSymlink => "D6",
+            Self::DispatchOtherSession => "D7",
+            Self::DispatchStalledSend => "D8",
+            Self::DispatchGoneBeforeSend => "D9",
+            Self::DispatchRefused => "D10",
+            Self::DispatchIndeterminate => "D11",
+            Self::DispatchIndeterminateFireForget => "D12",
             Self::PiMissing => "P",
             Self::Pi(runtime, check) => runtime.id(check),
             Self::HygieneFds => "H1",
@@ -368,6 +424,42 @@ impl Check {
             Self::VisibleNothingLeft => {
                 "visible: the private tmux server, its windows and stand-ins are gone afterwards"
             }
+            Self::DispatchLiveSent => {
+                "dispatch: live + fire-and-forget → sent (acked followUp), one send received, lock taken and released once, no lock file left"
+            }
+            Self::DispatchLiveOwned => {
+                "dispatch: live + owned-outcome → rejected owned-live-no-autosend, probed, nothing delivered"
+            }
+            Self::DispatchDormantResumed => {
+                "dispatch: dormant + owned-outcome → resumed through spawn-bg, the message in the stand-in pi's argv, lock released once"
+            }
+            Self::DispatchDormantFireForget => {
+                "dispatch: dormant + fire-and-forget → rejected dormant-fire-forget-unsupported, nothing spawned"
+            }
+            Self::DispatchLocked => {
+                "dispatch: a held lock → target-locked, no probe (the citizen heard nothing), the holder's lock kept"
+            }
+            Self::DispatchSymlink => {
+                "dispatch: a symlink at the socket path → target-address-conflict, no lock taken, nothing delivered"
+            }
+            Self::DispatchOtherSession => {
+                "dispatch: a socket answering get_info as another session → target-address-conflict, nothing delivered"
+            }
+            Self::DispatchStalledSend => {
+                "dispatch: a listener that never answers the send → failed, exactly one delivery attempt, lock released"
+            }
+            Self::DispatchGoneBeforeSend => {
+                "dispatch: a socket gone between the probe and the send → re-resolved once under the same lock, rejected, nothing delivered"
+            }
+            Self::DispatchRefused => {
+                "dispatch: an in-band refusal → rejected send-refused, no second attempt"
+            }
+            Self::DispatchIndeterminate => {
+                "dispatch: owned-outcome to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing spawned"
+            }
+            Self::DispatchIndeterminateFireForget => {
+                "dispatch: fire-and-forget to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing sent"
+            }
             Self::PiMissing => "real pi runtimes: resumes of sessions pi wrote, offline",
             Self::Pi(runtime, check) => runtime.label(check),
             Self::HygieneFds => "no descriptor leaked since the start",
@@ -414,6 +506,18 @@ impl Check {
             | C::VisibleLockHeld
             | C::VisibleHashCwd
             | C::VisibleNothingLeft => Some(Scenario::Visible),
+            C::DispatchLiveSent
+            | C::DispatchLiveOwned
+            | C::DispatchDormantResumed
+            | C::DispatchDormantFireForget
+            | C::DispatchLocked
+            | C::DispatchSymlink
+            | C::DispatchOtherSession
+            | C::DispatchStalledSend
+            | C::DispatchGoneBeforeSend
+            | C::DispatchRefused
+            | C::DispatchIndeterminate
+            | C::DispatchIndeterminateFireForget => Some(Scenario::Dispatch),
             C::PiMissing | C::Pi(..) => Some(Scenario::Pi),
             C::HygieneFds | C::HygieneChildren | C::HygieneTempDirs => None,
         }
@@ -548,9 +652,9 @@ mod tests {
         unique.dedup();
         assert_eq!(unique.len(), ids.len(), "every id names one check: {ids:?}");
         let p: Vec<_> = ids.iter().filter(|id| id.starts_with('P')).collect();
-        assert_eq!(p.len(), 14);
+        assert_eq!(p.len(), 16);
         assert_eq!(*p[0], "P1.1");
-        assert_eq!(*p[13], "P2.7");
+        assert_eq!(*p[15], "P2.8");
         assert!(!ids.contains(&"P"), "no P line when runtimes are there");
         assert!(
             Check::Pi(&runtimes[1], PiCheck::Legacy)

@@ -119,6 +119,8 @@ pub enum Command {
     Resume,
     /// Visible resume in a private tmux server (V; skipped without tmux).
     Visible,
+    /// A message to a stand-in citizen, live or dormant (D).
+    Dispatch,
     /// Resumes with the real pi runtimes, offline (P; `./run.sh install-pi`).
     Pi,
     /// Internal: this binary re-executed as a child of the smoke.
@@ -137,6 +139,7 @@ impl Command {
             Self::Lock => Some(Scenario::Lock),
             Self::Resume => Some(Scenario::Resume),
             Self::Visible => Some(Scenario::Visible),
+            Self::Dispatch => Some(Scenario::Dispatch),
             Self::Pi => Some(Scenario::Pi),
         }
     }
@@ -178,7 +181,9 @@ pub struct StandIn {
 mod tests {
     use super::*;
     use crate::os::ProcessId;
-    use crate::stand_ins::args::{GuardArgs, RacerArgs, ResidentArgs, WatchArgs};
+    use crate::stand_ins::args::{
+        CitizenArgs, GuardArgs, Misbehaviour, RacerArgs, ResidentArgs, WatchArgs,
+    };
     use clap::CommandFactory;
     use std::ffi::OsString;
 
@@ -258,6 +263,20 @@ mod tests {
         match parse_stand_in(watch.to_args()) {
             StandInRole::GuardWatch(parsed) => assert_eq!(parsed, watch),
             other => panic!("{other:?}"),
+        }
+        for misbehave in [Misbehaviour::None, Misbehaviour::DieAfterInfo] {
+            let citizen = CitizenArgs {
+                lifeline,
+                listen: "/tmp/c d.sock".into(),
+                session_id: "20260613T000000-d00001".into(),
+                record: "/r.record".into(),
+                ready: "/r.ready".into(),
+                misbehave,
+            };
+            match parse_stand_in(citizen.to_args()) {
+                StandInRole::Citizen(parsed) => assert_eq!(parsed, citizen),
+                other => panic!("{other:?}"),
+            }
         }
     }
 }

@@ -44,19 +44,23 @@ pub enum PiCheck {
     RefusedArgv,
     /// The preflight: the version named; missing and too old refused before the lock.
     Preflight,
+    /// Cell C1 of the dispatch matrix: a fire-and-forget dispatch reaches a resident over
+    /// its socket; an owned-outcome dispatch resumes a dormant citizen with the message.
+    Dispatch,
     /// Nothing on the network, nothing written outside the scratch dir, nothing left.
     NothingEscapes,
 }
 
 impl PiCheck {
     /// Every P check, in output order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::ResumeSocketAlive,
         Self::ResumeTurn,
         Self::Legacy,
         Self::Visible,
         Self::RefusedArgv,
         Self::Preflight,
+        Self::Dispatch,
         Self::NothingEscapes,
     ];
 
@@ -79,6 +83,9 @@ impl PiCheck {
             }
             Self::Preflight => {
                 "preflight names this version, the one its package.json states; a missing runtime and one below 0.76.0 are refused, typed, naming what was found"
+            }
+            Self::Dispatch => {
+                "dispatch C1: fire-and-forget to a resident the library resumed → sent over its socket, lock taken and released once, the message in its file as a follow-up (custom_message + the turn it triggers), nothing else; owned-outcome to a dormant citizen → resumed with the message as its turn"
             }
             Self::NothingEscapes => {
                 "under strace: no inet socket, nothing written outside the scratch dir (relative paths resolved); pi carries the run's marker, and no process with it is left"

@@ -4,22 +4,21 @@
 //! meets the runtime it launches: each runtime found at setup (`harness::pi_runtimes`) resumes
 //! sessions that it wrote itself, with the fixture extension (`real-pi/fixture/`, built
 //! into this binary and written to the scratch dir) standing in for entwurf's control
-//! extension: it accepts `--entwurf-control`, stands the control socket up, greets each
-//! connection with its session id and pid, holds its turn until told `turn`, and answers
-//! through the offline provider `fixture/echo`.
+//! extension: it accepts `--entwurf-control`, stands the control socket up and speaks the
+//! control protocol on it (`get_info` names its session and pid; `send` delivers), holds
+//! its turn until asked `fixture_release_turn` ([`fixture`]), and answers through the
+//! offline provider `fixture/echo`.
 //!
 //! Each runtime works in its own dir: a `HOME`, an agent dir that is NOT pi's default
 //! (so a resume that does not tell pi its agent dir fails), a project dir, locks and
 //! logs. Every process of a runtime's checks inherits a marker variable naming this run
-//! and the runtime; `P<n>.7` finds what is left by that marker, never by name. The
-//! runtimes run concurrently, each one's seven checks in order.
+//! and the runtime; `P<n>.8` finds what is left by that marker, never by name. The
+//! runtimes run concurrently, each one's eight checks in order.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -51,6 +50,9 @@ use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 use crate::harness::runner::{Runner, expect_that};
 use crate::os;
 use crate::stand_ins::guard;
+
+mod dispatch;
+mod fixture;
 
 /// How long a real pi may take to come up or to finish: Node starts it in one to three
 /// seconds; a loaded machine takes longer. Only a failure waits this long.
@@ -143,7 +145,7 @@ fn each_runtime<'a>(
     })
 }
 
-/// `P<n>.1` to `P<n>.7` against `runtime`, in order.
+/// `P<n>.1` to `P<n>.8` against `runtime`, in order.
 async fn one_runtime(
     runner: &Runner,
     env: &Env,
@@ -188,6 +190,9 @@ async fn one_runtime(
         .await;
     runner
         .check(check(PiCheck::Preflight), preflight_refusals(&world))
+        .await;
+    runner
+        .check(check(PiCheck::Dispatch), dispatch::c1(&world))
         .await;
     runner
         .check(check(PiCheck::NothingEscapes), nothing_escapes(&world))
@@ -421,6 +426,59 @@ impl World {
     }
 }
 
+/// What P<n>.7 (`dispatch`) needs from the world: its dirs, and resumes as the other
+/// checks make them.
+impl dispatch::Ground for World {
+    fn work(&self) -> &Path {
+        &self.work
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn gids(&self) -> Result<(GardenId, GardenId)> {
+        let live = self.gid(PiCheck::Dispatch)?;
+        // The dormant one's: the live one's with the 0x80 bit of its check byte set.
+        let n = 0xa0_0000 + self.runtime.position * 0x100 + 0x80 + PiCheck::Dispatch as usize + 1;
+        let dormant =
+            GardenId::parse(&format!("20261203T000000-{n:06x}")).map_err(|e| anyhow!("{e}"))?;
+        Ok((live, dormant))
+    }
+
+    fn options(&self) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
+        World::options(
+            self,
+            Check::Pi(self.runtime, PiCheck::Dispatch),
+            fixture_args(&self.fixture),
+        )
+    }
+
+    async fn create_session(&self, gid: &GardenId) -> Result<PathBuf> {
+        World::create_session(self, Check::Pi(self.runtime, PiCheck::Dispatch), gid).await
+    }
+
+    async fn resume(
+        &self,
+        options: ProductionOptions,
+        gid: &GardenId,
+    ) -> Result<(ProductionOutcome, LockClaim, PathBuf)> {
+        self.spawn_bg(options, gid).await
+    }
+
+    fn prompt(&self) -> &'static str {
+        PROMPT
+    }
+
+    fn sessions_of(&self, gid: &GardenId) -> Vec<PathBuf> {
+        World::sessions_of(self, gid)
+    }
+
+    fn log(&self, gid: &GardenId) -> PathBuf {
+        World::log(self, gid)
+    }
+}
+
 fn collect_sessions(dir: &Path, suffix: &str, into: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         let path = entry.path();
@@ -465,38 +523,6 @@ fn header(file: &Path) -> Result<String> {
     Ok(text.lines().next().unwrap_or_default().to_owned())
 }
 
-/// What the fixture's socket says to each connection.
-#[derive(Debug, serde::Deserialize)]
-struct Hello {
-    session: String,
-    pid: u32,
-}
-
-/// Reads the fixture's greeting on `socket`; with `release_turn`, then tells the resident
-/// to run its turn.
-async fn greet(socket: &Path, release_turn: bool) -> Result<Hello> {
-    let socket = socket.to_path_buf();
-    off_thread(move || {
-        let (address, _dir) = os::socket_alias(&socket)?;
-        let stream = UnixStream::connect(&address)
-            .with_context(|| format!("connecting to {}", socket.display()))?;
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut line = String::new();
-        BufReader::new(&stream)
-            .read_line(&mut line)
-            .context("reading the fixture's greeting")?;
-        let hello: Hello = serde_json::from_str(&line)
-            .with_context(|| format!("the socket greeted with {line:?}, not the fixture's line"))?;
-        if release_turn {
-            (&stream)
-                .write_all(b"turn\n")
-                .context("telling the resident to run its turn")?;
-        }
-        Ok(hello)
-    })
-    .await
-}
-
 fn released_once(releases: &AtomicUsize, lock: &Path) -> Result<()> {
     let n = releases.load(Ordering::SeqCst);
     expect_that(n == 1, || format!("release was called {n} times, not once"))?;
@@ -536,7 +562,7 @@ async fn resume(world: &World) -> Result<Resident> {
         })?;
         released_once(&releases, claim.lock_path())?;
         // (pi renames its process to `pi`, so its argv cannot be read back from /proc:
-        // the socket's greeting below names the session it runs, and P<n>.2 finds the
+        // the socket's `get_info` below names the session it runs, and P<n>.2 finds the
         // turn — which only the model from pi's own file can answer — in that file.)
         let cwd = std::fs::read_link(format!("/proc/{pid}/cwd")).context("the resident's cwd")?;
         expect_that(cwd == world.work, || {
@@ -546,17 +572,18 @@ async fn resume(world: &World) -> Result<Resident> {
                 world.work.display()
             )
         })?;
-        // Only now is the turn released: the resident was observed before it worked.
-        let hello = greet(&socket, true).await?;
-        expect_that(hello.session == gid.as_str(), || {
-            format!("the socket belongs to session {}, not {gid}", hello.session)
-        })?;
-        expect_that(hello.pid == pid, || {
+        let info = fixture::info(&socket, world.backend).await?;
+        expect_that(info.session_id == gid.as_str(), || {
             format!(
-                "the socket is pid {}'s, not the resident's {pid}",
-                hello.pid
+                "the socket belongs to session {}, not {gid}",
+                info.session_id
             )
-        })
+        })?;
+        expect_that(info.pid == pid, || {
+            format!("the socket is pid {}'s, not the resident's {pid}", info.pid)
+        })?;
+        // Only now is the turn released: the resident was observed before it worked.
+        fixture::release_turn(&socket).await
         // Not signalled: socket-alive came with `after_signal: None` (matched above), and
         // P<n>.2 sees the resident end with exit code 0, not by a signal.
     }
@@ -737,13 +764,13 @@ async fn visible_in(
             receipt.window_id
         )
     })?;
-    let hello = greet(&socket, false).await?;
+    let info = fixture::info(&socket, world.backend).await?;
     expect_that(
-        hello.session == gid.as_str() && hello.pid == receipt.pane_pid,
+        info.session_id == gid.as_str() && info.pid == receipt.pane_pid,
         || {
             format!(
                 "the socket is session {} of pid {}, not {gid} of the pane's pid {}",
-                hello.session, hello.pid, receipt.pane_pid
+                info.session_id, info.pid, receipt.pane_pid
             )
         },
     )?;
@@ -877,7 +904,7 @@ fn package_version(launcher: &Path) -> Result<(String, PathBuf)> {
     )
 }
 
-/// `P<n>.7`: one more resume, traced: no inet socket, no write outside the world's dir;
+/// `P<n>.8`: one more resume, traced: no inet socket, no write outside the world's dir;
 /// then no process carrying this runtime's marker is left.
 async fn nothing_escapes(world: &World) -> Result<()> {
     let euid = nix::unistd::geteuid().as_raw();
@@ -910,7 +937,7 @@ async fn nothing_escapes(world: &World) -> Result<()> {
     }
 }
 
-/// `P<n>.7`'s resume under strace: no inet call, no write outside the world's dirs.
+/// `P<n>.8`'s resume under strace: no inet call, no write outside the world's dirs.
 async fn traced_resume(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
     let gid = world.gid(PiCheck::NothingEscapes)?;
@@ -931,18 +958,18 @@ async fn traced_resume(world: &World) -> Result<()> {
     let ran = async {
         // The leftover search below finds processes by the marker: it can fail only if
         // the marker reaches them. Proved on the process that matters, live: pi itself
-        // (its pid from the socket's greeting), a grandchild of the child started here.
-        let hello = greet(&socket, false).await?;
+        // (its pid from the fixture's get_info), a grandchild of the child started here.
+        let info = fixture::info(&socket, world.backend).await?;
         let marker = world.marker.clone();
         let marked = off_thread(move || Ok(marked_processes(&marker))).await?;
-        expect_that(marked.contains(&hello.pid), || {
+        expect_that(marked.contains(&info.pid), || {
             format!(
                 "the running pi (pid {}) does not carry the marker {}: the leftover search could not see it (marked: {marked:?})",
-                hello.pid,
+                info.pid,
                 world.marker.0.to_string_lossy()
             )
         })?;
-        greet(&socket, true).await?;
+        fixture::release_turn(&socket).await?;
         let exit = bounded(OBSERVE, "the traced resident's exit", resident.exit())
             .await?
             .map_err(|e| anyhow!("{}", error_chain(&e)))?;

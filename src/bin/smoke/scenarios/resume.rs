@@ -66,8 +66,9 @@ struct Resident {
     socket: PathBuf,
 }
 
-/// Writes the session file of `gid` (cwd `work`) and a decoy of another gid.
-fn saved_sessions(agent: &Path, gid: &GardenId, work: &Path) -> Result<()> {
+/// Writes the session file of `gid` (cwd `work`) and a decoy of another gid (the
+/// dispatch scenario saves its citizens' sessions with it too).
+pub fn saved_sessions(agent: &Path, gid: &GardenId, work: &Path) -> Result<()> {
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let decoy = GardenId::parse("20200101T000000-dec0de").map_err(|e| anyhow!("{e}"))?;
     for (id, cwd, model) in [

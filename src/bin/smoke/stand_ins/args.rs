@@ -6,7 +6,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 
 use crate::os::ProcessId;
 
@@ -21,6 +21,8 @@ pub enum StandInRole {
     Guard(GuardArgs),
     /// The guard's watcher.
     GuardWatch(WatchArgs),
+    /// A pi citizen's control socket: speaks the control protocol (or misbehaves).
+    Citizen(CitizenArgs),
 }
 
 /// Variants of the stand-in resident.
@@ -200,5 +202,81 @@ impl WatchArgs {
             "--lifeline".into(),
             self.lifeline.to_string().into(),
         ]
+    }
+}
+/// How the stand-in citizen departs from the control protocol (see `stand_ins::citizen`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Misbehaviour {
+    /// None: it speaks the protocol.
+    #[default]
+    None,
+    /// Answers `get_info`, reads a `send` and never answers it.
+    StallSend,
+    /// Answers every `send` with `success: false` (reached, and refusing).
+    RefuseSend,
+    /// Answers the first `get_info`, having unlinked its socket first, then exits: it is
+    /// gone by the time the client can send.
+    DieAfterInfo,
+    /// Accepts and reads, never answers anything.
+    Silent,
+}
+
+impl Misbehaviour {
+    /// The command-line spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::StallSend => "stall-send",
+            Self::RefuseSend => "refuse-send",
+            Self::DieAfterInfo => "die-after-info",
+            Self::Silent => "silent",
+        }
+    }
+}
+
+/// The stand-in citizen: a listener on a control socket that answers as a session.
+#[derive(Debug, Clone, PartialEq, Eq, Args)]
+pub struct CitizenArgs {
+    /// The gate process (pid:start time): the citizen exits as soon as it is gone.
+    #[arg(long, value_name = "PID:START")]
+    pub lifeline: Option<ProcessId>,
+    /// The control socket to listen on (any length).
+    #[arg(long, value_name = "PATH")]
+    pub listen: PathBuf,
+    /// The `sessionId` its `get_info` answers.
+    #[arg(long, value_name = "ID")]
+    pub session_id: String,
+    /// Every connection and request it receives is appended here, one JSON line each,
+    /// before it answers.
+    #[arg(long, value_name = "FILE")]
+    pub record: PathBuf,
+    /// Created once it listens.
+    #[arg(long, value_name = "FILE")]
+    pub ready: PathBuf,
+    /// How it departs from the protocol.
+    #[arg(long, value_enum, default_value_t = Misbehaviour::None)]
+    pub misbehave: Misbehaviour,
+}
+
+impl CitizenArgs {
+    /// The argv (after the program) that `__stand-in citizen` parses back into `self`.
+    pub fn to_args(&self) -> Vec<OsString> {
+        let mut args: Vec<OsString> = vec!["__stand-in".into(), "citizen".into()];
+        if let Some(l) = self.lifeline {
+            args.extend(["--lifeline".into(), l.to_string().into()]);
+        }
+        args.extend([
+            "--listen".into(),
+            self.listen.clone().into(),
+            "--session-id".into(),
+            self.session_id.clone().into(),
+            "--record".into(),
+            self.record.clone().into(),
+            "--ready".into(),
+            self.ready.clone().into(),
+            "--misbehave".into(),
+            self.misbehave.as_str().into(),
+        ]);
+        args
     }
 }

@@ -31,6 +31,21 @@ use rustix::process::{PidfdFlags, pidfd_open};
 
 use crate::os::ProcessId;
 
+/// The default lifetime cap of a stand-in.
+pub const MAX_LIFE_MS: u64 = 120_000;
+
+/// The last net behind the lifeline: exits the stand-in with 3 after `ms` whatever
+/// happens.
+pub fn lifetime_cap(ms: u64) {
+    let _ = std::thread::Builder::new()
+        .stack_size(64 * 1024)
+        .spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+            eprintln!("stand-in: lifetime cap of {ms} ms reached, exiting");
+            std::process::exit(3);
+        });
+}
+
 /// Exit code of a stand-in that saw the gate process die.
 pub const GATE_GONE: u8 = 5;
 

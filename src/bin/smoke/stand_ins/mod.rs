@@ -12,6 +12,9 @@
 //!   3 (conflict) or 4 (other error).
 //! - **guard** (`__stand-in guard … -- PROGRAM ARGS`): starts a watcher and execs a
 //!   real runtime so that it dies with the gate process (see `guard`).
+//! - **citizen** (`__stand-in citizen`): a pi citizen's control socket speaking the
+//!   control protocol (or misbehaving as asked), recording every request it receives
+//!   (see `citizen`).
 //! - **pi**: recognized by argv\[0\] being `pi` (the resume scenario starts a symlink named
 //!   `pi` pointing here, through the production spawner, unchanged). It checks its argv
 //!   with `parse_resume_pi_args` (the builder's inverse) and then against the resume
@@ -40,13 +43,14 @@ use entwurf_v2_spawn::lock::{self, AcquireError};
 use entwurf_v2_spawn::resume_args::parse_resume_pi_args;
 
 use args::{RacerArgs, ResidentArgs, StandInRole};
-use lifeline::{Watched, lifeline};
+use lifeline::{MAX_LIFE_MS, Watched, lifeline, lifetime_cap};
 
 pub mod args;
+pub mod citizen;
 pub mod guard;
 pub mod lifeline;
 pub mod visible_pi;
-use crate::os;
+use crate::os::{self, write_ready};
 
 /// The identity the resume scenario's saved session declares, and the stand-in `pi`
 /// expects back in its argv.
@@ -73,8 +77,6 @@ pub const PI_ARGV_MISMATCH: u8 = 2;
 pub const RACER_WON: u8 = 0;
 /// Exit code of a lock racer that met a conflict.
 pub const RACER_CONFLICT: u8 = 3;
-/// The default lifetime cap of a stand-in.
-const MAX_LIFE_MS: u64 = 120_000;
 
 /// Whether this process was started as the stand-in `pi`.
 pub fn is_pi() -> bool {
@@ -92,6 +94,7 @@ pub fn run(role: &StandInRole) -> ExitCode {
         StandInRole::LockRacer(a) => racer(a),
         StandInRole::Guard(a) => guard::guard(a),
         StandInRole::GuardWatch(a) => guard::watch(a),
+        StandInRole::Citizen(a) => citizen::run(a),
     }
 }
 
@@ -104,28 +107,9 @@ fn block_term() -> Result<SigSet, String> {
     Ok(term)
 }
 
-fn lifetime_cap(ms: u64) {
-    let _ = std::thread::Builder::new()
-        .stack_size(64 * 1024)
-        .spawn(move || {
-            std::thread::sleep(Duration::from_millis(ms));
-            eprintln!("stand-in: lifetime cap of {ms} ms reached, exiting");
-            std::process::exit(3);
-        });
-}
-
 fn fail(role: &str, why: &str) -> ExitCode {
     eprintln!("stand-in {role}: {why}");
     ExitCode::from(4)
-}
-
-/// Creates `path` atomically (write a sibling, rename) so a poller never reads it half
-/// written.
-fn write_ready(path: &Path, content: &str) -> Result<(), String> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    std::fs::write(&tmp, content).map_err(|e| format!("writing {}: {e}", path.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("renaming to {}: {e}", path.display()))
 }
 
 /// Accepts (and drops) connections forever, so probes never fill the backlog.
