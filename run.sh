@@ -183,9 +183,9 @@ LAUNCHER
 }
 
 # The pinned cargo tools (cargo-semver-checks, cargo-mutants) live in one dir:
-# target/tools/ of the checkout, or $ENTWURF_TOOLS_DIR when set (CI points it at a cache
-# beside the clone's machine-wide home, so a second run on the same machine does not
-# compile them again: they take minutes). Nothing global.
+# target/tools/ of the checkout, or $ENTWURF_TOOLS_DIR when set (.ci/run points it at a
+# cache under $HOME, outside the clone, so a second run on the same machine does not
+# compile them again: they take minutes). Nothing is installed on PATH.
 tools_dir() {
   echo "${ENTWURF_TOOLS_DIR:-$root/target/tools}"
 }

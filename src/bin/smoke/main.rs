@@ -108,7 +108,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let pi = pi_runtimes::discover(&options.pi, guarded.as_ref());
+    let pi = pi_runtimes::discover(&options.pi, guarded.as_ref().map(|(g, _)| g));
+    drop(guarded);
     let pi = match pi {
         Ok(pi) => pi,
         Err(e) => {
@@ -213,19 +214,25 @@ fn main() -> ExitCode {
     }
 }
 
-/// The dir the `--pi` preflights' guarded launchers go to (none without `--pi`): a
-/// scenario dir of the run's, marked with the gate process and removed on every way out
-/// by the cleanup owner.
-fn preflight_dir(given: &[std::path::PathBuf]) -> anyhow::Result<Option<pi_runtimes::Guarded>> {
+/// The dir the `--pi` preflights' guarded launchers go to (none without `--pi`): short
+/// lived, marked with the gate process, and removed once `discover` is done with it.
+fn preflight_dir(
+    given: &[std::path::PathBuf],
+) -> anyhow::Result<Option<(pi_runtimes::Guarded, tempfile::TempDir)>> {
     if given.is_empty() {
         return Ok(None);
     }
     let gate = os::ProcessId::current()
         .ok_or_else(|| anyhow::anyhow!("cannot read this process's start time from /proc"))?;
-    let dir = cleanup::make_temp_dir(catalog::Scenario::Pi, gate)?;
+    let dir = cleanup::make_short_lived_dir(catalog::Scenario::Pi, gate)?;
     let exe =
         std::env::current_exe().map_err(|e| anyhow::anyhow!("this binary's own path: {e}"))?;
-    Ok(Some(pi_runtimes::Guarded { dir, exe, gate }))
+    let guarded = pi_runtimes::Guarded {
+        dir: dir.path().to_path_buf(),
+        exe,
+        gate,
+    };
+    Ok(Some((guarded, dir)))
 }
 
 /// `--not-live` (`run.sh` without `LIVE=1`): the skip report in the format asked for.

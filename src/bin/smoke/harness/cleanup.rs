@@ -219,6 +219,20 @@ pub fn make_temp_dir(scenario: Scenario, gate: ProcessId) -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// A dir the run needs only for a moment (the `--pi` preflights' guarded launchers, before
+/// any scenario runs), under the system temp dir: registered and marked like every temp
+/// dir, so a SIGKILLed run's is swept by the next, and removed when the guard drops —
+/// also on a setup error, which ends the run before the registry's own cleanup.
+pub fn make_short_lived_dir(scenario: Scenario, gate: ProcessId) -> Result<tempfile::TempDir> {
+    let dir = tempfile::Builder::new()
+        .prefix(&temp_dirs::name_prefix(scenario.name()))
+        .tempdir()
+        .context("creating a short-lived temp dir")?;
+    register_temp_dir(dir.path().to_path_buf(), scenario);
+    temp_dirs::mark(dir.path(), gate)?;
+    Ok(dir)
+}
+
 /// Makes a scenario's socket dir (`smoke-entwurf-v2-<scenario>-<pid>-XXXXXX` under
 /// [`temp_dirs::socket_root`]), registers it and marks it like every temp dir: the
 /// checks' sockets go there, wherever the scratch dir is, so that every socket fits
