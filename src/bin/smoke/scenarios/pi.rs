@@ -426,7 +426,7 @@ impl World {
     }
 }
 
-/// What P<n>.7 (`dispatch`) needs from the world: its dirs, and resumes as the other
+/// What `P<n>.7` (`dispatch`) needs from the world: its dirs, and resumes as the other
 /// checks make them.
 impl dispatch::Ground for World {
     fn work(&self) -> &Path {

@@ -1,4 +1,4 @@
-//! P<n>.7, cell C1 of the dispatch matrix on the real pi: the library's `dispatch` through
+//! `P<n>.7`, cell C1 of the dispatch matrix on the real pi: the library's `dispatch` through
 //! `ProductionDispatch`, against citizens the library itself resumed (spawn-bg,
 //! `v2-control`, the fixture speaking the control protocol).
 //!
