@@ -452,16 +452,25 @@ fn no_short_dir_for_the_sockets_is_a_setup_error() {
         entwurf_test_support::ci::skip_unless_ci("needs root for a private mount namespace");
         return;
     }
-    // Outside /tmp (hidden below), and longer than a socket dir's root may be.
+    // Outside /tmp (made read-only below), and longer than a socket dir's root may be.
+    // The checkout itself may live under /tmp (a CI clone does): then the long TMPDIR
+    // goes to /var/tmp, and /tmp is re-mounted read-only in place rather than hidden, so
+    // the binary under test stays reachable.
+    let target_tmp = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let outside = if target_tmp.starts_with("/tmp") {
+        std::path::Path::new("/var/tmp")
+    } else {
+        target_tmp
+    };
     let long = tempfile::Builder::new()
         .prefix(&"l".repeat(40))
-        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .tempdir_in(outside)
         .unwrap();
     let bin = env!("CARGO_BIN_EXE_smoke-entwurf-v2-spawn-live");
     let out = std::process::Command::new("unshare")
         .args(["--mount", "--fork", "sh", "-c"])
         .arg(format!(
-            "mount -t tmpfs -o ro none /tmp && exec {bin} socket --backend portable"
+            "mount --bind /tmp /tmp && mount -o remount,bind,ro /tmp && exec {bin} socket --backend portable"
         ))
         .env("TMPDIR", long.path())
         .env("ENTWURF_REAL_PI_DIR", "")
