@@ -25,3 +25,39 @@ fn the_readme_shows_the_compiled_example() {
         "README.md's dispatch example differs from the doctest in src/dispatch/mod.rs"
     );
 }
+
+/// What a receipt says of a liveness reads as the contract spells it.
+#[test]
+fn liveness_and_conflicts_read_as_what_was_seen() {
+    use super::{CitizenInfo, Liveness, NotConnected, ObservedLiveness, TargetConflict};
+    let spelled = [
+        (Liveness::Alive, "alive"),
+        (Liveness::Dead, "dead"),
+        (Liveness::Indeterminate, "indeterminate"),
+    ];
+    for (liveness, text) in spelled {
+        assert_eq!(liveness.as_str(), text);
+        assert_eq!(liveness.to_string(), text);
+    }
+    let data = serde_json::json!({"sessionId": "20260613T000000-aaaaaa"});
+    let info = CitizenInfo::from_data(data.as_object().expect("object")).expect("info");
+    assert_eq!(
+        ObservedLiveness::Alive(info).to_string(),
+        "alive (answered as session 20260613T000000-aaaaaa)"
+    );
+    assert_eq!(
+        ObservedLiveness::Dead(NotConnected::Absent).to_string(),
+        "dead (no socket at the path)"
+    );
+    let other = TargetConflict::OtherSession {
+        answered: "20990101T000000-ffffff".to_owned(),
+    };
+    assert_eq!(
+        other.to_string(),
+        "the listener answered as another session (20990101T000000-ffffff)"
+    );
+    assert_eq!(
+        TargetConflict::Address(crate::socket::AddressConflict::Symlink).to_string(),
+        "a symlink sits at the path"
+    );
+}

@@ -123,8 +123,25 @@ fn socket_in(dir: &Path) -> PathBuf {
 per_backend!(
     #[tokio::test]
     the_client_speaks_the_protocol_and_closes,
-    what_an_exchange_error_proves
+    what_an_exchange_error_proves,
+    a_path_that_cannot_be_looked_at_is_never_dead
 );
+
+/// When unsure, never say dead: a socket path whose parent is a regular file (ENOTDIR)
+/// proves nothing about the citizen, so the probe is indeterminate, not dead (which a
+/// resume would act on).
+async fn a_path_that_cannot_be_looked_at_is_never_dead(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("not-a-dir");
+    std::fs::write(&file, "").expect("file");
+    let path = socket_in(&file);
+    match probe_citizen(&path, &gid(), backend, &limits()).await {
+        CitizenProbe::Observed(observed) => {
+            assert_eq!(observed.liveness(), Liveness::Indeterminate, "{observed}");
+        }
+        other => panic!("indeterminate expected: {other:?}"),
+    }
+}
 
 async fn the_client_speaks_the_protocol_and_closes(backend: Backend) {
     let dir = tempfile::tempdir().expect("dir");
