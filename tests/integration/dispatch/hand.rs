@@ -371,3 +371,52 @@ fn reasons_are_spelled_as_the_contract() {
         assert_eq!(reason.to_string(), text);
     }
 }
+
+/// A refusal reads as its reason, then its evidence: what a dispatcher logs.
+#[tokio::test]
+async fn a_refusal_reads_as_its_reason_and_its_evidence() {
+    let said_of = |done: Dispatched<&'static str>| {
+        done.receipt
+            .rejected()
+            .map(ToString::to_string)
+            .expect("a refusal")
+    };
+    let mut world = FakeDispatch::new(&[Look::Alive], &[SendScript::Ack]);
+    world.no_session = true;
+    let text = said_of(run(&world, Intent::FireAndForget).await.expect("receipt"));
+    assert!(
+        text.starts_with("bad-target: no saved session for 20260613T000000-aaaaaa"),
+        "{text}"
+    );
+
+    let world = FakeDispatch::new(&[Look::Dead], &[SendScript::Ack]);
+    let text = said_of(run(&world, Intent::FireAndForget).await.expect("receipt"));
+    assert_eq!(
+        text,
+        "dormant-fire-forget-unsupported: the citizen is dead (no socket at the path)"
+    );
+
+    let world = FakeDispatch::new(&[Look::Alive], &[SendScript::Refused]);
+    let text = said_of(run(&world, Intent::FireAndForget).await.expect("receipt"));
+    assert_eq!(
+        text,
+        "send-refused: the receiver answered \"Missing message\""
+    );
+
+    let world = FakeDispatch::new(&[Look::OtherSession], &[SendScript::Ack]);
+    let text = said_of(run(&world, Intent::FireAndForget).await.expect("receipt"));
+    assert!(
+        text.starts_with("target-address-conflict: ")
+            && text.ends_with("the listener answered as another session (20990101T000000-ffffff)"),
+        "{text}"
+    );
+
+    let world = FakeDispatch::new(&[Look::Alive], &[SendScript::Ack]);
+    let _theirs = world.hold_lock();
+    let text = said_of(run(&world, Intent::FireAndForget).await.expect("receipt"));
+    assert!(text.starts_with("target-locked: "), "{text}");
+    assert!(
+        text.contains(&world.lock_file().display().to_string()),
+        "{text}"
+    );
+}
