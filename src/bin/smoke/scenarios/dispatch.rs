@@ -188,6 +188,21 @@ impl World {
         })
     }
 
+    /// Starts `owner`'s citizen, runs `body` with it and stops it whatever `body` said (the
+    /// end of its stderr joins a failure): the one shape of every D check with a citizen.
+    async fn with_citizen(
+        &self,
+        owner: Check,
+        listen: &Path,
+        session: &str,
+        misbehave: Misbehaviour,
+        body: impl AsyncFnOnce(&Citizen) -> Result<()>,
+    ) -> Result<()> {
+        let citizen = self.citizen(owner, listen, session, misbehave).await?;
+        let result = body(&citizen).await;
+        citizen.finish(result).await
+    }
+
     /// Starts `owner`'s citizen on `listen`, answering `get_info` as `session`.
     async fn citizen(
         &self,
@@ -424,65 +439,71 @@ fn message_for(case: &Case) -> String {
 async fn live_sent(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchLiveSent)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(case.owner, &socket, case.gid.as_str(), Misbehaviour::None)
-        .await?;
-    let result = async {
-        let message = message_for(&case);
-        let done = case.dispatch(Intent::FireAndForget, &message).await?;
-        let Receipt::Sent { ack, observed } = &done.receipt else {
-            bail!("expected sent, got {}", said(&done.receipt));
-        };
-        expect_that(ack.delivered_as() == Some("followUp"), || {
-            format!("the ack says deliveredAs {:?}", ack.delivered_as())
-        })?;
-        expect_that(observed.liveness() == Liveness::Alive, || {
-            format!("the send rested on {observed}")
-        })?;
-        case.released_once(&done)?;
-        case.probes_and_sends(1, 1)?;
-        let heard = c.heard()?;
-        let kinds = heard.kinds();
-        expect_that(kinds == ["get_info", "send"], || {
-            format!("the citizen heard {kinds:?}, expected [get_info, send]")
-        })?;
-        let send = heard.sends()[0];
-        expect_that(
-            send["message"] == message.as_str() && send["mode"] == "follow_up",
-            || format!("the citizen received {send}"),
+    world
+        .with_citizen(
+            case.owner,
+            &socket,
+            case.gid.as_str(),
+            Misbehaviour::None,
+            async |c| {
+                let message = message_for(&case);
+                let done = case.dispatch(Intent::FireAndForget, &message).await?;
+                let Receipt::Sent { ack, observed } = &done.receipt else {
+                    bail!("expected sent, got {}", said(&done.receipt));
+                };
+                expect_that(ack.delivered_as() == Some("followUp"), || {
+                    format!("the ack says deliveredAs {:?}", ack.delivered_as())
+                })?;
+                expect_that(observed.liveness() == Liveness::Alive, || {
+                    format!("the send rested on {observed}")
+                })?;
+                case.released_once(&done)?;
+                case.probes_and_sends(1, 1)?;
+                let heard = c.heard()?;
+                let kinds = heard.kinds();
+                expect_that(kinds == ["get_info", "send"], || {
+                    format!("the citizen heard {kinds:?}, expected [get_info, send]")
+                })?;
+                let send = heard.sends()[0];
+                expect_that(
+                    send["message"] == message.as_str() && send["mode"] == "follow_up",
+                    || format!("the citizen received {send}"),
+                )
+            },
         )
-    }
-    .await;
-    c.finish(result).await
+        .await
 }
 
 /// D2.
 async fn live_owned(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchLiveOwned)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(case.owner, &socket, case.gid.as_str(), Misbehaviour::None)
-        .await?;
-    let result = async {
-        let done = case
-            .dispatch(Intent::OwnedOutcome, &message_for(&case))
-            .await?;
-        let rejected = case.expect_rejected(&done, "owned-live-no-autosend")?;
-        expect_that(
-            rejected.observed().map(|o| o.liveness()) == Some(Liveness::Alive),
-            || format!("the refusal rests on {:?}", rejected.observed()),
-        )?;
-        case.released_once(&done)?;
-        case.probes_and_sends(1, 0)?;
-        let kinds = c.heard()?.kinds();
-        expect_that(kinds == ["get_info"], || {
-            format!("the citizen heard {kinds:?}, expected only the probe's get_info")
-        })?;
-        let spawns = case.spawns();
-        expect_that(spawns == 0, || format!("{spawns} spawn(s)"))
-    }
-    .await;
-    c.finish(result).await
+    world
+        .with_citizen(
+            case.owner,
+            &socket,
+            case.gid.as_str(),
+            Misbehaviour::None,
+            async |c| {
+                let done = case
+                    .dispatch(Intent::OwnedOutcome, &message_for(&case))
+                    .await?;
+                let rejected = case.expect_rejected(&done, "owned-live-no-autosend")?;
+                expect_that(
+                    rejected.observed().map(|o| o.liveness()) == Some(Liveness::Alive),
+                    || format!("the refusal rests on {:?}", rejected.observed()),
+                )?;
+                case.released_once(&done)?;
+                case.probes_and_sends(1, 0)?;
+                let kinds = c.heard()?.kinds();
+                expect_that(kinds == ["get_info"], || {
+                    format!("the citizen heard {kinds:?}, expected only the probe's get_info")
+                })?;
+                let spawns = case.spawns();
+                expect_that(spawns == 0, || format!("{spawns} spawn(s)"))
+            },
+        )
+        .await
 }
 
 /// D3.
@@ -556,40 +577,46 @@ async fn dormant_fire_forget(world: &World) -> Result<()> {
 async fn locked(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchLocked)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(case.owner, &socket, case.gid.as_str(), Misbehaviour::None)
-        .await?;
-    let result = async {
-        let holder = acquire_off_thread(world.dir.join("locks"), case.gid.clone()).await?;
-        let before = std::fs::read(holder.lock_path()).context("reading the held lock")?;
-        let result = async {
-            let done = case
-                .dispatch(Intent::FireAndForget, &message_for(&case))
+    world
+        .with_citizen(
+            case.owner,
+            &socket,
+            case.gid.as_str(),
+            Misbehaviour::None,
+            async |c| {
+                let holder = acquire_off_thread(world.dir.join("locks"), case.gid.clone()).await?;
+                let before = std::fs::read(holder.lock_path()).context("reading the held lock")?;
+                let result = async {
+                    let done = case
+                        .dispatch(Intent::FireAndForget, &message_for(&case))
+                        .await?;
+                    let rejected = case.expect_rejected(&done, "target-locked")?;
+                    expect_that(rejected.observed().is_none(), || {
+                        "a refusal before the probe carries an observed liveness".into()
+                    })?;
+                    expect_that(done.lock == LockFate::NotTaken, || {
+                        format!("the lock's fate is {:?}, not taken", done.lock)
+                    })?;
+                    case.nothing_asked(1)?;
+                    let heard = c.heard_before_fence().await?;
+                    expect_that(heard.heard.is_empty(), || {
+                        format!("the citizen heard {:?} before the fence", heard.heard)
+                    })?;
+                    let after =
+                        std::fs::read(holder.lock_path()).context("the holder's lock is gone")?;
+                    expect_that(after == before, || "the holder's lock file changed".into())?;
+                    let n = case.releases();
+                    expect_that(n == 0, || format!("release was called {n} times"))
+                }
+                .await;
+                off_thread(move || {
+                    entwurf_v2_spawn::lock::release(&holder).map_err(|e| anyhow!("{e:#}"))
+                })
                 .await?;
-            let rejected = case.expect_rejected(&done, "target-locked")?;
-            expect_that(rejected.observed().is_none(), || {
-                "a refusal before the probe carries an observed liveness".into()
-            })?;
-            expect_that(done.lock == LockFate::NotTaken, || {
-                format!("the lock's fate is {:?}, not taken", done.lock)
-            })?;
-            case.nothing_asked(1)?;
-            let heard = c.heard_before_fence().await?;
-            expect_that(heard.heard.is_empty(), || {
-                format!("the citizen heard {:?} before the fence", heard.heard)
-            })?;
-            let after = std::fs::read(holder.lock_path()).context("the holder's lock is gone")?;
-            expect_that(after == before, || "the holder's lock file changed".into())?;
-            let n = case.releases();
-            expect_that(n == 0, || format!("release was called {n} times"))
-        }
-        .await;
-        off_thread(move || entwurf_v2_spawn::lock::release(&holder).map_err(|e| anyhow!("{e:#}")))
-            .await?;
-        result
-    }
-    .await;
-    c.finish(result).await
+                result
+            },
+        )
+        .await
 }
 
 /// D6.
@@ -597,32 +624,35 @@ async fn symlink(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchSymlink)?;
     // Beside the work dir, not in the control dir: the symlink's target only.
     let real = world.work.with_file_name(format!("{}.real.sock", case.gid));
-    let c = world
-        .citizen(case.owner, &real, case.gid.as_str(), Misbehaviour::None)
-        .await?;
-    let result = async {
-        std::os::unix::fs::symlink(&real, &case.socket).context("planting the symlink")?;
-        let done = case
-            .dispatch(Intent::FireAndForget, &message_for(&case))
-            .await?;
-        let rejected = case.expect_rejected(&done, "target-address-conflict")?;
-        expect_that(rejected.observed().is_none(), || {
-            "a refusal before the probe carries an observed liveness".into()
-        })?;
-        expect_that(done.lock == LockFate::NotTaken, || {
-            format!("the lock's fate is {:?}, not taken", done.lock)
-        })?;
-        case.nothing_asked(0)?;
-        let heard = c.heard_before_fence().await?;
-        expect_that(heard.heard.is_empty(), || {
-            format!("the listener behind the symlink heard {:?}", heard.heard)
-        })?;
-        expect_that(!case.lock_file.exists(), || "a lock file was left".into())?;
-        let kept = std::fs::symlink_metadata(&case.socket).is_ok_and(|m| m.is_symlink());
-        expect_that(kept, || "the symlink is gone".into())
-    }
-    .await;
-    c.finish(result).await
+    world
+        .with_citizen(
+            case.owner,
+            &real,
+            case.gid.as_str(),
+            Misbehaviour::None,
+            async |c| {
+                std::os::unix::fs::symlink(&real, &case.socket).context("planting the symlink")?;
+                let done = case
+                    .dispatch(Intent::FireAndForget, &message_for(&case))
+                    .await?;
+                let rejected = case.expect_rejected(&done, "target-address-conflict")?;
+                expect_that(rejected.observed().is_none(), || {
+                    "a refusal before the probe carries an observed liveness".into()
+                })?;
+                expect_that(done.lock == LockFate::NotTaken, || {
+                    format!("the lock's fate is {:?}, not taken", done.lock)
+                })?;
+                case.nothing_asked(0)?;
+                let heard = c.heard_before_fence().await?;
+                expect_that(heard.heard.is_empty(), || {
+                    format!("the listener behind the symlink heard {:?}", heard.heard)
+                })?;
+                expect_that(!case.lock_file.exists(), || "a lock file was left".into())?;
+                let kept = std::fs::symlink_metadata(&case.socket).is_ok_and(|m| m.is_symlink());
+                expect_that(kept, || "the symlink is gone".into())
+            },
+        )
+        .await
 }
 
 /// D7.
@@ -630,48 +660,47 @@ async fn other_session(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchOtherSession)?;
     let other = super::shared::gid(0x00d0_ffff)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(case.owner, &socket, other.as_str(), Misbehaviour::None)
-        .await?;
-    let result = async {
-        let done = case
-            .dispatch(Intent::FireAndForget, &message_for(&case))
-            .await?;
-        let rejected = case.expect_rejected(&done, "target-address-conflict")?;
-        let answered = match rejected {
-            Rejected::AddressConflict {
-                conflict: TargetConflict::OtherSession { answered },
-                ..
-            } => answered.clone(),
-            other => bail!("expected a conflict naming another session, got {other}"),
-        };
-        expect_that(answered == other.as_str(), || {
-            format!("the conflict names {answered}, the citizen answered as {other}")
-        })?;
-        case.released_once(&done)?;
-        case.probes_and_sends(1, 0)?;
-        let kinds = c.heard()?.kinds();
-        expect_that(kinds == ["get_info"], || {
-            format!("the listener heard {kinds:?}, expected only the probe's get_info")
-        })
-    }
-    .await;
-    c.finish(result).await
+    world
+        .with_citizen(
+            case.owner,
+            &socket,
+            other.as_str(),
+            Misbehaviour::None,
+            async |c| {
+                let done = case
+                    .dispatch(Intent::FireAndForget, &message_for(&case))
+                    .await?;
+                let rejected = case.expect_rejected(&done, "target-address-conflict")?;
+                let answered = match rejected {
+                    Rejected::AddressConflict {
+                        conflict: TargetConflict::OtherSession { answered },
+                        ..
+                    } => answered.clone(),
+                    other => bail!("expected a conflict naming another session, got {other}"),
+                };
+                expect_that(answered == other.as_str(), || {
+                    format!("the conflict names {answered}, the citizen answered as {other}")
+                })?;
+                case.released_once(&done)?;
+                case.probes_and_sends(1, 0)?;
+                let kinds = c.heard()?.kinds();
+                expect_that(kinds == ["get_info"], || {
+                    format!("the listener heard {kinds:?}, expected only the probe's get_info")
+                })
+            },
+        )
+        .await
 }
 
 /// D8.
 async fn stalled_send(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchStalledSend)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(
-            case.owner,
+    world
+        .with_citizen(case.owner,
             &socket,
             case.gid.as_str(),
-            Misbehaviour::StallSend,
-        )
-        .await?;
-    let result = async {
+            Misbehaviour::StallSend, async |c| {
         let done = case
             .dispatch(Intent::FireAndForget, &message_for(&case))
             .await?;
@@ -684,110 +713,110 @@ async fn stalled_send(world: &World) -> Result<()> {
         expect_that(kinds == ["get_info", "send"], || {
             format!("the citizen heard {kinds:?}, expected [get_info, send]: one delivery attempt")
         })
-    }
-    .await;
-    c.finish(result).await
+        })
+        .await
 }
 
 /// D9.
 async fn gone_before_send(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchGoneBeforeSend)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(
+    world
+        .with_citizen(
             case.owner,
             &socket,
             case.gid.as_str(),
             Misbehaviour::DieAfterInfo,
+            async |c| {
+                let done = case
+                    .dispatch(Intent::FireAndForget, &message_for(&case))
+                    .await?;
+                let rejected = case.expect_rejected(&done, "dormant-fire-forget-unsupported")?;
+                expect_that(
+                    rejected.observed().map(|o| o.liveness()) == Some(Liveness::Dead),
+                    || format!("the refusal rests on {:?}", rejected.observed()),
+                )?;
+                // The first probe found it alive, the send found nobody, one more probe
+                // under the same lock (one acquire, one release) found it dead.
+                case.released_once(&done)?;
+                case.probes_and_sends(2, 1)?;
+                let kinds = c.heard()?.kinds();
+                expect_that(kinds == ["get_info"], || {
+                    format!("the citizen heard {kinds:?}, expected only the first probe's get_info")
+                })?;
+                let exit = bounded(
+                    Duration::from_secs(2),
+                    "the citizen's exit",
+                    c.started.handle.exit(),
+                )
+                .await??;
+                expect_that(exit.code == Some(0), || {
+                    format!("the citizen ended with {exit}, not by dying on purpose")
+                })
+            },
         )
-        .await?;
-    let result = async {
-        let done = case
-            .dispatch(Intent::FireAndForget, &message_for(&case))
-            .await?;
-        let rejected = case.expect_rejected(&done, "dormant-fire-forget-unsupported")?;
-        expect_that(
-            rejected.observed().map(|o| o.liveness()) == Some(Liveness::Dead),
-            || format!("the refusal rests on {:?}", rejected.observed()),
-        )?;
-        // The first probe found it alive, the send found nobody, one more probe
-        // under the same lock (one acquire, one release) found it dead.
-        case.released_once(&done)?;
-        case.probes_and_sends(2, 1)?;
-        let kinds = c.heard()?.kinds();
-        expect_that(kinds == ["get_info"], || {
-            format!("the citizen heard {kinds:?}, expected only the first probe's get_info")
-        })?;
-        let exit = bounded(
-            Duration::from_secs(2),
-            "the citizen's exit",
-            c.started.handle.exit(),
-        )
-        .await??;
-        expect_that(exit.code == Some(0), || {
-            format!("the citizen ended with {exit}, not by dying on purpose")
-        })
-    }
-    .await;
-    c.finish(result).await
+        .await
 }
 
 /// D10.
 async fn refused(world: &World) -> Result<()> {
     let case = world.deps(Check::DispatchRefused)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(
+    world
+        .with_citizen(
             case.owner,
             &socket,
             case.gid.as_str(),
             Misbehaviour::RefuseSend,
+            async |c| {
+                let done = case
+                    .dispatch(Intent::FireAndForget, &message_for(&case))
+                    .await?;
+                let rejected = case.expect_rejected(&done, "send-refused")?;
+                expect_that(rejected.to_string().contains(REFUSAL), || {
+                    format!("the refusal does not carry the citizen's words: {rejected}")
+                })?;
+                case.released_once(&done)?;
+                case.probes_and_sends(1, 1)?;
+                let kinds = c.heard()?.kinds();
+                expect_that(kinds == ["get_info", "send"], || {
+                    format!(
+                        "the citizen heard {kinds:?}, expected [get_info, send]: no second attempt"
+                    )
+                })
+            },
         )
-        .await?;
-    let result = async {
-        let done = case
-            .dispatch(Intent::FireAndForget, &message_for(&case))
-            .await?;
-        let rejected = case.expect_rejected(&done, "send-refused")?;
-        expect_that(rejected.to_string().contains(REFUSAL), || {
-            format!("the refusal does not carry the citizen's words: {rejected}")
-        })?;
-        case.released_once(&done)?;
-        case.probes_and_sends(1, 1)?;
-        let kinds = c.heard()?.kinds();
-        expect_that(kinds == ["get_info", "send"], || {
-            format!("the citizen heard {kinds:?}, expected [get_info, send]: no second attempt")
-        })
-    }
-    .await;
-    c.finish(result).await
+        .await
 }
 
 /// D11 (owned-outcome) and D12 (fire-and-forget): the indeterminate column.
 async fn indeterminate(world: &World, owner: Check, intent: Intent) -> Result<()> {
     let case = world.deps(owner)?;
     let socket = case.socket.clone();
-    let c = world
-        .citizen(case.owner, &socket, case.gid.as_str(), Misbehaviour::Silent)
-        .await?;
-    let result = async {
-        let done = case.dispatch(intent, &message_for(&case)).await?;
-        let rejected = case.expect_rejected(&done, "indeterminate-no-spawn")?;
-        expect_that(
-            rejected.observed().map(|o| o.liveness()) == Some(Liveness::Indeterminate),
-            || format!("the refusal rests on {:?}", rejected.observed()),
-        )?;
-        case.released_once(&done)?;
-        case.probes_and_sends(1, 0)?;
-        let (spawns, resumes) = (case.spawns(), Calls::get(&case.deps.calls.resumes));
-        expect_that(spawns == 0 && resumes == 0, || {
-            format!("{resumes} resume(s), {spawns} spawn(s): nothing may be spawned")
-        })?;
-        let kinds = c.heard()?.kinds();
-        expect_that(kinds == ["get_info"], || {
-            format!("the listener heard {kinds:?}, expected only the probe's get_info")
-        })
-    }
-    .await;
-    c.finish(result).await
+    world
+        .with_citizen(
+            case.owner,
+            &socket,
+            case.gid.as_str(),
+            Misbehaviour::Silent,
+            async |c| {
+                let done = case.dispatch(intent, &message_for(&case)).await?;
+                let rejected = case.expect_rejected(&done, "indeterminate-no-spawn")?;
+                expect_that(
+                    rejected.observed().map(|o| o.liveness()) == Some(Liveness::Indeterminate),
+                    || format!("the refusal rests on {:?}", rejected.observed()),
+                )?;
+                case.released_once(&done)?;
+                case.probes_and_sends(1, 0)?;
+                let (spawns, resumes) = (case.spawns(), Calls::get(&case.deps.calls.resumes));
+                expect_that(spawns == 0 && resumes == 0, || {
+                    format!("{resumes} resume(s), {spawns} spawn(s): nothing may be spawned")
+                })?;
+                let kinds = c.heard()?.kinds();
+                expect_that(kinds == ["get_info"], || {
+                    format!("the listener heard {kinds:?}, expected only the probe's get_info")
+                })
+            },
+        )
+        .await
 }
