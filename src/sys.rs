@@ -5,11 +5,14 @@ use std::ffi::{OsStr, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use rustix::process::{WaitId, WaitIdOptions, waitid};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
@@ -68,6 +71,30 @@ pub(crate) fn rustix_pid(pid: u32) -> io::Result<rustix::process::Pid> {
         .ok_or_else(|| io::Error::other(format!("invalid pid {pid}")))
 }
 
+/// Whether the process named by `id` (a pid, or a pidfd on Linux) has exited and still
+/// waits to be reaped. `WNOWAIT`: the look reaps nothing, so the zombie keeps pinning the
+/// pid and the group id.
+pub(crate) fn exited_unreaped<'fd>(id: impl Fn() -> WaitId<'fd>) -> io::Result<bool> {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
+    loop {
+        // A closure, because `WaitId` is not `Copy` (it may borrow a pidfd) and an
+        // interrupted call is made again.
+        match waitid(id(), options) {
+            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
+            Ok(None) => return Ok(false),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(errno) => return Err(errno.into()),
+        }
+    }
+}
+
+/// [`exited_unreaped`] for a child named by its pid (the portable exit source, the
+/// reaper thread and [`run_bounded`]).
+pub(crate) fn pid_exited_unreaped(pid: u32) -> io::Result<bool> {
+    let pid = rustix_pid(pid)?;
+    exited_unreaped(|| WaitId::Pid(pid))
+}
+
 /// Sets the flag when dropped: the future that started a [`run_bounded`] was dropped
 /// (or finished), so the blocking task stops waiting for the program and kills it.
 pub(crate) struct CancelOnDrop(pub(crate) Arc<AtomicBool>);
@@ -95,6 +122,12 @@ pub(crate) enum Bounded {
 /// its own (see the module docs: a terminal's signal to the caller's group must not kill
 /// it), killing it after `limit` or once `cancelled` is set. The output is one short
 /// row, far below a pipe's buffer, so waiting before reading cannot deadlock.
+///
+/// The program's whole group goes, not only the program: a wrapper script that runs
+/// node without `exec` leaves node in the group, and whatever is left there holds the
+/// output pipes open, so reading them to their end would wait for it past any bound.
+/// Each kill is sent while the leader is unreaped (a zombie at worst), whose pid pins
+/// the group id: no stranger that reused the number can be hit.
 pub(crate) fn run_bounded(
     program: &OsStr,
     args: &[OsString],
@@ -112,20 +145,29 @@ pub(crate) fn run_bounded(
         .spawn()
         .map_err(Bounded::Start)?;
     let started = Instant::now();
-    loop {
-        match child.try_wait().map_err(Bounded::Io)? {
-            Some(_) => return child.wait_with_output().map_err(Bounded::Io),
-            None if cancelled.load(Ordering::SeqCst) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Bounded::Cancelled);
-            }
-            None if started.elapsed() >= limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(Bounded::TimedOut);
-            }
-            None => std::thread::sleep(Duration::from_millis(1)),
+    let kill_group = |child: &Child| {
+        if let Ok(pgid) = i32::try_from(child.id()) {
+            // ESRCH: nobody left; EPERM: a member gained privileges we lack. Neither
+            // changes what the program answered.
+            let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
         }
+    };
+    loop {
+        let stop = if pid_exited_unreaped(child.id()).map_err(Bounded::Io)? {
+            // A question leaves nothing behind: what it started in its group goes
+            // before its pipes are read to their end.
+            kill_group(&child);
+            return child.wait_with_output().map_err(Bounded::Io);
+        } else if cancelled.load(Ordering::SeqCst) {
+            Bounded::Cancelled
+        } else if started.elapsed() >= limit {
+            Bounded::TimedOut
+        } else {
+            std::thread::sleep(Duration::from_millis(1));
+            continue;
+        };
+        kill_group(&child);
+        let _ = child.wait();
+        return Err(stop);
     }
 }

@@ -11,7 +11,7 @@ use rustix::process::{PidfdFlags, WaitId, pidfd_open};
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 
-use super::reap::exited_unreaped;
+use crate::sys::exited_unreaped;
 
 /// A pidfd registered with the runtime's reactor.
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::reap::pid_exited_unreaped;
+use crate::sys::pid_exited_unreaped;
 
 /// How often the exit is looked for even without a `SIGCHLD`: the bound on detection if
 /// the signal is blocked in every thread. Normal detection is the signal, in

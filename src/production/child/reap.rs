@@ -12,7 +12,6 @@ use std::process::Child;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use rustix::process::{WaitId, WaitIdOptions, waitid};
 
 use super::ExitWatchError;
 use crate::watcher::ChildExit;
@@ -20,30 +19,6 @@ use crate::watcher::ChildExit;
 /// What an owner publishes to the handles: nothing yet, then the exit or why it is
 /// unknowable.
 pub(super) type Published = Option<Result<ChildExit, ExitWatchError>>;
-
-/// Whether the process named by `id` (a pid, or a pidfd on Linux) has exited and still
-/// waits to be reaped. `WNOWAIT`: the look reaps nothing, so the zombie keeps pinning the
-/// pid and the group id.
-pub(super) fn exited_unreaped<'fd>(id: impl Fn() -> WaitId<'fd>) -> io::Result<bool> {
-    let options = WaitIdOptions::EXITED | WaitIdOptions::NOWAIT | WaitIdOptions::NOHANG;
-    loop {
-        // A closure, because `WaitId` is not `Copy` (it may borrow a pidfd) and an
-        // interrupted call is made again.
-        match waitid(id(), options) {
-            Ok(Some(status)) => return Ok(status.exited() || status.killed() || status.dumped()),
-            Ok(None) => return Ok(false),
-            Err(rustix::io::Errno::INTR) => {}
-            Err(errno) => return Err(errno.into()),
-        }
-    }
-}
-
-/// [`exited_unreaped`] for a child named by its pid (the portable exit source and the
-/// reaper thread).
-pub(super) fn pid_exited_unreaped(pid: u32) -> io::Result<bool> {
-    let pid = crate::sys::rustix_pid(pid)?;
-    exited_unreaped(|| WaitId::Pid(pid))
-}
 
 /// The leader of `child`'s group exited and is unreaped: sweeps the group with SIGKILL
 /// when `sweep` (a terminate or kill was requested, and "no member survives a kill" is

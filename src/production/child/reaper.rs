@@ -23,7 +23,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::ExitWatchError;
-use super::reap::{self, Published, pid_exited_unreaped};
+use super::reap::{self, Published};
+use crate::sys::pid_exited_unreaped;
 
 /// How often the reaper looks at the children it holds.
 pub(crate) const REAP_POLL: Duration = Duration::from_millis(100);
