@@ -33,6 +33,8 @@ commands:
                 npm lock files in real-pi/; the live gate's pi scenario and the
                 real-pi tests use them (another DIR: ENTWURF_REAL_PI_DIR=DIR).
                 Nothing global; nothing is fetched at test time.
+  build         builds the gate's release binary (cargo's progress on stderr) and prints
+                its path; with \$ENTWURF_SMOKE_BIN set, prints that instead
   node [DIR]    prints the Node >= 22.19 install-pi runs pi on: the system's when new
                 enough, else the pinned one it installed into target/real-pi/ (or DIR);
                 exit 1 when there is neither (scripts/side-by-side.sh runs the
@@ -396,6 +398,9 @@ case "${1:-}" in
     ;;
   install-pi)
     install_pi "${2:-}"
+    ;;
+  build)
+    build
     ;;
   node)
     # The node install-pi chose (or would choose), without installing anything.
