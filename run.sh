@@ -33,6 +33,12 @@ commands:
                 npm lock files in real-pi/; the live gate's pi scenario and the
                 real-pi tests use them (another DIR: ENTWURF_REAL_PI_DIR=DIR).
                 Nothing global; nothing is fetched at test time.
+  build         builds the gate's release binary (cargo's progress on stderr) and prints
+                its path; with \$ENTWURF_SMOKE_BIN set, prints that instead
+  node [DIR]    prints the Node >= 22.19 install-pi runs pi on: the system's when new
+                enough, else the pinned one it installed into target/real-pi/ (or DIR);
+                exit 1 when there is neither (scripts/side-by-side.sh runs the
+                TypeScript smoke on it)
   mutants [--in-place] [--since REV] [PATH...]
                 mutation testing of the core (src/ without the smoke binary, or the
                 files/dirs given) with cargo-mutants, pinned and installed into
@@ -89,6 +95,25 @@ build() {
   echo "$exe"
 }
 
+# Whether the system's `node` is new enough for pi (>= 22.19; also enough for the
+# TypeScript smoke's type stripping, >= 22.6).
+system_node_ok() {
+  command -v node >/dev/null 2>&1 &&
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)' 2>/dev/null
+}
+
+# The pinned node install-pi put into $1/node, if it did and it runs.
+installed_node() {
+  local node
+  for node in "$1"/node/node_modules/node-linux-*/bin/node; do
+    if "$node" --version >/dev/null 2>&1; then
+      echo "$node"
+      return 0
+    fi
+  done
+  return 1
+}
+
 # The pinned real `pi` runtimes (real-pi/README.md). Everything lands in target/real-pi/:
 #   node/      a Node >= 22.19 from the npm registry, only when the system's is older
 #   runtime/   every pinned pi version (`npm ci` from real-pi/runtime/package-lock.json)
@@ -135,7 +160,7 @@ install_pi() {
   local node="" version
   if command -v node >/dev/null 2>&1; then
     version=$(node --version 2>/dev/null || true)
-    if node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 22 || (a === 22 && b >= 19) ? 0 : 1)' 2>/dev/null; then
+    if system_node_ok; then
       node=$(command -v node)
       echo "[install-pi] node: the system's $version at $node (>= 22.19)"
     else
@@ -144,8 +169,8 @@ install_pi() {
   fi
   if [ -z "$node" ]; then
     npm_ci_into node
-    node=$(ls "$dest"/node/node_modules/node-linux-*/bin/node 2>/dev/null | head -n 1)
-    if [ -z "$node" ] || ! "$node" --version >/dev/null 2>&1; then
+    node=$(installed_node "$dest" || true)
+    if [ -z "$node" ]; then
       echo "[install-pi] no runnable node in $dest/node (the pinned packages cover Linux x64 and arm64): install Node >= 22.19 on PATH and rerun" >&2
       exit 1
     fi
@@ -373,6 +398,19 @@ case "${1:-}" in
     ;;
   install-pi)
     install_pi "${2:-}"
+    ;;
+  build)
+    build
+    ;;
+  node)
+    # The node install-pi chose (or would choose), without installing anything.
+    dest=${2:-$root/target/real-pi}
+    if system_node_ok; then
+      command -v node
+    elif ! installed_node "$dest"; then
+      echo "[node] no Node >= 22.19: neither the system's nor one installed by ./run.sh install-pi in $dest" >&2
+      exit 1
+    fi
     ;;
   mutants)
     shift
