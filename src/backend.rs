@@ -97,6 +97,7 @@ mod tests {
     fn names_round_trip_and_unknown_names_are_refused() {
         for backend in [Backend::Native, Backend::Portable] {
             assert_eq!(backend.as_str().parse::<Backend>(), Ok(backend));
+            assert_eq!(backend.to_string(), backend.as_str());
         }
         assert!("pidfd".parse::<Backend>().is_err());
     }

@@ -259,12 +259,17 @@ impl ProductionOptions {
     ///
     /// [`OptionsError::NoHome`] when `HOME` is unset or empty.
     pub fn from_env() -> Result<Self, OptionsError> {
-        let home = std::env::var_os("HOME")
-            .filter(|h| !h.is_empty())
-            .ok_or(OptionsError::NoHome)?;
-        let agent_dir = std::env::var_os(AGENT_DIR_VAR)
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from);
+        Self::from_vars(std::env::var_os("HOME"), std::env::var_os(AGENT_DIR_VAR))
+    }
+
+    /// [`Self::from_env`] given the two variables' values (unset: `None`); an empty
+    /// value counts as unset.
+    fn from_vars(
+        home: Option<OsString>,
+        agent_dir: Option<OsString>,
+    ) -> Result<Self, OptionsError> {
+        let home = home.filter(|h| !h.is_empty()).ok_or(OptionsError::NoHome)?;
+        let agent_dir = agent_dir.filter(|d| !d.is_empty()).map(PathBuf::from);
         Ok(Self::with_home(Path::new(&home), agent_dir))
     }
 
@@ -536,5 +541,63 @@ impl WatchDeps for ProductionDeps {
 
     fn kill_grace(&self) -> Duration {
         self.options.kill_grace
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsString;
+    use std::path::Path;
+
+    use super::{OptionsError, ProductionOptions};
+    use crate::garden_id::GardenId;
+
+    fn some(value: &str) -> Option<OsString> {
+        Some(OsString::from(value))
+    }
+
+    #[test]
+    fn the_environment_roots_every_default_dir_and_an_empty_value_is_unset() {
+        for home in [None, some("")] {
+            assert!(
+                matches!(
+                    ProductionOptions::from_vars(home.clone(), None),
+                    Err(OptionsError::NoHome)
+                ),
+                "HOME {home:?}"
+            );
+        }
+        let options = ProductionOptions::from_vars(some("/h"), some("")).expect("HOME is set");
+        assert_eq!(options.shared.agent_dir, Path::new("/h/.pi/agent"));
+        let options = ProductionOptions::from_vars(some("/h"), some("/a")).expect("HOME is set");
+        assert_eq!(options.shared.agent_dir, Path::new("/a"));
+        let gid = GardenId::parse("20261207T150000-abcdef").expect("a gid");
+        assert_eq!(
+            options.socket_path(&gid),
+            Path::new("/h/.pi/entwurf-control/20261207T150000-abcdef.sock")
+        );
+        assert_eq!(
+            options.lock_path(&gid),
+            Path::new("/h/.pi/entwurf-v2-locks/20261207T150000-abcdef.lock")
+        );
+    }
+
+    /// The options' Debug shows the directories and knobs a person debugging a resume
+    /// needs (the function-valued fields are left out).
+    #[test]
+    fn debug_shows_the_dirs_and_the_knobs() {
+        let options = ProductionOptions::with_home(Path::new("/h"), None);
+        let shown = format!("{options:?}");
+        for part in [
+            "ProductionOptions",
+            "SharedOptions",
+            "control_dir: \"/h/.pi/entwurf-control\"",
+            "lock_dir: \"/h/.pi/entwurf-v2-locks\"",
+            "term_grace: 5s",
+            "spawn_concurrency: 4",
+            "..",
+        ] {
+            assert!(shown.contains(part), "{part} missing from {shown}");
+        }
     }
 }
