@@ -310,4 +310,20 @@ mod tests {
         assert!(RuntimeVersion::new(1, 0, 0) > floor);
         assert_eq!(ArgvDialect::Visible.floor(), None);
     }
+
+    /// A refusal names the argv it was about in the docs' words.
+    #[test]
+    fn a_refusal_below_the_floor_names_the_dialect() {
+        assert_eq!(ArgvDialect::Visible.to_string(), "visible");
+        let refusal = RuntimeError::BelowFloor {
+            program: "pi".into(),
+            found: RuntimeVersion::new(0, 75, 9),
+            floor: RuntimeVersion::new(0, 76, 0),
+            dialect: ArgvDialect::SpawnBg,
+        };
+        assert_eq!(
+            refusal.to_string(),
+            "\"pi\" is pi 0.75.9, older than 0.76.0, the first that speaks the spawn-bg argv"
+        );
+    }
 }
