@@ -56,8 +56,10 @@ pub(crate) async fn off_async<T: Send + 'static>(
 ) -> Result<T, tokio::task::JoinError> {
     match tokio::task::spawn_blocking(work).await {
         Ok(value) => Ok(value),
-        Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
-        Err(join) => Err(join),
+        Err(join) => match join.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(cancelled) => Err(cancelled),
+        },
     }
 }
 
@@ -169,5 +171,24 @@ pub(crate) fn run_bounded(
         kill_group(&child);
         let _ = child.wait();
         return Err(stop);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A panic in the blocking work reaches the caller as that panic, as if the work had
+    /// run inline, never as an error that could be mistaken for a shutdown.
+    #[tokio::test]
+    async fn a_panic_off_the_async_workers_is_resumed_in_the_caller() {
+        let caller = tokio::spawn(super::off_async(|| -> u8 {
+            panic!("the work's own panic")
+        }));
+        let join = caller.await.expect_err("the caller panicked");
+        let payload = join.into_panic();
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"the work's own panic"),
+            "another panic"
+        );
     }
 }

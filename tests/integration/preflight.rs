@@ -162,3 +162,24 @@ fn gone(pid: &str) -> bool {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+/// A preflight nobody waits for any more (its future dropped: the caller timed out or
+/// was cancelled) kills its `--version` at once, not at the bound ten seconds later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_preflight_kills_its_question() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("pid");
+    let hanging = stand_in(
+        dir.path(),
+        "pi-hanging",
+        &format!("echo $$ > '{}'; exec sleep 600", pid_file.display()),
+    );
+    let asked = tokio::time::timeout(Duration::from_millis(300), ask(&hanging)).await;
+    assert!(asked.is_err(), "a hanging question answered: {asked:?}");
+    let pid = std::fs::read_to_string(&pid_file).expect("the stand-in's pid");
+    assert!(
+        gone(pid.trim()),
+        "the question (pid {}) outlived its dropped preflight",
+        pid.trim()
+    );
+}
