@@ -34,6 +34,9 @@ enum Receiver {
     Floods,
     /// Answers with another request's id.
     WrongId,
+    /// The protocol for `session`, each answer padded (a field of its own) to a line of
+    /// exactly this many bytes, newline excluded.
+    PaddedTo(&'static str, usize),
 }
 
 /// A receiver on `path`; every request it read is sent to the returned channel.
@@ -54,6 +57,14 @@ fn receiver(path: &Path, how: Receiver) -> mpsc::UnboundedReceiver<Value> {
                     let _ = tx.send(request.clone());
                     let answer = match how {
                         Receiver::Speaks(session) => answer(&request, session),
+                        Receiver::PaddedTo(session, length) => {
+                            let mut padded: Value =
+                                serde_json::from_str(&answer(&request, session)).expect("json");
+                            padded["pad"] = "".into();
+                            let pad = length - padded.to_string().len();
+                            padded["pad"] = "x".repeat(pad).into();
+                            padded.to_string()
+                        }
                         Receiver::Stalls => {
                             tokio::time::sleep(Duration::from_secs(60)).await;
                             return;
@@ -122,6 +133,7 @@ fn socket_in(dir: &Path) -> PathBuf {
 
 per_backend!(
     #[tokio::test]
+    the_answer_cap_counts_the_line_without_its_newline,
     the_client_speaks_the_protocol_and_closes,
     what_an_exchange_error_proves,
     a_path_that_cannot_be_looked_at_is_never_dead
@@ -185,6 +197,37 @@ async fn the_client_speaks_the_protocol_and_closes(backend: Backend) {
         }
         other => panic!("a conflict expected: {other:?}"),
     }
+}
+
+/// The cap on an answer is its line's length, newline excluded: a line of exactly the cap
+/// is read, one byte more is refused, whether it arrives in one read or in many, and when
+/// a read ends exactly at the cap with the newline still to come (12288 bytes: three of
+/// the client's 4 KiB reads).
+async fn the_answer_cap_counts_the_line_without_its_newline(backend: Backend) {
+    let dir = tempfile::tempdir().expect("dir");
+    for length in [200, 20_000, 3 * 4096] {
+        let path = dir.path().join(format!("padded-{length}.sock"));
+        let _heard = receiver(&path, Receiver::PaddedTo("s-1", length));
+        let exact = limits().with_max_answer_bytes(length);
+        exchange(&path, backend, &Command::GetInfo, &exact)
+            .await
+            .unwrap_or_else(|e| panic!("a {length}-byte answer under a {length}-byte cap: {e}"));
+        let short = limits().with_max_answer_bytes(length - 1);
+        let error = exchange(&path, backend, &Command::GetInfo, &short)
+            .await
+            .expect_err("one byte over the cap");
+        assert!(
+            matches!(error, ExchangeError::AnswerTooLong(max) if max == length - 1),
+            "{length} bytes: {error:?}"
+        );
+    }
+    let limits = ExchangeLimits::default()
+        .with_connect(Duration::from_millis(7))
+        .with_write(Duration::from_millis(8));
+    assert_eq!(
+        (limits.connect, limits.write),
+        (Duration::from_millis(7), Duration::from_millis(8))
+    );
 }
 
 async fn what_an_exchange_error_proves(backend: Backend) {
