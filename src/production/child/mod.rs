@@ -428,3 +428,42 @@ fn kill_and_reap(child: &mut Child) {
     }
     let _ = child.wait();
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::{STDERR_TAIL_BYTES, StderrSpan};
+
+    /// A span over `log` after `before` was written by earlier resumes, then `own`.
+    fn span_over(log: &std::path::Path, before: &str, own: &str) -> StderrSpan {
+        std::fs::write(log, before).expect("the earlier resumes' lines");
+        let span = StderrSpan {
+            path: log.to_owned(),
+            start: before.len() as u64,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(log)
+            .expect("the log");
+        file.write_all(own.as_bytes()).expect("the child's lines");
+        span
+    }
+
+    /// The tail is the child's own output, every line of it when it fits, and whole lines
+    /// only when it does not.
+    #[test]
+    fn the_tail_is_the_childs_own_whole_lines() {
+        let dir = tempfile::tempdir().expect("dir");
+        let log = dir.path().join("gid.stderr.log");
+        let span = span_over(&log, "an earlier resume\n", "first\nsecond\n");
+        assert_eq!(span.tail().as_deref(), Some("first\nsecond"));
+
+        let long = "x".repeat(usize::try_from(STDERR_TAIL_BYTES).expect("small"));
+        let span = span_over(&log, "", &format!("cut\n{long}\nlast\n"));
+        assert_eq!(span.tail().as_deref(), Some("last"));
+
+        let span = span_over(&log, "an earlier resume\n", "");
+        assert_eq!(span.tail(), None);
+    }
+}

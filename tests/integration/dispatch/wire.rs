@@ -293,6 +293,39 @@ async fn what_an_exchange_error_proves(backend: Backend) {
     }
 }
 
+/// Each request carries an id of its own (`entwurf-<pid>-<n>`), so an answer can only ever be
+/// matched to the request it answers.
+#[tokio::test]
+async fn every_request_has_an_id_of_its_own() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = socket_in(dir.path());
+    let mut heard = receiver(&path, Receiver::Speaks("s-1"));
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        exchange(&path, Backend::Native, &Command::GetInfo, &limits())
+            .await
+            .expect("an answer");
+        let request = heard.recv().await.expect("the request");
+        ids.push(request["id"].as_str().expect("an id").to_owned());
+    }
+    let ours = format!("entwurf-{}-", std::process::id());
+    assert!(ids.iter().all(|id| id.starts_with(&ours)), "{ids:?}");
+    assert_ne!(ids[0], ids[1]);
+}
+
+/// The production dispatch bounds its connect by the options' probe timeout unless told
+/// otherwise, and keeps the bounds it is given.
+#[test]
+fn the_exchange_bounds_follow_the_options() {
+    let mut options =
+        entwurf_v2_spawn::production::ProductionOptions::with_home(Path::new("/h"), None);
+    options.shared.probe_timeout = Duration::from_millis(123);
+    let production = ProductionDispatch::new(options);
+    assert_eq!(production.limits().connect, Duration::from_millis(123));
+    let given = ExchangeLimits::default().with_answer(Duration::from_millis(9));
+    assert_eq!(production.with_limits(given).limits(), &given);
+}
+
 /// A saved session for the world's gid, with cwd = the world's dir.
 fn save_session(world: &World) {
     let dir = world
