@@ -158,6 +158,7 @@ async fn socket_alive_releases_the_real_lock_and_the_resident_lives_on(backend: 
     );
     assert_eq!(w.releases.load(Ordering::SeqCst), 1);
     assert!(!lock_file(&w).exists());
+    assert_eq!(pid, resident.pid(), "the outcome names the resident");
     assert!(alive(pid), "the resident outlives the watch");
     resident
         .signal(entwurf_v2_spawn::watcher::StopSignal::Kill)

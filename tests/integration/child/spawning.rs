@@ -71,6 +71,12 @@ async fn stderr_is_appended_to_a_private_log() {
         assert_eq!(exit_of(&child).await.code, Some(0));
     }
     assert_eq!(std::fs::read_to_string(&log).unwrap(), "first\nsecond\n");
+    // Each child's tail is its own line, not the earlier child's.
+    let mut req = sh("echo third >&2", dir.path());
+    req.stderr = StderrTarget::AppendTo(log.clone());
+    let child = spawn_child(&req).unwrap();
+    assert_eq!(exit_of(&child).await.code, Some(0));
+    assert_eq!(child.stderr_tail().as_deref(), Some("third"));
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&log), 0o600);
     assert_eq!(mode(log.parent().unwrap()), 0o700);
