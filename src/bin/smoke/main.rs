@@ -59,6 +59,8 @@
 //! when it is not named.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+// One module-file style, the library's: a module with sub-modules is `name/mod.rs`.
+#![warn(clippy::self_named_module_files)]
 
 mod harness;
 mod os;
