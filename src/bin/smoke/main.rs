@@ -73,7 +73,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use entwurf_v2_spawn::Backend;
 
-use crate::harness::catalog::Check;
+use crate::harness::catalog::{self, Check};
 use crate::harness::cli::{Cli, Command, RunOptions};
 use crate::harness::output::record::Target;
 use crate::harness::output::{Ending, Header};
@@ -81,7 +81,7 @@ use crate::harness::pi_runtimes;
 use crate::harness::report::{PROGRAM, Selection};
 use crate::harness::runner::{Injection, Runner};
 use crate::harness::signals::{self, Signals};
-use crate::harness::{catalog, cleanup, output, setup};
+use crate::harness::{cleanup, output, setup};
 use crate::stand_ins::visible_pi;
 
 fn main() -> ExitCode {
@@ -371,7 +371,11 @@ impl Run<'_> {
             .map(|c| c.deadline(deadline))
             .max()
             .map_or(Duration::ZERO, |each| {
-                each * u32::try_from(pi_runtimes::PiCheck::ALL.len()).unwrap_or(u32::MAX)
+                let per_runtime = catalog::ROWS
+                    .iter()
+                    .filter(|row| matches!(row.key, catalog::Key::PerRuntime(_)))
+                    .count();
+                each * u32::try_from(per_runtime).unwrap_or(u32::MAX)
             });
         signals::start_watchdog(
             deadline * 5 + pi_chain + Duration::from_secs(5),

@@ -25,17 +25,6 @@ use crate::harness::needs::Needs;
 use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
 
-const CHECKS: [Check; 8] = [
-    Check::SocketListening,
-    Check::SocketSymlink,
-    Check::SocketAbsentCancel,
-    Check::SocketRegularFile,
-    Check::SocketStale,
-    Check::SocketBacklogFull,
-    Check::SocketLongPath,
-    Check::SocketForeignOwner,
-];
-
 /// Short waits keep the run fast; the poll interval is the waiter's upper bound between
 /// probes when no inotify event wakes it.
 fn wait(backend: Backend) -> WaitOptions {
@@ -51,7 +40,8 @@ const PROMPT: Duration = Duration::from_secs(2);
 
 /// Runs the selected S1 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Socket, runner, env, &CHECKS).await else {
+    let checks = Scenario::Socket.checks();
+    let Some(scratch) = scratch(Scenario::Socket, runner, env, &checks).await else {
         return;
     };
     // Every socket in the short socket dir, so that it fits sun_path for the portable

@@ -14,8 +14,8 @@ use super::fixture::{self, fixture_args};
 use super::strace::escapes;
 use super::world::{OBSERVE, World};
 use crate::harness::catalog::Check;
+use crate::harness::catalog::PiCheck;
 use crate::harness::needs::Needs;
-use crate::harness::pi_runtimes::PiCheck;
 use crate::harness::runner::expect_that;
 use crate::os;
 use crate::scenarios::shared::{

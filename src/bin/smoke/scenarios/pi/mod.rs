@@ -20,16 +20,14 @@
 //! (the fixture extension and its control socket), then the checks — [`resume`]
 //! (`P<n>.1`–`.3`, `.5`), [`visible`] (`.4`), [`preflight`] (`.6`), [`dispatch`] (`.7`),
 //! [`escapes`] (`.8`) — and [`strace`], the judge of `.8`'s trace.
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 
 use anyhow::bail;
 
-use super::shared::{Env, fail_all, kill_child, scratch, unmet_error};
+use super::shared::{Borrowing, Env, fail_all, join_all, kill_child, scratch, unmet_error};
 use crate::harness::catalog::{Check, Scenario};
+use crate::harness::catalog::{PiCheck, PiRuntime};
 use crate::harness::cleanup::Scratch;
-use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 use crate::harness::runner::Runner;
 use escapes::nothing_escapes;
 use fixture::write_fixture;
@@ -81,26 +79,11 @@ pub async fn run(runner: &Runner, env: &Env) {
             return;
         }
     };
-    each_runtime(runner, env, &scratch, &fixture, env.pi.found).await;
-}
-
-/// Runs `runtimes` concurrently (a join over a list of borrowing futures, without a
-/// futures crate: the list is split, its head joined with the rest).
-fn each_runtime<'a>(
-    runner: &'a Runner,
-    env: &'a Env,
-    scratch: &'a Scratch,
-    fixture: &'a Path,
-    runtimes: &'static [PiRuntime],
-) -> Pin<Box<dyn Future<Output = ()> + 'a>> {
-    Box::pin(async move {
-        if let Some((first, rest)) = runtimes.split_first() {
-            tokio::join!(
-                one_runtime(runner, env, scratch, fixture, first),
-                each_runtime(runner, env, scratch, fixture, rest)
-            );
-        }
-    })
+    let fixture = fixture.as_path();
+    let runtimes = env.pi.found.iter().map(|runtime| {
+        Box::pin(one_runtime(runner, env, &scratch, fixture, runtime)) as Borrowing<'_>
+    });
+    join_all(runtimes.collect()).await;
 }
 
 /// `P<n>.1` to `P<n>.8` against `runtime`, in order.
@@ -112,14 +95,15 @@ async fn one_runtime(
     runtime: &'static PiRuntime,
 ) {
     let check = |k| Check::Pi(runtime, k);
-    if !PiCheck::ALL.iter().any(|k| runner.runs(check(*k))) {
+    let checks = runtime.checks();
+    if !checks.iter().any(|c| runner.runs(*c)) {
         return;
     }
     let world = match World::new(env, scratch, fixture, runtime) {
         Ok(world) => world,
         Err(e) => {
             let why = format!("setting up pi {}'s dirs: {e:#}", runtime.version);
-            fail_all(runner, &PiCheck::ALL.map(check), &why).await;
+            fail_all(runner, &checks, &why).await;
             return;
         }
     };

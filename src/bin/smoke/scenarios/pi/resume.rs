@@ -17,7 +17,7 @@ use super::fixture::{self, fixture_args};
 use super::session::{header, turns};
 use super::world::{OBSERVE, PROMPT, World, released_once};
 use crate::harness::catalog::Check;
-use crate::harness::pi_runtimes::PiCheck;
+use crate::harness::catalog::PiCheck;
 use crate::harness::runner::expect_that;
 use crate::scenarios::shared::{
     bounded, expect_resident, kill_child, spawner_for, stderr_note, unexpected,

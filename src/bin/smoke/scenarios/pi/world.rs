@@ -23,8 +23,8 @@ use super::dispatch;
 use super::fixture::fixture_args;
 use super::session::collect_sessions;
 use crate::harness::catalog::Check;
+use crate::harness::catalog::{PiCheck, PiRuntime};
 use crate::harness::cleanup::Scratch;
-use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
 use crate::harness::runner::expect_that;
 use crate::scenarios::shared::{
     Env, acquire_off_thread, bounded, counting_release, kill_child, spawn_registered, spawner_for,

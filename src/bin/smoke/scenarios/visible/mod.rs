@@ -43,16 +43,6 @@ pub(crate) mod server;
 
 use server::{OBSERVE, Server};
 
-const CHECKS: [Check; 8] = [
-    Check::VisibleSocketAlive,
-    Check::VisiblePaneExited,
-    Check::VisibleLiveSocket,
-    Check::VisibleBacklogFull,
-    Check::VisibleSymlink,
-    Check::VisibleLockHeld,
-    Check::VisibleHashCwd,
-    Check::VisibleNothingLeft,
-];
 /// "In milliseconds": what V1 and V2 require of an observation, counted from the open
 /// window to the socket or the exit. The stand-in execs and binds in a few ms; a bound
 /// of [`OBSERVE`] itself could never fail, this one leaves room for a loaded machine
@@ -61,14 +51,15 @@ const IN_MS: Duration = Duration::from_millis(300);
 
 /// Runs V1–V8 in order.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Visible, runner, env, &CHECKS).await else {
+    let checks = Scenario::Visible.checks();
+    let Some(scratch) = scratch(Scenario::Visible, runner, env, &checks).await else {
         return;
     };
     let euid = nix::unistd::geteuid().as_raw();
     // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
     let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
     if let Ok(Some(unmet)) = missing {
-        for check in CHECKS {
+        for check in checks.iter().copied() {
             let unmet = unmet.clone();
             runner
                 .check(check, async { Err::<(), _>(unmet_error(unmet)) })
@@ -82,7 +73,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         Ok(server) => server,
         Err(why) => {
             let why = format!("starting the private tmux server: {why:#}");
-            fail_all(runner, &CHECKS, &why).await;
+            fail_all(runner, &checks, &why).await;
             return;
         }
     };
