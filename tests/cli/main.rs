@@ -46,6 +46,7 @@ fn run_env(args: &[&str], env: &[(&str, &str)]) -> Run {
         .env(REAL_PI_DIR, "")
         .env_remove("NO_COLOR")
         .env_remove("CLICOLOR_FORCE")
+        .env_remove("FORCE_COLOR")
         .timeout(Duration::from_secs(90));
     for (k, v) in env {
         cmd.env(k, v);

@@ -258,7 +258,7 @@ fn not_live(
         started: std::time::SystemTime::now(),
         sockets: cleanup::temp_dirs::socket_root(),
     };
-    output::sink(options.format, false).not_run(&header, NOT_LIVE);
+    output::sink(options.format).not_run(&header, NOT_LIVE);
     ExitCode::SUCCESS
 }
 
@@ -384,7 +384,8 @@ impl Run<'_> {
             },
         );
 
-        let sink = output::sink(options.format, output::use_color(options.color));
+        output::choose_color(options.color);
+        let sink = output::sink(options.format);
         let injection = Injection {
             fail: options.inject_failure.clone(),
             hang: options.inject_hang.clone(),
