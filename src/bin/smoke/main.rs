@@ -127,18 +127,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let backend: Backend = options.backend.into();
+    // `--backend native` asks for the platform's own mechanisms, which only Linux has;
+    // elsewhere the portable backend runs. Everything below uses and reports the backend
+    // in effect (the checks, the header, `--list`'s skips, JUnit's suites), so `native`
+    // in this binary always means the Linux mechanisms.
+    let asked: Backend = options.backend.into();
+    let backend = asked.effective();
+    // A backend other than the one asked for by default is named in the summary line
+    // (and so in every record), like a partial selection: its line proves another
+    // backend than the gate's.
+    let named = (asked != Backend::default()).then(|| backend.as_str());
     if options.not_live {
         // Everything above is what a run checks before its first check: the same
         // arguments are the same usage errors with or without LIVE.
-        return not_live(options, scenario, only, backend);
+        return not_live(options, scenario, only, backend, named);
     }
-    // A non-default backend is named in the summary line (and so in every record), like
-    // a partial selection: its line proves another backend than the gate's.
     let selection = Selection {
         scenario,
         only,
-        backend: (backend != Backend::default()).then(|| backend.as_str()),
+        backend: named,
     };
     let selected = catalog.select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();
@@ -243,11 +250,12 @@ fn not_live(
     scenario: Option<catalog::Scenario>,
     only: Vec<&'static str>,
     backend: Backend,
+    named: Option<&'static str>,
 ) -> ExitCode {
     let selection = Selection {
         scenario,
         only,
-        backend: (backend != Backend::default()).then(|| backend.as_str()),
+        backend: named,
     };
     let header = Header {
         selection,
