@@ -1,4 +1,4 @@
-//! `smoke-entwurf-v2-spawn-live`: the live phase gate.
+//! `smoke-entwurf-v2-spawn-live`: the live gate.
 //!
 //! It drives the library's production dependencies against real OS objects — unix
 //! sockets, child processes, timers, signals, lock files, tmux windows, the real `pi` —

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::harness::catalog::Scenario;
 use crate::stand_ins::args::StandInRole;
 
-/// The live phase gate of entwurf-v2-spawn: drives the production dependencies against
+/// The live gate of entwurf-v2-spawn: drives the production dependencies against
 /// real unix sockets, child processes, timers, signals and lock files, one `ok` line per
 /// check. Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error,
 /// 128+signal when ended by a signal (130 INT, 143 TERM, 129 HUP, 131 QUIT).
@@ -110,7 +110,7 @@ pub enum Command {
     /// One scenario: its subcommands come from the catalog's [`Scenario`].
     #[command(flatten)]
     Scenario(Scenario),
-    /// Internal: this binary re-executed as a child of the smoke.
+    /// Internal: this binary re-executed as a child of the live gate.
     #[command(name = "__stand-in", hide = true)]
     StandIn(StandIn),
 }
