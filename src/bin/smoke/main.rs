@@ -10,8 +10,8 @@
 //! # Layout: three folders, dependencies pointing one way
 //!
 //! - `harness/`: what runs the checks and says how they went — the command line
-//!   (`cli`), the catalog of checks and the real pi runtimes it lists (`catalog`,
-//!   `pi_runtimes`), the check executor (`runner`), what a run reports (`report`) and the
+//!   (`cli`), the catalog — one table of checks, and the scenarios clap's subcommands
+//!   come from — and the real pi runtimes it lists (`catalog`, `pi_runtimes`), the check executor (`runner`), what a run reports (`report`) and the
 //!   formats that print it (`output`, `--record` included), what must hold before the
 //!   first check (`setup`), the ending signals and the watchdog (`signals`), and the one
 //!   owner of every process group and temp dir the run makes (`cleanup`).
@@ -20,7 +20,9 @@
 //!   speaks the control protocol (`citizen`), the visible `pi` of
 //!   the tmux windows (`visible_pi`), the lifeline that ends them with the gate process,
 //!   and their typed argv (`args`).
-//! - `scenarios/`: the checks, one module per scenario, and what they share (`shared`).
+//! - `scenarios/`: the checks, one module per scenario, and what they share (`shared`);
+//!   the real-pi scenario split by part (`pi/`: world, session files, fixture, the
+//!   checks, the strace judge).
 //!
 //! `main.rs` wires them; `os` holds the small views of `/proc`, descriptors and sockets
 //! that all three use. Scenarios use the harness and the stand-ins' argv; the harness
