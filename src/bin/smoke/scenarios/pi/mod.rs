@@ -17,9 +17,10 @@
 //!
 //! By what each part does: [`world`] (a runtime's dirs and the resumes every check
 //! makes the same way), [`session`] (reading the session files pi writes), [`fixture`]
-//! (the fixture extension and its control socket), then the checks — [`resume`]
-//! (`P<n>.1`–`.3`, `.5`), [`visible`] (`.4`), [`preflight`] (`.6`), [`dispatch`] (`.7`),
+//! (the fixture extension and its control socket), then the checks — [`mod@resume`]
+//! (`P<n>.1`–`.3`, `.5`), [`mod@visible`] (`.4`), [`preflight`] (`.6`), [`dispatch`] (`.7`),
 //! [`escapes`] (`.8`) — and [`strace`], the judge of `.8`'s trace.
+
 use std::path::Path;
 
 use anyhow::bail;
