@@ -12,7 +12,7 @@ usage() {
 usage: ./run.sh <command> [args]
 
 commands:
-  $bin [ARGS]   the live phase gate (needs LIVE=1: spawns real children and opens
+  $bin [ARGS]   the live gate (needs LIVE=1: spawns real children and opens
                 real unix sockets); ARGS go to the binary, e.g. --format tap, watcher.
                 --help, -h, --list and --version run nothing and need no LIVE.
                 Without LIVE it checks ARGS (a usage error is exit 2), then
@@ -40,7 +40,7 @@ commands:
                 exit 1 when there is neither (scripts/side-by-side.sh runs the
                 TypeScript smoke on it)
   mutants [--in-place] [--since REV] [PATH...]
-                mutation testing of the core (src/ without the smoke binary, or the
+                mutation testing of the core (src/ without the live gate, or the
                 files/dirs given) with cargo-mutants, pinned and installed into
                 target/tools/ (or \$ENTWURF_TOOLS_DIR) on first use; prints the
                 survivors and fails on one (docs/testing.md). --since REV: only

@@ -2,10 +2,11 @@
 //!
 //! The crate has two backends behind one API:
 //!
-//! - **native** (the default): on Linux, a pidfd for the child's exit, inotify on the
-//!   socket's directory, and an `O_PATH` descriptor so the probe connects to the very inode
-//!   the inspection classified. Elsewhere there is no native backend, and `Native` means
-//!   the portable one.
+//! - **native** (the default): Linux's own mechanisms — a pidfd for the child's exit,
+//!   inotify on the socket's directory, and an `O_PATH` descriptor so the probe connects
+//!   to the very inode the inspection classified. Other platforms have no native backend:
+//!   asked for there, it is the portable backend that runs ([`Backend::effective`] says
+//!   which one runs, and is what a report should name).
 //! - **portable**: plain POSIX that Linux, macOS and FreeBSD all have — the exit seen by
 //!   `SIGCHLD` + `waitid(P_PID, WEXITED | WNOWAIT)` (observed, not reaped, so the group can
 //!   still be swept), the socket `lstat`ed, connected by path, and the connected peer's uid
@@ -22,8 +23,8 @@ use std::str::FromStr;
 /// The set of OS mechanisms used to observe a child and its socket. See the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Backend {
-    /// The platform's best mechanisms: pidfd, inotify and `O_PATH` on Linux; the portable
-    /// backend elsewhere.
+    /// Linux's own mechanisms: pidfd, inotify and `O_PATH`. The default; asked for where
+    /// they do not exist, the portable backend runs instead ([`Backend::effective`]).
     #[default]
     Native,
     /// POSIX, plus kqueue where the OS has it: `SIGCHLD` + `waitid(WNOWAIT)`,

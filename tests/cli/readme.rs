@@ -117,7 +117,9 @@ fn the_readme_shows_the_p_lines_of_one_runtime() {
         .filter(|l| l.starts_with('P'))
         .map(without_verdict)
         .collect();
-    assert_eq!(listed.len(), 8, "{stdout}");
+    // One runtime's P lines (their number is the catalog's; README must show them all).
+    assert!(listed.iter().all(|l| l.starts_with("P1.")), "{stdout}");
+    assert!(!listed.is_empty(), "{stdout}");
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("README.md");
     let after = readme

@@ -1,4 +1,4 @@
-//! `smoke-entwurf-v2-spawn-live`: the live phase gate.
+//! `smoke-entwurf-v2-spawn-live`: the live gate.
 //!
 //! It drives the library's production dependencies against real OS objects — unix
 //! sockets, child processes, timers, signals, lock files, tmux windows, the real `pi` —
@@ -10,8 +10,8 @@
 //! # Layout: three folders, dependencies pointing one way
 //!
 //! - `harness/`: what runs the checks and says how they went — the command line
-//!   (`cli`), the catalog of checks and the real pi runtimes it lists (`catalog`,
-//!   `pi_runtimes`), the check executor (`runner`), what a run reports (`report`) and the
+//!   (`cli`), the catalog — one table of checks, and the scenarios clap's subcommands
+//!   come from — and the real pi runtimes it lists (`catalog`, `pi_runtimes`), the check executor (`runner`), what a run reports (`report`) and the
 //!   formats that print it (`output`, `--record` included), what must hold before the
 //!   first check (`setup`), the ending signals and the watchdog (`signals`), and the one
 //!   owner of every process group and temp dir the run makes (`cleanup`).
@@ -20,7 +20,9 @@
 //!   speaks the control protocol (`citizen`), the visible `pi` of
 //!   the tmux windows (`visible_pi`), the lifeline that ends them with the gate process,
 //!   and their typed argv (`args`).
-//! - `scenarios/`: the checks, one module per scenario, and what they share (`shared`).
+//! - `scenarios/`: the checks, one module per scenario, and what they share (`shared`);
+//!   the real-pi scenario split by part (`pi/`: world, session files, fixture, the
+//!   checks, the strace judge).
 //!
 //! `main.rs` wires them; `os` holds the small views of `/proc`, descriptors and sockets
 //! that all three use. Scenarios use the harness and the stand-ins' argv; the harness
@@ -59,6 +61,8 @@
 //! when it is not named.
 
 #![warn(clippy::unwrap_used, clippy::expect_used)]
+// One module-file style, the library's: a module with sub-modules is `name/mod.rs`.
+#![warn(clippy::self_named_module_files)]
 
 mod harness;
 mod os;
@@ -71,7 +75,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use entwurf_v2_spawn::Backend;
 
-use crate::harness::catalog::Check;
+use crate::harness::catalog::{self, Check};
 use crate::harness::cli::{Cli, Command, RunOptions};
 use crate::harness::output::record::Target;
 use crate::harness::output::{Ending, Header};
@@ -79,7 +83,7 @@ use crate::harness::pi_runtimes;
 use crate::harness::report::{PROGRAM, Selection};
 use crate::harness::runner::{Injection, Runner};
 use crate::harness::signals::{self, Signals};
-use crate::harness::{catalog, cleanup, output, setup};
+use crate::harness::{cleanup, output, setup};
 use crate::stand_ins::visible_pi;
 
 fn main() -> ExitCode {
@@ -125,18 +129,25 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let backend: Backend = options.backend.into();
+    // `--backend native` asks for the platform's own mechanisms, which only Linux has;
+    // elsewhere the portable backend runs. Everything below uses and reports the backend
+    // in effect (the checks, the header, `--list`'s skips, JUnit's suites), so `native`
+    // in this binary always means the Linux mechanisms.
+    let asked: Backend = options.backend.into();
+    let backend = asked.effective();
+    // A backend other than the one asked for by default is named in the summary line
+    // (and so in every record), like a partial selection: its line proves another
+    // backend than the gate's.
+    let named = (asked != Backend::default()).then(|| backend.as_str());
     if options.not_live {
         // Everything above is what a run checks before its first check: the same
         // arguments are the same usage errors with or without LIVE.
-        return not_live(options, scenario, only, backend);
+        return not_live(options, scenario, only, backend, named);
     }
-    // A non-default backend is named in the summary line (and so in every record), like
-    // a partial selection: its line proves another backend than the gate's.
     let selection = Selection {
         scenario,
         only,
-        backend: (backend != Backend::default()).then(|| backend.as_str()),
+        backend: named,
     };
     let selected = catalog.select(selection.scenario, &selection.only);
     let euid = nix::unistd::geteuid().as_raw();
@@ -241,11 +252,12 @@ fn not_live(
     scenario: Option<catalog::Scenario>,
     only: Vec<&'static str>,
     backend: Backend,
+    named: Option<&'static str>,
 ) -> ExitCode {
     let selection = Selection {
         scenario,
         only,
-        backend: (backend != Backend::default()).then(|| backend.as_str()),
+        backend: named,
     };
     let header = Header {
         selection,
@@ -256,7 +268,7 @@ fn not_live(
         started: std::time::SystemTime::now(),
         sockets: cleanup::temp_dirs::socket_root(),
     };
-    output::sink(options.format, false).not_run(&header, NOT_LIVE);
+    output::sink(options.format).not_run(&header, NOT_LIVE);
     ExitCode::SUCCESS
 }
 
@@ -369,7 +381,11 @@ impl Run<'_> {
             .map(|c| c.deadline(deadline))
             .max()
             .map_or(Duration::ZERO, |each| {
-                each * u32::try_from(pi_runtimes::PiCheck::ALL.len()).unwrap_or(u32::MAX)
+                let per_runtime = catalog::ROWS
+                    .iter()
+                    .filter(|row| matches!(row.key, catalog::Key::PerRuntime(_)))
+                    .count();
+                each * u32::try_from(per_runtime).unwrap_or(u32::MAX)
             });
         signals::start_watchdog(
             deadline * 5 + pi_chain + Duration::from_secs(5),
@@ -378,7 +394,8 @@ impl Run<'_> {
             },
         );
 
-        let sink = output::sink(options.format, output::use_color(options.color));
+        output::choose_color(options.color);
+        let sink = output::sink(options.format);
         let injection = Injection {
             fail: options.inject_failure.clone(),
             hang: options.inject_hang.clone(),

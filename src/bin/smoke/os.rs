@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use entwurf_v2_spawn::Backend;
+use entwurf_v2_spawn::socket::{Probe, ProbeDoubt, inspect_for_probe};
 
 // The /proc readers are the checks' shared ones (tests/procfs), also used by the test
 // binaries and the bench.
@@ -115,32 +117,38 @@ pub fn had_connection(listener: &UnixListener) -> Result<bool> {
     }
 }
 
-/// A close-on-exec unix stream socket, non-blocking if asked: atomically where the OS
-/// has the flags (Linux, FreeBSD), by `fcntl` on macOS. Close-on-exec matters because
-/// other checks spawn children concurrently.
-pub fn stream_socket(nonblocking: bool) -> nix::Result<std::os::fd::OwnedFd> {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
-    #[cfg(not(target_vendor = "apple"))]
-    {
-        let mut flags = SockFlag::SOCK_CLOEXEC;
-        if nonblocking {
-            flags |= SockFlag::SOCK_NONBLOCK;
+/// A listener at `path` (any length, see [`socket_alias`]) whose accept backlog is full,
+/// and the connections that fill it, queued and never accepted.
+pub struct FullBacklog {
+    /// The listener, backlog 0: it holds one queued connection (Linux), then refuses.
+    pub listener: UnixListener,
+    /// The queued connections, kept open so the backlog stays full.
+    pub queued: Vec<tokio::net::UnixStream>,
+}
+
+/// Binds [`FullBacklog`]'s listener at `path` and fills its backlog with the library's
+/// own connections (`socket::SocketFile::connect`, through `backend`), made until the
+/// library answers that the backlog is full (EAGAIN: `ProbeDoubt::BacklogFull`).
+pub async fn full_backlog(path: &Path, backend: Backend) -> Result<FullBacklog> {
+    let listener = bind_any_len(path)?;
+    // std listens with its own backlog; a second listen sets it (Linux and the BSDs).
+    let zero = nix::sys::socket::Backlog::new(0).context("backlog")?;
+    nix::sys::socket::listen(&listener, zero).context("listen with backlog 0")?;
+    let (inspection, Some(file)) = inspect_for_probe(path, backend) else {
+        bail!("{} is not a socket to connect to", path.display());
+    };
+    let mut queued = Vec::new();
+    for _ in 0..64 {
+        match file.connect(Duration::from_secs(2)).await {
+            Ok(stream) => queued.push(stream),
+            Err(Probe::Indeterminate(ProbeDoubt::BacklogFull)) => {
+                return Ok(FullBacklog { listener, queued });
+            }
+            Err(other) => bail!("filling the backlog ({inspection:?}): connect: {other:?}"),
         }
-        socket(AddressFamily::Unix, SockType::Stream, flags, None)
     }
-    #[cfg(target_vendor = "apple")]
-    {
-        use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
-        let sock = socket(
-            AddressFamily::Unix,
-            SockType::Stream,
-            SockFlag::empty(),
-            None,
-        )?;
-        fcntl(&sock, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
-        if nonblocking {
-            fcntl(&sock, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
-        }
-        Ok(sock)
-    }
+    bail!(
+        "the backlog never filled after {} connections",
+        queued.len()
+    )
 }

@@ -1,64 +1,86 @@
-//! The list of checks: ids, labels and the scenario each belongs to.
+//! The list of checks: one table, [`ROWS`], one row per check holding everything the gate
+//! knows about it but its body — id, label, scenario, what it needs, its seed id, which
+//! check's run it inspects, its deadline. [`Check`] is only the key a scenario names a
+//! check by; every fact about it is read from its row.
 //!
-//! The catalog is the only list of checks: `--list` prints it (the README shows that
-//! output, and a CLI test fails when the two differ); each variant of [`Check`] says what
-//! its check proves about the OS.
+//! The table is the only list of checks: `--list` prints it (the README shows that
+//! output, and a CLI test fails when the two differ). The P checks are per real pi
+//! runtime: their rows ([`Key::PerRuntime`]) are templates, `P{n}.<k>` and
+//! `pi {version}: …`, filled in once per runtime found at setup ([`PiRuntime`]).
 //!
-//! The list is fixed before the first check — the fixed checks ([`Check::FIXED`]) and
-//! the P checks of the real pi runtimes found at setup ([`Catalog`]) — so that the TAP
-//! plan (`1..N`) can be printed before the first check runs, results print in a stable order however the checks interleave, and a check that
-//! never reported (a scenario bug) is caught as a failure instead of silently missing.
+//! The list is fixed before the first check ([`Catalog`]), so that the TAP plan (`1..N`)
+//! can be printed before the first check runs, results print in a stable order however
+//! the checks interleave, and a check that never reported (a scenario bug) is caught as
+//! a failure instead of silently missing.
 //!
-//! The catalog is the one owner of scenario names and of each check's scenario: the
-//! command line, the headers, `--list`, JUnit suites and the summary all ask here.
+//! [`Scenario`] is the one list of scenarios: clap derives the subcommands from it (the
+//! command line flattens it into its own), and the headers, `--list`, JUnit suites and the
+//! summary take their names from it.
 
-/// A scenario the command line can select (a subcommand).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use clap::ValueEnum;
+use entwurf_v2_spawn::runtime::RuntimeVersion;
+
+use crate::harness::needs::Needs;
+
+/// A scenario the command line can select: each variant is a subcommand (its doc comment
+/// the subcommand's help) and has the same name everywhere else.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::Subcommand, clap::ValueEnum,
+)]
 pub enum Scenario {
-    /// `socket`: control socket observation (S1).
+    /// Control socket observation (S1.x).
     Socket,
-    /// `child`: real child processes (S2).
+    /// Real child processes (S2.x).
     Child,
-    /// `watcher`: the watcher over production dependencies (S3).
+    /// The watcher over production dependencies (S3.x).
     Watcher,
-    /// `lock`: real lock files (L).
+    /// Real lock files (L).
     Lock,
-    /// `resume`: resume end to end with a stand-in `pi` (R).
+    /// Resume end to end with a stand-in `pi` (R).
     Resume,
-    /// `visible`: visible resume in a private tmux server (V).
+    /// Visible resume in a private tmux server (V; skipped without tmux).
     Visible,
-    /// `dispatch`: a message to a stand-in citizen, live or dormant (D).
+    /// A message to a stand-in citizen, live or dormant (D).
     Dispatch,
-    /// `pi`: resumes with the real `pi` runtimes, offline (P).
+    /// Resumes with the real pi runtimes, offline (P; `./run.sh install-pi`).
     Pi,
 }
 
 impl Scenario {
     /// Every scenario, in output order.
-    #[cfg(test)]
-    pub const ALL: [Self; 8] = [
-        Self::Socket,
-        Self::Child,
-        Self::Watcher,
-        Self::Lock,
-        Self::Resume,
-        Self::Visible,
-        Self::Dispatch,
-        Self::Pi,
-    ];
+    pub fn all() -> &'static [Self] {
+        Self::value_variants()
+    }
 
-    /// The subcommand name.
+    /// The subcommand's name: clap's, from the variant's (asked once; clap hands it out
+    /// borrowed from a value it makes on each call).
     pub fn name(self) -> &'static str {
-        match self {
-            Self::Socket => "socket",
-            Self::Child => "child",
-            Self::Watcher => "watcher",
-            Self::Lock => "lock",
-            Self::Resume => "resume",
-            Self::Visible => "visible",
-            Self::Dispatch => "dispatch",
-            Self::Pi => "pi",
-        }
+        static NAMES: OnceLock<Vec<String>> = OnceLock::new();
+        let names = NAMES.get_or_init(|| {
+            Self::value_variants()
+                .iter()
+                .map(|s| {
+                    s.to_possible_value()
+                        .map(|v| v.get_name().to_owned())
+                        .unwrap_or_default()
+                })
+                .collect()
+        });
+        names.get(self as usize).map_or("", String::as_str)
+    }
+
+    /// The fixed checks of this scenario, in catalog order (not the per-runtime ones).
+    pub fn checks(self) -> Vec<Check> {
+        ROWS.iter()
+            .filter(|row| row.scenario == Some(self))
+            .filter_map(|row| match row.key {
+                Key::Fixed(check) => Some(check),
+                Key::PerRuntime(_) => None,
+            })
+            .collect()
     }
 }
 
@@ -74,484 +96,401 @@ pub fn backend_skip(check: Check, backend: entwurf_v2_spawn::Backend) -> Option<
     })
 }
 
-/// One check of the live gate.
+/// One check of the live gate: the key of its row in [`ROWS`], named after it. Its row
+/// says what the check proves; the doc here, how.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Check {
-    /// S1.1 (seed S1): a listening unix socket is reported connectable through `O_PATH` +
+    /// A listening unix socket is reported connectable through `O_PATH` +
     /// `/proc/self/fd/N`.
     SocketListening,
-    /// S1.2 (seed S1): `O_PATH|O_NOFOLLOW` stops at a symlink: forged, and the target's
+    /// `O_PATH|O_NOFOLLOW` stops at a symlink: forged, and the target's
     /// listener never sees a connection.
     SocketSymlink,
-    /// S1.3 (seed S1): an absent path is "wait", and cancellation ends the wait promptly.
+    /// An absent path is "wait", and cancellation ends the wait promptly.
     SocketAbsentCancel,
-    /// S1.4: a regular file at the path is forged, never probed.
+    /// A regular file at the path is forged, never probed.
     SocketRegularFile,
-    /// S1.5: a stale socket answers ECONNREFUSED (wait); inotify wakes the waiter when a
+    /// A stale socket answers ECONNREFUSED (wait); inotify wakes the waiter when a
     /// new listener binds.
     SocketStale,
-    /// S1.6: a full accept backlog gives EAGAIN: indeterminate, never dead; resolves once
+    /// A full accept backlog gives EAGAIN: indeterminate, never dead; resolves once
     /// drained.
     SocketBacklogFull,
-    /// S1.7: a path longer than `sun_path`'s 107 bytes is reachable through
+    /// A path longer than `sun_path`'s 107 bytes is reachable through
     /// `/proc/self/fd/N` (portable backend: skips, after checking the typed `PathTooLong`).
     SocketLongPath,
-    /// S1.8: a socket whose owner is another uid is forged (root only).
+    /// A socket whose owner is another uid is forged (root only).
     SocketForeignOwner,
-    /// S2.1 (seed S2): `spawn` returns only after `exec` succeeded, with the child in its own
+    /// `spawn` returns only after `exec` succeeded, with the child in its own
     /// session.
     ChildSpawned,
-    /// S2.2 (seed S2): SIGTERM to the group is observed through the pidfd as exit 0 or
+    /// SIGTERM to the group is observed through the pidfd as exit 0 or
     /// signal 15.
     ChildTerminated,
-    /// S2.3: an exit before anyone awaits it is still observed (captured from spawn on).
+    /// An exit before anyone awaits it is still observed (captured from spawn on).
     ChildEarlyExit,
-    /// S3.1 (seed S3): a real timer fires, SIGTERM goes out, the real exit is observed.
+    /// A real timer fires, SIGTERM goes out, the real exit is observed.
     WatcherTimeout,
-    /// S3.2 (seed S3): the real lock file is released exactly once on that exit.
+    /// The real lock file is released exactly once on that exit.
     WatcherReleasedOnce,
-    /// S3.3: ENOENT from `exec` becomes spawn-start-failed and releases once.
+    /// ENOENT from `exec` becomes spawn-start-failed and releases once.
     WatcherMissingProgram,
-    /// S3.4: a child ignoring SIGTERM is SIGKILLed after the grace and its exit observed.
+    /// A child ignoring SIGTERM is SIGKILLed after the grace and its exit observed.
     WatcherIgnoresTerm,
-    /// S3.5: the group sweep leaves no grandchild alive after the kill.
+    /// The group sweep leaves no grandchild alive after the kill.
     WatcherGrandchild,
-    /// S3.6: socket-alive releases while the resident keeps running.
+    /// Socket-alive releases while the resident keeps running.
     WatcherSocketAlive,
-    /// S3.7: a forged socket path triggers the backstop; only the observed exit releases.
+    /// A forged socket path triggers the backstop; only the observed exit releases.
     WatcherForgedBackstop,
-    /// L1: `O_CREAT|O_EXCL` 0600 file, 0700 dir, the TypeScript dispatcher's JSON line.
+    /// `O_CREAT|O_EXCL` 0600 file, 0700 dir, the TypeScript dispatcher's JSON line.
     LockFormat,
-    /// L2: a live holder is a conflict naming pid, host, createdAt, mtime and the fix.
+    /// A live holder is a conflict naming pid, host, createdAt, mtime and the fix.
     LockConflict,
-    /// L3: release reads the nonce first: a successor's lock is never removed.
+    /// Release reads the nonce first: a successor's lock is never removed.
     LockNonceRelease,
-    /// L4: `kill(pid, 0)` = ESRCH on our host makes a lock reclaimable.
+    /// `kill(pid, 0)` = ESRCH on our host makes a lock reclaimable.
     LockDeadReclaim,
-    /// L5: a dead pid on another host is never trusted: conflict.
+    /// A dead pid on another host is never trusted: conflict.
     LockOtherHost,
-    /// L6: corrupt, empty or wrong-gid files are conflicts and stay byte-for-byte.
+    /// Corrupt, empty or wrong-gid files are conflicts and stay byte-for-byte.
     LockCorrupt,
-    /// L7: 8 real processes racing: exactly one wins.
+    /// 8 real processes racing: exactly one wins.
     LockRace,
-    /// L8: EPERM from `kill(pid, 0)` is a conflict (as root: a holder running as uid
+    /// EPERM from `kill(pid, 0)` is a conflict (as root: a holder running as uid
     /// 65534, met from a thread without `CAP_KILL`).
     LockEperm,
-    /// R1: saved session → identity → §9 argv (checked by the stand-in `pi`) →
+    /// Saved session → identity → §9 argv (checked by the stand-in `pi`) →
     /// socket-alive → lock released.
     ResumeEndToEnd,
-    /// R2: the resident outlives the release, then is stopped.
+    /// The resident outlives the release, then is stopped.
     ResumeResident,
-    /// V1: a real tmux window runs the stand-in `pi` with the visible argv (an arg ending
+    /// A real tmux window runs the stand-in `pi` with the visible argv (an arg ending
     /// in `;` arrives intact); socket-alive in ms, lock released, window open.
     VisibleSocketAlive,
-    /// V2: a `pi` that exits at once is reported `pane-exited` through a pidfd on the pane
+    /// A `pi` that exits at once is reported `pane-exited` through a pidfd on the pane
     /// pid, in ms, with its exit code in the receipt.
     VisiblePaneExited,
-    /// V3: a live socket → refused, the server's window list unchanged.
+    /// A live socket → refused, the server's window list unchanged.
     VisibleLiveSocket,
-    /// V4: a full backlog → refused, the server's window list unchanged.
+    /// A full backlog → refused, the server's window list unchanged.
     VisibleBacklogFull,
-    /// V5: a symlink → refused, the server's window list unchanged.
+    /// A symlink → refused, the server's window list unchanged.
     VisibleSymlink,
-    /// V6: a held lock → refused, the server's window list unchanged.
+    /// A held lock → refused, the server's window list unchanged.
     VisibleLockHeld,
-    /// V7: a cwd holding a tmux command substitution is refused; no window, the command
+    /// A cwd holding a tmux command substitution is refused; no window, the command
     /// never runs.
     VisibleHashCwd,
-    /// V8: the private server is reaped; the stand-in and the watchdog window are gone.
+    /// The private server is reaped; the stand-in and the watchdog window are gone.
     VisibleNothingLeft,
-    /// D1: live + fire-and-forget: one `get_info`, one `send`, the ack, the real lock
+    /// Live + fire-and-forget: one `get_info`, one `send`, the ack, the real lock
     /// file taken and released once.
     DispatchLiveSent,
-    /// D2: live + owned-outcome: refused after the probe, no `send`.
+    /// Live + owned-outcome: refused after the probe, no `send`.
     DispatchLiveOwned,
-    /// D3: dormant + owned-outcome: the spawn-bg resume of the stand-in `pi`, the message
+    /// Dormant + owned-outcome: the spawn-bg resume of the stand-in `pi`, the message
     /// its prompt.
     DispatchDormantResumed,
-    /// D4: dormant + fire-and-forget: refused, nothing spawned.
+    /// Dormant + fire-and-forget: refused, nothing spawned.
     DispatchDormantFireForget,
-    /// D5: a held lock: refused before any probe; the citizen never connected to.
+    /// A held lock: refused before any probe; the citizen never connected to.
     DispatchLocked,
-    /// D6: a symlink at the socket path: refused before the lock, never connected.
+    /// A symlink at the socket path: refused before the lock, never connected.
     DispatchSymlink,
-    /// D7: a listener answering `get_info` as another session: a conflict, no `send`.
+    /// A listener answering `get_info` as another session: a conflict, no `send`.
     DispatchOtherSession,
-    /// D8: a `send` never answered: failed, one attempt, the lock released.
+    /// A `send` never answered: failed, one attempt, the lock released.
     DispatchStalledSend,
-    /// D9: the socket gone between probe and send: one re-resolve under the same lock.
+    /// The socket gone between probe and send: one re-resolve under the same lock.
     DispatchGoneBeforeSend,
-    /// D10: a `send` refused in band: rejected, no second attempt.
+    /// A `send` refused in band: rejected, no second attempt.
     DispatchRefused,
-    /// D11: owned-outcome to a listener that never answers `get_info`: indeterminate,
+    /// Owned-outcome to a listener that never answers `get_info`: indeterminate,
     /// nothing spawned.
     DispatchIndeterminate,
-    /// D12: fire-and-forget to a listener that never answers `get_info`: indeterminate,
+    /// Fire-and-forget to a listener that never answers `get_info`: indeterminate,
     /// no `send`.
     DispatchIndeterminateFireForget,
-    /// P: no real pi runtime was found (a skip naming the install command; a failure on
+    /// No real pi runtime was found (a skip naming the install command; a failure on
     /// CI).
     PiMissing,
-    /// `P<n>.<k>`: check `k` against runtime `n`.
+    /// A per-runtime row ([`Key::PerRuntime`]) against one real pi runtime: `P<n>.<k>`.
     Pi(&'static PiRuntime, PiCheck),
-    /// H1: no descriptor leaked over the run.
+    /// No descriptor leaked over the run.
     HygieneFds,
-    /// H2: no child unreaped, no group member alive.
+    /// No child unreaped, no group member alive.
     HygieneChildren,
-    /// H3: every temp dir removed.
+    /// Every temp dir removed.
     HygieneTempDirs,
 }
 
-use crate::harness::needs::Needs;
-use crate::harness::pi_runtimes::{PiCheck, PiRuntime};
+/// A per-runtime row of the catalog: one check, run once per runtime. Its row says what
+/// it proves; the doc here, how. Its position here numbers its garden ids (`World::gid`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PiCheck {
+    /// spawn-bg `v2-control` resume of a session pi wrote → socket-alive.
+    ResumeSocketAlive,
+    /// The resident's offline turn: exit 0, one turn appended, header unchanged.
+    ResumeTurn,
+    /// `legacy`: no socket; the exit releases; the turn is in the file.
+    Legacy,
+    /// Visible resume in a private tmux server.
+    Visible,
+    /// A runtime refusing the argv: its stderr line in the outcome.
+    RefusedArgv,
+    /// The preflight: the version named; missing and too old refused before the lock.
+    Preflight,
+    /// Cell C1 of the dispatch matrix: a fire-and-forget dispatch reaches a resident over
+    /// its socket; an owned-outcome dispatch resumes a dormant citizen with the message.
+    Dispatch,
+    /// Nothing on the network, nothing written outside the scratch dir, nothing left.
+    NothingEscapes,
+}
+
+/// Which checks a row stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Key {
+    /// One check, once per run.
+    Fixed(Check),
+    /// One check per real pi runtime found at setup: `{n}` in the id is the runtime's
+    /// position, `{version}` in the label its version.
+    PerRuntime(PiCheck),
+}
+
+/// One row of the catalog: everything about a check but its body.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckSpec {
+    /// The check (or checks, one per runtime) the row stands for.
+    pub key: Key,
+    /// The id printed in every format: unique, so `--only`, `--inject-*` and JUnit name
+    /// exactly one check. The seven seed checks are `S1.1`–`S1.3`, `S2.1`–`S2.2` and
+    /// `S3.1`–`S3.2` (their seed ids in [`CheckSpec::seed`]).
+    pub id: &'static str,
+    /// What the check proves. No `#` (a TAP directive) and no newline.
+    pub label: &'static str,
+    /// The scenario (subcommand) the check belongs to; `None` for hygiene, which runs
+    /// after every selection.
+    pub scenario: Option<Scenario>,
+    /// What the check needs from the user running it (`--list` tells ahead of a run).
+    pub needs: Option<Needs>,
+    /// The id the seed's parity table gives the check (`S1`, `S2`, `S3`: one for several
+    /// checks), for the seven seed checks; their labels end in `[seed S1]` and so on, so
+    /// every format, `--list` included, maps them back.
+    pub seed: Option<&'static str>,
+    /// The check whose run this one inspects, which cannot run without it: `--only`
+    /// brings it along. A per-runtime row names one of the same runtime.
+    pub inspects: Option<Key>,
+    /// How long the check may run, in `--check-timeout-ms`: six for a check against the
+    /// real pi, whose Node start-up alone takes a second or two and which runs a resume
+    /// or two per check.
+    pub deadline_factor: u32,
+}
+
+impl CheckSpec {
+    const fn new(
+        key: Key,
+        id: &'static str,
+        scenario: Option<Scenario>,
+        label: &'static str,
+    ) -> Self {
+        Self {
+            key,
+            id,
+            label,
+            scenario,
+            needs: None,
+            seed: None,
+            inspects: None,
+            deadline_factor: 1,
+        }
+    }
+
+    const fn seed(self, seed: &'static str) -> Self {
+        Self {
+            seed: Some(seed),
+            ..self
+        }
+    }
+
+    const fn needs(self, needs: Needs) -> Self {
+        Self {
+            needs: Some(needs),
+            ..self
+        }
+    }
+
+    const fn inspects(self, check: Check) -> Self {
+        Self {
+            inspects: Some(Key::Fixed(check)),
+            ..self
+        }
+    }
+
+    const fn inspects_same_runtime(self, check: PiCheck) -> Self {
+        Self {
+            inspects: Some(Key::PerRuntime(check)),
+            ..self
+        }
+    }
+
+    const fn deadline(self, factor: u32) -> Self {
+        Self {
+            deadline_factor: factor,
+            ..self
+        }
+    }
+}
+
+/// A row of a scenario's check.
+const fn check(
+    check: Check,
+    id: &'static str,
+    scenario: Scenario,
+    label: &'static str,
+) -> CheckSpec {
+    CheckSpec::new(Key::Fixed(check), id, Some(scenario), label)
+}
+
+/// A row of a hygiene check (no scenario: it runs after every selection).
+const fn hygiene(check: Check, id: &'static str, label: &'static str) -> CheckSpec {
+    CheckSpec::new(Key::Fixed(check), id, None, label)
+}
+
+/// A row run once per real pi runtime (`pi` scenario).
+const fn per_runtime(check: PiCheck, id: &'static str, label: &'static str) -> CheckSpec {
+    CheckSpec::new(Key::PerRuntime(check), id, Some(Scenario::Pi), label)
+}
+
+use Check as C;
+use PiCheck as P;
+use Scenario as S;
+
+/// Every check, in output order: the scenarios' checks, the `P` line (only when no real
+/// pi runtime was found) and the per-runtime rows in its place otherwise, then hygiene.
+pub const ROWS: &[CheckSpec] = &[
+    check(C::SocketListening, "S1.1", S::Socket, "a real listening unix socket → await_socket_alive resolves (connectable) [seed S1]").seed("S1"),
+    check(C::SocketSymlink, "S1.2", S::Socket, "a symlink at the socket path → forged reject (never connected) [seed S1]").seed("S1"),
+    check(C::SocketAbsentCancel, "S1.3", S::Socket, "an absent socket → waits, then cancellation settles it (no hang) [seed S1]").seed("S1"),
+    check(C::SocketRegularFile, "S1.4", S::Socket, "a regular file at the socket path → forged reject"),
+    check(C::SocketStale, "S1.5", S::Socket, "a stale socket file (nobody listening) → keeps waiting, resolves once a listener appears"),
+    check(C::SocketBacklogFull, "S1.6", S::Socket, "a listener with a full accept backlog → indeterminate, keeps waiting, never dead"),
+    check(C::SocketLongPath, "S1.7", S::Socket, "a socket path longer than sun_path's 107 bytes → resolves"),
+    check(C::SocketForeignOwner, "S1.8", S::Socket, "a socket owned by another uid → forged reject").needs(Needs::Root),
+    check(C::ChildSpawned, "S2.1", S::Child, "spawn_child resolves once the real process started [seed S2]").seed("S2"),
+    check(C::ChildTerminated, "S2.2", S::Child, "terminate → await_child_exit observes the exit (code 0, or killed by the signal) [seed S2]").seed("S2").inspects(C::ChildSpawned),
+    check(C::ChildEarlyExit, "S2.3", S::Child, "a child that exits before anyone awaits it → exit observed"),
+    check(C::WatcherTimeout, "S3.1", S::Watcher, "timeout → terminate → child-exited (real timer + real child + watcher) [seed S3]").seed("S3"),
+    check(C::WatcherReleasedOnce, "S3.2", S::Watcher, "lock released exactly once on the observed exit [seed S3]").seed("S3").inspects(C::WatcherTimeout),
+    check(C::WatcherMissingProgram, "S3.3", S::Watcher, "a missing program → spawn-start-failed, lock released exactly once"),
+    check(C::WatcherIgnoresTerm, "S3.4", S::Watcher, "a child ignoring SIGTERM → SIGKILL after the term grace, exit observed"),
+    check(C::WatcherGrandchild, "S3.5", S::Watcher, "a grandchild ignoring SIGTERM → no survivor in the group after the kill"),
+    check(C::WatcherSocketAlive, "S3.6", S::Watcher, "a child that listens late → socket-alive, lock released, resident lives on"),
+    check(C::WatcherForgedBackstop, "S3.7", S::Watcher, "a forged socket path → backstop terminates → child-exited, lock released"),
+    check(C::LockFormat, "L1", S::Lock, "acquire writes the shared claim (one JSON line, 0600 file, 0700 dir)"),
+    check(C::LockConflict, "L2", S::Lock, "a held lock → conflict with holder evidence"),
+    check(C::LockNonceRelease, "L3", S::Lock, "release is nonce-guarded: a successor's lock is never removed"),
+    check(C::LockDeadReclaim, "L4", S::Lock, "a holder pid dead on this host → reclaimed"),
+    check(C::LockOtherHost, "L5", S::Lock, "a dead holder pid on another host → conflict, kept"),
+    check(C::LockCorrupt, "L6", S::Lock, "a corrupt, empty or wrong-gid lock → conflict, never deleted"),
+    check(C::LockRace, "L7", S::Lock, "8 processes racing for one lock → exactly one winner"),
+    check(C::LockEperm, "L8", S::Lock, "a holder pid answering EPERM → conflict, kept"),
+    check(C::ResumeEndToEnd, "R1", S::Resume, "resume: saved session → identity → argv → socket-alive → lock file released"),
+    check(C::ResumeResident, "R2", S::Resume, "resume: the resident is still alive after the release, then cleaned up").inspects(C::ResumeEndToEnd),
+    check(C::VisibleSocketAlive, "V1", S::Visible, "visible: stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open").needs(Needs::Tmux),
+    check(C::VisiblePaneExited, "V2", S::Visible, "visible: stand-in pi exits at once → pane-exited in ms, lock released").needs(Needs::Tmux),
+    check(C::VisibleLiveSocket, "V3", S::Visible, "visible: a live socket → refused (target-live), no window").needs(Needs::Tmux),
+    check(C::VisibleBacklogFull, "V4", S::Visible, "visible: a full accept backlog → refused (indeterminate), no window").needs(Needs::Tmux),
+    check(C::VisibleSymlink, "V5", S::Visible, "visible: a symlink at the socket path → refused (address conflict), no window").needs(Needs::Tmux),
+    check(C::VisibleLockHeld, "V6", S::Visible, "visible: lock held → refused, no window, the holder's lock kept").needs(Needs::Tmux),
+    check(C::VisibleHashCwd, "V7", S::Visible, "visible: a cwd holding a tmux command substitution → refused, no window, nothing executed").needs(Needs::Tmux),
+    check(C::VisibleNothingLeft, "V8", S::Visible, "visible: the private tmux server, its windows and stand-ins are gone afterwards").needs(Needs::Tmux),
+    check(C::DispatchLiveSent, "D1", S::Dispatch, "dispatch: live + fire-and-forget → sent (acked followUp), one send received, lock taken and released once, no lock file left"),
+    check(C::DispatchLiveOwned, "D2", S::Dispatch, "dispatch: live + owned-outcome → rejected owned-live-no-autosend, probed, nothing delivered"),
+    check(C::DispatchDormantResumed, "D3", S::Dispatch, "dispatch: dormant + owned-outcome → resumed through spawn-bg, the message in the stand-in pi's argv, lock released once"),
+    check(C::DispatchDormantFireForget, "D4", S::Dispatch, "dispatch: dormant + fire-and-forget → rejected dormant-fire-forget-unsupported, nothing spawned"),
+    check(C::DispatchLocked, "D5", S::Dispatch, "dispatch: a held lock → target-locked, no probe (the citizen heard nothing), the holder's lock kept"),
+    check(C::DispatchSymlink, "D6", S::Dispatch, "dispatch: a symlink at the socket path → target-address-conflict, no lock taken, nothing delivered"),
+    check(C::DispatchOtherSession, "D7", S::Dispatch, "dispatch: a socket answering get_info as another session → target-address-conflict, nothing delivered"),
+    check(C::DispatchStalledSend, "D8", S::Dispatch, "dispatch: a listener that never answers the send → failed, exactly one delivery attempt, lock released"),
+    check(C::DispatchGoneBeforeSend, "D9", S::Dispatch, "dispatch: a socket gone between the probe and the send → re-resolved once under the same lock, rejected, nothing delivered"),
+    check(C::DispatchRefused, "D10", S::Dispatch, "dispatch: an in-band refusal → rejected send-refused, no second attempt"),
+    check(C::DispatchIndeterminate, "D11", S::Dispatch, "dispatch: owned-outcome to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing spawned"),
+    check(C::DispatchIndeterminateFireForget, "D12", S::Dispatch, "dispatch: fire-and-forget to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing sent"),
+    check(C::PiMissing, "P", S::Pi, "real pi runtimes: resumes of sessions pi wrote, offline"),
+    per_runtime(P::ResumeSocketAlive, "P{n}.1", "pi {version}: spawn-bg v2-control resume of a session pi wrote → identity from its file, socket-alive for that gid, released once, resident not signalled").deadline(6),
+    per_runtime(P::ResumeTurn, "P{n}.2", "pi {version}: the resident runs its offline turn and exits 0 → exactly that turn appended, header unchanged, no second session").inspects_same_runtime(P::ResumeSocketAlive).deadline(6),
+    per_runtime(P::Legacy, "P{n}.3", "pi {version}: legacy resume (discovery off, fixture as extension arg, no control flag) → no socket, the exit releases, the turn is in the file").deadline(6),
+    per_runtime(P::Visible, "P{n}.4", "pi {version}: visible resume in a private tmux window → socket-alive, released, window open, transcript byte-identical; window closed → pane-exited").needs(Needs::Tmux).deadline(6),
+    per_runtime(P::RefusedArgv, "P{n}.5", "pi {version}: pi refusing the argv (no extension defines --entwurf-control) → the exit releases, pi's stderr line in the outcome").deadline(6),
+    per_runtime(P::Preflight, "P{n}.6", "pi {version}: preflight names this version, the one its package.json states; a missing runtime and one below 0.76.0 are refused, typed, naming what was found").deadline(6),
+    per_runtime(P::Dispatch, "P{n}.7", "pi {version}: dispatch C1: fire-and-forget to a resident the library resumed → sent over its socket, lock taken and released once, the message in its file as a follow-up (custom_message + the turn it triggers), nothing else; owned-outcome to a dormant citizen → resumed with the message as its turn").deadline(6),
+    per_runtime(P::NothingEscapes, "P{n}.8", "pi {version}: under strace: no inet socket, nothing written outside the scratch dir (relative paths resolved); pi carries the run's marker, and no process with it is left").needs(Needs::Strace).deadline(6),
+    hygiene(C::HygieneFds, "H1", "no descriptor leaked since the start"),
+    hygiene(C::HygieneChildren, "H2", "no child left unreaped, no group member left alive"),
+    hygiene(C::HygieneTempDirs, "H3", "every temp dir removed"),
+];
 
 /// How many processes race for one lock in [`Check::LockRace`].
 pub const RACERS: usize = 8;
 
 impl Check {
-    /// Every check but those of the real pi runtimes (see [`Catalog`]), in output order.
-    pub const FIXED: [Self; 51] = [
-        Self::SocketListening,
-        Self::SocketSymlink,
-        Self::SocketAbsentCancel,
-        Self::SocketRegularFile,
-        Self::SocketStale,
-        Self::SocketBacklogFull,
-        Self::SocketLongPath,
-        Self::SocketForeignOwner,
-        Self::ChildSpawned,
-        Self::ChildTerminated,
-        Self::ChildEarlyExit,
-        Self::WatcherTimeout,
-        Self::WatcherReleasedOnce,
-        Self::WatcherMissingProgram,
-        Self::WatcherIgnoresTerm,
-        Self::WatcherGrandchild,
-        Self::WatcherSocketAlive,
-        Self::WatcherForgedBackstop,
-        Self::LockFormat,
-        Self::LockConflict,
-        Self::LockNonceRelease,
-        Self::LockDeadReclaim,
-        Self::LockOtherHost,
-        Self::LockCorrupt,
-        Self::LockRace,
-        Self::LockEperm,
-        Self::ResumeEndToEnd,
-        Self::ResumeResident,
-        Self::VisibleSocketAlive,
-        Self::VisiblePaneExited,
-        Self::VisibleLiveSocket,
-        Self::VisibleBacklogFull,
-        Self::VisibleSymlink,
-        Self::VisibleLockHeld,
-        Self::VisibleHashCwd,
-        Self::VisibleNothingLeft,
-        Self::DispatchLiveSent,
-        Self::DispatchLiveOwned,
-        Self::DispatchDormantResumed,
-        Self::DispatchDormantFireForget,
-        Self::DispatchLocked,
-        Self::DispatchSymlink,
-        Self::DispatchOtherSession,
-        Self::DispatchStalledSend,
-        Self::DispatchGoneBeforeSend,
-        Self::DispatchRefused,
-        Self::DispatchIndeterminate,
-        Self::DispatchIndeterminateFireForget,
-        Self::HygieneFds,
-        Self::HygieneChildren,
-        Self::HygieneTempDirs,
-    ];
+    /// The check's row.
+    ///
+    /// # Panics
+    ///
+    /// When the check has no row in [`ROWS`]: a variant added without one, which the
+    /// first run of its scenario (every CLI test run) reports.
+    pub fn spec(self) -> &'static CheckSpec {
+        let key = match self {
+            Self::Pi(_, k) => Key::PerRuntime(k),
+            check => Key::Fixed(check),
+        };
+        match ROWS.iter().find(|row| row.key == key) {
+            Some(row) => row,
+            None => panic!("{self:?} has no row in the catalog (harness::catalog::ROWS)"),
+        }
+    }
 
-    /// The id printed in every format: unique, so `--only`, `--inject-*` and JUnit name
-    /// exactly one check. The seven seed checks are `S1.1`–`S1.3`, `S2.1`–`S2.2` and
-    /// `S3.1`–`S3.2`; their seed ids stay in their labels ([`Check::seed_id`]).
+    /// The id printed in every format ([`CheckSpec::id`]; a P check's with its runtime's
+    /// position).
     pub fn id(self) -> &'static str {
         match self {
-            Self::SocketListening => "S1.1",
-            Self::SocketSymlink => "S1.2",
-            Self::SocketAbsentCancel => "S1.3",
-            Self::SocketRegularFile => "S1.4",
-            Self::SocketStale => "S1.5",
-            Self::SocketBacklogFull => "S1.6",
-            Self::SocketLongPath => "S1.7",
-            Self::SocketForeignOwner => "S1.8",
-            Self::ChildSpawned => "S2.1",
-            Self::ChildTerminated => "S2.2",
-            Self::ChildEarlyExit => "S2.3",
-            Self::WatcherTimeout => "S3.1",
-            Self::WatcherReleasedOnce => "S3.2",
-            Self::WatcherMissingProgram => "S3.3",
-            Self::WatcherIgnoresTerm => "S3.4",
-            Self::WatcherGrandchild => "S3.5",
-            Self::WatcherSocketAlive => "S3.6",
-            Self::WatcherForgedBackstop => "S3.7",
-            Self::LockFormat => "L1",
-            Self::LockConflict => "L2",
-            Self::LockNonceRelease => "L3",
-            Self::LockDeadReclaim => "L4",
-            Self::LockOtherHost => "L5",
-            Self::LockCorrupt => "L6",
-            Self::LockRace => "L7",
-            Self::LockEperm => "L8",
-            Self::ResumeEndToEnd => "R1",
-            Self::ResumeResident => "R2",
-            Self::VisibleSocketAlive => "V1",
-            Self::VisiblePaneExited => "V2",
-            Self::VisibleLiveSocket => "V3",
-            Self::VisibleBacklogFull => "V4",
-            Self::VisibleSymlink => "V5",
-            Self::VisibleLockHeld => "V6",
-            Self::VisibleHashCwd => "V7",
-            Self::VisibleNothingLeft => "V8",
-            Self::DispatchLiveSent => "D1",
-            Self::DispatchLiveOwned => "D2",
-            Self::DispatchDormantResumed => "D3",
-            Self::DispatchDormantFireForget => "D4",
-            Self::DispatchLocked => "D5",
-            Self::DispatchSymlink => "D6",
-            Self::DispatchOtherSession => "D7",
-            Self::DispatchStalledSend => "D8",
-            Self::DispatchGoneBeforeSend => "D9",
-            Self::DispatchRefused => "D10",
-            Self::DispatchIndeterminate => "D11",
-            Self::DispatchIndeterminateFireForget => "D12",
-            Self::PiMissing => "P",
-            Self::Pi(runtime, check) => runtime.id(check),
-            Self::HygieneFds => "H1",
-            Self::HygieneChildren => "H2",
-            Self::HygieneTempDirs => "H3",
+            Self::Pi(runtime, k) => runtime.text(k).0,
+            check => check.spec().id,
         }
     }
 
-    /// The id the seed's parity table gives the check (`S1`, `S2`, `S3`: one for several
-    /// checks), for the seven seed checks; their labels end in `[seed S1]` and so on, so
-    /// every format, `--list` included, maps them back.
-    pub fn seed_id(self) -> Option<&'static str> {
-        match self {
-            Self::SocketListening | Self::SocketSymlink | Self::SocketAbsentCancel => Some("S1"),
-            Self::ChildSpawned | Self::ChildTerminated => Some("S2"),
-            Self::WatcherTimeout | Self::WatcherReleasedOnce => Some("S3"),
-            _ => None,
-        }
-    }
-
-    /// What the check proves. No `#` (a TAP directive) and no newline.
+    /// What the check proves ([`CheckSpec::label`]; a P check's with its runtime's
+    /// version).
     pub fn label(self) -> &'static str {
         match self {
-            Self::SocketListening => {
-                "a real listening unix socket → await_socket_alive resolves (connectable) [seed S1]"
-            }
-            Self::SocketSymlink => {
-                "a symlink at the socket path → forged reject (never connected) [seed S1]"
-            }
-            Self::SocketAbsentCancel => {
-                "an absent socket → waits, then cancellation settles it (no hang) [seed S1]"
-            }
-            Self::SocketRegularFile => "a regular file at the socket path → forged reject",
-            Self::SocketStale => {
-                "a stale socket file (nobody listening) → keeps waiting, resolves once a listener appears"
-            }
-            Self::SocketBacklogFull => {
-                "a listener with a full accept backlog → indeterminate, keeps waiting, never dead"
-            }
-            Self::SocketLongPath => "a socket path longer than sun_path's 107 bytes → resolves",
-            Self::SocketForeignOwner => "a socket owned by another uid → forged reject",
-            Self::ChildSpawned => "spawn_child resolves once the real process started [seed S2]",
-            Self::ChildTerminated => {
-                "terminate → await_child_exit observes the exit (code 0, or killed by the signal) [seed S2]"
-            }
-            Self::ChildEarlyExit => "a child that exits before anyone awaits it → exit observed",
-            Self::WatcherTimeout => {
-                "timeout → terminate → child-exited (real timer + real child + watcher) [seed S3]"
-            }
-            Self::WatcherReleasedOnce => {
-                "lock released exactly once on the observed exit [seed S3]"
-            }
-            Self::WatcherMissingProgram => {
-                "a missing program → spawn-start-failed, lock released exactly once"
-            }
-            Self::WatcherIgnoresTerm => {
-                "a child ignoring SIGTERM → SIGKILL after the term grace, exit observed"
-            }
-            Self::WatcherGrandchild => {
-                "a grandchild ignoring SIGTERM → no survivor in the group after the kill"
-            }
-            Self::WatcherSocketAlive => {
-                "a child that listens late → socket-alive, lock released, resident lives on"
-            }
-            Self::WatcherForgedBackstop => {
-                "a forged socket path → backstop terminates → child-exited, lock released"
-            }
-            Self::LockFormat => {
-                "acquire writes the shared claim (one JSON line, 0600 file, 0700 dir)"
-            }
-            Self::LockConflict => "a held lock → conflict with holder evidence",
-            Self::LockNonceRelease => {
-                "release is nonce-guarded: a successor's lock is never removed"
-            }
-            Self::LockDeadReclaim => "a holder pid dead on this host → reclaimed",
-            Self::LockOtherHost => "a dead holder pid on another host → conflict, kept",
-            Self::LockCorrupt => "a corrupt, empty or wrong-gid lock → conflict, never deleted",
-            Self::LockRace => "8 processes racing for one lock → exactly one winner",
-            Self::LockEperm => "a holder pid answering EPERM → conflict, kept",
-            Self::ResumeEndToEnd => {
-                "resume: saved session → identity → argv → socket-alive → lock file released"
-            }
-            Self::ResumeResident => {
-                "resume: the resident is still alive after the release, then cleaned up"
-            }
-            Self::VisibleSocketAlive => {
-                "visible: stand-in pi binds in a tmux window → socket-alive in ms, lock released, window still open"
-            }
-            Self::VisiblePaneExited => {
-                "visible: stand-in pi exits at once → pane-exited in ms, lock released"
-            }
-            Self::VisibleLiveSocket => "visible: a live socket → refused (target-live), no window",
-            Self::VisibleBacklogFull => {
-                "visible: a full accept backlog → refused (indeterminate), no window"
-            }
-            Self::VisibleSymlink => {
-                "visible: a symlink at the socket path → refused (address conflict), no window"
-            }
-            Self::VisibleLockHeld => {
-                "visible: lock held → refused, no window, the holder's lock kept"
-            }
-            Self::VisibleHashCwd => {
-                "visible: a cwd holding a tmux command substitution → refused, no window, nothing executed"
-            }
-            Self::VisibleNothingLeft => {
-                "visible: the private tmux server, its windows and stand-ins are gone afterwards"
-            }
-            Self::DispatchLiveSent => {
-                "dispatch: live + fire-and-forget → sent (acked followUp), one send received, lock taken and released once, no lock file left"
-            }
-            Self::DispatchLiveOwned => {
-                "dispatch: live + owned-outcome → rejected owned-live-no-autosend, probed, nothing delivered"
-            }
-            Self::DispatchDormantResumed => {
-                "dispatch: dormant + owned-outcome → resumed through spawn-bg, the message in the stand-in pi's argv, lock released once"
-            }
-            Self::DispatchDormantFireForget => {
-                "dispatch: dormant + fire-and-forget → rejected dormant-fire-forget-unsupported, nothing spawned"
-            }
-            Self::DispatchLocked => {
-                "dispatch: a held lock → target-locked, no probe (the citizen heard nothing), the holder's lock kept"
-            }
-            Self::DispatchSymlink => {
-                "dispatch: a symlink at the socket path → target-address-conflict, no lock taken, nothing delivered"
-            }
-            Self::DispatchOtherSession => {
-                "dispatch: a socket answering get_info as another session → target-address-conflict, nothing delivered"
-            }
-            Self::DispatchStalledSend => {
-                "dispatch: a listener that never answers the send → failed, exactly one delivery attempt, lock released"
-            }
-            Self::DispatchGoneBeforeSend => {
-                "dispatch: a socket gone between the probe and the send → re-resolved once under the same lock, rejected, nothing delivered"
-            }
-            Self::DispatchRefused => {
-                "dispatch: an in-band refusal → rejected send-refused, no second attempt"
-            }
-            Self::DispatchIndeterminate => {
-                "dispatch: owned-outcome to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing spawned"
-            }
-            Self::DispatchIndeterminateFireForget => {
-                "dispatch: fire-and-forget to a listener that never answers get_info → rejected indeterminate-no-spawn, nothing sent"
-            }
-            Self::PiMissing => "real pi runtimes: resumes of sessions pi wrote, offline",
-            Self::Pi(runtime, check) => runtime.label(check),
-            Self::HygieneFds => "no descriptor leaked since the start",
-            Self::HygieneChildren => "no child left unreaped, no group member left alive",
-            Self::HygieneTempDirs => "every temp dir removed",
+            Self::Pi(runtime, k) => runtime.text(k).1,
+            check => check.spec().label,
         }
     }
 
-    /// The scenario (subcommand) the check belongs to; `None` for hygiene, which runs
-    /// after every selection.
+    /// The seed id ([`CheckSpec::seed`]).
+    pub fn seed_id(self) -> Option<&'static str> {
+        self.spec().seed
+    }
+
+    /// The scenario ([`CheckSpec::scenario`]); `None` for hygiene.
     pub fn scenario(self) -> Option<Scenario> {
-        use Check as C;
-        match self {
-            C::SocketListening
-            | C::SocketSymlink
-            | C::SocketAbsentCancel
-            | C::SocketRegularFile
-            | C::SocketStale
-            | C::SocketBacklogFull
-            | C::SocketLongPath
-            | C::SocketForeignOwner => Some(Scenario::Socket),
-            C::ChildSpawned | C::ChildTerminated | C::ChildEarlyExit => Some(Scenario::Child),
-            C::WatcherTimeout
-            | C::WatcherReleasedOnce
-            | C::WatcherMissingProgram
-            | C::WatcherIgnoresTerm
-            | C::WatcherGrandchild
-            | C::WatcherSocketAlive
-            | C::WatcherForgedBackstop => Some(Scenario::Watcher),
-            C::LockFormat
-            | C::LockConflict
-            | C::LockNonceRelease
-            | C::LockDeadReclaim
-            | C::LockOtherHost
-            | C::LockCorrupt
-            | C::LockRace
-            | C::LockEperm => Some(Scenario::Lock),
-            C::ResumeEndToEnd | C::ResumeResident => Some(Scenario::Resume),
-            C::VisibleSocketAlive
-            | C::VisiblePaneExited
-            | C::VisibleLiveSocket
-            | C::VisibleBacklogFull
-            | C::VisibleSymlink
-            | C::VisibleLockHeld
-            | C::VisibleHashCwd
-            | C::VisibleNothingLeft => Some(Scenario::Visible),
-            C::DispatchLiveSent
-            | C::DispatchLiveOwned
-            | C::DispatchDormantResumed
-            | C::DispatchDormantFireForget
-            | C::DispatchLocked
-            | C::DispatchSymlink
-            | C::DispatchOtherSession
-            | C::DispatchStalledSend
-            | C::DispatchGoneBeforeSend
-            | C::DispatchRefused
-            | C::DispatchIndeterminate
-            | C::DispatchIndeterminateFireForget => Some(Scenario::Dispatch),
-            C::PiMissing | C::Pi(..) => Some(Scenario::Pi),
-            C::HygieneFds | C::HygieneChildren | C::HygieneTempDirs => None,
-        }
+        self.spec().scenario
     }
 
-    /// What the check needs from the user running it (`--list` tells ahead of a run).
+    /// What the check needs ([`CheckSpec::needs`]).
     pub fn needs(self) -> Option<Needs> {
-        match self {
-            Self::SocketForeignOwner => Some(Needs::Root),
-            Self::VisibleSocketAlive
-            | Self::VisiblePaneExited
-            | Self::VisibleLiveSocket
-            | Self::VisibleBacklogFull
-            | Self::VisibleSymlink
-            | Self::VisibleLockHeld
-            | Self::VisibleHashCwd
-            | Self::VisibleNothingLeft
-            | Self::Pi(_, PiCheck::Visible) => Some(Needs::Tmux),
-            Self::Pi(_, PiCheck::NothingEscapes) => Some(Needs::Strace),
-            _ => None,
-        }
+        self.spec().needs
     }
 
-    /// A check that inspects another check's run cannot run without it: `--only` brings
-    /// the other one along.
+    /// The check whose run this one inspects ([`CheckSpec::inspects`]).
     pub fn inspects(self) -> Option<Self> {
-        match self {
-            Self::ChildTerminated => Some(Self::ChildSpawned),
-            Self::WatcherReleasedOnce => Some(Self::WatcherTimeout),
-            Self::ResumeResident => Some(Self::ResumeEndToEnd),
-            Self::Pi(runtime, PiCheck::ResumeTurn) => {
-                Some(Self::Pi(runtime, PiCheck::ResumeSocketAlive))
-            }
-            _ => None,
+        match (self.spec().inspects?, self) {
+            (Key::Fixed(check), _) => Some(check),
+            (Key::PerRuntime(k), Self::Pi(runtime, _)) => Some(Self::Pi(runtime, k)),
+            (Key::PerRuntime(_), _) => None,
         }
     }
 
@@ -560,13 +499,63 @@ impl Check {
         self.scenario().is_none()
     }
 
-    /// How long the check may run: `base` (`--check-timeout-ms`), six times that for a
-    /// check against the real pi, whose Node start-up alone takes a second or two and
-    /// which runs a resume or two per check.
+    /// How long the check may run: `base` (`--check-timeout-ms`) times its row's factor.
     pub fn deadline(self, base: std::time::Duration) -> std::time::Duration {
-        match self {
-            Self::Pi(..) => base * 6,
-            _ => base,
+        base * self.spec().deadline_factor
+    }
+}
+
+/// A real pi runtime as the catalog sees it: its position and version name its checks.
+#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PiRuntime {
+    /// 1-based, oldest first: the `n` of `P<n>.<k>`.
+    pub position: usize,
+    /// What it is (from the launcher's name, or its `--version` for `--pi`).
+    pub version: RuntimeVersion,
+    /// The program the resumes launch.
+    pub launcher: PathBuf,
+    /// Each per-runtime row's id and label with `{n}` and `{version}` filled in, made
+    /// once and kept as long as the process (leaked: a handful of short strings), so the
+    /// catalog hands out `&'static str` for these checks like for the fixed ones.
+    texts: Vec<(PiCheck, &'static str, &'static str)>,
+}
+
+impl PiRuntime {
+    /// The runtime at `position` (1-based, oldest first).
+    pub fn new(position: usize, version: RuntimeVersion, launcher: PathBuf) -> Self {
+        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+        let texts = ROWS
+            .iter()
+            .filter_map(|row| match row.key {
+                Key::PerRuntime(k) => Some((
+                    k,
+                    leak(row.id.replace("{n}", &position.to_string())),
+                    leak(row.label.replace("{version}", &version.to_string())),
+                )),
+                Key::Fixed(_) => None,
+            })
+            .collect();
+        Self {
+            position,
+            version,
+            launcher,
+            texts,
+        }
+    }
+
+    /// This runtime's checks, one per per-runtime row, in catalog order.
+    pub fn checks(&'static self) -> Vec<Check> {
+        self.texts
+            .iter()
+            .map(|(k, ..)| Check::Pi(self, *k))
+            .collect()
+    }
+
+    /// The id and label of check `k` on this runtime.
+    fn text(&self, k: PiCheck) -> (&'static str, &'static str) {
+        match self.texts.iter().find(|(key, ..)| *key == k) {
+            Some((_, id, label)) => (id, label),
+            None => panic!("{k:?} has no row in the catalog (harness::catalog::ROWS)"),
         }
     }
 }
@@ -579,19 +568,29 @@ pub struct Catalog {
 }
 
 impl Catalog {
-    /// The catalog with one set of P checks per runtime (`runtimes` oldest first).
+    /// The catalog with one set of P checks per runtime (`runtimes` oldest first), in
+    /// the place of the per-runtime rows.
     pub fn new(runtimes: &'static [PiRuntime]) -> Self {
-        let mut checks: Vec<Check> = Check::FIXED
-            .into_iter()
-            .filter(|c| !c.is_hygiene())
+        let per_runtime: Vec<PiCheck> = ROWS
+            .iter()
+            .filter_map(|row| match row.key {
+                Key::PerRuntime(k) => Some(k),
+                Key::Fixed(_) => None,
+            })
             .collect();
-        if runtimes.is_empty() {
-            checks.push(Check::PiMissing);
+        let mut checks = Vec::new();
+        for row in ROWS {
+            match row.key {
+                Key::Fixed(Check::PiMissing) if !runtimes.is_empty() => {}
+                Key::Fixed(check) => checks.push(check),
+                Key::PerRuntime(k) if per_runtime.first() == Some(&k) => {
+                    for runtime in runtimes {
+                        checks.extend(per_runtime.iter().map(|k| Check::Pi(runtime, *k)));
+                    }
+                }
+                Key::PerRuntime(_) => {}
+            }
         }
-        for runtime in runtimes {
-            checks.extend(PiCheck::ALL.map(|k| Check::Pi(runtime, k)));
-        }
-        checks.extend(Check::FIXED.into_iter().filter(|c| c.is_hygiene()));
         Self { checks }
     }
 
@@ -674,23 +673,49 @@ mod tests {
     }
 
     #[test]
-    fn labels_are_tap_safe_and_scenarios_consistent() {
-        for check in Check::FIXED {
-            assert!(!check.label().contains('#'), "{check:?}");
-            assert!(!check.label().contains('\n'), "{check:?}");
+    fn rows_are_unique_tap_safe_and_consistent() {
+        for (i, row) in ROWS.iter().enumerate() {
+            assert!(!row.label.contains('#'), "{row:?}");
+            assert!(!row.label.contains('\n'), "{row:?}");
+            for other in &ROWS[i + 1..] {
+                assert_ne!(row.key, other.key, "two rows of one check");
+                assert_ne!(row.id, other.id, "two rows with one id");
+            }
+            if let Some(inspected) = row.inspects {
+                let inspected = ROWS.iter().find(|r| r.key == inspected);
+                assert_eq!(inspected.map(|r| r.scenario), Some(row.scenario), "{row:?}");
+            }
+            let per_runtime = matches!(row.key, Key::PerRuntime(_));
+            assert_eq!(row.id.contains("{n}"), per_runtime, "{row:?}");
+            assert_eq!(row.label.contains("{version}"), per_runtime, "{row:?}");
         }
         assert_eq!(Check::SocketForeignOwner.scenario(), Some(Scenario::Socket));
         assert_eq!(Check::ChildEarlyExit.scenario(), Some(Scenario::Child));
         assert_eq!(Check::WatcherTimeout.scenario(), Some(Scenario::Watcher));
         assert_eq!(Check::HygieneFds.scenario(), None);
-        for check in Check::FIXED {
-            if let Some(inspected) = check.inspects() {
-                assert_eq!(inspected.scenario(), check.scenario(), "{check:?}");
-            }
+        assert_eq!(
+            Scenario::Child.checks(),
+            [
+                Check::ChildSpawned,
+                Check::ChildTerminated,
+                Check::ChildEarlyExit
+            ]
+        );
+    }
+
+    /// Clap names the subcommands and the scenarios alike: each name is one scenario's.
+    #[test]
+    fn every_scenario_has_a_name_of_its_own() {
+        let names: Vec<&str> = Scenario::all().iter().map(|s| s.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "socket", "child", "watcher", "lock", "resume", "visible", "dispatch", "pi"
+            ]
+        );
+        for scenario in Scenario::all() {
+            assert_eq!(Scenario::from_str(scenario.name(), false), Ok(*scenario));
         }
-        let mut sorted = Check::FIXED;
-        sorted.sort();
-        assert_eq!(sorted, Check::FIXED, "FIXED is in declaration order");
     }
 
     /// The seven seed checks have ids of their own and keep the seed's in their labels:

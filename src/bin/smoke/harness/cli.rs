@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::harness::catalog::Scenario;
 use crate::stand_ins::args::StandInRole;
 
-/// The live phase gate of entwurf-v2-spawn: drives the production dependencies against
+/// The live gate of entwurf-v2-spawn: drives the production dependencies against
 /// real unix sockets, child processes, timers, signals and lock files, one `ok` line per
 /// check. Exit 0 all passed (skips allowed), 1 any failed, 2 usage or setup error,
 /// 128+signal when ended by a signal (130 INT, 143 TERM, 129 HUP, 131 QUIT).
@@ -107,23 +107,10 @@ impl From<BackendArg> for entwurf_v2_spawn::Backend {
 pub enum Command {
     /// Every scenario, then hygiene (the default).
     All,
-    /// Control socket observation (S1.x).
-    Socket,
-    /// Real child processes (S2.x).
-    Child,
-    /// The watcher over production dependencies (S3.x).
-    Watcher,
-    /// Real lock files (L).
-    Lock,
-    /// Resume end to end with a stand-in `pi` (R).
-    Resume,
-    /// Visible resume in a private tmux server (V; skipped without tmux).
-    Visible,
-    /// A message to a stand-in citizen, live or dormant (D).
-    Dispatch,
-    /// Resumes with the real pi runtimes, offline (P; `./run.sh install-pi`).
-    Pi,
-    /// Internal: this binary re-executed as a child of the smoke.
+    /// One scenario: its subcommands come from the catalog's [`Scenario`].
+    #[command(flatten)]
+    Scenario(Scenario),
+    /// Internal: this binary re-executed as a child of the live gate.
     #[command(name = "__stand-in", hide = true)]
     StandIn(StandIn),
 }
@@ -133,14 +120,7 @@ impl Command {
     pub fn scenario(&self) -> Option<Scenario> {
         match self {
             Self::All | Self::StandIn(_) => None,
-            Self::Socket => Some(Scenario::Socket),
-            Self::Child => Some(Scenario::Child),
-            Self::Watcher => Some(Scenario::Watcher),
-            Self::Lock => Some(Scenario::Lock),
-            Self::Resume => Some(Scenario::Resume),
-            Self::Visible => Some(Scenario::Visible),
-            Self::Dispatch => Some(Scenario::Dispatch),
-            Self::Pi => Some(Scenario::Pi),
+            Self::Scenario(scenario) => Some(*scenario),
         }
     }
 }
@@ -192,11 +172,11 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// The catalog owns the scenario names; clap derives the subcommands from variant
-    /// names. This holds them together.
+    /// Clap derives both the subcommands and the names from [`Scenario`]; this holds
+    /// its two derives (subcommand, value) to the same spelling.
     #[test]
     fn every_scenario_is_a_subcommand_of_its_name() {
-        for scenario in Scenario::ALL {
+        for &scenario in Scenario::all() {
             let cli = Cli::try_parse_from(["smoke", scenario.name()]).expect("parses");
             let parsed = cli.command.as_ref().and_then(Command::scenario);
             assert_eq!(parsed, Some(scenario));

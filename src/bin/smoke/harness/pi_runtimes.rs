@@ -5,15 +5,14 @@
 //! was built from).
 //!
 //! Each runtime gets its own checks with ids `P<n>.<k>`: `n` its position (oldest
-//! first), `k` the check. Ids and labels are made once here and live as long as the
-//! process (leaked: a handful of short strings), so the catalog keeps handing out
-//! `&'static str` like it does for the fixed checks.
+//! first), `k` the check (the catalog's per-runtime rows, [`PiRuntime`]).
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use entwurf_v2_spawn::runtime::{ArgvDialect, RuntimeVersion, preflight};
 
+use crate::harness::catalog::PiRuntime;
 use crate::os::ProcessId;
 use crate::stand_ins::guard;
 
@@ -28,107 +27,6 @@ pub const DIR_VAR: &str = "ENTWURF_REAL_PI_DIR";
 
 /// The install dir of the checkout this binary was built from.
 const BUILT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/real-pi");
-
-/// One P check, run once per runtime.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PiCheck {
-    /// spawn-bg `v2-control` resume of a session pi wrote → socket-alive.
-    ResumeSocketAlive,
-    /// The resident's offline turn: exit 0, one turn appended, header unchanged.
-    ResumeTurn,
-    /// `legacy`: no socket; the exit releases; the turn is in the file.
-    Legacy,
-    /// Visible resume in a private tmux server.
-    Visible,
-    /// A runtime refusing the argv: its stderr line in the outcome.
-    RefusedArgv,
-    /// The preflight: the version named; missing and too old refused before the lock.
-    Preflight,
-    /// Cell C1 of the dispatch matrix: a fire-and-forget dispatch reaches a resident over
-    /// its socket; an owned-outcome dispatch resumes a dormant citizen with the message.
-    Dispatch,
-    /// Nothing on the network, nothing written outside the scratch dir, nothing left.
-    NothingEscapes,
-}
-
-impl PiCheck {
-    /// Every P check, in output order.
-    pub const ALL: [Self; 8] = [
-        Self::ResumeSocketAlive,
-        Self::ResumeTurn,
-        Self::Legacy,
-        Self::Visible,
-        Self::RefusedArgv,
-        Self::Preflight,
-        Self::Dispatch,
-        Self::NothingEscapes,
-    ];
-
-    fn label(self) -> &'static str {
-        match self {
-            Self::ResumeSocketAlive => {
-                "spawn-bg v2-control resume of a session pi wrote → identity from its file, socket-alive for that gid, released once, resident not signalled"
-            }
-            Self::ResumeTurn => {
-                "the resident runs its offline turn and exits 0 → exactly that turn appended, header unchanged, no second session"
-            }
-            Self::Legacy => {
-                "legacy resume (discovery off, fixture as extension arg, no control flag) → no socket, the exit releases, the turn is in the file"
-            }
-            Self::Visible => {
-                "visible resume in a private tmux window → socket-alive, released, window open, transcript byte-identical; window closed → pane-exited"
-            }
-            Self::RefusedArgv => {
-                "pi refusing the argv (no extension defines --entwurf-control) → the exit releases, pi's stderr line in the outcome"
-            }
-            Self::Preflight => {
-                "preflight names this version, the one its package.json states; a missing runtime and one below 0.76.0 are refused, typed, naming what was found"
-            }
-            Self::Dispatch => {
-                "dispatch C1: fire-and-forget to a resident the library resumed → sent over its socket, lock taken and released once, the message in its file as a follow-up (custom_message + the turn it triggers), nothing else; owned-outcome to a dormant citizen → resumed with the message as its turn"
-            }
-            Self::NothingEscapes => {
-                "under strace: no inet socket, nothing written outside the scratch dir (relative paths resolved); pi carries the run's marker, and no process with it is left"
-            }
-        }
-    }
-}
-
-/// One runtime and its checks' ids and labels.
-#[derive(Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PiRuntime {
-    /// 1-based, oldest first: the `n` of `P<n>.<k>`.
-    pub position: usize,
-    /// What it is (from the launcher's name, or its `--version` for `--pi`).
-    pub version: RuntimeVersion,
-    /// The program the resumes launch.
-    pub launcher: PathBuf,
-    ids: [&'static str; PiCheck::ALL.len()],
-    labels: [&'static str; PiCheck::ALL.len()],
-}
-
-impl PiRuntime {
-    fn new(position: usize, version: RuntimeVersion, launcher: PathBuf) -> Self {
-        let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-        Self {
-            position,
-            version,
-            launcher,
-            ids: PiCheck::ALL.map(|k| leak(format!("P{position}.{}", k as usize + 1))),
-            labels: PiCheck::ALL.map(|k| leak(format!("pi {version}: {}", k.label()))),
-        }
-    }
-
-    /// The id of check `k` on this runtime.
-    pub fn id(&self, k: PiCheck) -> &'static str {
-        self.ids[k as usize]
-    }
-
-    /// The label of check `k` on this runtime.
-    pub fn label(&self, k: PiCheck) -> &'static str {
-        self.labels[k as usize]
-    }
-}
 
 /// What this run has: runtimes, or why none (the `P` line's skip).
 #[derive(Debug, Clone)]

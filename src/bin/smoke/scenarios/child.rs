@@ -14,11 +14,6 @@ use crate::harness::runner::{Runner, expect_that};
 use crate::os;
 use crate::stand_ins::args::ResidentArgs;
 
-const CHECKS: [Check; 3] = [
-    Check::ChildSpawned,
-    Check::ChildTerminated,
-    Check::ChildEarlyExit,
-];
 /// No bound inside these checks but their deadline (`--check-timeout-ms`, which
 /// abandons the check and kills its groups): under load a stand-in can take seconds to
 /// start and to exit (S2.2 once failed after 3094 ms during a compile, its stand-in's
@@ -29,7 +24,8 @@ const EARLY_EXIT_CODE: u8 = 7;
 
 /// Runs the selected S2 checks.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Child, runner, env, &CHECKS).await else {
+    let checks = Scenario::Child.checks();
+    let Some(scratch) = scratch(Scenario::Child, runner, env, &checks).await else {
         return;
     };
     let dir = scratch.path();

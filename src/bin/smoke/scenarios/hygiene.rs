@@ -1,4 +1,4 @@
-//! H: after every other check, the smoke itself must be as clean as it started.
+//! H: after every other check, the live gate itself must be as clean as it started.
 //!
 //! Runs last, after every scenario dropped its handles and temp dir. Supervisor tasks
 //! of children that exited a moment ago may still be closing their pidfds, so each check

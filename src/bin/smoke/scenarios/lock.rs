@@ -24,20 +24,10 @@ use crate::harness::runner::{Runner, expect_that, skip};
 use crate::os;
 use crate::stand_ins::args::ResidentArgs;
 
-const CHECKS: [Check; 8] = [
-    Check::LockFormat,
-    Check::LockConflict,
-    Check::LockNonceRelease,
-    Check::LockDeadReclaim,
-    Check::LockOtherHost,
-    Check::LockCorrupt,
-    Check::LockRace,
-    Check::LockEperm,
-];
-
 /// Runs the selected L checks concurrently (each on its own gid or dir).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Lock, runner, env, &CHECKS).await else {
+    let checks = Scenario::Lock.checks();
+    let Some(scratch) = scratch(Scenario::Lock, runner, env, &checks).await else {
         return;
     };
     let dir = scratch.path();

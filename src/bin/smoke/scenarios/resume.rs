@@ -30,13 +30,13 @@ use crate::harness::runner::{Runner, expect_that};
 use crate::os;
 use crate::stand_ins::{expected_pi_args, pi_fixture};
 
-const CHECKS: [Check; 2] = [Check::ResumeEndToEnd, Check::ResumeResident];
 /// Generous: the stand-in binds within milliseconds; the timer only matters on failure.
 const OBSERVE: Duration = Duration::from_secs(3);
 
 /// Runs R1 then R2 (R2 inspects and stops the resident R1 brought up).
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Resume, runner, env, &CHECKS).await else {
+    let checks = Scenario::Resume.checks();
+    let Some(scratch) = scratch(Scenario::Resume, runner, env, &checks).await else {
         return;
     };
     let resident = runner

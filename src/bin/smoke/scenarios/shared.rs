@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -44,6 +45,21 @@ pub struct Env {
     pub baseline_fds: BTreeMap<i32, String>,
     /// The real pi runtimes of this run (or why there are none).
     pub pi: PiRuntimes,
+}
+
+/// A future of this run's that borrows the run state (a scenario's, a runtime's checks).
+pub type Borrowing<'a> = Pin<Box<dyn Future<Output = ()> + 'a>>;
+
+/// Runs `futures` concurrently on this task: a join over a list of borrowing futures,
+/// without a futures crate (the head joined with the rest).
+pub fn join_all(mut futures: Vec<Borrowing<'_>>) -> Borrowing<'_> {
+    Box::pin(async move {
+        if futures.is_empty() {
+            return;
+        }
+        let first = futures.remove(0);
+        tokio::join!(first, join_all(futures));
+    })
 }
 
 /// The scenario's scratch dir when any of `checks` is selected: `None` when none is

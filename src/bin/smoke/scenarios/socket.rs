@@ -9,8 +9,6 @@ use std::pin::pin;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use nix::errno::Errno;
-use nix::sys::socket::{Backlog, UnixAddr, bind, connect, listen};
 use tokio_util::sync::CancellationToken;
 
 use entwurf_v2_spawn::Backend;
@@ -23,18 +21,7 @@ use super::shared::{Env, bounded, scratch, unmet_error};
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::needs::Needs;
 use crate::harness::runner::{Runner, expect_that, skip};
-use crate::os::{bind_any_len, had_connection, socket_alias, stream_socket};
-
-const CHECKS: [Check; 8] = [
-    Check::SocketListening,
-    Check::SocketSymlink,
-    Check::SocketAbsentCancel,
-    Check::SocketRegularFile,
-    Check::SocketStale,
-    Check::SocketBacklogFull,
-    Check::SocketLongPath,
-    Check::SocketForeignOwner,
-];
+use crate::os::{bind_any_len, full_backlog, had_connection};
 
 /// Short waits keep the run fast; the poll interval is the waiter's upper bound between
 /// probes when no inotify event wakes it.
@@ -51,7 +38,8 @@ const PROMPT: Duration = Duration::from_secs(2);
 
 /// Runs the selected S1 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Socket, runner, env, &CHECKS).await else {
+    let checks = Scenario::Socket.checks();
+    let Some(scratch) = scratch(Scenario::Socket, runner, env, &checks).await else {
         return;
     };
     // Every socket in the short socket dir, so that it fits sun_path for the portable
@@ -171,32 +159,7 @@ async fn stale(backend: Backend, dir: &Path) -> Result<()> {
 /// backlog is drained.
 async fn backlog_full(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("backlog.sock");
-    // A long TMPDIR makes a path sun_path cannot hold; bind and connect via an alias.
-    let (alias, _dir) = socket_alias(&path)?;
-    let addr = UnixAddr::new(&alias).context("address")?;
-    let fd = stream_socket(false).context("socket")?;
-    bind(std::os::fd::AsRawFd::as_raw_fd(&fd), &addr).context("bind")?;
-    listen(&fd, Backlog::new(0).context("backlog")?).context("listen")?;
-    let listener = UnixListener::from(fd);
-    let mut queued = Vec::new();
-    let mut full = false;
-    for _ in 0..64 {
-        let client = stream_socket(true).context("client socket")?;
-        match connect(std::os::fd::AsRawFd::as_raw_fd(&client), &addr) {
-            Ok(()) => queued.push(client),
-            Err(Errno::EAGAIN) => {
-                full = true;
-                break;
-            }
-            Err(e) => bail!("filling the backlog: connect: {e}"),
-        }
-    }
-    expect_that(full, || {
-        format!(
-            "the backlog never filled after {} connections",
-            queued.len()
-        )
-    })?;
+    let full = full_backlog(&path, backend).await?;
     // The layer below the waiter: busy must read as indeterminate, never as dead.
     let seen = inspect_and_probe(&path, wait(backend).probe_timeout, backend).await;
     expect_that(matches!(seen.probe, Some(Probe::Indeterminate(_))), || {
@@ -206,9 +169,9 @@ async fn backlog_full(backend: Backend, dir: &Path) -> Result<()> {
     if let Ok(early) = tokio::time::timeout(STILL_WAITING, waiter.as_mut()).await {
         bail!("returned {early:?} while the backlog was full (must keep waiting)");
     }
-    listener.set_nonblocking(true)?;
-    while listener.accept().is_ok() {}
-    drop(queued);
+    full.listener.set_nonblocking(true)?;
+    while full.listener.accept().is_ok() {}
+    drop(full.queued);
     bounded(
         PROMPT,
         "await_socket_alive after draining the backlog",

@@ -31,16 +31,6 @@ use crate::harness::runner::{Runner, expect_that};
 use crate::os;
 use crate::stand_ins::args::ResidentArgs;
 
-const CHECKS: [Check; 7] = [
-    Check::WatcherTimeout,
-    Check::WatcherReleasedOnce,
-    Check::WatcherMissingProgram,
-    Check::WatcherIgnoresTerm,
-    Check::WatcherGrandchild,
-    Check::WatcherSocketAlive,
-    Check::WatcherForgedBackstop,
-];
-
 /// Short on purpose: the whole `all` run should stay well under a second.
 const OBSERVE: Duration = Duration::from_millis(50);
 const TERM_GRACE: Duration = Duration::from_millis(120);
@@ -53,7 +43,8 @@ const SIGKILL: i32 = nix::sys::signal::Signal::SIGKILL as i32;
 
 /// Runs the selected S3 checks concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Watcher, runner, env, &CHECKS).await else {
+    let checks = Scenario::Watcher.checks();
+    let Some(scratch) = scratch(Scenario::Watcher, runner, env, &checks).await else {
         return;
     };
     let dir = &scratch;

@@ -1,6 +1,6 @@
 //! The stand-ins' command lines, typed: the check that starts a stand-in builds its argv
 //! from the same struct the stand-in parses (`to_args`), so the two cannot drift apart.
-//! The command line of the smoke embeds [`StandInRole`] as its hidden `__stand-in`
+//! The command line of the live gate embeds [`StandInRole`] as its hidden `__stand-in`
 //! subcommand; checks build these without knowing that parser.
 
 use std::ffi::OsString;

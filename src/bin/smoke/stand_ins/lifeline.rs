@@ -1,6 +1,6 @@
 //! The stand-ins' lifeline: exit as soon as the gate process is gone.
 //!
-//! The gate process — the smoke's own, which runs the checks and starts every stand-in —
+//! The gate process — the live gate's own, which runs the checks and starts every stand-in —
 //! cannot clean up when killed with SIGKILL, so every stand-in watches it: a thread blocks
 //! in `poll` on a pidfd of the gate process and exits the stand-in ([`GATE_GONE`]) the
 //! moment it is gone. Residents and racers are told its pid and start time

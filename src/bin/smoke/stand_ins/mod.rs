@@ -1,4 +1,4 @@
-//! The processes the smoke starts are this binary, re-executed: no node, no shell.
+//! The processes the live gate starts are this binary, re-executed: no node, no shell.
 //!
 //! - **resident** (`__stand-in resident`): blocks SIGTERM and waits for it with
 //!   `sigwait`, then exits 0. Variants: `--ignore-term` (SIGTERM stays blocked and
@@ -20,7 +20,7 @@
 //!   with `parse_resume_pi_args` (the builder's inverse) and then against the resume
 //!   argv written out by hand from the fixture below, then binds
 //!   `<cwd>/control/<gid>.sock` — the cwd is the saved session's, so a child started in
-//!   the wrong directory never makes the socket the smoke waits for — and waits for
+//!   the wrong directory never makes the socket the live gate waits for — and waits for
 //!   SIGTERM. An argv mismatch exits 2 with the difference on stderr.
 //!
 //! SIGTERM is blocked *before* any thread starts, since threads inherit the mask: a
@@ -67,7 +67,7 @@ pub mod pi_fixture {
     pub const EXTENSION_ARGS: [&str; 2] = ["-e", "./smoke-extension.ts"];
     /// The control dir, relative to the session's cwd.
     pub const CONTROL_DIR: &str = "control";
-    /// The program name the smoke gives the stand-in.
+    /// The program name the live gate gives the stand-in.
     pub const PROGRAM_NAME: &str = "pi";
 }
 

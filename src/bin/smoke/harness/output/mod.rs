@@ -12,17 +12,15 @@ mod sink;
 mod tap;
 mod text;
 
-use std::io::IsTerminal;
-
 use crate::harness::cli::{ColorWhen, Format};
 
 use sink::emit;
 pub use sink::{Ending, Header, Sink};
 
 /// The sink for `format`, writing to stdout.
-pub fn sink(format: Format, color: bool) -> Box<dyn Sink> {
+pub fn sink(format: Format) -> Box<dyn Sink> {
     match format {
-        Format::Text => Box::new(text::Text::new(color)),
+        Format::Text => Box::new(text::Text),
         Format::Tap => Box::new(tap::Tap),
         Format::Json => Box::new(json::Json),
         Format::Junit => Box::new(junit::Junit::default()),
@@ -53,31 +51,24 @@ pub fn abandoned(format: Format, why: &str) {
     }
 }
 
-/// Whether the text format is colored.
+/// Decides, once before any output, whether the text format is colored: by owo-colors'
+/// override, which its `if_supports_color` (how the text format paints) obeys.
 ///
-/// `--color always|never` wins. For `auto`, in this order: `NO_COLOR` (non-empty) turns
-/// colors off; `CLICOLOR_FORCE` (non-empty, not `0`) turns them on, whatever the
-/// terminal (also `TERM=dumb`, also not a terminal: that is what forcing means);
-/// `TERM=dumb` turns them off; else only a terminal stdout gets them. NO_COLOR beats
-/// CLICOLOR_FORCE: both are the user's explicit requests, and the one for less is the
-/// safer to honor. `--help` says the same.
-pub fn use_color(when: ColorWhen) -> bool {
-    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+/// `--color always|never` sets the override. For `auto`: `NO_COLOR` (non-empty) turns
+/// colors off; otherwise owo-colors' `supports-colors` decides for stdout:
+/// `CLICOLOR_FORCE` (not `0`) or `FORCE_COLOR` turn them on whatever the terminal (also
+/// `TERM=dumb`, also not a terminal: that is what forcing means); `TERM=dumb` or a stdout
+/// that is not a terminal turn them off; a terminal gets them (one that sets `TERM`, as
+/// terminals do, or `COLORTERM`). NO_COLOR beats
+/// CLICOLOR_FORCE — both are the user's explicit requests, and the one for less is the
+/// safer to honor — where `supports-colors` lets the forcing one win, so that one rule is
+/// applied here, as the override. `--help` says the same.
+pub fn choose_color(when: ColorWhen) {
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     match when {
-        ColorWhen::Always => true,
-        ColorWhen::Never => false,
-        ColorWhen::Auto => {
-            if set("NO_COLOR") {
-                false
-            } else if set("CLICOLOR_FORCE")
-                && std::env::var_os("CLICOLOR_FORCE").is_some_and(|v| v != "0")
-            {
-                true
-            } else if std::env::var_os("TERM").is_some_and(|t| t == "dumb") {
-                false
-            } else {
-                std::io::stdout().is_terminal()
-            }
-        }
+        ColorWhen::Always => owo_colors::set_override(true),
+        ColorWhen::Never => owo_colors::set_override(false),
+        ColorWhen::Auto if no_color => owo_colors::set_override(false),
+        ColorWhen::Auto => owo_colors::unset_override(),
     }
 }

@@ -1,28 +1,19 @@
 //! The human format: a header, `ok <id> <label> (<time>)` per check, the summary last
 //! (then the failed ids, when any failed).
 
-use owo_colors::{OwoColorize, Style};
+use owo_colors::{OwoColorize, Stream, Style};
 
 use super::sink::{Ending, Header, Sink, emit, ms};
 use crate::harness::report::{COMMIT, CheckResult, Outcome, PROGRAM, failed_ids_line};
 
-/// Text output, optionally colored.
-pub struct Text {
-    color: bool,
-}
+/// Text output, colored when owo-colors says stdout takes colors (`--color`, see
+/// [`super::choose_color`]).
+pub struct Text;
 
 impl Text {
-    /// A text sink; `color` decides ANSI styling once for the whole run.
-    pub fn new(color: bool) -> Self {
-        Self { color }
-    }
-
     fn paint(&self, text: &str, style: Style) -> String {
-        if self.color {
-            text.style(style).to_string()
-        } else {
-            text.to_owned()
-        }
+        text.if_supports_color(Stream::Stdout, |t| t.style(style))
+            .to_string()
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -16,6 +16,26 @@ use entwurf_v2_spawn::{Backend, error_chain};
 
 use crate::os;
 use crate::scenarios::shared::off_thread;
+
+/// The fixture extension, built into the binary so a copied binary (CI runs one as an
+/// ordinary user) needs nothing from the checkout but the runtimes; written into each
+/// run's scratch dir.
+pub const FIXTURE_SOURCE: &str =
+    include_str!("../../../../../real-pi/fixture/entwurf-control-fixture.ts");
+/// The fixture's file name.
+pub const FIXTURE_NAME: &str = "entwurf-control-fixture.ts";
+
+/// The fixture's text and a place for it: `<dir>/entwurf-control-fixture.ts`.
+pub fn write_fixture(dir: &Path) -> std::io::Result<PathBuf> {
+    let path = dir.join(FIXTURE_NAME);
+    std::fs::write(&path, FIXTURE_SOURCE)?;
+    Ok(path)
+}
+
+/// `-e <fixture>` as extension args.
+pub fn fixture_args(fixture: &Path) -> Vec<String> {
+    vec!["-e".into(), fixture.to_string_lossy().into_owned()]
+}
 
 /// What the fixture answers `get_info`, as far as the checks read it.
 #[derive(Debug)]

@@ -43,21 +43,6 @@ use crate::stand_ins::args::{CitizenArgs, Misbehaviour};
 use crate::stand_ins::citizen::{REFUSAL, Record};
 use crate::stand_ins::{expected_pi_args, pi_fixture};
 
-const CHECKS: [Check; 12] = [
-    Check::DispatchLiveSent,
-    Check::DispatchLiveOwned,
-    Check::DispatchDormantResumed,
-    Check::DispatchDormantFireForget,
-    Check::DispatchLocked,
-    Check::DispatchSymlink,
-    Check::DispatchOtherSession,
-    Check::DispatchStalledSend,
-    Check::DispatchGoneBeforeSend,
-    Check::DispatchRefused,
-    Check::DispatchIndeterminate,
-    Check::DispatchIndeterminateFireForget,
-];
-
 /// How long an answer may take: a stand-in answers in microseconds; a stall is what
 /// runs into it (D8, D11).
 const ANSWER: Duration = Duration::from_millis(1500);
@@ -72,13 +57,14 @@ fn limits() -> ExchangeLimits {
 
 /// Runs the D checks, concurrently.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Dispatch, runner, env, &CHECKS).await else {
+    let checks = Scenario::Dispatch.checks();
+    let Some(scratch) = scratch(Scenario::Dispatch, runner, env, &checks).await else {
         return;
     };
     let world = match World::new(env, scratch.path(), scratch.sockets()) {
         Ok(world) => world,
         Err(e) => {
-            fail_all(runner, &CHECKS, &format!("scenario setup failed: {e:#}")).await;
+            fail_all(runner, &checks, &format!("scenario setup failed: {e:#}")).await;
             return;
         }
     };
@@ -132,7 +118,7 @@ impl World {
         std::fs::create_dir_all(&bin).context("bin dir")?;
         let pi = bin.join(pi_fixture::PROGRAM_NAME);
         std::os::unix::fs::symlink(&env.exe, &pi).context("linking the stand-in pi")?;
-        for check in CHECKS {
+        for check in Scenario::Dispatch.checks() {
             saved_sessions(&dir.join("agent"), &gid_of(check)?, &work)?;
         }
         Ok(Self {

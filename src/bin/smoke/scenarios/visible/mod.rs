@@ -14,15 +14,12 @@
 //! window list before and after. V8 then kills the server and proves that nothing of it
 //! is left: the server reaped, the stand-in of V1 gone.
 
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
-use nix::errno::Errno;
-use nix::sys::socket::{Backlog, UnixAddr, bind, connect, listen};
 use serde_json::json;
 
 use entwurf_v2_spawn::production::ProductionOptions;
@@ -43,16 +40,6 @@ pub(crate) mod server;
 
 use server::{OBSERVE, Server};
 
-const CHECKS: [Check; 8] = [
-    Check::VisibleSocketAlive,
-    Check::VisiblePaneExited,
-    Check::VisibleLiveSocket,
-    Check::VisibleBacklogFull,
-    Check::VisibleSymlink,
-    Check::VisibleLockHeld,
-    Check::VisibleHashCwd,
-    Check::VisibleNothingLeft,
-];
 /// "In milliseconds": what V1 and V2 require of an observation, counted from the open
 /// window to the socket or the exit. The stand-in execs and binds in a few ms; a bound
 /// of [`OBSERVE`] itself could never fail, this one leaves room for a loaded machine
@@ -61,14 +48,15 @@ const IN_MS: Duration = Duration::from_millis(300);
 
 /// Runs V1–V8 in order.
 pub async fn run(runner: &Runner, env: &Env) {
-    let Some(scratch) = scratch(Scenario::Visible, runner, env, &CHECKS).await else {
+    let checks = Scenario::Visible.checks();
+    let Some(scratch) = scratch(Scenario::Visible, runner, env, &checks).await else {
         return;
     };
     let euid = nix::unistd::geteuid().as_raw();
     // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
     let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
     if let Ok(Some(unmet)) = missing {
-        for check in CHECKS {
+        for check in checks.iter().copied() {
             let unmet = unmet.clone();
             runner
                 .check(check, async { Err::<(), _>(unmet_error(unmet)) })
@@ -82,7 +70,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         Ok(server) => server,
         Err(why) => {
             let why = format!("starting the private tmux server: {why:#}");
-            fail_all(runner, &CHECKS, &why).await;
+            fail_all(runner, &checks, &why).await;
             return;
         }
     };
@@ -247,7 +235,7 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
     let hash_cwd = dir.join(format!("v{n}/#(touch {})", marker.display()));
     let cwd = matches!(plant, Plant::HashCwd).then(|| hash_cwd.clone());
     let world = World::new(env, dir, n, visible_pi::BINDS, cwd)?;
-    let mut keep = (Vec::new(), None);
+    let mut keep = None;
     let mut listeners = Vec::new();
     let mut held = None;
     let expected = match plant {
@@ -256,7 +244,7 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
             "target-live"
         }
         Plant::FullBacklog => {
-            keep = full_backlog(&world.socket)?;
+            keep = Some(crate::os::full_backlog(&world.socket, env.backend).await?);
             "liveness-indeterminate"
         }
         Plant::Symlink => {
@@ -301,25 +289,4 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
     }
     drop((keep, listeners));
     Ok(())
-}
-
-/// A listener whose accept backlog is full: connects until EAGAIN. Keeps every fd (and
-/// the alias's directory, if one was needed).
-fn full_backlog(path: &Path) -> Result<(Vec<std::os::fd::OwnedFd>, Option<std::fs::File>)> {
-    // A long TMPDIR makes a path sun_path cannot hold: bind and connect via an alias.
-    let (alias, held) = crate::os::socket_alias(path)?;
-    let server = crate::os::stream_socket(false)?;
-    let addr = UnixAddr::new(&alias)?;
-    bind(server.as_raw_fd(), &addr)?;
-    listen(&server, Backlog::new(0)?)?;
-    let mut fds = vec![server];
-    for _ in 0..64 {
-        let client = crate::os::stream_socket(true)?;
-        match connect(client.as_raw_fd(), &addr) {
-            Ok(()) => fds.push(client),
-            Err(Errno::EAGAIN) => return Ok((fds, held)),
-            Err(e) => bail!("filling the backlog: {e}"),
-        }
-    }
-    bail!("the backlog never filled")
 }

@@ -1,4 +1,4 @@
-//! The one owner of what the smoke starts and must clean up on every way out: child
+//! The one owner of what the live gate starts and must clean up on every way out: child
 //! process groups and temp dirs (made here, marked on disk by `temp_dirs`). The normal
 //! end, an abandoned check, a signal and the watchdog all end here ([`cleanup`]).
 //!

@@ -1,0 +1,338 @@
+//! One runtime's world: its dirs, the marker its processes inherit, and the resumes
+//! every P check of it makes the same way.
+
+use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+
+use entwurf_v2_spawn::lock::LockClaim;
+use entwurf_v2_spawn::production::child::{SpawnRequest, StderrTarget};
+use entwurf_v2_spawn::production::{
+    ProductionDeps, ProductionOptions, ProductionOutcome, StderrPolicy,
+};
+use entwurf_v2_spawn::resume_args::PassthroughArgs;
+use entwurf_v2_spawn::watcher::execute_spawn_bg_resume;
+use entwurf_v2_spawn::{Backend, GardenId, SpawnBgPlan, error_chain};
+
+use super::dispatch;
+use super::fixture::fixture_args;
+use super::session::collect_sessions;
+use crate::harness::catalog::Check;
+use crate::harness::catalog::{PiCheck, PiRuntime};
+use crate::harness::cleanup::Scratch;
+use crate::harness::runner::expect_that;
+use crate::scenarios::shared::{
+    Env, acquire_off_thread, bounded, counting_release, kill_child, spawn_registered, spawner_for,
+    stderr_note,
+};
+use crate::stand_ins::guard;
+
+/// How long a real pi may take to come up or to finish: Node starts it in one to three
+/// seconds; a loaded machine takes longer. Only a failure waits this long.
+pub const OBSERVE: Duration = Duration::from_secs(30);
+/// What the session pi writes first says.
+pub const FIRST: &str = "first words, written by pi itself";
+/// What the resume asks.
+pub const PROMPT: &str = "good morning from the gate";
+
+/// A variable every process of a P check inherits, naming this run and runtime: how the
+/// check finds what it started (never by name).
+pub fn marker(gate: crate::os::ProcessId, runtime: &PiRuntime) -> (OsString, OsString) {
+    (
+        "ENTWURF_SMOKE_PI".into(),
+        format!("{gate}/{}/{}", runtime.position, runtime.version).into(),
+    )
+}
+
+/// One runtime's dirs and what every resume of it shares.
+pub struct World {
+    pub runtime: &'static PiRuntime,
+    /// The runtime's own dir (canonical): everything it may write is below.
+    pub root: PathBuf,
+    pub home: PathBuf,
+    /// Not pi's default (`<home>/.pi/agent`): pi finds its sessions only when told.
+    pub agent: PathBuf,
+    /// The sessions' project dir (their cwd), in the short socket dir: pi names a
+    /// session's dir after its cwd (`--<cwd>--`, one path component), which a long
+    /// TMPDIR would push past the 255-byte name limit (ENAMETOOLONG).
+    pub work: PathBuf,
+    /// This runtime's part of the scenario's short socket dir: `work`, `control`, the
+    /// tmux socket.
+    pub sockets: PathBuf,
+    pub logs: PathBuf,
+    /// Where the fixture stands its sockets up (`$ENTWURF_CONTROL_DIR`) and the library
+    /// looks: in the scenario's short socket dir, so node can bind there and the portable
+    /// backend connect (`sun_path`) whatever TMPDIR is.
+    pub control: PathBuf,
+    /// The runtime's private tmux server's socket (`P<n>.4`), beside `control`.
+    pub tmux_socket: PathBuf,
+    pub fixture: PathBuf,
+    /// The variable every process of this runtime's checks inherits.
+    pub marker: (OsString, OsString),
+    /// What every check runs as the runtime: its launcher under the guard
+    /// (`stand_ins::guard`), so that it dies with the gate process, SIGKILL included.
+    pub program: PathBuf,
+    /// This binary (the guard) and the gate process it watches.
+    pub exe: PathBuf,
+    pub gate: crate::os::ProcessId,
+    /// The library backend of this run.
+    pub backend: Backend,
+}
+
+impl World {
+    pub fn new(
+        env: &Env,
+        scratch: &Scratch,
+        fixture: &Path,
+        runtime: &'static PiRuntime,
+    ) -> Result<Self> {
+        // By position too: two `--pi` runtimes may report the same version.
+        let root = std::fs::canonicalize(scratch.path())?
+            .join(format!("pi{}-{}", runtime.position, runtime.version));
+        let sockets = scratch.sockets().join(format!("p{}", runtime.position));
+        let control = sockets.join("control");
+        let world = Self {
+            runtime,
+            home: root.join("home"),
+            agent: root.join("agent"),
+            work: sockets.join("work"),
+            logs: root.join("logs"),
+            control,
+            tmux_socket: sockets.join("tmux.sock"),
+            sockets,
+            fixture: fixture.to_path_buf(),
+            marker: marker(env.gate, runtime),
+            program: root.join("bin/pi"),
+            exe: env.exe.clone(),
+            gate: env.gate,
+            backend: env.backend,
+            root,
+        };
+        for dir in [
+            &world.home,
+            &world.agent,
+            &world.work,
+            &world.logs,
+            &world.tmp(),
+            &world.root.join("bin"),
+            &world.control,
+        ] {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        world.guard(&world.program, &runtime.launcher)?;
+        Ok(world)
+    }
+
+    /// Writes `at`, a launcher running `program` under the guard: every real runtime a P
+    /// check starts is started through one.
+    pub fn guard(&self, at: &Path, program: &Path) -> Result<()> {
+        let script = guard::launcher_script(&self.exe, self.gate, program).ok_or_else(|| {
+            anyhow!(
+                "{} or {} holds a ' or is not UTF-8: the guard's launcher cannot name it",
+                self.exe.display(),
+                program.display()
+            )
+        })?;
+        std::fs::write(at, script).with_context(|| format!("writing {}", at.display()))?;
+        std::fs::set_permissions(at, std::fs::Permissions::from_mode(0o755))
+            .with_context(|| format!("making {} executable", at.display()))
+    }
+
+    pub fn tmp(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// `HOME`, `TMPDIR` (pi's extension loader caches there), the fixture's control dir
+    /// and the marker.
+    pub fn child_env(&self) -> Vec<(OsString, OsString)> {
+        vec![
+            ("HOME".into(), self.home.clone().into_os_string()),
+            ("TMPDIR".into(), self.tmp().into_os_string()),
+            (
+                "ENTWURF_CONTROL_DIR".into(),
+                self.control.clone().into_os_string(),
+            ),
+            // The install's launchers set it too; a `--pi` runtime may not.
+            ("PI_OFFLINE".into(), "1".into()),
+            self.marker.clone(),
+        ]
+    }
+
+    /// A garden id per check (`P<n>.<k>` → `…-a0nnkk`), so each has its own session.
+    pub fn gid(&self, k: PiCheck) -> Result<GardenId> {
+        let n = 0xa0_0000 + self.runtime.position * 0x100 + k as usize + 1;
+        GardenId::parse(&format!("20261203T000000-{n:06x}")).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// The production options of a resume for `owner`: this world's dirs, the runtime,
+    /// `extension_args`, a counted release.
+    pub fn options(
+        &self,
+        owner: Check,
+        extension_args: Vec<String>,
+    ) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
+        let mut options = ProductionOptions::with_home(&self.home, Some(self.agent.clone()));
+        options.shared.lock_dir = self.root.join("locks");
+        options.shared.control_dir = self.control.clone();
+        options.stderr = StderrPolicy::LogDir(self.logs.clone());
+        options.shared.pi_program = self.program.clone().into_os_string();
+        options.shared.extension_args =
+            PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
+        options.shared.child_env = self.child_env();
+        options.spawner = spawner_for(owner);
+        options.shared.backend = self.backend;
+        options.term_grace = Duration::from_secs(2);
+        options.kill_grace = Duration::from_secs(1);
+        let (release, releases) = counting_release();
+        options.shared.release = release;
+        Ok((options, releases))
+    }
+
+    /// Takes the lock of `gid` and runs the spawn-bg resume of `PROMPT` with `options`,
+    /// in the session's own cwd (insisted on: a resume elsewhere would mint a new
+    /// session). Returns the outcome, the claim (for its path) and the socket path.
+    pub async fn spawn_bg(
+        &self,
+        options: ProductionOptions,
+        gid: &GardenId,
+    ) -> Result<(ProductionOutcome, LockClaim, PathBuf)> {
+        let claim = acquire_off_thread(options.shared.lock_dir.clone(), gid.clone()).await?;
+        let socket = options.socket_path(gid);
+        let plan =
+            SpawnBgPlan::new(gid.clone(), PROMPT, socket.clone(), OBSERVE)?.with_cwd(&self.work)?;
+        let deps = ProductionDeps::new(options);
+        let outcome = execute_spawn_bg_resume(&plan, Some(&claim), &deps).await?;
+        Ok((outcome, claim, socket))
+    }
+
+    pub fn log(&self, gid: &GardenId) -> PathBuf {
+        self.logs.join(format!("{gid}.stderr.log"))
+    }
+
+    /// Lets pi write session `gid` in `work` (one offline turn) and returns its file.
+    pub async fn create_session(&self, owner: Check, gid: &GardenId) -> Result<PathBuf> {
+        let fixture = self.fixture.to_string_lossy().into_owned();
+        let args = [
+            "--mode",
+            "json",
+            "-p",
+            "-e",
+            &fixture,
+            "--session-id",
+            gid.as_str(),
+            "--provider",
+            "fixture",
+            "--model",
+            "echo",
+            FIRST,
+        ];
+        let log = self.logs.join(format!("{gid}.create.stderr.log"));
+        let mut request = SpawnRequest::new(&self.program, args, &self.work)
+            .with_stderr(StderrTarget::AppendTo(log.clone()))
+            .with_backend(self.backend)
+            .with_env("PI_CODING_AGENT_DIR", &self.agent);
+        request.env.extend(self.child_env());
+        let child = spawn_registered(owner, &request)
+            .map_err(|e| anyhow!("starting pi to write the session: {}", error_chain(&e)))?;
+        let exit = match bounded(OBSERVE, "pi writing the session", child.exit()).await {
+            Ok(exit) => exit.map_err(|e| anyhow!("{}", error_chain(&e)))?,
+            Err(e) => {
+                kill_child(&child).await;
+                return Err(e);
+            }
+        };
+        expect_that(exit.code == Some(0), || {
+            format!(
+                "pi could not write the session: {exit}{}",
+                stderr_note(&log)
+            )
+        })?;
+        let files = self.sessions_of(gid);
+        match files.as_slice() {
+            [file] => Ok(file.clone()),
+            _ => bail!(
+                "pi wrote {} session files for {gid}: {files:?}",
+                files.len()
+            ),
+        }
+    }
+
+    /// Every session file of `gid` under the world's agent dir and pi's default one.
+    pub fn sessions_of(&self, gid: &GardenId) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        for root in [
+            self.agent.join("sessions"),
+            self.home.join(".pi/agent/sessions"),
+        ] {
+            collect_sessions(&root, &format!("_{gid}.jsonl"), &mut files);
+        }
+        files.sort();
+        files
+    }
+}
+
+/// What `P<n>.7` (`dispatch`) needs from the world: its dirs, and resumes as the other
+/// checks make them.
+impl dispatch::Ground for World {
+    fn work(&self) -> &Path {
+        &self.work
+    }
+
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn gids(&self) -> Result<(GardenId, GardenId)> {
+        let live = self.gid(PiCheck::Dispatch)?;
+        // The dormant one's: the live one's with the 0x80 bit of its check byte set.
+        let n = 0xa0_0000 + self.runtime.position * 0x100 + 0x80 + PiCheck::Dispatch as usize + 1;
+        let dormant =
+            GardenId::parse(&format!("20261203T000000-{n:06x}")).map_err(|e| anyhow!("{e}"))?;
+        Ok((live, dormant))
+    }
+
+    fn options(&self) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
+        World::options(
+            self,
+            Check::Pi(self.runtime, PiCheck::Dispatch),
+            fixture_args(&self.fixture),
+        )
+    }
+
+    async fn create_session(&self, gid: &GardenId) -> Result<PathBuf> {
+        World::create_session(self, Check::Pi(self.runtime, PiCheck::Dispatch), gid).await
+    }
+
+    async fn resume(
+        &self,
+        options: ProductionOptions,
+        gid: &GardenId,
+    ) -> Result<(ProductionOutcome, LockClaim, PathBuf)> {
+        self.spawn_bg(options, gid).await
+    }
+
+    fn prompt(&self) -> &'static str {
+        PROMPT
+    }
+
+    fn sessions_of(&self, gid: &GardenId) -> Vec<PathBuf> {
+        World::sessions_of(self, gid)
+    }
+
+    fn log(&self, gid: &GardenId) -> PathBuf {
+        World::log(self, gid)
+    }
+}
+
+pub fn released_once(releases: &AtomicUsize, lock: &Path) -> Result<()> {
+    let n = releases.load(Ordering::SeqCst);
+    expect_that(n == 1, || format!("release was called {n} times, not once"))?;
+    expect_that(!lock.exists(), || {
+        format!("{} is still there", lock.display())
+    })
+}
