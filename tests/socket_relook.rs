@@ -4,7 +4,11 @@
 //! CPU.
 //!
 //! Its own binary: both tests measure (a latency, a thread's CPU time), and tests in one
-//! binary run in parallel and would disturb each other.
+//! binary run in parallel and would disturb each other. Linux only: the fine timer is a
+//! timerfd there (elsewhere the re-looks ride tokio's millisecond timer), and the CPU
+//! time comes from `/proc`.
+
+#![cfg(target_os = "linux")]
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
