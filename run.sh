@@ -117,10 +117,12 @@ installed_node() {
 # The pinned real `pi` runtimes (real-pi/README.md). Everything lands in target/real-pi/:
 #   node/      a Node >= 22.19 from the npm registry, only when the system's is older
 #   runtime/   every pinned pi version (`npm ci` from real-pi/runtime/package-lock.json)
-#   bin/pi-X   one launcher per version: the chosen node on that version's cli, offline
+#   bin/pi-X   one launcher per version: the chosen node on that version's cli, offline,
+#              with Node's compile cache in node-compile-cache/ next to them
 # and npm's cache for these installs is target/real-pi-npm-cache/ (not the user's ~/.npm),
 # so a second install into another DIR comes from it.
-# A rerun with unchanged lock files reinstalls nothing.
+# A rerun with unchanged lock files, node and launchers reinstalls and reruns nothing
+# (.install-stamp: their hashes and what each launcher answered to --version).
 install_pi() {
   local dest=${1:-$root/target/real-pi}
   case "$dest" in /*) ;; *) dest=$PWD/$dest ;; esac
@@ -135,10 +137,33 @@ install_pi() {
   mkdir -p "$dest/bin"
   # pi turns on Node's module compile cache, which lands in $TMPDIR/node-compile-cache
   # unless told otherwise: every `node`/`pi --version` below would leave 2 MB outside
-  # target/. Under the install dir instead, where a later install's checks find it warm.
-  export NODE_COMPILE_CACHE=$dest/node-compile-cache
+  # target/. Under the install dir instead, where the launchers point every later run of
+  # pi too (warm from the checks below: pi starts about a third faster).
+  local compile_cache=$dest/node-compile-cache
+  export NODE_COMPILE_CACHE=$compile_cache
+  # --prefer-offline: the locks pin every version and hash, so npm's cached metadata is
+  # as good as the registry's (no revalidation round trip per package on a warm cache).
   local npm_flags=(ci --ignore-scripts --no-audit --no-fund --loglevel=error
+    --prefer-offline --no-update-notifier
     --engine-strict=false --cache "$root/target/real-pi-npm-cache")
+
+  # The whole install's stamp: the committed trees, the system's node, and this function
+  # (the launchers' text). Same stamp and every launcher still there: nothing to do.
+  local stamp_file=$dest/.install-stamp stamp
+  stamp=$({
+    cat "$root"/real-pi/node/package.json "$root"/real-pi/node/package-lock.json \
+      "$root"/real-pi/runtime/package.json "$root"/real-pi/runtime/package-lock.json
+    command -v node 2>/dev/null && node --version 2>/dev/null
+    declare -f install_pi
+  } | sha256sum | cut -d' ' -f1)
+  if [ "$(head -n 1 "$stamp_file" 2>/dev/null)" = "$stamp" ] && up_to_date "$stamp_file"; then
+    echo "[install-pi] up to date: same locks, node and launchers as at $(sed -n 2p "$stamp_file")"
+    tail -n +3 "$stamp_file" | while read -r version launcher; do
+      echo "[install-pi] pi $version: $launcher (answered --version at install)"
+    done
+    return
+  fi
+  rm -f "$stamp_file"
 
   # Copies a committed package.json + lock into $dest/$1 and runs `npm ci` there, unless
   # the same lock is installed already.
@@ -167,8 +192,15 @@ install_pi() {
       echo "[install-pi] node: the system's is ${version:-unusable} (< 22.19); installing the pinned one"
     fi
   fi
+  # The two trees are independent: the pinned node (when needed) installs beside pi's.
+  local node_job=""
   if [ -z "$node" ]; then
-    npm_ci_into node
+    npm_ci_into node &
+    node_job=$!
+  fi
+  npm_ci_into runtime
+  if [ -n "$node_job" ]; then
+    wait "$node_job"
     node=$(installed_node "$dest" || true)
     if [ -z "$node" ]; then
       echo "[install-pi] no runnable node in $dest/node (the pinned packages cover Linux x64 and arm64): install Node >= 22.19 on PATH and rerun" >&2
@@ -177,34 +209,76 @@ install_pi() {
     echo "[install-pi] node: $("$node" --version) at $node"
   fi
 
-  npm_ci_into runtime
   rm -f "$dest"/bin/pi-*
-  local pkg cli launcher found=0
-  for pkg in "$dest"/runtime/node_modules/pi-*/package.json; do
-    [ -e "$pkg" ] || continue
-    version=$("$node" -p 'require(process.argv[1]).version' "$pkg")
-    cli=$("$node" -p 'const p = require(process.argv[1]); require("path").join(require("path").dirname(process.argv[1]), typeof p.bin === "string" ? p.bin : p.bin.pi)' "$pkg")
+  local node_version line cli launcher found=0
+  node_version=$("$node" --version)
+  # One node for every package: "<version> <cli path>" per line.
+  local packages
+  packages=$("$node" -e '
+    const path = require("path");
+    for (const file of process.argv.slice(1)) {
+      const p = require(file);
+      const bin = typeof p.bin === "string" ? p.bin : p.bin.pi;
+      console.log(p.version + " " + path.join(path.dirname(file), bin));
+    }' "$dest"/runtime/node_modules/pi-*/package.json 2>/dev/null || true)
+  while read -r version cli; do
+    [ -n "$version" ] || continue
     launcher=$dest/bin/pi-$version
     cat >"$launcher" <<LAUNCHER
 #!/bin/sh
-# Written by ./run.sh install-pi: pi $version on $("$node" --version), offline.
+# Written by ./run.sh install-pi: pi $version on $node_version, offline, with Node's
+# compile cache (unless the caller chose another) next to this launcher.
 PI_OFFLINE=1
-export PI_OFFLINE
+: "\${NODE_COMPILE_CACHE:=$compile_cache}"
+export PI_OFFLINE NODE_COMPILE_CACHE
 exec '$node' '$cli' "\$@"
 LAUNCHER
     chmod 755 "$launcher"
-    if [ "$("$launcher" --version 2>/dev/null)" != "$version" ]; then
-      echo "[install-pi] $launcher does not answer --version with $version" >&2
-      exit 1
-    fi
-    echo "[install-pi] pi $version: $launcher"
     found=$((found + 1))
-  done
+  done <<<"$packages"
   if [ "$found" = 0 ]; then
     echo "[install-pi] no pi runtime was installed from real-pi/runtime/package.json" >&2
     exit 1
   fi
+  # Each launcher must answer --version with its version: all at once (each is a node
+  # start-up), which also warms the compile cache for them.
+  local checks=() answered=()
+  while read -r version cli; do
+    [ -n "$version" ] || continue
+    "$dest/bin/pi-$version" --version >"$dest/bin/.version-$version" 2>/dev/null &
+    checks+=("$!:$version")
+  done <<<"$packages"
+  local check
+  for check in "${checks[@]}"; do
+    version=${check#*:}
+    wait "${check%%:*}" || true
+    if [ "$(cat "$dest/bin/.version-$version" 2>/dev/null)" != "$version" ]; then
+      rm -f "$dest/bin/.version-$version"
+      echo "[install-pi] $dest/bin/pi-$version does not answer --version with $version" >&2
+      exit 1
+    fi
+    rm -f "$dest/bin/.version-$version"
+    echo "[install-pi] pi $version: $dest/bin/pi-$version"
+    answered+=("$version $dest/bin/pi-$version")
+  done
+  { echo "$stamp"; date -u +%Y-%m-%dT%H:%M:%SZ; printf '%s\n' "${answered[@]}"; } >"$stamp_file"
   echo "[install-pi] $found pi runtimes in $dest/bin (the live gate's pi scenario and the real-pi tests find them there)"
+}
+
+# Whether the install a stamp describes is still whole: every launcher it lists is there
+# and runnable, and the node and the cli each one execs still exist (cheap: no node
+# start-up; the --version answers were checked when the stamp was written).
+up_to_date() {
+  local version launcher target n=0
+  while read -r version launcher; do
+    [ -x "$launcher" ] || return 1
+    # The launcher's exec line names '<node>' '<cli>'.
+    for target in $(sed -n "s/^exec '\([^']*\)' '\([^']*\)'.*/\1 \2/p" "$launcher"); do
+      [ -e "$target" ] || return 1
+    done
+    n=$((n + 1))
+  done < <(tail -n +3 "$1")
+  [ "$n" -gt 0 ]
 }
 
 # The pinned cargo tools (cargo-semver-checks, cargo-mutants) live in one dir:

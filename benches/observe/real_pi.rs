@@ -63,7 +63,9 @@ use entwurf_v2_spawn::watcher::{
 };
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::stat::Mode;
 use nix::unistd::Pid;
+use tokio::net::unix::pipe;
 use tokio_util::sync::CancellationToken;
 
 use crate::detection::poll_baseline;
@@ -76,7 +78,7 @@ const OBSERVE: Duration = Duration::from_secs(45);
 /// The upstream dispatcher's poll interval.
 const POLL: Duration = Duration::from_millis(500);
 
-pub const VARIANTS: [&str; 7] = [
+pub const VARIANTS: [&str; 11] = [
     "launch → `SocketAlive` returned (library)",
     "launch → first success of the 500 ms poll",
     "launch → `listen()` returned in pi (pi's own start-up)",
@@ -84,7 +86,16 @@ pub const VARIANTS: [&str; 7] = [
     "`listen()` → `SocketAlive` returned (+ lock release)",
     "`listen()` → first success of the 500 ms poll",
     "poll's first success − library's observation, same launch",
+    "floor: `listen()` → the bench woken by a byte pi wrote right after it",
+    "share − floor, same launch",
+    "`bind()` returned → `listen()` called, in pi (connects refused)",
+    "`bind()` returned → observed",
 ];
+
+/// Indices in [`VARIANTS`]: the floor (its next row: the share minus it), and node's
+/// bind → listen gap (its next row: bind → observed).
+pub const FLOOR: usize = 7;
+pub const GAP: usize = 9;
 
 /// One version's launches.
 pub struct VersionReport {
@@ -95,6 +106,8 @@ pub struct VersionReport {
     pub release: Row,
     /// The time pi spent inside `listen()` (socket, bind, listen), by the preload.
     pub in_listen: Row,
+    /// Per launch: node's `bind()` → `listen()` gap and the library's share, ms.
+    pub pairs: Vec<(f64, f64)>,
     /// The calibration launch: the fixture's own stamp − the preload's, ms.
     pub calibration: Result<f64, String>,
     /// Launches whose poll saw nothing before pi had shut its socket down.
@@ -145,28 +158,63 @@ pub fn launcher_dir() -> PathBuf {
 /// The preload that stamps pi's control socket's `listen()` (module docs): wraps
 /// `net.Server.prototype.listen`, which for a path creates, binds and listens
 /// synchronously in the calling process, takes `process.hrtime.bigint()` right before
-/// and right after it, and appends `<before> <after> <path>` to
-/// `$ENTWURF_BENCH_LISTEN_STAMPS` in the `'listening'` event (after the caller's own
-/// callback, so the fixture's stamp is not delayed by the write).
+/// and right after it, and appends `<before> <bind returned> <listen called> <after>
+/// <path>` to `$ENTWURF_BENCH_LISTEN_STAMPS` in the `'listening'` event (after the
+/// caller's own callback, so the fixture's stamp is not delayed by the write).
+///
+/// Inside that call it also stamps the two syscalls apart: node's `Pipe` handle's
+/// `bind()` (which creates the socket file, the event that wakes the library's inotify)
+/// returning, and its `listen()` being called (from then on a connect succeeds), by
+/// wrapping the `pipe_wrap` binding's methods (0 when the binding is not reachable).
+/// And right after the "after" stamp it writes one byte to the FIFO
+/// `$ENTWURF_BENCH_FLOOR_FIFO` (opened once, at preload time), which the bench awaits on
+/// its reactor: the floor, the cheapest wake-up pi's listen can give the bench.
 const PRELOAD: &str = r#"'use strict';
 const fs = require('node:fs');
 const net = require('node:net');
 const out = process.env.ENTWURF_BENCH_LISTEN_STAMPS;
+let floor = -1;
+try {
+  floor = fs.openSync(process.env.ENTWURF_BENCH_FLOOR_FIFO, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+} catch {}
+let marks = null;
+try {
+  const pipe = process.binding('pipe_wrap').Pipe.prototype;
+  const bind = pipe.bind;
+  const listen = pipe.listen;
+  pipe.bind = function (...args) {
+    const result = bind.apply(this, args);
+    if (marks) marks.bound = process.hrtime.bigint();
+    return result;
+  };
+  pipe.listen = function (...args) {
+    if (marks) marks.listening = process.hrtime.bigint();
+    return listen.apply(this, args);
+  };
+} catch {}
 const listen = net.Server.prototype.listen;
 net.Server.prototype.listen = function (...args) {
+  const mine = { bound: 0n, listening: 0n };
+  marks = mine;
   const before = process.hrtime.bigint();
   const result = listen.apply(this, args);
   const after = process.hrtime.bigint();
+  marks = null;
   const where = typeof args[0] === 'string' ? args[0] : '';
   if (out && where.endsWith('.sock')) {
-    this.once('listening', () => fs.appendFileSync(out, `${before} ${after} ${where}\n`));
+    if (floor >= 0) {
+      try { fs.writeSync(floor, 'x'); } catch {}
+    }
+    this.once('listening', () =>
+      fs.appendFileSync(out, `${before} ${mine.bound} ${mine.listening} ${after} ${where}\n`));
   }
   return result;
 };
 "#;
 
-/// The child's environment: its `HOME` and `TMPDIR`, and the preload with its output.
-fn child_env(world: &PiWorld, stamps: &Path) -> Vec<(OsString, OsString)> {
+/// The child's environment: its `HOME` and `TMPDIR`, the preload with its output, and
+/// the floor FIFO.
+fn child_env(world: &PiWorld, stamps: &Path, fifo: &Path) -> Vec<(OsString, OsString)> {
     let preload = world.dir.path().join("listen-stamp.cjs");
     let mut node_options = OsString::from("--require=");
     node_options.push(&preload);
@@ -178,30 +226,101 @@ fn child_env(world: &PiWorld, stamps: &Path) -> Vec<(OsString, OsString)> {
             "ENTWURF_BENCH_LISTEN_STAMPS".into(),
             stamps.as_os_str().to_owned(),
         ),
+        (
+            "ENTWURF_BENCH_FLOOR_FIFO".into(),
+            fifo.as_os_str().to_owned(),
+        ),
     ]
 }
 
-fn options(world: &PiWorld, runtime: &Runtime, stamps: &Path) -> ProductionOptions {
+fn options(world: &PiWorld, runtime: &Runtime, stamps: &Path, fifo: &Path) -> ProductionOptions {
     let mut o = ProductionOptions::with_home(&world.home, Some(world.agent_dir.clone()));
     o.shared.pi_program = runtime.launcher.clone().into_os_string();
     o.shared.extension_args =
         PassthroughArgs::new(real_pi::fixture_extension_args()).expect("extension args");
-    o.shared.child_env = child_env(world, stamps);
+    o.shared.child_env = child_env(world, stamps, fifo);
     o
 }
 
-/// The preload's stamps for `socket` in `file`: right before and right after pi's
-/// `listen()` (socket, bind, listen).
-fn listen_stamp(file: &Path, socket: &Path) -> Option<(i128, i128)> {
+/// The preload's stamps for one `listen()` of pi's control socket (CLOCK_MONOTONIC ns).
+#[derive(Debug, Clone, Copy)]
+struct ListenStamps {
+    /// Right before `net.Server.prototype.listen` (socket, bind, listen).
+    before: i128,
+    /// The `bind()` syscall returned: the socket file exists (inotify's event).
+    bound: Option<i128>,
+    /// The `listen()` syscall is about to be made: until then a connect is refused.
+    listening: Option<i128>,
+    /// Right after `net.Server.prototype.listen` returned.
+    after: i128,
+}
+
+/// The preload's stamps for `socket` in `file` (see [`PRELOAD`]).
+fn listen_stamp(file: &Path, socket: &Path) -> Option<ListenStamps> {
     let text = std::fs::read_to_string(file).ok()?;
     let socket = socket.to_str()?;
+    let nonzero = |ns: i128| (ns != 0).then_some(ns);
     text.lines().find_map(|l| {
-        let mut f = l.splitn(3, ' ');
-        let (before, after, path) = (f.next()?, f.next()?, f.next()?);
+        let mut f = l.splitn(5, ' ');
+        let (before, bound, listening, after, path) =
+            (f.next()?, f.next()?, f.next()?, f.next()?, f.next()?);
         (path == socket)
-            .then(|| Some((before.parse().ok()?, after.parse().ok()?)))
+            .then(|| {
+                Some(ListenStamps {
+                    before: before.parse().ok()?,
+                    bound: nonzero(bound.parse().ok()?),
+                    listening: nonzero(listening.parse().ok()?),
+                    after: after.parse().ok()?,
+                })
+            })
             .flatten()
     })
+}
+
+/// The bench's end of the floor FIFO (see [`PRELOAD`]): opened read-write, so pi's
+/// non-blocking open for writing always finds a reader and the bench never reads EOF.
+struct FloorFifo {
+    path: PathBuf,
+    rx: Arc<pipe::Receiver>,
+}
+
+impl FloorFifo {
+    fn new(dir: &Path) -> Self {
+        let path = dir.join("floor.fifo");
+        nix::unistd::mkfifo(&path, Mode::S_IRUSR | Mode::S_IWUSR).expect("mkfifo");
+        let rx = pipe::OpenOptions::new()
+            .read_write(true)
+            .open_receiver(&path)
+            .expect("open the floor fifo");
+        Self {
+            path,
+            rx: Arc::new(rx),
+        }
+    }
+
+    /// Drops whatever an earlier launch wrote.
+    fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while matches!(self.rx.try_read(&mut buf), Ok(n) if n > 0) {}
+    }
+
+    /// A task that stamps the instant the reactor woke it for pi's byte.
+    fn await_byte(&self) -> tokio::task::JoinHandle<Option<i128>> {
+        let rx = self.rx.clone();
+        tokio::spawn(async move {
+            loop {
+                rx.readable().await.ok()?;
+                let now = mono_ns();
+                let mut buf = [0u8; 64];
+                match rx.try_read(&mut buf) {
+                    Ok(n) if n > 0 => return Some(now),
+                    Ok(_) => return None,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return None,
+                }
+            }
+        })
+    }
 }
 
 /// The resident, killed (its whole group) if it is dropped before its exit was
@@ -302,7 +421,7 @@ fn ms(from: i128, to: i128) -> f64 {
 /// preload, the bench its only client (a connect every 0.2 ms until one succeeds), then
 /// asking the fixture `get_info` for its own stamp. Returns the fixture's stamp − the
 /// preload's (after `listen()`) in ms.
-async fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
+async fn calibrate(world: &PiWorld, runtime: &Runtime, fifo: &Path) -> Result<f64, String> {
     let stamps = world.dir.path().join("calibration-stamps");
     let socket = world.home.join(format!(".pi/entwurf-control/{GID}.sock"));
     let fixture = real_pi::fixture();
@@ -323,7 +442,7 @@ async fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null());
-    for (k, v) in child_env(world, &stamps) {
+    for (k, v) in child_env(world, &stamps, fifo) {
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().map_err(|e| format!("spawn: {e}"))?;
@@ -354,13 +473,15 @@ async fn calibrate(world: &PiWorld, runtime: &Runtime) -> Result<f64, String> {
     let _ = child.wait();
     let fixture_ns = said?.listening_monotonic_ns;
     released?;
-    let (_, after) = listen_stamp(&stamps, &socket).ok_or("no preload stamp")?;
-    Ok(ms(after, fixture_ns))
+    let stamps = listen_stamp(&stamps, &socket).ok_or("no preload stamp")?;
+    Ok(ms(stamps.after, fixture_ns))
 }
 
 async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>) -> VersionReport {
     let v = runtime.version.clone();
-    let mut lat: [Vec<f64>; 7] = Default::default();
+    let mut lat: [Vec<f64>; 11] = Default::default();
+    // (bind → listen gap, share) per launch, for the table of the two side by side.
+    let mut pairs = Vec::new();
     let mut release = Vec::new();
     let mut in_listen = Vec::new();
     let (mut poll_missed, mut negative, mut failures) = (0, 0, Vec::new());
@@ -368,12 +489,13 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
     std::fs::write(world.dir.path().join("listen-stamp.cjs"), PRELOAD).expect("preload");
     // Blocking (pi runs whole turns); this future is the only one on its thread.
     let file = world.create_session(runtime, GID, "first");
-    let calibration = calibrate(&world, runtime).await;
+    let fifo = FloorFifo::new(world.dir.path());
+    let calibration = calibrate(&world, runtime, &fifo.path).await;
     let gid = GardenId::parse(GID).expect("gid");
     let listen_stamps = world.dir.path().join("listen-stamps");
 
     for i in 0..launches {
-        let options = options(&world, runtime, &listen_stamps);
+        let options = options(&world, runtime, &listen_stamps, &fifo.path);
         let socket = options.socket_path(&gid);
         if socket.exists() {
             failures.push(format!(
@@ -399,6 +521,8 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         };
         let cancel = CancellationToken::new();
 
+        fifo.drain();
+        let floor = fifo.await_byte();
         let launched = mono_ns();
         let poll = {
             let (socket, cancel) = (socket.clone(), cancel.clone());
@@ -418,6 +542,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
             other => {
                 cancel.cancel();
                 let _ = poll.await;
+                floor.abort();
                 failures.push(format!("launch {i}: {other:?}"));
                 continue;
             }
@@ -430,6 +555,10 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
             _ => None,
         };
         cancel.cancel();
+        let floor = match tokio::time::timeout(POLL, floor).await {
+            Ok(Ok(seen)) => seen,
+            _ => None,
+        };
         if let Err(e) = real_pi::release_turn(&socket) {
             failures.push(format!("launch {i}: telling pi to run its turn: {e}"));
         }
@@ -440,7 +569,8 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
         drop(resident);
 
         match (listen_stamp(&listen_stamps, &socket), observed) {
-            (Some((before, after)), Some(observed)) => {
+            (Some(pi), Some(observed)) => {
+                let ListenStamps { before, after, .. } = pi;
                 in_listen.push(ms(before, after));
                 // pi was descheduled between its listen() and its clock read: `after`
                 // came late; the share is at most `observed − before` (module docs).
@@ -465,6 +595,15 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
                     }
                     None => poll_missed += 1,
                 }
+                if let Some(woken) = floor {
+                    lat[FLOOR].push(ms(listening, woken));
+                    lat[FLOOR + 1].push(ms(listening, observed) - ms(listening, woken));
+                }
+                if let (Some(bound), Some(called)) = (pi.bound, pi.listening) {
+                    lat[GAP].push(ms(bound, called));
+                    lat[GAP + 1].push(ms(bound, observed));
+                    pairs.push((ms(bound, called), ms(listening, observed)));
+                }
             }
             (None, _) => failures.push(format!("launch {i}: no listen stamp from pi")),
             (_, None) => failures.push(format!(
@@ -482,6 +621,7 @@ async fn one_version(runtime: &Runtime, launches: usize, pgroups: &mut Vec<u32>)
             .collect(),
         release: Row::new("real-pi", "release → returned", release),
         in_listen: Row::new("real-pi", "inside pi's listen()", in_listen),
+        pairs,
         calibration,
         poll_missed,
         negative,

@@ -36,11 +36,13 @@
 
 mod classify;
 mod connect;
+mod fine_timer;
 mod held;
 #[cfg(target_os = "linux")]
 mod linux;
 mod notify;
 mod portable;
+mod relook;
 mod wait;
 
 use std::fmt;

@@ -1,5 +1,5 @@
-//! Deterministic unit tests of the pure layers (classifiers, verdict, backoff), plus the
-//! portable fallback exercised on this host.
+//! Deterministic unit tests of the pure layers (classifiers, verdict, backoff, re-looks),
+//! plus the portable fallback exercised on this host.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,6 +7,7 @@ use std::time::Duration;
 use nix::errno::Errno;
 
 use super::classify::file_type_bits;
+use super::relook::{self, Relook};
 use super::wait::{Backoff, bound_not_listening, far_future};
 use super::*;
 
@@ -214,6 +215,53 @@ fn backoff_never_spins_on_a_zero_interval() {
     let mut b = Backoff::new(Duration::ZERO);
     assert_eq!(b.next_delay(), Backoff::MIN);
     assert_eq!(b.next_delay(), Backoff::MIN);
+}
+
+/// Every re-look delay of one window, simulated: each look lands exactly when its
+/// delay ends (the fastest the waiter could go).
+fn relook_delays() -> Vec<Duration> {
+    let opened = std::time::Instant::now();
+    let window = Relook::opened_at(opened);
+    let mut at = opened;
+    let mut delays = Vec::new();
+    while let Some(delay) = window.next_delay(at) {
+        delays.push(delay);
+        at += delay;
+        assert!(delays.len() < 1000, "the window never closes: {delays:?}");
+    }
+    delays
+}
+
+#[test]
+fn relooks_start_within_tens_of_microseconds_and_stay_fine() {
+    let delays = relook_delays();
+    assert_eq!(delays[0], relook::STEP_MIN);
+    assert!(delays[0] <= Duration::from_micros(20), "{delays:?}");
+    // A quarter of the time since the event: a listen() at t is seen by t·5/4 (or one
+    // STEP_MAX later), so a 60 µs bind → listen gap costs ≤ 20 µs.
+    let mut at = Duration::ZERO;
+    for &d in &delays {
+        assert!(d <= relook::STEP_MAX, "{d:?} in {delays:?}");
+        assert!(d <= (at / 4).max(relook::STEP_MIN), "{d:?} after {at:?}");
+        at += d;
+    }
+    assert!(
+        delays.iter().all(|d| *d < Backoff::MIN),
+        "every re-look beats the backoff's first step: {delays:?}"
+    );
+}
+
+#[test]
+fn a_relook_window_ends_and_costs_a_bounded_number_of_looks() {
+    let delays = relook_delays();
+    let total: Duration = delays.iter().sum();
+    assert_eq!(total, relook::WINDOW, "{delays:?}");
+    assert!(delays.len() <= 60, "{} looks: {delays:?}", delays.len());
+    // Nothing after the window, however long one waits.
+    let opened = std::time::Instant::now();
+    let window = Relook::opened_at(opened);
+    assert_eq!(window.next_delay(opened + relook::WINDOW), None);
+    assert_eq!(window.next_delay(opened + Duration::from_secs(3600)), None);
 }
 
 #[test]

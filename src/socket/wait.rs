@@ -1,5 +1,5 @@
-//! [`await_socket_alive`]: observe, and when the verdict is "wait", sleep until inotify
-//! or a short backoff says to look again.
+//! [`await_socket_alive`]: observe, and when the verdict is "wait", sleep until inotify,
+//! a re-look after an event (`relook.rs`) or a short backoff says to look again.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,7 +7,9 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use super::fine_timer::FineTimer;
 use super::notify::{DirWatch, Wake};
+use super::relook::Relook;
 use super::{AwaitSocketError, Inspection, Verdict, WaitOptions, inspect_and_probe, verdict};
 use crate::backend::Backend;
 
@@ -24,9 +26,11 @@ use crate::backend::Backend;
 /// live socket is followed by another after an exponential backoff — 1 ms, doubling,
 /// capped at `options.poll_interval`, reset by every inotify event. Right after an
 /// event, a socket file that refuses the connect (bound, `listen()` not yet called) is
-/// looked at again up to three times after yielding the CPU: the waker is often
-/// preempted by our wake-up between the two calls, and a 1 ms timer tick would
-/// otherwise dominate the latency. While the directory
+/// looked at again after a quarter of the time since the event (20–250 µs), on a
+/// sub-millisecond timer, for 10 ms after the event: node binds 40–250 µs before it
+/// listens, and a tick of tokio's millisecond timer (1–2.5 ms) would otherwise set the
+/// latency (`relook.rs`; at most about fifty looks per event, none without one).
+/// While the directory
 /// is watched and nothing sits at the path, the waiter sleeps the full poll interval at
 /// once (only an event can change that). Without inotify (no
 /// parent directory yet, EMFILE, ENOSPC) the same backoff is the poll, and
@@ -64,8 +68,9 @@ pub async fn await_socket_alive(
 
     let mut watch = DirWatch::new(path, options.backend);
     let mut backoff = Backoff::new(options.poll_interval);
-    // Quick looks left for a socket that an event just showed bound but not listening.
-    let mut quick_looks = 0;
+    // The re-look window the last event opened, and its fine timer while one is needed.
+    let mut relook: Option<Relook> = None;
+    let mut fine: Option<FineTimer> = None;
     loop {
         if cancel.is_cancelled() {
             return Err(cancelled());
@@ -87,14 +92,24 @@ pub async fn await_socket_alive(
             }
             Verdict::Wait => {}
         }
-        if quick_looks > 0 && bound_not_listening(&observation) {
-            // An event just showed the socket file: its owner is between bind() and
-            // listen(), microseconds apart — unless our wake-up preempted it on this
-            // CPU. Yield the CPU (microseconds, not a sleep) and look again, instead
-            // of sleeping a timer tick (≥ 1 ms) for a gap this short.
-            quick_looks -= 1;
-            std::thread::yield_now();
-            continue;
+        // An event just showed the socket file and it refused: its owner is between
+        // bind() and listen(), microseconds to a millisecond apart (longer if our
+        // wake-up preempted it). Look again after a short sleep on the fine timer rather
+        // than a tick of tokio's (1–2 ms), while the event's window lasts.
+        let quick = match &relook {
+            Some(window) if bound_not_listening(&observation) => {
+                window.next_delay(std::time::Instant::now())
+            }
+            _ => None,
+        };
+        if quick.is_none() {
+            // Window passed, or nothing there that is about to listen: the backoff's
+            // turn, and no descriptor kept for a timer nobody needs.
+            relook = None;
+            fine = None;
+        } else if fine.is_none() {
+            // Out of descriptors: tokio's timer instead (a tick late, never wrong).
+            fine = FineTimer::new().ok();
         }
         if armed && observation.inspection == Inspection::Absent {
             // Nothing at the path and the directory is watched: only an event (create,
@@ -102,7 +117,7 @@ pub async fn await_socket_alive(
             backoff.saturate();
         }
         // checked_add: a caller may pass an enormous poll interval ("inotify only").
-        let delay = backoff.next_delay();
+        let delay = quick.unwrap_or_else(|| backoff.next_delay());
         let deadline = Instant::now().checked_add(delay).unwrap_or_else(far_future);
         tokio::select! {
             biased;
@@ -110,10 +125,10 @@ pub async fn await_socket_alive(
             wake = watch.changed() => {
                 if wake == Wake::Changed {
                     backoff.reset();
-                    quick_looks = QUICK_LOOKS;
+                    relook = Some(Relook::opened_at(std::time::Instant::now()));
                 }
             }
-            () = tokio::time::sleep_until(deadline) => {}
+            () = pause(fine.as_mut().filter(|_| quick.is_some()), deadline) => {}
         }
     }
 }
@@ -141,10 +156,18 @@ pub fn check_reachable(path: &Path, backend: Backend) -> Result<(), AwaitSocketE
     }
 }
 
-/// How many times a waiter yields the CPU and looks again when an event showed a
-/// socket file that still refuses connections (see the loop), before it falls back to
-/// the backoff timer.
-const QUICK_LOOKS: u32 = 3;
+/// Sleeps until `deadline`: on `fine` when given (a re-look, microseconds away), else on
+/// tokio's millisecond timer.
+async fn pause(fine: Option<&mut FineTimer>, deadline: Instant) {
+    match fine {
+        Some(timer) => {
+            timer
+                .sleep(deadline.saturating_duration_since(Instant::now()))
+                .await;
+        }
+        None => tokio::time::sleep_until(deadline).await,
+    }
+}
 
 /// A socket file of ours that refused the connect: bound, not (yet) listening.
 pub(super) fn bound_not_listening(observation: &super::SocketState) -> bool {
