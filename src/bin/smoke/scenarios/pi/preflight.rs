@@ -67,9 +67,9 @@ pub fn package_version(launcher: &Path) -> Result<(String, PathBuf)> {
     if script.len() < 64 * 1024 {
         let text = String::from_utf8_lossy(&script);
         starts.extend(
+            // Every piece between quote marks, not only every other one: a `"` elsewhere
+            // in the launcher (install-pi's `"${NODE_COMPILE_CACHE:=…}"`) shifts the pairs.
             text.split(['\'', '"'])
-                .skip(1)
-                .step_by(2)
                 .filter(|p| p.starts_with('/') && p.ends_with(".js"))
                 .map(PathBuf::from),
         );
