@@ -15,6 +15,7 @@ per_backend!(
     a_listener_that_binds_first_and_listens_later_is_seen,
     a_full_backlog_is_indeterminate_never_dead,
     a_path_longer_than_sun_path_is_reached_natively_and_a_typed_error_portably,
+    a_path_of_exactly_the_sun_path_limit_is_reached,
     a_socket_owned_by_another_uid_is_forged_and_never_connected,
     a_parent_that_is_a_file_is_indeterminate_never_absent,
     a_datagram_socket_at_the_path_is_indeterminate_not_dead,
@@ -293,6 +294,33 @@ async fn a_full_backlog_is_indeterminate_never_dead(backend: Backend) -> TestRes
     let _accepted = listener.accept()?;
     let (result, _) = settle(task).await?;
     result?;
+    Ok(())
+}
+
+/// The longest path `sun_path` takes ([`SUN_PATH_MAX`] bytes, its NUL aside) is reached
+/// by both backends: the portable one refuses only what is longer.
+async fn a_path_of_exactly_the_sun_path_limit_is_reached(backend: Backend) -> TestResult {
+    let dir = tempfile::tempdir()?;
+    let base = dir.path().as_os_str().len();
+    assert!(
+        base + 10 < SUN_PATH_MAX,
+        "{:?} is too long already",
+        dir.path()
+    );
+    let name = format!(
+        "{}.sock",
+        "x".repeat(SUN_PATH_MAX - base - 1 - ".sock".len())
+    );
+    let path = dir.path().join(name);
+    assert_eq!(path.as_os_str().len(), SUN_PATH_MAX);
+    let _listener = UnixListener::bind(&path)?;
+    let observation = inspect_and_probe(&path, PROBE_TIMEOUT, backend).await;
+    assert_eq!(observation.probe, Some(Probe::Alive), "{path:?}");
+    tokio::time::timeout(
+        AT_ONCE,
+        await_socket_alive(&path, CancellationToken::new(), on(backend)),
+    )
+    .await??;
     Ok(())
 }
 
