@@ -110,3 +110,23 @@ struct RawLine {
     #[serde(rename = "modelId")]
     model_id: Option<Value>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{ProviderField, SessionLine, parse_session_line};
+
+    /// A provider is a non-empty string or absent; an empty one makes the line unusable
+    /// rather than naming a provider called "".
+    #[test]
+    fn an_empty_provider_is_unusable_not_a_name() {
+        let provider = |value: &str| match parse_session_line(&format!(
+            r#"{{"type":"model_change","provider":{value},"modelId":"m"}}"#
+        )) {
+            SessionLine::ModelChange(line) => (line.provider.clone(), line.model_ref()),
+            other => panic!("{value}: {other:?}"),
+        };
+        assert_eq!(provider(r#""""#), (ProviderField::Unusable, None));
+        assert_eq!(provider("null").0, ProviderField::Absent);
+        assert_eq!(provider(r#""p""#).0, ProviderField::Named("p".into()));
+    }
+}
