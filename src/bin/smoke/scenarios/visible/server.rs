@@ -1,9 +1,11 @@
-//! The `visible` scenario's private tmux server: started as a registered child group,
-//! watched by a window that kills it once the gate process is gone, and stopped by V8.
+//! The `visible` scenario's private tmux server: started as a registered child group
+//! under the guard (it dies with the gate process), and stopped by V8.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -15,6 +17,7 @@ use entwurf_v2_spawn::visible::TmuxLauncher;
 use super::super::shared::{Env, bounded, kill_child, off_thread, spawn_registered};
 use crate::harness::catalog::Check;
 use crate::harness::runner::expect_that;
+use crate::stand_ins::args::GuardArgs;
 
 /// Generous: a stand-in binds within milliseconds, tmux answers as fast; the bound only
 /// matters on failure (the visible checks' observations use it too).
@@ -26,18 +29,9 @@ pub(crate) struct Server {
     socket: PathBuf,
     /// `$TMUX` as a shell inside session `main` sees it.
     tmux_env: OsString,
-    /// The watchdog's pid (the pane of session `main`).
-    watchdog: u32,
+    /// The pid of session `main`'s pane, which only waits for its terminal to hang up.
+    idle_pane: u32,
 }
-
-/// A shell function, `runs PID START`: whether process PID still runs and is the one
-/// that started at START (field 22 of `/proc/PID/stat`, clock ticks after boot). The
-/// watchdogs know the gate process by both, never by its pid alone: a pid reused after the
-/// gate process died would keep a pid-only watchdog (and the server it guards) alive for good.
-/// Fields are counted after the last `) ` (the command name may hold both); a zombie
-/// (`Z`) no longer runs. `read` is a builtin: a look every 0.1 s forks nothing.
-const RUNS: &str = "runs() { { read -r s < \"/proc/$1/stat\"; } 2>/dev/null || return 1; \
-     s=${s##*\") \"}; set -- \"$2\" $s; [ \"$2\" != Z ] && [ \"${21}\" = \"$1\" ]; }; ";
 
 fn tmux(socket: &Path) -> Command {
     let mut command = Command::new("tmux");
@@ -51,13 +45,17 @@ fn tmux(socket: &Path) -> Command {
 /// run (owned by V8, whose server it talks to). In the gate process's group it was the first
 /// to die of a terminal's SIGINT or SIGHUP (`kill-pane`, Ctrl-C), and the check waiting
 /// on it reported that collateral as a FAIL before the run saw its own signal. Being
-/// registered, cleanup still kills it on every way out, and it is killed after
-/// [`OBSERVE`] if the server never answers.
+/// registered, cleanup still kills it on every way out, and its group is killed after
+/// [`OBSERVE`] if the server never answers. The blocking task reads the client's output
+/// to its end and reaps it: no polling, the client's exit is what wakes it.
 async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Stdio};
     let socket = socket.to_path_buf();
-    off_thread(move || {
+    let pid = Arc::new(AtomicU32::new(0));
+    let client = pid.clone();
+    let what = format!("tmux {args:?}");
+    let ran = off_thread(move || {
         let mut command = tmux(&socket);
         command
             .args(&args)
@@ -65,23 +63,15 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
-        let mut child = crate::harness::cleanup::spawn_group(
+        let child = crate::harness::cleanup::spawn_group(
             Check::VisibleNothingLeft,
             || command.spawn(),
             Child::id,
         )?
         .context("running tmux")?;
-        let started = std::time::Instant::now();
-        // The output is one short listing, far below a pipe's buffer: waiting before
-        // reading cannot deadlock.
-        while child.try_wait().context("waiting for tmux")?.is_none() {
-            if started.elapsed() > OBSERVE {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("tmux {args:?}: no answer within {OBSERVE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        client.store(child.id(), Ordering::SeqCst);
+        // Its output is one short listing: reading both pipes to their end cannot
+        // deadlock, and the end comes when the client exits (or is killed).
         let out = child.wait_with_output().context("reading tmux's output")?;
         if !out.status.success() {
             bail!(
@@ -90,8 +80,21 @@ async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
             );
         }
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    })
-    .await
+    });
+    tokio::pin!(ran);
+    match tokio::time::timeout(OBSERVE, &mut ran).await {
+        Ok(ran) => ran,
+        Err(_) => {
+            // Its group is its own (see above): killing it ends the read, and the
+            // blocking task reaps it.
+            let pid = pid.load(Ordering::SeqCst);
+            if pid != 0 {
+                crate::harness::cleanup::kill_group(pid);
+            }
+            let _ = ran.await;
+            bail!("{what}: no answer within {OBSERVE:?}")
+        }
+    }
 }
 
 impl Server {
@@ -105,26 +108,24 @@ impl Server {
         env: &Env,
         owner: Check,
     ) -> Result<Self> {
-        // The server runs under a small guard shell, its group leader, which kills it the
-        // moment the gate process is gone. The watchdog window below does the same, but only
-        // once it exists: a gate process SIGKILLed between the server's start and that window
-        // left the server running for good (seen in about 1 run in 3 killed that early).
-        // When the server ends (kill-server), the guard takes its whole group with it.
-        let guard = format!(
-            "{RUNS}tmux -D -S \"$1\" -f /dev/null & t=$!; \
-             (while runs \"$2\" \"$3\" && kill -0 \"$t\" 2>/dev/null; do sleep 0.1; done; \
-             kill -9 \"$t\" 2>/dev/null) & \
-             wait \"$t\"; kill -9 0"
-        );
-        let args: [OsString; 6] = [
-            "-c".into(),
-            guard.into(),
-            "sh".into(),
-            socket.clone().into(),
-            env.gate.pid.to_string().into(),
-            env.gate.start_time.to_string().into(),
-        ];
-        let request = SpawnRequest::new("sh", args, dir)
+        // The server runs under the guard (`stand_ins::guard`): this binary's watcher in
+        // the server's process group SIGKILLs that group the moment the gate process is
+        // gone (SIGKILL included), waiting on pidfds, no timer; the server's panes then
+        // lose their terminal (SIGHUP). `tmux -D` stays in the foreground: the library's
+        // child is the server itself.
+        let guard = GuardArgs {
+            lifeline: env.gate,
+            program: [
+                "tmux".into(),
+                "-D".into(),
+                "-S".into(),
+                socket.clone().into_os_string(),
+            ]
+            .into_iter()
+            .chain(["-f".into(), "/dev/null".into()])
+            .collect(),
+        };
+        let request = SpawnRequest::new(env.exe.clone(), guard.to_args(), dir)
             .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
             .with_backend(env.backend);
         // Owned by the check that stops it (V8: the server lives across all V checks).
@@ -134,28 +135,28 @@ impl Server {
             handle,
             socket,
             tmux_env: OsString::new(),
-            watchdog: 0,
+            idle_pane: 0,
         };
-        if let Err(e) = server.open_session(env.gate).await {
+        if let Err(e) = server.open_session().await {
             kill_child(&server.handle).await;
-            return Err(e);
+            let said = super::super::shared::stderr_note(&dir.join("tmux.stderr.log"));
+            return Err(anyhow!("{e:#}{said}"));
         }
         Ok(server)
     }
 
-    async fn open_session(&mut self, gate: crate::os::ProcessId) -> Result<()> {
+    async fn open_session(&mut self) -> Result<()> {
         let socket = self.socket.clone();
-        let up = crate::os::poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
-            socket.exists()
+        let handle = &self.handle;
+        let up = crate::os::poll_until(OBSERVE, Duration::from_millis(1), || {
+            socket.exists() || handle.try_exit().is_some()
         })
         .await;
-        if !up {
+        if !up || !self.socket.exists() {
             bail!("the tmux server never made its socket");
         }
-        // The watchdog: as soon as the gate process is gone (SIGKILL included), kill the server.
-        let watchdog = format!(
-            "{RUNS}while runs \"$0\" \"$2\"; do sleep 0.1; done; exec tmux -S \"$1\" kill-server"
-        );
+        // Session `main` holds a pane that only waits on its terminal: tmux hangs it up
+        // when the server ends. `-P -F` prints what the checks need in the same client.
         let args: Vec<OsString> = vec![
             "new-session".into(),
             "-d".into(),
@@ -165,31 +166,19 @@ impl Server {
             "100".into(),
             "-y".into(),
             "30".into(),
+            "-P".into(),
+            "-F".into(),
+            "#{pane_pid} #{socket_path},#{pid},#{session_id}".into(),
             "--".into(),
-            "sh".into(),
-            "-c".into(),
-            watchdog.into(),
-            gate.pid.to_string().into(),
-            self.socket.clone().into(),
-            gate.start_time.to_string().into(),
+            "cat".into(),
+            "-".into(),
         ];
-        run_tmux(&self.socket, args).await?;
-        let value = run_tmux(
-            &self.socket,
-            vec![
-                "display-message".into(),
-                "-p".into(),
-                "-t".into(),
-                "main".into(),
-                "#{pane_pid} #{socket_path},#{pid},#{session_id}".into(),
-            ],
-        )
-        .await?;
+        let value = run_tmux(&self.socket, args).await?;
         let (pid, tmux_env) = value
             .trim()
             .split_once(' ')
-            .ok_or_else(|| anyhow!("tmux display-message printed {value:?}"))?;
-        self.watchdog = pid.parse().context("the watchdog's pid")?;
+            .ok_or_else(|| anyhow!("tmux new-session -P printed {value:?}"))?;
+        self.idle_pane = pid.parse().context("the idle pane's pid")?;
         self.tmux_env = tmux_env.replace(",$", ",").into();
         Ok(())
     }
@@ -232,10 +221,9 @@ impl Server {
         }
         killed?;
         exited?.map_err(|e| anyhow!("{}", error_chain(&e)))?;
-        let watchdog = self.watchdog;
         for (what, pid) in [
             ("the stand-in pi", stand_in),
-            ("the watchdog", Some(watchdog)),
+            ("session main's pane", Some(self.idle_pane)),
         ] {
             let Some(pid) = pid else { continue };
             // A zombie no longer runs: this machine's init may reap orphans late.
