@@ -70,23 +70,24 @@ pub async fn run(runner: &Runner, env: &Env) {
     let Some(scratch) = scratch(Scenario::Visible, runner, env, &CHECKS).await else {
         return;
     };
-    let euid = nix::unistd::geteuid().as_raw();
-    // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
-    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
-    if let Ok(Some(unmet)) = missing {
-        for check in CHECKS {
-            let unmet = unmet.clone();
-            runner
-                .check(check, async { Err::<(), _>(unmet_error(unmet)) })
-                .await;
-        }
-        return;
-    }
-    // Installed but not startable is a failure of every check, never a skip.
+    // Started at once: whether tmux is there at all is asked only when it did not start.
     let socket = scratch.sockets().join("tmux.sock");
     let server = match Server::start(scratch.path(), socket, env, Check::VisibleNothingLeft).await {
         Ok(server) => server,
         Err(why) => {
+            let euid = nix::unistd::geteuid().as_raw();
+            // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
+            let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
+            if let Ok(Some(unmet)) = missing {
+                for check in CHECKS {
+                    let unmet = unmet.clone();
+                    runner
+                        .check(check, async { Err::<(), _>(unmet_error(unmet)) })
+                        .await;
+                }
+                return;
+            }
+            // Installed but not startable is a failure of every check, never a skip.
             let why = format!("starting the private tmux server: {why:#}");
             fail_all(runner, &CHECKS, &why).await;
             return;

@@ -4,8 +4,6 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -39,62 +37,123 @@ fn tmux(socket: &Path) -> Command {
     command
 }
 
-/// Runs a tmux command off the runtime thread; its stdout, or why it failed.
+/// Runs a tmux command off the runtime thread; its stdout, or why it failed (see
+/// [`tmux_blocking`]).
+async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
+    let socket = socket.to_path_buf();
+    off_thread(move || tmux_blocking(&socket, &args)).await
+}
+
+/// Runs a tmux command; its stdout, or why it failed.
 ///
 /// The client runs in a process group of its own, registered like every child of the
 /// run (owned by V8, whose server it talks to). In the gate process's group it was the first
 /// to die of a terminal's SIGINT or SIGHUP (`kill-pane`, Ctrl-C), and the check waiting
 /// on it reported that collateral as a FAIL before the run saw its own signal. Being
-/// registered, cleanup still kills it on every way out, and its group is killed after
-/// [`OBSERVE`] if the server never answers. The blocking task reads the client's output
-/// to its end and reaps it: no polling, the client's exit is what wakes it.
-async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
+/// registered, cleanup still kills it on every way out, and it is killed after
+/// [`OBSERVE`] if the server never answers. Its exit is waited for, not polled
+/// ([`exited_within`]).
+fn tmux_blocking(socket: &Path, args: &[OsString]) -> Result<String> {
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Stdio};
-    let socket = socket.to_path_buf();
-    let pid = Arc::new(AtomicU32::new(0));
-    let client = pid.clone();
-    let what = format!("tmux {args:?}");
-    let ran = off_thread(move || {
-        let mut command = tmux(&socket);
-        command
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let child = crate::harness::cleanup::spawn_group(
-            Check::VisibleNothingLeft,
-            || command.spawn(),
-            Child::id,
-        )?
-        .context("running tmux")?;
-        client.store(child.id(), Ordering::SeqCst);
-        // Its output is one short listing: reading both pipes to their end cannot
-        // deadlock, and the end comes when the client exits (or is killed).
-        let out = child.wait_with_output().context("reading tmux's output")?;
-        if !out.status.success() {
-            bail!(
-                "tmux {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    });
-    tokio::pin!(ran);
-    match tokio::time::timeout(OBSERVE, &mut ran).await {
-        Ok(ran) => ran,
-        Err(_) => {
-            // Its group is its own (see above): killing it ends the read, and the
-            // blocking task reaps it.
-            let pid = pid.load(Ordering::SeqCst);
-            if pid != 0 {
-                crate::harness::cleanup::kill_group(pid);
-            }
-            let _ = ran.await;
-            bail!("{what}: no answer within {OBSERVE:?}")
+    let mut command = tmux(socket);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = crate::harness::cleanup::spawn_group(
+        Check::VisibleNothingLeft,
+        || command.spawn(),
+        Child::id,
+    )?
+    .context("running tmux")?;
+    // The output is one short listing, far below a pipe's buffer: waiting before
+    // reading cannot deadlock.
+    if !exited_within(&mut child, OBSERVE).context("waiting for tmux")? {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("tmux {args:?}: no answer within {OBSERVE:?}");
+    }
+    let out = child.wait_with_output().context("reading tmux's output")?;
+    if !out.status.success() {
+        bail!(
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether `child` exits within `limit`, blocking until it does or the time is up: a
+/// `poll` on its pidfd, so the exit itself wakes the thread (it stays unreaped).
+#[cfg(target_os = "linux")]
+fn exited_within(child: &mut std::process::Child, limit: Duration) -> std::io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let pidfd = pidfd_open(Pid::from_child(child), PidfdFlags::empty())?;
+    let timeout = Timespec::try_from(limit).map_err(std::io::Error::other)?;
+    loop {
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Off Linux (no pidfd): a look every millisecond.
+#[cfg(not(target_os = "linux"))]
+fn exited_within(child: &mut std::process::Child, limit: Duration) -> std::io::Result<bool> {
+    let started = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > limit {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(true)
+}
+
+/// Waits for the server `handle` to make `socket`, then opens session `main`; the
+/// pid of its pane and `$TMUX` as a shell in it sees it.
+fn open_session(handle: &ChildHandle, socket: &Path) -> Result<(u32, OsString)> {
+    let up = crate::os::poll_until_blocking(OBSERVE, Duration::from_millis(1), || {
+        socket.exists() || handle.try_exit().is_some()
+    });
+    if !up || !socket.exists() {
+        bail!("the tmux server never made its socket");
+    }
+    // Session `main` holds a pane that only waits on its terminal: tmux hangs it up
+    // when the server ends. `-P -F` prints what the checks need in the same client.
+    let args: Vec<OsString> = [
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-P",
+        "-F",
+        "#{pane_pid} #{socket_path},#{pid},#{session_id}",
+        "--",
+        "cat",
+        "-",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    let value = tmux_blocking(socket, &args)?;
+    let (pid, tmux_env) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| anyhow!("tmux new-session -P printed {value:?}"))?;
+    let pid = pid.parse().context("the idle pane's pid")?;
+    Ok((pid, tmux_env.replace(",$", ",").into()))
 }
 
 impl Server {
@@ -102,6 +161,10 @@ impl Server {
     /// `owner` (abandoning that check kills it). `socket` goes in a scenario's socket
     /// dir (`Scratch::sockets`): tmux binds by path, so it must fit `sun_path`, and the
     /// dir leaves with the scenario on every way out.
+    ///
+    /// The whole start (the server, its socket, session `main`) runs on one blocking
+    /// thread: each step follows the last at once, not when the busy runtime thread
+    /// next comes round.
     pub(crate) async fn start(
         dir: &Path,
         socket: PathBuf,
@@ -125,62 +188,32 @@ impl Server {
             .chain(["-f".into(), "/dev/null".into()])
             .collect(),
         };
+        let log = dir.join("tmux.stderr.log");
         let request = SpawnRequest::new(env.exe.clone(), guard.to_args(), dir)
-            .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
+            .with_stderr(StderrTarget::AppendTo(log.clone()))
             .with_backend(env.backend);
-        // Owned by the check that stops it (V8: the server lives across all V checks).
-        let handle = spawn_registered(owner, &request)
-            .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
-        let mut server = Self {
-            handle,
-            socket,
-            tmux_env: OsString::new(),
-            idle_pane: 0,
-        };
-        if let Err(e) = server.open_session().await {
-            kill_child(&server.handle).await;
-            let said = super::super::shared::stderr_note(&dir.join("tmux.stderr.log"));
-            return Err(anyhow!("{e:#}{said}"));
-        }
-        Ok(server)
-    }
-
-    async fn open_session(&mut self) -> Result<()> {
-        let socket = self.socket.clone();
-        let handle = &self.handle;
-        let up = crate::os::poll_until(OBSERVE, Duration::from_millis(1), || {
-            socket.exists() || handle.try_exit().is_some()
+        let started = off_thread(move || {
+            // Owned by the check that stops it (V8: the server lives across all V checks).
+            let handle = spawn_registered(owner, &request)
+                .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
+            let session = open_session(&handle, &socket);
+            Ok((handle, socket, session))
         })
-        .await;
-        if !up || !self.socket.exists() {
-            bail!("the tmux server never made its socket");
+        .await?;
+        let (handle, socket, session) = started;
+        match session {
+            Ok((idle_pane, tmux_env)) => Ok(Self {
+                handle,
+                socket,
+                tmux_env,
+                idle_pane,
+            }),
+            Err(e) => {
+                kill_child(&handle).await;
+                let said = super::super::shared::stderr_note(&log);
+                Err(anyhow!("{e:#}{said}"))
+            }
         }
-        // Session `main` holds a pane that only waits on its terminal: tmux hangs it up
-        // when the server ends. `-P -F` prints what the checks need in the same client.
-        let args: Vec<OsString> = vec![
-            "new-session".into(),
-            "-d".into(),
-            "-s".into(),
-            "main".into(),
-            "-x".into(),
-            "100".into(),
-            "-y".into(),
-            "30".into(),
-            "-P".into(),
-            "-F".into(),
-            "#{pane_pid} #{socket_path},#{pid},#{session_id}".into(),
-            "--".into(),
-            "cat".into(),
-            "-".into(),
-        ];
-        let value = run_tmux(&self.socket, args).await?;
-        let (pid, tmux_env) = value
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| anyhow!("tmux new-session -P printed {value:?}"))?;
-        self.idle_pane = pid.parse().context("the idle pane's pid")?;
-        self.tmux_env = tmux_env.replace(",$", ",").into();
-        Ok(())
     }
 
     /// Closes a window (its pane's process gets SIGHUP from tmux).
