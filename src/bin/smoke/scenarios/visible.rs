@@ -106,7 +106,7 @@ pub async fn run(runner: &Runner, env: &Env) {
         }
     };
     let (layout, tmux) = (&layout, &server);
-    let windows = Mutex::new(());
+    let windows = Windows::default();
     let windows = &windows;
     let refusal = |check, plant| runner.check(check, refused(layout, tmux, windows, plant));
     let (_, alive, ..) = tokio::join!(
@@ -128,6 +128,12 @@ pub async fn run(runner: &Runner, env: &Env) {
         let _ = nothing_left.await;
     }
 }
+
+/// The window lock: every span that opens a window (V1, V2) or compares the window list
+/// (V3–V7) holds it. It keeps the last list a comparing span took, until a span opens a
+/// window: a span's "after" is then the next one's "before" (no window can have come in
+/// between), one tmux client fewer per span.
+type Windows = Mutex<Option<Vec<String>>>;
 
 /// The scenario's shared dirs: the stand-in links, the saved sessions, the lock dir and
 /// the cwd whose `control/` holds every check's socket (each named by its own gid).
@@ -221,10 +227,11 @@ impl World {
 }
 
 /// V1: returns the stand-in's pid for V8.
-async fn socket_alive(layout: &Layout, server: &Server, windows: &Mutex<()>) -> Result<u32> {
+async fn socket_alive(layout: &Layout, server: &Server, windows: &Windows) -> Result<u32> {
     let world = World::new(layout, 1, visible_pi::BINDS, None)?;
     let done = {
-        let _opening = windows.lock().await;
+        let mut last = windows.lock().await;
+        *last = None;
         world.resume(server).await
     }
     .map_err(|e| anyhow!("{}", error_chain(&e)))?;
@@ -243,12 +250,13 @@ async fn socket_alive(layout: &Layout, server: &Server, windows: &Mutex<()>) -> 
 }
 
 /// V2.
-async fn pane_exited(layout: &Layout, server: &Server, windows: &Mutex<()>) -> Result<()> {
+async fn pane_exited(layout: &Layout, server: &Server, windows: &Windows) -> Result<()> {
     let world = World::new(layout, 2, visible_pi::EXITS, None)?;
     // The dead pane's window stays (`remain-on-exit`): it is there, unchanged, in every
     // list a later span takes.
     let done = {
-        let _opening = windows.lock().await;
+        let mut last = windows.lock().await;
+        *last = None;
         world.resume(server).await
     }
     .map_err(|e| anyhow!("{}", error_chain(&e)))?;
@@ -290,12 +298,7 @@ enum Plant {
 }
 
 /// V3–V7: refused with the expected kind, no window, released once (V6: never taken).
-async fn refused(
-    layout: &Layout,
-    server: &Server,
-    windows: &Mutex<()>,
-    plant: Plant,
-) -> Result<()> {
+async fn refused(layout: &Layout, server: &Server, windows: &Windows, plant: Plant) -> Result<()> {
     let n = 3 + plant as u32;
     let dir = &layout.root;
     let marker = dir.join(format!("v{n}-marker"));
@@ -327,10 +330,15 @@ async fn refused(
     };
     // The span: no other check opens a window between the two lists.
     let (before, resumed, after) = {
-        let _span = windows.lock().await;
-        let before = server.windows().await?;
+        let mut last = windows.lock().await;
+        let before = match last.take() {
+            Some(list) => list,
+            None => server.windows().await?,
+        };
         let resumed = world.resume(server).await;
-        (before, resumed, server.windows().await?)
+        let after = server.windows().await?;
+        *last = Some(after.clone());
+        (before, resumed, after)
     };
     let error = match resumed {
         Ok(done) => bail!("expected {expected}, got a window: {}", done.launch),
