@@ -27,6 +27,10 @@ use std::process::{Command, ExitCode, Stdio};
 use super::args::{GuardArgs, WatchArgs};
 use crate::os::ProcessId;
 
+/// Set by the guard for its watcher only: the guard's pid, the parent the watcher
+/// watches (the program, after the exec).
+const PARENT_ENV: &str = "ENTWURF_SMOKE_GUARD_PARENT";
+
 /// Exit code of a guard that could not start its program (as a shell's "cannot execute").
 pub const GUARD_FAILED: u8 = 126;
 
@@ -84,16 +88,21 @@ pub fn guard(args: &GuardArgs) -> ExitCode {
     };
     let started = Command::new(exe)
         .args(watch.to_args())
+        .env(PARENT_ENV, std::process::id().to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn();
-    if let Err(e) = started {
-        return failed(&format!("starting the watcher: {e}"));
-    }
+    let mut watcher = match started {
+        Ok(watcher) => watcher,
+        Err(e) => return failed(&format!("starting the watcher: {e}")),
+    };
     // (The watcher's handle is dropped unwaited: after the exec below its parent is the
     // program, which never waits for it; it outlives the program only by moments.)
     let e = Command::new(program).args(rest).exec();
+    // No program: no watcher either (it would watch a parent that is about to go).
+    let _ = watcher.kill();
+    let _ = watcher.wait();
     failed(&format!("executing {}: {e}", program.to_string_lossy()))
 }
 
@@ -112,7 +121,12 @@ pub fn watch(args: &WatchArgs) -> ExitCode {
         let _ = killpg(nix::unistd::getpgrp(), Signal::SIGKILL);
         ExitCode::from(GUARD_FAILED)
     };
-    let parent = nix::unistd::getppid();
+    // The guard names itself: by the time this runs it may be gone already (a program
+    // that ended at once), and `getppid` would then name whoever adopted us.
+    let parent = std::env::var(PARENT_ENV)
+        .ok()
+        .and_then(|pid| pid.parse().ok())
+        .map_or_else(nix::unistd::getppid, nix::unistd::Pid::from_raw);
     let open = |pid: i32| Pid::from_raw(pid).map(|p| pidfd_open(p, PidfdFlags::empty()));
     let gate_fd = match i32::try_from(args.lifeline.pid).ok().and_then(open) {
         Some(Ok(fd)) if args.lifeline.is_alive() => fd,

@@ -1,7 +1,9 @@
 //! The production dispatch deps, counted: every call goes to `ProductionDispatch`
 //! unchanged, and the D checks read how many acquires, probes and sends the library's
 //! `dispatch` made, and whether each probe and send ran while the real lock file was
-//! there.
+//! there. A check may send through a second `ProductionDispatch` over the same options
+//! with other exchange bounds (D8: a short answer bound for the send that stalls, the
+//! probe's bound as every other check's).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -42,6 +44,8 @@ impl Calls {
 /// [`ProductionDispatch`] with its calls counted (see the module docs).
 pub struct Counted {
     inner: ProductionDispatch,
+    /// Where sends go when not to `inner` (see [`Counted::sending_with`]).
+    sender: Option<ProductionDispatch>,
     lock_file: PathBuf,
     /// The counts.
     pub calls: Calls,
@@ -52,9 +56,17 @@ impl Counted {
     pub fn new(inner: ProductionDispatch, lock_file: &Path) -> Self {
         Self {
             inner,
+            sender: None,
             lock_file: lock_file.to_path_buf(),
             calls: Calls::default(),
         }
+    }
+
+    /// Sends through `sender` instead of `inner`: the same production deps with the
+    /// exchange bounds the check chose for its sends.
+    pub fn sending_with(mut self, sender: ProductionDispatch) -> Self {
+        self.sender = Some(sender);
+        self
     }
 }
 
@@ -96,7 +108,11 @@ impl DispatchDeps for Counted {
         if self.lock_file.exists() {
             bump(&self.calls.sends_under_lock);
         }
-        self.inner.send(target, message, mode).await
+        self.sender
+            .as_ref()
+            .unwrap_or(&self.inner)
+            .send(target, message, mode)
+            .await
     }
 
     async fn release(&self, claim: &LockClaim) -> Result<ReleaseOutcome, LockIoError> {

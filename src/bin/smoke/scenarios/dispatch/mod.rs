@@ -43,9 +43,16 @@ use crate::stand_ins::args::{CitizenArgs, Misbehaviour};
 use crate::stand_ins::citizen::{REFUSAL, Record};
 use crate::stand_ins::{expected_pi_args, pi_fixture};
 
-/// How long an answer may take: a stand-in answers in microseconds; a stall is what
-/// runs into it (D8, D11).
+/// How long an answer may take: a stand-in answers in microseconds; only a citizen that
+/// never answers runs into a bound, and its check chooses a short one ([`STALL`]).
 const ANSWER: Duration = Duration::from_millis(1500);
+
+/// The answer bound of the exchange a check's citizen never answers (D8's send, D11's and
+/// D12's probe). Those checks prove what the library makes of a stall (failed, or
+/// rejected indeterminate, after one attempt), which any bound shows; [`ANSWER`] or the
+/// library's default (5 s) would only make the gate wait. The exchanges the citizen does
+/// answer (D8's probe) keep [`ANSWER`].
+const STALL: Duration = Duration::from_millis(50);
 
 /// The exchange bounds of every dispatch and fence of the scenario.
 fn limits() -> ExchangeLimits {
@@ -158,10 +165,21 @@ impl World {
         let lock_file = options.lock_path(&gid);
         let socket = options.socket_path(&gid);
         let log = self.dir.join("logs").join(format!("{gid}.stderr.log"));
-        let deps = Counted::new(
-            ProductionDispatch::new(options).with_limits(limits()),
+        let probe_limits = match owner {
+            Check::DispatchIndeterminate | Check::DispatchIndeterminateFireForget => {
+                limits().with_answer(STALL)
+            }
+            _ => limits(),
+        };
+        let mut deps = Counted::new(
+            ProductionDispatch::new(options.clone()).with_limits(probe_limits),
             &lock_file,
         );
+        if owner == Check::DispatchStalledSend {
+            deps = deps.sending_with(
+                ProductionDispatch::new(options).with_limits(limits().with_answer(STALL)),
+            );
+        }
         Ok(Case {
             owner,
             gid,
@@ -381,6 +399,21 @@ struct Citizen {
 impl Citizen {
     fn heard(&self) -> Result<Record> {
         Record::read(&self.args.record).map_err(|e| anyhow!("{e}"))
+    }
+
+    /// What it heard once it recorded `n` requests. A citizen that never answers may read
+    /// a request only after the client gave up on it (a [`STALL`] bound on a loaded
+    /// machine), so the record is read again until it holds `n`, for at most [`ANSWER`]
+    /// (then as it is: the check names what is missing).
+    async fn heard_requests(&self, n: usize) -> Result<Record> {
+        let start = std::time::Instant::now();
+        loop {
+            let record = self.heard()?;
+            if record.requests().len() >= n || start.elapsed() >= ANSWER {
+                return Ok(record);
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// What it heard before now: a `get_info` of our own goes to its socket, and once it
@@ -695,7 +728,7 @@ async fn stalled_send(world: &World) -> Result<()> {
         })?;
         case.released_once(&done)?;
         case.probes_and_sends(1, 1)?;
-        let kinds = c.heard()?.kinds();
+        let kinds = c.heard_requests(2).await?.kinds();
         expect_that(kinds == ["get_info", "send"], || {
             format!("the citizen heard {kinds:?}, expected [get_info, send]: one delivery attempt")
         })
@@ -798,7 +831,7 @@ async fn indeterminate(world: &World, owner: Check, intent: Intent) -> Result<()
                 expect_that(spawns == 0 && resumes == 0, || {
                     format!("{resumes} resume(s), {spawns} spawn(s): nothing may be spawned")
                 })?;
-                let kinds = c.heard()?.kinds();
+                let kinds = c.heard_requests(1).await?.kinds();
                 expect_that(kinds == ["get_info"], || {
                     format!("the listener heard {kinds:?}, expected only the probe's get_info")
                 })

@@ -3,16 +3,21 @@
 //! The scenario starts a private tmux server for the run — `tmux -D -S <sockets>/tmux.sock
 //! -f /dev/null`, a child of this process in its own registered process group, so every
 //! way out that kills the run's groups kills it too, and its socket goes with the temp
-//! dir. A session `main` holds a watchdog window (`sh`) that runs `kill-server` as soon as
-//! the gate process is gone, which covers a SIGKILLed one. Windows are opened the way an
-//! operator's dispatcher would: `TmuxLauncher::caller` with the `$TMUX` value a shell in
-//! that session sees.
+//! dir. It runs under the guard (`stand_ins::guard`), which kills it as soon as the gate
+//! process is gone, a SIGKILLed one included. Windows are opened the way an operator's
+//! dispatcher would: `TmuxLauncher::caller` with the `$TMUX` value a shell in session
+//! `main` sees.
 //!
-//! Each check has its own saved session, lock dir and control dir; the runtime is a
-//! symlink to this binary whose name picks the stand-in role (see `visible_pi`). The
-//! checks run one after another, because the "no window" checks compare the server's
-//! window list before and after. V8 then kills the server and proves that nothing of it
-//! is left: the server reaped, the stand-in of V1 gone.
+//! Each check has its own saved session and garden id (so its own lock file and control
+//! socket) in dirs the checks share; the runtime is a symlink to this binary whose name
+//! picks the stand-in role (see `visible_pi`). The checks run concurrently except where
+//! windows come and go: the "no window" checks compare the server's whole window list
+//! before and after their resume, so every span that opens a window (V1, V2) or compares
+//! the list (V3–V7) holds the scenario's one window lock, and a window can only appear
+//! inside the span of the check that opened it. V7 takes it first: its wait for a
+//! command tmux must not run is the longest, and the others' spans fit in it. V8 then
+//! kills the server and proves that nothing of it is left: the server reaped, the
+//! stand-in of V1 gone.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +26,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
+use tokio::sync::Mutex;
 
 use entwurf_v2_spawn::production::ProductionOptions;
 use entwurf_v2_spawn::resume_args::PassthroughArgs;
@@ -52,51 +58,101 @@ pub async fn run(runner: &Runner, env: &Env) {
     let Some(scratch) = scratch(Scenario::Visible, runner, env, &checks).await else {
         return;
     };
-    let euid = nix::unistd::geteuid().as_raw();
-    // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
-    let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
-    if let Ok(Some(unmet)) = missing {
-        for check in checks.iter().copied() {
-            let unmet = unmet.clone();
-            runner
-                .check(check, async { Err::<(), _>(unmet_error(unmet)) })
-                .await;
-        }
-        return;
-    }
-    // Installed but not startable is a failure of every check, never a skip.
+    // Started at once: whether tmux is there at all is asked only when it did not start.
     let socket = scratch.sockets().join("tmux.sock");
     let server = match Server::start(scratch.path(), socket, env, Check::VisibleNothingLeft).await {
         Ok(server) => server,
         Err(why) => {
+            let euid = nix::unistd::geteuid().as_raw();
+            // Missing: a skip, or on CI a failure, of every check, in `--list`'s words.
+            let missing = super::shared::off_thread(move || Ok(Needs::Tmux.unmet(euid))).await;
+            if let Ok(Some(unmet)) = missing {
+                for check in checks.iter().copied() {
+                    let unmet = unmet.clone();
+                    runner
+                        .check(check, async { Err::<(), _>(unmet_error(unmet)) })
+                        .await;
+                }
+                return;
+            }
+            // Installed but not startable is a failure of every check, never a skip.
             let why = format!("starting the private tmux server: {why:#}");
             fail_all(runner, &checks, &why).await;
             return;
         }
     };
-    // Each check's world (its cwd holds the control socket the stand-in binds) in the
-    // short socket dir: the portable backend connects by path (sun_path).
+    // The checks' worlds (the shared cwd holds the control sockets the stand-ins bind)
+    // in the short socket dir: the portable backend connects by path (sun_path).
     let dir = scratch.sockets();
-    let alive = runner
-        .check(Check::VisibleSocketAlive, socket_alive(env, &server, dir))
-        .await;
-    runner
-        .check(Check::VisiblePaneExited, pane_exited(env, &server, dir))
-        .await;
-    for (check, tag) in [
-        (Check::VisibleLiveSocket, Plant::LiveSocket),
-        (Check::VisibleBacklogFull, Plant::FullBacklog),
-        (Check::VisibleSymlink, Plant::Symlink),
-        (Check::VisibleLockHeld, Plant::LockHeld),
-        (Check::VisibleHashCwd, Plant::HashCwd),
-    ] {
-        runner.check(check, refused(env, &server, dir, tag)).await;
-    }
+    let layout = match Layout::new(env, dir) {
+        Ok(layout) => layout,
+        Err(e) => {
+            let why = format!("scenario setup failed: {e:#}");
+            fail_all(runner, &checks, &why).await;
+            let _ = server.stop(None).await;
+            return;
+        }
+    };
+    let (layout, tmux) = (&layout, &server);
+    let windows = Windows::default();
+    let windows = &windows;
+    let refusal = |check, plant| runner.check(check, refused(layout, tmux, windows, plant));
+    let (_, alive, ..) = tokio::join!(
+        refusal(Check::VisibleHashCwd, Plant::HashCwd),
+        runner.check(
+            Check::VisibleSocketAlive,
+            socket_alive(layout, tmux, windows)
+        ),
+        runner.check(Check::VisiblePaneExited, pane_exited(layout, tmux, windows)),
+        refusal(Check::VisibleLiveSocket, Plant::LiveSocket),
+        refusal(Check::VisibleBacklogFull, Plant::FullBacklog),
+        refusal(Check::VisibleSymlink, Plant::Symlink),
+        refusal(Check::VisibleLockHeld, Plant::LockHeld),
+    );
     let nothing_left = server.stop(alive);
     if runner.runs(Check::VisibleNothingLeft) {
         runner.check(Check::VisibleNothingLeft, nothing_left).await;
     } else {
         let _ = nothing_left.await;
+    }
+}
+
+/// The window lock: every span that opens a window (V1, V2) or compares the window list
+/// (V3–V7) holds it. It keeps the last list a comparing span took, until a span opens a
+/// window: a span's "after" is then the next one's "before" (no window can have come in
+/// between), one tmux client fewer per span.
+type Windows = Mutex<Option<Vec<String>>>;
+
+/// The scenario's shared dirs: the stand-in links, the saved sessions, the lock dir and
+/// the cwd whose `control/` holds every check's socket (each named by its own gid).
+struct Layout {
+    backend: entwurf_v2_spawn::Backend,
+    root: PathBuf,
+    work: PathBuf,
+    sessions: PathBuf,
+    bin: PathBuf,
+}
+
+impl Layout {
+    fn new(env: &Env, dir: &Path) -> Result<Self> {
+        let root = std::fs::canonicalize(dir)?;
+        let work = root.join("work");
+        let sessions = root.join("agent/sessions/--smoke--");
+        let bin = root.join("bin");
+        for d in [&work.join(pi_fixture::CONTROL_DIR), &sessions, &bin] {
+            std::fs::create_dir_all(d).context("scratch dirs")?;
+        }
+        for role in [visible_pi::BINDS, visible_pi::EXITS] {
+            std::os::unix::fs::symlink(&env.exe, bin.join(role))
+                .context("linking the stand-in pi")?;
+        }
+        Ok(Self {
+            backend: env.backend,
+            root,
+            work,
+            sessions,
+            bin,
+        })
     }
 }
 
@@ -109,35 +165,30 @@ struct World {
 }
 
 impl World {
-    fn new(env: &Env, dir: &Path, n: u32, role: &str, cwd: Option<PathBuf>) -> Result<Self> {
+    /// Check `n`'s world: its saved session (cwd `cwd`, or the shared one), run by the
+    /// stand-in `role`.
+    fn new(layout: &Layout, n: u32, role: &str, cwd: Option<PathBuf>) -> Result<Self> {
         let gid = gid(0xf00 + n)?;
-        let root = std::fs::canonicalize(dir)?.join(format!("v{n}"));
-        let work = cwd.unwrap_or_else(|| root.join("work"));
+        let work = cwd.unwrap_or_else(|| layout.work.clone());
         let control = work.join(pi_fixture::CONTROL_DIR);
-        let sessions = root.join("agent/sessions/--smoke--");
-        let bin = root.join("bin");
-        for d in [&control, &sessions, &bin] {
-            std::fs::create_dir_all(d).context("scratch dirs")?;
-        }
+        std::fs::create_dir_all(&control).context("the control dir")?;
         let lines = [
             json!({"type": "session", "id": gid.as_str(), "cwd": work}),
             json!({"type": "model_change", "provider": pi_fixture::PROVIDER, "modelId": pi_fixture::MODEL}),
         ];
         let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
-        std::fs::write(sessions.join(format!("{gid}.jsonl")), text).context("session")?;
-        let pi = bin.join(role);
-        std::os::unix::fs::symlink(&env.exe, &pi).context("linking the stand-in pi")?;
-
+        std::fs::write(layout.sessions.join(format!("{gid}.jsonl")), text).context("session")?;
+        let root = &layout.root;
         let production = ProductionOptions::with_home(&root.join("home"), Some(root.join("agent")));
         let mut options = VisibleOptions::from_production(&production);
         options.shared.lock_dir = root.join("locks");
         options.shared.control_dir = control;
-        options.shared.pi_program = pi.into_os_string();
+        options.shared.pi_program = layout.bin.join(role).into_os_string();
         options.shared.extension_args = PassthroughArgs::new(visible_pi::EXTENSION_ARGS)?;
         options.observe_timeout = OBSERVE;
         options.shared.poll_interval = Duration::from_millis(25);
         options.shared.probe_timeout = Duration::from_millis(100);
-        options.shared.backend = env.backend;
+        options.shared.backend = layout.backend;
         let (release, releases) = super::shared::counting_release();
         options.shared.release = release;
         let socket = options.socket_path(&gid);
@@ -164,12 +215,14 @@ impl World {
 }
 
 /// V1: returns the stand-in's pid for V8.
-async fn socket_alive(env: &Env, server: &Server, dir: &Path) -> Result<u32> {
-    let world = World::new(env, dir, 1, visible_pi::BINDS, None)?;
-    let done = world
-        .resume(server)
-        .await
-        .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+async fn socket_alive(layout: &Layout, server: &Server, windows: &Windows) -> Result<u32> {
+    let world = World::new(layout, 1, visible_pi::BINDS, None)?;
+    let done = {
+        let mut last = windows.lock().await;
+        *last = None;
+        world.resume(server).await
+    }
+    .map_err(|e| anyhow!("{}", error_chain(&e)))?;
     let ObservationReceipt::SocketAlive { after } = done.observation else {
         bail!("expected socket-alive, got {}", done.observation);
     };
@@ -185,12 +238,16 @@ async fn socket_alive(env: &Env, server: &Server, dir: &Path) -> Result<u32> {
 }
 
 /// V2.
-async fn pane_exited(env: &Env, server: &Server, dir: &Path) -> Result<()> {
-    let world = World::new(env, dir, 2, visible_pi::EXITS, None)?;
-    let done = world
-        .resume(server)
-        .await
-        .map_err(|e| anyhow!("{}", error_chain(&e)))?;
+async fn pane_exited(layout: &Layout, server: &Server, windows: &Windows) -> Result<()> {
+    let world = World::new(layout, 2, visible_pi::EXITS, None)?;
+    // The dead pane's window stays (`remain-on-exit`): it is there, unchanged, in every
+    // list a later span takes.
+    let done = {
+        let mut last = windows.lock().await;
+        *last = None;
+        world.resume(server).await
+    }
+    .map_err(|e| anyhow!("{}", error_chain(&e)))?;
     let ObservationReceipt::PaneExited { after, status } = done.observation else {
         bail!("expected pane-exited, got {}", done.observation);
     };
@@ -229,12 +286,13 @@ enum Plant {
 }
 
 /// V3–V7: refused with the expected kind, no window, released once (V6: never taken).
-async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result<()> {
+async fn refused(layout: &Layout, server: &Server, windows: &Windows, plant: Plant) -> Result<()> {
     let n = 3 + plant as u32;
+    let dir = &layout.root;
     let marker = dir.join(format!("v{n}-marker"));
     let hash_cwd = dir.join(format!("v{n}/#(touch {})", marker.display()));
     let cwd = matches!(plant, Plant::HashCwd).then(|| hash_cwd.clone());
-    let world = World::new(env, dir, n, visible_pi::BINDS, cwd)?;
+    let world = World::new(layout, n, visible_pi::BINDS, cwd)?;
     let mut keep = None;
     let mut listeners = Vec::new();
     let mut held = None;
@@ -244,7 +302,7 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
             "target-live"
         }
         Plant::FullBacklog => {
-            keep = Some(crate::os::full_backlog(&world.socket, env.backend).await?);
+            keep = Some(crate::os::full_backlog(&world.socket, layout.backend).await?);
             "liveness-indeterminate"
         }
         Plant::Symlink => {
@@ -258,8 +316,19 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
         }
         Plant::HashCwd => "launch-refused",
     };
-    let before = server.windows().await?;
-    let error = match world.resume(server).await {
+    // The span: no other check opens a window between the two lists.
+    let (before, resumed, after) = {
+        let mut last = windows.lock().await;
+        let before = match last.take() {
+            Some(list) => list,
+            None => server.windows().await?,
+        };
+        let resumed = world.resume(server).await;
+        let after = server.windows().await?;
+        *last = Some(after.clone());
+        (before, resumed, after)
+    };
+    let error = match resumed {
         Ok(done) => bail!("expected {expected}, got a window: {}", done.launch),
         Err(error) => error,
     };
@@ -267,7 +336,6 @@ async fn refused(env: &Env, server: &Server, dir: &Path, plant: Plant) -> Result
     expect_that(kind == Some(expected), || {
         format!("expected {expected}, got {}", error_chain(&error))
     })?;
-    let after = server.windows().await?;
     expect_that(after == before, || {
         format!("windows {before:?} became {after:?}")
     })?;

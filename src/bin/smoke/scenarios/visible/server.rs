@@ -1,5 +1,5 @@
-//! The `visible` scenario's private tmux server: started as a registered child group,
-//! watched by a window that kills it once the gate process is gone, and stopped by V8.
+//! The `visible` scenario's private tmux server: started as a registered child group
+//! under the guard (it dies with the gate process), and stopped by V8.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -15,6 +15,7 @@ use entwurf_v2_spawn::visible::TmuxLauncher;
 use super::super::shared::{Env, bounded, kill_child, off_thread, spawn_registered};
 use crate::harness::catalog::Check;
 use crate::harness::runner::expect_that;
+use crate::stand_ins::args::GuardArgs;
 
 /// Generous: a stand-in binds within milliseconds, tmux answers as fast; the bound only
 /// matters on failure (the visible checks' observations use it too).
@@ -26,18 +27,9 @@ pub(crate) struct Server {
     socket: PathBuf,
     /// `$TMUX` as a shell inside session `main` sees it.
     tmux_env: OsString,
-    /// The watchdog's pid (the pane of session `main`).
-    watchdog: u32,
+    /// The pid of session `main`'s pane, which only waits for its terminal to hang up.
+    idle_pane: u32,
 }
-
-/// A shell function, `runs PID START`: whether process PID still runs and is the one
-/// that started at START (field 22 of `/proc/PID/stat`, clock ticks after boot). The
-/// watchdogs know the gate process by both, never by its pid alone: a pid reused after the
-/// gate process died would keep a pid-only watchdog (and the server it guards) alive for good.
-/// Fields are counted after the last `) ` (the command name may hold both); a zombie
-/// (`Z`) no longer runs. `read` is a builtin: a look every 0.1 s forks nothing.
-const RUNS: &str = "runs() { { read -r s < \"/proc/$1/stat\"; } 2>/dev/null || return 1; \
-     s=${s##*\") \"}; set -- \"$2\" $s; [ \"$2\" != Z ] && [ \"${21}\" = \"$1\" ]; }; ";
 
 fn tmux(socket: &Path) -> Command {
     let mut command = Command::new("tmux");
@@ -45,53 +37,123 @@ fn tmux(socket: &Path) -> Command {
     command
 }
 
-/// Runs a tmux command off the runtime thread; its stdout, or why it failed.
+/// Runs a tmux command off the runtime thread; its stdout, or why it failed (see
+/// [`tmux_blocking`]).
+async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
+    let socket = socket.to_path_buf();
+    off_thread(move || tmux_blocking(&socket, &args)).await
+}
+
+/// Runs a tmux command; its stdout, or why it failed.
 ///
 /// The client runs in a process group of its own, registered like every child of the
 /// run (owned by V8, whose server it talks to). In the gate process's group it was the first
 /// to die of a terminal's SIGINT or SIGHUP (`kill-pane`, Ctrl-C), and the check waiting
 /// on it reported that collateral as a FAIL before the run saw its own signal. Being
 /// registered, cleanup still kills it on every way out, and it is killed after
-/// [`OBSERVE`] if the server never answers.
-async fn run_tmux(socket: &Path, args: Vec<OsString>) -> Result<String> {
+/// [`OBSERVE`] if the server never answers. Its exit is waited for, not polled
+/// ([`exited_within`]).
+fn tmux_blocking(socket: &Path, args: &[OsString]) -> Result<String> {
     use std::os::unix::process::CommandExt;
     use std::process::{Child, Stdio};
-    let socket = socket.to_path_buf();
-    off_thread(move || {
-        let mut command = tmux(&socket);
-        command
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0);
-        let mut child = crate::harness::cleanup::spawn_group(
-            Check::VisibleNothingLeft,
-            || command.spawn(),
-            Child::id,
-        )?
-        .context("running tmux")?;
-        let started = std::time::Instant::now();
-        // The output is one short listing, far below a pipe's buffer: waiting before
-        // reading cannot deadlock.
-        while child.try_wait().context("waiting for tmux")?.is_none() {
-            if started.elapsed() > OBSERVE {
-                let _ = child.kill();
-                let _ = child.wait();
-                bail!("tmux {args:?}: no answer within {OBSERVE:?}");
-            }
-            std::thread::sleep(Duration::from_millis(1));
+    let mut command = tmux(socket);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = crate::harness::cleanup::spawn_group(
+        Check::VisibleNothingLeft,
+        || command.spawn(),
+        Child::id,
+    )?
+    .context("running tmux")?;
+    // The output is one short listing, far below a pipe's buffer: waiting before
+    // reading cannot deadlock.
+    if !exited_within(&mut child, OBSERVE).context("waiting for tmux")? {
+        let _ = child.kill();
+        let _ = child.wait();
+        bail!("tmux {args:?}: no answer within {OBSERVE:?}");
+    }
+    let out = child.wait_with_output().context("reading tmux's output")?;
+    if !out.status.success() {
+        bail!(
+            "tmux {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Whether `child` exits within `limit`, blocking until it does or the time is up: a
+/// `poll` on its pidfd, so the exit itself wakes the thread (it stays unreaped).
+#[cfg(target_os = "linux")]
+fn exited_within(child: &mut std::process::Child, limit: Duration) -> std::io::Result<bool> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    use rustix::process::{Pid, PidfdFlags, pidfd_open};
+    let pidfd = pidfd_open(Pid::from_child(child), PidfdFlags::empty())?;
+    let timeout = Timespec::try_from(limit).map_err(std::io::Error::other)?;
+    loop {
+        let mut fds = [PollFd::new(&pidfd, PollFlags::IN)];
+        match poll(&mut fds, Some(&timeout)) {
+            Ok(n) => return Ok(n > 0),
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
         }
-        let out = child.wait_with_output().context("reading tmux's output")?;
-        if !out.status.success() {
-            bail!(
-                "tmux {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
+    }
+}
+
+/// Off Linux (no pidfd): a look every millisecond.
+#[cfg(not(target_os = "linux"))]
+fn exited_within(child: &mut std::process::Child, limit: Duration) -> std::io::Result<bool> {
+    let started = std::time::Instant::now();
+    while child.try_wait()?.is_none() {
+        if started.elapsed() > limit {
+            return Ok(false);
         }
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    })
-    .await
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(true)
+}
+
+/// Waits for the server `handle` to make `socket`, then opens session `main`; the
+/// pid of its pane and `$TMUX` as a shell in it sees it.
+fn open_session(handle: &ChildHandle, socket: &Path) -> Result<(u32, OsString)> {
+    let up = crate::os::poll_until_blocking(OBSERVE, Duration::from_millis(1), || {
+        socket.exists() || handle.try_exit().is_some()
+    });
+    if !up || !socket.exists() {
+        bail!("the tmux server never made its socket");
+    }
+    // Session `main` holds a pane that only waits on its terminal: tmux hangs it up
+    // when the server ends. `-P -F` prints what the checks need in the same client.
+    let args: Vec<OsString> = [
+        "new-session",
+        "-d",
+        "-s",
+        "main",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        "-P",
+        "-F",
+        "#{pane_pid} #{socket_path},#{pid},#{session_id}",
+        "--",
+        "cat",
+        "-",
+    ]
+    .into_iter()
+    .map(OsString::from)
+    .collect();
+    let value = tmux_blocking(socket, &args)?;
+    let (pid, tmux_env) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| anyhow!("tmux new-session -P printed {value:?}"))?;
+    let pid = pid.parse().context("the idle pane's pid")?;
+    Ok((pid, tmux_env.replace(",$", ",").into()))
 }
 
 impl Server {
@@ -99,99 +161,59 @@ impl Server {
     /// `owner` (abandoning that check kills it). `socket` goes in a scenario's socket
     /// dir (`Scratch::sockets`): tmux binds by path, so it must fit `sun_path`, and the
     /// dir leaves with the scenario on every way out.
+    ///
+    /// The whole start (the server, its socket, session `main`) runs on one blocking
+    /// thread: each step follows the last at once, not when the busy runtime thread
+    /// next comes round.
     pub(crate) async fn start(
         dir: &Path,
         socket: PathBuf,
         env: &Env,
         owner: Check,
     ) -> Result<Self> {
-        // The server runs under a small guard shell, its group leader, which kills it the
-        // moment the gate process is gone. The watchdog window below does the same, but only
-        // once it exists: a gate process SIGKILLed between the server's start and that window
-        // left the server running for good (seen in about 1 run in 3 killed that early).
-        // When the server ends (kill-server), the guard takes its whole group with it.
-        let guard = format!(
-            "{RUNS}tmux -D -S \"$1\" -f /dev/null & t=$!; \
-             (while runs \"$2\" \"$3\" && kill -0 \"$t\" 2>/dev/null; do sleep 0.1; done; \
-             kill -9 \"$t\" 2>/dev/null) & \
-             wait \"$t\"; kill -9 0"
-        );
-        let args: [OsString; 6] = [
-            "-c".into(),
-            guard.into(),
-            "sh".into(),
-            socket.clone().into(),
-            env.gate.pid.to_string().into(),
-            env.gate.start_time.to_string().into(),
-        ];
-        let request = SpawnRequest::new("sh", args, dir)
-            .with_stderr(StderrTarget::AppendTo(dir.join("tmux.stderr.log")))
-            .with_backend(env.backend);
-        // Owned by the check that stops it (V8: the server lives across all V checks).
-        let handle = spawn_registered(owner, &request)
-            .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
-        let mut server = Self {
-            handle,
-            socket,
-            tmux_env: OsString::new(),
-            watchdog: 0,
+        // The server runs under the guard (`stand_ins::guard`): this binary's watcher in
+        // the server's process group SIGKILLs that group the moment the gate process is
+        // gone (SIGKILL included), waiting on pidfds, no timer; the server's panes then
+        // lose their terminal (SIGHUP). `tmux -D` stays in the foreground: the library's
+        // child is the server itself.
+        let guard = GuardArgs {
+            lifeline: env.gate,
+            program: [
+                "tmux".into(),
+                "-D".into(),
+                "-S".into(),
+                socket.clone().into_os_string(),
+            ]
+            .into_iter()
+            .chain(["-f".into(), "/dev/null".into()])
+            .collect(),
         };
-        if let Err(e) = server.open_session(env.gate).await {
-            kill_child(&server.handle).await;
-            return Err(e);
-        }
-        Ok(server)
-    }
-
-    async fn open_session(&mut self, gate: crate::os::ProcessId) -> Result<()> {
-        let socket = self.socket.clone();
-        let up = crate::os::poll_until(Duration::from_secs(3), Duration::from_millis(5), || {
-            socket.exists()
+        let log = dir.join("tmux.stderr.log");
+        let request = SpawnRequest::new(env.exe.clone(), guard.to_args(), dir)
+            .with_stderr(StderrTarget::AppendTo(log.clone()))
+            .with_backend(env.backend);
+        let started = off_thread(move || {
+            // Owned by the check that stops it (V8: the server lives across all V checks).
+            let handle = spawn_registered(owner, &request)
+                .map_err(|e| anyhow!("starting tmux -D: {}", error_chain(&e)))?;
+            let session = open_session(&handle, &socket);
+            Ok((handle, socket, session))
         })
-        .await;
-        if !up {
-            bail!("the tmux server never made its socket");
-        }
-        // The watchdog: as soon as the gate process is gone (SIGKILL included), kill the server.
-        let watchdog = format!(
-            "{RUNS}while runs \"$0\" \"$2\"; do sleep 0.1; done; exec tmux -S \"$1\" kill-server"
-        );
-        let args: Vec<OsString> = vec![
-            "new-session".into(),
-            "-d".into(),
-            "-s".into(),
-            "main".into(),
-            "-x".into(),
-            "100".into(),
-            "-y".into(),
-            "30".into(),
-            "--".into(),
-            "sh".into(),
-            "-c".into(),
-            watchdog.into(),
-            gate.pid.to_string().into(),
-            self.socket.clone().into(),
-            gate.start_time.to_string().into(),
-        ];
-        run_tmux(&self.socket, args).await?;
-        let value = run_tmux(
-            &self.socket,
-            vec![
-                "display-message".into(),
-                "-p".into(),
-                "-t".into(),
-                "main".into(),
-                "#{pane_pid} #{socket_path},#{pid},#{session_id}".into(),
-            ],
-        )
         .await?;
-        let (pid, tmux_env) = value
-            .trim()
-            .split_once(' ')
-            .ok_or_else(|| anyhow!("tmux display-message printed {value:?}"))?;
-        self.watchdog = pid.parse().context("the watchdog's pid")?;
-        self.tmux_env = tmux_env.replace(",$", ",").into();
-        Ok(())
+        let (handle, socket, session) = started;
+        match session {
+            Ok((idle_pane, tmux_env)) => Ok(Self {
+                handle,
+                socket,
+                tmux_env,
+                idle_pane,
+            }),
+            Err(e) => {
+                kill_child(&handle).await;
+                let said = super::super::shared::stderr_note(&log);
+                Err(anyhow!("{e:#}{said}"))
+            }
+        }
     }
 
     /// Closes a window (its pane's process gets SIGHUP from tmux).
@@ -232,10 +254,9 @@ impl Server {
         }
         killed?;
         exited?.map_err(|e| anyhow!("{}", error_chain(&e)))?;
-        let watchdog = self.watchdog;
         for (what, pid) in [
             ("the stand-in pi", stand_in),
-            ("the watchdog", Some(watchdog)),
+            ("session main's pane", Some(self.idle_pane)),
         ] {
             let Some(pid) = pid else { continue };
             // A zombie no longer runs: this machine's init may reap orphans late.
