@@ -165,10 +165,11 @@ fn owner_alive(dir: &Path, name: &str) -> Option<bool> {
         };
     }
     match std::fs::read_to_string(dir.join(MARKER)) {
-        Ok(text) => {
-            let owner: ProcessId = text.parse().ok()?;
-            (owner.pid == pid).then(|| owner.is_alive())
-        }
+        Ok(text) => match text.parse::<ProcessId>() {
+            Ok(owner) => (owner.pid == pid).then(|| owner.is_alive()),
+            // Killed while writing the marker (empty or torn): as without one.
+            Err(_) => Some(os::proc_stat(pid).is_some_and(|s| !s.is_dead())),
+        },
         // Killed between mkdir and the marker: the name's pid is all there is.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             Some(os::proc_stat(pid).is_some_and(|s| !s.is_dead()))
@@ -236,6 +237,14 @@ mod tests {
         // Linux's pid_max, so surely not running).
         let unmarked_dead = mk(&format!("{PREFIX}socket-4194304-dddddd"), None, false);
         let unmarked_live = mk(&format!("{PREFIX}socket-{pid}-eeeeee"), None, false);
+        // Killed while writing its marker (empty): the same as without one.
+        let torn = |name: String| {
+            let dir = mk(&name, None, false);
+            std::fs::write(dir.join(MARKER), "").expect("torn marker");
+            dir
+        };
+        let torn_dead = torn(format!("{PREFIX}socket-4194304-iiiiii"));
+        let torn_live = torn(format!("{PREFIX}socket-{pid}-jjjjjj"));
         let foreign = mk("someone-else-1-x", Some(dead), false);
         // Kept more than KEEP_FOR ago: swept once its owner is gone, never while it runs.
         let aged = |dir: &Path, owner: ProcessId| {
@@ -251,10 +260,18 @@ mod tests {
         let old_style = mk(&format!("{PREFIX}socket-ffffff"), Some(dead), false);
         let mut swept = sweep(root.path());
         swept.sort();
-        let mut want = vec![gone, unmarked_dead, old_kept_gone];
+        let mut want = vec![gone, unmarked_dead, torn_dead, old_kept_gone];
         want.sort();
         assert_eq!(swept, want);
-        for dir in [live, kept, unmarked_live, foreign, old_style, old_kept_live] {
+        for dir in [
+            live,
+            kept,
+            unmarked_live,
+            torn_live,
+            foreign,
+            old_style,
+            old_kept_live,
+        ] {
             assert!(dir.exists(), "{}", dir.display());
         }
     }
