@@ -86,7 +86,7 @@ mod linux {
     /// nix's `TimerFd` owns its descriptor but only offers `AsFd`; the reactor wants
     /// `AsRawFd`.
     #[derive(Debug)]
-    pub(super) struct TimerFd(nix::sys::timerfd::TimerFd);
+    pub(super) struct TimerFd(pub(super) nix::sys::timerfd::TimerFd);
 
     impl AsRawFd for TimerFd {
         fn as_raw_fd(&self) -> RawFd {
@@ -125,6 +125,50 @@ mod linux {
             Ok(_) => Ok(()),
             Err(Errno::EAGAIN) => Err(std::io::ErrorKind::WouldBlock.into()),
             Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::time::{Duration, Instant};
+
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+
+    use super::FineTimer;
+
+    /// The timer is a timerfd the reactor watches, close-on-exec (a child spawned during
+    /// a re-look window must not inherit it) and non-blocking, and a sleep lasts at least
+    /// what it was asked.
+    #[tokio::test]
+    async fn the_timer_is_a_private_timerfd_and_sleeps_what_it_is_asked() {
+        let mut timer = FineTimer::new().expect("a timer");
+        let fd = timer.fd.as_raw_fd();
+        let target = std::fs::read_link(format!("/proc/self/fd/{fd}")).expect("its fd");
+        assert_eq!(target.to_string_lossy(), "anon_inode:[timerfd]");
+        let borrowed = timer.fd.get_ref().0.as_fd();
+        let fd_flags =
+            FdFlag::from_bits_truncate(fcntl(borrowed, FcntlArg::F_GETFD).expect("F_GETFD"));
+        assert!(fd_flags.contains(FdFlag::FD_CLOEXEC), "{fd_flags:?}");
+        let fl_flags =
+            OFlag::from_bits_truncate(fcntl(borrowed, FcntlArg::F_GETFL).expect("F_GETFL"));
+        assert!(fl_flags.contains(OFlag::O_NONBLOCK), "{fl_flags:?}");
+        // A sleep dropped after its timer fired leaves the readiness behind; the next
+        // sleep must not take it for its own expiry.
+        {
+            let dropped = timer.sleep(Duration::from_micros(100));
+            let _ = tokio::time::timeout(Duration::from_millis(1), dropped).await;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+        for asked in [Duration::from_micros(300), Duration::from_millis(3)] {
+            let started = Instant::now();
+            timer.sleep(asked).await;
+            assert!(
+                started.elapsed() >= asked,
+                "{asked:?} took {:?}",
+                started.elapsed()
+            );
         }
     }
 }
