@@ -33,8 +33,9 @@ use entwurf_v2_spawn::watcher::SpawnBgOutcome;
 use self::counted::{Calls, Counted};
 use super::resume::saved_sessions;
 use super::shared::{
-    Env, Started, acquire_off_thread, bounded, counting_release, expect_resident, fail_all,
-    kill_child, off_thread, scratch, spawn_registered, spawner_for, wait_ready,
+    Env, Started, acquire_off_thread, bounded, counting_release, expect_background_resume,
+    expect_resident, fail_all, kill_child, off_thread, scratch, spawn_registered, spawner_for,
+    wait_ready,
 };
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::{Runner, expect_that};
@@ -531,20 +532,7 @@ async fn dormant_resumed(world: &World) -> Result<()> {
     let done = case
         .dispatch(Intent::OwnedOutcome, pi_fixture::PROMPT)
         .await?;
-    expect_that(done.lock == LockFate::HandedToResume, || {
-        format!(
-            "the lock's fate is {:?}, not handed to the resume",
-            done.lock
-        )
-    })?;
-    let Receipt::Resumed { observed, outcome } = done.receipt else {
-        bail!("expected resumed, got {}", said(&done.receipt));
-    };
-    let outcome = match outcome {
-        Ok(ResumeOutcome::Background(outcome)) => outcome,
-        Ok(other) => bail!("expected the spawn-bg resume, got {other:?}"),
-        Err(e) => bail!("the resume failed: {}", error_chain(&e)),
-    };
+    let (observed, outcome) = expect_background_resume(done)?;
     let (pid, release, resident) = expect_resident(outcome, &case.log).await?;
     let checked = (|| {
         expect_that(observed.liveness() == Liveness::Dead, || {

@@ -25,8 +25,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, anyhow, bail};
 
 use entwurf_v2_spawn::dispatch::{
-    DispatchRequest, Intent, LockFate, ObservedLiveness, ProductionDispatch, Receipt,
-    ResumeOutcome, dispatch,
+    DispatchRequest, Intent, LockFate, ObservedLiveness, ProductionDispatch, Receipt, dispatch,
 };
 use entwurf_v2_spawn::lock::{LockClaim, ReleaseOutcome, lock_path};
 use entwurf_v2_spawn::production::child::ChildHandle;
@@ -35,7 +34,9 @@ use entwurf_v2_spawn::{Backend, GardenId, error_chain};
 
 use super::fixture;
 use crate::harness::runner::expect_that;
-use crate::scenarios::shared::{bounded, expect_resident, kill_child, stderr_note};
+use crate::scenarios::shared::{
+    bounded, expect_background_resume, expect_resident, kill_child, stderr_note,
+};
 
 /// What the dispatch to the live resident says.
 const MESSAGE: &str = "a word for the resident, over its socket";
@@ -162,19 +163,7 @@ async fn dormant_owned_outcome(ground: &impl Ground, gid: &GardenId) -> Result<(
     let done = bounded(OBSERVE * 2, "the dispatch", dispatch(&request, &deps))
         .await?
         .map_err(|e| anyhow!("the dispatch failed: {}", error_chain(&e)))?;
-    expect_that(done.lock == LockFate::HandedToResume, || {
-        format!(
-            "the lock's fate is {:?}, not handed to the resume",
-            done.lock
-        )
-    })?;
-    let Receipt::Resumed { observed, outcome } = done.receipt else {
-        bail!("expected the receipt resumed, got {:?}", done.receipt);
-    };
-    let outcome = match outcome {
-        Ok(ResumeOutcome::Background(outcome)) => outcome,
-        other => bail!("expected a background resume, got {other:?}"),
-    };
+    let (observed, outcome) = expect_background_resume(done)?;
     let (_, release, resident) = expect_resident(outcome, &ground.log(gid)).await?;
     let resumed = async {
         expect_that(matches!(observed, ObservedLiveness::Dead(_)), || {
