@@ -12,6 +12,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use entwurf_test_support::ci::skip_unless_ci;
@@ -166,16 +167,60 @@ fn a_socket_swapped_for_a_symlink_mid_wait_is_forged_and_its_target_never_connec
 }
 
 /// Swaps `path` between a hard link to the legitimate socket and a symlink to the decoy
-/// as fast as it can, each change one atomic rename, until told to stop.
-fn swapper(dir: PathBuf, path: PathBuf, legit: PathBuf, decoy: PathBuf, stop: Arc<AtomicBool>) {
+/// as fast as it can, each change one atomic rename, until told to stop. `swaps` counts
+/// the rounds done, so a prober can wait until the storm is really blowing: a thread is
+/// not running the moment `spawn` returns, and on a busy machine it may not run for a
+/// while (a CI run once finished 3000 probes before the first swap).
+fn swapper(dir: PathBuf, path: PathBuf, legit: PathBuf, decoy: PathBuf, storm: Arc<Storm>) {
     let (tmp_link, tmp_sym) = (dir.join("swap.link"), dir.join("swap.sym"));
-    while !stop.load(Ordering::Relaxed) {
+    while !storm.stop.load(Ordering::Relaxed) {
         let _ = std::fs::remove_file(&tmp_link);
         std::fs::hard_link(&legit, &tmp_link).expect("link");
         std::fs::rename(&tmp_link, &path).expect("rename link");
         let _ = std::fs::remove_file(&tmp_sym);
         std::os::unix::fs::symlink(&decoy, &tmp_sym).expect("symlink");
         std::fs::rename(&tmp_sym, &path).expect("rename symlink");
+        storm.swaps.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What the prober and the swapper share: the stop flag and the count of rounds.
+#[derive(Default)]
+struct Storm {
+    stop: AtomicBool,
+    swaps: AtomicUsize,
+}
+
+impl Storm {
+    /// Starts the swapper and returns once it has swapped at least once (or panics after
+    /// a generous bound: a storm that never blows proves nothing).
+    fn start(dir: &Path, path: &Path, legit: &Path, decoy: &Path) -> (Arc<Storm>, JoinHandle<()>) {
+        let storm = Arc::new(Storm::default());
+        let handle = {
+            let (dir, path, legit, decoy, storm) = (
+                dir.to_path_buf(),
+                path.to_path_buf(),
+                legit.to_path_buf(),
+                decoy.to_path_buf(),
+                storm.clone(),
+            );
+            std::thread::spawn(move || swapper(dir, path, legit, decoy, storm))
+        };
+        let started = Instant::now();
+        while storm.swaps.load(Ordering::Relaxed) == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the swapper never swapped in 10 s"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        (storm, handle)
+    }
+
+    fn stop(&self, handle: JoinHandle<()>) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        handle.join().expect("swapper");
+        self.swaps.load(Ordering::Relaxed)
     }
 }
 
@@ -195,17 +240,7 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
     let legit_listener = UnixListener::bind(&legit).expect("bind legit");
     let decoy_listener = UnixListener::bind(&decoy).expect("bind decoy");
     std::fs::hard_link(&legit, &path).expect("link");
-    let stop = Arc::new(AtomicBool::new(false));
-    let swap = {
-        let (dir, path, legit, decoy, stop) = (
-            dir.clone(),
-            path.clone(),
-            legit.clone(),
-            decoy.clone(),
-            stop.clone(),
-        );
-        std::thread::spawn(move || swapper(dir, path, legit, decoy, stop))
-    };
+    let (storm, swap) = Storm::start(&dir, &path, &legit, &decoy);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -218,7 +253,14 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
     );
     let started = Instant::now();
     let mut probes = 0;
-    while probes < 3000 && started.elapsed() < Duration::from_secs(4) {
+    // At least 3000 probes, and on until both faces of the path were seen (or time is
+    // up: the assertion below then says the storm did not interleave).
+    let both_seen = |alive: &AtomicUsize, forged: &AtomicUsize| {
+        alive.load(Ordering::Relaxed) > 0 && forged.load(Ordering::Relaxed) > 0
+    };
+    while (probes < 3000 || !both_seen(&alive, &forged))
+        && started.elapsed() < Duration::from_secs(8)
+    {
         let seen = rt.block_on(inspect_and_probe(
             &path,
             Duration::from_millis(300),
@@ -254,12 +296,11 @@ fn a_swap_storm_never_connects_a_probe_through_a_symlink() {
         drain(&legit_listener);
         naive_on_decoy += drain(&decoy_listener);
     }
-    stop.store(true, Ordering::Relaxed);
-    swap.join().expect("swapper");
+    let swaps = storm.stop(swap);
 
     let (alive, forged, waits) = (alive.into_inner(), forged.into_inner(), waits.into_inner());
     eprintln!(
-        "swap storm: {probes} probes ({alive} alive, {forged} forged, {waits} wait), \
+        "swap storm: {swaps} swaps; {probes} probes ({alive} alive, {forged} forged, {waits} wait), \
          {ours_on_decoy} reached the decoy; naive control: {naive_on_decoy} of {naive} reached it"
     );
     assert_eq!(ours_on_decoy, 0, "a probe connected through the symlink");
@@ -294,17 +335,7 @@ fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() 
     let nobody = 65534;
     let decoy_listener = crate::socket::listening_as(nobody, &decoy).expect("decoy as nobody");
     std::fs::hard_link(&legit, &path).expect("link");
-    let stop = Arc::new(AtomicBool::new(false));
-    let swap = {
-        let (dir, path, legit, decoy, stop) = (
-            dir.clone(),
-            path.clone(),
-            legit.clone(),
-            decoy.clone(),
-            stop.clone(),
-        );
-        std::thread::spawn(move || swapper(dir, path, legit, decoy, stop))
-    };
+    let (storm, swap) = Storm::start(&dir, &path, &legit, &decoy);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -333,11 +364,10 @@ fn a_swap_storm_never_takes_a_foreign_decoy_for_alive_on_the_portable_backend() 
         drain(&legit_listener);
         on_decoy += drain(&decoy_listener);
     }
-    stop.store(true, Ordering::Relaxed);
-    swap.join().expect("swapper");
+    let swaps = storm.stop(swap);
 
     eprintln!(
-        "portable swap storm: {alive} alive, {foreign} foreign listener, {other} other; \
+        "portable swap storm: {swaps} swaps; {alive} alive, {foreign} foreign listener, {other} other; \
          {on_decoy} connection(s) reached the decoy"
     );
     assert!(
