@@ -2,7 +2,9 @@
 //! `ProductionDispatch`, against citizens the library itself resumed (spawn-bg,
 //! `v2-control`, the fixture speaking the control protocol).
 //!
-//! 1. **Live, fire-and-forget.** pi writes a session; the library resumes it (the
+//! Both parts use the runtime's one session (the one every P check resumes in turn).
+//!
+//! 1. **Live, fire-and-forget.** The library resumes the session (the
 //!    resident's turn is held by the fixture); a dispatch of `MESSAGE` is answered
 //!    `sent` (`deliveredAs: followUp`) on the liveness `alive` (its `get_info` named the
 //!    gid and the session's cwd), having taken the lock and released it once (the
@@ -10,7 +12,8 @@
 //!    released: it exits 0, and the session file gained exactly the resumed turn, the
 //!    message as a `custom_message` entry and the turn it triggered, nothing else (the
 //!    earlier bytes kept, no other session, the socket gone).
-//! 2. **Dormant, owned-outcome.** pi writes another session, nobody runs it; a dispatch
+//! 2. **Dormant, owned-outcome.** The same session, dormant again (its resident ended in
+//!    part 1, its socket gone, nobody runs it); a dispatch
 //!    of `WAKE` finds it dead and hands the lock to the spawn-bg resume, whose resident
 //!    comes up (socket-alive, released once); its turn is the message.
 //!
@@ -51,12 +54,11 @@ pub trait Ground {
     fn work(&self) -> &Path;
     /// The library backend of this run.
     fn backend(&self) -> Backend;
-    /// The check's two garden ids: the live citizen's and the dormant one's.
-    fn gids(&self) -> Result<(GardenId, GardenId)>;
     /// Production options for this runtime with the fixture loaded, and a counted release.
     fn options(&self) -> Result<(ProductionOptions, Arc<AtomicUsize>)>;
-    /// Lets pi write session `gid` (one offline turn); its file.
-    async fn create_session(&self, gid: &GardenId) -> Result<PathBuf>;
+    /// The runtime's session (pi wrote it, one offline turn; nobody runs it now): its
+    /// garden id and its file.
+    async fn session(&self) -> Result<(GardenId, PathBuf)>;
     /// The library's spawn-bg resume of `gid` with the scenario's prompt, under its lock;
     /// the outcome, the claim and the socket path.
     async fn resume(
@@ -74,15 +76,14 @@ pub trait Ground {
 
 /// The check (module docs).
 pub async fn c1(ground: &impl Ground) -> Result<()> {
-    let (live, dormant) = ground.gids()?;
-    live_fire_and_forget(ground, &live).await?;
-    dormant_owned_outcome(ground, &dormant).await
+    let (gid, file) = ground.session().await?;
+    live_fire_and_forget(ground, &gid, &file).await?;
+    dormant_owned_outcome(ground, &gid, &file).await
 }
 
 /// Part 1: a fire-and-forget dispatch to a resident the library resumed.
-async fn live_fire_and_forget(ground: &impl Ground, gid: &GardenId) -> Result<()> {
-    let file = ground.create_session(gid).await?;
-    let before = std::fs::read(&file).context("reading the session")?;
+async fn live_fire_and_forget(ground: &impl Ground, gid: &GardenId, file: &Path) -> Result<()> {
+    let before = std::fs::read(file).context("reading the session")?;
     let (options, _) = ground.options()?;
     let (outcome, _claim, socket) = ground.resume(options, gid).await?;
     let (pid, _, resident) = expect_resident(outcome, &ground.log(gid)).await?;
@@ -138,22 +139,21 @@ async fn live_fire_and_forget(ground: &impl Ground, gid: &GardenId) -> Result<()
         entry("custom_message", "", MESSAGE),
         entry("message", "assistant", &format!("echo: {MESSAGE}")),
     ];
-    let gained = gained(&file, &before)?;
+    let gained = gained(file, &before)?;
     expect_that(gained == expected, || {
         format!(
             "expected the resumed turn, then the message as a follow-up and its turn; the file gained {gained:?}"
         )
     })?;
-    only_session(ground, gid, &file)?;
+    only_session(ground, gid, file)?;
     expect_that(!socket.exists(), || {
         format!("{} outlived pi", socket.display())
     })
 }
 
 /// Part 2: an owned-outcome dispatch to a dormant citizen resumes it with the message.
-async fn dormant_owned_outcome(ground: &impl Ground, gid: &GardenId) -> Result<()> {
-    let file = ground.create_session(gid).await?;
-    let before = std::fs::read(&file).context("reading the session")?;
+async fn dormant_owned_outcome(ground: &impl Ground, gid: &GardenId, file: &Path) -> Result<()> {
+    let before = std::fs::read(file).context("reading the session")?;
     let (options, releases) = ground.options()?;
     let lock = lock_path(&options.shared.lock_dir, gid);
     let socket = options.socket_path(gid);
@@ -185,11 +185,11 @@ async fn dormant_owned_outcome(ground: &impl Ground, gid: &GardenId) -> Result<(
         entry("message", "user", WAKE),
         entry("message", "assistant", &format!("echo: {WAKE}")),
     ];
-    let gained = gained(&file, &before)?;
+    let gained = gained(file, &before)?;
     expect_that(gained == expected, || {
         format!("expected the message as the resumed turn; the file gained {gained:?}")
     })?;
-    only_session(ground, gid, &file)
+    only_session(ground, gid, file)
 }
 
 fn released_once(releases: &AtomicUsize, lock: &Path) -> Result<()> {

@@ -58,8 +58,7 @@ pub async fn nothing_escapes(world: &World) -> Result<()> {
 /// `P<n>.8`'s resume under strace: no inet call, no write outside the world's dirs.
 pub async fn traced_resume(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::NothingEscapes);
-    let gid = world.gid(PiCheck::NothingEscapes)?;
-    let _file = world.create_session(owner, &gid).await?;
+    let (gid, _file) = world.session(owner).await?;
     let trace = world.logs.join(format!("{gid}.strace"));
     // strace runs the guarded launcher, not the other way round: strace waits for every
     // child of its own, so a guard's watcher started beside it would never let it end.
@@ -121,9 +120,12 @@ pub async fn traced_resume(world: &World) -> Result<()> {
 /// that creates, writes, renames or removes a file, and what a relative path is relative
 /// to: `-y` names each descriptor's path (`AT_FDCWD</cwd>`, `5</dir>`, an open's result),
 /// and a process's changes of directory and its children are traced for the rest.
+/// `--seccomp-bpf` stops the tracee only at those calls, not at every one (a traced
+/// `pi --version` of 0.84.1: 2.5 s of CPU without it, 1.6 s with it, 0.95 s untraced);
+/// a kernel without seccomp makes strace fall back to stopping at every call.
 pub fn traced_launcher(trace: &Path, launcher: &Path) -> String {
     format!(
-        "#!/bin/sh\nexec strace -f -qq -y -o '{}' -e trace=%network,open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,truncate,chdir,fchdir,clone,clone3,fork,vfork '{}' \"$@\"\n",
+        "#!/bin/sh\nexec strace --seccomp-bpf -f -qq -y -o '{}' -e trace=%network,open,openat,creat,mkdir,mkdirat,rename,renameat,renameat2,unlink,unlinkat,rmdir,symlink,symlinkat,link,linkat,truncate,chdir,fchdir,clone,clone3,fork,vfork '{}' \"$@\"\n",
         trace.display(),
         launcher.display()
     )

@@ -1,8 +1,9 @@
 //! P: resumes with the REAL `pi` runtimes, offline.
 //!
 //! Every other scenario launches a stand-in `pi` this project wrote. Here the library
-//! meets the runtime it launches: each runtime found at setup (`harness::pi_runtimes`) resumes
-//! sessions that it wrote itself, with the fixture extension (`real-pi/fixture/`, built
+//! meets the runtime it launches: each runtime found at setup (`harness::pi_runtimes`)
+//! resumes a session that it wrote itself (one per runtime, which every check resumes
+//! in turn and judges by what its own resume added: [`World::session`]), with the fixture extension (`real-pi/fixture/`, built
 //! into this binary and written to the scratch dir) standing in for entwurf's control
 //! extension: it accepts `--entwurf-control`, stands the control socket up and speaks the
 //! control protocol on it (`get_info` names its session and pid; `send` delivers), holds

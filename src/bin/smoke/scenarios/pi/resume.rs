@@ -36,8 +36,7 @@ pub struct Resident {
 /// `P<n>.1`: the spawn-bg `v2-control` resume of a session pi wrote.
 pub async fn resume(world: &World) -> Result<Resident> {
     let owner = Check::Pi(world.runtime, PiCheck::ResumeSocketAlive);
-    let gid = world.gid(PiCheck::ResumeSocketAlive)?;
-    let file = world.create_session(owner, &gid).await?;
+    let (gid, file) = world.session(owner).await?;
     let (header, before) = (header(&file)?, turns(&file)?);
     let (options, releases) = world.options(owner, fixture_args(&world.fixture))?;
     let (outcome, claim, socket) = world.spawn_bg(options, &gid).await?;
@@ -133,8 +132,7 @@ pub async fn turn(world: &World, r: &Resident) -> Result<()> {
 pub async fn legacy(world: &World) -> Result<()> {
     use entwurf_v2_spawn::resume_args::{ResumeArgs, ResumeVariant, build_resume_pi_args};
     let owner = Check::Pi(world.runtime, PiCheck::Legacy);
-    let gid = world.gid(PiCheck::Legacy)?;
-    let file = world.create_session(owner, &gid).await?;
+    let (gid, file) = world.session(owner).await?;
     let before = turns(&file)?;
     let (mut options, releases) = world.options(owner, fixture_args(&world.fixture))?;
     // A control dir of this check's own, which the fixture creates only when told
@@ -199,8 +197,7 @@ pub async fn legacy(world: &World) -> Result<()> {
 /// exit releases, and what pi said is in the outcome.
 pub async fn refused_argv(world: &World) -> Result<()> {
     let owner = Check::Pi(world.runtime, PiCheck::RefusedArgv);
-    let gid = world.gid(PiCheck::RefusedArgv)?;
-    let _file = world.create_session(owner, &gid).await?;
+    let (gid, _file) = world.session(owner).await?;
     let (options, releases) = world.options(owner, Vec::new())?;
     let (outcome, claim, _socket) = world.spawn_bg(options, &gid).await?;
     let SpawnBgOutcome::ChildExited {

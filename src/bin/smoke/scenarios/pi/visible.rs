@@ -26,8 +26,7 @@ pub async fn visible(env: &Env, world: &World) -> Result<()> {
     if let Some(unmet) = off_thread(move || Ok(Needs::Tmux.unmet(euid))).await? {
         return Err(unmet_error(unmet));
     }
-    let gid = world.gid(PiCheck::Visible)?;
-    let file = world.create_session(owner, &gid).await?;
+    let (gid, file) = world.session(owner).await?;
     let transcript = std::fs::read(&file).context("reading the transcript")?;
     let server_dir = world.root.join("tmux");
     std::fs::create_dir_all(&server_dir).context("the tmux server's dir")?;
