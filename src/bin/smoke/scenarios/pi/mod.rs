@@ -14,7 +14,7 @@
 //! (so a resume that does not tell pi its agent dir fails), a project dir, locks and
 //! logs. Every process of a runtime's checks inherits a marker variable naming this run
 //! and the runtime; `P<n>.8` finds what is left by that marker, never by name. The
-//! runtimes run concurrently, each one's eight checks in order.
+//! runtimes run concurrently, each one's resumes in order (`P<n>.6` beside them).
 //!
 //! By what each part does: [`world`] (a runtime's dirs and the resumes every check
 //! makes the same way), [`session`] (reading the session files pi writes), [`fixture`]
@@ -88,7 +88,8 @@ pub async fn run(runner: &Runner, env: &Env) {
     join_all(runtimes.collect()).await;
 }
 
-/// `P<n>.1` to `P<n>.8` against `runtime`, in order.
+/// `P<n>.1` to `P<n>.8` against `runtime`: the resumes in order, `P<n>.6` beside them,
+/// `P<n>.8` last.
 async fn one_runtime(
     runner: &Runner,
     env: &Env,
@@ -109,35 +110,40 @@ async fn one_runtime(
             return;
         }
     };
-    let resident = runner
-        .check(check(PiCheck::ResumeSocketAlive), resume(&world))
-        .await;
-    runner
-        .check(check(PiCheck::ResumeTurn), async {
-            match &resident {
-                Some(r) => turn(&world, r).await,
-                None => bail!("not evaluated: the resume it inspects failed"),
+    // `P<n>.6` asks the runtime its version and shares nothing with the others (no
+    // session, no lock, no socket): it runs beside the chain of resumes, which must run
+    // in order (they resume one session). `P<n>.8` comes after both: it looks for any
+    // process of this runtime's checks left.
+    let preflight = runner.check(check(PiCheck::Preflight), preflight_refusals(&world));
+    let resumes = async {
+        let resident = runner
+            .check(check(PiCheck::ResumeSocketAlive), resume(&world))
+            .await;
+        runner
+            .check(check(PiCheck::ResumeTurn), async {
+                match &resident {
+                    Some(r) => turn(&world, r).await,
+                    None => bail!("not evaluated: the resume it inspects failed"),
+                }
+            })
+            .await;
+        if let Some(r) = &resident {
+            if r.handle.try_exit().is_none() {
+                kill_child(&r.handle).await;
             }
-        })
-        .await;
-    if let Some(r) = &resident {
-        if r.handle.try_exit().is_none() {
-            kill_child(&r.handle).await;
         }
-    }
-    runner.check(check(PiCheck::Legacy), legacy(&world)).await;
-    runner
-        .check(check(PiCheck::Visible), visible(env, &world))
-        .await;
-    runner
-        .check(check(PiCheck::RefusedArgv), refused_argv(&world))
-        .await;
-    runner
-        .check(check(PiCheck::Preflight), preflight_refusals(&world))
-        .await;
-    runner
-        .check(check(PiCheck::Dispatch), dispatch::c1(&world))
-        .await;
+        runner.check(check(PiCheck::Legacy), legacy(&world)).await;
+        runner
+            .check(check(PiCheck::Visible), visible(env, &world))
+            .await;
+        runner
+            .check(check(PiCheck::RefusedArgv), refused_argv(&world))
+            .await;
+        runner
+            .check(check(PiCheck::Dispatch), dispatch::c1(&world))
+            .await;
+    };
+    tokio::join!(preflight, resumes);
     runner
         .check(check(PiCheck::NothingEscapes), nothing_escapes(&world))
         .await;
