@@ -141,14 +141,17 @@ mod linux {
     // `Inotify` owns its descriptor and never swaps it.
     impl OwnsFd for InotifyFd {}
 
-    /// Events on the parent directory that can change what sits at the socket path, or
-    /// that end the watch itself.
+    /// Events on the parent directory that can change what the waiter reports for the
+    /// socket path, or that end the watch itself: a file created or moved in (a socket
+    /// that may listen), an attribute change (a stale socket given to another uid is
+    /// forged), the directory deleted or moved away (watch the new one at the path).
+    /// Not a removal or a move away of the socket file (`IN_DELETE`, `IN_MOVED_FROM`):
+    /// nothing there and a stale socket both mean "wait", and whatever comes next
+    /// arrives with a create or a move in; waking for them only cost looks.
     fn mask() -> AddWatchFlags {
         AddWatchFlags::IN_CREATE
             | AddWatchFlags::IN_MOVED_TO
-            | AddWatchFlags::IN_MOVED_FROM
             | AddWatchFlags::IN_ATTRIB
-            | AddWatchFlags::IN_DELETE
             | AddWatchFlags::IN_DELETE_SELF
             | AddWatchFlags::IN_MOVE_SELF
             | AddWatchFlags::IN_ONLYDIR

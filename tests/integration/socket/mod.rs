@@ -137,6 +137,7 @@ async fn forged_now(path: &Path, backend: Backend) -> Result<(), AwaitSocketErro
 }
 
 mod directories;
+mod events;
 mod peers;
 pub(crate) use peers::listening_as;
 mod verdicts;
