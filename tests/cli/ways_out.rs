@@ -236,6 +236,14 @@ fn stand_ins_follow_a_sigkilled_gate_process_and_the_next_run_sweeps_its_dirs() 
 #[test]
 fn every_stand_in_role_exits_when_its_runner_dies() {
     let dir = tempfile::tempdir().unwrap();
+    // The racer's start signal, held by this test and never given: the racer blocks on it.
+    let never = dir.path().join("never");
+    let _never_given = nix::fcntl::Flock::lock(
+        std::fs::File::create(&never).unwrap(),
+        nix::fcntl::FlockArg::LockExclusive,
+    )
+    .map_err(|(_, e)| e)
+    .unwrap();
     for role in ["grandchild", "racer"] {
         let mut helper = std::process::Command::new("sleep")
             .arg("60")
@@ -270,9 +278,9 @@ fn every_stand_in_role_exits_when_its_runner_dies() {
             .arg("--ready")
             .arg(&ready)
             .arg("--go")
-            .arg(dir.path().join("never"))
+            .arg(&never)
             .arg("--done")
-            .arg(dir.path().join("never"));
+            .arg(&never);
         }
         let mut stand_in = cmd
             .env(MARK, &mark)

@@ -1,5 +1,5 @@
 //! L7: processes racing for one lock file. Each racer is this binary (`__stand-in
-//! lock-racer`); a start file releases them within about a millisecond of each other.
+//! lock-racer`); the gate's unlock of a start file releases them all at once.
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -7,6 +7,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use nix::fcntl::{Flock, FlockArg};
 
 use entwurf_v2_spawn::lock;
 
@@ -18,13 +19,17 @@ use crate::os;
 use crate::stand_ins::args::RacerArgs;
 use crate::stand_ins::{RACER_CONFLICT, RACER_WON};
 
-/// Every racer waits for a start file, then calls acquire once: exactly one may win.
+/// Every racer waits for the start signal, then calls acquire once: exactly one may win.
 /// Winners hold until every racer has answered (see `stand_ins`).
 pub async fn race(env: &Env, dir: &Path) -> Result<()> {
     let race_dir = dir.join("race");
     std::fs::create_dir_all(&race_dir).context("race dir")?;
     let gid = gid(0x409)?;
     let (go, done) = (race_dir.join("go"), race_dir.join("done"));
+    // The two signals: files this process holds an exclusive flock on, each dropped to
+    // give it (the racers block on shared locks of them; nobody polls).
+    let go_signal = exclusive(&go)?;
+    let done_signal = exclusive(&done)?;
     // Each spawn waits for the racer's exec: off the runtime thread, like the lock I/O.
     let (exe, lifeline, race, gid_text, go_file, done_file) = (
         env.exe.clone(),
@@ -64,14 +69,14 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
         racers.iter().all(|(_, r)| r.exists())
     })
     .await;
-    std::fs::write(&go, b"").context("starting the race")?;
+    drop(go_signal);
     let answered = os::poll_until(Duration::from_secs(5), step, || {
         racers.iter().all(|(_, r)| result_file(r).exists())
     })
     .await;
     // The lock is read while every winner still holds it.
     let held = std::fs::read_to_string(lock::lock_path(&race_dir.join("locks"), &gid));
-    std::fs::write(&done, b"").context("ending the race")?;
+    drop(done_signal);
     let mut codes: Vec<Option<i32>> = vec![None; racers.len()];
     os::poll_until(Duration::from_secs(5), Duration::from_millis(2), || {
         for ((child, _), code) in racers.iter_mut().zip(codes.iter_mut()) {
@@ -118,6 +123,14 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
             v["pid"]
         )
     })
+}
+
+/// Creates `path` and holds an exclusive `flock` on it until the returned guard drops.
+fn exclusive(path: &Path) -> Result<Flock<std::fs::File>> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Flock::lock(file, FlockArg::LockExclusive)
+        .map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", path.display()))
 }
 
 fn result_file(ready: &Path) -> PathBuf {

@@ -127,11 +127,13 @@ pub struct RacerArgs {
     /// Created when this racer is ready to go.
     #[arg(long)]
     pub ready: PathBuf,
-    /// Appears when every racer is ready.
+    /// A file the gate holds an exclusive `flock` on until every racer is ready: each
+    /// racer blocks on a shared lock of it, and the gate's unlock wakes them all at once.
     #[arg(long)]
     pub go: PathBuf,
-    /// Appears when every racer has a result; until then a winner keeps running, so a
-    /// late racer meets a live holder rather than a dead one it may rightly reclaim.
+    /// The same, released when every racer has a result; until then a winner keeps
+    /// running, so a late racer meets a live holder rather than a dead one it may
+    /// rightly reclaim.
     #[arg(long)]
     pub done: PathBuf,
 }

@@ -7,9 +7,9 @@
 //!   process group), `--listen PATH --listen-after-ms N` (bind a unix socket late),
 //!   `--ready FILE` (created once all of that is set up, holding the grandchild's pid),
 //!   `--become-uid UID` (drop to another user first: L8's live holder as root).
-//! - **lock racer** (`__stand-in lock-racer`): waits for a start file, calls
-//!   `lock::acquire` once, reports, holds until a done file appears, then exits 0 (won),
-//!   3 (conflict) or 4 (other error).
+//! - **lock racer** (`__stand-in lock-racer`): waits for the gate to release the start
+//!   file's `flock`, calls `lock::acquire` once, reports, holds until the gate releases
+//!   the done file's, then exits 0 (won), 3 (conflict) or 4 (other error).
 //! - **guard** (`__stand-in guard … -- PROGRAM ARGS`): starts a watcher and execs a
 //!   real runtime so that it dies with the gate process (see `guard`).
 //! - **citizen** (`__stand-in citizen`): a pi citizen's control socket speaking the
@@ -244,12 +244,12 @@ fn racer(a: &RacerArgs) -> ExitCode {
     if let Err(e) = write_ready(&a.ready, "") {
         return fail("lock-racer", &e);
     }
-    // 1 ms polls: every racer sees the start file within about a millisecond of the
-    // others, so their acquire calls really overlap.
-    if !os::poll_until_blocking(Duration::from_secs(5), Duration::from_millis(1), || {
-        a.go.exists()
-    }) {
-        return fail("lock-racer", "no start signal within 5 s");
+    // Blocked on a shared lock of the start file until the gate drops its exclusive
+    // one: the kernel then grants every waiting racer at once, so their acquire calls
+    // really overlap, and none of them spins meanwhile. (If the gate dies, its lock goes
+    // with it, and the lifeline ends this racer.)
+    if let Err(e) = wait_for_unlock(&a.go) {
+        return fail("lock-racer", &format!("the start signal: {e}"));
     }
     let code = match lock::acquire(&a.dir, &gid) {
         Ok(_) => RACER_WON,
@@ -263,12 +263,20 @@ fn racer(a: &RacerArgs) -> ExitCode {
     }
     // A winner that exited at once would leave a dead holder, which a slower racer may
     // rightly reclaim: hold until every racer has its answer.
-    if !os::poll_until_blocking(Duration::from_secs(5), Duration::from_millis(1), || {
-        a.done.exists()
-    }) {
-        return fail("lock-racer", "no done signal within 5 s");
+    if let Err(e) = wait_for_unlock(&a.done) {
+        return fail("lock-racer", &format!("the done signal: {e}"));
     }
     ExitCode::from(code)
+}
+
+/// Blocks until a shared `flock` of `signal` is granted, i.e. until the gate released
+/// the exclusive one it took before starting the racers.
+fn wait_for_unlock(signal: &Path) -> Result<(), String> {
+    use nix::fcntl::{Flock, FlockArg};
+    let file = std::fs::File::open(signal).map_err(|e| format!("{}: {e}", signal.display()))?;
+    Flock::lock(file, FlockArg::LockShared)
+        .map(drop)
+        .map_err(|(_, e)| format!("flock {}: {e}", signal.display()))
 }
 
 /// The argv the stand-in `pi` expects for `gid`: the resume v2-control layout written out
