@@ -365,3 +365,69 @@ async fn a_pid_that_is_not_the_servers_child_is_not_the_pane() {
         .expect("exited");
     child.wait().expect("reaped");
 }
+
+/// Until the tmux server reaps the pane's process, the kernel keeps its exit status in
+/// `/proc/<pid>/stat` (field 52, in `waitpid` form): an exit code and a signal read
+/// there as they are, from a zombie of the server only. This test process stands in for
+/// the server (the zombies are its children, unreaped until the end); the tmux program
+/// does not exist, so the server cannot be asked and `/proc` is the only source.
+#[tokio::test]
+async fn a_zombie_pane_process_tells_its_status_to_its_server_only() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A command name that reads like the start of a zombie's stat when counted from
+    // its first ')': state Z, parent 1.
+    let odd_name = tmp.path().join("x) Z 1 (y");
+    std::os::unix::fs::symlink("/bin/sh", &odd_name).expect("symlink");
+    let launcher =
+        TmuxLauncher::named_server("unused", "main").with_tmux_program(tmp.path().join("no-tmux"));
+    let server = std::process::id();
+    let status_of = async |child: &std::process::Child, server_pid| {
+        let receipt = LaunchReceipt::new("main", "@1", 1, "%1", child.id(), server_pid);
+        launcher.pane_exit_status(&receipt).await
+    };
+    let zombie = |child: &std::process::Child| {
+        let pid = child.id();
+        assert!(
+            eventually(PROMPT, || entwurf_procfs::proc_state(pid) == Some('Z')),
+            "{pid} did not become a zombie"
+        );
+    };
+
+    let mut exited = std::process::Command::new(&odd_name)
+        .args(["-c", "exit 3"])
+        .spawn()
+        .expect("sh");
+    zombie(&exited);
+    assert_eq!(
+        status_of(&exited, server).await,
+        Some(PaneExitStatus::Code(3))
+    );
+    // Not the server's child: a stranger's zombie at the pane's pid says nothing about
+    // the pane.
+    assert_eq!(status_of(&exited, 1).await, None);
+
+    let mut killed = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let mut running = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    killed.kill().expect("SIGKILL");
+    zombie(&killed);
+    assert_eq!(
+        status_of(&killed, server).await,
+        Some(PaneExitStatus::Signal(9))
+    );
+    // Still running: no status yet.
+    assert_eq!(status_of(&running, server).await, None);
+
+    // The kernel agrees with what was read (and the zombies are reaped).
+    assert_eq!(exited.wait().expect("reap").code(), Some(3));
+    assert_eq!(killed.wait().expect("reap").signal(), Some(9));
+    running.kill().expect("SIGKILL");
+    running.wait().expect("reap");
+}
