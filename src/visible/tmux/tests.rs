@@ -30,6 +30,9 @@ fn an_unparsable_row_says_a_window_may_be_open() {
         b"0 12 %1 @1 1 s\n",
         b"7 12 1 @1 1 s\n",
         b"7 12 %1 1 1 s\n",
+        // A sigil needs a number after it: a pane or window nobody can target.
+        b"7 12 % @1 1 s\n",
+        b"7 12 %1 @x 1 s\n",
         b"7 12 %1 @1 x s\n",
         b"7 12 %1 @1 1\n",
         b"12 %1 @1 1 s\n",
