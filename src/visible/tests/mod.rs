@@ -1,6 +1,7 @@
 //! The deterministic gate of visible resume: a fake launcher and a paused clock drive
 //! every path; the lock, the saved session and the socket path are real files.
 
+mod display;
 mod observation;
 mod refusals;
 

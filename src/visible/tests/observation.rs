@@ -117,6 +117,9 @@ async fn a_pane_watch_that_cannot_start_is_reported_not_timed_out() {
     };
     assert!(why.contains("ENOSYS"), "{why}");
     assert_eq!(*after, Duration::ZERO);
+    // The printed receipt says why too: "unobserved" alone would read as a timeout.
+    let shown = done.observation.to_string();
+    assert!(shown.contains("ENOSYS"), "{shown}");
     assert_eq!(world.releases(), 1);
 }
 

@@ -30,6 +30,9 @@ fn an_unparsable_row_says_a_window_may_be_open() {
         b"0 12 %1 @1 1 s\n",
         b"7 12 1 @1 1 s\n",
         b"7 12 %1 1 1 s\n",
+        // A sigil needs a number after it: a pane or window nobody can target.
+        b"7 12 % @1 1 s\n",
+        b"7 12 %1 @x 1 s\n",
         b"7 12 %1 @1 x s\n",
         b"7 12 %1 @1 1\n",
         b"12 %1 @1 1 s\n",
@@ -153,4 +156,34 @@ fn the_window_environment_goes_before_the_command() {
         ]
     );
     assert_eq!(args[dashdash + 1], "/bin/sh");
+}
+
+/// As a shell finds a command: on `PATH`, a file without an execute bit and a directory
+/// of the runtime's name are passed over for the executable file after them; given as an
+/// absolute path, a file that cannot be executed is not found.
+#[test]
+fn only_an_executable_file_is_taken_as_the_runtime() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = |name: &str| {
+        let dir = tmp.path().join(name);
+        std::fs::create_dir(&dir).expect("mkdir");
+        dir
+    };
+    let (plain, directory, exec) = (dir("plain"), dir("directory"), dir("exec"));
+    let write = |path: &Path, mode: u32| {
+        std::fs::write(path, "#!/bin/sh\n").expect("write");
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    };
+    write(&plain.join("pi"), 0o644);
+    std::fs::create_dir(directory.join("pi")).expect("mkdir pi");
+    write(&exec.join("pi"), 0o755);
+    let search = std::env::join_paths([&plain, &directory, &exec]).expect("PATH");
+
+    let found = resolve_runtime(OsStr::new("pi"), &search).expect("found");
+    assert_eq!(found, exec.join("pi"));
+    let absolute = plain.join("pi");
+    let err = resolve_runtime(absolute.as_os_str(), &search).expect_err("not executable");
+    assert!(matches!(err, LaunchError::RuntimeNotFound { .. }), "{err}");
 }

@@ -365,3 +365,157 @@ async fn a_pid_that_is_not_the_servers_child_is_not_the_pane() {
         .expect("exited");
     child.wait().expect("reaped");
 }
+
+/// Until the tmux server reaps the pane's process, the kernel keeps its exit status in
+/// `/proc/<pid>/stat` (field 52, in `waitpid` form): an exit code and a signal read
+/// there as they are, from a zombie of the server only. This test process stands in for
+/// the server (the zombies are its children, unreaped until the end); the tmux program
+/// does not exist, so the server cannot be asked and `/proc` is the only source.
+#[tokio::test]
+async fn a_zombie_pane_process_tells_its_status_to_its_server_only() {
+    use std::os::unix::process::ExitStatusExt;
+
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A command name that reads like the start of a zombie's stat when counted from
+    // its first ')': state Z, parent 1.
+    let odd_name = tmp.path().join("x) Z 1 (y");
+    std::os::unix::fs::symlink("/bin/sh", &odd_name).expect("symlink");
+    let launcher =
+        TmuxLauncher::named_server("unused", "main").with_tmux_program(tmp.path().join("no-tmux"));
+    let server = std::process::id();
+    let status_of = async |child: &std::process::Child, server_pid| {
+        let receipt = LaunchReceipt::new("main", "@1", 1, "%1", child.id(), server_pid);
+        launcher.pane_exit_status(&receipt).await
+    };
+    let zombie = |child: &std::process::Child| {
+        let pid = child.id();
+        assert!(
+            eventually(PROMPT, || entwurf_procfs::proc_state(pid) == Some('Z')),
+            "{pid} did not become a zombie"
+        );
+    };
+
+    let mut exited = std::process::Command::new(&odd_name)
+        .args(["-c", "exit 3"])
+        .spawn()
+        .expect("sh");
+    zombie(&exited);
+    assert_eq!(
+        status_of(&exited, server).await,
+        Some(PaneExitStatus::Code(3))
+    );
+    // Not the server's child: a stranger's zombie at the pane's pid says nothing about
+    // the pane.
+    assert_eq!(status_of(&exited, 1).await, None);
+
+    let mut killed = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    let mut running = std::process::Command::new("sleep")
+        .arg("30")
+        .spawn()
+        .expect("sleep");
+    killed.kill().expect("SIGKILL");
+    zombie(&killed);
+    assert_eq!(
+        status_of(&killed, server).await,
+        Some(PaneExitStatus::Signal(9))
+    );
+    // Still running: no status yet.
+    assert_eq!(status_of(&running, server).await, None);
+
+    // The kernel agrees with what was read (and the zombies are reaped).
+    assert_eq!(exited.wait().expect("reap").code(), Some(3));
+    assert_eq!(killed.wait().expect("reap").signal(), Some(9));
+    running.kill().expect("SIGKILL");
+    running.wait().expect("reap");
+}
+
+/// Once the tmux server has reaped the pane's process (no zombie left to read), the
+/// server alone knows how it ended: remain-on-exit keeps the dead pane, and it is asked.
+/// A server that is gone is asked once, not for a second: its failure is an answer.
+#[tokio::test]
+async fn a_reaped_pane_process_has_its_status_from_the_server() {
+    if !tmux_available() {
+        return;
+    }
+    let tmux = PrivateTmux::start();
+    let world = World::new();
+    // The real tmux behind a wrapper that counts the calls.
+    let calls = world.tmp.path().join("tmux-calls");
+    let counting = world.tmp.path().join("counting-tmux");
+    std::fs::write(
+        &counting,
+        format!(
+            "#!/bin/sh\necho >> '{}'\nexec tmux \"$@\"\n",
+            calls.display()
+        ),
+    )
+    .expect("counting tmux");
+    std::fs::set_permissions(
+        &counting,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let launcher = TmuxLauncher::named_server(&tmux.name, "main").with_tmux_program(&counting);
+    let asked = || std::fs::read_to_string(&calls).map_or(0, |c| c.lines().count());
+    let dead = |pane: &str| {
+        let out = tmux
+            .tmux()
+            .args(["display-message", "-p", "-t", pane, "#{pane_dead}"])
+            .output()
+            .expect("display-message");
+        String::from_utf8_lossy(&out.stdout).trim() == "1"
+    };
+
+    let mut last = None;
+    for (script, expected) in [
+        ("exit 3", PaneExitStatus::Code(3)),
+        ("kill -9 $$", PaneExitStatus::Signal(9)),
+    ] {
+        let request = LaunchRequest::new(
+            world.gid.clone(),
+            "/bin/sh".into(),
+            vec!["-c".into(), script.into()],
+            world.cwd.clone(),
+        );
+        // Dead to tmux and reaped by it: no zombie of the server is left to read. Both,
+        // because tmux marks the pane dead when its pty closes, which can come before
+        // the server's waitpid. Now and then a pane is not reaped within the wait (a
+        // tmux 3.3a server has left zombies unreaped for good, see `pane_exit_status`,
+        // and a server starved of CPU is late): such a pane cannot show the server's
+        // answer, so another window is opened.
+        let mut reaped = None;
+        for _ in 0..5 {
+            let receipt = launcher.launch(&request).await.expect("window");
+            let gone = || {
+                dead(&receipt.pane_id)
+                    && !entwurf_procfs::proc_stat(receipt.pane_pid)
+                        .is_some_and(|s| s.state == 'Z' && s.ppid == receipt.server_pid)
+            };
+            if eventually(Duration::from_secs(2), gone) {
+                reaped = Some(receipt);
+                break;
+            }
+        }
+        let receipt = reaped.unwrap_or_else(|| panic!("{script}: tmux reaped no pane"));
+        assert_eq!(
+            launcher.pane_exit_status(&receipt).await,
+            Some(expected),
+            "{script}"
+        );
+        last = Some(receipt);
+    }
+
+    let receipt = last.expect("launched");
+    let status = tmux
+        .tmux()
+        .arg("kill-server")
+        .status()
+        .expect("kill-server");
+    assert!(status.success());
+    let before = asked();
+    assert_eq!(launcher.pane_exit_status(&receipt).await, None);
+    assert_eq!(asked() - before, 1, "the gone server was asked again");
+}
