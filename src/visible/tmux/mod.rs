@@ -243,8 +243,9 @@ const PANE_STATUS_WAIT: Duration = Duration::from_secs(1);
 
 /// The exit status of `pid` while it is a zombie child of `server` (the kernel keeps it
 /// in `/proc/<pid>/stat`, field 52, in `waitpid` form until the parent reaps it); `None`
-/// when it is not (running, reaped, not the server's child: its pid taken by a stranger).
-#[cfg(target_os = "linux")]
+/// when it is not (running, reaped, not the server's child: its pid taken by a stranger),
+/// and where there is no such file (macOS and FreeBSD have no Linux `/proc`): then the
+/// server is asked.
 fn zombie_status(pid: u32, server: u32) -> Option<PaneExitStatus> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name may hold spaces and parentheses: count from the last ')'.
@@ -262,12 +263,6 @@ fn zombie_status(pid: u32, server: u32) -> Option<PaneExitStatus> {
     } else {
         PaneExitStatus::Signal(status & 0x7f)
     })
-}
-
-/// No `/proc` elsewhere: the server is asked.
-#[cfg(not(target_os = "linux"))]
-fn zombie_status(_pid: u32, _server: u32) -> Option<PaneExitStatus> {
-    None
 }
 
 /// Parses `#{pane_dead} #{pane_dead_status} #{pane_dead_signal}`: `None` while the
