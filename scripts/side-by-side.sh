@@ -19,7 +19,7 @@
 # Our binary: `./run.sh build` (release), or $ENTWURF_SMOKE_BIN.
 #
 # Each run gets a fresh scratch HOME and TMPDIR (removed after), must exit 0 and must
-# print its summary line (`<name>: <N> checks passed ...`); anything else aborts the
+# print its summary line (`<name>[ (<scenario>)]: <N> checks passed ...`); anything else aborts the
 # whole measurement with that run's output. Wall is measured here ($EPOCHREALTIME around
 # the run, µs); CPU (user + sys) and peak RSS come from GNU time (/usr/bin/time, whose
 # CPU figures have 10 ms resolution). Medians, p90, min and max per side; ratios TS/ours
@@ -98,7 +98,8 @@ run_timed() {
     "$gnu_time" -f '%U %S %M' -o "$run/time" "$@" >"$run/out" 2>&1) || status=$?
   end=$EPOCHREALTIME
   local checks
-  checks=$(sed -n 's/^smoke-entwurf-v2-spawn-live: \([0-9][0-9]*\) checks passed.*/\1/p' "$run/out" | tail -n 1)
+  # `<name>: N checks passed`, or `<name> (<scenario>): ...` for one scenario.
+  checks=$(sed -n 's/^smoke-entwurf-v2-spawn-live\( ([^)]*)\)\{0,1\}: \([0-9][0-9]*\) checks passed.*/\2/p' "$run/out" | tail -n 1)
   if [ "$status" != 0 ] || [ -z "$checks" ]; then
     echo "[side-by-side] $label run failed (exit $status) in $dir: $*" >&2
     cat "$run/out" >&2
