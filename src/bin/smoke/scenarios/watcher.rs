@@ -164,6 +164,13 @@ async fn execute(
     Ok((outcome, start.elapsed()))
 }
 
+/// CLOCK_MONOTONIC now, in ns: the clock the stand-ins note their SIGTERMs on.
+fn monotonic_ns() -> i128 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC).map_or(0, |t| {
+        i128::from(t.tv_sec()) * 1_000_000_000 + i128::from(t.tv_nsec())
+    })
+}
+
 fn facts(w: &World, release: ReleaseOutcome) -> Facts {
     Facts {
         release,
@@ -236,8 +243,10 @@ async fn ignores_term(env: &Env, scratch: &Scratch) -> Result<()> {
         ignore_term: true,
         ..ResidentArgs::default()
     };
-    let w = world(Check::WatcherIgnoresTerm, env, scratch, 0x304, Some(spec)).await?;
+    let n = 0x304;
+    let w = world(Check::WatcherIgnoresTerm, env, scratch, n, Some(spec)).await?;
     let (outcome, took) = execute(&w, OBSERVE).await?;
+    let returned = monotonic_ns();
     let Some((exit, release, _)) = exited(&outcome) else {
         return Err(unexpected(outcome, "child-exited by SIGKILL").await);
     };
@@ -246,6 +255,26 @@ async fn ignores_term(env: &Env, scratch: &Scratch) -> Result<()> {
     })?;
     expect_that(took >= OBSERVE + TERM_GRACE, || {
         format!("SIGKILL came after {took:?}, before the timeout plus the term grace")
+    })?;
+    // The ladder's order and its grace, timed from the SIGTERM itself (the stand-in
+    // notes each one's arrival; `took` above also counts the stand-in's start): a
+    // SIGTERM came first, and the SIGKILL exit was seen no sooner than half the grace
+    // after it (half: the stand-in's wake-up after the SIGTERM may lag under load, and
+    // a ladder that skips the grace kills within milliseconds).
+    let noted = scratch.path().join(format!("w{n:x}.ready.term"));
+    let terms = std::fs::read_to_string(&noted).unwrap_or_default();
+    let first_term = terms.lines().next().and_then(|l| l.parse::<i128>().ok());
+    let Some(first_term) = first_term else {
+        bail!(
+            "no SIGTERM reached the child before its SIGKILL ({} is empty)",
+            noted.display()
+        );
+    };
+    let grace_seen = Duration::from_nanos(u64::try_from(returned - first_term).unwrap_or(0));
+    expect_that(grace_seen >= TERM_GRACE / 2, || {
+        format!(
+            "the SIGKILL exit came {grace_seen:?} after the SIGTERM arrived, under half the {TERM_GRACE:?} term grace"
+        )
     })?;
     released_once(&facts(&w, release), "the SIGKILL exit")
 }

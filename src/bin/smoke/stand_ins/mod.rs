@@ -1,8 +1,9 @@
 //! The processes the live gate starts are this binary, re-executed: no node, no shell.
 //!
 //! - **resident** (`__stand-in resident`): blocks SIGTERM and waits for it with
-//!   `sigwait`, then exits 0. Variants: `--ignore-term` (SIGTERM stays blocked and
-//!   pending forever, so only SIGKILL ends it), `--exit-code N` (exit at once),
+//!   `sigwait`, then exits 0. Variants: `--ignore-term` (every SIGTERM is taken and
+//!   noted, never acted on, so only SIGKILL ends it; with `--ready FILE`, each arrival's
+//!   CLOCK_MONOTONIC time is appended to `FILE.term`), `--exit-code N` (exit at once),
 //!   `--grandchild` (start this binary again as a SIGTERM-ignoring resident in the same
 //!   process group), `--listen PATH --listen-after-ms N` (bind a unix socket late),
 //!   `--ready FILE` (created once all of that is set up, holding the grandchild's pid),
@@ -107,6 +108,22 @@ fn block_term() -> Result<SigSet, String> {
     Ok(term)
 }
 
+/// Appends the CLOCK_MONOTONIC time (ns) to `path`: a SIGTERM arrived just now.
+fn note_term(path: &Path) {
+    use std::io::Write;
+    let Ok(now) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC) else {
+        return;
+    };
+    let ns = i128::from(now.tv_sec()) * 1_000_000_000 + i128::from(now.tv_nsec());
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .open(path)
+    {
+        let _ = writeln!(file, "{ns}");
+    }
+}
+
 fn fail(role: &str, why: &str) -> ExitCode {
     eprintln!("stand-in {role}: {why}");
     ExitCode::from(4)
@@ -168,8 +185,20 @@ fn resident(a: &ResidentArgs) -> ExitCode {
         }
     }
     if a.ignore_term {
+        // Every SIGTERM is taken and noted, never acted on: only SIGKILL ends this one.
+        // With a ready file, each arrival's CLOCK_MONOTONIC time (ns) is appended to
+        // `<ready>.term`, so a check can time the escalation from the SIGTERM itself.
+        let noted = a.ready.as_ref().map(|ready| {
+            let mut name = ready.as_os_str().to_owned();
+            name.push(".term");
+            PathBuf::from(name)
+        });
         loop {
-            std::thread::park();
+            if term.wait().is_ok() {
+                if let Some(noted) = &noted {
+                    note_term(noted);
+                }
+            }
         }
     }
     let _ = term.wait();
