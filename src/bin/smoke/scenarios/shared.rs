@@ -324,8 +324,9 @@ pub fn counting_release() -> (ReleaseFn, Arc<AtomicUsize>) {
 
 /// The receipt of an owned-outcome dispatch to a dormant citizen, as D3 and P<n>.7
 /// expect it: the lock handed to a background resume, and what the dispatch observed
-/// and the resume returned.
-pub fn expect_background_resume(
+/// and the resume returned. On any other receipt, a resident the resume started is
+/// killed before the error returns (the check would otherwise leave it to H2).
+pub async fn expect_background_resume(
     done: entwurf_v2_spawn::dispatch::Dispatched<
         Result<entwurf_v2_spawn::dispatch::ResumeOutcome, entwurf_v2_spawn::dispatch::ResumeError>,
     >,
@@ -334,18 +335,22 @@ pub fn expect_background_resume(
     ProductionOutcome,
 )> {
     use entwurf_v2_spawn::dispatch::{LockFate, Receipt, ResumeOutcome};
-    crate::harness::runner::expect_that(done.lock == LockFate::HandedToResume, || {
-        format!(
-            "the lock's fate is {:?}, not handed to the resume",
-            done.lock
-        )
-    })?;
     let Receipt::Resumed { observed, outcome } = done.receipt else {
         anyhow::bail!("expected the receipt resumed, got {:?}", done.receipt);
     };
-    match outcome {
-        Ok(ResumeOutcome::Background(outcome)) => Ok((observed, outcome)),
+    let outcome = match outcome {
+        Ok(ResumeOutcome::Background(outcome)) => outcome,
         Ok(other) => anyhow::bail!("expected the spawn-bg resume, got {other:?}"),
         Err(e) => anyhow::bail!("the resume failed: {}", error_chain(&e)),
+    };
+    if done.lock != LockFate::HandedToResume {
+        if let SpawnBgOutcome::SocketAlive { resident, .. } = &outcome {
+            kill_child(resident).await;
+        }
+        anyhow::bail!(
+            "the lock's fate is {:?}, not handed to the resume",
+            done.lock
+        );
     }
+    Ok((observed, outcome))
 }

@@ -532,7 +532,7 @@ async fn dormant_resumed(world: &World) -> Result<()> {
     let done = case
         .dispatch(Intent::OwnedOutcome, pi_fixture::PROMPT)
         .await?;
-    let (observed, outcome) = expect_background_resume(done)?;
+    let (observed, outcome) = expect_background_resume(done).await?;
     let (pid, release, resident) = expect_resident(outcome, &case.log).await?;
     let checked = (|| {
         expect_that(observed.liveness() == Liveness::Dead, || {

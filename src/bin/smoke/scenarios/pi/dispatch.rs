@@ -163,7 +163,7 @@ async fn dormant_owned_outcome(ground: &impl Ground, gid: &GardenId, file: &Path
     let done = bounded(OBSERVE * 2, "the dispatch", dispatch(&request, &deps))
         .await?
         .map_err(|e| anyhow!("the dispatch failed: {}", error_chain(&e)))?;
-    let (observed, outcome) = expect_background_resume(done)?;
+    let (observed, outcome) = expect_background_resume(done).await?;
     let (_, release, resident) = expect_resident(outcome, &ground.log(gid)).await?;
     let resumed = async {
         expect_that(matches!(observed, ObservedLiveness::Dead(_)), || {
