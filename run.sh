@@ -184,10 +184,11 @@ install_pi() {
       echo "[install-pi] $name: already installed from this lock"
       return
     fi
-    rm -rf "$target"
+    # (A `.copying` dir an interrupted install left would take the copy inside it.)
+    rm -rf "$target" "$target.copying"
     if [ -f "$kept/.installed-lock" ] && [ "$(cat "$kept/.installed-lock")" = "$stamp" ] &&
-      { cp -al "$kept" "$target.copying" 2>/dev/null ||
-        { rm -rf "$target.copying" && cp -a "$kept" "$target.copying"; }; }; then
+      { cp -alT "$kept" "$target.copying" 2>/dev/null ||
+        { rm -rf "$target.copying" && cp -aT "$kept" "$target.copying"; }; }; then
       mv -T "$target.copying" "$target"
       echo "[install-pi] $name: linked the tree npm ci installed from this lock before ($kept)"
       return
@@ -205,7 +206,9 @@ install_pi() {
     aside=$(mktemp -d "$trees/.$name.XXXXXX")
     if { cp -al "$target/." "$aside/" 2>/dev/null || cp -a "$target/." "$aside/"; } &&
       mv -T "$aside" "$kept" 2>/dev/null; then
-      find "$trees" -mindepth 1 -maxdepth 1 -name "$name-*" ! -name "$name-$stamp" -exec rm -rf {} +
+      # Older locks' trees, and what an interrupted install left aside.
+      find "$trees" -mindepth 1 -maxdepth 1 \( -name "$name-*" ! -name "$name-$stamp" \
+        -o -name ".$name.*" ! -path "$aside" \) -exec rm -rf {} +
     fi
     rm -rf "$aside"
   }
