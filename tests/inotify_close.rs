@@ -11,6 +11,7 @@
 use std::os::unix::net::UnixListener;
 use std::time::{Duration, Instant};
 
+use entwurf_test_support::ci::skip_unless_ci;
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{WaitOptions, await_socket_alive};
 use tokio_util::sync::CancellationToken;
@@ -84,5 +85,7 @@ async fn the_inotify_descriptor_closes_after_the_waiter_returns_not_on_its_way_o
             return;
         }
     }
-    panic!("only {judged} of 5 trials looked within {LOOK_BY:?} of the return: too busy to judge");
+    skip_unless_ci(&format!(
+        "only {judged} of 5 trials looked within {LOOK_BY:?} of the return: too busy to judge"
+    ));
 }

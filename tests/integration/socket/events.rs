@@ -2,17 +2,19 @@
 //! the poll ten seconds away ([`inotify_only`]): a socket moved in, a stale socket given
 //! to another uid, the control directory moved away and replaced. (A socket bound in
 //! place, the directory removed and recreated: `directories.rs`.) Each change comes
-//! 700 ms or more after the waiter's last wake, where its backoff's next look is
-//! hundreds of milliseconds away: seen within [`PROMPT`], it was the event that woke it.
+//! 1.1 s after the waiter's last wake, where its backoff's next look is 0.9 s away (or,
+//! with nothing at the path, only an event can wake it): seen within [`PROMPT`], it was
+//! the event that woke it.
 
 use entwurf_test_support::ci::skip_unless_ci;
 
 use super::*;
 
 /// Waits until the backoff's looks are far apart (they land at 2^n − 1 ms after the last
-/// wake: …, 511, 1023), and checks the waiter is still waiting.
+/// wake: …, 1023, 2047; 1.1 s leaves 0.9 s to the next one, so a late sleep on a busy
+/// machine still changes nothing), and checks the waiter is still waiting.
 async fn settle_into_backoff(task: &JoinHandle<(Result<(), AwaitSocketError>, Instant)>) {
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
     assert!(!task.is_finished(), "the waiter settled before the change");
 }
 
@@ -82,10 +84,11 @@ async fn a_control_directory_moved_away_and_replaced_is_watched_again() -> TestR
     std::fs::rename(&control, dir.path().join("moved"))?;
     tokio::time::sleep(Duration::from_millis(30)).await;
     std::fs::create_dir(&control)?;
-    // As in `a_directory_removed_and_recreated_is_watched_again`: the move woke the
-    // waiter, whose next looks re-add the watch on the new directory; a waiter still
-    // watching the moved one would next look near 1 s and 2 s after the move, so a
-    // listener at ~1.4 s seen within milliseconds proves the new directory is watched.
+    // The move woke the waiter, whose next looks re-add the watch on the new directory
+    // and then, nothing being at the path, sleep until an event. A waiter still watching
+    // the moved one would sleep through the listener below (its dir looked watched and
+    // the path absent: the full 10 s poll), so a listener seen within milliseconds proves
+    // the new directory is watched.
     tokio::time::sleep(Duration::from_millis(1400)).await;
     assert!(!task.is_finished());
     let _listener = UnixListener::bind(&path)?;

@@ -129,7 +129,9 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
 fn exclusive(path: &Path) -> Result<Flock<std::fs::File>> {
     let file =
         std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-    Flock::lock(file, FlockArg::LockExclusive)
+    // Non-blocking: the file is new, so nobody else can hold it; if somebody does,
+    // that is an error to report, not a wait on the runtime thread.
+    Flock::lock(file, FlockArg::LockExclusiveNonblock)
         .map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", path.display()))
 }
 

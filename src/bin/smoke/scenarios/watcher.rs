@@ -260,20 +260,27 @@ async fn ignores_term(env: &Env, scratch: &Scratch) -> Result<()> {
     // notes each one's arrival; `took` above also counts the stand-in's start): a
     // SIGTERM came first, and the SIGKILL exit was seen no sooner than half the grace
     // after it (half: the stand-in's wake-up after the SIGTERM may lag under load, and
-    // a ladder that skips the grace kills within milliseconds).
+    // a ladder that skips the grace kills within milliseconds) and well before the kill
+    // grace would have passed (a ladder waiting the wrong grace).
     let noted = scratch.path().join(format!("w{n:x}.ready.term"));
     let terms = std::fs::read_to_string(&noted).unwrap_or_default();
     let first_term = terms.lines().next().and_then(|l| l.parse::<i128>().ok());
     let Some(first_term) = first_term else {
         bail!(
-            "no SIGTERM reached the child before its SIGKILL ({} is empty)",
+            "no SIGTERM was noted by the child before its SIGKILL ({} is empty: none came, or the child did not run for the whole {TERM_GRACE:?} grace)",
             noted.display()
         );
     };
     let grace_seen = Duration::from_nanos(u64::try_from(returned - first_term).unwrap_or(0));
     expect_that(grace_seen >= TERM_GRACE / 2, || {
         format!(
-            "the SIGKILL exit came {grace_seen:?} after the SIGTERM arrived, under half the {TERM_GRACE:?} term grace"
+            "the SIGKILL exit came {grace_seen:?} after the SIGTERM was noted, under half the {TERM_GRACE:?} term grace (or the child noted it late)"
+        )
+    })?;
+    let too_late = TERM_GRACE + (KILL_GRACE - TERM_GRACE) / 2;
+    expect_that(grace_seen < too_late, || {
+        format!(
+            "the SIGKILL exit came {grace_seen:?} after the SIGTERM, not about the {TERM_GRACE:?} term grace (the {KILL_GRACE:?} kill grace?)"
         )
     })?;
     released_once(&facts(&w, release), "the SIGKILL exit")

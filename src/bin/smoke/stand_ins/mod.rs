@@ -194,10 +194,14 @@ fn resident(a: &ResidentArgs) -> ExitCode {
             PathBuf::from(name)
         });
         loop {
-            if term.wait().is_ok() {
-                if let Some(noted) = &noted {
-                    note_term(noted);
+            match term.wait() {
+                Ok(_) => {
+                    if let Some(noted) = &noted {
+                        note_term(noted);
+                    }
                 }
+                // Cannot happen with a valid set; never spin on it.
+                Err(_) => std::thread::park(),
             }
         }
     }
@@ -266,6 +270,9 @@ fn start_grandchild(a: &ResidentArgs) -> Result<u32, String> {
 
 fn racer(a: &RacerArgs) -> ExitCode {
     lifeline(a.lifeline.map_or(Watched::Parent, Watched::Gate));
+    // The start and done signals have no timeout of their own: a gate alive but stuck
+    // must not keep its racers forever.
+    lifetime_cap(MAX_LIFE_MS);
     let gid = match GardenId::parse(&a.gid) {
         Ok(gid) => gid,
         Err(e) => return fail("lock-racer", &e.to_string()),

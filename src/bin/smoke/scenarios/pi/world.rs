@@ -82,8 +82,9 @@ pub struct World {
     pub gate: crate::os::ProcessId,
     /// The library backend of this run.
     pub backend: Backend,
-    /// The runtime's one session, once pi wrote it ([`World::session`]).
-    session: tokio::sync::OnceCell<PathBuf>,
+    /// The runtime's one session once pi was asked to write it ([`World::session`]):
+    /// its file, or why pi could not.
+    session: tokio::sync::OnceCell<Result<PathBuf, String>>,
 }
 
 impl World {
@@ -173,20 +174,31 @@ impl World {
     }
 
     /// The runtime's one session, which pi writes (one offline turn) when the first
-    /// check asks for it, `owner` (a failure is that check's; the next check asks pi
-    /// again). Every check resumes this one session in turn: the checks of a runtime run
+    /// check asks for it, `owner`. If pi could not, that check fails with why, and every
+    /// later one at once, naming it (not by asking pi again, up to its bound each). Every check resumes this one session in turn: the checks of a runtime run
     /// in order, each judges what the file gained from its own resume against the bytes
     /// it read just before, and each ends with the lock released and no pi left running
     /// it. One session instead of one per check spares six node starts per runtime, each
     /// 0.3–1 s of CPU (pi 0.79 and 0.84 load some 670 modules even for `--version`).
     pub async fn session(&self, owner: Check) -> Result<(GardenId, PathBuf)> {
         let gid = self.gid()?;
-        let file = self
+        let mut first = false;
+        let written = self
             .session
-            .get_or_try_init(|| self.create_session(owner, &gid))
-            .await?
-            .clone();
-        Ok((gid, file))
+            .get_or_init(|| async {
+                first = true;
+                self.create_session(owner, &gid)
+                    .await
+                    .map_err(|e| format!("{e:#}"))
+            })
+            .await;
+        match written {
+            Ok(file) => Ok((gid, file.clone())),
+            Err(e) if first => Err(anyhow!("{e}")),
+            Err(e) => Err(anyhow!(
+                "not evaluated: pi could not write the runtime's session: {e}"
+            )),
+        }
     }
 
     /// The production options of a resume for `owner`: this world's dirs, the runtime,
@@ -197,13 +209,23 @@ impl World {
         extension_args: Vec<String>,
     ) -> Result<(ProductionOptions, Arc<AtomicUsize>)> {
         let mut options = ProductionOptions::with_home(&self.home, Some(self.agent.clone()));
-        options.shared.lock_dir = self.root.join("locks");
-        options.shared.control_dir = self.control.clone();
+        // Each check's own lock and socket dirs: the checks resume one session, and what
+        // one leaves (a lock a failed check kept, a socket its killed pi left) must not
+        // meet the next one's resume.
+        let (lock_dir, control) = self.check_dirs(owner);
+        std::fs::create_dir_all(&control)
+            .with_context(|| format!("creating {}", control.display()))?;
+        options.shared.lock_dir = lock_dir;
+        options.shared.control_dir = control.clone();
         options.stderr = StderrPolicy::LogDir(self.logs.clone());
         options.shared.pi_program = self.program.clone().into_os_string();
         options.shared.extension_args =
             PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
         options.shared.child_env = self.child_env();
+        options
+            .shared
+            .child_env
+            .push(("ENTWURF_CONTROL_DIR".into(), control.into_os_string()));
         options.spawner = spawner_for(owner);
         options.shared.backend = self.backend;
         options.term_grace = Duration::from_secs(2);
@@ -211,6 +233,19 @@ impl World {
         let (release, releases) = counting_release();
         options.shared.release = release;
         Ok((options, releases))
+    }
+
+    /// `owner`'s lock dir and control dir (`P<n>.<k>`: `locks/p<k>`, `c<k>` beside
+    /// `control` in the short socket dir).
+    fn check_dirs(&self, owner: Check) -> (PathBuf, PathBuf) {
+        let k = match owner {
+            Check::Pi(_, k) => k as usize + 1,
+            _ => 0,
+        };
+        (
+            self.root.join("locks").join(format!("p{k}")),
+            self.sockets.join(format!("c{k}")),
+        )
     }
 
     /// Takes the lock of `gid` and runs the spawn-bg resume of `PROMPT` with `options`,
