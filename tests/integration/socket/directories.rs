@@ -29,6 +29,27 @@ async fn a_directory_that_does_not_exist_yet_is_waited_for() -> TestResult {
 
 #[tokio::test]
 async fn a_directory_removed_and_recreated_is_watched_again() -> TestResult {
+    gone_and_replaced(
+        |control| std::fs::remove_dir(control),
+        "removed + recreated",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_control_directory_moved_away_and_replaced_is_watched_again() -> TestResult {
+    // The watch follows the directory's inode, not its name: moved away, it must be
+    // dropped and the new directory at the path watched instead.
+    gone_and_replaced(
+        |control| std::fs::rename(control, control.with_file_name("moved")),
+        "moved away + replaced",
+    )
+    .await
+}
+
+/// The control directory goes (`go`), a new one takes its place, and a listener
+/// appearing in it much later must be seen by inotify alone.
+async fn gone_and_replaced(go: impl FnOnce(&Path) -> std::io::Result<()>, how: &str) -> TestResult {
     let dir = tempfile::tempdir()?;
     let control = dir.path().join("control");
     std::fs::create_dir(&control)?;
@@ -38,15 +59,15 @@ async fn a_directory_removed_and_recreated_is_watched_again() -> TestResult {
     let _cancel_on_exit = cancel.clone().drop_guard();
     let task = spawn_await(&path, &cancel, inotify_only());
     tokio::time::sleep(Duration::from_millis(30)).await;
-    std::fs::remove_dir(&control)?;
+    go(&control)?;
     tokio::time::sleep(Duration::from_millis(30)).await;
     std::fs::create_dir(&control)?;
-    // The removal woke the waiter and restarted its backoff (1 ms, doubling); one of
-    // its next looks re-adds the watch on the new directory. From then on nothing but an
-    // event can wake it before the 10 s poll. Had the watch not been re-added, the
-    // doubling looks would land near 1 s and 2 s after the removal — so a listener
-    // appearing at ~1.4 s and seen within milliseconds proves the new directory is
-    // watched.
+    // The change woke the waiter and restarted its backoff (1 ms, doubling); one of its
+    // next looks re-adds the watch on the new directory, and then, nothing being at the
+    // path, it sleeps until an event. A waiter whose watch stayed on the old directory
+    // (or on nothing) would see the listener below only at a later look of its backoff
+    // or its 10 s poll, hundreds of milliseconds late at the least; seen within
+    // milliseconds, the new directory is watched.
     tokio::time::sleep(Duration::from_millis(1400)).await;
     assert!(!task.is_finished());
     let _listener = UnixListener::bind(&path)?;
@@ -54,7 +75,7 @@ async fn a_directory_removed_and_recreated_is_watched_again() -> TestResult {
     let (result, settled_at) = settle(task).await?;
     result?;
     let latency = settled_at.duration_since(listening_at);
-    eprintln!("dir removed + recreated → listener: detected {latency:?} after listen");
+    eprintln!("dir {how} → listener: detected {latency:?} after listen");
     assert!(latency < PROMPT, "took {latency:?}");
     Ok(())
 }
