@@ -16,6 +16,7 @@ per_backend!(
     a_full_backlog_is_indeterminate_never_dead,
     a_path_longer_than_sun_path_is_reached_natively_and_a_typed_error_portably,
     a_path_of_exactly_the_sun_path_limit_is_reached,
+    a_kept_connection_is_non_blocking_and_close_on_exec,
     a_socket_owned_by_another_uid_is_forged_and_never_connected,
     a_parent_that_is_a_file_is_indeterminate_never_absent,
     a_datagram_socket_at_the_path_is_indeterminate_not_dead,
@@ -441,5 +442,30 @@ async fn a_datagram_socket_at_the_path_is_indeterminate_not_dead(backend: Backen
         other => panic!("expected Indeterminate(EPROTOTYPE), got {other:?}"),
     }
     assert_eq!(verdict(&observation), Verdict::Wait);
+    Ok(())
+}
+
+/// The connection a probe keeps (`SocketFile::connect`, what the dispatch client talks
+/// over) is non-blocking, as tokio needs of a stream it did not create (a blocking one
+/// would stall the runtime thread on a read), and close-on-exec, so no child the
+/// dispatcher starts while it is open inherits a citizen's connection.
+async fn a_kept_connection_is_non_blocking_and_close_on_exec(backend: Backend) -> TestResult {
+    use nix::fcntl::{FcntlArg, FdFlag, OFlag, fcntl};
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("citizen.sock");
+    let _listener = UnixListener::bind(&path)?;
+    let (_, file) = inspect_for_probe(&path, backend);
+    let file = file.ok_or("no handle for a socket file")?;
+    let stream = file
+        .connect(PROBE_TIMEOUT)
+        .await
+        .map_err(|probe| format!("connect: {probe:?}"))?;
+    let status = OFlag::from_bits_truncate(fcntl(&stream, FcntlArg::F_GETFL)?);
+    assert!(status.contains(OFlag::O_NONBLOCK), "blocking: {status:?}");
+    let descriptor = FdFlag::from_bits_truncate(fcntl(&stream, FcntlArg::F_GETFD)?);
+    assert!(
+        descriptor.contains(FdFlag::FD_CLOEXEC),
+        "inherited by children: {descriptor:?}"
+    );
     Ok(())
 }
