@@ -322,7 +322,7 @@ pub fn counting_release() -> (ReleaseFn, Arc<AtomicUsize>) {
     (release, releases)
 }
 
-/// The receipt of an owned-outcome dispatch to a dormant citizen, as D3 and P<n>.7
+/// The receipt of an owned-outcome dispatch to a dormant citizen, as D3 and `P<n>.7`
 /// expect it: the lock handed to a background resume, and what the dispatch observed
 /// and the resume returned. On any other receipt, a resident the resume started is
 /// killed before the error returns (the check would otherwise leave it to H2).
