@@ -195,6 +195,26 @@ impl World {
 
     /// Starts `owner`'s citizen, runs `body` with it and stops it whatever `body` said (the
     /// end of its stderr joins a failure): the one shape of every D check with a citizen.
+    /// Runs `body` with `owner`'s case and its citizen, which listens on the case's own
+    /// socket and answers `get_info` as the case's own session (what most D checks
+    /// dispatch to; D6 and D7 plant another listener or another session).
+    async fn with_own_citizen(
+        &self,
+        owner: Check,
+        misbehave: Misbehaviour,
+        body: impl AsyncFnOnce(&Case, &Citizen) -> Result<()>,
+    ) -> Result<()> {
+        let case = self.deps(owner)?;
+        self.with_citizen(
+            case.owner,
+            &case.socket,
+            case.gid.as_str(),
+            misbehave,
+            async |c| body(&case, c).await,
+        )
+        .await
+    }
+
     async fn with_citizen(
         &self,
         owner: Check,
@@ -457,16 +477,12 @@ fn message_for(case: &Case) -> String {
 
 /// D1.
 async fn live_sent(world: &World) -> Result<()> {
-    let case = world.deps(Check::DispatchLiveSent)?;
-    let socket = case.socket.clone();
     world
-        .with_citizen(
-            case.owner,
-            &socket,
-            case.gid.as_str(),
+        .with_own_citizen(
+            Check::DispatchLiveSent,
             Misbehaviour::None,
-            async |c| {
-                let message = message_for(&case);
+            async |case, c| {
+                let message = message_for(case);
                 let done = case.dispatch(Intent::FireAndForget, &message).await?;
                 let Receipt::Sent { ack, observed } = &done.receipt else {
                     bail!("expected sent, got {}", said(&done.receipt));
@@ -496,17 +512,13 @@ async fn live_sent(world: &World) -> Result<()> {
 
 /// D2.
 async fn live_owned(world: &World) -> Result<()> {
-    let case = world.deps(Check::DispatchLiveOwned)?;
-    let socket = case.socket.clone();
     world
-        .with_citizen(
-            case.owner,
-            &socket,
-            case.gid.as_str(),
+        .with_own_citizen(
+            Check::DispatchLiveOwned,
             Misbehaviour::None,
-            async |c| {
+            async |case, c| {
                 let done = case
-                    .dispatch(Intent::OwnedOutcome, &message_for(&case))
+                    .dispatch(Intent::OwnedOutcome, &message_for(case))
                     .await?;
                 let rejected = case.expect_rejected(&done, "owned-live-no-autosend")?;
                 expect_that(
@@ -582,20 +594,16 @@ async fn dormant_fire_forget(world: &World) -> Result<()> {
 
 /// D5.
 async fn locked(world: &World) -> Result<()> {
-    let case = world.deps(Check::DispatchLocked)?;
-    let socket = case.socket.clone();
     world
-        .with_citizen(
-            case.owner,
-            &socket,
-            case.gid.as_str(),
+        .with_own_citizen(
+            Check::DispatchLocked,
             Misbehaviour::None,
-            async |c| {
+            async |case, c| {
                 let holder = acquire_off_thread(world.dir.join("locks"), case.gid.clone()).await?;
                 let before = std::fs::read(holder.lock_path()).context("reading the held lock")?;
                 let result = async {
                     let done = case
-                        .dispatch(Intent::FireAndForget, &message_for(&case))
+                        .dispatch(Intent::FireAndForget, &message_for(case))
                         .await?;
                     let rejected = case.expect_rejected(&done, "target-locked")?;
                     expect_that(rejected.observed().is_none(), || {
@@ -701,15 +709,10 @@ async fn other_session(world: &World) -> Result<()> {
 
 /// D8.
 async fn stalled_send(world: &World) -> Result<()> {
-    let case = world.deps(Check::DispatchStalledSend)?;
-    let socket = case.socket.clone();
     world
-        .with_citizen(case.owner,
-            &socket,
-            case.gid.as_str(),
-            Misbehaviour::StallSend, async |c| {
+        .with_own_citizen(Check::DispatchStalledSend, Misbehaviour::StallSend, async |case, c| {
         let done = case
-            .dispatch(Intent::FireAndForget, &message_for(&case))
+            .dispatch(Intent::FireAndForget, &message_for(case))
             .await?;
         expect_that(done.receipt.kind() == "failed", || {
             format!("expected failed, got {}", said(&done.receipt))
@@ -726,17 +729,13 @@ async fn stalled_send(world: &World) -> Result<()> {
 
 /// D9.
 async fn gone_before_send(world: &World) -> Result<()> {
-    let case = world.deps(Check::DispatchGoneBeforeSend)?;
-    let socket = case.socket.clone();
     world
-        .with_citizen(
-            case.owner,
-            &socket,
-            case.gid.as_str(),
+        .with_own_citizen(
+            Check::DispatchGoneBeforeSend,
             Misbehaviour::DieAfterInfo,
-            async |c| {
+            async |case, c| {
                 let done = case
-                    .dispatch(Intent::FireAndForget, &message_for(&case))
+                    .dispatch(Intent::FireAndForget, &message_for(case))
                     .await?;
                 let rejected = case.expect_rejected(&done, "dormant-fire-forget-unsupported")?;
                 expect_that(
@@ -767,17 +766,13 @@ async fn gone_before_send(world: &World) -> Result<()> {
 
 /// D10.
 async fn refused(world: &World) -> Result<()> {
-    let case = world.deps(Check::DispatchRefused)?;
-    let socket = case.socket.clone();
     world
-        .with_citizen(
-            case.owner,
-            &socket,
-            case.gid.as_str(),
+        .with_own_citizen(
+            Check::DispatchRefused,
             Misbehaviour::RefuseSend,
-            async |c| {
+            async |case, c| {
                 let done = case
-                    .dispatch(Intent::FireAndForget, &message_for(&case))
+                    .dispatch(Intent::FireAndForget, &message_for(case))
                     .await?;
                 let rejected = case.expect_rejected(&done, "send-refused")?;
                 expect_that(rejected.to_string().contains(REFUSAL), || {
@@ -798,32 +793,24 @@ async fn refused(world: &World) -> Result<()> {
 
 /// D11 (owned-outcome) and D12 (fire-and-forget): the indeterminate column.
 async fn indeterminate(world: &World, owner: Check, intent: Intent) -> Result<()> {
-    let case = world.deps(owner)?;
-    let socket = case.socket.clone();
     world
-        .with_citizen(
-            case.owner,
-            &socket,
-            case.gid.as_str(),
-            Misbehaviour::Silent,
-            async |c| {
-                let done = case.dispatch(intent, &message_for(&case)).await?;
-                let rejected = case.expect_rejected(&done, "indeterminate-no-spawn")?;
-                expect_that(
-                    rejected.observed().map(|o| o.liveness()) == Some(Liveness::Indeterminate),
-                    || format!("the refusal rests on {:?}", rejected.observed()),
-                )?;
-                case.released_once(&done)?;
-                case.probes_and_sends(1, 0)?;
-                let (spawns, resumes) = (case.spawns(), Calls::get(&case.deps.calls.resumes));
-                expect_that(spawns == 0 && resumes == 0, || {
-                    format!("{resumes} resume(s), {spawns} spawn(s): nothing may be spawned")
-                })?;
-                let kinds = c.heard_requests(1).await?.kinds();
-                expect_that(kinds == ["get_info"], || {
-                    format!("the listener heard {kinds:?}, expected only the probe's get_info")
-                })
-            },
-        )
+        .with_own_citizen(owner, Misbehaviour::Silent, async |case, c| {
+            let done = case.dispatch(intent, &message_for(case)).await?;
+            let rejected = case.expect_rejected(&done, "indeterminate-no-spawn")?;
+            expect_that(
+                rejected.observed().map(|o| o.liveness()) == Some(Liveness::Indeterminate),
+                || format!("the refusal rests on {:?}", rejected.observed()),
+            )?;
+            case.released_once(&done)?;
+            case.probes_and_sends(1, 0)?;
+            let (spawns, resumes) = (case.spawns(), Calls::get(&case.deps.calls.resumes));
+            expect_that(spawns == 0 && resumes == 0, || {
+                format!("{resumes} resume(s), {spawns} spawn(s): nothing may be spawned")
+            })?;
+            let kinds = c.heard_requests(1).await?.kinds();
+            expect_that(kinds == ["get_info"], || {
+                format!("the listener heard {kinds:?}, expected only the probe's get_info")
+            })
+        })
         .await
 }
