@@ -15,7 +15,7 @@ use entwurf_v2_spawn::{GardenId, error_chain};
 
 use super::fixture::{self, fixture_args};
 use super::session::{header, turns};
-use super::world::{OBSERVE, PROMPT, World, released_once};
+use super::world::{OBSERVE, PROMPT, World, control_in, released_once};
 use crate::harness::catalog::Check;
 use crate::harness::catalog::PiCheck;
 use crate::harness::runner::expect_that;
@@ -138,14 +138,10 @@ pub async fn legacy(world: &World) -> Result<()> {
     // A control dir of this check's own, which the fixture creates only when told
     // `--entwurf-control` (and never removes): its absence afterwards proves no socket
     // was ever stood up, where a missing socket file would not (the fixture unlinks its
-    // socket on shutdown). Beside the world's control dir, in the short socket dir: the
+    // socket on shutdown). In the runtime's part of the short socket dir: the
     // portable backend refuses a socket path longer than sun_path before it starts pi.
-    let control = world.control.with_file_name("legacy-control");
-    options.shared.control_dir = control.clone();
-    options.shared.child_env.push((
-        "ENTWURF_CONTROL_DIR".into(),
-        control.clone().into_os_string(),
-    ));
+    let control = world.sockets.join("legacy-control");
+    control_in(&mut options, control.clone());
     let register = spawner_for(owner);
     options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
         let identity = launch.identity;

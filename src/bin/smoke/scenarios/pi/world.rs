@@ -65,10 +65,6 @@ pub struct World {
     /// tmux socket.
     pub sockets: PathBuf,
     pub logs: PathBuf,
-    /// Where the fixture stands its sockets up (`$ENTWURF_CONTROL_DIR`) and the library
-    /// looks: in the scenario's short socket dir, so node can bind there and the portable
-    /// backend connect (`sun_path`) whatever TMPDIR is.
-    pub control: PathBuf,
     /// The runtime's private tmux server's socket (`P<n>.4`), beside `control`.
     pub tmux_socket: PathBuf,
     pub fixture: PathBuf,
@@ -98,14 +94,12 @@ impl World {
         let root = std::fs::canonicalize(scratch.path())?
             .join(format!("pi{}-{}", runtime.position, runtime.version));
         let sockets = scratch.sockets().join(format!("p{}", runtime.position));
-        let control = sockets.join("control");
         let world = Self {
             runtime,
             home: root.join("home"),
             agent: root.join("agent"),
             work: sockets.join("work"),
             logs: root.join("logs"),
-            control,
             tmux_socket: sockets.join("tmux.sock"),
             sockets,
             fixture: fixture.to_path_buf(),
@@ -124,7 +118,6 @@ impl World {
             &world.logs,
             &world.tmp(),
             &world.root.join("bin"),
-            &world.control,
         ] {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
@@ -151,16 +144,12 @@ impl World {
         self.root.join("tmp")
     }
 
-    /// `HOME`, `TMPDIR` (pi's extension loader caches there), the fixture's control dir
-    /// and the marker.
+    /// `HOME`, `TMPDIR` (pi's extension loader caches there), `PI_OFFLINE` and the
+    /// marker (the control dir is each check's: [`control_in`]).
     pub fn child_env(&self) -> Vec<(OsString, OsString)> {
         vec![
             ("HOME".into(), self.home.clone().into_os_string()),
             ("TMPDIR".into(), self.tmp().into_os_string()),
-            (
-                "ENTWURF_CONTROL_DIR".into(),
-                self.control.clone().into_os_string(),
-            ),
             // The install's launchers set it too; a `--pi` runtime may not.
             ("PI_OFFLINE".into(), "1".into()),
             self.marker.clone(),
@@ -213,19 +202,16 @@ impl World {
         // one leaves (a lock a failed check kept, a socket its killed pi left) must not
         // meet the next one's resume.
         let (lock_dir, control) = self.check_dirs(owner);
-        std::fs::create_dir_all(&control)
-            .with_context(|| format!("creating {}", control.display()))?;
         options.shared.lock_dir = lock_dir;
-        options.shared.control_dir = control.clone();
         options.stderr = StderrPolicy::LogDir(self.logs.clone());
         options.shared.pi_program = self.program.clone().into_os_string();
         options.shared.extension_args =
             PassthroughArgs::new(extension_args).context("the fixture's extension args")?;
         options.shared.child_env = self.child_env();
-        options
-            .shared
-            .child_env
-            .push(("ENTWURF_CONTROL_DIR".into(), control.into_os_string()));
+        // Made now, so the library's waiter watches it from the start (inotify).
+        std::fs::create_dir_all(&control)
+            .with_context(|| format!("creating {}", control.display()))?;
+        control_in(&mut options, control);
         options.spawner = spawner_for(owner);
         options.shared.backend = self.backend;
         options.term_grace = Duration::from_secs(2);
@@ -235,8 +221,9 @@ impl World {
         Ok((options, releases))
     }
 
-    /// `owner`'s lock dir and control dir (`P<n>.<k>`: `locks/p<k>`, `c<k>` beside
-    /// `control` in the short socket dir).
+    /// `owner`'s lock dir and control dir (`P<n>.<k>`: `locks/p<k>`, and `c<k>` in the
+    /// runtime's part of the short socket dir, so node can bind there and the portable
+    /// backend connect (`sun_path`) whatever TMPDIR is).
     fn check_dirs(&self, owner: Check) -> (PathBuf, PathBuf) {
         let k = match owner {
             Check::Pi(_, k) => k as usize + 1,
@@ -373,6 +360,16 @@ impl dispatch::Ground for World {
     fn log(&self, gid: &GardenId) -> PathBuf {
         World::log(self, gid)
     }
+}
+
+/// Makes `dir` both where the library looks for the control socket and where the
+/// fixture stands it up (`$ENTWURF_CONTROL_DIR`): one place for the two, which must
+/// agree. Creates nothing (`P<n>.3` proves no socket by the dir never appearing).
+pub fn control_in(options: &mut ProductionOptions, dir: PathBuf) {
+    let env = &mut options.shared.child_env;
+    env.retain(|(name, _)| name != "ENTWURF_CONTROL_DIR");
+    env.push(("ENTWURF_CONTROL_DIR".into(), dir.clone().into_os_string()));
+    options.shared.control_dir = dir;
 }
 
 pub fn released_once(releases: &AtomicUsize, lock: &Path) -> Result<()> {
