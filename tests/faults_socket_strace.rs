@@ -23,6 +23,8 @@ const HELPER_ENV: &str = "ENTWURF_STRACE_HELPER_DIR";
 const GONE: Duration = Duration::from_millis(1500);
 /// How long the helper watches a waiter with an enormous poll interval sit idle.
 const IDLE: Duration = Duration::from_millis(500);
+/// How many times the helper binds and at once removes a socket at a waited path.
+const FLEETING_ROUNDS: usize = 5;
 
 async fn bounded(
     path: &Path,
@@ -119,6 +121,30 @@ async fn strace_helper_process() {
         matches!(result, Err(AwaitSocketError::Cancelled { .. })),
         "{result:?}"
     );
+    // 5. A socket file that comes and goes at once (bound, then removed) while the
+    //    waiter sleeps with an enormous poll interval: the event opens a re-look window,
+    //    but what the look finds is nothing at the path, not a socket about to listen,
+    //    so the waiter sleeps again instead of re-looking every few microseconds for
+    //    the window's 10 ms. Five rounds, each woken by its own event.
+    let fleeting = dir.join("fleeting-citizen.sock");
+    let cancel = CancellationToken::new();
+    let waiter = {
+        let (fleeting, cancel) = (fleeting.clone(), cancel.clone());
+        let options = WaitOptions::default().with_poll_interval(Duration::MAX);
+        tokio::spawn(async move { bounded(&fleeting, cancel, options).await })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..FLEETING_ROUNDS {
+        drop(UnixListener::bind(&fleeting).expect("bind fleeting"));
+        std::fs::remove_file(&fleeting).expect("remove fleeting");
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    cancel.cancel();
+    let result = waiter.await.expect("join");
+    assert!(
+        matches!(result, Err(AwaitSocketError::Cancelled { .. })),
+        "{result:?}"
+    );
     println!("STRACE-HELPER-OK");
 }
 
@@ -206,5 +232,19 @@ fn every_connect_goes_through_proc_self_fd() {
     assert!(
         (1..=3).contains(&idle_looks),
         "{idle_looks} looks in {IDLE:?}"
+    );
+    let fleeting_looks = text
+        .lines()
+        .filter(|l| l.contains("openat(") && l.contains("fleeting-citizen.sock"))
+        .count();
+    eprintln!(
+        "{fleeting_looks} looks at a path where a socket came and went {FLEETING_ROUNDS} times"
+    );
+    // One look to start and one per event, a few more if a look caught the socket file
+    // before its removal (then re-looks until one sees it gone). Re-looking on an empty
+    // path for the event's whole window would be dozens per event.
+    assert!(
+        (1 + FLEETING_ROUNDS..=4 * FLEETING_ROUNDS).contains(&fleeting_looks),
+        "{fleeting_looks} looks for {FLEETING_ROUNDS} fleeting sockets"
     );
 }
