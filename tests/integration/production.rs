@@ -27,6 +27,7 @@ per_backend!(
     socket_alive_releases_the_real_lock_and_the_resident_lives_on,
     timeout_terminates_the_real_child_and_its_exit_releases_once,
     a_child_ignoring_sigterm_is_killed_after_the_grace,
+    a_child_slow_to_die_after_sigkill_is_seen_exiting_within_the_kill_grace,
     an_early_exit_releases_with_its_code,
     a_forged_socket_path_triggers_the_backstop_and_never_releases_through_it,
 );
@@ -218,6 +219,75 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace(backend: Backend) {
         took < observe + term + kill + Duration::from_secs(1),
         "the kill's exit took {took:?} to be seen"
     );
+}
+
+/// The environment variable that turns this binary into [`heavy_stand_in`]: the file
+/// it creates once its heap is filled.
+const HEAVY_ENV: &str = "ENTWURF_HEAVY_STAND_IN_READY";
+/// What the heavy stand-in holds: enough touched memory that the kernel takes tens of
+/// milliseconds to free it after a SIGKILL (about 110 ms here for 1 GiB; freeing a page
+/// costs tens of nanoseconds on any machine, so never under 10 ms).
+const HEAVY_BYTES: usize = 1 << 30;
+
+/// Not a test on its own: the stand-in for a pi with a big heap, run by
+/// [`a_child_slow_to_die_after_sigkill_is_seen_exiting_within_the_kill_grace`] with
+/// SIGTERM ignored (by the shell that execs it). It fills its heap, says so, and waits
+/// to be killed.
+#[test]
+#[ignore = "helper process for the slow-death test"]
+fn heavy_stand_in() {
+    let Some(ready) = std::env::var_os(HEAVY_ENV) else {
+        eprintln!("heavy_stand_in only runs as the slow-death test's child");
+        return;
+    };
+    let heap = vec![1_u8; HEAVY_BYTES];
+    std::hint::black_box(&heap);
+    std::fs::write(ready, "").expect("the ready file");
+    std::thread::sleep(Duration::from_secs(60));
+}
+
+/// A resident the kernel takes a while to tear down after SIGKILL (a big heap, as
+/// node's can be): the watch waits the kill grace the options give for its exit and
+/// reports the exit, instead of retaining the lock after the first millisecond.
+async fn a_child_slow_to_die_after_sigkill_is_seen_exiting_within_the_kill_grace(backend: Backend) {
+    let mut w = world("unused: the spawner below runs the heavy stand-in");
+    w.options.shared.backend = backend;
+    w.options.kill_grace = Duration::from_secs(5);
+    let ready = w.dir.path().join("heavy-ready");
+    let exe = std::env::current_exe().expect("this test binary");
+    w.options.spawner = Arc::new(move |launch: &ResumeLaunch<'_>| {
+        let mut req = launch.request.clone();
+        req.program = "/bin/sh".into();
+        // An ignored signal stays ignored across exec.
+        req.args = vec![
+            "-c".into(),
+            "trap '' TERM; exec \"$0\" \"$@\"".into(),
+            exe.clone().into(),
+        ];
+        req.args.extend(
+            [
+                "--exact",
+                "production::heavy_stand_in",
+                "--include-ignored",
+                "--test-threads=1",
+                "--quiet",
+            ]
+            .map(OsString::from),
+        );
+        req.env.push((HEAVY_ENV.into(), ready.clone().into()));
+        let child = spawn_child(&req)?;
+        let deadline = std::time::Instant::now() + DEADLINE;
+        while !ready.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        Ok(child)
+    });
+    let outcome = resume(&w, Duration::from_millis(100)).await;
+    let SpawnBgOutcome::ChildExited { exit, .. } = outcome else {
+        panic!("expected child-exited within the 5 s kill grace, got {outcome:?}");
+    };
+    assert_eq!(exit.signal, Some(9));
+    assert_eq!(w.releases.load(Ordering::SeqCst), 1);
 }
 
 async fn an_early_exit_releases_with_its_code(backend: Backend) {

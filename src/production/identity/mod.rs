@@ -239,17 +239,15 @@ pub fn resolve_session_identity(
         gid: gid.clone(),
         sessions_dir: sessions_dir.clone(),
     };
-    let files = match session_files(&sessions_dir) {
-        Ok(files) => files,
-        Err(IdentityError::Io { source, path }) if path == sessions_dir => {
-            return Err(if source.kind() == io::ErrorKind::NotFound {
-                not_found()
-            } else {
-                IdentityError::Io { path, source }
-            });
+    // No sessions dir: no saved session. Any other failure to read it, or a failure
+    // below it, is an I/O error naming its path.
+    let dirs = match list_dir(&sessions_dir) {
+        Err(IdentityError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            return Err(not_found());
         }
-        Err(other) => return Err(other),
+        dirs => dirs?,
     };
+    let files = session_files(dirs)?;
 
     let mut candidates = Vec::new();
     for path in files {
@@ -322,11 +320,11 @@ fn header_cwd(path: &Path, cwd: Option<String>) -> Result<PathBuf, IdentityError
     }
 }
 
-/// `<sessions_dir>/<dir>/<file>.jsonl`, sorted. Symlinks are followed; dangling ones are
-/// skipped.
-fn session_files(sessions_dir: &Path) -> Result<Vec<PathBuf>, IdentityError> {
+/// `<dir>/<file>.jsonl` for each of `dirs` (the sessions dir's entries) that is a
+/// directory, sorted. Symlinks are followed; dangling ones are skipped.
+fn session_files(dirs: Vec<PathBuf>) -> Result<Vec<PathBuf>, IdentityError> {
     let mut files = Vec::new();
-    for dir in list_dir(sessions_dir)? {
+    for dir in dirs {
         if !is_kind(&dir, std::fs::Metadata::is_dir)? {
             continue;
         }
