@@ -317,7 +317,7 @@ async fn refused(layout: &Layout, server: &Server, windows: &Windows, plant: Pla
         Plant::HashCwd => "launch-refused",
     };
     // The span: no other check opens a window between the two lists.
-    let (before, resumed, after) = {
+    let (before, resumed, after, jobs) = {
         let mut last = windows.lock().await;
         let before = match last.take() {
             Some(list) => list,
@@ -325,8 +325,14 @@ async fn refused(layout: &Layout, server: &Server, windows: &Windows, plant: Pla
         };
         let resumed = world.resume(server).await;
         let after = server.windows().await?;
+        // After the last list: every command the resume could have sent came before it,
+        // so a job it made tmux start exists by now (running, or a zombie, or done).
+        let jobs = match plant {
+            Plant::HashCwd => server.jobs().await?,
+            _ => Some(Vec::new()),
+        };
         *last = Some(after.clone());
-        (before, resumed, after)
+        (before, resumed, after, jobs)
     };
     let error = match resumed {
         Ok(done) => bail!("expected {expected}, got a window: {}", done.launch),
@@ -352,7 +358,16 @@ async fn refused(layout: &Layout, server: &Server, windows: &Windows, plant: Pla
         )?;
     }
     if matches!(plant, Plant::HashCwd) {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        match jobs {
+            // tmux forks a `#(…)` job when it expands the format, before it answers
+            // the command: none running or waiting to be reaped, and no marker (what a
+            // finished one leaves), means it never ran.
+            Some(jobs) => expect_that(jobs.is_empty(), || {
+                format!("tmux is running a job: {}", jobs.join("; "))
+            })?,
+            // No process list: give a job the time to leave its marker instead.
+            None => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
         expect_that(!marker.exists(), || "tmux ran the #(…) in the cwd".into())?;
     }
     drop((keep, listeners));

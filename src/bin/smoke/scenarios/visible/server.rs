@@ -15,7 +15,7 @@ use entwurf_v2_spawn::visible::TmuxLauncher;
 use super::super::shared::{Env, bounded, kill_child, off_thread, spawn_registered};
 use crate::harness::catalog::Check;
 use crate::harness::runner::expect_that;
-use crate::stand_ins::args::GuardArgs;
+use crate::stand_ins::args::{GuardArgs, WatchArgs};
 
 /// Generous: a stand-in binds within milliseconds, tmux answers as fast; the bound only
 /// matters on failure (the visible checks' observations use it too).
@@ -29,6 +29,9 @@ pub(crate) struct Server {
     tmux_env: OsString,
     /// The pid of session `main`'s pane, which only waits for its terminal to hang up.
     idle_pane: u32,
+    /// The argv (after the program) of the guard's watcher, the server's one child of
+    /// ours (`stand_ins::guard`).
+    watcher: Vec<String>,
 }
 
 fn tmux(socket: &Path) -> Command {
@@ -207,6 +210,11 @@ impl Server {
                 socket,
                 tmux_env,
                 idle_pane,
+                watcher: WatchArgs { lifeline: env.gate }
+                    .to_args()
+                    .iter()
+                    .map(|arg| arg.to_string_lossy().into_owned())
+                    .collect(),
             }),
             Err(e) => {
                 kill_child(&handle).await;
@@ -242,6 +250,49 @@ impl Server {
         )
         .await?;
         Ok(out.lines().map(str::to_owned).collect())
+    }
+
+    /// The server's children that are neither panes' processes nor the guard's watcher,
+    /// each as `pid [state] argv`:
+    /// the jobs it runs for a format's `#(…)`, which it forks the moment it expands one
+    /// (a job that is done leaves its zombie until tmux reaps it, and its effects).
+    /// `None` where `/proc` does not show the server itself (not Linux, or hidden): no
+    /// verdict can be drawn from what it does not list.
+    ///
+    /// Asked while no window comes or goes (under the window lock), so the panes
+    /// listed are all there are.
+    pub(crate) async fn jobs(&self) -> Result<Option<Vec<String>>> {
+        let panes = run_tmux(
+            &self.socket,
+            vec![
+                "list-panes".into(),
+                "-a".into(),
+                "-F".into(),
+                "#{pane_pid}".into(),
+            ],
+        )
+        .await?;
+        let panes: Vec<u32> = panes
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
+        let server = self.handle.pid();
+        let watcher = self.watcher.clone();
+        off_thread(move || {
+            let all = crate::os::processes();
+            if !all.iter().any(|(pid, _)| *pid == server) {
+                return Ok(None);
+            }
+            let jobs = all
+                .into_iter()
+                .filter(|(pid, stat)| stat.ppid == server && !panes.contains(pid))
+                .map(|(pid, stat)| (pid, stat, crate::os::cmdline(pid)))
+                .filter(|(_, _, argv)| argv.get(1..) != Some(&watcher[..]))
+                .map(|(pid, stat, argv)| format!("{pid} [{}] {argv:?}", stat.state))
+                .collect();
+            Ok(Some(jobs))
+        })
+        .await
     }
 
     /// Kills the server (V8's body): reaped, its socket gone, and the stand-in of V1 (if
