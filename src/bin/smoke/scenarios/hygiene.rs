@@ -102,13 +102,17 @@ async fn temp_dirs(env: &Env, scenario_ran: bool) -> Result<()> {
     if env.keep_tmp {
         return Err(skip(format!("--keep-tmp kept {} temp dir(s)", dirs.len())));
     }
-    // A failed check's dir is kept on purpose; its failure is already reported.
+    // A failed check's dir is kept on purpose; its failure is already reported. The
+    // others are being removed on the blocking pool as their scenarios ended.
     let kept = cleanup::kept_temp_dirs();
-    let left: Vec<String> = dirs
-        .iter()
-        .filter(|d| d.exists() && !kept.contains(d))
-        .map(|d| d.display().to_string())
-        .collect();
+    let left = || -> Vec<String> {
+        dirs.iter()
+            .filter(|d| d.exists() && !kept.contains(d))
+            .map(|d| d.display().to_string())
+            .collect()
+    };
+    os::poll_until(SETTLE, STEP, || left().is_empty()).await;
+    let left = left();
     // Every scenario makes one; none registered would make this check vacuous.
     expect_that(!dirs.is_empty(), || {
         "no temp dir was registered, nothing to verify".into()

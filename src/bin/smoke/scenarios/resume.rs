@@ -23,7 +23,7 @@ use entwurf_v2_spawn::watcher::{StopSignal, execute_spawn_bg_resume};
 use entwurf_v2_spawn::{GardenId, SpawnBgPlan};
 
 use super::shared::{
-    Env, acquire_off_thread, bounded, expect_resident, kill_child, scratch, spawner_for,
+    Env, acquire_off_thread, bounded, expect_resident, kill_child, off_thread, scratch, spawner_for,
 };
 use crate::harness::catalog::{Check, Scenario};
 use crate::harness::runner::{Runner, expect_that};
@@ -66,15 +66,13 @@ struct Resident {
     socket: PathBuf,
 }
 
-/// Writes the session file of `gid` (cwd `work`) and a decoy of another gid (the
-/// dispatch scenario saves its citizens' sessions with it too).
-pub fn saved_sessions(agent: &Path, gid: &GardenId, work: &Path) -> Result<()> {
+/// Writes the session file of each of `gids` (cwd `work`) and one decoy of another gid
+/// (the dispatch scenario saves all its citizens' sessions at once).
+pub fn saved_sessions(agent: &Path, gids: &[GardenId], work: &Path) -> Result<()> {
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let decoy = GardenId::parse("20200101T000000-dec0de").map_err(|e| anyhow!("{e}"))?;
-    for (id, cwd, model) in [
-        (gid, work, pi_fixture::MODEL),
-        (&decoy, Path::new("/nonexistent"), "decoy-model"),
-    ] {
+    let ours = gids.iter().map(|gid| (gid, work, pi_fixture::MODEL));
+    for (id, cwd, model) in ours.chain([(&decoy, Path::new("/nonexistent"), "decoy-model")]) {
         let dir = agent
             .join("sessions")
             .join(format!("--smoke-{}--", &id.as_str()[16..]));
@@ -97,12 +95,25 @@ async fn end_to_end(env: &Env, dir: &Path, sockets: &Path) -> Result<Resident> {
     let gid = GardenId::generate(SystemTime::now())?;
     let work = sockets.join("work");
     let agent = dir.join("agent");
-    std::fs::create_dir_all(work.join(pi_fixture::CONTROL_DIR)).context("control dir")?;
-    saved_sessions(&agent, &gid, &work)?;
     let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).context("bin dir")?;
     let pi = bin.join(pi_fixture::PROGRAM_NAME);
-    std::os::unix::fs::symlink(&env.exe, &pi).context("linking the stand-in pi")?;
+    {
+        let (work, agent, bin, pi, gid, exe) = (
+            work.clone(),
+            agent.clone(),
+            bin.clone(),
+            pi.clone(),
+            gid.clone(),
+            env.exe.clone(),
+        );
+        off_thread(move || {
+            std::fs::create_dir_all(work.join(pi_fixture::CONTROL_DIR)).context("control dir")?;
+            saved_sessions(&agent, std::slice::from_ref(&gid), &work)?;
+            std::fs::create_dir_all(&bin).context("bin dir")?;
+            std::os::unix::fs::symlink(&exe, &pi).context("linking the stand-in pi")
+        })
+        .await?;
+    }
 
     // HOME of the options is a temp dir too: nothing may reach the real ~/.pi.
     let mut options = ProductionOptions::with_home(&dir.join("home"), Some(agent));

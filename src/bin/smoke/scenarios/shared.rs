@@ -74,7 +74,11 @@ pub async fn scratch(
     if !checks.iter().any(|c| runner.runs(*c)) {
         return None;
     }
-    match Scratch::new(scenario, env.gate) {
+    // Off the runtime's one thread, as every scenario's file-system setup: creating
+    // inodes costs milliseconds on some file systems, and meanwhile no timer of another
+    // check could fire.
+    let gate = env.gate;
+    match off_thread(move || Scratch::new(scenario, gate)).await {
         Ok(scratch) => Some(scratch),
         Err(e) => {
             fail_all(runner, checks, &format!("scenario setup failed: {e:#}")).await;

@@ -299,11 +299,34 @@ impl Scratch {
 }
 
 impl Drop for Scratch {
+    /// Removes (or keeps) both dirs: on tokio's blocking pool when there is a runtime,
+    /// counted as a blocking task, so the final cleanup waits for it. Removing a tree
+    /// costs tens of milliseconds on some file systems (ext4 without a journal here),
+    /// and on the runtime's one thread it would hold up every other check's timers
+    /// meanwhile; the hygiene check of temp dirs waits for the removals to land.
     fn drop(&mut self) {
-        for dir in [&self.path, &self.sockets] {
-            if finish_temp_dir(dir) {
-                eprintln!("smoke-entwurf-v2-spawn-live: kept {}", dir.display());
+        let dirs = [
+            std::mem::take(&mut self.path),
+            std::mem::take(&mut self.sockets),
+        ];
+        let finish = move || {
+            for dir in &dirs {
+                if finish_temp_dir(dir) {
+                    eprintln!("smoke-entwurf-v2-spawn-live: kept {}", dir.display());
+                }
             }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                let guard = BlockingGuard::enter();
+                // Not awaited: a runtime shutting down drops the task unrun, and the
+                // final cleanup removes the dirs instead.
+                drop(runtime.spawn_blocking(move || {
+                    let _guard = guard;
+                    finish();
+                }));
+            }
+            Err(_) => finish(),
         }
     }
 }

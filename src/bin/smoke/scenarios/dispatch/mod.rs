@@ -69,7 +69,13 @@ pub async fn run(runner: &Runner, env: &Env) {
     let Some(scratch) = scratch(Scenario::Dispatch, runner, env, &checks).await else {
         return;
     };
-    let world = match World::new(env, scratch.path(), scratch.sockets()) {
+    let (world_env, path, sockets) = (
+        env.clone(),
+        scratch.path().to_owned(),
+        scratch.sockets().to_owned(),
+    );
+    let world = off_thread(move || World::new(&world_env, &path, &sockets)).await;
+    let world = match world {
         Ok(world) => world,
         Err(e) => {
             fail_all(runner, &checks, &format!("scenario setup failed: {e:#}")).await;
@@ -126,9 +132,12 @@ impl World {
         std::fs::create_dir_all(&bin).context("bin dir")?;
         let pi = bin.join(pi_fixture::PROGRAM_NAME);
         std::os::unix::fs::symlink(&env.exe, &pi).context("linking the stand-in pi")?;
-        for check in Scenario::Dispatch.checks() {
-            saved_sessions(&dir.join("agent"), &gid_of(check)?, &work)?;
-        }
+        let gids = Scenario::Dispatch
+            .checks()
+            .into_iter()
+            .map(gid_of)
+            .collect::<Result<Vec<_>>>()?;
+        saved_sessions(&dir.join("agent"), &gids, &work)?;
         Ok(Self {
             env: env.clone(),
             dir,
