@@ -14,8 +14,8 @@
 //! windows come and go: the "no window" checks compare the server's whole window list
 //! before and after their resume, so every span that opens a window (V1, V2) or compares
 //! the list (V3–V7) holds the scenario's one window lock, and a window can only appear
-//! inside the span of the check that opened it. V7 takes it first: its wait for a
-//! command tmux must not run is the longest, and the others' spans fit in it. V8 then
+//! inside the span of the check that opened it. V7 also lists the server's jobs in its
+//! span (a `#(…)` job would be one), while no pane comes or goes. V8 then
 //! kills the server and proves that nothing of it is left: the server reaped, the
 //! stand-in of V1 gone.
 
