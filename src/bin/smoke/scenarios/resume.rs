@@ -67,15 +67,22 @@ struct Resident {
 }
 
 /// Writes the session file of each of `gids` (cwd `work`) and one decoy of another gid
-/// (the dispatch scenario saves all its citizens' sessions at once).
+/// (the dispatch scenario saves all its citizens' sessions at once). As pi keeps them:
+/// one dir per cwd, here `--smoke--` for ours and `--smoke-decoy--` for the decoy's.
 pub fn saved_sessions(agent: &Path, gids: &[GardenId], work: &Path) -> Result<()> {
     let now = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
     let decoy = GardenId::parse("20200101T000000-dec0de").map_err(|e| anyhow!("{e}"))?;
-    let ours = gids.iter().map(|gid| (gid, work, pi_fixture::MODEL));
-    for (id, cwd, model) in ours.chain([(&decoy, Path::new("/nonexistent"), "decoy-model")]) {
-        let dir = agent
-            .join("sessions")
-            .join(format!("--smoke-{}--", &id.as_str()[16..]));
+    let ours = gids
+        .iter()
+        .map(|gid| (gid, work, pi_fixture::MODEL, "--smoke--"));
+    let decoy = (
+        &decoy,
+        Path::new("/nonexistent"),
+        "decoy-model",
+        "--smoke-decoy--",
+    );
+    for (id, cwd, model, dir) in ours.chain([decoy]) {
+        let dir = agent.join("sessions").join(dir);
         std::fs::create_dir_all(&dir).context("sessions dir")?;
         let lines = [
             json!({"type": "session", "version": 3, "id": id.as_str(), "timestamp": now, "cwd": cwd}),
