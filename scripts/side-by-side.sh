@@ -2,12 +2,17 @@
 # Side by side: the TypeScript smoke this crate's live gate replaces, and the gate's `all`
 # without pi, in interleaved pairs on the same machine, with medians and ratios.
 #
-#   scripts/side-by-side.sh [--ts DIR|FILE] [--runs N] [--pi] [--pi-runs N]
+#   scripts/side-by-side.sh [--ts DIR|FILE] [--runs N] [--gap S] [--pi] [--pi-runs N]
 #
 #   --ts DIR|FILE  the TypeScript smoke: the entwurf checkout it lives in (DIR, where
 #                  scripts/smoke-entwurf-v2-spawn-live.ts is) or the .ts file itself.
 #                  Also $SBS_TS. Without it only our side runs, and the output says so.
 #   --runs N       interleaved pairs (default 15; also $SBS_RUNS): the TS smoke, then ours.
+#   --gap S        seconds of rest before each run (default 0; also $SBS_GAP). On ext4
+#                  without a journal every new inode is placed past the inodes deleted in
+#                  the last 30 s, so back-to-back runs pay for each other's temp files
+#                  (docs/performance.md); --gap 31 measures each run on a file system at
+#                  rest, as a person running the gate once meets it.
 #   --pi           also time our `pi` scenario alone with the installed real pi runtimes
 #                  ($ENTWURF_REAL_PI_DIR or target/real-pi; ./run.sh install-pi first),
 #                  after the pairs.
@@ -30,6 +35,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 ts=${SBS_TS:-}
 runs=${SBS_RUNS:-15}
+gap=${SBS_GAP:-0}
 pi=""
 pi_runs=5
 
@@ -44,16 +50,19 @@ while [ $# -gt 0 ]; do
     --ts=*) ts=${1#--ts=} ;;
     --runs) [ $# -ge 2 ] || die "--runs needs a number"; runs=$2; shift ;;
     --runs=*) runs=${1#--runs=} ;;
+    --gap) [ $# -ge 2 ] || die "--gap needs a number of seconds"; gap=$2; shift ;;
+    --gap=*) gap=${1#--gap=} ;;
     --pi) pi=1 ;;
     --pi-runs) [ $# -ge 2 ] || die "--pi-runs needs a number"; pi_runs=$2; shift ;;
     --pi-runs=*) pi_runs=${1#--pi-runs=} ;;
-    -h | --help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (--help lists them)" ;;
   esac
   shift
 done
 case "$runs" in '' | *[!0-9]* | 0) die "--runs must be a positive number, not '$runs'" ;; esac
 case "$pi_runs" in '' | *[!0-9]* | 0) die "--pi-runs must be a positive number, not '$pi_runs'" ;; esac
+case "$gap" in '' | *[!0-9]*) die "--gap must be a whole number of seconds, not '$gap'" ;; esac
 
 gnu_time=/usr/bin/time
 if ! "$gnu_time" -f '%M' true >/dev/null 2>&1; then
@@ -135,13 +144,15 @@ else
   echo "  TS smoke: not given (--ts DIR|FILE): only our side runs"
 fi
 echo "  ours:     (HOME=<fresh> TMPDIR=<fresh> ${ours_cmd[*]})"
-echo "  each timed by $gnu_time -f '%U %S %M'; wall by \$EPOCHREALTIME around it"
+echo "  each timed by $gnu_time -f '%U %S %M'; wall by \$EPOCHREALTIME around it; ${gap} s of rest before each run"
 echo
 
 for i in $(seq "$runs"); do
   if [ -n "$ts_file" ]; then
+    sleep "$gap"
     run_timed ts "$ts_dir" "${ts_cmd[@]}"
   fi
+  sleep "$gap"
   run_timed ours "$root" "${ours_cmd[@]}"
   printf '\r  pair %d/%d' "$i" "$runs" >&2
 done
