@@ -55,7 +55,7 @@ while [ $# -gt 0 ]; do
     --pi) pi=1 ;;
     --pi-runs) [ $# -ge 2 ] || die "--pi-runs needs a number"; pi_runs=$2; shift ;;
     --pi-runs=*) pi_runs=${1#--pi-runs=} ;;
-    -h | --help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (--help lists them)" ;;
   esac
   shift
