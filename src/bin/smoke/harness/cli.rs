@@ -250,7 +250,6 @@ mod tests {
                 listen: "/tmp/c d.sock".into(),
                 session_id: "20260613T000000-d00001".into(),
                 record: "/r.record".into(),
-                ready: "/r.ready".into(),
                 misbehave,
             };
             match parse_stand_in(citizen.to_args()) {

@@ -249,12 +249,9 @@ pub struct CitizenArgs {
     #[arg(long, value_name = "ID")]
     pub session_id: String,
     /// Every connection and request it receives is appended here, one JSON line each,
-    /// before it answers.
+    /// before it answers. Created once it listens: the gate waits for the file.
     #[arg(long, value_name = "FILE")]
     pub record: PathBuf,
-    /// Created once it listens.
-    #[arg(long, value_name = "FILE")]
-    pub ready: PathBuf,
     /// How it departs from the protocol.
     #[arg(long, value_enum, default_value_t = Misbehaviour::None)]
     pub misbehave: Misbehaviour,
@@ -274,8 +271,6 @@ impl CitizenArgs {
             self.session_id.clone().into(),
             "--record".into(),
             self.record.clone().into(),
-            "--ready".into(),
-            self.ready.clone().into(),
             "--misbehave".into(),
             self.misbehave.as_str().into(),
         ]);

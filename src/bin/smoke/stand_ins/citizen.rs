@@ -9,9 +9,10 @@
 //! <type>"`. A request's `id` is echoed. The connection stays open for more requests
 //! until the client closes it.
 //!
-//! Every accepted connection and every request line is appended to `--record` (one JSON
-//! line each, [`Heard`]) **before** it is answered, so once a client has its answer the
-//! record holds the request: a check counts deliveries by reading it.
+//! `--record` is created once it listens: the gate waits for that file. Every accepted
+//! connection and every request line is appended to it (one JSON line each, [`Heard`])
+//! **before** it is answered, so once a client has its answer the record holds the
+//! request: a check counts deliveries by reading it.
 //!
 //! `--misbehave` departs from the protocol ([`Misbehaviour`]): never answer a send,
 //! refuse every send in band, unlink the socket and exit right after answering the first
@@ -210,17 +211,15 @@ fn fail(why: &str) -> ExitCode {
 pub fn run(a: &CitizenArgs) -> ExitCode {
     lifeline(a.lifeline.map_or(Watched::Parent, Watched::Gate));
     lifetime_cap(MAX_LIFE_MS);
-    let record = match OpenOptions::new().create(true).append(true).open(&a.record) {
-        Ok(file) => file,
-        Err(e) => return fail(&format!("opening {}: {e}", a.record.display())),
-    };
     let listener = match os::bind_any_len(&a.listen) {
         Ok(listener) => listener,
         Err(e) => return fail(&format!("{e:#}")),
     };
-    if let Err(e) = os::write_ready(&a.ready, "") {
-        return fail(&e);
-    }
+    // Its creation says "listening" (no ready file of its own: one inode fewer).
+    let record = match OpenOptions::new().create(true).append(true).open(&a.record) {
+        Ok(file) => file,
+        Err(e) => return fail(&format!("opening {}: {e}", a.record.display())),
+    };
     let citizen = Arc::new(Citizen {
         args: a.clone(),
         record: Mutex::new(record),

@@ -251,7 +251,6 @@ impl World {
             listen: listen.to_path_buf(),
             session_id: session.to_owned(),
             record: self.dir.join(format!("{tag}.record")),
-            ready: self.dir.join(format!("{tag}.ready")),
             misbehave,
         };
         let stderr = self.dir.join(format!("{tag}.stderr.log"));
@@ -262,7 +261,7 @@ impl World {
             .map_err(|e| anyhow!("starting the citizen: {}", error_chain(&e)))?;
         let started = Started {
             handle,
-            ready: args.ready.clone(),
+            ready: args.record.clone(),
             stderr,
         };
         if let Err(e) = wait_ready(&started).await {
