@@ -101,6 +101,27 @@ pub fn bind_any_len(path: &Path) -> Result<UnixListener> {
         .with_context(|| format!("bind {} (as {})", path.display(), alias.display()))
 }
 
+/// Leaves a stale socket file at `path` (any length): bound, then closed, never
+/// listening. A listener dropped at once would not do while other threads fork: a child
+/// between its fork and its exec holds a copy of the descriptor (close-on-exec closes
+/// it only at the exec), and a connect meanwhile is accepted into its backlog. A socket
+/// that never listened refuses every connect, whoever holds it.
+pub fn bind_stale(path: &Path) -> Result<()> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
+    use std::os::fd::AsRawFd;
+    let (alias, _dir) = socket_alias(path)?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .context("socket")?;
+    let addr = UnixAddr::new(&alias).with_context(|| format!("address {}", alias.display()))?;
+    bind(fd.as_raw_fd(), &addr)
+        .with_context(|| format!("bind {} (as {})", path.display(), alias.display()))
+}
+
 /// True for the "would block" family, which a non-blocking accept or connect returns
 /// when nothing is queued or the backlog is full.
 pub fn would_block(e: &io::Error) -> bool {

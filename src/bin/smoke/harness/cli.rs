@@ -223,7 +223,6 @@ mod tests {
             lifeline,
             dir: "/d".into(),
             gid: "g".into(),
-            ready: "/r".into(),
             go: "/g".into(),
             done: "/x".into(),
         };

@@ -1,9 +1,11 @@
 //! L7: processes racing for one lock file. Each racer is this binary (`__stand-in
-//! lock-racer`); the gate's unlock of a start file releases them all at once.
+//! lock-racer`); the gate's unlock of a start file releases them all at once. Each says
+//! `ready`, then its result, on its stdout (a pipe the gate reads without blocking).
 
+use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -40,13 +42,12 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
         done.clone(),
     );
     let mut racers = super::shared::off_thread(move || {
-        let mut racers: Vec<(Child, PathBuf)> = Vec::new();
-        for i in 0..RACERS {
+        let mut racers: Vec<Racer> = Vec::new();
+        for _ in 0..RACERS {
             let args = RacerArgs {
                 lifeline: Some(lifeline),
                 dir: race.join("locks"),
                 gid: gid_text.clone(),
-                ready: race.join(format!("ready-{i}")),
                 go: go_file.clone(),
                 done: done_file.clone(),
             };
@@ -54,24 +55,35 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
             command
                 .args(args.to_args())
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .process_group(0);
-            let child = cleanup::spawn_group(Check::LockRace, || command.spawn(), Child::id)?
+            let mut child = cleanup::spawn_group(Check::LockRace, || command.spawn(), Child::id)?
                 .context("starting a racer")?;
-            racers.push((child, args.ready));
+            let out = child.stdout.take().context("a racer's stdout")?;
+            // Checked between polls of the runtime thread: never a blocking read there.
+            nix::fcntl::fcntl(
+                &out,
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )
+            .context("a racer's stdout, non-blocking")?;
+            racers.push(Racer {
+                child,
+                out,
+                heard: Vec::new(),
+            });
         }
         Ok(racers)
     })
     .await?;
     let step = Duration::from_millis(1);
     let ready = os::poll_until(Duration::from_secs(3), step, || {
-        racers.iter().all(|(_, r)| r.exists())
+        racers.iter_mut().all(|r| r.lines() >= 1)
     })
     .await;
     drop(go_signal);
     let answered = os::poll_until(Duration::from_secs(5), step, || {
-        racers.iter().all(|(_, r)| result_file(r).exists())
+        racers.iter_mut().all(|r| r.lines() >= 2)
     })
     .await;
     // The lock is read while every winner still holds it.
@@ -79,9 +91,9 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
     drop(done_signal);
     let mut codes: Vec<Option<i32>> = vec![None; racers.len()];
     os::poll_until(Duration::from_secs(5), Duration::from_millis(2), || {
-        for ((child, _), code) in racers.iter_mut().zip(codes.iter_mut()) {
+        for (racer, code) in racers.iter_mut().zip(codes.iter_mut()) {
             if code.is_none() {
-                if let Ok(Some(status)) = child.try_wait() {
+                if let Ok(Some(status)) = racer.child.try_wait() {
                     *code = Some(status.code().unwrap_or(-1));
                 }
             }
@@ -89,10 +101,10 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
         codes.iter().all(Option::is_some)
     })
     .await;
-    for ((child, _), code) in racers.iter_mut().zip(&codes) {
+    for (racer, code) in racers.iter_mut().zip(&codes) {
         if code.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = racer.child.kill();
+            let _ = racer.child.wait();
         }
     }
     expect_that(ready, || "not every racer got ready".into())?;
@@ -114,7 +126,7 @@ pub async fn race(env: &Env, dir: &Path) -> Result<()> {
             RACERS - 1
         )
     })?;
-    let winner_pid = racers[winners[0]].0.id();
+    let winner_pid = racers[winners[0]].child.id();
     let v: serde_json::Value = serde_json::from_str(&held.context("reading the won lock")?)
         .context("the won lock is not JSON")?;
     expect_that(v["pid"].as_u64() == Some(u64::from(winner_pid)), || {
@@ -135,8 +147,21 @@ fn exclusive(path: &Path) -> Result<Flock<std::fs::File>> {
         .map_err(|(_, e)| anyhow::anyhow!("flock {}: {e}", path.display()))
 }
 
-fn result_file(ready: &Path) -> PathBuf {
-    let mut name = ready.as_os_str().to_owned();
-    name.push(".result");
-    PathBuf::from(name)
+/// A racer and what it said so far on its stdout.
+struct Racer {
+    child: Child,
+    out: ChildStdout,
+    heard: Vec<u8>,
+}
+
+impl Racer {
+    /// Reads what the racer has written since (its stdout is non-blocking) and counts
+    /// the whole lines heard: 1 once it is ready, 2 once it has its result.
+    fn lines(&mut self) -> usize {
+        let mut buf = [0_u8; 64];
+        while let Ok(n @ 1..) = self.out.read(&mut buf) {
+            self.heard.extend_from_slice(&buf[..n]);
+        }
+        self.heard.iter().filter(|b| **b == b'\n').count()
+    }
 }

@@ -126,8 +126,8 @@ async fn regular_file(backend: Backend, dir: &Path) -> Result<()> {
 
 async fn stale(backend: Backend, dir: &Path) -> Result<()> {
     let path = dir.join("stale.sock");
-    // Binding and dropping leaves the socket file behind with nobody listening.
-    drop(bind_any_len(&path)?);
+    // Bound and closed, never listening: the socket file stays behind, nobody behind it.
+    crate::os::bind_stale(&path)?;
     let seen = inspect_and_probe(&path, wait(backend).probe_timeout, backend).await;
     expect_that(
         seen.inspection == Inspection::SocketFile && matches!(seen.probe, Some(Probe::Dead(_))),

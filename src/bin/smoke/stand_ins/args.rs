@@ -124,9 +124,6 @@ pub struct RacerArgs {
     /// The garden id.
     #[arg(long)]
     pub gid: String,
-    /// Created when this racer is ready to go.
-    #[arg(long)]
-    pub ready: PathBuf,
     /// A file the gate holds an exclusive `flock` on until every racer is ready: each
     /// racer blocks on a shared lock of it, and the gate's unlock wakes them all at once.
     #[arg(long)]
@@ -150,8 +147,6 @@ impl RacerArgs {
             self.dir.clone().into(),
             "--gid".into(),
             self.gid.clone().into(),
-            "--ready".into(),
-            self.ready.clone().into(),
             "--go".into(),
             self.go.clone().into(),
             "--done".into(),

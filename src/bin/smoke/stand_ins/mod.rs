@@ -32,6 +32,7 @@
 //! lifetime cap (exit 3 after 120 s) stays as the last net.
 
 use std::ffi::OsString;
+use std::io::Write;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -277,7 +278,8 @@ fn racer(a: &RacerArgs) -> ExitCode {
         Ok(gid) => gid,
         Err(e) => return fail("lock-racer", &e.to_string()),
     };
-    if let Err(e) = write_ready(&a.ready, "") {
+    // What the gate hears on our stdout, a pipe: `ready`, then the result's code.
+    if let Err(e) = say("ready") {
         return fail("lock-racer", &e);
     }
     // Blocked on a shared lock of the start file until the gate drops its exclusive
@@ -292,9 +294,7 @@ fn racer(a: &RacerArgs) -> ExitCode {
         Err(AcquireError::Conflict(_)) => RACER_CONFLICT,
         Err(e) => return fail("lock-racer", &format!("{e:#}")),
     };
-    let mut result = a.ready.as_os_str().to_owned();
-    result.push(".result");
-    if let Err(e) = write_ready(Path::new(&result), &code.to_string()) {
+    if let Err(e) = say(&code.to_string()) {
         return fail("lock-racer", &e);
     }
     // A winner that exited at once would leave a dead holder, which a slower racer may
@@ -303,6 +303,14 @@ fn racer(a: &RacerArgs) -> ExitCode {
         return fail("lock-racer", &format!("the done signal: {e}"));
     }
     ExitCode::from(code)
+}
+
+/// One line to the gate on stdout (a pipe), flushed at once.
+fn say(line: &str) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|e| format!("telling the gate {line:?}: {e}"))
 }
 
 /// Blocks until a shared `flock` of `signal` is granted, i.e. until the gate released

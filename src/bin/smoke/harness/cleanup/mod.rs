@@ -316,17 +316,19 @@ impl Drop for Scratch {
                 }
             }
         };
+        // Once cleanup has begun (the registry is closed) it may have passed these dirs
+        // already, and a runtime shutting down drops a new task unrun: inline then.
+        let closed = with(|r| r.closed);
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => {
+            Ok(runtime) if !closed => {
                 let guard = BlockingGuard::enter();
-                // Not awaited: a runtime shutting down drops the task unrun, and the
-                // final cleanup removes the dirs instead.
+                // Not awaited: the final cleanup waits for the count of blocking tasks.
                 drop(runtime.spawn_blocking(move || {
                     let _guard = guard;
                     finish();
                 }));
             }
-            Err(_) => finish(),
+            _ => finish(),
         }
     }
 }
