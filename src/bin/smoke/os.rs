@@ -110,13 +110,19 @@ pub fn bind_stale(path: &Path) -> Result<()> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
     use std::os::fd::AsRawFd;
     let (alias, _dir) = socket_alias(path)?;
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
+    // macOS has no SOCK_CLOEXEC; its flag is set right after (the descriptor lives for
+    // a bind only).
+    #[cfg(not(target_vendor = "apple"))]
+    let flags = SockFlag::SOCK_CLOEXEC;
+    #[cfg(target_vendor = "apple")]
+    let flags = SockFlag::empty();
+    let fd = socket(AddressFamily::Unix, SockType::Stream, flags, None).context("socket")?;
+    #[cfg(target_vendor = "apple")]
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
-    .context("socket")?;
+    .context("close-on-exec")?;
     let addr = UnixAddr::new(&alias).with_context(|| format!("address {}", alias.display()))?;
     bind(fd.as_raw_fd(), &addr)
         .with_context(|| format!("bind {} (as {})", path.display(), alias.display()))
