@@ -416,8 +416,9 @@ mutants() {
   # nextest, where installed, stops a mutant's tests at the first failure and kills the
   # rest (a caught mutant costs its first failing test, not the slowest), and runs the
   # test binaries side by side. Four threads: most of the suite waits on processes and
-  # sockets, not the CPU. cargo test is the fallback with the same verdicts.
-  if cargo nextest --version >/dev/null 2>&1; then
+  # sockets, not the CPU. cargo test is the fallback with the same verdicts (also for a
+  # nextest too old for `--max-fail N:immediate`).
+  if cargo nextest run --help 2>/dev/null | grep -q 'N:immediate'; then
     extra+=(--test-tool nextest --cargo-test-arg=--max-fail=1:immediate
       --cargo-test-arg=--test-threads=4)
   fi

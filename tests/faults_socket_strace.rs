@@ -240,11 +240,12 @@ fn every_connect_goes_through_proc_self_fd() {
     eprintln!(
         "{fleeting_looks} looks at a path where a socket came and went {FLEETING_ROUNDS} times"
     );
-    // One look to start and one per event, a few more if a look caught the socket file
-    // before its removal (then re-looks until one sees it gone). Re-looking on an empty
-    // path for the event's whole window would be dozens per event.
+    // One look to start and one per event (rounds may merge into one wake-up on a busy
+    // machine), a few more if a look caught the socket file before its removal (then
+    // re-looks until one sees it gone). Re-looking on an empty path for the event's
+    // whole window would be dozens per event.
     assert!(
-        (1 + FLEETING_ROUNDS..=4 * FLEETING_ROUNDS).contains(&fleeting_looks),
+        (2..=4 * FLEETING_ROUNDS).contains(&fleeting_looks),
         "{fleeting_looks} looks for {FLEETING_ROUNDS} fleeting sockets"
     );
 }

@@ -110,8 +110,8 @@ pub fn bind_stale(path: &Path) -> Result<()> {
     use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr, bind, socket};
     use std::os::fd::AsRawFd;
     let (alias, _dir) = socket_alias(path)?;
-    // macOS has no SOCK_CLOEXEC; its flag is set right after (the descriptor lives for
-    // a bind only).
+    // macOS has no SOCK_CLOEXEC; its flag is set right after, so a child another thread
+    // starts in between keeps a copy (which never listens either).
     #[cfg(not(target_vendor = "apple"))]
     let flags = SockFlag::SOCK_CLOEXEC;
     #[cfg(target_vendor = "apple")]

@@ -318,17 +318,21 @@ impl Drop for Scratch {
         };
         // Once cleanup has begun (the registry is closed) it may have passed these dirs
         // already, and a runtime shutting down drops a new task unrun: inline then.
+        // Counted in before the look, so a cleanup starting in between waits for it.
+        let guard = BlockingGuard::enter();
         let closed = with(|r| r.closed);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) if !closed => {
-                let guard = BlockingGuard::enter();
                 // Not awaited: the final cleanup waits for the count of blocking tasks.
                 drop(runtime.spawn_blocking(move || {
                     let _guard = guard;
                     finish();
                 }));
             }
-            _ => finish(),
+            _ => {
+                finish();
+                drop(guard);
+            }
         }
     }
 }

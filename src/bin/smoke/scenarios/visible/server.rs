@@ -15,7 +15,7 @@ use entwurf_v2_spawn::visible::TmuxLauncher;
 use super::super::shared::{Env, bounded, kill_child, off_thread, spawn_registered};
 use crate::harness::catalog::Check;
 use crate::harness::runner::expect_that;
-use crate::stand_ins::args::{GuardArgs, WatchArgs};
+use crate::stand_ins::args::GuardArgs;
 
 /// Generous: a stand-in binds within milliseconds, tmux answers as fast; the bound only
 /// matters on failure (the visible checks' observations use it too).
@@ -29,9 +29,10 @@ pub(crate) struct Server {
     tmux_env: OsString,
     /// The pid of session `main`'s pane, which only waits for its terminal to hang up.
     idle_pane: u32,
-    /// The argv (after the program) of the guard's watcher, the server's one child of
-    /// ours (`stand_ins::guard`).
-    watcher: Vec<String>,
+    /// The server's children once session `main` was open: the guard's watcher
+    /// (`stand_ins::guard`; running, or a zombie once it exited) and the idle pane.
+    /// Known by pid, not by what they run: an exited watcher's zombie has no argv.
+    first_children: Vec<u32>,
 }
 
 fn tmux(socket: &Path) -> Command {
@@ -159,6 +160,15 @@ fn open_session(handle: &ChildHandle, socket: &Path) -> Result<(u32, OsString)> 
     Ok((pid, tmux_env.replace(",$", ",").into()))
 }
 
+/// The pids whose parent is `pid` (none where `/proc` is not there).
+fn children_of(pid: u32) -> Vec<u32> {
+    crate::os::processes()
+        .into_iter()
+        .filter(|(_, stat)| stat.ppid == pid)
+        .map(|(child, _)| child)
+        .collect()
+}
+
 impl Server {
     /// Starts a server in `dir`, listening on `socket`, whose process group belongs to
     /// `owner` (abandoning that check kills it). `socket` goes in a scenario's socket
@@ -205,17 +215,17 @@ impl Server {
         .await?;
         let (handle, socket, session) = started;
         match session {
-            Ok((idle_pane, tmux_env)) => Ok(Self {
-                handle,
-                socket,
-                tmux_env,
-                idle_pane,
-                watcher: WatchArgs { lifeline: env.gate }
-                    .to_args()
-                    .iter()
-                    .map(|arg| arg.to_string_lossy().into_owned())
-                    .collect(),
-            }),
+            Ok((idle_pane, tmux_env)) => {
+                let server = handle.pid();
+                let first_children = off_thread(move || Ok(children_of(server))).await?;
+                Ok(Self {
+                    handle,
+                    socket,
+                    tmux_env,
+                    idle_pane,
+                    first_children,
+                })
+            }
             Err(e) => {
                 kill_child(&handle).await;
                 let said = super::super::shared::stderr_note(&log);
@@ -252,8 +262,8 @@ impl Server {
         Ok(out.lines().map(str::to_owned).collect())
     }
 
-    /// The server's children that are neither panes' processes nor the guard's watcher,
-    /// each as `pid [state] argv`:
+    /// The server's children that are neither panes' processes nor its first children
+    /// (the guard's watcher), each as `pid [state] argv`:
     /// the jobs it runs for a format's `#(…)`, which it forks the moment it expands one
     /// (a job that is done leaves its zombie until tmux reaps it, and its effects).
     /// `None` where `/proc` does not show the server itself (not Linux, or hidden): no
@@ -277,7 +287,7 @@ impl Server {
             .filter_map(|l| l.trim().parse().ok())
             .collect();
         let server = self.handle.pid();
-        let watcher = self.watcher.clone();
+        let first = self.first_children.clone();
         off_thread(move || {
             let all = crate::os::processes();
             if !all.iter().any(|(pid, _)| *pid == server) {
@@ -285,10 +295,10 @@ impl Server {
             }
             let jobs = all
                 .into_iter()
-                .filter(|(pid, stat)| stat.ppid == server && !panes.contains(pid))
-                .map(|(pid, stat)| (pid, stat, crate::os::cmdline(pid)))
-                .filter(|(_, _, argv)| argv.get(1..) != Some(&watcher[..]))
-                .map(|(pid, stat, argv)| format!("{pid} [{}] {argv:?}", stat.state))
+                .filter(|(pid, stat)| {
+                    stat.ppid == server && !panes.contains(pid) && !first.contains(pid)
+                })
+                .map(|(pid, stat)| format!("{pid} [{}] {:?}", stat.state, crate::os::cmdline(pid)))
                 .collect();
             Ok(Some(jobs))
         })
