@@ -22,10 +22,20 @@ use shared::{Borrowing, join_all};
 
 pub use shared::Env;
 
-/// Runs every selected scenario concurrently, then hygiene.
+/// Runs every selected scenario concurrently, then the real pi's, then hygiene.
+///
+/// The real pi comes after the others, which take well under a second: each node start
+/// takes a whole core for about a second, and on two cores the others' timing bounds
+/// (S3.4's grace timed from the SIGTERM, the observations "in milliseconds") were then
+/// judging the machine, not the library (S3.4 once saw its 120 ms grace as 349 ms).
 pub async fn run(runner: &Runner, env: &Env) {
-    let scenarios = Scenario::all().iter().map(|s| scenario(*s, runner, env));
-    join_all(scenarios.collect()).await;
+    let (pi, others): (Vec<Scenario>, Vec<Scenario>) =
+        Scenario::all().iter().partition(|s| **s == Scenario::Pi);
+    let others = others.into_iter().map(|s| scenario(s, runner, env));
+    join_all(others.collect()).await;
+    for s in pi {
+        scenario(s, runner, env).await;
+    }
     hygiene::run(runner, env).await;
 }
 
