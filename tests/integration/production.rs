@@ -225,17 +225,19 @@ async fn a_child_ignoring_sigterm_is_killed_after_the_grace(backend: Backend) {
 /// it creates once its heap is filled.
 const HEAVY_ENV: &str = "ENTWURF_HEAVY_STAND_IN_READY";
 /// What the heavy stand-in holds: enough touched memory that the kernel takes tens of
-/// milliseconds to free it after a SIGKILL (about 110 ms here for 1 GiB of 4 KiB pages;
-/// freeing a page costs tens of nanoseconds on any machine). With transparent huge
-/// pages always on it frees faster, and the test tells the two ladders apart less
-/// surely; the right ladder passes either way.
-const HEAVY_BYTES: usize = 1 << 30;
+/// milliseconds to free it after a SIGKILL (about 37 ms here for 256 MiB of 4 KiB pages,
+/// 110 ms for 1 GiB; freeing a page costs tens of nanoseconds on any machine), against
+/// the millisecond a zero kill grace would wait. Not more: filling it takes CPU from
+/// the timing tests beside it. With transparent huge pages always on it frees faster,
+/// and the test tells the two ladders apart less surely; the right ladder passes
+/// either way.
+const HEAVY_BYTES: usize = 256 << 20;
 
 /// Not a test on its own: the stand-in for a pi with a big heap, run by
 /// [`a_child_slow_to_die_after_sigkill_is_seen_exiting_within_the_kill_grace`] with
 /// SIGTERM ignored (by the shell that execs it). It fills its heap, says so, and waits
 /// to be killed — or for the test process, its parent, to be gone (a failed test or a
-/// runner killing the test must not leave 1 GiB behind: it is in a session of its own,
+/// runner killing the test must not leave its heap behind: it is in a session of its own,
 /// out of reach of a signal to the test's group).
 #[test]
 #[ignore = "helper process for the slow-death test"]
