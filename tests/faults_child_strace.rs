@@ -12,10 +12,10 @@
 
 #![cfg(target_os = "linux")]
 
+use std::ffi::OsString;
 use std::path::PathBuf;
-use std::process::Command;
 
-use entwurf_test_support::ci::skip_unless_ci;
+use entwurf_test_support::strace::run_helper;
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::production::child::{SpawnError, SpawnRequest, spawn_child};
 use nix::errno::Errno;
@@ -79,32 +79,25 @@ async fn child_fault_helper_process() {
 
 #[test]
 fn a_child_that_cannot_be_watched_is_killed_and_reaped_before_the_error() {
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_unless_ci("strace is not installed (apt-get install strace)");
-        return;
-    }
     let dir = tempfile::tempdir().expect("tempdir");
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-e", "signal=none", "-o", "/dev/null"])
-        .args(["-e", "trace=pidfd_open"])
-        .args(["-e", "inject=pidfd_open:error=EMFILE:when=1"])
-        .arg(std::env::current_exe().expect("current exe"))
-        .args([
-            "--exact",
-            "child_fault_helper_process",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
+    let args = ["-f", "-qq", "-e", "signal=none", "-o", "/dev/null"]
+        .into_iter()
+        .chain([
+            "-e",
+            "trace=pidfd_open",
+            "-e",
+            "inject=pidfd_open:error=EMFILE:when=1",
         ])
-        .env(DIR_ENV, dir.path())
-        .output()
-        .expect("run strace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("PTRACE_TRACEME") {
-        skip_unless_ci(&format!("ptrace not permitted here: {stderr}"));
+        .map(OsString::from)
+        .collect::<Vec<_>>();
+    let Some(out) = run_helper(
+        &args,
+        "child_fault_helper_process",
+        &[(DIR_ENV, dir.path().as_os_str())],
+    ) else {
         return;
-    }
+    };
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert!(
         out.status.success() && stdout.contains(OK),
         "the helper failed ({}):\n{stdout}\n{stderr}",

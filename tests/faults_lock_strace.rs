@@ -9,9 +9,11 @@
 //! It needs `strace` (CI installs it); without it, or without ptrace, it says so and
 //! skips (never on CI).
 
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use entwurf_test_support::strace::run_helper;
 use entwurf_v2_spawn::GardenId;
 use entwurf_v2_spawn::lock::{
     AcquireError, ReleaseOutcome, acquire, lock_path, reclaim_marker_path, release,
@@ -171,10 +173,6 @@ fn run_faulted(scenario: &str, syscall: &str, errno: &str, on: On) {
 /// Runs the helper for `scenario` under strace with these `-e inject=` specs on the
 /// path `on` names.
 fn run_injected(scenario: &str, injects: &[&str], on: On) {
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_unless_ci("strace is not installed (apt-get install strace)");
-        return;
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("locks");
     let path = lock_path(&dir, &gid());
@@ -187,35 +185,25 @@ fn run_injected(scenario: &str, injects: &[&str], on: On) {
         .iter()
         .map(|i| i.split(':').next().unwrap_or(i))
         .collect();
-    let mut strace = Command::new("strace");
-    strace
-        .args(["-f", "-qq", "-e", "signal=none", "-o", "/dev/null"])
-        .arg("-e")
-        .arg(format!("trace={}", syscalls.join(",")));
+    let mut args: Vec<OsString> = ["-f", "-qq", "-e", "signal=none", "-o", "/dev/null", "-e"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    args.push(format!("trace={}", syscalls.join(",")).into());
     for inject in injects {
-        strace.arg("-e").arg(format!("inject={inject}"));
+        args.push("-e".into());
+        args.push(format!("inject={inject}").into());
     }
-    let out = strace
-        .arg("-P")
-        .arg(&target)
-        .arg(std::env::current_exe().expect("current exe"))
-        .args([
-            "--exact",
-            "lock_fault_helper_process",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(SCENARIO_ENV, scenario)
-        .env(DIR_ENV, &dir)
-        .output()
-        .expect("run strace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("PTRACE_TRACEME") {
-        skip_unless_ci(&format!("ptrace not permitted here: {stderr}"));
+    args.push("-P".into());
+    args.push(target.into_os_string());
+    let env = [
+        (SCENARIO_ENV, OsStr::new(scenario)),
+        (DIR_ENV, dir.as_os_str()),
+    ];
+    let Some(out) = run_helper(&args, "lock_fault_helper_process", &env) else {
         return;
-    }
+    };
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert!(
         out.status.success() && stdout.contains(OK),
         "{scenario} failed ({}):\n{stdout}\n{stderr}",
@@ -260,11 +248,4 @@ fn a_lock_dir_raced_into_existence_as_a_file_is_not_a_directory() {
         &["statx:error=ENOENT:when=1", "mkdir:error=EEXIST:when=1"],
         On::Dir,
     );
-}
-
-/// A missing tool or kernel facility skips the test with a message, except on CI, which
-/// installs everything: there a skip would hide a check that silently stopped running.
-fn skip_unless_ci(why: &str) {
-    assert!(std::env::var_os("CI").is_none(), "required on CI: {why}");
-    eprintln!("skip: {why}");
 }

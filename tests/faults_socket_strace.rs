@@ -7,12 +7,12 @@
 //! `ENTWURF_STRACE_HELPER_DIR` set, then reads the trace. It needs `strace` (CI installs
 //! it); without it, it says so and skips.
 
+use std::ffi::OsString;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use entwurf_test_support::ci::skip_unless_ci;
+use entwurf_test_support::strace::run_helper;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, WaitOptions, await_socket_alive,
 };
@@ -150,35 +150,24 @@ async fn strace_helper_process() {
 
 #[test]
 fn every_connect_goes_through_proc_self_fd() {
-    if Command::new("strace").arg("-V").output().is_err() {
-        skip_unless_ci("strace is not installed (apt-get install strace)");
-        return;
-    }
     let tmp = tempfile::tempdir().expect("tempdir");
     let trace = tmp.path().join("trace");
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
     let started = Instant::now();
-    let out = Command::new("strace")
-        .args(["-f", "-qq", "-s", "256", "-e", "trace=connect,openat", "-o"])
-        .arg(&trace)
-        .arg(std::env::current_exe().expect("current exe"))
-        .args([
-            "--exact",
-            "strace_helper_process",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(HELPER_ENV, &work)
-        .output()
-        .expect("run strace");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if !out.status.success() && stderr.contains("PTRACE_TRACEME") {
-        skip_unless_ci(&format!("ptrace not permitted here: {stderr}"));
+    let mut args: Vec<OsString> = ["-f", "-qq", "-s", "256", "-e", "trace=connect,openat", "-o"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    args.push(trace.clone().into_os_string());
+    let Some(out) = run_helper(
+        &args,
+        "strace_helper_process",
+        &[(HELPER_ENV, work.as_os_str())],
+    ) else {
         return;
-    }
+    };
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     assert!(
         out.status.success() && stdout.contains("STRACE-HELPER-OK"),
         "helper failed ({}):\n{stdout}\n{stderr}",

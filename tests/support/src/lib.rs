@@ -16,4 +16,5 @@ pub mod fake_dispatch;
 pub mod fuzz;
 pub mod real_pi;
 pub mod short_dir;
+pub mod strace;
 pub mod world;
