@@ -7,11 +7,12 @@
 
 use std::error::Error;
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::{UnixDatagram, UnixListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use entwurf_test_support::sockets::bound_not_listening;
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, Inspection, Probe, ProbeDoubt, SUN_PATH_MAX, SocketState,
@@ -19,7 +20,7 @@ use entwurf_v2_spawn::socket::{
 };
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, bind, connect, listen, socket,
+    AddressFamily, Backlog, SockFlag, SockType, UnixAddr, connect, listen, socket,
 };
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -66,18 +67,6 @@ fn prompt_wake(backend: Backend) -> WaitOptions {
 /// Layer 1 with `backend`'s mechanism.
 fn inspect_on(path: &Path, backend: Backend) -> Inspection {
     inspect_for_probe(path, backend).0
-}
-
-/// A socket bound at `path` but not yet listening (the bind→listen gap).
-fn bound_not_listening(path: &Path) -> Result<OwnedFd, Box<dyn Error>> {
-    let fd = socket(
-        AddressFamily::Unix,
-        SockType::Stream,
-        SockFlag::SOCK_CLOEXEC,
-        None,
-    )?;
-    bind(fd.as_raw_fd(), &UnixAddr::new(path)?)?;
-    Ok(fd)
 }
 
 /// Asserts that nothing ever connected to `listener`.
@@ -139,5 +128,4 @@ async fn forged_now(path: &Path, backend: Backend) -> Result<(), AwaitSocketErro
 mod directories;
 mod events;
 mod peers;
-pub(crate) use peers::listening_as;
 mod verdicts;

@@ -4,37 +4,13 @@
 //! is swapped between its `lstat` and its connect.
 
 use super::*;
+#[cfg(target_os = "linux")]
+use entwurf_test_support::sockets::listening_as;
 
 per_backend!(
     #[tokio::test] -> super::TestResult:
     a_listener_of_another_uid_behind_our_socket_file_is_forged,
 );
-
-/// A socket bound at `path` by us (so the file is ours), listening with the credentials
-/// of `uid`: the kernel records the listener's credentials at `listen()`. Only the
-/// listening thread changes its effective uid (a per-thread `setresuid`), so the rest of
-/// the test process keeps running as itself.
-#[cfg(target_os = "linux")]
-pub(crate) fn listening_as(uid: u32, path: &Path) -> Result<UnixListener, Box<dyn Error>> {
-    let fd = bound_not_listening(path)?;
-    let listen_as = std::thread::spawn(move || -> Result<OwnedFd, String> {
-        let euid = rustix::process::Uid::from_raw(uid);
-        // Real and saved uid stay ours; the thread ends right after.
-        rustix::thread::set_thread_res_uid(
-            None::<rustix::process::Uid>,
-            euid,
-            None::<rustix::process::Uid>,
-        )
-        .map_err(|e| format!("set_thread_res_uid: {e}"))?;
-        listen(&fd, Backlog::new(16).map_err(|e| e.to_string())?)
-            .map_err(|e| format!("listen as uid {uid}: {e}"))?;
-        Ok(fd)
-    });
-    let fd = listen_as
-        .join()
-        .map_err(|_| "the listening thread panicked")??;
-    Ok(UnixListener::from(fd))
-}
 
 async fn a_listener_of_another_uid_behind_our_socket_file_is_forged(
     backend: Backend,

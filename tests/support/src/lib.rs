@@ -8,7 +8,9 @@
 //! - [`real_pi`]: the REAL `pi` runtimes from `./run.sh install-pi`, in a scratch world;
 //! - [`fuzz`]: the stable-toolchain runner of the fuzz properties;
 //! - [`ci`]: skips that fail on CI (one meaning of `CI`, shared with the live gate);
-//! - [`short_dir`]: a temp dir short enough for unix sockets whatever `TMPDIR` is.
+//! - [`short_dir`]: a temp dir short enough for unix sockets whatever `TMPDIR` is;
+//! - [`sockets`]: sockets bound but not listening, or listening as another uid;
+//! - [`strace`]: a helper test re-run under strace (the fault binaries).
 
 pub mod ci;
 pub mod fake_deps;
@@ -16,5 +18,6 @@ pub mod fake_dispatch;
 pub mod fuzz;
 pub mod real_pi;
 pub mod short_dir;
+pub mod sockets;
 pub mod strace;
 pub mod world;
