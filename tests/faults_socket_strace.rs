@@ -3,9 +3,14 @@
 //! `/proc/self/fd/<n>` — never the socket path, never a symlink or its target — and a
 //! control directory that is gone costs a bounded number of looks, not a storm.
 //!
-//! The test re-executes this binary under strace, running the ignored helper below with
-//! `ENTWURF_STRACE_HELPER_DIR` set, then reads the trace. It needs `strace` (CI installs
-//! it); without it, it says so and skips.
+//! A second test breaks the waiter's inotify instance for good: strace fails every
+//! `read` of an inotify descriptor with EIO (`-P anon_inode:inotify`, so no other read is
+//! touched). The waiter must drop the broken instance and make a fresh one, not spin on
+//! the event it can never read, and must still see the socket when it appears.
+//!
+//! Each test re-executes this binary under strace, running one of the ignored helpers
+//! below with `ENTWURF_STRACE_HELPER_DIR` set, then reads the trace. It needs `strace`
+//! (CI installs it); without it, it says so and skips.
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixListener;
@@ -25,6 +30,10 @@ const GONE: Duration = Duration::from_millis(1500);
 const IDLE: Duration = Duration::from_millis(500);
 /// How many times the helper binds and at once removes a socket at a waited path.
 const FLEETING_ROUNDS: usize = 5;
+/// How long the broken-inotify helper leaves its waiter with an unreadable event queued.
+const BROKEN: Duration = Duration::from_millis(300);
+/// The socket the broken-inotify helper waits for (absolute: strace's `-P` names it).
+const BROKEN_NAME: &str = "broken-inotify-citizen.sock";
 
 async fn bounded(
     path: &Path,
@@ -236,5 +245,118 @@ fn every_connect_goes_through_proc_self_fd() {
     assert!(
         (2..=4 * FLEETING_ROUNDS).contains(&fleeting_looks),
         "{fleeting_looks} looks for {FLEETING_ROUNDS} fleeting sockets"
+    );
+}
+
+/// Not a test on its own: the process traced with every inotify read failing. A waiter
+/// ("inotify only": an enormous poll interval) is woken by an unrelated file; its read
+/// fails, and keeps failing. Then our socket is moved into place, and the waiter must
+/// resolve.
+///
+/// The waiter runs on a thread and runtime of its own: a waiter that spun on the broken
+/// instance would never yield, so no timer on its runtime could end it. The helper's
+/// own bound is then a plain channel timeout, and the process exits with the failure.
+#[test]
+#[ignore = "helper process for a_broken_inotify_instance_is_replaced_not_spun_on"]
+fn broken_inotify_helper_process() {
+    let Some(dir) = std::env::var_os(HELPER_ENV).map(PathBuf::from) else {
+        eprintln!("broken_inotify_helper_process only runs under the strace test");
+        return;
+    };
+    let (watched, elsewhere) = (dir.join("watched"), dir.join("elsewhere"));
+    std::fs::create_dir(&watched).expect("mkdir watched");
+    std::fs::create_dir(&elsewhere).expect("mkdir elsewhere");
+    let path = watched.join(BROKEN_NAME);
+    let (done, result) = std::sync::mpsc::channel();
+    {
+        let path = path.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let options = WaitOptions::default().with_poll_interval(Duration::MAX);
+            let _ = done.send(rt.block_on(await_socket_alive(
+                &path,
+                CancellationToken::new(),
+                options,
+            )));
+        });
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    // An event the waiter cannot read: the instance is broken from here on.
+    std::fs::write(watched.join("unrelated"), b"").expect("write unrelated");
+    std::thread::sleep(BROKEN);
+    assert!(
+        result.try_recv().is_err(),
+        "the waiter returned while nothing was listening"
+    );
+    // Bound and listening elsewhere, then moved in: one event, and the socket alive at
+    // the first look after it.
+    let staged = elsewhere.join("staged.sock");
+    let _listener = UnixListener::bind(&staged).expect("bind staged");
+    std::fs::rename(&staged, &path).expect("move the socket in");
+    match result.recv_timeout(Duration::from_secs(5)) {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => panic!("the socket moved in was not seen: {e:?}"),
+        Err(_) => panic!("the waiter did not return within 5 s of the socket's arrival"),
+    }
+    println!("STRACE-HELPER-OK");
+}
+
+/// Every read of the inotify descriptor fails (EIO, injected by strace): the waiter
+/// replaces the instance after each failure instead of retrying the broken one, so it
+/// looks at the path a few times, not thousands, and still resolves on the socket.
+#[test]
+fn a_broken_inotify_instance_is_replaced_not_spun_on() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let trace = tmp.path().join("trace");
+    let work = tmp.path().join("work");
+    std::fs::create_dir(&work).expect("mkdir");
+    let path = work.join("watched").join(BROKEN_NAME);
+    let mut args: Vec<OsString> = ["-f", "-qq", "-e", "trace=read,openat"]
+        .into_iter()
+        .map(OsString::from)
+        .collect();
+    // Only calls on an inotify descriptor or on the socket path are traced, and only
+    // traced calls are injected: no other read fails.
+    for traced in [OsString::from("anon_inode:inotify"), path.into_os_string()] {
+        args.extend([OsString::from("-P"), traced]);
+    }
+    args.extend(["-e", "inject=read:error=EIO", "-o"].map(OsString::from));
+    args.push(trace.clone().into_os_string());
+    let Some(out) = run_helper(
+        &args,
+        "broken_inotify_helper_process",
+        &[(HELPER_ENV, work.as_os_str())],
+    ) else {
+        return;
+    };
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("STRACE-HELPER-OK"),
+        "helper failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    let text = std::fs::read_to_string(&trace).expect("trace");
+    let failed_reads = text
+        .lines()
+        .filter(|l| l.contains("read(") && l.contains("(INJECTED)"))
+        .count();
+    let looks = text
+        .lines()
+        .filter(|l| l.contains("openat(") && l.contains(BROKEN_NAME))
+        .count();
+    eprintln!(
+        "{failed_reads} inotify read(s) failed; {looks} looks at the path in about {BROKEN:?}"
+    );
+    // The break happened: the waiter's read of the unrelated event, and of the move.
+    assert!(failed_reads >= 1, "no inotify read failed:\n{text}");
+    // One look to start, one after each failed read (a fresh instance, nothing queued
+    // on it), one that sees the socket. Retrying the broken instance would read and
+    // look again at once, over and over, for the whole BROKEN wait.
+    assert!(
+        (2..=8).contains(&looks),
+        "{looks} looks with a broken inotify instance (a spin on the unreadable event?)"
     );
 }

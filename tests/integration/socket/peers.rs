@@ -4,7 +4,6 @@
 //! is swapped between its `lstat` and its connect.
 
 use super::*;
-#[cfg(target_os = "linux")]
 use entwurf_test_support::sockets::listening_as;
 
 per_backend!(

@@ -9,7 +9,7 @@
 //! - [`fuzz`]: the stable-toolchain runner of the fuzz properties;
 //! - [`ci`]: skips that fail on CI (one meaning of `CI`, shared with the live gate);
 //! - [`short_dir`]: a temp dir short enough for unix sockets whatever `TMPDIR` is;
-//! - [`sockets`]: sockets bound but not listening, or listening as another uid;
+//! - `sockets` (Linux): sockets bound but not listening, or listening as another uid;
 //! - [`strace`]: a helper test re-run under strace (the fault binaries).
 
 pub mod ci;
@@ -18,6 +18,7 @@ pub mod fake_dispatch;
 pub mod fuzz;
 pub mod real_pi;
 pub mod short_dir;
+#[cfg(target_os = "linux")]
 pub mod sockets;
 pub mod strace;
 pub mod world;

@@ -1,5 +1,6 @@
 //! Unix sockets in the states the waiter must tell apart, made for real: bound but not
-//! listening (the bind→listen gap), and listening with another uid's credentials.
+//! listening (the bind→listen gap), and listening with another uid's credentials. Linux
+//! only, as the binaries that use them.
 
 use std::error::Error;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -32,7 +33,6 @@ pub fn bound_not_listening(path: &Path) -> Result<OwnedFd, Box<dyn Error>> {
 /// # Errors
 ///
 /// When the socket cannot be bound, or the thread cannot take `uid` or listen.
-#[cfg(target_os = "linux")]
 pub fn listening_as(uid: u32, path: &Path) -> Result<UnixListener, Box<dyn Error>> {
     use nix::sys::socket::{Backlog, listen};
     let fd = bound_not_listening(path)?;
