@@ -200,6 +200,50 @@ fn a_later_different_model_change_is_identity_drift_naming_both() {
     );
 }
 
+/// The first error in a file decides, and the scan stops there: a later drift or a later
+/// malformed line never replaces it (the error names the line a person must look at).
+#[test]
+fn the_first_error_decides_and_later_lines_never_replace_it() {
+    let agent = tempfile::tempdir().unwrap();
+    let malformed = r#"{"type":"model_change","provider":"p"}"#;
+    // A drift at line 3, then a second drift and a malformed line.
+    session(
+        agent.path(),
+        "d",
+        "s.jsonl",
+        &[
+            &header(GID, "/w"),
+            &model("p", "first"),
+            &model("p", "second"),
+            &model("p", "third"),
+            malformed,
+        ],
+    );
+    match resolve(agent.path()).unwrap_err() {
+        IdentityError::IdentityDrift { later, line, .. } => {
+            assert_eq!(later.model, "second");
+            assert_eq!(line, 3);
+        }
+        other => panic!("{other:?}"),
+    }
+    // A malformed line at line 2, then a model and a drift.
+    session(
+        agent.path(),
+        "d",
+        "s.jsonl",
+        &[
+            &header(GID, "/w"),
+            malformed,
+            &model("p", "first"),
+            &model("p", "second"),
+        ],
+    );
+    match resolve(agent.path()).unwrap_err() {
+        IdentityError::MalformedModelChange { line, .. } => assert_eq!(line, 2),
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn a_later_identical_model_change_is_fine() {
     let agent = tempfile::tempdir().unwrap();
