@@ -157,6 +157,22 @@ async fn strace_helper_process() {
     println!("STRACE-HELPER-OK");
 }
 
+/// Runs this binary's ignored `helper` under `strace args… -o trace` with its work dir
+/// `work`, asserts that it succeeded, and returns the trace. `None` when strace cannot
+/// run here (skipped, as [`run_helper`] says).
+fn traced_helper(helper: &str, args: &[OsString], work: &Path, trace: &Path) -> Option<String> {
+    let mut args = args.to_vec();
+    args.extend(["-o".into(), trace.as_os_str().to_owned()]);
+    let out = run_helper(&args, helper, &[(HELPER_ENV, work.as_os_str())])?;
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("STRACE-HELPER-OK"),
+        "{helper} failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    Some(std::fs::read_to_string(trace).expect("trace"))
+}
+
 #[test]
 fn every_connect_goes_through_proc_self_fd() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -164,25 +180,10 @@ fn every_connect_goes_through_proc_self_fd() {
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
     let started = Instant::now();
-    let mut args: Vec<OsString> = ["-f", "-qq", "-s", "256", "-e", "trace=connect,openat", "-o"]
-        .into_iter()
-        .map(OsString::from)
-        .collect();
-    args.push(trace.clone().into_os_string());
-    let Some(out) = run_helper(
-        &args,
-        "strace_helper_process",
-        &[(HELPER_ENV, work.as_os_str())],
-    ) else {
+    let args = ["-f", "-qq", "-s", "256", "-e", "trace=connect,openat"].map(OsString::from);
+    let Some(text) = traced_helper("strace_helper_process", &args, &work, &trace) else {
         return;
     };
-    let (stdout, stderr) = (&out.stdout, &out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("STRACE-HELPER-OK"),
-        "helper failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    let text = std::fs::read_to_string(&trace).expect("trace");
     eprintln!("traced in {:?}", started.elapsed());
 
     let connects: Vec<&str> = text.lines().filter(|l| l.contains("connect(")).collect();
@@ -314,31 +315,23 @@ fn a_broken_inotify_instance_is_replaced_not_spun_on() {
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
     let path = work.join("watched").join(BROKEN_NAME);
-    let mut args: Vec<OsString> = ["-f", "-qq", "-e", "trace=read,openat"]
-        .into_iter()
-        .map(OsString::from)
-        .collect();
     // Only calls on an inotify descriptor or on the socket path are traced, and only
     // traced calls are injected: no other read fails.
-    for traced in [OsString::from("anon_inode:inotify"), path.into_os_string()] {
-        args.extend([OsString::from("-P"), traced]);
-    }
-    args.extend(["-e", "inject=read:error=EIO", "-o"].map(OsString::from));
-    args.push(trace.clone().into_os_string());
-    let Some(out) = run_helper(
-        &args,
-        "broken_inotify_helper_process",
-        &[(HELPER_ENV, work.as_os_str())],
-    ) else {
+    let args = [
+        "-f".into(),
+        "-qq".into(),
+        "-e".into(),
+        "trace=read,openat".into(),
+        "-P".into(),
+        "anon_inode:inotify".into(),
+        "-P".into(),
+        path.into_os_string(),
+        "-e".into(),
+        "inject=read:error=EIO".into(),
+    ];
+    let Some(text) = traced_helper("broken_inotify_helper_process", &args, &work, &trace) else {
         return;
     };
-    let (stdout, stderr) = (&out.stdout, &out.stderr);
-    assert!(
-        out.status.success() && stdout.contains("STRACE-HELPER-OK"),
-        "helper failed ({}):\n{stdout}\n{stderr}",
-        out.status
-    );
-    let text = std::fs::read_to_string(&trace).expect("trace");
     let failed_reads = text
         .lines()
         .filter(|l| l.contains("read(") && l.contains("(INJECTED)"))

@@ -19,7 +19,6 @@
 #![cfg(target_os = "linux")]
 
 use std::ffi::OsString;
-use std::io::ErrorKind;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
@@ -29,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use entwurf_test_support::ci::skip_unless_ci;
-use entwurf_test_support::sockets::listening_as;
+use entwurf_test_support::sockets::{drain, listening_as};
 use entwurf_test_support::strace::run_helper;
 use entwurf_v2_spawn::Backend;
 use entwurf_v2_spawn::socket::{AddressConflict, Verdict, inspect_and_probe, verdict};
@@ -44,19 +43,6 @@ const STORM_LIMIT: Duration = Duration::from_secs(8);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(300);
 /// The uid the portable storm's decoy listens as.
 const NOBODY: u32 = 65534;
-
-/// How many connections are waiting in `listener`'s backlog (accepting them).
-fn drain(listener: &UnixListener) -> usize {
-    listener.set_nonblocking(true).expect("nonblocking");
-    let mut n = 0;
-    loop {
-        match listener.accept() {
-            Ok(_) => n += 1,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return n,
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
 
 /// Swaps `path` between a hard link to the legitimate socket and a symlink to the decoy
 /// as fast as it can, each change one atomic rename, until told to stop.

@@ -7,32 +7,19 @@
 //!
 //! Every wait has a deadline, so a regression fails instead of hanging.
 
-use std::io::ErrorKind;
 use std::os::unix::fs::FileTypeExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use entwurf_test_support::ci::skip_unless_ci;
+use entwurf_test_support::sockets::drain;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, WaitOptions, await_socket_alive,
 };
 use tokio_util::sync::CancellationToken;
 
 const DEADLINE: Duration = Duration::from_secs(5);
-
-/// How many connections are waiting in `listener`'s backlog (accepting them).
-fn drain(listener: &UnixListener) -> usize {
-    listener.set_nonblocking(true).expect("nonblocking");
-    let mut n = 0;
-    loop {
-        match listener.accept() {
-            Ok(_) => n += 1,
-            Err(e) if e.kind() == ErrorKind::WouldBlock => return n,
-            Err(e) => panic!("accept: {e}"),
-        }
-    }
-}
 
 /// A socket file nobody listens on any more (bound, then the listener closed).
 fn stale_socket(path: &Path) {

@@ -1,8 +1,10 @@
 //! Unix sockets in the states the waiter must tell apart, made for real: bound but not
-//! listening (the bind→listen gap), and listening with another uid's credentials. Linux
-//! only, as the binaries that use them.
+//! listening (the bind→listen gap), and listening with another uid's credentials; and
+//! the count of connections a listener received. Linux only, as the binaries that use
+//! them.
 
 use std::error::Error;
+use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::Path;
@@ -53,4 +55,21 @@ pub fn listening_as(uid: u32, path: &Path) -> Result<UnixListener, Box<dyn Error
         .join()
         .map_err(|_| "the listening thread panicked")??;
     Ok(UnixListener::from(fd))
+}
+
+/// How many connections are waiting in `listener`'s backlog (accepting them).
+///
+/// # Panics
+///
+/// When the listener cannot be made non-blocking or an accept fails otherwise.
+pub fn drain(listener: &UnixListener) -> usize {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let mut n = 0;
+    loop {
+        match listener.accept() {
+            Ok(_) => n += 1,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return n,
+            Err(e) => panic!("accept: {e}"),
+        }
+    }
 }
