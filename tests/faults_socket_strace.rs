@@ -35,6 +35,39 @@ const BROKEN: Duration = Duration::from_millis(300);
 /// The socket the broken-inotify helper waits for (absolute: strace's `-P` names it).
 const BROKEN_NAME: &str = "broken-inotify-citizen.sock";
 
+/// This process's inotify descriptors that hold a watch (`/proc/self/fdinfo` lists an
+/// `inotify wd:` line for each of its watches).
+fn armed_inotify_fds() -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            std::fs::read_link(e.path()).is_ok_and(|t| t == Path::new("anon_inode:inotify"))
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd: &i32| {
+            std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+                .is_ok_and(|info| info.contains("inotify wd:"))
+        })
+        .collect()
+}
+
+/// Waits up to 5 s for an armed inotify descriptor not in `known`; the armed ones then,
+/// or `None` when none came.
+fn wait_for_armed(known: &[i32]) -> Option<Vec<i32>> {
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(5) {
+        let armed = armed_inotify_fds();
+        if armed.iter().any(|fd| !known.contains(fd)) {
+            return Some(armed);
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}
+
 async fn bounded(
     path: &Path,
     cancel: CancellationToken,
@@ -255,8 +288,9 @@ fn every_connect_goes_through_proc_self_fd() {
 /// resolve.
 ///
 /// The waiter runs on a thread and runtime of its own: a waiter that spun on the broken
-/// instance would never yield, so no timer on its runtime could end it. The helper's
-/// own bound is then a plain channel timeout, and the process exits with the failure.
+/// instance would yield only as tokio's task budget makes it, so a timer on its runtime
+/// is no bound to rely on. The helper's own bound is a plain channel timeout, and the
+/// process exits with the failure.
 #[test]
 #[ignore = "helper process for a_broken_inotify_instance_is_replaced_not_spun_on"]
 fn broken_inotify_helper_process() {
@@ -284,14 +318,18 @@ fn broken_inotify_helper_process() {
             )));
         });
     }
-    std::thread::sleep(Duration::from_millis(50));
+    // Only once the waiter watches: an event before its watch would be lost, and the
+    // break would then be met only at the move, where any waiter looks and finds the
+    // socket whatever it does with a broken instance.
+    let first = wait_for_armed(&[]).expect("the waiter never armed an inotify watch in 5 s");
     // An event the waiter cannot read: the instance is broken from here on.
     std::fs::write(watched.join("unrelated"), b"").expect("write unrelated");
+    // A waiter that replaces the broken instance arms a new one (the old descriptor is
+    // closed 50 ms later by the closer thread, so the new one has another number). One
+    // that retries the broken one never does: then the wait runs out and the look count
+    // tells.
+    let _ = wait_for_armed(&first);
     std::thread::sleep(BROKEN);
-    assert!(
-        result.try_recv().is_err(),
-        "the waiter returned while nothing was listening"
-    );
     // Bound and listening elsewhere, then moved in: one event, and the socket alive at
     // the first look after it.
     let staged = elsewhere.join("staged.sock");
@@ -343,11 +381,15 @@ fn a_broken_inotify_instance_is_replaced_not_spun_on() {
     eprintln!(
         "{failed_reads} inotify read(s) failed; {looks} looks at the path in about {BROKEN:?}"
     );
-    // The break happened: the waiter's read of the unrelated event, and of the move.
-    assert!(failed_reads >= 1, "no inotify read failed:\n{text}");
-    // One look to start, one after each failed read (a fresh instance, nothing queued
-    // on it), one that sees the socket. Retrying the broken instance would read and
-    // look again at once, over and over, for the whole BROKEN wait.
+    // The break happened twice: the waiter's read of the unrelated event, and of the move.
+    assert!(
+        failed_reads >= 2,
+        "{failed_reads} inotify read(s) failed:\n{text}"
+    );
+    // One look to start, one after the unrelated event's failed read (a fresh instance,
+    // nothing queued on it), and one after the move's, which finds the socket: 3.
+    // Retrying the broken instance would read and look again at once, over and over,
+    // for the whole wait that follows.
     assert!(
         (2..=8).contains(&looks),
         "{looks} looks with a broken inotify instance (a spin on the unreadable event?)"

@@ -2,9 +2,18 @@
 //! tests: strace injects an error into one system call, or records every one of a kind).
 
 use std::ffi::{OsStr, OsString};
-use std::process::{Command, ExitStatus};
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 
 use crate::ci::skip_unless_ci;
+
+/// How long a traced helper may run: every helper bounds its own waits well below it.
+const LIMIT: Duration = Duration::from_secs(120);
 
 /// What the traced helper did.
 pub struct Traced {
@@ -22,7 +31,8 @@ pub struct Traced {
 ///
 /// # Panics
 ///
-/// When strace cannot be run at all, or this binary's path is unknown.
+/// When strace cannot be run at all, or this binary's path is unknown, or the run takes
+/// longer than two minutes (then strace and the helper are killed first).
 pub fn run_helper(
     strace_args: &[OsString],
     helper: &str,
@@ -46,11 +56,44 @@ pub fn run_helper(
     for (name, value) in env {
         strace.env(name, value);
     }
-    let out = strace.output().expect("run strace");
+    // In a process group of its own, with the traced helper: a run past LIMIT is killed
+    // whole, tracer and tracee (a helper stuck in a ptrace stop would outlive strace).
+    let mut child = strace
+        .process_group(0)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run strace");
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for strace") {
+            break status;
+        }
+        if started.elapsed() > LIMIT {
+            let _ = killpg(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            let _ = child.wait();
+            panic!(
+                "strace {helper} ran past {LIMIT:?} and was killed with its helper:\n{}",
+                stderr.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let traced = Traced {
-        status: out.status,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
     };
     if !traced.status.success() && traced.stderr.contains("PTRACE_TRACEME") {
         skip_unless_ci(&format!("ptrace not permitted here: {}", traced.stderr));
