@@ -17,6 +17,7 @@ use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use entwurf_test_support::short_dir::short_tempdir;
 use entwurf_test_support::strace::run_helper;
 use entwurf_v2_spawn::socket::{
     AddressConflict, AwaitSocketError, WaitOptions, await_socket_alive,
@@ -208,7 +209,8 @@ fn traced_helper(helper: &str, args: &[OsString], work: &Path, trace: &Path) -> 
 
 #[test]
 fn every_connect_goes_through_proc_self_fd() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    // Sockets inside: under /tmp, whatever TMPDIR is (sun_path holds 107 bytes).
+    let tmp = short_tempdir();
     let trace = tmp.path().join("trace");
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");
@@ -348,7 +350,8 @@ fn broken_inotify_helper_process() {
 /// looks at the path a few times, not thousands, and still resolves on the socket.
 #[test]
 fn a_broken_inotify_instance_is_replaced_not_spun_on() {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    // Sockets inside: under /tmp, whatever TMPDIR is (sun_path holds 107 bytes).
+    let tmp = short_tempdir();
     let trace = tmp.path().join("trace");
     let work = tmp.path().join("work");
     std::fs::create_dir(&work).expect("mkdir");

@@ -28,6 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use entwurf_test_support::ci::skip_unless_ci;
+use entwurf_test_support::short_dir::short_tempdir;
 use entwurf_test_support::sockets::{drain, listening_as};
 use entwurf_test_support::strace::run_helper;
 use entwurf_v2_spawn::Backend;
@@ -244,7 +245,8 @@ fn storm_helper_process() {
 
 /// Runs the helper's `case` under strace, every `connect` held [`CONNECT_DELAY_US`].
 fn storm_under_strace(case: &str) {
-    let tmp = tempfile::tempdir().expect("tempdir");
+    // Sockets inside: under /tmp, whatever TMPDIR is (sun_path holds 107 bytes).
+    let tmp = short_tempdir();
     let delay = format!("inject=connect:delay_enter={CONNECT_DELAY_US}");
     let args: Vec<OsString> = [
         "-f",
