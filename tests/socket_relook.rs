@@ -86,20 +86,35 @@ async fn listen_after(phase: Duration, gap: Duration) -> Duration {
     seen.saturating_duration_since(listening)
 }
 
+/// Rounds of [`TRIALS`] per gap at most: the first whose median is within the bound
+/// passes. A load spike (a CI host running a mutation baseline with four test threads
+/// on two cores once made one round's median 17 ms) passes; the re-looks missing does
+/// not, since then every round is late by the backoff's millisecond tick.
+const ROUNDS: usize = 3;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_socket_that_listens_a_few_ms_after_bind_is_seen_within_a_fraction_of_a_ms() {
     for gap in [Duration::from_millis(1), Duration::from_millis(5)] {
-        let mut late = Vec::with_capacity(TRIALS);
-        for i in 0..TRIALS {
-            let phase = Duration::from_micros(1000 * i as u64 / TRIALS as u64);
-            late.push(listen_after(phase, gap).await);
+        let mut medians = Vec::with_capacity(ROUNDS);
+        for round in 1..=ROUNDS {
+            let mut late = Vec::with_capacity(TRIALS);
+            for i in 0..TRIALS {
+                let phase = Duration::from_micros(1000 * i as u64 / TRIALS as u64);
+                late.push(listen_after(phase, gap).await);
+            }
+            late.sort();
+            let median = late[TRIALS / 2];
+            eprintln!(
+                "bind, {gap:?}, listen (round {round}): seen after listen: median {median:?}, all {late:?}"
+            );
+            medians.push(median);
+            if median <= MEDIAN_BOUND {
+                break;
+            }
         }
-        late.sort();
-        let median = late[TRIALS / 2];
-        eprintln!("bind, {gap:?}, listen: seen after listen: median {median:?}, all {late:?}");
         assert!(
-            median <= MEDIAN_BOUND,
-            "bind, {gap:?}, listen: median {median:?} after listen (all: {late:?})"
+            medians.iter().any(|m| *m <= MEDIAN_BOUND),
+            "bind, {gap:?}, listen: the median after listen exceeded {MEDIAN_BOUND:?} in {ROUNDS} rounds: {medians:?}"
         );
     }
 }
