@@ -191,6 +191,16 @@ async fn strace_helper_process() {
     println!("STRACE-HELPER-OK");
 }
 
+/// A traced helper's scratch: the dir that keeps it (removed on drop), the helper's work
+/// dir, and the trace file's path. Under /tmp whatever TMPDIR is: sockets go inside
+/// (`sun_path` holds 107 bytes).
+fn trace_dirs() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = short_tempdir();
+    let (work, trace) = (tmp.path().join("work"), tmp.path().join("trace"));
+    std::fs::create_dir(&work).expect("mkdir");
+    (tmp, work, trace)
+}
+
 /// Runs this binary's ignored `helper` under `strace args… -o trace` with its work dir
 /// `work`, asserts that it succeeded, and returns the trace. `None` when strace cannot
 /// run here (skipped, as [`run_helper`] says).
@@ -209,11 +219,7 @@ fn traced_helper(helper: &str, args: &[OsString], work: &Path, trace: &Path) -> 
 
 #[test]
 fn every_connect_goes_through_proc_self_fd() {
-    // Sockets inside: under /tmp, whatever TMPDIR is (sun_path holds 107 bytes).
-    let tmp = short_tempdir();
-    let trace = tmp.path().join("trace");
-    let work = tmp.path().join("work");
-    std::fs::create_dir(&work).expect("mkdir");
+    let (_tmp, work, trace) = trace_dirs();
     let started = Instant::now();
     let args = ["-f", "-qq", "-s", "256", "-e", "trace=connect,openat"].map(OsString::from);
     let Some(text) = traced_helper("strace_helper_process", &args, &work, &trace) else {
@@ -350,11 +356,7 @@ fn broken_inotify_helper_process() {
 /// looks at the path a few times, not thousands, and still resolves on the socket.
 #[test]
 fn a_broken_inotify_instance_is_replaced_not_spun_on() {
-    // Sockets inside: under /tmp, whatever TMPDIR is (sun_path holds 107 bytes).
-    let tmp = short_tempdir();
-    let trace = tmp.path().join("trace");
-    let work = tmp.path().join("work");
-    std::fs::create_dir(&work).expect("mkdir");
+    let (_tmp, work, trace) = trace_dirs();
     let path = work.join("watched").join(BROKEN_NAME);
     // Only calls on an inotify descriptor or on the socket path are traced, and only
     // traced calls are injected: no other read fails.
